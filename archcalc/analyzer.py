@@ -1,0 +1,171 @@
+"""Walk a graph and compute every number as plain data. Never prints; renderers do that."""
+from dataclasses import asdict, dataclass, field
+
+from .errors import SpecError
+from .shapes import numel, to_layout
+from .spec import INPUT, load_spec
+
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+
+
+@dataclass
+class ReceptiveField:
+    """Per spatial axis (height, width): field size r, jump j (effective stride) and start
+    (input coordinate of the centre of the first output's field; pixel centres are 0, 1, ...)."""
+
+    size: tuple
+    jump: tuple
+    start: tuple
+
+    @classmethod
+    def of_input(cls):
+        return cls((1, 1), (1, 1), (0.0, 0.0))
+
+    def step(self, steps):
+        """r_out = r_in + (k − 1)·j_in, j_out = j_in·s, start_out = start_in + ((k − 1)/2 − p)·j_in."""
+        size, jump, start = [], [], []
+        for (k, s, p), r, j, c in zip(steps, self.size, self.jump, self.start):
+            size.append(r + (k - 1) * j)
+            jump.append(j * s)
+            start.append(c + ((k - 1) / 2 - p) * j)
+        return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+
+@dataclass
+class LayerRecord:
+    name: str
+    type: str
+    kind: str
+    inputs: tuple
+    output_shape: tuple          # in the spec's layout, without batch
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    flops: int
+    activation_elements: int
+    activation_bytes: int
+    receptive_field: object = None   # ReceptiveField, "global" or None for vectors
+    line: int = None
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    flops: int = 0
+    param_bytes: int = 0
+    buffer_bytes: int = 0
+    activation_bytes: int = 0
+
+
+@dataclass
+class Report:
+    model: str
+    input_shape: tuple           # spec's layout, without batch
+    layout: str
+    batch: int
+    dtype: str
+    layers: list = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+    warnings: list = field(default_factory=list)    # {"layer", "line", "message"}
+    keras: bool = False
+    file: str = None
+
+    @property
+    def depth(self):
+        """Layers with weights (conv and dense), the depth a paper quotes."""
+        return sum(1 for r in self.layers if r.kind in ("conv", "dense"))
+
+    def to_dict(self):
+        """The JSON contract: raw integers, shapes as lists in the spec's layout."""
+        def field_of(rf):
+            return rf if not isinstance(rf, ReceptiveField) else {
+                "size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)}
+        layers = []
+        for r in self.layers:
+            row = asdict(r)
+            row["output_shape"] = list(r.output_shape)
+            row["inputs"] = list(r.inputs)
+            row["receptive_field"] = field_of(r.receptive_field)
+            layers.append(row)
+        return {
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "layout": self.layout,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "keras": self.keras,
+            "layers": layers,
+            "totals": asdict(self.totals),
+            "warnings": list(self.warnings),
+        }
+
+
+def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None):
+    """Analyze a spec (path, zoo name, dict or loaded Graph) and return a Report."""
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPE_BYTES)}")
+    if not isinstance(batch, int) or batch < 1:
+        raise SpecError(f"batch must be a whole number >= 1, got {batch!r}")
+    width = DTYPE_BYTES[dtype]
+    report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
+                    keras=keras, file=graph.file)
+    shapes = {INPUT: graph.input_shape}
+    fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
+    totals = report.totals
+    for node in graph.nodes:
+        ins = [shapes[ref] for ref in node.inputs]
+        layer = node.layer
+        try:
+            out = layer.output_shape(ins)
+            params = layer.params(ins)
+            buffers = layer.buffers(ins)
+            macs = layer.macs(ins, out) * batch
+            flops = layer.flops(ins, out) * batch
+            warnings = layer.warnings(ins)
+            field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
+        except SpecError as err:
+            raise graph.error(node, err) from None
+        for message in warnings:
+            if strict:
+                raise graph.error(node, SpecError(
+                    message.split(". ")[0] + " (--strict)",
+                    hint=message.split(". ", 1)[1] if ". " in message else None))
+            report.warnings.append({"layer": node.name, "line": node.line, "message": message})
+        extra = layer.keras_non_trainable(ins) if keras else 0
+        trainable = params if node.trainable else 0
+        elements = 0 if layer.is_view() else numel(out) * batch
+        shapes[node.name] = out
+        fields[node.name] = field_
+        report.layers.append(LayerRecord(
+            node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
+            params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line))
+        totals.params += params + extra
+        totals.trainable_params += trainable
+        totals.buffers += buffers
+        totals.macs += macs
+        totals.flops += flops
+        totals.activation_bytes += elements * width
+        totals.buffer_bytes += layer.buffer_bytes(ins, width)
+    totals.non_trainable_params = totals.params - totals.trainable_params
+    totals.param_bytes = totals.params * width
+    return report
+
+
+def receptive_field(layer, ins, fields):
+    """The field of one output element: 'global' once it sees the whole input, None on a vector-only path."""
+    if "global" in fields:
+        return "global"
+    spatial = [f for f in fields if f is not None]
+    if not spatial:
+        return None
+    steps = layer.receptive_step(ins)
+    if steps == "global":
+        return "global"
+    widest = max(spatial, key=lambda f: f.size)
+    return widest if steps is None else widest.step(steps)

@@ -1,0 +1,41 @@
+"""Errors a user can act on: each one knows where in the spec it happened and how to fix it."""
+
+
+class SpecError(Exception):
+    """A mistake in a spec or in a command's input; the CLI prints it and exits with status 2."""
+
+    def __init__(self, message, *, file=None, line=None, column=None, layer=None, hint=None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.layer = layer
+        self.hint = hint
+
+    def located(self, *, file=None, line=None, column=None, layer=None):
+        """Fill in whatever location the raiser did not know."""
+        self.file = self.file or file
+        self.line = self.line or line
+        self.column = self.column or column
+        self.layer = self.layer or layer
+        return self
+
+    def __str__(self):
+        where = ""
+        if self.file:
+            where = str(self.file)
+            if self.line:
+                where += f":{self.line}"
+                if self.column:
+                    where += f":{self.column}"
+            where += ": "
+        layer = f"layer '{self.layer}': " if self.layer else ""
+        text = f"{where}{layer}{self.message}"
+        if self.hint:
+            text += f"\n  fix: {self.hint}"
+        return text
+
+
+class LayerError(SpecError):
+    """Raised by a layer's arithmetic; the analyzer adds the file, line and layer name."""

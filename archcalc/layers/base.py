@@ -1,0 +1,215 @@
+"""The Layer contract: one class per layer type owns every rule about that type.
+
+A layer is built from a spec entry's validated options. Every analysis hook takes
+the list of input shapes (internal layout, no batch) so a layer never needs to know
+where it sits in the graph. Counts are Python integers.
+"""
+import difflib
+
+from ..errors import LayerError
+from ..shapes import numel
+
+
+class Option:
+    """One option a layer type accepts: its parser, default and the other spellings users write."""
+
+    def __init__(self, parse, default=None, required=False, aliases=(), doc=""):
+        self.parse = parse
+        self.default = default
+        self.required = required
+        self.aliases = tuple(aliases)
+        self.doc = doc
+
+
+# ---- option parsers: each takes the raw YAML value and returns a clean one or raises LayerError
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(minimum=1):
+    def parse(value):
+        if not _is_int(value):
+            raise LayerError(f"expected an integer, got {value!r}")
+        if value < minimum:
+            raise LayerError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.describe = f"integer >= {minimum}"
+    return parse
+
+
+def pair(minimum=1):
+    """An int, or [h, w]: kernel, stride, dilation."""
+    single = integer(minimum)
+
+    def parse(value):
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise LayerError(f"expected an integer or [height, width], got {list(value)!r}")
+            return (single(value[0]), single(value[1]))
+        value = single(value)
+        return (value, value)
+    parse.describe = f"integer >= {minimum} or [height, width]"
+    return parse
+
+
+def padding(value):
+    """An int, [h, w], 'valid' (0) or 'same' (resolved by the layer, which knows its kernel)."""
+    if isinstance(value, str):
+        word = value.lower()
+        if word in ("same", "valid"):
+            return word
+        raise LayerError(f"padding must be an integer, [height, width], 'same' or 'valid', got {value!r}")
+    return pair(0)(value)
+
+
+padding.describe = "integer >= 0, [height, width], 'same' or 'valid'"
+
+
+def boolean(value):
+    if not isinstance(value, bool):
+        raise LayerError(f"expected true or false, got {value!r}")
+    return value
+
+
+boolean.describe = "true or false"
+
+
+def number(minimum=None, maximum=None, below=None):
+    def parse(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise LayerError(f"expected a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise LayerError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise LayerError(f"must be at most {maximum}, got {value}")
+        if below is not None and value >= below:
+            raise LayerError(f"must be below {below}, got {value}")
+        return value
+    parse.describe = "number"
+    return parse
+
+
+def did_you_mean(word, candidates):
+    close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+class Layer:
+    """Base of every layer type. Subclasses set the class attributes and override the hooks they need."""
+
+    type_name = ""          # canonical spelling, shown in tables
+    aliases = ()            # other spellings (Keras, PyTorch), matched case-insensitively
+    kind = "other"          # family for breakdowns: conv, dense, pool, norm, activation, merge, reshape, regularization
+    options = {}
+    primary = None          # option that a bare scalar sets: `dense: 10`, `dropout: 0.5`
+    min_inputs = 1
+    max_inputs = 1
+    accepts_activation = False
+
+    def __init__(self, **opts):
+        self.opts = opts
+
+    def __getattr__(self, name):
+        opts = self.__dict__.get("opts", {})
+        if name in opts:
+            return opts[name]
+        raise AttributeError(name)
+
+    # ---- construction
+
+    @classmethod
+    def option_names(cls):
+        names = {}
+        for name, option in cls.options.items():
+            names[name] = name
+            for alias in option.aliases:
+                names[alias.lower()] = name
+        return names
+
+    @classmethod
+    def canonical_option(cls, key):
+        """The option a spelling refers to, or raise with a did-you-mean."""
+        names = cls.option_names()
+        if str(key).lower() in names:
+            return names[str(key).lower()]
+        known = ", ".join(cls.options) or "none"
+        hint = did_you_mean(key, names) or f"options of {cls.type_name}: {known}"
+        raise LayerError(f"unknown option '{key}' for {cls.type_name}", hint=hint)
+
+    @classmethod
+    def parse_option(cls, name, value):
+        option = cls.options[name]
+        try:
+            return option.parse(value)
+        except LayerError as err:
+            err.message = f"option '{name}': {err.message}"
+            err.hint = err.hint or f"{name} takes {getattr(option.parse, 'describe', 'a value')}"
+            raise
+
+    @classmethod
+    def missing_options(cls, given):
+        return [name for name, option in cls.options.items() if option.required and name not in given]
+
+    @classmethod
+    def with_defaults(cls, given):
+        opts = {name: option.default for name, option in cls.options.items()}
+        opts.update(given)
+        return opts
+
+    # ---- analysis hooks
+
+    def output_shape(self, ins):
+        return ins[0]
+
+    def params(self, ins):
+        """Learnable parameters, as PyTorch's parameters() counts them."""
+        return 0
+
+    def buffers(self, ins):
+        """Persistent non-learnable state (batchnorm running statistics), as PyTorch's buffers() counts it."""
+        return 0
+
+    def buffer_bytes(self, ins, width):
+        return self.buffers(ins) * width
+
+    def keras_non_trainable(self, ins):
+        """Weights Keras reports as non-trainable parameters but PyTorch keeps as buffers."""
+        return 0
+
+    def macs(self, ins, out):
+        """Multiply-accumulates in convolution and matrix products (1 MAC = 2 FLOPs)."""
+        return 0
+
+    def flops(self, ins, out):
+        """archcalc's convention: 2 per MAC plus the layer's other arithmetic (see README)."""
+        return 2 * self.macs(ins, out)
+
+    def warnings(self, ins):
+        return []
+
+    def is_view(self):
+        """True when the output shares the input's memory (flatten): no new activation bytes."""
+        return False
+
+    def receptive_step(self, ins):
+        """(kernel, stride, pad_before) per spatial axis as ((kh, sh, ph), (kw, sw, pw)),
+        None for a pointwise layer, or 'global' when every output sees the whole input."""
+        return None
+
+    def torch_module(self, ins):
+        raise NotImplementedError(f"{self.type_name} has no torch equivalent")
+
+    # ---- helpers for subclasses
+
+    @staticmethod
+    def require_map(shape, what):
+        if len(shape) != 3:
+            raise LayerError(
+                f"{what} needs a feature map (channels, height, width), got a vector of shape {tuple(shape)}",
+                hint="apply it before flatten/dense, or use a layer meant for vectors",
+            )
+
+    @staticmethod
+    def elements(shape):
+        return numel(shape)

@@ -1,0 +1,86 @@
+"""2-D convolution, including grouped, depthwise and dilated."""
+from ..errors import LayerError
+from ..shapes import Window, window_warnings
+from .base import Layer, Option, boolean, integer, pair, padding
+
+
+class Conv2d(Layer):
+    type_name = "conv2d"
+    aliases = ("conv", "convolution2d", "conv2d_layer")
+    kind = "conv"
+    accepts_activation = True
+    options = {
+        "filters": Option(integer(1), required=True, aliases=("out_channels",), doc="output channels K"),
+        "kernel": Option(pair(1), required=True, aliases=("kernel_size",), doc="F, int or [h, w]"),
+        "stride": Option(pair(1), default=(1, 1), aliases=("strides",), doc="S"),
+        "padding": Option(padding, default=(0, 0), aliases=("pad",), doc="P: int, [h, w], 'valid' or 'same'"),
+        "dilation": Option(pair(1), default=(1, 1), aliases=("dilation_rate",), doc="D"),
+        "groups": Option(integer(1), default=1, doc="1 = dense, C_in = depthwise"),
+        "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per filter"),
+    }
+
+    def pads(self):
+        """((top, bottom), (left, right)): 'same' pads d(k-1) in total, the odd pixel at the end, as PyTorch does."""
+        if self.padding == "valid":
+            return ((0, 0), (0, 0))
+        if self.padding == "same":
+            if self.stride != (1, 1):
+                raise LayerError(
+                    "padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)",
+                    hint="write the padding as a number, e.g. padding: (kernel - 1) // 2",
+                )
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        return tuple((p, p) for p in self.padding)
+
+    def windows(self, shape):
+        _, height, width = shape
+        return [
+            Window(size, k, s, before, after, d)
+            for size, k, s, (before, after), d in zip(
+                (height, width), self.kernel, self.stride, self.pads(), self.dilation
+            )
+        ]
+
+    def check_channels(self, shape):
+        self.require_map(shape, "conv2d")
+        channels = shape[0]
+        if channels % self.groups or self.filters % self.groups:
+            raise LayerError(
+                f"groups={self.groups} must divide both the input channels ({channels}) "
+                f"and filters ({self.filters})",
+                hint=f"choose groups among the common divisors of {channels} and {self.filters}",
+            )
+        return channels
+
+    def output_shape(self, ins):
+        self.check_channels(ins[0])
+        return (self.filters,) + tuple(w.output for w in self.windows(ins[0]))
+
+    def params(self, ins):
+        channels = self.check_channels(ins[0])
+        kh, kw = self.kernel
+        return self.filters * (channels // self.groups) * kh * kw + (self.filters if self.bias else 0)
+
+    def macs(self, ins, out):
+        kh, kw = self.kernel
+        return out[0] * out[1] * out[2] * (ins[0][0] // self.groups) * kh * kw
+
+    def flops(self, ins, out):
+        return 2 * self.macs(ins, out) + (out[0] * out[1] * out[2] if self.bias else 0)
+
+    def warnings(self, ins):
+        return window_warnings(self.windows(ins[0]))
+
+    def receptive_step(self, ins):
+        return tuple((w.effective_kernel, w.stride, w.pad_before) for w in self.windows(ins[0]))
+
+    def torch_module(self, ins):
+        from torch import nn
+        pads = self.pads()
+        symmetric = all(before == after for before, after in pads)
+        return nn.Conv2d(
+            ins[0][0], self.filters, self.kernel, stride=self.stride,
+            padding=tuple(before for before, _ in pads) if symmetric else "same",
+            dilation=self.dilation, groups=self.groups, bias=self.bias,
+        )

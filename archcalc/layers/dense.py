@@ -1,0 +1,58 @@
+"""Fully-connected layers and the flatten that feeds them."""
+from ..errors import LayerError
+from .base import Layer, Option, boolean, integer
+
+
+class Dense(Layer):
+    type_name = "dense"
+    aliases = ("linear", "fc", "fully_connected")
+    kind = "dense"
+    accepts_activation = True
+    primary = "units"
+    options = {
+        "units": Option(integer(1), required=True, aliases=("out_features", "features"), doc="n_out"),
+        "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per unit"),
+    }
+
+    def inputs(self, ins):
+        if len(ins[0]) != 1:
+            raise LayerError(
+                f"dense needs a vector, but its input is a feature map of shape {tuple(ins[0])}",
+                hint="add `- flatten` (or a global pooling layer) before it",
+            )
+        return ins[0][0]
+
+    def output_shape(self, ins):
+        self.inputs(ins)
+        return (self.units,)
+
+    def params(self, ins):
+        return (self.inputs(ins) + (1 if self.bias else 0)) * self.units
+
+    def macs(self, ins, out):
+        return self.inputs(ins) * self.units
+
+    def flops(self, ins, out):
+        return 2 * self.macs(ins, out) + (self.units if self.bias else 0)
+
+    def receptive_step(self, ins):
+        return "global"
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.Linear(self.inputs(ins), self.units, bias=self.bias)
+
+
+class Flatten(Layer):
+    type_name = "flatten"
+    kind = "reshape"
+
+    def output_shape(self, ins):
+        return (self.elements(ins[0]),)
+
+    def is_view(self):
+        return True
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.Flatten()

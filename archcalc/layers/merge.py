@@ -1,0 +1,78 @@
+"""Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
+from ..errors import LayerError
+from ..shapes import numel
+from .base import Layer
+
+
+class _Merge(Layer):
+    kind = "merge"
+    min_inputs = 2
+    max_inputs = None
+
+    def flops(self, ins, out):
+        """One operation per output element for each input after the first."""
+        return (len(ins) - 1) * numel(out)
+
+
+class Add(_Merge):
+    type_name = "add"
+    aliases = ("residual",)
+
+    def output_shape(self, ins):
+        for shape in ins[1:]:
+            if shape != ins[0]:
+                raise LayerError(
+                    f"add needs inputs of one shape, got {' and '.join(str(tuple(s)) for s in ins)}",
+                    hint="project the shortcut with a 1×1 conv2d of matching filters and stride",
+                )
+        return ins[0]
+
+    def torch_module(self, ins):
+        from ..torch_bridge import Add as Module
+        return Module()
+
+
+class Concat(_Merge):
+    """Concatenate along the channel axis (features for vectors)."""
+
+    type_name = "concat"
+    aliases = ("concatenate", "cat")
+
+    def output_shape(self, ins):
+        ranks = {len(s) for s in ins}
+        if len(ranks) > 1 or any(s[1:] != ins[0][1:] for s in ins):
+            raise LayerError(
+                "concat joins along channels, so the spatial sizes must match; got "
+                + " and ".join(str(tuple(s)) for s in ins),
+                hint="pad or stride the branches so that every branch has the same height and width",
+            )
+        return (sum(s[0] for s in ins),) + tuple(ins[0][1:])
+
+    def flops(self, ins, out):
+        return 0
+
+    def torch_module(self, ins):
+        from ..torch_bridge import Concat as Module
+        return Module()
+
+
+class Multiply(_Merge):
+    """Element-wise product; a (C,) input scales each channel of a (C, H, W) input, as in squeeze-and-excitation."""
+
+    type_name = "multiply"
+    aliases = ("mul", "scale")
+
+    def output_shape(self, ins):
+        out = max(ins, key=len)
+        for shape in ins:
+            if shape != out and not (len(shape) == 1 and shape[0] == out[0]):
+                raise LayerError(
+                    f"multiply needs inputs of one shape, or a ({out[0]},) vector to scale channels; got "
+                    + " and ".join(str(tuple(s)) for s in ins),
+                    hint="make the scaling branch end in dense with as many units as the map has channels",
+                )
+        return out
+
+    def torch_module(self, ins):
+        from ..torch_bridge import Multiply as Module
+        return Module()

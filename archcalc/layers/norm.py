@@ -1,0 +1,60 @@
+"""Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
+from .base import Layer, Option, boolean, integer, number
+
+
+class BatchNorm(Layer):
+    type_name = "batchnorm"
+    aliases = ("batchnorm2d", "batchnorm1d", "batch_norm", "batchnormalization", "batch_normalization", "bn")
+    kind = "norm"
+    options = {
+        "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon",)),
+        "momentum": Option(number(0, 1), default=0.1),
+        "affine": Option(boolean, default=True, aliases=("scale",), doc="learn γ and β per channel"),
+    }
+
+    def params(self, ins):
+        """γ and β per channel."""
+        return 2 * ins[0][0] if self.affine else 0
+
+    def buffers(self, ins):
+        """Running mean and variance per channel, plus PyTorch's num_batches_tracked counter."""
+        return 2 * ins[0][0] + 1
+
+    def buffer_bytes(self, ins, width):
+        """The running statistics take the dtype; num_batches_tracked is always an int64 (8 bytes)."""
+        return 2 * ins[0][0] * width + 8
+
+    def keras_non_trainable(self, ins):
+        """Keras counts the moving mean and variance as non-trainable parameters."""
+        return 2 * ins[0][0]
+
+    def flops(self, ins, out):
+        """Inference: one multiply and one add per element (statistics folded into scale and shift)."""
+        return 2 * self.elements(out)
+
+    def torch_module(self, ins):
+        from torch import nn
+        module = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
+        return module(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
+
+
+class LocalResponseNorm(Layer):
+    """b = a / (k + α/n · Σ a²)^β over n neighbouring channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)."""
+
+    type_name = "lrn"
+    aliases = ("localresponsenorm", "local_response_norm", "local_response_normalization")
+    kind = "norm"
+    options = {
+        "size": Option(integer(1), default=5, aliases=("depth_radius",), doc="n, channels summed"),
+        "alpha": Option(number(minimum=0), default=1e-4),
+        "beta": Option(number(minimum=0), default=0.75),
+        "k": Option(number(minimum=0), default=1.0, aliases=("bias",)),
+    }
+
+    def flops(self, ins, out):
+        """Per element: n squares, n − 1 additions, then scale, add k, power and divide (2n + 3)."""
+        return self.elements(out) * (2 * self.size + 3)
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)

@@ -1,0 +1,147 @@
+"""Pooling: windowed max/average, adaptive average, and global pooling."""
+from ..errors import LayerError
+from ..shapes import Window, window_warnings
+from .base import Layer, Option, boolean, pair
+
+
+class _WindowPool(Layer):
+    """Shared rules of max and average pooling: the window arithmetic is the convolution's."""
+
+    kind = "pool"
+    options = {
+        "kernel": Option(pair(1), required=True, aliases=("kernel_size", "pool_size"), doc="F, int or [h, w]"),
+        "stride": Option(pair(1), default=None, aliases=("strides",), doc="S, defaults to the kernel"),
+        "padding": Option(pair(0), default=(0, 0), aliases=("pad",), doc="P, at most half the kernel"),
+        "ceil_mode": Option(boolean, default=False, doc="round the output size up instead of down"),
+    }
+
+    def strides(self):
+        return self.stride or self.kernel
+
+    def dilations(self):
+        return (1, 1)
+
+    def windows(self, shape):
+        self.require_map(shape, self.type_name)
+        for k, p, d in zip(self.kernel, self.padding, self.dilations()):
+            if 2 * p > d * (k - 1) + 1:
+                raise LayerError(
+                    f"padding {p} is more than half the kernel {k}; PyTorch refuses it",
+                    hint=f"use padding at most {(d * (k - 1) + 1) // 2}",
+                )
+        return [
+            Window(size, k, s, p, p, d, self.ceil_mode)
+            for size, k, s, p, d in zip(shape[1:], self.kernel, self.strides(), self.padding, self.dilations())
+        ]
+
+    def output_shape(self, ins):
+        return (ins[0][0],) + tuple(w.output for w in self.windows(ins[0]))
+
+    def warnings(self, ins):
+        return window_warnings(self.windows(ins[0]))
+
+    def receptive_step(self, ins):
+        return tuple((w.effective_kernel, w.stride, w.pad_before) for w in self.windows(ins[0]))
+
+    def window_elements(self):
+        return self.kernel[0] * self.kernel[1]
+
+
+class MaxPool2d(_WindowPool):
+    type_name = "maxpool2d"
+    aliases = ("maxpool", "max_pool2d", "maxpooling2d", "max_pooling2d")
+    options = dict(_WindowPool.options, dilation=Option(pair(1), default=(1, 1), doc="D"))
+
+    def dilations(self):
+        return self.dilation
+
+    def flops(self, ins, out):
+        """F·F − 1 comparisons per output element."""
+        return (out[0] * out[1] * out[2]) * (self.window_elements() - 1)
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation, ceil_mode=self.ceil_mode)
+
+
+class AvgPool2d(_WindowPool):
+    type_name = "avgpool2d"
+    aliases = ("avgpool", "avg_pool2d", "averagepooling2d", "average_pooling2d")
+    options = dict(_WindowPool.options, count_include_pad=Option(boolean, default=True, doc="divide by F·F at borders"))
+
+    def flops(self, ins, out):
+        """F·F − 1 additions and one division per output element."""
+        return (out[0] * out[1] * out[2]) * self.window_elements()
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode, self.count_include_pad)
+
+
+def adaptive_windows(size, out):
+    """Window lengths PyTorch's adaptive pooling uses: [floor(i·N/O), ceil((i+1)·N/O))."""
+    return [-(-(i + 1) * size // out) - (i * size // out) for i in range(out)]
+
+
+class AdaptiveAvgPool2d(Layer):
+    type_name = "adaptive_avgpool2d"
+    aliases = ("adaptiveavgpool2d", "adaptive_avg_pool2d", "adaptive_avgpool")
+    kind = "pool"
+    primary = "output"
+    options = {"output": Option(pair(1), required=True, aliases=("output_size",), doc="output size, int or [h, w]")}
+
+    def output_shape(self, ins):
+        self.require_map(ins[0], self.type_name)
+        return (ins[0][0],) + tuple(self.output)
+
+    def flops(self, ins, out):
+        """One addition or division per input element of every window (windows may overlap)."""
+        (channels, height, width), (oh, ow) = ins[0], self.output
+        return channels * sum(adaptive_windows(height, oh)) * sum(adaptive_windows(width, ow))
+
+    def receptive_step(self, ins):
+        steps = []
+        for size, out in zip(ins[0][1:], self.output):
+            if size % out:
+                return "global"
+            steps.append((size // out, size // out, 0))
+        return tuple(steps)
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.AdaptiveAvgPool2d(self.output)
+
+
+class GlobalAvgPool2d(Layer):
+    """Keras's GlobalAveragePooling2D: (C, H, W) -> (C,), the mean of each channel."""
+
+    type_name = "global_avgpool2d"
+    aliases = ("globalaveragepooling2d", "global_average_pooling2d", "global_avgpool", "gap")
+    kind = "pool"
+
+    def output_shape(self, ins):
+        self.require_map(ins[0], self.type_name)
+        return (ins[0][0],)
+
+    def flops(self, ins, out):
+        return self.elements(ins[0])
+
+    def receptive_step(self, ins):
+        return "global"
+
+    def torch_module(self, ins):
+        from ..torch_bridge import GlobalAvgPool2d as Module
+        return Module()
+
+
+class GlobalMaxPool2d(GlobalAvgPool2d):
+    type_name = "global_maxpool2d"
+    aliases = ("globalmaxpooling2d", "global_max_pooling2d", "global_maxpool")
+
+    def flops(self, ins, out):
+        channels, height, width = ins[0]
+        return channels * (height * width - 1)
+
+    def torch_module(self, ins):
+        from ..torch_bridge import GlobalMaxPool2d as Module
+        return Module()

@@ -1,0 +1,121 @@
+"""Turn reports into text: tables (tabulate), Markdown, CSV and JSON. Numbers are computed elsewhere."""
+import csv
+import io
+import json
+
+from .shapes import CHANNELS_FIRST
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+def short(n):
+    """62,378,344 -> 62.4M: three significant figures, SI prefixes of 1000."""
+    n = int(n)
+    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if abs(n) >= size:
+            value = n / size
+            return f"{value:.3g}{suffix}" if value < 1000 else f"{value:.0f}{suffix}"
+    return str(n)
+
+
+def human_bytes(n):
+    """Binary units, as memory is sold: 1 MiB = 1,048,576 bytes."""
+    n = int(n)
+    for size, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= size:
+            return f"{n / size:.1f} {suffix}"
+    return f"{n} B"
+
+
+def grouped(n):
+    return f"{int(n):,}"
+
+
+def shape_text(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _tabulate(rows, headers, fmt, colalign=None):
+    from tabulate import tabulate
+    style = {"table": "simple", "markdown": "github"}[fmt]
+    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True, colalign=colalign)
+
+
+def _csv(rows, headers):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return buffer.getvalue().rstrip("\n")
+
+
+def summary(report, fmt="table", rf=False):
+    """The per-layer table, the totals and the warnings of one report."""
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2)
+    if fmt == "csv":
+        headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
+                   "activation_bytes"] + (["receptive_field"] if rf else [])
+        rows = [[r.name, r.type, "x".join(map(str, r.output_shape)), r.params, r.trainable_params, r.buffers,
+                 r.macs, r.flops, r.activation_bytes] + ([rf_text(r.receptive_field)] if rf else [])
+                for r in report.layers]
+        return _csv(rows, headers)
+    headers = ["Layer", "Type", "Output shape", "Params", "MACs", "FLOPs", "Activations"] + (["RF"] if rf else [])
+    rows = []
+    for r in report.layers:
+        params = grouped(r.params) + ("" if r.trainable_params == r.params else " (frozen)")
+        rows.append([r.name, r.type, shape_text(r.output_shape), params, short(r.macs), short(r.flops),
+                     human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
+    align = ["left", "left", "left", "right", "right", "right", "right"] + (["left"] if rf else [])
+    layout = "" if report.layout == CHANNELS_FIRST else f", {report.layout}"
+    title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
+    lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt, align), ""]
+    lines += totals_lines(report, fmt)
+    if report.warnings:
+        lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
+        for w in report.warnings:
+            where = f" (line {w['line']})" if w.get("line") else ""
+            lines.append(f"- {w['layer']}{where}: {w['message']}")
+    return "\n".join(lines)
+
+
+def totals_lines(report, fmt):
+    t = report.totals
+    keras = " (Keras view: batchnorm moving statistics included)" if report.keras else ""
+    items = [
+        ("Total params", f"{grouped(t.params)} ({short(t.params)}){keras}"),
+        ("Trainable params", grouped(t.trainable_params)),
+        ("Non-trainable params", grouped(t.non_trainable_params)),
+        ("Buffers (batchnorm running statistics)", grouped(t.buffers)),
+        ("MACs", f"{grouped(t.macs)} ({short(t.macs)})"),
+        ("FLOPs (archcalc convention)", f"{grouped(t.flops)} ({short(t.flops)})"),
+        ("Parameter memory", f"{human_bytes(t.param_bytes)} ({grouped(t.param_bytes)} bytes)"),
+        ("Activation memory (sum of layer outputs)",
+         f"{human_bytes(t.activation_bytes)} ({grouped(t.activation_bytes)} bytes)"),
+    ]
+    if fmt == "markdown":
+        return ["| Total | Value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in items]
+    width = max(len(k) for k, _ in items)
+    return [f"{k + ':':<{width + 1}} {v}" for k, v in items]
+
+
+def rf_text(rf):
+    if rf is None:
+        return "-"
+    if rf == "global":
+        return "global"
+    size = rf.size[0] if rf.size[0] == rf.size[1] else f"{rf.size[0]}×{rf.size[1]}"
+    jump = rf.jump[0] if rf.jump[0] == rf.jump[1] else f"{rf.jump[0]}×{rf.jump[1]}"
+    return f"{size} (jump {jump})"
+
+
+def zoo_table(rows, fmt="table"):
+    """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
+    if fmt == "csv":
+        return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
+    table = [[r["name"], shape_text(r["input"]), r["depth"], f"{grouped(r['params'])} ({short(r['params'])})",
+              short(r["macs"]), human_bytes(r["activation_bytes"]), r["source"]] for r in rows]
+    return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt)

@@ -1,0 +1,120 @@
+"""Integer shape arithmetic shared by every sliding-window layer, and shape formatting.
+
+Shapes inside archcalc are tuples without the batch dimension, channels first:
+(C, H, W) for feature maps and (F,) for vectors. Layouts only matter at the edges
+(reading a spec's input, showing a shape back).
+"""
+from dataclasses import dataclass
+
+from .errors import LayerError
+
+CHANNELS_FIRST = "channels_first"
+CHANNELS_LAST = "channels_last"
+LAYOUTS = (CHANNELS_FIRST, CHANNELS_LAST)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One spatial axis of a sliding window: O = (N + P_before + P_after - D(F-1) - 1) / S + 1."""
+
+    size: int          # N, the input size along this axis
+    kernel: int        # F
+    stride: int        # S
+    pad_before: int
+    pad_after: int
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    @property
+    def effective_kernel(self):
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def span(self):
+        """N - F_eff + P_total: the numerator of the output-size formula."""
+        return self.size + self.pad_before + self.pad_after - self.effective_kernel
+
+    @property
+    def remainder(self):
+        return self.span % self.stride
+
+    @property
+    def output(self):
+        """Output size exactly as PyTorch computes it (floor, or ceil with ceil_mode)."""
+        if self.span < 0:
+            raise LayerError(
+                f"kernel {self.effective_kernel} is larger than the padded input "
+                f"{self.size + self.pad_before + self.pad_after} "
+                f"(input {self.size} + padding {self.pad_before + self.pad_after})",
+                hint="use a smaller kernel, add padding, or feed a larger input",
+            )
+        out = self.span // self.stride + 1
+        if self.ceil_mode and self.remainder:
+            out += 1
+            # PyTorch drops a last window that would start entirely in the right padding.
+            if (out - 1) * self.stride >= self.size + self.pad_before:
+                out -= 1
+        return out
+
+
+def format_shape(shape, layout=CHANNELS_FIRST):
+    """Show an internal (C, H, W) shape in the spec's own layout."""
+    return "(" + ", ".join(str(d) for d in to_layout(shape, layout)) + ")"
+
+
+def to_layout(shape, layout):
+    if layout == CHANNELS_LAST and len(shape) > 1:
+        return tuple(shape[1:]) + (shape[0],)
+    return tuple(shape)
+
+
+def from_layout(shape, layout):
+    if layout == CHANNELS_LAST and len(shape) > 1:
+        return (shape[-1],) + tuple(shape[:-1])
+    return tuple(shape)
+
+
+def numel(shape):
+    total = 1
+    for d in shape:
+        total *= d
+    return total
+
+
+def window_warnings(windows):
+    """Uneven-division warnings for the (height, width) windows of one layer; one message when both agree."""
+    if len(windows) == 2 and windows[0] == windows[1]:
+        message = uneven_warning("height and width", windows[0])
+        return [message] if message else []
+    return [m for m in (uneven_warning(axis, w) for axis, w in zip(("height", "width"), windows)) if m]
+
+
+def uneven_warning(axis, window):
+    """Explain a sliding window whose (N - F + P) is not a multiple of S, or None if it divides evenly."""
+    if window.remainder == 0 or window.span < 0:
+        return None
+    w = window
+    pad = f"2·{w.pad_before}" if w.pad_before == w.pad_after else f"{w.pad_before}+{w.pad_after}"
+    kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
+    exact = f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+    if w.ceil_mode:
+        effect = f"PyTorch rounds up (ceil_mode) to {w.output}"
+    elif w.remainder <= w.pad_after:
+        effect = f"PyTorch rounds down to {w.output}; only padding is left over, no input pixel is lost"
+    else:
+        lost = w.remainder - w.pad_after
+        effect = f"PyTorch rounds down to {w.output}; the last {lost} input position(s) are never seen"
+    below, above = w.size - w.remainder, w.size + w.stride - w.remainder
+    sizes = [str(n) for n in (below, above) if n - w.effective_kernel + w.pad_before + w.pad_after >= 0]
+    suggestion = f"inputs that divide evenly: {' or '.join(sizes)}"
+    symmetric = next(
+        (p for p in range(w.pad_before, w.pad_before + w.stride + 1)
+         if (w.size + 2 * p - w.effective_kernel) % w.stride == 0),
+        None,
+    )
+    if symmetric is not None and symmetric != w.pad_before:
+        suggestion += f"; or padding {symmetric}"
+    return (
+        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {exact} "
+        f"is not an integer; {effect}. {suggestion}"
+    )

@@ -1,0 +1,379 @@
+"""The spec loader: YAML text -> a validated graph of layer nodes, each remembering its source line.
+
+A spec has `name`, `input` (channels-first by default, `layout: channels_last` for Keras order),
+optional parameterised `blocks`, and `layers`. Every entry is a bare type (`relu`), a one-key
+mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's main option
+(`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
+for conv2d and dense, `activation`.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import zoo
+from .errors import LayerError, SpecError
+from .expr import substitute
+from .layers import lookup, suggest
+from .layers.base import did_you_mean
+from .shapes import CHANNELS_FIRST, LAYOUTS, from_layout
+from .yamlio import LineDict, LineList, load_yaml
+
+INPUT = "input"
+MAX_NODES = 100_000
+TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "description", "source")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
+BLOCK_KEYS = ("args", "layers", "description")
+
+
+@dataclass
+class Node:
+    """One layer in the expanded graph."""
+
+    name: str
+    layer: object
+    inputs: tuple
+    trainable: bool = True
+    line: int = None
+    context: str = ""
+
+    @property
+    def type_name(self):
+        return self.layer.type_name
+
+
+@dataclass
+class Graph:
+    """A validated, expanded spec: nodes in execution order; every input names an earlier node or INPUT."""
+
+    name: str
+    input_shape: tuple          # internal channels-first, no batch
+    layout: str = CHANNELS_FIRST
+    nodes: list = field(default_factory=list)
+    file: str = None
+    description: str = ""
+    source: str = ""
+
+    @property
+    def output(self):
+        return self.nodes[-1].name if self.nodes else INPUT
+
+    def error(self, node, err):
+        """Locate an error raised while analysing `node`."""
+        if node.context and node.context not in err.message:
+            err.message += f" ({node.context})"
+        return err.located(file=self.file, line=node.line, layer=node.name)
+
+
+def parse_shape(value, layout, *, file=None, line=None, what="input"):
+    """[3, 224, 224], "3x224x224" or [784] in `layout` -> internal channels-first tuple."""
+    if isinstance(value, str):
+        try:
+            value = [int(part) for part in value.lower().replace("×", "x").split("x")]
+        except ValueError:
+            value = None
+    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
+        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {value!r}",
+                        file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
+    if len(value) not in (1, 3):
+        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes "
+                        "[channels, height, width] images or [features] vectors (no batch dimension)",
+                        file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
+    if any(d < 1 for d in value):
+        raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line)
+    return from_layout(tuple(value), layout)
+
+
+def load_spec(source, *, input_shape=None):
+    """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input."""
+    if isinstance(source, dict):
+        return build_graph(source, file=None, input_shape=input_shape)
+    path = Path(source)
+    if not path.is_file():
+        found = zoo.find(str(source))
+        if found is None:
+            hint = did_you_mean(source, zoo.names()) or f"built-in specs: {', '.join(zoo.names())}"
+            raise SpecError(f"no spec file or built-in spec named '{source}'", hint=hint)
+        path = found
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read the spec: {err}", file=str(source)) from None
+    display = str(source) if Path(source).is_file() else path.name
+    return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape)
+
+
+def build_graph(data, *, file=None, input_shape=None):
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,
+                        hint="start from a built-in spec: archcalc zoo, then copy one from specs/")
+    line_of = getattr(data, "line_of", lambda key: None)
+    for key in data:
+        if key not in TOP_KEYS:
+            raise SpecError(f"unknown top-level key '{key}'", file=file, line=line_of(key),
+                            hint=did_you_mean(key, TOP_KEYS) or f"top-level keys: {', '.join(TOP_KEYS)}")
+    for key in ("input", "layers"):
+        if key not in data:
+            raise SpecError(f"the spec has no `{key}`", file=file, line=1,
+                            hint="a spec needs `input: [channels, height, width]` and a `layers:` list")
+    layout = data.get("layout", CHANNELS_FIRST)
+    if layout not in LAYOUTS:
+        raise SpecError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}",
+                        file=file, line=line_of("layout"))
+    if input_shape is not None:
+        shape = parse_shape(input_shape, layout, what="--input")
+    else:
+        shape = parse_shape(data["input"], layout, file=file, line=line_of("input"))
+    blocks = data.get("blocks") or {}
+    if not isinstance(blocks, dict):
+        raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"))
+    graph = Graph(
+        name=str(data.get("name") or (Path(file).stem if file else "model")),
+        input_shape=shape, layout=layout, file=file,
+        description=str(data.get("description") or ""), source=str(data.get("source") or ""),
+    )
+    expander = _Expander(graph, blocks)
+    layers = data["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
+                        hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
+    expander.expand_list(layers, _Scope(), line_of("layers"))
+    return graph
+
+
+@dataclass
+class _Scope:
+    """Where names resolve while expanding: the top level, or one use of a block."""
+
+    prefix: str = ""
+    input_ref: str = INPUT
+    env: dict = field(default_factory=dict)
+    trainable: bool = True
+    stack: tuple = ()
+    context: str = ""
+    names: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)
+    last: str = None
+
+    def previous(self):
+        return self.last or self.input_ref
+
+    def auto_name(self, base):
+        self.counters[base] = self.counters.get(base, 0) + 1
+        return f"{base}_{self.counters[base]}"
+
+
+class _Expander:
+    def __init__(self, graph, blocks):
+        self.graph = graph
+        self.blocks = blocks
+        self.names = set()       # full node names
+        self.prefixes = set()    # their dotted prefixes: block instances
+
+    def fail(self, message, line, scope=None, layer=None, hint=None):
+        if scope and scope.context:
+            message += f" ({scope.context})"
+        return SpecError(message, file=self.graph.file, line=line, layer=layer, hint=hint)
+
+    def expand_list(self, entries, scope, line):
+        if not isinstance(entries, list):
+            raise self.fail("`layers` must be a list", line, scope)
+        for index, entry in enumerate(entries):
+            item_line = entries.line_of(index) if isinstance(entries, LineList) else line
+            self.expand_entry(entry, item_line, scope)
+        return scope.previous()
+
+    def split_entry(self, entry, line, scope):
+        """An entry -> (type word, options, meta); options keep their key lines."""
+        if isinstance(entry, str):
+            return entry, LineDict(), {}, line
+        if isinstance(entry, dict) and entry:
+            kinds = [k for k in entry if k not in ENTRY_KEYS]
+            if len(kinds) != 1:
+                raise self.fail(
+                    "a layer entry must have exactly one layer or block type as its key, got "
+                    + (", ".join(map(str, kinds)) or "none"),
+                    line, scope, hint="write `- conv2d: {filters: 32, kernel: 3}`, one layer per list item")
+            kind = kinds[0]
+            options = entry[kind]
+            line = entry.line_of(kind) if isinstance(entry, LineDict) else line
+            siblings = {k: v for k, v in entry.items() if k != kind}
+            if options is None:
+                options = LineDict()
+            if not isinstance(options, dict):
+                options = self.primary_option(kind, options, line, scope)
+            return kind, options, siblings, line
+        raise self.fail(f"a layer entry must be a type name or a mapping, got {entry!r}", line, scope,
+                        hint="write `- relu` or `- dense: {units: 10}`")
+
+    def primary_option(self, kind, value, line, scope):
+        cls = lookup(kind)
+        if cls is not None and cls.primary:
+            options = LineDict({cls.primary: value})
+            options.line, options.key_lines = line, {cls.primary: line}
+            return options
+        raise self.fail(f"'{kind}' needs a mapping of options, got {value!r}", line, scope,
+                        hint=f"write `- {kind}: {{option: value, ...}}`")
+
+    def expand_entry(self, entry, line, scope):
+        kind, options, siblings, line = self.split_entry(entry, line, scope)
+        try:
+            options = substitute(options, scope.env)
+            siblings = substitute(siblings, scope.env)
+        except SpecError as err:
+            raise err.located(file=self.graph.file, line=line)
+        meta = {k: options.pop(k) for k in list(options) if k in ENTRY_KEYS and k != "activation"}
+        meta.update(siblings)
+        options_line = options.line_of if isinstance(options, LineDict) else (lambda key: line)
+
+        name = meta.get("name")
+        if name is not None and (not isinstance(name, str) or not name or "." in name or name == INPUT):
+            raise self.fail(f"layer name must be a non-empty word without '.', and not '{INPUT}'; got {name!r}",
+                            line, scope)
+        repeat = meta.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise self.fail(f"repeat must be a whole number >= 1, got {repeat!r}", line, scope, name)
+        if repeat > MAX_NODES:
+            raise self.fail(f"repeat {repeat} would expand past {MAX_NODES:,} layers", line, scope, name,
+                            hint="archcalc bounds expansion; check the repeat count")
+        first = meta.get("first") or {}
+        if not isinstance(first, dict):
+            raise self.fail("`first` must be a mapping of options for the first repetition", line, scope, name)
+        when = meta.get("when", True)
+        if not isinstance(when, bool):
+            raise self.fail(f"`when` must be true or false, got {when!r}", line, scope, name)
+        trainable = meta.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise self.fail(f"`trainable` must be true or false, got {trainable!r}", line, scope, name)
+        inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
+
+        if not when:
+            # A skipped layer passes its input through, so later references to it still resolve.
+            if name:
+                scope.names[name] = inputs[0]
+            scope.last = inputs[0]
+            return
+        block = self.blocks.get(kind)
+        cls = None if block is not None else lookup(kind)
+        if block is None and cls is None:
+            hint = suggest(kind) or did_you_mean(kind, self.blocks)
+            raise self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
+                            hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
+        for index in range(repeat):
+            instance = options if index or not first else LineDict({**options, **first}, )
+            if isinstance(options, LineDict):
+                instance.__dict__.update(options.__dict__)
+            if name is None:
+                local = scope.auto_name(kind if block is not None else cls.type_name)
+            else:
+                local = f"{name}.{index}" if repeat > 1 else name
+            these_inputs = inputs if index == 0 else (scope.previous(),)
+            if block is not None:
+                out = self.expand_block(kind, block, instance, local, these_inputs, scope, line,
+                                        trainable and scope.trainable)
+            else:
+                out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
+                                     trainable and scope.trainable)
+            scope.last = out
+        if name is not None:
+            scope.names[name] = scope.last
+
+    def resolve_inputs(self, refs, scope, line, name):
+        if refs is None:
+            return (scope.previous(),)
+        if isinstance(refs, str):
+            refs = [refs]
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise self.fail(f"`from` must name an earlier layer or list them, got {refs!r}", line, scope, name)
+        resolved = []
+        for ref in refs:
+            if ref == INPUT:
+                resolved.append(scope.input_ref)
+            elif ref in scope.names:
+                resolved.append(scope.names[ref])
+            elif not scope.prefix and ref in self.names:
+                resolved.append(ref)
+            else:
+                hint = did_you_mean(ref, list(scope.names) + [INPUT]) or (
+                    f"names defined so far here: {', '.join(list(scope.names)[-8:]) or 'none'}; "
+                    f"`{INPUT}` means the {'block' if scope.prefix else 'network'} input")
+                raise self.fail(f"`from` refers to '{ref}', which is not an earlier layer", line, scope, name,
+                                hint=hint)
+        return tuple(resolved)
+
+    def claim(self, full, line, scope):
+        """Names are unique, and none is a dotted prefix of another, so to_torch can nest modules by name."""
+        parts = full.split(".")
+        prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
+        if full in self.names or full in self.prefixes or prefixes & self.names:
+            raise self.fail(f"two layers are named '{full}'", line, scope, full,
+                            hint="give one of them another `name`")
+        self.names.add(full)
+        self.prefixes.update(prefixes)
+
+    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable):
+        full = scope.prefix + local
+        activation = options.pop("activation", None) if cls.accepts_activation else None
+        opts = {}
+        for key, value in options.items():
+            try:
+                canonical = cls.canonical_option(key)
+                opts[canonical] = cls.parse_option(canonical, value)
+            except LayerError as err:
+                raise self.fail(err.message, options_line(key), scope, full, err.hint) from None
+        missing = cls.missing_options(opts)
+        if missing:
+            raise self.fail(f"{cls.type_name} needs {', '.join(missing)}", line, scope, full,
+                            hint=f"add {', '.join(f'{m}: ...' for m in missing)} to its options")
+        if not (cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs))):
+            wanted = f"at least {cls.min_inputs}" if cls.max_inputs is None else str(cls.min_inputs)
+            raise self.fail(f"{cls.type_name} takes {wanted} input(s), got {len(inputs)}", line, scope, full,
+                            hint="list its inputs with `from: [a, b]`" if cls.min_inputs > 1 else
+                            "give a single layer in `from`")
+        self.claim(full, line, scope)
+        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context), line, scope)
+        if activation is None:
+            return full
+        act_cls = lookup(activation) if isinstance(activation, str) else None
+        if act_cls is None or act_cls.kind != "activation":
+            raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
+                            hint=suggest(activation) if isinstance(activation, str) else "e.g. activation: relu")
+        act_name = f"{full}_{act_cls.type_name}"
+        self.claim(act_name, line, scope)
+        self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context),
+                    line, scope)
+        return act_name
+
+    def append(self, node, line, scope):
+        if len(self.graph.nodes) >= MAX_NODES:
+            raise self.fail(f"the spec expands to more than {MAX_NODES:,} layers", line, scope, node.name,
+                            hint="check repeat counts and blocks that use other blocks many times")
+        self.graph.nodes.append(node)
+
+    def expand_block(self, kind, block, args, local, inputs, scope, line, trainable):
+        full = scope.prefix + local
+        if kind in scope.stack:
+            chain = " → ".join(scope.stack + (kind,))
+            raise self.fail(f"block '{kind}' uses itself ({chain})", line, scope, full,
+                            hint="a block cannot contain itself, directly or through other blocks")
+        if len(inputs) != 1:
+            raise self.fail(f"block '{kind}' takes one input, got {len(inputs)}", line, scope, full)
+        if isinstance(block, list):
+            block = LineDict(layers=block)
+        if not isinstance(block, dict) or "layers" not in block:
+            raise self.fail(f"block '{kind}' must have a `layers:` list", getattr(block, "line", line), scope)
+        for key in block:
+            if key not in BLOCK_KEYS:
+                raise self.fail(f"unknown key '{key}' in block '{kind}'", block.line_of(key), scope,
+                                hint=did_you_mean(key, BLOCK_KEYS) or f"block keys: {', '.join(BLOCK_KEYS)}")
+        declared = block.get("args") or {}
+        for arg in args:
+            if arg not in declared:
+                raise self.fail(f"block '{kind}' has no argument '{arg}'", line, scope, full,
+                                hint=did_you_mean(arg, declared) or f"its arguments: {', '.join(declared) or 'none'}")
+        env = {**declared, **args}
+        missing = [a for a, v in env.items() if v is None]
+        if missing:
+            raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
+                            hint=f"pass them where the block is used: `- {kind}: {{{missing[0]}: ...}}`")
+        inner = _Scope(prefix=full + ".", input_ref=inputs[0], env=env, trainable=trainable,
+                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}")
+        return self.expand_list(block["layers"], inner, block.line_of("layers"))

@@ -1,0 +1,27 @@
+"""The built-in specs: specs/*.yaml, installed as the package data `archcalc/specs`."""
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+def directory():
+    """archcalc/specs when installed; the checkout's specs/ when run from source or installed editable."""
+    installed = _HERE / "specs"
+    return installed if installed.is_dir() else _HERE.parent / "specs"
+
+
+def paths():
+    return sorted(directory().glob("*.yaml"))
+
+
+def names():
+    return [p.stem for p in paths()]
+
+
+def find(name):
+    """The path of a built-in spec by name (with or without .yaml), or None."""
+    stem = name[:-5] if name.endswith(".yaml") else name
+    for path in paths():
+        if path.stem.lower() == stem.lower():
+            return path
+    return None
