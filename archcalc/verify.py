@@ -153,7 +153,7 @@ def _measure(graph, report, result, seed, torch):
         with FlopCounterMode(display=False) as counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = model(x)
             forward = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
-            if result.train:
+            if result.train and out.requires_grad:   # a model with nothing to train has no backward
                 out.float().sum().backward()
         counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     except (RuntimeError, ValueError) as err:
