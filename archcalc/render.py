@@ -119,3 +119,53 @@ def zoo_table(rows, fmt="table"):
     table = [[r["name"], shape_text(r["input"]), r["depth"], f"{grouped(r['params'])} ({short(r['params'])})",
               short(r["macs"]), human_bytes(r["activation_bytes"]), r["source"]] for r in rows]
     return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt)
+
+
+VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
+                  ("saved_bytes", "Saved bytes"))
+
+
+def _agreement(values, show=grouped):
+    """'1,234 ✓', '1,234 ≠ 1,200 ✗' (predicted ≠ measured), or 'x (not measured)'."""
+    predicted, measured = values
+    if measured is None:
+        return f"{show(predicted)} (not measured)"
+    if predicted == measured:
+        return f"{show(predicted)} ✓"
+    return f"{show(predicted)} ≠ {show(measured)} ✗"
+
+
+def verification(result, fmt="table"):
+    """Predicted vs measured per layer with ✓/✗, the totals, and what was compared."""
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    headers = ["Layer", "Type"] + [title for _, title in VERIFY_COLUMNS]
+    rows = []
+    for layer in result.layers:
+        row = [layer.name, layer.type]
+        for key, _ in VERIFY_COLUMNS:
+            if key not in layer.checks:
+                row.append("")
+            else:
+                row.append(_agreement(layer.checks[key], shape_text if key == "shape" else grouped))
+        params = layer.checks.get("trainable")
+        if params and params[0] != params[1]:
+            row[3] += f" (trainable {_agreement(params)})"
+        rows.append(row)
+    mode = "forward + backward" if result.train else "forward"
+    title = (f"verify {result.model}: {result.device}, batch {result.batch}, {result.dtype}, "
+             f"training-mode {mode}")
+    lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt), "",
+             "Totals (predicted vs measured):"]
+    for key, values in result.totals.items():
+        lines.append(f"  {key.replace('_', ' ')}: {_agreement(values)}")
+    if result.memory:
+        m = result.memory
+        lines.append(f"  peak memory ({m['what']}): predicted {human_bytes(m['predicted_peak'])} "
+                     f"({grouped(m['predicted_peak'])} bytes), measured {human_bytes(m['measured_peak'])} "
+                     f"({grouped(m['measured_peak'])} bytes); an estimate, not checked")
+    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
+    if result.not_measured:
+        lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
+    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ the list of input shapes (internal layout, no batch) so a layer never needs to k
 where it sits in the graph. Counts are Python integers.
 """
 import difflib
+from dataclasses import dataclass
 
 from ..errors import LayerError
 from ..shapes import numel
@@ -88,6 +89,31 @@ def number(minimum=None, maximum=None, below=None):
         return value
     parse.describe = "number"
     return parse
+
+
+@dataclass(frozen=True)
+class Autograd:
+    """What decides the tensors autograd keeps for one layer in a training step: whether each input
+    requires grad, whether the layer's own weights are trained, the batch size and the device."""
+
+    inputs: tuple
+    weights: bool = False
+    batch: int = 1
+    device: str = "cpu"
+
+    @property
+    def active(self):
+        """False when nothing needs a gradient: the op records no backward node and saves nothing."""
+        return self.weights or any(self.inputs)
+
+
+def keep_input(ins, grad, index=0):
+    """A saved input: the whole tensor, which is its own storage or a view of it."""
+    return (f"input:{index}", numel(ins[index]) * grad.batch, None)
+
+
+def keep_output(out, grad):
+    return ("output", numel(out) * grad.batch, None)
 
 
 def did_you_mean(word, candidates):
@@ -199,6 +225,21 @@ class Layer:
 
     def torch_module(self, ins):
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")
+
+    def saved_tensors(self, ins, out, grad):
+        """What autograd keeps for backward in training mode, as (which, elements, bytes_per_element)
+        triples: which is "input:<i>", "output" or "new" (a fresh tensor); bytes_per_element None means
+        the activation dtype; elements include the batch. Parameters and buffers are never listed."""
+        return []
+
+    def torch_flops(self, ins, out):
+        """What torch's FlopCounterMode counts for the forward: 2 per MAC of convolutions and matrix
+        products, bias excluded, nothing for any other op."""
+        return 2 * self.macs(ins, out)
+
+    def torch_backward_flops(self, ins, out, grad):
+        """What FlopCounterMode counts for this layer's backward (per sample)."""
+        return 0
 
     # ---- helpers for subclasses
 

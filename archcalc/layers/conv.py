@@ -1,7 +1,7 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
 from ..shapes import Window, window_warnings
-from .base import Layer, Option, boolean, integer, pair, padding
+from .base import Layer, Option, boolean, integer, keep_input, pair, padding
 
 
 class Conv2d(Layer):
@@ -84,3 +84,12 @@ class Conv2d(Layer):
             padding=tuple(before for before, _ in pads) if symmetric else "same",
             dilation=self.dilation, groups=self.groups, bias=self.bias,
         )
+
+    def saved_tensors(self, ins, out, grad):
+        """The input (and the weight, a parameter), whenever any gradient flows."""
+        return [keep_input(ins, grad)] if grad.active else []
+
+    def torch_backward_flops(self, ins, out, grad):
+        """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
+        forward = self.torch_flops(ins, out)
+        return (forward if grad.inputs[0] else 0) + (self.groups * forward if grad.weights else 0)
