@@ -1,6 +1,7 @@
 """Walk a graph and compute every number as plain data. Never prints; renderers do that."""
 from dataclasses import asdict, dataclass, field
 
+from . import conventions
 from .errors import SpecError
 from .layers.base import Autograd
 from .shapes import numel, to_layout
@@ -82,6 +83,7 @@ class Report:
     warnings: list = field(default_factory=list)    # {"layer", "line", "message"}
     keras: bool = False
     file: str = None
+    convention: str = "archcalc"      # how `flops` is counted (archcalc.conventions)
     device: str = "cpu"
 
     @property
@@ -108,6 +110,7 @@ class Report:
             "batch": self.batch,
             "dtype": self.dtype,
             "keras": self.keras,
+            "convention": self.convention,
             "device": self.device,
             "layers": layers,
             "totals": asdict(self.totals),
@@ -115,8 +118,10 @@ class Report:
         }
 
 
-def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu"):
-    """Analyze a spec (path, zoo name, dict or loaded Graph) and return a Report.
+def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
+            convention="archcalc"):
+    """Analyze a spec (path, zoo name, dict or loaded Graph) and return a Report; `convention`
+    chooses how FLOPs are counted (archcalc, torch, torchvision, fvcore, thop, ptflops, torchinfo).
 
     Saved-for-backward bytes assume a training step: modules in training mode, the input a plain
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
@@ -129,8 +134,9 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     if device not in DEVICES:
         raise SpecError(f"unknown device '{device}'", hint=f"choose one of {', '.join(DEVICES)}")
     width = DTYPE_BYTES[dtype]
+    counting = conventions.get(convention)
     report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
-                    keras=keras, file=graph.file, device=device)
+                    keras=keras, file=graph.file, device=device, convention=convention)
     shapes = {INPUT: graph.input_shape}
     fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
     totals = report.totals
@@ -145,7 +151,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             params = layer.params(ins)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
-            flops = layer.flops(ins, out) * batch
+            flops = counting.count(layer, ins, out, batch)
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,

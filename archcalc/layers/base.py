@@ -211,6 +211,10 @@ class Layer:
         """archcalc's convention: 2 per MAC plus the layer's other arithmetic (see README)."""
         return 2 * self.macs(ins, out)
 
+    def bias_adds(self, ins, out):
+        """Additions of a learned bias (one per output element that has one); counting conventions differ on them."""
+        return 0
+
     def warnings(self, ins):
         return []
 

@@ -67,7 +67,10 @@ class Conv2d(Layer):
         return out[0] * out[1] * out[2] * (ins[0][0] // self.groups) * kh * kw
 
     def flops(self, ins, out):
-        return 2 * self.macs(ins, out) + (out[0] * out[1] * out[2] if self.bias else 0)
+        return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
+
+    def bias_adds(self, ins, out):
+        return out[0] * out[1] * out[2] if self.bias else 0
 
     def warnings(self, ins):
         return window_warnings(self.windows(ins[0]))

@@ -33,7 +33,10 @@ class Dense(Layer):
         return self.inputs(ins) * self.units
 
     def flops(self, ins, out):
-        return 2 * self.macs(ins, out) + (self.units if self.bias else 0)
+        return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
+
+    def bias_adds(self, ins, out):
+        return self.units if self.bias else 0
 
     def receptive_step(self, ins):
         return "global"
