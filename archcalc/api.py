@@ -17,3 +17,22 @@ def zoo_rows():
             "source": graph.source.split("\n")[0],
         })
     return rows
+
+
+def compare_conventions(spec, *, batch=1, input_shape=None):
+    """Each counting convention's total for one spec, split by layer kind, and its rule for each
+    layer type the spec uses (plain data, for `archcalc conventions`)."""
+    from .conventions import CONVENTIONS
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    reports = {name: analyze(graph, batch=batch, convention=name) for name in CONVENTIONS}
+    kinds = list(dict.fromkeys(r.kind for r in reports["archcalc"].layers))
+    types = list(dict.fromkeys(r.type for r in reports["archcalc"].layers))
+    rows = []
+    for name, convention in CONVENTIONS.items():
+        by_kind = {kind: sum(r.flops for r in reports[name].layers if r.kind == kind) for kind in kinds}
+        rows.append({"name": name, "tool": convention.tool, "unit": convention.unit,
+                     "includes": convention.includes, "total": reports[name].totals.flops, "by_kind": by_kind})
+    return {
+        "model": graph.name, "batch": batch, "kinds": kinds, "conventions": rows,
+        "rules": {t: {name: c.rule(t).text for name, c in CONVENTIONS.items()} for t in types},
+    }

@@ -8,6 +8,7 @@ from . import __version__
 from .errors import SpecError
 
 DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
+CONVENTION_NAMES = ("archcalc", "torch", "torchvision", "fvcore", "thop", "ptflops", "torchinfo")
 
 
 class ArchcalcGroup(click.Group):
@@ -73,18 +74,23 @@ def main():
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
+@click.option("--convention", type=click.Choice(CONVENTION_NAMES), default="archcalc", show_default=True,
+              help="Count FLOPs as this tool does (see `archcalc conventions`).")
+@click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
 @output_option
-def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, output):
+def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, convention, train, output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
     Example:
       archcalc summarize alexnet --format markdown
+      archcalc summarize resnet50 --convention fvcore --train
     """
     from .analyzer import analyze
     from .render import summary
-    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
-    emit(summary(report, fmt, rf=rf), output)
+    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape,
+                     convention=convention)
+    emit(summary(report, fmt, rf=rf, train=train), output)
 
 
 @main.command()
@@ -171,6 +177,25 @@ def export_torch(spec, input_shape, output):
     from .torch_bridge import torch_source
     from .spec import load_spec
     emit(torch_source(load_spec(spec, input_shape=input_shape)), output)
+
+
+@main.command()
+@click.argument("spec")
+@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@format_option
+@output_option
+def conventions(spec, batch, input_shape, fmt, output):
+    """FLOPs of SPEC as each popular tool counts them, side by side, with what each includes
+    and its rule for every layer type in the spec.
+
+    \b
+    Example:
+      archcalc conventions resnet50
+    """
+    from .api import compare_conventions
+    from .render import conventions_table
+    emit(conventions_table(compare_conventions(spec, batch=batch, input_shape=input_shape), fmt), output)
 
 
 if __name__ == "__main__":  # pragma: no cover

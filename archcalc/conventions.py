@@ -88,11 +88,11 @@ CONVENTIONS = {c.name: c for c in (
     Convention(
         "archcalc", "archcalc summarize", "FLOPs",
         "2 per MAC, bias adds, and every layer's own arithmetic (norm, pooling, activations, merges)",
-        default=Rule(lambda l, i, o, b: l.flops(i, o) * b, "the layer's FLOPs (see its docstring)")),
+        default=Rule(lambda l, i, o, b: l.flops(i, o) * b, "its own (README table)")),
     Convention(
         "torch", "torch.utils.flop_counter.FlopCounterMode", "FLOPs",
         "2 per MAC of convolutions and matrix products; no bias, nothing else",
-        default=Rule(lambda l, i, o, b: l.torch_flops(i, o) * b, "2·MACs (conv, matmul only)")),
+        rules={t: Rule(lambda l, i, o, b: l.torch_flops(i, o) * b, "2·MACs") for t in ("conv2d", "dense")}),
     Convention(
         "torchvision", "torchvision model docs, GFLOPS column", "GFLOPS (really GMACs)",
         "MACs of convolutions and linear layers; no bias, nothing else",
@@ -128,8 +128,8 @@ CONVENTIONS = {c.name: c for c in (
     Convention(
         "torchinfo", "torchinfo.summary(model, input_size).total_mult_adds", "Mult-Adds",
         "MACs + bias of conv; every other layer with weights: its parameter count per sample",
-        rules={"conv2d": MACS_BIAS},
-        default=Rule(lambda l, i, o, b: l.params(i) * b, "parameters per sample (dense: MACs + bias)")),
+        rules={"conv2d": MACS_BIAS, "dense": MACS_BIAS},
+        default=Rule(lambda l, i, o, b: l.params(i) * b, "its parameter count (0 without weights)")),
 )}
 
 

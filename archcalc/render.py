@@ -49,28 +49,34 @@ def _csv(rows, headers):
     return buffer.getvalue().rstrip("\n")
 
 
-def summary(report, fmt="table", rf=False):
-    """The per-layer table, the totals and the warnings of one report."""
+def summary(report, fmt="table", rf=False, train=False):
+    """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs."""
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
-                   "activation_bytes"] + (["receptive_field"] if rf else [])
+                   "activation_bytes"] + (["torch_backward_flops"] if train else [])
+        headers += ["receptive_field"] if rf else []
         rows = [[r.name, r.type, "x".join(map(str, r.output_shape)), r.params, r.trainable_params, r.buffers,
-                 r.macs, r.flops, r.activation_bytes] + ([rf_text(r.receptive_field)] if rf else [])
+                 r.macs, r.flops, r.activation_bytes] + ([r.torch_backward_flops] if train else [])
+                + ([rf_text(r.receptive_field)] if rf else [])
                 for r in report.layers]
         return _csv(rows, headers)
-    headers = ["Layer", "Type", "Output shape", "Params", "MACs", "FLOPs", "Activations"] + (["RF"] if rf else [])
+    flops_title = "FLOPs" if report.convention == "archcalc" else f"FLOPs ({report.convention})"
+    headers = (["Layer", "Type", "Output shape", "Params", "MACs", flops_title]
+               + (["Backward FLOPs (torch)"] if train else []) + ["Activations"] + (["RF"] if rf else []))
     rows = []
     for r in report.layers:
         params = grouped(r.params) + ("" if r.trainable_params == r.params else " (frozen)")
-        rows.append([r.name, r.type, shape_text(r.output_shape), params, short(r.macs), short(r.flops),
-                     human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
-    align = ["left", "left", "left", "right", "right", "right", "right"] + (["left"] if rf else [])
+        rows.append([r.name, r.type, shape_text(r.output_shape), params, short(r.macs), short(r.flops)]
+                    + ([short(r.torch_backward_flops)] if train else [])
+                    + [human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
+    align = (["left", "left", "left", "right", "right", "right"] + (["right"] if train else []) + ["right"]
+             + (["left"] if rf else []))
     layout = "" if report.layout == CHANNELS_FIRST else f", {report.layout}"
     title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
     lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt, align), ""]
-    lines += totals_lines(report, fmt)
+    lines += totals_lines(report, fmt, train)
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
         for w in report.warnings:
@@ -79,8 +85,12 @@ def summary(report, fmt="table", rf=False):
     return "\n".join(lines)
 
 
-def totals_lines(report, fmt):
+def totals_lines(report, fmt, train=False):
+    from .conventions import get
     t = report.totals
+    convention = get(report.convention)
+    counted = (f"{report.convention} convention" if report.convention == "archcalc"
+               else f"{report.convention} convention: {convention.tool}, which calls them {convention.unit}")
     keras = " (Keras view: batchnorm moving statistics included)" if report.keras else ""
     items = [
         ("Total params", f"{grouped(t.params)} ({short(t.params)}){keras}"),
@@ -88,11 +98,15 @@ def totals_lines(report, fmt):
         ("Non-trainable params", grouped(t.non_trainable_params)),
         ("Buffers (batchnorm running statistics)", grouped(t.buffers)),
         ("MACs", f"{grouped(t.macs)} ({short(t.macs)})"),
-        ("FLOPs (archcalc convention)", f"{grouped(t.flops)} ({short(t.flops)})"),
+        (f"FLOPs ({counted})", f"{grouped(t.flops)} ({short(t.flops)})"),
         ("Parameter memory", f"{human_bytes(t.param_bytes)} ({grouped(t.param_bytes)} bytes)"),
         ("Activation memory (sum of layer outputs)",
          f"{human_bytes(t.activation_bytes)} ({grouped(t.activation_bytes)} bytes)"),
     ]
+    if train:
+        items[6:6] = [("Forward FLOPs (torch's FlopCounterMode)", f"{grouped(t.torch_flops)} ({short(t.torch_flops)})"),
+                      ("Backward FLOPs (torch's FlopCounterMode)",
+                       f"{grouped(t.torch_backward_flops)} ({short(t.torch_backward_flops)})")]
     if fmt == "markdown":
         return ["| Total | Value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in items]
     width = max(len(k) for k, _ in items)
@@ -168,4 +182,27 @@ def verification(result, fmt="table"):
     if result.not_measured:
         lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
     lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    return "\n".join(lines)
+
+
+def conventions_table(comparison, fmt="table"):
+    """Every convention's total side by side, what each includes, then the rule per layer type."""
+    if fmt == "json":
+        return json.dumps(comparison, indent=2)
+    kinds = comparison["kinds"]
+    headers = ["Convention", "Total", "Tool calls it"] + kinds
+    if fmt == "csv":
+        return _csv([[r["name"], r["total"], r["unit"]] + [r["by_kind"][k] for k in kinds] + [r["includes"]]
+                     for r in comparison["conventions"]], headers + ["includes"])
+    rows = [[r["name"], f"{grouped(r['total'])} ({short(r['total'])})", r["unit"]]
+            + [short(r["by_kind"][k]) for k in kinds] for r in comparison["conventions"]]
+    title = f"{comparison['model']}: FLOPs as each tool counts them, batch {comparison['batch']}"
+    rule_headers = ["Layer type"] + [r["name"] for r in comparison["conventions"]]
+    rule_rows = [[t] + [comparison["rules"][t][r["name"]] for r in comparison["conventions"]]
+                 for t in comparison["rules"]]
+    lines = [f"## {title}" if fmt == "markdown" else title, "",
+             _tabulate(rows, headers, fmt, ["left", "right", "left"] + ["right"] * len(kinds)), "",
+             "What each counts:", ""]
+    lines += [f"- {r['name']} ({r['tool']}): {r['includes']}" for r in comparison["conventions"]]
+    lines += ["", "Rule per layer type in this spec (per sample):", "", _tabulate(rule_rows, rule_headers, fmt)]
     return "\n".join(lines)
