@@ -118,9 +118,11 @@ CONVENTIONS = {c.name: c for c in (
         "(twice where both the module hook and the patched functional fire)",
         rules={"conv2d": MACS_BIAS, "dense": MACS_BIAS,
                "batchnorm": _affine(1, "2 per input element (1 without affine)"),
-               **{t: _times(INPUT_ELEMENTS, 2, "2 per element (module hook + F.relu/F.elu)")
-                  for t in ("relu", "elu")},
-               **{t: INPUT_ELEMENTS for t in ("leaky_relu", "relu6", "gelu", "silu", "softmax")},
+               **{t: _times(INPUT_ELEMENTS, 2, "2 per element (module hook + patched functional)")
+                  for t in ("relu", "elu", "gelu")},
+               "leaky_relu": Rule(_in, "1 per element (module hook)"),
+               "relu6": Rule(_in, "1 per element (module hook; F.hardtanh is not patched)"),
+               **{t: Rule(_in, "1 per element (patched functional only)") for t in ("silu", "softmax")},
                **{t: _times(INPUT_ELEMENTS, 2, "2 per input element (module hook + functional)")
                   for t in ("maxpool2d", "avgpool2d", "adaptive_avgpool2d")},
                "global_avgpool2d": INPUT_ELEMENTS, "global_maxpool2d": INPUT_ELEMENTS,
