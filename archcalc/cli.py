@@ -198,5 +198,37 @@ def conventions(spec, batch, input_shape, fmt, output):
     emit(conventions_table(compare_conventions(spec, batch=batch, input_shape=input_shape), fmt), output)
 
 
+@main.command()
+@click.argument("spec")
+@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@click.option("--mode", type=click.Choice(["inference", "training"]), default="inference", show_default=True,
+              help="A forward pass, or one training step.")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="sgd",
+              show_default=True, help="Optimizer state in training: 0, 1 or 2 copies of the trained weights.")
+@click.option("--mixed-precision", is_flag=True,
+              help="16-bit weights, gradients and activations (--dtype fp16/bf16) with fp32 master weights.")
+@click.option("--inplace", is_flag=True, help="Element-wise activations overwrite their input (ReLU(inplace=True)).")
+@click.option("--budget", metavar="BYTES", help="Device memory to fit in, e.g. 24GiB or 16GB: answers fits or not, "
+              "and the largest batch that fits.")
+@format_option
+@output_option
+def memory(spec, batch, dtype, input_shape, mode, optimizer, mixed_precision, inplace, budget, fmt, output):
+    """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
+    outputs), or a training step's parameters, gradients, optimizer state and saved activations.
+
+    \b
+    Example:
+      archcalc memory vgg16 --inplace
+      archcalc memory resnet50 --mode training --optimizer adam --batch 64 --budget 24GiB
+    """
+    from .memory import memory as measure
+    from .render import memory_report
+    result = measure(spec, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
+                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, input_shape=input_shape)
+    emit(memory_report(result, fmt), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

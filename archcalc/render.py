@@ -206,3 +206,45 @@ def conventions_table(comparison, fmt="table"):
     lines += [f"- {r['name']} ({r['tool']}): {r['includes']}" for r in comparison["conventions"]]
     lines += ["", "Rule per layer type in this spec (per sample):", "", _tabulate(rule_rows, rule_headers, fmt)]
     return "\n".join(lines)
+
+
+def memory_report(result, fmt="table"):
+    """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer."""
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    training = result.mode == "training"
+    columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
+               + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
+                   ("optimizer_bytes", "Optimizer state")] if training
+                  else [("live_bytes", "Live activations"), ("param_bytes", "Params")]))
+    if fmt == "csv":
+        return _csv([[getattr(layer, key) for key, _ in columns] for layer in result.layers],
+                    [key for key, _ in columns])
+    rows = [[getattr(layer, key) if key in ("name", "type") else human_bytes(getattr(layer, key))
+             for key, _ in columns] for layer in result.layers]
+    how = (f"training step, {result.optimizer}" + (", mixed precision (fp32 master weights)"
+                                                   if result.mixed_precision else "")
+           if training else "inference") + (", in-place activations" if result.inplace else "")
+    title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}"
+    lines = [f"## {title}" if fmt == "markdown" else title, "",
+             _tabulate(rows, [t for _, t in columns], fmt, ["left", "left"] + ["right"] * (len(columns) - 2)), "",
+             "Breakdown:"]
+
+    def amount(n):
+        return f"{human_bytes(n)} ({grouped(n)} bytes)"
+    width = max(len(name) for name, _, _ in result.breakdown)
+    lines += [f"  {name + ':':<{width + 1}} {amount(n):>30}  {how_counted}" for name, n, how_counted in result.breakdown]
+    lines += ["", f"Peak memory: {amount(result.peak_bytes)}"
+              + ("  (parameters + buffers + activations at the liveness peak)" if not training else
+                 "  (persistent state + the worst moment of forward/backward)")]
+    lines.append(f"Sum of all layer outputs (the textbook figure, nothing ever freed): {amount(result.outputs_bytes)}")
+    if result.allocated_bytes != result.outputs_bytes:
+        lines.append(f"  with views and in-place layers sharing storage: {amount(result.allocated_bytes)}")
+    if not training:
+        lines.append(f"Activations at the liveness peak: {amount(result.peak_activation_bytes)} "
+                     f"while '{result.peak_activation_layer}' runs")
+    if result.budget is not None:
+        verdict = "fits" if result.fits else "does NOT fit"
+        lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
+                      f"largest batch that fits: {result.max_batch}"]
+    return "\n".join(lines)

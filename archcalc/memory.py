@@ -1,0 +1,241 @@
+"""Memory you can act on: what a forward pass or a training step keeps on the device, layer by layer,
+and whether it fits a budget. Plain data; render.memory_report prints it.
+
+Inference: parameters and buffers, plus the activations alive at the worst moment of the forward pass,
+found by liveness along execution order: a layer's output is allocated when the layer runs and freed
+after its last reader (so residual and concat inputs stay alive until merged); views (flatten), eval-mode
+dropout and, with `inplace`, element-wise activations share their input's storage. The textbook figure,
+the sum of every layer's output, is reported beside it: it is what a forward pass would need if nothing
+were ever freed.
+
+Training (one steady-state step of `loss.backward(); optimizer.step(); optimizer.zero_grad()`):
+parameters, buffers and optimizer state persist; the forward pass accumulates what autograd saves for
+backward (the analyzer's per-layer saved_bytes); backward walks the layers in reverse, freeing each
+layer's saved tensors after its backward while parameter gradients accumulate; the peak is the larger
+of the end of the forward pass and the worst backward step.
+"""
+from dataclasses import dataclass, field
+import re
+
+from .analyzer import DTYPE_BYTES, analyze
+from .errors import SpecError
+from .shapes import numel
+from .spec import INPUT, load_spec
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+MODES = ("inference", "training")
+MASTER_BYTES = 4            # fp32 master weights and optimizer state under mixed precision
+UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+MAX_BATCH_SEARCHED = 2**20
+
+
+@dataclass
+class LayerMemory:
+    name: str
+    type: str
+    output_bytes: int       # new storage the layer allocates; 0 when its output shares its input's
+    live_bytes: int         # inference: activation bytes alive while the layer runs
+    saved_bytes: int        # training: what autograd keeps for this layer's backward
+    param_bytes: int        # the layer's parameters, in the model dtype
+    grad_bytes: int         # gradients of its trained parameters
+    optimizer_bytes: int    # optimizer state (and fp32 master weights) for its trained parameters
+
+
+@dataclass
+class MemoryReport:
+    model: str
+    mode: str
+    batch: int
+    dtype: str
+    optimizer: str
+    mixed_precision: bool
+    inplace: bool
+    layers: list = field(default_factory=list)
+    input_bytes: int = 0
+    param_bytes: int = 0
+    buffer_bytes: int = 0
+    outputs_bytes: int = 0          # textbook: the input plus every layer's output, nothing freed
+    allocated_bytes: int = 0        # the input plus every new storage (views and in-place layers share)
+    peak_activation_bytes: int = 0  # liveness peak of the forward pass
+    peak_activation_layer: str = ""
+    grad_bytes: int = 0
+    optimizer_bytes: int = 0
+    master_bytes: int = 0
+    saved_bytes: int = 0
+    forward_end_bytes: int = 0      # training: saved for backward + the output, at the end of the forward
+    backward_peak_bytes: int = 0    # training: worst backward step (saved still held + gradients)
+    backward_peak_layer: str = ""
+    peak_bytes: int = 0             # everything at the worst moment
+    breakdown: list = field(default_factory=list)   # [component, bytes, how it is counted]
+    budget: int = None
+    fits: bool = None
+    max_batch: int = None
+
+    def to_dict(self):
+        from dataclasses import asdict
+        return asdict(self)
+
+
+def parse_bytes(text):
+    """'24GiB', '16 GB', '512MiB', '1e9' (bytes) -> int bytes; GB is 10^9 and GiB 2^30."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not match or match.group(2) not in UNITS and match.group(2):
+        raise SpecError(f"cannot read the memory budget '{text}'",
+                        hint="write a number and a unit: 24GiB, 16GB, 512MiB (GiB = 2^30 bytes, GB = 10^9)")
+    return int(float(match.group(1)) * UNITS[match.group(2) or "b"])
+
+
+def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mixed_precision=False,
+           inplace=False, budget=None, input_shape=None):
+    """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch."""
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    options = dict(dtype=dtype, mode=mode, optimizer=optimizer, mixed_precision=mixed_precision, inplace=inplace)
+    _check(**options)
+    result = _measure(graph, batch, **options)
+    if budget is not None:
+        result.budget = budget if isinstance(budget, int) else parse_bytes(budget)
+        result.fits = result.peak_bytes <= result.budget
+        result.max_batch = largest_batch(graph, result.budget, **options)
+    return result
+
+
+def _check(dtype, mode, optimizer, mixed_precision, inplace):
+    if mode not in MODES:
+        raise SpecError(f"unknown mode '{mode}'", hint=f"choose one of {', '.join(MODES)}")
+    if optimizer not in OPTIMIZER_STATES:
+        raise SpecError(f"unknown optimizer '{optimizer}'", hint=f"choose one of {', '.join(OPTIMIZER_STATES)}")
+    if mixed_precision and DTYPE_BYTES.get(dtype) != 2:
+        raise SpecError(f"mixed precision keeps weights and activations in a 16-bit type, not {dtype}",
+                        hint="add --dtype fp16 or --dtype bf16")
+
+
+def largest_batch(graph, budget, **options):
+    """The largest batch whose peak fits `budget` (0 if even one sample does not), by bisection on
+    the exact computation (peak memory grows with the batch)."""
+    def fits(batch):
+        return _measure(graph, batch, **options).peak_bytes <= budget
+    if not fits(1):
+        return 0
+    low, high = 1, 2
+    while high <= MAX_BATCH_SEARCHED and fits(high):
+        low, high = high, high * 2
+    if high > MAX_BATCH_SEARCHED:
+        return low
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low
+
+
+def _liveness(report, width, mode, inplace):
+    """Per layer: (bytes of new storage, activation bytes alive while it runs), from execution order."""
+    batch = report.batch
+    last_read = {}                               # tensor name -> index of its last reader
+    for index, record in enumerate(report.layers):
+        for ref in record.inputs:
+            last_read[ref] = index
+    storage_of, members = {INPUT: INPUT}, {INPUT: [INPUT]}
+    size = {INPUT: numel(_input_shape(report)) * batch * width}
+    for index, record in enumerate(report.layers):
+        source = storage_of[record.inputs[0]]
+        sole_reader = max(last_read.get(name, -1) for name in members[source]) == index
+        shares = (record.activation_elements == 0                        # a view: flatten
+                  or (record.type == "dropout" and mode == "inference")   # eval-mode dropout returns its input
+                  or (inplace and record.kind == "activation" and record.type != "softmax" and sole_reader))
+        storage = source if shares else record.name
+        storage_of[record.name] = storage
+        members.setdefault(storage, []).append(record.name)
+        size.setdefault(storage, numel(record.output_shape) * batch * width)
+    last_read[report.layers[-1].name] = len(report.layers)        # the model's output is kept
+    free_after = {storage: max(last_read.get(name, report_index(report, name)) for name in names)
+                  for storage, names in members.items()}
+    live, rows = size[INPUT], []
+    for index, record in enumerate(report.layers):
+        new = size[record.name] if storage_of[record.name] == record.name else 0
+        live += new
+        rows.append((new, live))
+        for storage in {storage_of[ref] for ref in record.inputs} | {storage_of[record.name]}:
+            if free_after[storage] == index:
+                live -= size[storage]
+    return size[INPUT], rows
+
+
+def report_index(report, name):
+    """Execution index of a layer (-1 for the input): a tensor nobody reads dies where it is made."""
+    return next((i for i, r in enumerate(report.layers) if r.name == name), -1)
+
+
+def _input_shape(report):
+    from .shapes import from_layout
+    return from_layout(report.input_shape, report.layout)
+
+
+def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
+    report = analyze(graph, batch=batch, dtype=dtype)
+    width = DTYPE_BYTES[dtype]
+    training = mode == "training"
+    result = MemoryReport(graph.name, mode, batch, dtype, optimizer if training else "-",
+                          mixed_precision, inplace)
+    result.param_bytes = report.totals.param_bytes
+    result.buffer_bytes = report.totals.buffer_bytes
+    result.input_bytes, rows = _liveness(report, width, mode, inplace)
+    result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
+    result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
+    result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
+    optimizer_width = MASTER_BYTES if mixed_precision else width
+    states = OPTIMIZER_STATES[optimizer] if training else 0
+    for record, (new, live) in zip(report.layers, rows):
+        if live > result.peak_activation_bytes:
+            result.peak_activation_bytes, result.peak_activation_layer = live, record.name
+        trained = record.trainable_params if training else 0
+        result.layers.append(LayerMemory(
+            record.name, record.type, new, live, record.saved_bytes if training else 0,
+            record.params * width, trained * width,
+            trained * (states * optimizer_width + (MASTER_BYTES if mixed_precision else 0))))
+
+    persistent = result.param_bytes + result.buffer_bytes
+    if not training:
+        result.peak_bytes = persistent + result.peak_activation_bytes
+        result.breakdown = [
+            ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
+            ["buffers", result.buffer_bytes, "batch-norm running statistics"],
+            ["activations at the peak", result.peak_activation_bytes,
+             f"liveness peak, while '{result.peak_activation_layer}' runs"],
+        ]
+        return result
+
+    trainable = report.totals.trainable_params
+    result.grad_bytes = trainable * width
+    result.optimizer_bytes = trainable * states * optimizer_width
+    result.master_bytes = trainable * MASTER_BYTES if mixed_precision else 0
+    result.saved_bytes = report.totals.saved_bytes
+    output_bytes = numel(report.layers[-1].output_shape) * batch * width
+    result.forward_end_bytes = result.saved_bytes + output_bytes
+    saved_before, grads_after = result.saved_bytes, 0
+    for index in reversed(range(len(report.layers))):
+        record, layer = report.layers[index], result.layers[index]
+        grads_after += layer.grad_bytes
+        grad_output = numel(record.output_shape) * batch * width
+        grad_input = sum(numel(report.layers[report_index(report, ref)].output_shape)
+                         for ref in record.inputs if ref != INPUT) * batch * width
+        step = saved_before + output_bytes + grad_output + grad_input + grads_after
+        if step > result.backward_peak_bytes:
+            result.backward_peak_bytes, result.backward_peak_layer = step, record.name
+        saved_before -= layer.saved_bytes
+    persistent += result.optimizer_bytes + result.master_bytes
+    result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
+    result.breakdown = [
+        ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
+        ["buffers", result.buffer_bytes, "batch-norm running statistics"],
+        ["fp32 master weights", result.master_bytes,
+         f"{trainable:,} × 4 bytes" if mixed_precision else "none (no mixed precision)"],
+        ["optimizer state", result.optimizer_bytes, f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
+        ["gradients", result.grad_bytes, f"{trainable:,} trained × {width} bytes (freed by zero_grad)"],
+        ["saved for backward", result.saved_bytes, "what autograd keeps, per layer (analyzer saved_bytes)"],
+        ["peak of the step", result.peak_bytes,
+         "end of forward" if result.forward_end_bytes >= result.backward_peak_bytes
+         else f"backward of '{result.backward_peak_layer}'"],
+    ]
+    return result
+
