@@ -311,9 +311,12 @@ class _Expander:
 
     def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable):
         full = scope.prefix + local
-        activation = options.pop("activation", None) if cls.accepts_activation else None
+        # read, not popped: a repeated entry shares `options` across its repetitions
+        activation = options.get("activation") if cls.accepts_activation else None
         opts = {}
         for key, value in options.items():
+            if key == "activation" and cls.accepts_activation:
+                continue
             try:
                 canonical = cls.canonical_option(key)
                 opts[canonical] = cls.parse_option(canonical, value)
