@@ -231,11 +231,10 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
         ["fp32 master weights", result.master_bytes,
          f"{trainable:,} × 4 bytes" if mixed_precision else "none (no mixed precision)"],
         ["optimizer state", result.optimizer_bytes, f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
-        ["gradients", result.grad_bytes, f"{trainable:,} trained × {width} bytes (freed by zero_grad)"],
-        ["saved for backward", result.saved_bytes, "what autograd keeps, per layer (analyzer saved_bytes)"],
-        ["peak of the step", result.peak_bytes,
-         "end of forward" if result.forward_end_bytes >= result.backward_peak_bytes
-         else f"backward of '{result.backward_peak_layer}'"],
+        ["at the worst moment", result.peak_bytes - persistent,
+         "end of forward: everything saved for backward + the output" if result.forward_end_bytes >=
+         result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
+         "freed, the output, activation gradients, parameter gradients so far"],
     ]
     return result
 

@@ -243,6 +243,9 @@ def memory_report(result, fmt="table"):
     if not training:
         lines.append(f"Activations at the liveness peak: {amount(result.peak_activation_bytes)} "
                      f"while '{result.peak_activation_layer}' runs")
+    else:
+        lines.append(f"Saved for backward (all layers, end of forward): {amount(result.saved_bytes)}")
+        lines.append(f"Parameter gradients (all, freed by zero_grad): {amount(result.grad_bytes)}")
     if result.budget is not None:
         verdict = "fits" if result.fits else "does NOT fit"
         lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
