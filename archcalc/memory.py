@@ -128,8 +128,9 @@ def largest_batch(graph, budget, **options):
     return low
 
 
-def _liveness(report, width, mode, inplace):
-    """Per layer: (bytes of new storage, activation bytes alive while it runs), from execution order."""
+def _liveness(report, workspace, width, mode, inplace):
+    """Per layer: (bytes of new storage, activation bytes alive while it runs, its temporaries included),
+    from execution order."""
     batch = report.batch
     last_read = {}                               # tensor name -> index of its last reader
     for index, record in enumerate(report.layers):
@@ -147,18 +148,29 @@ def _liveness(report, width, mode, inplace):
         storage_of[record.name] = storage
         members.setdefault(storage, []).append(record.name)
         size.setdefault(storage, numel(record.output_shape) * batch * width)
-    last_read[report.layers[-1].name] = len(report.layers)        # the model's output is kept
+    last_read[report.layers[-1].name] = len(report.layers)        # the model's output is kept,
+    last_read[INPUT] = len(report.layers)                          # and the caller holds the input
     free_after = {storage: max(last_read.get(name, report_index(report, name)) for name in names)
                   for storage, names in members.items()}
     live, rows = size[INPUT], []
     for index, record in enumerate(report.layers):
         new = size[record.name] if storage_of[record.name] == record.name else 0
         live += new
-        rows.append((new, live))
+        rows.append((new, live + workspace[index] * batch * width))
         for storage in {storage_of[ref] for ref in record.inputs} | {storage_of[record.name]}:
             if free_after[storage] == index:
                 live -= size[storage]
     return size[INPUT], rows
+
+
+def _shapes(graph):
+    """Each node's output shape and input shapes, internal layout (for the layers' own hooks)."""
+    shapes, outs, ins = {INPUT: graph.input_shape}, [], []
+    for node in graph.nodes:
+        ins.append([shapes[ref] for ref in node.inputs])
+        shapes[node.name] = node.layer.output_shape(ins[-1])
+        outs.append(shapes[node.name])
+    return outs, ins
 
 
 def report_index(report, name):
@@ -179,7 +191,9 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
                           mixed_precision, inplace)
     result.param_bytes = report.totals.param_bytes
     result.buffer_bytes = report.totals.buffer_bytes
-    result.input_bytes, rows = _liveness(report, width, mode, inplace)
+    shapes = _shapes(graph)
+    workspace = [node.layer.workspace(shapes[1][i], shapes[0][i]) for i, node in enumerate(graph.nodes)]
+    result.input_bytes, rows = _liveness(report, workspace, width, mode, inplace)
     result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT

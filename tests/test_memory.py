@@ -1,49 +1,61 @@
 """archcalc memory: numbers worked out by hand for small nets, and the published VGG16 figure."""
 import json
+import weakref
 
 import pytest
 from click.testing import CliRunner
 
 from archcalc.cli import main
 from archcalc.errors import SpecError
+import archcalc
 from archcalc.memory import memory, parse_bytes
+from archcalc.spec import load_spec
 
 from conftest import run_cli
 
-# A residual block on a 4×8×8 input: every tensor is 256 floats = 1,024 bytes at fp32.
+try:
+    import torch
+    import torch.utils._python_dispatch
+    import torch.utils._pytree
+except ImportError:      # the measured check needs torch; the hand-worked ones do not
+    torch = None
+
+# A residual block after a stem conv, on a 4×8×8 input: every tensor is 256 floats = 1,024 bytes at fp32.
 RESIDUAL = {"input": [4, 8, 8], "layers": [
+    {"conv2d": {"name": "s", "filters": 4, "kernel": 3, "padding": 1}},
     {"conv2d": {"name": "a", "filters": 4, "kernel": 3, "padding": 1}},
     {"relu": {"name": "r"}},
     {"conv2d": {"name": "b", "filters": 4, "kernel": 3, "padding": 1}},
-    {"add": {"name": "sum", "from": ["b", "input"]}},
+    {"add": {"name": "sum", "from": ["b", "s"]}},
     {"relu": {"name": "out"}}]}
 KB = 1024
+PARAM_BYTES = 3 * (4 * 4 * 9 + 4) * 4
 
 
 def test_residual_liveness_by_hand():
-    # input alive until `sum` reads it. a: in + a = 2K; r: + r = 3K, a freed -> 2K; b: in + r + b = 3K,
-    # r freed -> 2K; sum: in + b + sum = 3K, in and b freed -> 1K; out: sum + out = 2K, sum freed.
+    # The caller holds the input (1K) throughout. s: in + s = 2K; a: 3K; r: in + s + a + r = 4K, a freed;
+    # b: in + s + r + b = 4K, r freed; sum: in + s + b + sum = 4K, s and b freed; out: in + sum + out = 3K.
     result = memory(RESIDUAL)
-    assert [layer.live_bytes for layer in result.layers] == [2 * KB, 3 * KB, 3 * KB, 3 * KB, 2 * KB]
-    assert result.peak_activation_bytes == 3 * KB and result.peak_activation_layer == "r"
-    assert result.outputs_bytes == 6 * KB            # textbook: the input and five outputs, nothing freed
-    params = 2 * (4 * 4 * 9 + 4)
-    assert result.peak_bytes == params * 4 + 3 * KB
+    assert [layer.live_bytes for layer in result.layers] == [2 * KB, 3 * KB, 4 * KB, 4 * KB, 4 * KB, 3 * KB]
+    assert result.peak_activation_bytes == 4 * KB and result.peak_activation_layer == "r"
+    assert result.outputs_bytes == 7 * KB            # textbook: the input and six outputs, nothing freed
+    assert result.peak_bytes == PARAM_BYTES + 4 * KB
 
 
 def test_residual_liveness_with_inplace_relus():
-    # r overwrites a (a's only reader), out overwrites sum: a: 2K; r: 2K; b: in + a + b = 3K -> 2K; sum: 3K -> 1K.
+    # r overwrites a (a's only reader) and out overwrites sum: s 2K; a 3K; r 3K; b: in + s + a + b = 4K,
+    # a freed; sum: in + s + b + sum = 4K, s and b freed; out: 2K.
     result = memory(RESIDUAL, inplace=True)
-    assert [layer.live_bytes for layer in result.layers] == [2 * KB, 2 * KB, 3 * KB, 3 * KB, KB]
+    assert [layer.live_bytes for layer in result.layers] == [2 * KB, 3 * KB, 3 * KB, 4 * KB, 4 * KB, 2 * KB]
     assert result.peak_activation_layer == "b"
-    assert result.allocated_bytes == 4 * KB          # input, a, b, sum
-    assert result.outputs_bytes == 6 * KB
+    assert result.allocated_bytes == 5 * KB          # input, s, a, b, sum
+    assert result.outputs_bytes == 7 * KB
 
 
-def test_shortcut_keeps_its_input_alive():
-    """Without the residual the input dies after the first conv and the peak is two tensors, not three."""
-    plain = {"input": [4, 8, 8], "layers": RESIDUAL["layers"][:3]}
-    assert memory(plain).peak_activation_bytes == 2 * KB
+def test_shortcut_keeps_its_source_alive():
+    """Without the shortcut `s` dies after `a` reads it, and the peak is three tensors, not four."""
+    plain = {"input": [4, 8, 8], "layers": RESIDUAL["layers"][:4]}
+    assert memory(plain).peak_activation_bytes == 3 * KB
 
 
 def test_concat_inputs_stay_alive_until_merged():
@@ -51,9 +63,44 @@ def test_concat_inputs_stay_alive_until_merged():
         {"conv2d": {"name": "x", "filters": 2, "kernel": 1}},
         {"conv2d": {"name": "y", "from": "input", "filters": 2, "kernel": 1}},
         {"concat": {"name": "cat", "from": ["x", "y"]}}]}
-    # cat runs with x, y (input freed after y) and its own 256 B output: 512 B.
+    # cat runs with the input, x and y alive and its own 256 B output: 640 B.
     result = memory(spec)
-    assert [layer.live_bytes for layer in result.layers] == [256, 384, 512]
+    assert [layer.live_bytes for layer in result.layers] == [256, 384, 640]
+
+
+class LiveBytes(torch.utils._python_dispatch.TorchDispatchMode if torch else object):
+    """Measures eager PyTorch: bytes of every storage an op creates, until its last tensor dies."""
+
+    def __init__(self, existing):
+        super().__init__()
+        self.live = self.peak = 0
+        self.storages = {key: 0 for key in existing}     # parameters, buffers, the input: not counted
+
+    def _free(self, key):
+        self.live -= self.storages.pop(key)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in torch.utils._pytree.tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor) and tensor.untyped_storage().data_ptr() not in self.storages:
+                key, size = tensor.untyped_storage().data_ptr(), tensor.untyped_storage().nbytes()
+                self.storages[key] = size
+                self.live += size
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(tensor, self._free, key)
+        return out
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("spec", [RESIDUAL, "lenet5", "mnist_cnn", "mnist_mlp", "alexnet", "resnet50", "vgg16"])
+def test_liveness_peak_equals_what_eager_pytorch_holds(spec):
+    graph = load_spec(spec)
+    model = archcalc.to_torch(graph).eval()
+    x = torch.randn((2,) + tuple(graph.input_shape))
+    mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
+    with torch.no_grad(), mode:
+        model(x)
+    assert memory(graph, batch=2).peak_activation_bytes == mode.peak + x.untyped_storage().nbytes()
 
 
 def test_vgg16_textbook_figure():
@@ -65,9 +112,9 @@ def test_vgg16_textbook_figure():
     # without in-place ReLU every conv and fc6/fc7 output is stored twice, dropout once more:
     separate = memory("vgg16")
     assert separate.outputs_bytes == (150_528 + 2 * 13_547_520 + 1_530_368 + 2 * 8_192 + 8_192 + 1_000) * 4
-    # what a forward pass needs at once: conv1_1's output and its ReLU's, 2 × 64·224·224 floats
-    assert separate.peak_activation_bytes == 2 * 64 * 224 * 224 * 4
-    assert inplace.peak_activation_bytes == 2 * 64 * 224 * 224 * 4
+    # what a forward pass needs at once: the image, conv1_1's output and the next one, 2 × 64·224·224 floats
+    assert separate.peak_activation_bytes == (150_528 + 2 * 64 * 224 * 224) * 4
+    assert inplace.peak_activation_bytes == (150_528 + 2 * 64 * 224 * 224) * 4
 
 
 def test_training_step_of_mnist_fc_by_hand():
@@ -102,11 +149,10 @@ def test_mixed_precision_is_16_bytes_per_parameter_with_adam():
 
 
 def test_budget_and_largest_batch():
-    # inference of RESIDUAL: 1,184 bytes of weights + 3,072 bytes of activations per sample.
-    params = 2 * (4 * 4 * 9 + 4) * 4
-    result = memory(RESIDUAL, batch=2, budget=params + 3 * KB * 5)
+    # inference of RESIDUAL: the weights, then 4K of activations per sample at the peak.
+    result = memory(RESIDUAL, batch=2, budget=PARAM_BYTES + 4 * KB * 5)
     assert result.fits and result.max_batch == 5
-    assert memory(RESIDUAL, budget=params + 3 * KB - 1).max_batch == 0
+    assert memory(RESIDUAL, budget=PARAM_BYTES + 4 * KB - 1).max_batch == 0
     assert parse_bytes("24GiB") == 24 * 2**30 and parse_bytes("16 GB") == 16 * 10**9
     with pytest.raises(SpecError, match="budget"):
         parse_bytes("lots")

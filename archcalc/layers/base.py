@@ -218,6 +218,11 @@ class Layer:
     def warnings(self, ins):
         return []
 
+    def workspace(self, ins, out):
+        """Elements of temporaries alive, beside the inputs and the output, at the worst moment of the
+        layer's eager PyTorch forward (per sample); 0 for layers that compute in one kernel."""
+        return 0
+
     def is_view(self):
         """True when the output shares the input's memory (flatten): no new activation bytes."""
         return False

@@ -74,3 +74,9 @@ class LocalResponseNorm(Layer):
         padded = (channels + self.size - 1) * self.elements(spatial) * grad.batch
         every = self.elements(ins[0]) * grad.batch
         return [keep_input(ins, grad), ("new", padded, None), ("new", every, None), ("new", every, None)]
+
+    def workspace(self, ins, out):
+        """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for
+        the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
+        channels, *spatial = ins[0]
+        return max((channels + self.size - 1) * self.elements(spatial), 2 * self.elements(ins[0]))
