@@ -14,8 +14,8 @@ backward (the analyzer's per-layer saved_bytes); backward walks the layers in re
 layer's saved tensors after its backward while parameter gradients accumulate; the peak is the larger
 of the end of the forward pass and the worst backward step.
 """
-from dataclasses import dataclass, field
 import re
+from dataclasses import asdict, dataclass, field
 
 from .analyzer import DTYPE_BYTES, analyze
 from .errors import SpecError
@@ -73,7 +73,6 @@ class MemoryReport:
     max_batch: int = None
 
     def to_dict(self):
-        from dataclasses import asdict
         return asdict(self)
 
 
@@ -128,16 +127,17 @@ def largest_batch(graph, budget, **options):
     return low
 
 
-def _liveness(report, workspace, width, mode, inplace):
+def _liveness(report, input_bytes, workspace, width, mode, inplace):
     """Per layer: (bytes of new storage, activation bytes alive while it runs, its temporaries included),
     from execution order."""
     batch = report.batch
+    position = {record.name: index for index, record in enumerate(report.layers)}
     last_read = {}                               # tensor name -> index of its last reader
     for index, record in enumerate(report.layers):
         for ref in record.inputs:
             last_read[ref] = index
     storage_of, members = {INPUT: INPUT}, {INPUT: [INPUT]}
-    size = {INPUT: numel(_input_shape(report)) * batch * width}
+    size = {INPUT: input_bytes}
     for index, record in enumerate(report.layers):
         source = storage_of[record.inputs[0]]
         sole_reader = max(last_read.get(name, -1) for name in members[source]) == index
@@ -150,7 +150,8 @@ def _liveness(report, workspace, width, mode, inplace):
         size.setdefault(storage, numel(record.output_shape) * batch * width)
     last_read[report.layers[-1].name] = len(report.layers)        # the model's output is kept,
     last_read[INPUT] = len(report.layers)                          # and the caller holds the input
-    free_after = {storage: max(last_read.get(name, report_index(report, name)) for name in names)
+    # a tensor nobody reads dies where it is made
+    free_after = {storage: max(last_read.get(name, position.get(name, -1)) for name in names)
                   for storage, names in members.items()}
     live, rows = size[INPUT], []
     for index, record in enumerate(report.layers):
@@ -160,27 +161,17 @@ def _liveness(report, workspace, width, mode, inplace):
         for storage in {storage_of[ref] for ref in record.inputs} | {storage_of[record.name]}:
             if free_after[storage] == index:
                 live -= size[storage]
-    return size[INPUT], rows
+    return rows
 
 
-def _shapes(graph):
-    """Each node's output shape and input shapes, internal layout (for the layers' own hooks)."""
-    shapes, outs, ins = {INPUT: graph.input_shape}, [], []
+def _workspaces(graph):
+    """Each layer's temporaries (elements per sample), from its own hook."""
+    shapes, elements = {INPUT: graph.input_shape}, []
     for node in graph.nodes:
-        ins.append([shapes[ref] for ref in node.inputs])
-        shapes[node.name] = node.layer.output_shape(ins[-1])
-        outs.append(shapes[node.name])
-    return outs, ins
-
-
-def report_index(report, name):
-    """Execution index of a layer (-1 for the input): a tensor nobody reads dies where it is made."""
-    return next((i for i, r in enumerate(report.layers) if r.name == name), -1)
-
-
-def _input_shape(report):
-    from .shapes import from_layout
-    return from_layout(report.input_shape, report.layout)
+        ins = [shapes[ref] for ref in node.inputs]
+        shapes[node.name] = node.layer.output_shape(ins)
+        elements.append(node.layer.workspace(ins, shapes[node.name]))
+    return elements
 
 
 def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
@@ -191,9 +182,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
                           mixed_precision, inplace)
     result.param_bytes = report.totals.param_bytes
     result.buffer_bytes = report.totals.buffer_bytes
-    shapes = _shapes(graph)
-    workspace = [node.layer.workspace(shapes[1][i], shapes[0][i]) for i, node in enumerate(graph.nodes)]
-    result.input_bytes, rows = _liveness(report, workspace, width, mode, inplace)
+    result.input_bytes = numel(graph.input_shape) * batch * width
+    rows = _liveness(report, result.input_bytes, _workspaces(graph), width, mode, inplace)
     result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
@@ -227,12 +217,12 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     output_bytes = numel(report.layers[-1].output_shape) * batch * width
     result.forward_end_bytes = result.saved_bytes + output_bytes
     saved_before, grads_after = result.saved_bytes, 0
+    shape_of = {record.name: record.output_shape for record in report.layers}
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
         grad_output = numel(record.output_shape) * batch * width
-        grad_input = sum(numel(report.layers[report_index(report, ref)].output_shape)
-                         for ref in record.inputs if ref != INPUT) * batch * width
+        grad_input = sum(numel(shape_of[ref]) for ref in record.inputs if ref != INPUT) * batch * width
         step = saved_before + output_bytes + grad_output + grad_input + grads_after
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
@@ -244,7 +234,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
         ["buffers", result.buffer_bytes, "batch-norm running statistics"],
         ["fp32 master weights", result.master_bytes,
          f"{trainable:,} × 4 bytes" if mixed_precision else "none (no mixed precision)"],
-        ["optimizer state", result.optimizer_bytes, f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
+        ["optimizer state", result.optimizer_bytes,
+         f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
         ["at the worst moment", result.peak_bytes - persistent,
          "end of forward: everything saved for backward + the output" if result.forward_end_bytes >=
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "

@@ -233,7 +233,8 @@ def memory_report(result, fmt="table"):
     def amount(n):
         return f"{human_bytes(n)} ({grouped(n)} bytes)"
     width = max(len(name) for name, _, _ in result.breakdown)
-    lines += [f"  {name + ':':<{width + 1}} {amount(n):>30}  {how_counted}" for name, n, how_counted in result.breakdown]
+    lines += [f"  {name + ':':<{width + 1}} {amount(n):>30}  {how_counted}"
+              for name, n, how_counted in result.breakdown]
     lines += ["", f"Peak memory: {amount(result.peak_bytes)}"
               + ("  (parameters + buffers + activations at the liveness peak)" if not training else
                  "  (persistent state + the worst moment of forward/backward)")]
