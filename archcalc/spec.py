@@ -1,7 +1,9 @@
 """The spec loader: YAML text -> a validated graph of layer nodes, each remembering its source line.
 
 A spec has `name`, `input` (channels-first by default, `layout: channels_last` for Keras order),
-optional parameterised `blocks`, and `layers`. Every entry is a bare type (`relu`), a one-key
+optional parameterised `blocks`, optional top-level `args` (defaults that `${expr}` in `layers` may use,
+overridden by `load_spec(..., args=...)` or `--set name=value`), and `layers`. Inside a block,
+`$in_channels` is the channel count (features, for a vector) of the block's input. Every entry is a bare type (`relu`), a one-key
 mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's main option
 (`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
 for conv2d and dense, `activation`.
@@ -19,9 +21,10 @@ from .yamlio import LineDict, LineList, load_yaml
 
 INPUT = "input"
 MAX_NODES = 100_000
-TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "description", "source")
+TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
 BLOCK_KEYS = ("args", "layers", "description")
+IN_CHANNELS = "in_channels"
 
 
 @dataclass
@@ -82,10 +85,11 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     return from_layout(tuple(value), layout)
 
 
-def load_spec(source, *, input_shape=None):
-    """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input."""
+def load_spec(source, *, input_shape=None, args=None):
+    """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input,
+    `args` (a dict) the defaults of its top-level `args`."""
     if isinstance(source, dict):
-        return build_graph(source, file=None, input_shape=input_shape)
+        return build_graph(source, file=None, input_shape=input_shape, args=args)
     path = Path(source)
     if not path.is_file():
         found = zoo.find(str(source))
@@ -98,10 +102,10 @@ def load_spec(source, *, input_shape=None):
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read the spec: {err}", file=str(source)) from None
     display = str(source) if Path(source).is_file() else path.name
-    return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape)
+    return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape, args=args)
 
 
-def build_graph(data, *, file=None, input_shape=None):
+def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,
                         hint="start from a built-in spec: archcalc zoo, then copy one from specs/")
@@ -135,8 +139,23 @@ def build_graph(data, *, file=None, input_shape=None):
     if not isinstance(layers, list) or not layers:
         raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
                         hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
-    expander.expand_list(layers, _Scope(), line_of("layers"))
+    expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
     return graph
+
+
+def top_level_args(data, overrides, file):
+    """The spec's `args` defaults, with the caller's overrides; every override must name a declared arg."""
+    declared = data.get("args") or {}
+    line = getattr(data, "line_of", lambda key: None)("args")
+    if not isinstance(declared, dict):
+        raise SpecError("`args` must map argument names to default values", file=file, line=line,
+                        hint="e.g. args: {aux_logits: false}")
+    for name in overrides or {}:
+        if name not in declared:
+            raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
+                            hint=did_you_mean(name, declared) or
+                            f"its arguments: {', '.join(declared) or 'none'}")
+    return {**declared, **(overrides or {})}
 
 
 @dataclass
@@ -167,6 +186,18 @@ class _Expander:
         self.blocks = blocks
         self.names = set()       # full node names
         self.prefixes = set()    # their dotted prefixes: block instances
+        self.shapes = {INPUT: graph.input_shape}   # output shapes, computed only for `$in_channels`
+
+    def shape_of(self, ref):
+        """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
+        for node in self.graph.nodes[len(self.shapes) - 1:]:
+            if ref in self.shapes:
+                break
+            try:
+                self.shapes[node.name] = node.layer.output_shape([self.shapes[r] for r in node.inputs])
+            except SpecError as err:
+                raise self.graph.error(node, err) from None
+        return self.shapes[ref]
 
     def fail(self, message, line, scope=None, layer=None, hint=None):
         if scope and scope.context:
@@ -365,11 +396,15 @@ class _Expander:
                 raise self.fail(f"unknown key '{key}' in block '{kind}'", block.line_of(key), scope,
                                 hint=did_you_mean(key, BLOCK_KEYS) or f"block keys: {', '.join(BLOCK_KEYS)}")
         declared = block.get("args") or {}
+        if IN_CHANNELS in declared:
+            raise self.fail(f"block '{kind}' declares '{IN_CHANNELS}', which archcalc sets to the channels of "
+                            "the block's input", block.line_of("args"), scope,
+                            hint=f"use ${IN_CHANNELS} without declaring it, or rename the argument")
         for arg in args:
             if arg not in declared:
                 raise self.fail(f"block '{kind}' has no argument '{arg}'", line, scope, full,
                                 hint=did_you_mean(arg, declared) or f"its arguments: {', '.join(declared) or 'none'}")
-        env = {**declared, **args}
+        env = {**declared, **args, IN_CHANNELS: lambda: self.shape_of(inputs[0])[0]}
         missing = [a for a, v in env.items() if v is None]
         if missing:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
