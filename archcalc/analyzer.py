@@ -77,8 +77,13 @@ class Report:
 
     @property
     def depth(self):
-        """Layers with weights (conv and dense), the depth a paper quotes."""
-        return sum(1 for r in self.layers if r.kind in ("conv", "dense"))
+        """Layers with weights (conv and dense) on the longest path from the input to the output: the depth
+        a paper quotes. ResNet-18 is 18: projection shortcuts, side branches and auxiliary heads are off it."""
+        along = {}
+        for r in self.layers:
+            before = max((along.get(ref, 0) for ref in r.inputs), default=0)
+            along[r.name] = before + (r.kind in ("conv", "dense"))
+        return along[self.layers[-1].name] if self.layers else 0
 
     def to_dict(self):
         """The JSON contract: raw integers, shapes as lists in the spec's layout."""

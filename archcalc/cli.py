@@ -45,6 +45,22 @@ def analysis_options(func):
     return func
 
 
+def parse_settings(settings):
+    """`--set NAME=VALUE` pairs -> a dict for the spec's top-level `args`; values read as YAML (true, 16, 0.5)."""
+    import yaml
+    args = {}
+    for item in settings:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise SpecError(f"--set takes NAME=VALUE, got '{item}'", hint="e.g. --set aux_logits=true")
+        try:
+            args[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {name}: cannot read the value '{value}'",
+                            hint="write a number, true/false or a word") from None
+    return args
+
+
 def output_option(func):
     return click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
                         help="Write to FILE instead of stdout.")(func)
@@ -73,17 +89,22 @@ def main():
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Set one of the spec's top-level args (repeatable).")
 @output_option
-def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, output):
+def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, settings, output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
-    Example:
+    Examples:
       archcalc summarize alexnet --format markdown
+      archcalc summarize googlenet --set aux_logits=true
     """
     from .analyzer import analyze
     from .render import summary
-    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+    from .spec import load_spec
+    graph = load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict)
     emit(summary(report, fmt, rf=rf), output)
 
 

@@ -109,6 +109,14 @@ def rf_text(rf):
     return f"{size} (jump {jump})"
 
 
+def short_source(source):
+    """A citation cut to its authors and year ("He et al. 2016"), marked when the spec is torchvision's variant."""
+    import re
+    year = re.match(r".*?\b(19|20)\d\d\b", source)
+    text = year.group(0) if year else re.split(r",| \(", source)[0]
+    return text + (" (torchvision)" if "torchvision" in source and "torchvision" not in text else "")
+
+
 def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
@@ -117,5 +125,6 @@ def zoo_table(rows, fmt="table"):
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
     table = [[r["name"], shape_text(r["input"]), r["depth"], f"{grouped(r['params'])} ({short(r['params'])})",
-              short(r["macs"]), human_bytes(r["activation_bytes"]), r["source"]] for r in rows]
-    return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt)
+              short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])] for r in rows]
+    return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt,
+                     ["left", "left", "right", "right", "right", "right", "left"])
