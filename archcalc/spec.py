@@ -2,11 +2,11 @@
 
 A spec has `name`, `input` (channels-first by default, `layout: channels_last` for Keras order),
 optional parameterised `blocks`, optional top-level `args` (defaults that `${expr}` in `layers` may use,
-overridden by `load_spec(..., args=...)` or `--set name=value`), and `layers`. Inside a block,
-`$in_channels` is the channel count (features, for a vector) of the block's input. Every entry is a bare type (`relu`), a one-key
-mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's main option
-(`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
-for conv2d and dense, `activation`.
+overridden by `load_spec(..., args=...)` or `--set name=value`), and `layers`. Every entry is a bare
+type (`relu`), a one-key mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's
+main option (`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
+for conv2d and dense, `activation`. A skipped entry (`when: false`) passes its first input through.
+Inside a block, `$in_channels` is the channel count (features, for a vector) of the block's input.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
