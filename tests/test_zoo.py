@@ -387,3 +387,60 @@ def test_forward_matches_torchvision_equivalent(name):
         expected, got = reference(x), spec_model(x)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+# ---- the spec-format features the zoo needed
+
+WIDEN = """
+input: [3, 8, 8]
+args: {factor: 2}
+blocks:
+  widen:
+    layers:
+      - conv2d: {filters: "${in_channels * 4}", kernel: 1}
+layers:
+  - conv2d: {filters: 6, kernel: 1}
+  - widen: {repeat: 2}
+  - dense: {units: "${factor * 5}", from: input, when: "${factor > 2}"}
+"""
+
+
+def test_in_channels_is_each_block_instances_input(write_spec):
+    report = archcalc.analyze(write_spec(WIDEN))
+    assert [r.output_shape[0] for r in report.layers] == [6, 24, 96]
+    assert report.totals.params == (3 + 1) * 6 + (6 + 1) * 24 + (24 + 1) * 96
+
+
+def test_top_level_args_default_and_override(write_spec):
+    path = write_spec(WIDEN)
+    assert archcalc.analyze(path).layers[-1].output_shape == (96, 8, 8)     # factor 2: the dense is skipped
+    with pytest.raises(archcalc.SpecError, match="dense needs a vector"):   # factor 3: it reads the input map
+        archcalc.analyze(load_spec(path, args={"factor": 3}))
+    with pytest.raises(archcalc.SpecError, match="no argument 'factr'") as err:
+        load_spec(path, args={"factr": 3})
+    assert "did you mean 'factor'" in err.value.hint
+    vector = write_spec(WIDEN.replace("[3, 8, 8]", "[3]").replace("conv2d: {filters", "dense: {units")
+                        .replace(", kernel: 1", ""))
+    assert archcalc.analyze(load_spec(vector, args={"factor": 3})).layers[-1].output_shape == (15,)
+
+
+def test_declaring_in_channels_is_refused(write_spec):
+    from conftest import run_cli
+    path = write_spec(WIDEN.replace("  widen:\n", "  widen:\n    args: {in_channels: 3}\n"))
+    result = run_cli("summarize", path)
+    assert result.returncode == 2
+    assert "declares 'in_channels'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_shape_error_before_a_block_names_the_bad_layer(write_spec):
+    path = write_spec(WIDEN.replace("{filters: 6, kernel: 1}", "{name: too_big, filters: 6, kernel: 9}"))
+    with pytest.raises(archcalc.SpecError) as err:
+        archcalc.analyze(path)
+    assert err.value.layer == "too_big" and err.value.line == 9
+    assert "larger than the padded input" in err.value.message
+
+
+def test_set_needs_name_equals_value():
+    from click.testing import CliRunner
+    result = CliRunner().invoke(main, ["summarize", "googlenet", "--set", "aux_logits"])
+    assert result.exit_code == 2 and "NAME=VALUE" in result.output
