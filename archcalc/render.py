@@ -124,7 +124,9 @@ def zoo_table(rows, fmt="table"):
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
-    table = [[r["name"], shape_text(r["input"]), r["depth"], f"{grouped(r['params'])} ({short(r['params'])})",
+    table = [[r["name"], "×".join(map(str, r["input"])), r["depth"], grouped(r["params"]),
               short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])] for r in rows]
-    return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt,
+    title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
+    body = _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations", "Source"], fmt,
                      ["left", "left", "right", "right", "right", "right", "left"])
+    return "\n".join([f"## {title}" if fmt == "markdown" else title, "", body])
