@@ -106,6 +106,7 @@ def test_zoo_table_lists_every_spec_with_short_sources():
     for name in list(PUBLISHED_PARAMS) + ["resnet50", "vgg16", "alexnet"]:
         assert f"\n{name} " in result.output
     assert "11,689,512" in result.output and "He et al. 2016 (torchvision)" in result.output
+    assert result.output.index("\nresnet18 ") < result.output.index("\nresnet101 ")    # natural order
     assert max(len(line) for line in result.output.splitlines()) <= 120
 
 
