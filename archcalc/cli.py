@@ -123,5 +123,21 @@ def layers(output):
     emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table") , output)
 
 
+
+@main.command()
+@output_option
+def schema(output):
+    """Print the JSON Schema of the spec format, for editor completion and validation.
+
+    \b
+    Example:
+      archcalc schema -o archcalc.schema.json
+    """
+    import json
+
+    from .schema import spec_schema
+    emit(json.dumps(spec_schema(), indent=2), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
