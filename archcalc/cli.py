@@ -139,5 +139,28 @@ def schema(output):
     emit(json.dumps(spec_schema(), indent=2), output)
 
 
+
+@main.command()
+@click.argument("spec")
+@analysis_options
+@click.option("--format", "fmt", type=click.Choice(("svg", "dot")),
+              help="svg (drawn by archcalc) or dot (Graphviz text); default: from the -o suffix, else svg.")
+@output_option
+def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
+    """Draw the layer graph of SPEC, branches and skips included, each layer with its output shape.
+
+    \b
+    Example:
+      archcalc diagram resnet50 -o resnet50.svg
+      archcalc diagram resnet50 --format dot | dot -Tpng -o resnet50.png
+    """
+    from .analyzer import analyze
+    from .diagram import render
+    if fmt is None:
+        fmt = "dot" if output and output.lower().endswith((".dot", ".gv")) else "svg"
+    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+    emit(render(report, fmt), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
