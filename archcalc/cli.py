@@ -162,5 +162,36 @@ def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
     emit(render(report, fmt), output)
 
 
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@analysis_options
+@click.option("--compare", is_flag=True,
+              help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Image file to write: .png, .svg or .pdf.")
+def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
+    """Chart SPEC per layer (parameters, FLOPs, activation memory), or compare several SPECs.
+
+    Needs matplotlib: pip install 'archcalc[plot]'.
+
+    \b
+    Example:
+      archcalc plot resnet50 -o resnet50.png
+      archcalc plot alexnet vgg16 resnet50 --compare -o cmp.png
+    """
+    from .analyzer import analyze
+    from .plots import plot_comparison, plot_layers
+    if len(specs) > 1 and not compare:
+        raise click.UsageError("several specs need --compare (or plot them one at a time)")
+    reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+               for spec in specs]
+    if compare:
+        plot_comparison(reports, output)
+    else:
+        plot_layers(reports[0], output)
+    click.echo(f"wrote {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
