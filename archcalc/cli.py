@@ -193,5 +193,30 @@ def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
     click.echo(f"wrote {output}", err=True)
 
 
+
+@main.command("from-torch")
+@click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
+@click.option("--input", "input_shape", metavar="SHAPE", required=True,
+              help="Input without batch: 3x224x224, or 784 for a vector.")
+@click.option("--name", help="The spec's name (default: the model's class name).")
+@output_option
+def from_torch(target, input_shape, name, output):
+    """Write an archcalc spec for a PyTorch model, traced with torch.fx.
+
+    Imports PACKAGE.MODULE and calls CALLABLE with no arguments (a function, a class, or a
+    module instance); this runs that code. Standard torch.nn layers are mapped; anything
+    archcalc cannot express is listed by name (exit status 2). Needs torch.
+
+    \b
+    Example:
+      archcalc from-torch mypackage.models:build_net --input 3x224x224 -o net.yaml
+      archcalc summarize net.yaml
+    """
+    from .from_torch import from_torch as convert
+    from .from_torch import load_callable, to_yaml
+    spec = convert(load_callable(target), input_shape, name=name, source=f"from-torch {target}")
+    emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}"), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
