@@ -1,5 +1,6 @@
 """The `archcalc` command: thin click wrappers over the library. Exit status: 0 ok, 1 a check
 found disagreement, 2 bad input (a spec, an option or a file)."""
+import os
 import sys
 
 import click
@@ -17,8 +18,22 @@ class ArchcalcGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SpecError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
+
+
+def paint(text, **style):
+    """Colour for a terminal only: click.echo strips it when the stream is not a tty, and NO_COLOR turns it off."""
+    return text if os.environ.get("NO_COLOR") else click.style(text, **style)
+
+
+def complete_spec(ctx, param, incomplete):
+    """Shell completion for SPEC: the built-in names, then files and folders."""
+    from click.shell_completion import CompletionItem
+
+    from .zoo import names
+    builtin = [CompletionItem(name) for name in names() if name.startswith(incomplete)]
+    return builtin + [CompletionItem(incomplete, type="file")]
 
 
 def emit(text, output):
@@ -69,7 +84,7 @@ def main():
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
@@ -141,7 +156,7 @@ def schema(output):
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @analysis_options
 @click.option("--format", "fmt", type=click.Choice(("svg", "dot")),
               help="svg (drawn by archcalc) or dot (Graphviz text); default: from the -o suffix, else svg.")
@@ -164,7 +179,7 @@ def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
 @analysis_options
 @click.option("--compare", is_flag=True,
               help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
@@ -190,7 +205,7 @@ def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
         plot_comparison(reports, output)
     else:
         plot_layers(reports[0], output)
-    click.echo(f"wrote {output}", err=True)
+    click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
 
