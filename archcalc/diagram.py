@@ -67,11 +67,12 @@ class _Box:
 
 
 def layout(report):
-    """Place every node: row = longest path from the input, column = its first input's when free."""
+    """Place every node: row = longest path from the input; column = its inputs' leftmost when free,
+    so that the main path returns to the left after every branch."""
     boxes, taken = {}, set()
     for name, type_, kind, inputs, shape in _nodes(report):
         row = 1 + max((boxes[ref].row for ref in inputs), default=-1)
-        column = boxes[inputs[0]].column if inputs else 0
+        column = min((boxes[ref].column for ref in inputs), default=0)
         while (row, column) in taken:
             column += 1
         taken.add((row, column))

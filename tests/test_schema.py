@@ -9,6 +9,7 @@ import archcalc
 from archcalc import zoo
 from archcalc.layers import LAYER_TYPES
 from archcalc.schema import spec_schema
+from archcalc.spec import BLOCK_KEYS, ENTRY_KEYS, TOP_KEYS
 from conftest import run_cli
 
 
@@ -32,6 +33,13 @@ def test_cli_prints_the_schema(tmp_path):
 def test_every_zoo_spec_validates(validator, path):
     errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
     assert errors == []
+
+
+def test_the_schema_has_the_loaders_keys():
+    schema = spec_schema()
+    assert set(schema["properties"]) == set(TOP_KEYS)
+    assert set(schema["$defs"]["block"]["anyOf"][0]["properties"]) == set(BLOCK_KEYS)
+    assert set(schema["$defs"]["meta"]["properties"]) == set(ENTRY_KEYS) - {"activation"}
 
 
 def test_every_registered_type_and_option_is_in_the_schema():
