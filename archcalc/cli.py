@@ -142,7 +142,9 @@ def layers(output):
 @main.command()
 @output_option
 def schema(output):
-    """Print the JSON Schema of the spec format, for editor completion and validation.
+    """Print the JSON Schema of the spec format.
+
+    Point your editor's YAML extension at it for completion and validation (see the README).
 
     \b
     Example:
@@ -162,7 +164,9 @@ def schema(output):
               help="svg (drawn by archcalc) or dot (Graphviz text); default: from the -o suffix, else svg.")
 @output_option
 def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
-    """Draw the layer graph of SPEC, branches and skips included, each layer with its output shape.
+    """Draw the layer graph of SPEC (SVG or Graphviz DOT).
+
+    One box per layer with its name, type and output shape; branches side by side, skips drawn.
 
     \b
     Example:
@@ -186,9 +190,10 @@ def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Image file to write: .png, .svg or .pdf.")
 def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
-    """Chart SPEC per layer (parameters, FLOPs, activation memory), or compare several SPECs.
+    """Chart SPEC's layers, or compare several SPECs.
 
-    Needs matplotlib: pip install 'archcalc[plot]'.
+    Per layer: parameters, FLOPs and activation memory (log scale). With --compare: MACs against
+    parameters, one bubble per SPEC, its area by activation memory. Needs matplotlib: pip install 'archcalc[plot]'.
 
     \b
     Example:
@@ -216,7 +221,7 @@ def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
 @click.option("--name", help="The spec's name (default: the model's class name).")
 @output_option
 def from_torch(target, input_shape, name, output):
-    """Write an archcalc spec for a PyTorch model, traced with torch.fx.
+    """Write a spec for a PyTorch model, traced with torch.fx.
 
     Imports PACKAGE.MODULE and calls CALLABLE with no arguments (a function, a class, or a
     module instance); this runs that code. Standard torch.nn layers are mapped; anything

@@ -188,7 +188,7 @@ def _readable(node, modules):
     if node.op == "call_method":
         return f"{node.name} (Tensor.{node.target})"
     target = node.target
-    module = getattr(target, "__module__", None) or ""
+    module = (getattr(target, "__module__", None) or "").lstrip("_")      # _operator -> operator
     return f"{node.name} ({module + '.' if module else ''}{_function_name(node)})"
 
 
@@ -236,6 +236,12 @@ class _Converter:
         if name == "adaptive_avg_pool2d":
             size = node.kwargs.get("output_size", node.args[1] if len(node.args) > 1 else None)
             return ("adaptive_avgpool2d", {"output": _pair(size)}, inputs[:1])
+        if name == "mean":
+            dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
+            keepdim = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
+            if list(dims or ()) in ([2, 3], [-2, -1]) and not keepdim and len(self.shapes[inputs[0].name]) == 4:
+                return ("global_avgpool2d", {}, inputs[:1])
+            raise Unsupported("a mean other than over height and width (x.mean([2, 3]))")
         if name in _RESHAPES:
             before, after = self.shapes[inputs[0].name], self.shapes[node.name]
             if len(after) == 2 and len(before) > 2:
@@ -334,12 +340,14 @@ def from_torch(model, input_shape, *, name=None, source=None):
         refs = [alias.get(arg.name) for arg in args]
         if None in refs:
             continue      # fed by an operation already reported
-        entry = {"name": node.name}
+        # fx names the children of a top-level Sequential "_0", "_1": give them their type as well.
+        spec_name = f"{type_name}{node.name}" if node.name.startswith("_") else node.name
+        entry = {"name": spec_name}
         if refs != [last]:
             entry["from"] = refs[0] if len(refs) == 1 else refs
         entry.update(options)
         layers.append({type_name: entry})
-        alias[node.name] = last = node.name
+        alias[node.name] = last = spec_name
     if problems:
         listed = "\n  ".join(problems)
         raise SpecError(f"{len(problems)} operation(s) in {type(model).__name__} have no archcalc equivalent:\n  "

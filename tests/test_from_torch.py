@@ -89,3 +89,23 @@ def test_wrong_input_shape_is_bad_input():
     result = run_from_root("from-torch", "tests.torch_models:mnist_cnn", "--input", "3x28x28")
     assert result.returncode == 2
     assert "does not run on an input of shape (3, 28, 28)" in result.stderr
+
+
+def test_sequential_and_functional_global_pooling():
+    from torch import nn
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.fc(self.features(x).mean([2, 3]))
+
+    spec = from_torch(Head(), "3x16x16")
+    assert [next(iter(e)) for e in spec["layers"]] == ["conv2d", "relu", "global_avgpool2d", "dense"]
+    assert archcalc.analyze(spec).totals.params == (3 * 3 * 3 * 8 + 8) + (8 * 2 + 2)
+    flat = from_torch(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), "1x28x28")
+    assert [e[next(iter(e))]["name"] for e in flat["layers"]] == ["flatten_0", "dense_1"]
+    assert archcalc.analyze(flat).totals.params == 785 * 10
