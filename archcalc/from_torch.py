@@ -220,7 +220,7 @@ class _Converter:
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
             if dim != 1:
                 raise Unsupported(f"cat over dim={dim}; archcalc concatenates channels (dim 1)")
-            return ("concat", {}, list(node.args[0]))
+            return ("concat", {}, [arg for arg in node.args[0] if self.is_tensor(arg)])
         if name in _ACTIVATIONS:
             if node.kwargs.get("approximate", "none") != "none":
                 raise Unsupported(f"gelu(approximate='{node.kwargs['approximate']}')")
@@ -312,6 +312,7 @@ def from_torch(model, input_shape, *, name=None, source=None):
     converter = _Converter(dict(traced.named_modules()), shapes)
     alias = {}            # fx node name -> the spec name that holds its value
     layers, problems, last = [], [], INPUT
+    failed = set()        # nodes reported, and everything computed from them
     output = None
     for node in traced.graph.nodes:
         if node.op == "placeholder":
@@ -322,24 +323,30 @@ def from_torch(model, input_shape, *, name=None, source=None):
         if node.op == "output":
             output = node.args[0]
             continue
+        downstream = any(arg.name in failed for arg in node.all_input_nodes)
+        if downstream and node.op != "call_module":    # indexing into an unsupported layer's output, etc.
+            failed.add(node.name)
+            continue
         if node.op == "get_attr":
             problems.append(f"{node.name} (reads the parameter or buffer '{node.target}' directly)")
+            failed.add(node.name)
             continue
         try:
             converted = converter.convert(node)
         except Unsupported as reason:
             problems.append(f"{_readable(node, converter.modules)}: {reason}")
+            failed.add(node.name)
+            continue
+        if downstream:        # a layer we could map, but its input is missing: its type was checked, that is all
+            failed.add(node.name)
             continue
         if converted is None:
             continue
-        inputs = [alias.get(arg.name) for arg in node.all_input_nodes if shapes.get(arg.name) is not None]
         if converted is _PASS:
-            alias[node.name] = inputs[0]
+            alias[node.name] = alias[converter.tensor_inputs(node)[0].name]
             continue
         type_name, options, args = converted
-        refs = [alias.get(arg.name) for arg in args]
-        if None in refs:
-            continue      # fed by an operation already reported
+        refs = [alias[arg.name] for arg in args]
         # fx names the children of a top-level Sequential "_0", "_1": give them their type as well.
         spec_name = f"{type_name}{node.name}" if node.name.startswith("_") else node.name
         entry = {"name": spec_name}

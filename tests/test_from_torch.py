@@ -109,3 +109,27 @@ def test_sequential_and_functional_global_pooling():
     flat = from_torch(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), "1x28x28")
     assert [e[next(iter(e))]["name"] for e in flat["layers"]] == ["flatten_0", "dense_1"]
     assert archcalc.analyze(flat).totals.params == 785 * 10
+
+
+def test_every_unsupported_operation_is_listed_once():
+    from torch import nn
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(8, 8, batch_first=True)
+            self.fc = nn.Linear(8, 2)
+            self.scale = nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            out, _ = self.rnn(x.flatten(2))
+            return self.fc(out[:, -1]) * self.scale
+
+    with pytest.raises(archcalc.SpecError) as caught:
+        from_torch(Recurrent(), "8x4x2")
+    message = str(caught.value)
+    assert "3 operation(s) in Recurrent" in message
+    assert "rnn (torch.nn.LSTM)" in message                         # even though its input already failed
+    assert "flatten (Tensor.flatten): a reshape from (8, 4, 2) to (8, 8)" in message
+    assert "reads the parameter or buffer 'scale'" in message
+    assert "getitem" not in message                                  # follow-on indexing is not noise
