@@ -33,6 +33,9 @@ class ReceptiveField:
 
 @dataclass
 class LayerRecord:
+    """One layer's numbers. Counts are Python ints and include the batch (MACs, FLOPs, activations);
+    parameters and buffers do not depend on it. Shapes are in the spec's layout, without batch."""
+
     name: str
     type: str
     kind: str
@@ -51,6 +54,8 @@ class LayerRecord:
 
 @dataclass
 class Totals:
+    """Sums over all layers; bytes use the report's dtype (batchnorm's num_batches_tracked is always 8)."""
+
     params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
@@ -64,6 +69,11 @@ class Totals:
 
 @dataclass
 class Report:
+    """What `analyze` returns: per-layer records in execution order, totals and warnings, as plain data.
+
+    `to_dict()` gives the JSON contract that `archcalc summarize --format json` prints.
+    """
+
     model: str
     input_shape: tuple           # spec's layout, without batch
     layout: str
@@ -111,7 +121,14 @@ class Report:
 
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None):
-    """Analyze a spec (path, zoo name, dict or loaded Graph) and return a Report."""
+    """Analyze a spec and return a Report; nothing is printed.
+
+    spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
+    from load_spec. batch multiplies MACs, FLOPs and activations; dtype sets the bytes per element
+    (fp32, fp16, bf16, int8, fp64). keras=True counts batchnorm moving statistics as parameters,
+    as Keras's summary does. strict=True turns uneven-division warnings into errors. input_shape
+    ("3x224x224" or a list, in the spec's layout) replaces the spec's input. Bad input raises SpecError.
+    """
     graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPE_BYTES)}")

@@ -35,6 +35,7 @@ def integer(minimum=1):
             raise LayerError(f"must be at least {minimum}, got {value}")
         return value
     parse.describe = f"integer >= {minimum}"
+    parse.schema = {"type": "integer", "minimum": minimum}
     return parse
 
 
@@ -50,6 +51,7 @@ def pair(minimum=1):
         value = single(value)
         return (value, value)
     parse.describe = f"integer >= {minimum} or [height, width]"
+    parse.schema = {"anyOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 2, "maxItems": 2}]}
     return parse
 
 
@@ -64,6 +66,7 @@ def padding(value):
 
 
 padding.describe = "integer >= 0, [height, width], 'same' or 'valid'"
+padding.schema = {"anyOf": [pair(0).schema, {"enum": ["same", "valid"]}]}
 
 
 def boolean(value):
@@ -73,6 +76,7 @@ def boolean(value):
 
 
 boolean.describe = "true or false"
+boolean.schema = {"type": "boolean"}
 
 
 def number(minimum=None, maximum=None, below=None):
@@ -87,6 +91,8 @@ def number(minimum=None, maximum=None, below=None):
             raise LayerError(f"must be below {below}, got {value}")
         return value
     parse.describe = "number"
+    bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMaximum": below}
+    parse.schema = {"type": "number", **{k: v for k, v in bounds.items() if v is not None}}
     return parse
 
 
