@@ -86,7 +86,9 @@ def number(minimum=None, maximum=None, below=None):
         if below is not None and value >= below:
             raise LayerError(f"must be below {below}, got {value}")
         return value
-    parse.describe = "number"
+    bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
+              f"< {below}" if below is not None else ""]
+    parse.describe = "a number " + " and ".join(b for b in bounds if b) if any(bounds) else "a number"
     return parse
 
 
