@@ -4,8 +4,6 @@ A layer is built from a spec entry's validated options. Every analysis hook take
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
 """
-import difflib
-
 from ..errors import LayerError
 from ..shapes import numel
 
@@ -93,6 +91,7 @@ def number(minimum=None, maximum=None, below=None):
 
 
 def did_you_mean(word, candidates):
+    import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
