@@ -159,3 +159,16 @@ def test_summarize_imports_neither_torch_nor_numpy():
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "archcalc.analyzer" in imported and "yaml" in imported     # the listing is real
     assert not {name for name in imported if name.split(".")[0] in ("torch", "numpy")}
+
+
+def test_readme_quick_start_spec(tmp_path):
+    """The spec a new user copies from the README runs and gives the numbers worked out by hand."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = readme.split("copy it to `my_net.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "my_net.yaml"
+    spec.write_text(text, encoding="utf-8")
+    data = json.loads(invoke("summarize", spec, "--format", "json"))
+    # stem 3·9·32 + 32 = 896; each residual 2·(32·32·9) + 2·(2·32) = 18,560, twice; classifier 33·10 = 330
+    assert data["totals"]["params"] == 896 + 2 * 18_560 + 330 == 38_346
+    assert data["layers"][-1]["output_shape"] == [10]
+    assert data["totals"]["buffers"] == 4 * (2 * 32 + 1)          # four batchnorms

@@ -424,11 +424,17 @@ def test_input_override_is_in_the_spec_layout():
     assert report.layers[0].output_shape == (30, 30, 2)
 
 
-def test_spellings_are_case_insensitive():
-    for word in ("Conv2D", "Conv2d", "conv2d", "CONV2D"):
-        assert only({word: {"filters": 1, "kernel": 1}}).type == "conv2d"
-    for word, canonical in (("MaxPooling2D", "maxpool2d"), ("MaxPool2d", "maxpool2d"), ("Dense", "dense"),
-                            ("Linear", "dense"), ("BatchNorm2d", "batchnorm"), ("AveragePooling2D", "avgpool2d")):
-        shape = (8,) if canonical == "dense" else (3, 8, 8)
-        spec = {word: {"units": 2}} if canonical == "dense" else {word: {"kernel": 2}} if "pool" in canonical else word
-        assert only(spec, input=shape).type == canonical
+@pytest.mark.parametrize("word,options,input,canonical", [
+    ("Conv2D", {"filters": 1, "kernel": 1}, (3, 8, 8), "conv2d"),
+    ("CONV_2D", {"filters": 1, "kernel": 1}, (3, 8, 8), "conv2d"),
+    ("MaxPooling2D", {"pool_size": 2}, (3, 8, 8), "maxpool2d"),
+    ("MaxPool2d", {"kernel_size": 2}, (3, 8, 8), "maxpool2d"),
+    ("AveragePooling2D", {"pool_size": 2}, (3, 8, 8), "avgpool2d"),
+    ("Linear", {"out_features": 2}, (8,), "dense"),
+    ("Dense", {"units": 2}, (8,), "dense"),
+    ("BatchNorm2d", {}, (3, 8, 8), "batchnorm"),
+    ("BatchNormalization", {"epsilon": 0.001}, (3, 8, 8), "batchnorm"),
+    ("GlobalAveragePooling2D", {}, (3, 8, 8), "global_avgpool2d"),
+])
+def test_keras_and_pytorch_spellings(word, options, input, canonical):
+    assert only({word: options} if options else word, input=input).type == canonical
