@@ -322,7 +322,8 @@ class _Expander:
                 repeat = options.get("repeat")
             repeat = repeat if isinstance(repeat, int) and repeat > 0 else 1
             word = words[0] if len(words) == 1 else None
-            inner = self.block_size(word, inside + (kind,)) if word in self.blocks else 2  # a layer, its activation
+            activation = any(isinstance(d, dict) and "activation" in d for d in (entry, options))
+            inner = self.block_size(word, inside + (kind,)) if word in self.blocks else 1 + activation
             total += repeat * inner
         return total
 
