@@ -156,7 +156,7 @@ def layers(output):
         if cls.accepts_activation:
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table") , output)
+    emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table"), output)
 
 
 

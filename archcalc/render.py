@@ -1,7 +1,6 @@
 """Turn reports into text: tables (tabulate), Markdown, CSV and JSON. Numbers are computed elsewhere."""
 import csv
 import io
-import json
 
 from .shapes import CHANNELS_FIRST
 
@@ -52,6 +51,7 @@ def _csv(rows, headers):
 def summary(report, fmt="table", rf=False):
     """The per-layer table, the totals and the warnings of one report."""
     if fmt == "json":
+        import json
         return json.dumps(report.to_dict(), indent=2)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
@@ -120,6 +120,7 @@ def short_source(source):
 def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
+        import json
         return json.dumps(rows, indent=2)
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":

@@ -4,8 +4,6 @@ A layer is built from a spec entry's validated options. Every analysis hook take
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
 """
-import difflib
-
 from ..errors import LayerError
 from ..shapes import numel
 
@@ -90,13 +88,16 @@ def number(minimum=None, maximum=None, below=None):
         if below is not None and value >= below:
             raise LayerError(f"must be below {below}, got {value}")
         return value
-    parse.describe = "number"
-    bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMaximum": below}
-    parse.schema = {"type": "number", **{k: v for k, v in bounds.items() if v is not None}}
+    bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
+              f"< {below}" if below is not None else ""]
+    parse.describe = "a number " + " and ".join(b for b in bounds if b) if any(bounds) else "a number"
+    limits = {"minimum": minimum, "maximum": maximum, "exclusiveMaximum": below}
+    parse.schema = {"type": "number", **{k: v for k, v in limits.items() if v is not None}}
     return parse
 
 
 def did_you_mean(word, candidates):
+    import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
