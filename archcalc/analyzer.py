@@ -36,6 +36,9 @@ class ReceptiveField:
 
 @dataclass
 class LayerRecord:
+    """One layer's numbers. Counts are Python ints and include the batch (MACs, FLOPs, activations);
+    parameters and buffers do not depend on it. Shapes are in the spec's layout, without batch."""
+
     name: str
     type: str
     kind: str
@@ -57,6 +60,8 @@ class LayerRecord:
 
 @dataclass
 class Totals:
+    """Sums over all layers; bytes use the report's dtype (batchnorm's num_batches_tracked is always 8)."""
+
     params: int = 0
     trainable_params: int = 0
     non_trainable_params: int = 0
@@ -73,6 +78,11 @@ class Totals:
 
 @dataclass
 class Report:
+    """What `analyze` returns: per-layer records in execution order, totals and warnings, as plain data.
+
+    `to_dict()` gives the JSON contract that `archcalc summarize --format json` prints.
+    """
+
     model: str
     input_shape: tuple           # spec's layout, without batch
     layout: str
@@ -88,8 +98,13 @@ class Report:
 
     @property
     def depth(self):
-        """Layers with weights (conv and dense), the depth a paper quotes."""
-        return sum(1 for r in self.layers if r.kind in ("conv", "dense"))
+        """Layers with weights (conv and dense) on the longest path from the input to the output: the depth
+        a paper quotes. ResNet-18 is 18: projection shortcuts, side branches and auxiliary heads are off it."""
+        along = {}
+        for r in self.layers:
+            before = max((along.get(ref, 0) for ref in r.inputs), default=0)
+            along[r.name] = before + (r.kind in ("conv", "dense"))
+        return along[self.layers[-1].name] if self.layers else 0
 
     def to_dict(self):
         """The JSON contract: raw integers, shapes as lists in the spec's layout."""
@@ -120,12 +135,20 @@ class Report:
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
             convention="archcalc"):
-    """Analyze a spec (path, zoo name, dict or loaded Graph) and return a Report; `convention`
-    chooses how FLOPs are counted (archcalc, torch, torchvision, fvcore, thop, ptflops, torchinfo).
+    """Analyze a spec and return a Report; nothing is printed.
+
+    spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
+    from load_spec. batch multiplies MACs, FLOPs and activations; dtype sets the bytes per element
+    (fp32, fp16, bf16, int8, fp64). keras=True counts batchnorm moving statistics as parameters,
+    as Keras's summary does. strict=True turns uneven-division warnings into errors. input_shape
+    ("3x224x224" or a list, in the spec's layout) replaces the spec's input. convention chooses how
+    FLOPs are counted (archcalc, torch, torchvision, fvcore, thop, ptflops, torchinfo). Bad input
+    raises SpecError.
 
     Saved-for-backward bytes assume a training step: modules in training mode, the input a plain
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
-    because dropout keeps a different mask on CUDA."""
+    because dropout keeps a different mask on CUDA.
+    """
     graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPE_BYTES)}")

@@ -1,5 +1,6 @@
 """The `archcalc` command: thin click wrappers over the library. Exit status: 0 ok, 1 a check
 found disagreement, 2 bad input (a spec, an option or a file)."""
+import os
 import sys
 
 import click
@@ -18,8 +19,22 @@ class ArchcalcGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SpecError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
+
+
+def paint(text, **style):
+    """Colour for a terminal only: click.echo strips it when the stream is not a tty, and NO_COLOR turns it off."""
+    return text if os.environ.get("NO_COLOR") else click.style(text, **style)
+
+
+def complete_spec(ctx, param, incomplete):
+    """Shell completion for SPEC: the built-in names, then files and folders."""
+    from click.shell_completion import CompletionItem
+
+    from .zoo import names
+    builtin = [CompletionItem(name) for name in names() if name.startswith(incomplete)]
+    return builtin + [CompletionItem(incomplete, type="file")]
 
 
 def emit(text, output):
@@ -46,6 +61,22 @@ def analysis_options(func):
     return func
 
 
+def parse_settings(settings):
+    """`--set NAME=VALUE` pairs -> a dict for the spec's top-level `args`; values read as YAML (true, 16, 0.5)."""
+    import yaml
+    args = {}
+    for item in settings:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise SpecError(f"--set takes NAME=VALUE, got '{item}'", hint="e.g. --set aux_logits=true")
+        try:
+            args[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SpecError(f"--set {name}: cannot read the value '{value}'",
+                            hint="write a number, true/false or a word") from None
+    return args
+
+
 def output_option(func):
     return click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
                         help="Write to FILE instead of stdout.")(func)
@@ -70,26 +101,30 @@ def main():
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
 @click.option("--convention", type=click.Choice(CONVENTION_NAMES), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
+@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Set one of the spec's top-level args (repeatable).")
 @output_option
-def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, convention, train, output):
+def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, convention, train, settings, output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
-    Example:
+    Examples:
       archcalc summarize alexnet --format markdown
+      archcalc summarize googlenet --set aux_logits=true
       archcalc summarize resnet50 --convention fvcore --train
     """
     from .analyzer import analyze
     from .render import summary
-    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape,
-                     convention=convention)
+    from .spec import load_spec
+    graph = load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention)
     emit(summary(report, fmt, rf=rf, train=train), output)
 
 
@@ -126,7 +161,107 @@ def layers(output):
         if cls.accepts_activation:
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table") , output)
+    emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table"), output)
+
+
+
+@main.command()
+@output_option
+def schema(output):
+    """Print the JSON Schema of the spec format.
+
+    Point your editor's YAML extension at it for completion and validation (see the README).
+
+    \b
+    Example:
+      archcalc schema -o archcalc.schema.json
+    """
+    import json
+
+    from .schema import spec_schema
+    emit(json.dumps(spec_schema(), indent=2), output)
+
+
+
+@main.command()
+@click.argument("spec", shell_complete=complete_spec)
+@analysis_options
+@click.option("--format", "fmt", type=click.Choice(("svg", "dot")),
+              help="svg (drawn by archcalc) or dot (Graphviz text); default: from the -o suffix, else svg.")
+@output_option
+def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
+    """Draw the layer graph of SPEC (SVG or Graphviz DOT).
+
+    One box per layer with its name, type and output shape; branches side by side, skips drawn.
+
+    \b
+    Example:
+      archcalc diagram resnet50 -o resnet50.svg
+      archcalc diagram resnet50 --format dot | dot -Tpng -o resnet50.png
+    """
+    from .analyzer import analyze
+    from .diagram import render
+    if fmt is None:
+        fmt = "dot" if output and output.lower().endswith((".dot", ".gv")) else "svg"
+    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+    emit(render(report, fmt), output)
+
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
+@analysis_options
+@click.option("--compare", is_flag=True,
+              help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Image file to write: .png, .svg or .pdf.")
+def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
+    """Chart SPEC's layers, or compare several SPECs.
+
+    Per layer: parameters, FLOPs and activation memory (log scale). With --compare: MACs against
+    parameters, one bubble per SPEC, its area by activation memory. Needs matplotlib: pip install 'archcalc[plot]'.
+
+    \b
+    Example:
+      archcalc plot resnet50 -o resnet50.png
+      archcalc plot alexnet vgg16 resnet50 --compare -o cmp.png
+    """
+    from .analyzer import analyze
+    from .plots import plot_comparison, plot_layers
+    if len(specs) > 1 and not compare:
+        raise click.UsageError("several specs need --compare (or plot them one at a time)")
+    reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+               for spec in specs]
+    if compare:
+        plot_comparison(reports, output)
+    else:
+        plot_layers(reports[0], output)
+    click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
+
+
+
+@main.command("from-torch")
+@click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
+@click.option("--input", "input_shape", metavar="SHAPE", required=True,
+              help="Input without batch: 3x224x224, or 784 for a vector.")
+@click.option("--name", help="The spec's name (default: the model's class name).")
+@output_option
+def from_torch(target, input_shape, name, output):
+    """Write a spec for a PyTorch model, traced with torch.fx.
+
+    Imports PACKAGE.MODULE and calls CALLABLE with no arguments (a function, a class, or a
+    module instance); this runs that code. Standard torch.nn layers are mapped; anything
+    archcalc cannot express is listed by name (exit status 2). Needs torch.
+
+    \b
+    Example:
+      archcalc from-torch mypackage.models:build_net --input 3x224x224 -o net.yaml
+      archcalc summarize net.yaml
+    """
+    from .from_torch import from_torch as convert
+    from .from_torch import load_callable, to_yaml
+    spec = convert(load_callable(target), input_shape, name=name, source=f"from-torch {target}")
+    emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}"), output)
 
 
 @main.command()

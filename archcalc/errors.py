@@ -39,3 +39,11 @@ class SpecError(Exception):
 
 class LayerError(SpecError):
     """Raised by a layer's arithmetic; the analyzer adds the file, line and layer name."""
+
+
+class MissingExtra(SpecError):
+    """An optional dependency is not installed; the message names the pip command that adds it."""
+
+    def __init__(self, package, extra, purpose):
+        super().__init__(f"{purpose} needs {package}, which is not installed",
+                         hint=f"pip install 'archcalc[{extra}]'  (or: pip install {package})")

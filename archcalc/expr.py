@@ -40,7 +40,8 @@ def _eval(node, env, text):
         return node.value
     if isinstance(node, ast.Name):
         if node.id in env:
-            return env[node.id]
+            value = env[node.id]
+            return value() if callable(value) else value   # computed on first use: `in_channels`
         if node.id in ("true", "false", "True", "False"):
             return node.id.lower() == "true"
         hint = did_you_mean(node.id, env) or f"the arguments here are: {', '.join(env) or 'none'}"

@@ -1,7 +1,6 @@
 """Turn reports into text: tables (tabulate), Markdown, CSV and JSON. Numbers are computed elsewhere."""
 import csv
 import io
-import json
 
 from .shapes import CHANNELS_FIRST
 
@@ -52,6 +51,7 @@ def _csv(rows, headers):
 def summary(report, fmt="table", rf=False, train=False):
     """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs."""
     if fmt == "json":
+        import json
         return json.dumps(report.to_dict(), indent=2)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
@@ -123,16 +123,28 @@ def rf_text(rf):
     return f"{size} (jump {jump})"
 
 
+def short_source(source):
+    """A citation cut to its authors and year ("He et al. 2016"), marked when the spec is torchvision's variant."""
+    import re
+    year = re.match(r".*?\b(19|20)\d\d\b", source)
+    text = year.group(0) if year else re.split(r",| \(", source)[0]
+    return text + (" (torchvision)" if "torchvision" in source and "torchvision" not in text else "")
+
+
 def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
+        import json
         return json.dumps(rows, indent=2)
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
-    table = [[r["name"], shape_text(r["input"]), r["depth"], f"{grouped(r['params'])} ({short(r['params'])})",
-              short(r["macs"]), human_bytes(r["activation_bytes"]), r["source"]] for r in rows]
-    return _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations (batch 1)", "Source"], fmt)
+    table = [[r["name"], "×".join(map(str, r["input"])), r["depth"], grouped(r["params"]),
+              short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])] for r in rows]
+    title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
+    body = _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations", "Source"], fmt,
+                     ["left", "left", "right", "right", "right", "right", "left"])
+    return "\n".join([f"## {title}" if fmt == "markdown" else title, "", body])
 
 
 VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
@@ -152,6 +164,7 @@ def _agreement(values, show=grouped):
 def verification(result, fmt="table"):
     """Predicted vs measured per layer with ✓/✗, the totals, and what was compared."""
     if fmt == "json":
+        import json
         return json.dumps(result.to_dict(), indent=2)
     headers = ["Layer", "Type"] + [title for _, title in VERIFY_COLUMNS]
     rows = []
@@ -188,6 +201,7 @@ def verification(result, fmt="table"):
 def conventions_table(comparison, fmt="table"):
     """Every convention's total side by side, what each includes, then the rule per layer type."""
     if fmt == "json":
+        import json
         return json.dumps(comparison, indent=2)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
@@ -211,6 +225,7 @@ def conventions_table(comparison, fmt="table"):
 def memory_report(result, fmt="table"):
     """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer."""
     if fmt == "json":
+        import json
         return json.dumps(result.to_dict(), indent=2)
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]

@@ -1,10 +1,12 @@
 """The spec loader: YAML text -> a validated graph of layer nodes, each remembering its source line.
 
 A spec has `name`, `input` (channels-first by default, `layout: channels_last` for Keras order),
-optional parameterised `blocks`, and `layers`. Every entry is a bare type (`relu`), a one-key
-mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's main option
-(`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
-for conv2d and dense, `activation`.
+optional parameterised `blocks`, optional top-level `args` (defaults that `${expr}` in `layers` may use,
+overridden by `load_spec(..., args=...)` or `--set name=value`), and `layers`. Every entry is a bare
+type (`relu`), a one-key mapping (`conv2d: {filters: 96, kernel: 11}`), or a scalar for the type's
+main option (`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, `trainable`, `when` and,
+for conv2d and dense, `activation`. A skipped entry (`when: false`) passes its first input through.
+Inside a block, `$in_channels` is the channel count (features, for a vector) of the block's input.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +21,10 @@ from .yamlio import LineDict, LineList, load_yaml
 
 INPUT = "input"
 MAX_NODES = 100_000
-TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "description", "source")
+TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
 BLOCK_KEYS = ("args", "layers", "description")
+IN_CHANNELS = "in_channels"
 
 
 @dataclass
@@ -65,27 +68,30 @@ class Graph:
 
 def parse_shape(value, layout, *, file=None, line=None, what="input"):
     """[3, 224, 224], "3x224x224" or [784] in `layout` -> internal channels-first tuple."""
+    written = value
     if isinstance(value, str):
         try:
             value = [int(part) for part in value.lower().replace("×", "x").split("x")]
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
-        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {value!r}",
+        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {written!r}",
                         file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
     if len(value) not in (1, 3):
         raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes "
                         "[channels, height, width] images or [features] vectors (no batch dimension)",
                         file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
     if any(d < 1 for d in value):
-        raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line)
+        raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line,
+                        hint="every size is a count of channels, pixels or features: 1 or more")
     return from_layout(tuple(value), layout)
 
 
-def load_spec(source, *, input_shape=None):
-    """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input."""
+def load_spec(source, *, input_shape=None, args=None):
+    """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input,
+    `args` (a dict) the defaults of its top-level `args`."""
     if isinstance(source, dict):
-        return build_graph(source, file=None, input_shape=input_shape)
+        return build_graph(source, file=None, input_shape=input_shape, args=args)
     path = Path(source)
     if not path.is_file():
         found = zoo.find(str(source))
@@ -98,10 +104,10 @@ def load_spec(source, *, input_shape=None):
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError(f"cannot read the spec: {err}", file=str(source)) from None
     display = str(source) if Path(source).is_file() else path.name
-    return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape)
+    return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape, args=args)
 
 
-def build_graph(data, *, file=None, input_shape=None):
+def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,
                         hint="start from a built-in spec: archcalc zoo, then copy one from specs/")
@@ -117,14 +123,16 @@ def build_graph(data, *, file=None, input_shape=None):
     layout = data.get("layout", CHANNELS_FIRST)
     if layout not in LAYOUTS:
         raise SpecError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}",
-                        file=file, line=line_of("layout"))
+                        file=file, line=line_of("layout"),
+                        hint="channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)")
     if input_shape is not None:
         shape = parse_shape(input_shape, layout, what="--input")
     else:
         shape = parse_shape(data["input"], layout, file=file, line=line_of("input"))
     blocks = data.get("blocks") or {}
     if not isinstance(blocks, dict):
-        raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"))
+        raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"),
+                        hint="write `blocks: {name: {args: {...}, layers: [...]}}`")
     graph = Graph(
         name=str(data.get("name") or (Path(file).stem if file else "model")),
         input_shape=shape, layout=layout, file=file,
@@ -135,8 +143,23 @@ def build_graph(data, *, file=None, input_shape=None):
     if not isinstance(layers, list) or not layers:
         raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
                         hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
-    expander.expand_list(layers, _Scope(), line_of("layers"))
+    expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
     return graph
+
+
+def top_level_args(data, overrides, file):
+    """The spec's `args` defaults, with the caller's overrides; every override must name a declared arg."""
+    declared = data.get("args") or {}
+    line = getattr(data, "line_of", lambda key: None)("args")
+    if not isinstance(declared, dict):
+        raise SpecError("`args` must map argument names to default values", file=file, line=line,
+                        hint="e.g. args: {aux_logits: false}")
+    for name in overrides or {}:
+        if name not in declared:
+            raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
+                            hint=did_you_mean(name, declared) or
+                            f"its arguments: {', '.join(declared) or 'none'}")
+    return {**declared, **(overrides or {})}
 
 
 @dataclass
@@ -167,6 +190,19 @@ class _Expander:
         self.blocks = blocks
         self.names = set()       # full node names
         self.prefixes = set()    # their dotted prefixes: block instances
+        self.shapes = {INPUT: graph.input_shape}   # output shapes, computed only for `$in_channels`
+        self.sizes = {}          # block name -> at most how many nodes one use adds
+
+    def shape_of(self, ref):
+        """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
+        for node in self.graph.nodes[len(self.shapes) - 1:]:
+            if ref in self.shapes:
+                break
+            try:
+                self.shapes[node.name] = node.layer.output_shape([self.shapes[r] for r in node.inputs])
+            except SpecError as err:
+                raise self.graph.error(node, err) from None
+        return self.shapes[ref]
 
     def fail(self, message, line, scope=None, layer=None, hint=None):
         if scope and scope.context:
@@ -175,7 +211,8 @@ class _Expander:
 
     def expand_list(self, entries, scope, line):
         if not isinstance(entries, list):
-            raise self.fail("`layers` must be a list", line, scope)
+            raise self.fail("`layers` must be a list", line, scope,
+                            hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
         for index, entry in enumerate(entries):
             item_line = entries.line_of(index) if isinstance(entries, LineList) else line
             self.expand_entry(entry, item_line, scope)
@@ -206,6 +243,8 @@ class _Expander:
 
     def primary_option(self, kind, value, line, scope):
         cls = lookup(kind)
+        if cls is None and kind not in self.blocks:
+            raise self.unknown_type(kind, line, scope, None)
         if cls is not None and cls.primary:
             options = LineDict({cls.primary: value})
             options.line, options.key_lines = line, {cls.primary: line}
@@ -227,22 +266,26 @@ class _Expander:
         name = meta.get("name")
         if name is not None and (not isinstance(name, str) or not name or "." in name or name == INPUT):
             raise self.fail(f"layer name must be a non-empty word without '.', and not '{INPUT}'; got {name!r}",
-                            line, scope)
+                            line, scope, hint="e.g. name: conv1")
         repeat = meta.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            raise self.fail(f"repeat must be a whole number >= 1, got {repeat!r}", line, scope, name)
+            raise self.fail(f"repeat must be a whole number >= 1, got {repeat!r}", line, scope, name,
+                            hint="e.g. repeat: 3; to leave a layer out write `when: false`")
         if repeat > MAX_NODES:
             raise self.fail(f"repeat {repeat} would expand past {MAX_NODES:,} layers", line, scope, name,
                             hint="archcalc bounds expansion; check the repeat count")
         first = meta.get("first") or {}
         if not isinstance(first, dict):
-            raise self.fail("`first` must be a mapping of options for the first repetition", line, scope, name)
+            raise self.fail("`first` must be a mapping of options for the first repetition", line, scope, name,
+                            hint="e.g. first: {stride: 2}")
         when = meta.get("when", True)
         if not isinstance(when, bool):
-            raise self.fail(f"`when` must be true or false, got {when!r}", line, scope, name)
+            raise self.fail(f"`when` must be true or false, got {when!r}", line, scope, name,
+                            hint="write when: true / false, or a block argument: when: $downsample")
         trainable = meta.get("trainable", True)
         if not isinstance(trainable, bool):
-            raise self.fail(f"`trainable` must be true or false, got {trainable!r}", line, scope, name)
+            raise self.fail(f"`trainable` must be true or false, got {trainable!r}", line, scope, name,
+                            hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
 
         if not when:
@@ -254,9 +297,9 @@ class _Expander:
         block = self.blocks.get(kind)
         cls = None if block is not None else lookup(kind)
         if block is None and cls is None:
-            hint = suggest(kind) or did_you_mean(kind, self.blocks)
-            raise self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
-                            hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
+            raise self.unknown_type(kind, line, scope, name)
+        if block is not None:
+            self.check_expansion(kind, repeat, line, scope, name)
         for index in range(repeat):
             instance = options if index or not first else LineDict({**options, **first}, )
             if isinstance(options, LineDict):
@@ -276,13 +319,53 @@ class _Expander:
         if name is not None:
             scope.names[name] = scope.last
 
+    def unknown_type(self, kind, line, scope, name):
+        hint = suggest(kind) or did_you_mean(kind, self.blocks)
+        return self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
+                         hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
+
+    def check_expansion(self, kind, repeat, line, scope, name):
+        """Refuse a block use that would pass MAX_NODES before expanding it, so absurd specs fail at once."""
+        size = repeat * self.block_size(kind)
+        if len(self.graph.nodes) + size > MAX_NODES:
+            raise self.fail(f"block '{kind}'" + (f" repeated {repeat} times" if repeat > 1 else "")
+                            + f" would expand to up to {size:,} layers, past archcalc's limit of {MAX_NODES:,}",
+                            line, scope, name, hint="check repeat counts and blocks that use other blocks many times")
+
+    def block_size(self, kind, inside=()):
+        """At most how many nodes one use of block `kind` adds (ignoring `when`; `$arg` repeats count once)."""
+        if kind in inside:
+            return 0    # a block that uses itself is reported when it is expanded
+        if kind not in self.sizes:
+            self.sizes[kind] = self.count_block(kind, inside)
+        return self.sizes[kind]
+
+    def count_block(self, kind, inside):
+        block = self.blocks[kind]
+        entries = block.get("layers") if isinstance(block, dict) else block
+        total = 0
+        for entry in entries if isinstance(entries, list) else ():
+            words = [entry] if isinstance(entry, str) else [k for k in entry if k not in ENTRY_KEYS] \
+                if isinstance(entry, dict) else []
+            options = entry.get(words[0]) if isinstance(entry, dict) and words else None
+            repeat = entry.get("repeat") if isinstance(entry, dict) else None
+            if repeat is None and isinstance(options, dict):
+                repeat = options.get("repeat")
+            repeat = repeat if isinstance(repeat, int) and repeat > 0 else 1
+            word = words[0] if len(words) == 1 else None
+            activation = any(isinstance(d, dict) and "activation" in d for d in (entry, options))
+            inner = self.block_size(word, inside + (kind,)) if word in self.blocks else 1 + activation
+            total += repeat * inner
+        return total
+
     def resolve_inputs(self, refs, scope, line, name):
         if refs is None:
             return (scope.previous(),)
         if isinstance(refs, str):
             refs = [refs]
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
-            raise self.fail(f"`from` must name an earlier layer or list them, got {refs!r}", line, scope, name)
+            raise self.fail(f"`from` must name an earlier layer or list them, got {refs!r}", line, scope, name,
+                            hint="write from: conv1, or from: [conv1, input]")
         resolved = []
         for ref in refs:
             if ref == INPUT:
@@ -358,21 +441,30 @@ class _Expander:
             raise self.fail(f"block '{kind}' uses itself ({chain})", line, scope, full,
                             hint="a block cannot contain itself, directly or through other blocks")
         if len(inputs) != 1:
-            raise self.fail(f"block '{kind}' takes one input, got {len(inputs)}", line, scope, full)
+            raise self.fail(f"block '{kind}' takes one input, got {len(inputs)}", line, scope, full,
+                            hint="merge the inputs first (add or concat), then use the block")
         if isinstance(block, list):
             block = LineDict(layers=block)
         if not isinstance(block, dict) or "layers" not in block:
-            raise self.fail(f"block '{kind}' must have a `layers:` list", getattr(block, "line", line), scope)
+            raise self.fail(f"block '{kind}' must have a `layers:` list", getattr(block, "line", None) or line, scope,
+                            hint=f"write `{kind}: {{args: {{...}}, layers: [...]}}`")
         for key in block:
             if key not in BLOCK_KEYS:
                 raise self.fail(f"unknown key '{key}' in block '{kind}'", block.line_of(key), scope,
                                 hint=did_you_mean(key, BLOCK_KEYS) or f"block keys: {', '.join(BLOCK_KEYS)}")
         declared = block.get("args") or {}
+        if not isinstance(declared, dict):
+            raise self.fail(f"`args` of block '{kind}' must map argument names to defaults", block.line_of("args"),
+                            scope, hint="write `args: {filters: null, stride: 1}`; null means the user must pass it")
+        if IN_CHANNELS in declared:
+            raise self.fail(f"block '{kind}' declares '{IN_CHANNELS}', which archcalc sets to the channels of "
+                            "the block's input", block.line_of("args"), scope,
+                            hint=f"use ${IN_CHANNELS} without declaring it, or rename the argument")
         for arg in args:
             if arg not in declared:
                 raise self.fail(f"block '{kind}' has no argument '{arg}'", line, scope, full,
                                 hint=did_you_mean(arg, declared) or f"its arguments: {', '.join(declared) or 'none'}")
-        env = {**declared, **args}
+        env = {**declared, **args, IN_CHANNELS: lambda: self.shape_of(inputs[0])[0]}
         missing = [a for a, v in env.items() if v is None]
         if missing:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,

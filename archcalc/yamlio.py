@@ -73,8 +73,15 @@ def load_yaml(text, file=None):
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = err.problem or str(err)
+        context = f" ({err.context})" if err.context else ""
+        if err.context_mark and err.problem_mark and "flow" in (err.context or "") \
+                and err.context_mark.line != err.problem_mark.line:
+            # An unclosed [ ] or { }: the parser notices on a later line; the mistake is where it opened.
+            opener = "{" if "mapping" in err.context else "["
+            context = f" (this '{opener}' is not closed; the parser noticed at line {err.problem_mark.line + 1})"
+            mark = err.context_mark
         raise SpecError(
-            f"malformed YAML: {problem}" + (f" ({err.context})" if err.context else ""),
+            f"malformed YAML: {problem}{context}",
             file=file, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
             hint="check the indentation and that every list item starts with '- ' and every key ends with ':'",
         ) from None

@@ -1,4 +1,5 @@
 """The built-in specs: specs/*.yaml, installed as the package data `archcalc/specs`."""
+import re
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -11,7 +12,9 @@ def directory():
 
 
 def paths():
-    return sorted(directory().glob("*.yaml"))
+    """In natural order: resnet18 before resnet101."""
+    return sorted(directory().glob("*.yaml"), key=lambda p: [int(t) if t.isdigit() else t
+                                                             for t in re.split(r"(\d+)", p.stem)])
 
 
 def names():

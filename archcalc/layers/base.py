@@ -4,7 +4,6 @@ A layer is built from a spec entry's validated options. Every analysis hook take
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
 """
-import difflib
 from dataclasses import dataclass
 
 from ..errors import LayerError
@@ -36,6 +35,7 @@ def integer(minimum=1):
             raise LayerError(f"must be at least {minimum}, got {value}")
         return value
     parse.describe = f"integer >= {minimum}"
+    parse.schema = {"type": "integer", "minimum": minimum}
     return parse
 
 
@@ -51,6 +51,7 @@ def pair(minimum=1):
         value = single(value)
         return (value, value)
     parse.describe = f"integer >= {minimum} or [height, width]"
+    parse.schema = {"anyOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 2, "maxItems": 2}]}
     return parse
 
 
@@ -65,6 +66,7 @@ def padding(value):
 
 
 padding.describe = "integer >= 0, [height, width], 'same' or 'valid'"
+padding.schema = {"anyOf": [pair(0).schema, {"enum": ["same", "valid"]}]}
 
 
 def boolean(value):
@@ -74,6 +76,7 @@ def boolean(value):
 
 
 boolean.describe = "true or false"
+boolean.schema = {"type": "boolean"}
 
 
 def number(minimum=None, maximum=None, below=None):
@@ -87,7 +90,11 @@ def number(minimum=None, maximum=None, below=None):
         if below is not None and value >= below:
             raise LayerError(f"must be below {below}, got {value}")
         return value
-    parse.describe = "number"
+    bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
+              f"< {below}" if below is not None else ""]
+    parse.describe = "a number " + " and ".join(b for b in bounds if b) if any(bounds) else "a number"
+    limits = {"minimum": minimum, "maximum": maximum, "exclusiveMaximum": below}
+    parse.schema = {"type": "number", **{k: v for k, v in limits.items() if v is not None}}
     return parse
 
 
@@ -117,6 +124,7 @@ def keep_output(out, grad):
 
 
 def did_you_mean(word, candidates):
+    import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 

@@ -9,6 +9,7 @@ class _WindowPool(Layer):
     """Shared rules of max and average pooling: the window arithmetic is the convolution's."""
 
     kind = "pool"
+    primary = "kernel"      # `maxpool2d: 2`
     options = {
         "kernel": Option(pair(1), required=True, aliases=("kernel_size", "pool_size"), doc="F, int or [h, w]"),
         "stride": Option(pair(1), default=None, aliases=("strides",), doc="S, defaults to the kernel"),

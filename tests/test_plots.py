@@ -1,0 +1,100 @@
+"""`archcalc plot`: real PNG and SVG files whose pixels show the bars and bubbles."""
+import sys
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import archcalc
+from archcalc.cli import main
+from archcalc.plots import BUBBLE_AREA, KIND_COLOURS, plot_comparison
+from conftest import run_cli
+
+image = pytest.importorskip("matplotlib.image")
+
+
+def rgb(hex_colour):
+    return np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+
+
+def share_of(pixels, colour, tolerance=0.02):
+    """Fraction of the image's pixels within `tolerance` of `colour` in every channel."""
+    return float(np.mean(np.all(np.abs(pixels[..., :3] - colour) < tolerance, axis=-1)))
+
+
+def distinct_colours(pixels):
+    return len(np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+
+
+@pytest.fixture(scope="module")
+def layer_charts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plots")
+    charts = {}
+    for name in ("mnist_cnn", "resnet50"):
+        path = folder / f"{name}.png"
+        result = run_cli("plot", name, "-o", path)
+        assert result.returncode == 0, result.stderr
+        charts[name] = image.imread(path)
+    return charts
+
+
+def test_layer_chart_is_a_real_picture(layer_charts):
+    pixels = layer_charts["mnist_cnn"]
+    height, width = pixels.shape[:2]
+    assert width > 1000 and height > 400
+    assert distinct_colours(pixels) > 50                      # text, axes, antialiasing, bars
+    assert share_of(pixels, np.ones(3)) < 0.9                 # not blank
+    for kind in ("conv", "dense", "pool", "activation"):      # mnist_cnn has bars of each of these kinds
+        assert share_of(pixels, rgb(KIND_COLOURS[kind])) > 0.002, kind
+    assert share_of(pixels, rgb(KIND_COLOURS["merge"])) == 0  # and no merge layer
+
+
+def test_layer_chart_grows_with_the_layers(layer_charts):
+    small, large = layer_charts["mnist_cnn"].shape[0], layer_charts["resnet50"].shape[0]
+    # mnist_cnn has 12 layers, resnet50 175: one row of bars each, 0.2 inch at 110 dpi = 22 pixels.
+    assert large - small > (175 - 12) * 20
+    assert share_of(layer_charts["resnet50"], rgb(KIND_COLOURS["merge"])) > 0.001    # the residual adds
+
+
+def test_comparison_chart_has_one_bubble_per_model(tmp_path):
+    reports = [archcalc.analyze(name) for name in ("alexnet", "vgg16", "resnet50")]
+    path = plot_comparison(reports, tmp_path / "cmp.png")
+    pixels = image.imread(path)
+    assert pixels.shape[1] > 800 and pixels.shape[0] > 600
+    # Bubbles take matplotlib's colour cycle C0, C1, C2, filled at 45 % over white.
+    fills = [1 - 0.45 * (1 - rgb(c)) for c in ("#1f77b4", "#ff7f0e", "#2ca02c")]
+    alexnet, vgg16, resnet50 = (share_of(pixels, fill) for fill in fills)
+    assert share_of(pixels, 1 - 0.45 * (1 - rgb("#d62728"))) == 0     # no fourth bubble
+    # Area grows with activation memory (ResNet-50 keeps the most, AlexNet the least).
+    assert resnet50 > vgg16 > alexnet > 0
+    memory = [r.totals.activation_bytes for r in reports]
+    floor, scale = BUBBLE_AREA
+    expected = (floor + scale) / (floor + scale * memory[1] / memory[2])     # the areas the chart promises
+    assert resnet50 / vgg16 == pytest.approx(expected, rel=0.2)
+
+
+def test_compare_from_the_command_line_writes_svg(tmp_path):
+    out = tmp_path / "cmp.svg"
+    result = run_cli("plot", "lenet5", "mnist_cnn", "--compare", "-o", out)
+    assert result.returncode == 0, result.stderr
+    text = "".join(ET.parse(out).getroot().itertext())
+    assert "lenet5" in text and "mnist_cnn" in text
+
+
+def test_several_specs_need_compare(tmp_path):
+    result = run_cli("plot", "lenet5", "mnist_cnn", "-o", tmp_path / "x.png")
+    assert result.returncode == 2 and "--compare" in result.stderr
+
+
+def test_unknown_image_suffix_is_bad_input(tmp_path):
+    result = run_cli("plot", "lenet5", "-o", tmp_path / "chart.txt")
+    assert result.returncode == 2 and ".png" in result.stderr
+    assert not (tmp_path / "chart.txt").exists()
+
+
+def test_missing_matplotlib_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    result = CliRunner().invoke(main, ["plot", "lenet5", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2
+    assert "pip install 'archcalc[plot]'" in result.output
