@@ -315,7 +315,7 @@ def export_torch(spec, input_shape, output):
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
 @format_option
@@ -334,7 +334,7 @@ def conventions(spec, batch, input_shape, fmt, output):
 
 
 @main.command()
-@click.argument("spec")
+@click.argument("spec", shell_complete=complete_spec)
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type.")
 @click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
