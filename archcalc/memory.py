@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from .analyzer import DTYPE_BYTES, analyze
 from .errors import SpecError
+from .layers.base import Autograd
 from .shapes import numel
 from .spec import INPUT, load_spec
 
@@ -164,6 +165,23 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
     return rows
 
 
+def _autograd_facts(graph, batch):
+    """Which tensors get a gradient (some trained weight upstream), and the index of the first layer
+    that saves the network input for backward (its saved bytes hold it), or None."""
+    shapes, needs_grad, saver = {INPUT: graph.input_shape}, {INPUT: False}, None
+    for index, node in enumerate(graph.nodes):
+        ins = [shapes[ref] for ref in node.inputs]
+        shapes[node.name] = out = node.layer.output_shape(ins)
+        grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs),
+                        node.trainable and node.layer.params(ins) > 0, batch)
+        needs_grad[node.name] = grad.active
+        if saver is None and INPUT in node.inputs:
+            saved = {which for which, _, _ in node.layer.saved_tensors(ins, out, grad)}
+            if any(f"input:{i}" in saved for i, ref in enumerate(node.inputs) if ref == INPUT):
+                saver = index
+    return needs_grad, saver
+
+
 def _workspaces(graph):
     """Each layer's temporaries (elements per sample), from its own hook."""
     shapes, elements = {INPUT: graph.input_shape}, []
@@ -214,19 +232,31 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     result.optimizer_bytes = trainable * states * optimizer_width
     result.master_bytes = trainable * MASTER_BYTES if mixed_precision else 0
     result.saved_bytes = report.totals.saved_bytes
-    output_bytes = numel(report.layers[-1].output_shape) * batch * width
-    result.forward_end_bytes = result.saved_bytes + output_bytes
-    saved_before, grads_after = result.saved_bytes, 0
-    shape_of = {record.name: record.output_shape for record in report.layers}
+    # the caller holds the input all along; where a layer also saves it, it is counted once
+    needs_grad, saver = _autograd_facts(graph, batch)
+    saved_input = [result.input_bytes if index == saver else 0 for index in range(len(report.layers))]
+    held = result.input_bytes + numel(report.layers[-1].output_shape) * batch * width     # input, output
+    saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
+    result.forward_end_bytes = saved_before + held
+    # the gradient of a tensor lives from its last reader's backward to its producer's; a view's
+    # gradient is a view of its source's
+    position = {record.name: index for index, record in enumerate(report.layers)}
+    source, last_read = {}, {report.layers[-1].name: len(report.layers)}
+    for index, record in enumerate(report.layers):
+        for ref in record.inputs:
+            last_read[source.get(ref, ref)] = max(last_read.get(source.get(ref, ref), index), index)
+        if record.activation_elements == 0 and record.output_shape:
+            source[record.name] = source.get(record.inputs[0], record.inputs[0])
+    gradients = {name: numel(report.layers[position[name]].output_shape) * batch * width
+                 for name in last_read if name != INPUT and name not in source and needs_grad[name]}
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
-        grad_output = numel(record.output_shape) * batch * width
-        grad_input = sum(numel(shape_of[ref]) for ref in record.inputs if ref != INPUT) * batch * width
-        step = saved_before + output_bytes + grad_output + grad_input + grads_after
+        alive = sum(size for name, size in gradients.items() if position[name] <= index <= last_read[name])
+        step = saved_before + held + alive + grads_after
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
-        saved_before -= layer.saved_bytes
+        saved_before -= layer.saved_bytes - saved_input[index]
     persistent += result.optimizer_bytes + result.master_bytes
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
     result.breakdown = [
@@ -237,9 +267,9 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
         ["optimizer state", result.optimizer_bytes,
          f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
         ["at the worst moment", result.peak_bytes - persistent,
-         "end of forward: everything saved for backward + the output" if result.forward_end_bytes >=
+         "end of forward: everything saved for backward, the input and the output" if result.forward_end_bytes >=
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
-         "freed, the output, activation gradients, parameter gradients so far"],
+         "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
     return result
 
