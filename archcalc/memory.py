@@ -9,10 +9,11 @@ the sum of every layer's output, is reported beside it: it is what a forward pas
 were ever freed.
 
 Training (one steady-state step of `loss.backward(); optimizer.step(); optimizer.zero_grad()`):
-parameters, buffers and optimizer state persist; the forward pass accumulates what autograd saves for
-backward (the analyzer's per-layer saved_bytes); backward walks the layers in reverse, freeing each
-layer's saved tensors after its backward while parameter gradients accumulate; the peak is the larger
-of the end of the forward pass and the worst backward step.
+parameters, buffers and optimizer state persist; the caller holds the input and the output; the
+forward pass accumulates what autograd saves for backward (the analyzer's per-layer saved_bytes);
+backward walks the layers in reverse, freeing each layer's saved tensors after its backward, while
+parameter gradients accumulate and each activation gradient lives from its last reader's backward to
+its producer's; the peak is the larger of the end of the forward pass and the worst backward step.
 """
 import re
 from dataclasses import asdict, dataclass, field
@@ -216,17 +217,23 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
             record.params * width, trained * width,
             trained * (states * optimizer_width + (MASTER_BYTES if mixed_precision else 0))))
 
-    persistent = result.param_bytes + result.buffer_bytes
-    if not training:
-        result.peak_bytes = persistent + result.peak_activation_bytes
-        result.breakdown = [
-            ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
-            ["buffers", result.buffer_bytes, "batch-norm running statistics"],
-            ["activations at the peak", result.peak_activation_bytes,
-             f"liveness peak, while '{result.peak_activation_layer}' runs"],
-        ]
+    if training:
+        _training_step(result, report, graph, width, optimizer_width, states)
         return result
+    result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
+    result.breakdown = [
+        ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
+        ["buffers", result.buffer_bytes, "batch-norm running statistics"],
+        ["activations at the peak", result.peak_activation_bytes,
+         f"liveness peak, while '{result.peak_activation_layer}' runs"],
+    ]
+    return result
 
+
+def _training_step(result, report, graph, width, optimizer_width, states):
+    """Fill the training figures: persistent state, the end of the forward pass, the worst backward step."""
+    batch, mixed_precision, optimizer = report.batch, result.mixed_precision, result.optimizer
+    persistent = result.param_bytes + result.buffer_bytes
     trainable = report.totals.trainable_params
     result.grad_bytes = trainable * width
     result.optimizer_bytes = trainable * states * optimizer_width
@@ -271,5 +278,4 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
          "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
-    return result
 
