@@ -157,9 +157,10 @@ def _measure(graph, report, result, seed, torch):
                 out.float().sum().backward()
         counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     except (RuntimeError, ValueError) as err:
-        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}",
-                        hint="batchnorm in training mode needs more than one value per channel: try --batch 2"
-                        if "more than 1 value" in str(err) else None) from None
+        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
+                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
+                "try --dtype fp32" if "not implemented" in str(err) else None)
+        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
     finally:
         for handle in handles:
             handle.remove()
