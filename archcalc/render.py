@@ -122,7 +122,7 @@ def zoo_table(rows, fmt="table"):
 
 
 VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
-                  ("saved_bytes", "Saved bytes"))
+                  ("backward_flops", "Backward FLOPs"), ("saved_bytes", "Saved bytes"))
 
 
 def _agreement(values, show=grouped):
@@ -139,11 +139,12 @@ def verification(result, fmt="table"):
     """Predicted vs measured per layer with ✓/✗, the totals, and what was compared."""
     if fmt == "json":
         return json.dumps(result.to_dict(), indent=2)
-    headers = ["Layer", "Type"] + [title for _, title in VERIFY_COLUMNS]
+    columns = [(key, title) for key, title in VERIFY_COLUMNS if key != "backward_flops" or result.train]
+    headers = ["Layer", "Type"] + [title for _, title in columns]
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.type]
-        for key, _ in VERIFY_COLUMNS:
+        for key, _ in columns:
             if key not in layer.checks:
                 row.append("")
             else:

@@ -46,6 +46,8 @@ def test_saved_bytes_derived_by_hand():
     assert result.ok, disagreements(result)
     assert result.totals["saved_bytes"] == (1184, 1184)
     assert result.totals["backward_flops"] == (2944, 2944)
+    layers = {layer.name: layer.checks for layer in result.layers}
+    assert layers["conv"]["backward_flops"] == (2304, 2304) and layers["fc"]["backward_flops"] == (640, 640)
 
 
 def test_dropout_mask_depends_on_device():
@@ -81,6 +83,8 @@ def test_zoo_agrees_at_batch_2_with_backward(name, input_shape):
     result = verify(name, batch=2, train=True, input_shape=input_shape)
     assert result.ok, disagreements(result)
     assert result.totals["backward_flops"][0] > result.totals["flops"][0]
+    # per layer too, where FlopCounterMode's own module table misplaces shortcut convolutions
+    assert all("backward_flops" in layer.checks for layer in result.layers)
 
 
 def test_meta_compares_shapes_params_flops_only():
