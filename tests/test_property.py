@@ -97,7 +97,8 @@ def map_step(draw, b):
         b.add("relu")
         b.add("dense", {"units": channels})
         b.add("sigmoid")
-        b.add("multiply", inputs=[start, b.last] if draw(st.booleans()) else [b.last, start])
+        operands = draw(st.permutations([start, b.last] + draw(st.sampled_from([[], [start], [b.last]]))))
+        b.add("multiply", inputs=operands)
 
 
 @st.composite

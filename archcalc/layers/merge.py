@@ -90,5 +90,6 @@ class Multiply(_Merge):
                 saved.append(keep_input(ins, grad, index))
             padded = [tuple(s) + (1,) * (rank - len(s)) for s in (running_shape, ins[index])]
             running_shape = tuple(max(a, b) for a, b in zip(*padded))
-            running, running_grad = ("new", numel(running_shape) * grad.batch, None), running_grad or grad.inputs[index]
+            running = ("new", numel(running_shape) * grad.batch, None)
+            running_grad = running_grad or grad.inputs[index]
         return saved
