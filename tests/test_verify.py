@@ -70,6 +70,15 @@ def test_frozen_layers_on_data_save_nothing():
     assert result.totals["trainable"] == (3 * 2 + 3, 3 * 2 + 3)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_same_padding_with_even_kernel_keeps_the_padded_copy():
+    spec = {"name": "same", "input": [1, 4, 4], "layers": [{"conv2d": {"filters": 1, "kernel": [1, 2],
+                                                                       "padding": "same"}}]}
+    # total padding 1 along width: torch pads a copy to 4×5 and keeps it, 2·1·4·5 floats, not the 4×4 input
+    assert archcalc.analyze(spec, batch=2).totals.saved_bytes == 2 * 4 * 5 * 4
+    assert verify(spec, batch=2).ok
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_zoo_agrees_exactly_at_batch_1(name):
     result = verify(name)

@@ -86,8 +86,16 @@ class Conv2d(Layer):
         )
 
     def saved_tensors(self, ins, out, grad):
-        """The input (and the weight, a parameter), whenever any gradient flows."""
-        return [keep_input(ins, grad)] if grad.active else []
+        """The input (and the weight, a parameter), whenever any gradient flows. For 'same' padding
+        with an odd total, torch first pads a copy of the input by the extra pixel at the end and
+        convolves that copy, so the copy is what it keeps."""
+        if not grad.active:
+            return []
+        (top, bottom), (left, right) = self.pads()
+        if (top, left) == (bottom, right):
+            return [keep_input(ins, grad)]
+        channels, height, width = ins[0]
+        return [("new", grad.batch * channels * (height + bottom - top) * (width + right - left), None)]
 
     def torch_backward_flops(self, ins, out, grad):
         """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
