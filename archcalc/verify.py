@@ -60,8 +60,8 @@ class Verification:
         return {
             "model": self.model, "device": self.device, "batch": self.batch, "dtype": self.dtype,
             "train": self.train, "meta": self.meta, "ok": self.ok,
-            "layers": [{"name": l.name, "type": l.type, "ok": l.ok,
-                        **{k: pair(v) for k, v in l.checks.items()}} for l in self.layers],
+            "layers": [{"name": layer.name, "type": layer.type, "ok": layer.ok,
+                        **{k: pair(v) for k, v in layer.checks.items()}} for layer in self.layers],
             "totals": {k: pair(v) for k, v in self.totals.items()},
             "memory": self.memory, "compared": self.compared, "not_measured": self.not_measured,
         }
@@ -242,8 +242,8 @@ def _compare(graph, report, result, measured, peak):
         "archcalc predicts 2·MACs of conv2d and dense" + (
             "; backward FLOPs per layer: the counter's total while the autograd nodes that layer's forward "
             "created run" if result.train else ""),
+    ] + ([] if result.meta else [
         "saved bytes: torch.autograd.graph.saved_tensors_hooks in one training-mode forward, "
-        "deduplicated by storage, parameter and buffer storages excluded",
-    ]
+        "deduplicated by storage, parameter and buffer storages excluded"])
     if OUTSIDE in (saved or {}):
         result.layers.append(LayerCheck(OUTSIDE, "-", {"saved_bytes": (0, saved[OUTSIDE])}))
