@@ -2,10 +2,12 @@
 from dataclasses import asdict, dataclass, field
 
 from .errors import SpecError
+from .layers.base import Autograd
 from .shapes import numel, to_layout
 from .spec import INPUT, load_spec
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass
@@ -50,6 +52,9 @@ class LayerRecord:
     activation_bytes: int
     receptive_field: object = None   # ReceptiveField, "global" or None for vectors
     line: int = None
+    saved_bytes: int = 0             # kept for backward by this layer, storages saved earlier not recounted
+    torch_flops: int = 0             # what torch's FlopCounterMode counts: conv and matmul, no bias
+    torch_backward_flops: int = 0
 
 
 @dataclass
@@ -65,6 +70,9 @@ class Totals:
     param_bytes: int = 0
     buffer_bytes: int = 0
     activation_bytes: int = 0
+    saved_bytes: int = 0
+    torch_flops: int = 0
+    torch_backward_flops: int = 0
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Report:
     warnings: list = field(default_factory=list)    # {"layer", "line", "message"}
     keras: bool = False
     file: str = None
+    device: str = "cpu"
 
     @property
     def depth(self):
@@ -114,13 +123,14 @@ class Report:
             "batch": self.batch,
             "dtype": self.dtype,
             "keras": self.keras,
+            "device": self.device,
             "layers": layers,
             "totals": asdict(self.totals),
             "warnings": list(self.warnings),
         }
 
 
-def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None):
+def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu"):
     """Analyze a spec and return a Report; nothing is printed.
 
     spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
@@ -128,18 +138,26 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     (fp32, fp16, bf16, int8, fp64). keras=True counts batchnorm moving statistics as parameters,
     as Keras's summary does. strict=True turns uneven-division warnings into errors. input_shape
     ("3x224x224" or a list, in the spec's layout) replaces the spec's input. Bad input raises SpecError.
+    Saved-for-backward bytes assume a training step: modules in training mode, the input a plain
+    data tensor, every layer's weights trained unless the spec freezes them; `device` matters
+    because dropout keeps a different mask on CUDA.
     """
     graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPE_BYTES)}")
     if not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a whole number >= 1, got {batch!r}")
+    if device not in DEVICES:
+        raise SpecError(f"unknown device '{device}'", hint=f"choose one of {', '.join(DEVICES)}")
     width = DTYPE_BYTES[dtype]
     report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
-                    keras=keras, file=graph.file)
+                    keras=keras, file=graph.file, device=device)
     shapes = {INPUT: graph.input_shape}
     fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
     totals = report.totals
+    saved = SavedStorages()
+    needs_grad = {INPUT: False}
+    storage = {INPUT: saved.fresh()}
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         layer = node.layer
@@ -151,6 +169,13 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             flops = layer.flops(ins, out) * batch
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
+            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
+                            batch, device)
+            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
+            saved_bytes = saved.add(layer.saved_tensors(ins, out, grad), width,
+                                    [storage[ref] for ref in node.inputs], storage[node.name])
+            torch_flops = layer.torch_flops(ins, out) * batch
+            torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
         except SpecError as err:
             raise graph.error(node, err) from None
         for message in warnings:
@@ -164,9 +189,11 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         elements = 0 if layer.is_view() else numel(out) * batch
         shapes[node.name] = out
         fields[node.name] = field_
+        needs_grad[node.name] = grad.active
         report.layers.append(LayerRecord(
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
-            params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line))
+            params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
+            saved_bytes, torch_flops, torch_backward_flops))
         totals.params += params + extra
         totals.trainable_params += trainable
         totals.buffers += buffers
@@ -174,9 +201,40 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         totals.flops += flops
         totals.activation_bytes += elements * width
         totals.buffer_bytes += layer.buffer_bytes(ins, width)
+        totals.saved_bytes += saved_bytes
+        totals.torch_flops += torch_flops
+        totals.torch_backward_flops += torch_backward_flops
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
+
+
+class SavedStorages:
+    """Storages autograd already keeps: a tensor saved by two layers (a relu's output that the next
+    conv saves as its input, a flatten view of it) costs its bytes once."""
+
+    def __init__(self):
+        self.count = 0
+        self.kept = set()
+
+    def fresh(self):
+        self.count += 1
+        return self.count
+
+    def add(self, tensors, width, input_storages, output_storage):
+        """Bytes that `tensors` (a layer's saved_tensors) add to what is kept."""
+        added = 0
+        for which, elements, element_bytes in tensors:
+            if which == "new":
+                key = self.fresh()
+            elif which == "output":
+                key = output_storage
+            else:
+                key = input_storages[int(which.split(":")[1])]
+            if key not in self.kept:
+                self.kept.add(key)
+                added += elements * (element_bytes or width)
+        return added
 
 
 def receptive_field(layer, ins, fields):

@@ -259,5 +259,55 @@ def from_torch(target, input_shape, name, output):
     emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}"), output)
 
 
+@main.command()
+@click.argument("spec")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where to run the real model.")
+@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
+@click.option("--dtype", type=click.Choice(["fp32", "fp64", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="Element type of the model and input.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@click.option("--train", is_flag=True, help="Also run backward and compare its FLOPs (and peak memory on CUDA).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and the random input.")
+@click.option("--meta", is_flag=True, help="Build on the meta device: shapes, params and FLOPs only.")
+@click.option("--max-gib", type=click.FloatRange(min=0), default=8, show_default=True,
+              help="Switch to --meta when the predicted memory exceeds this many GiB.")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
+              show_default=True, help="Output format.")
+@output_option
+def verify(spec, device, batch, dtype, input_shape, train, seed, meta, max_gib, fmt, output):
+    """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
+    output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
+    for backward. Exit status 0 when all agree, 1 on any disagreement, 2 on a bad spec.
+
+    \b
+    Example:
+      archcalc verify alexnet --batch 2 --train
+    """
+    from .render import verification
+    from .verify import verify as run
+    result = run(spec, device=device, batch=batch, dtype=dtype, train=train, seed=seed, meta=meta,
+                 max_gib=max_gib, input_shape=input_shape)
+    emit(verification(result, fmt), output)
+    if not result.ok:
+        sys.exit(1)
+
+
+@main.command("export-torch")
+@click.argument("spec")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@output_option
+def export_torch(spec, input_shape, output):
+    """Print SPEC as plain PyTorch source: an nn.Module you can paste and train.
+
+    \b
+    Example:
+      archcalc export-torch resnet50 -o resnet50.py
+    """
+    from .torch_bridge import torch_source
+    from .spec import load_spec
+    emit(torch_source(load_spec(spec, input_shape=input_shape)), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,6 +7,11 @@ from .shapes import CHANNELS_FIRST
 FORMATS = ("table", "markdown", "csv", "json")
 
 
+def to_json(data):
+    import json  # only when asked for: keeps the table path's start-up light
+    return json.dumps(data, indent=2)
+
+
 def short(n):
     """62,378,344 -> 62.4M: three significant figures, SI prefixes of 1000."""
     n = int(n)
@@ -51,8 +56,7 @@ def _csv(rows, headers):
 def summary(report, fmt="table", rf=False):
     """The per-layer table, the totals and the warnings of one report."""
     if fmt == "json":
-        import json
-        return json.dumps(report.to_dict(), indent=2)
+        return to_json(report.to_dict())
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
                    "activation_bytes"] + (["receptive_field"] if rf else [])
@@ -120,8 +124,7 @@ def short_source(source):
 def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
-        import json
-        return json.dumps(rows, indent=2)
+        return to_json(rows)
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
@@ -131,3 +134,54 @@ def zoo_table(rows, fmt="table"):
     body = _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations", "Source"], fmt,
                      ["left", "left", "right", "right", "right", "right", "left"])
     return "\n".join([f"## {title}" if fmt == "markdown" else title, "", body])
+
+
+VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
+                  ("backward_flops", "Backward FLOPs"), ("saved_bytes", "Saved bytes"))
+
+
+def _agreement(values, show=grouped):
+    """'1,234 ✓', '1,234 ≠ 1,200 ✗' (predicted ≠ measured), or 'x (not measured)'."""
+    predicted, measured = values
+    if measured is None:
+        return f"{show(predicted)} (not measured)"
+    if predicted == measured:
+        return f"{show(predicted)} ✓"
+    return f"{show(predicted)} ≠ {show(measured)} ✗"
+
+
+def verification(result, fmt="table"):
+    """Predicted vs measured per layer with ✓/✗, the totals, and what was compared."""
+    if fmt == "json":
+        return to_json(result.to_dict())
+    columns = [(key, title) for key, title in VERIFY_COLUMNS if key != "backward_flops" or result.train]
+    headers = ["Layer", "Type"] + [title for _, title in columns]
+    rows = []
+    for layer in result.layers:
+        row = [layer.name, layer.type]
+        for key, _ in columns:
+            if key not in layer.checks:
+                row.append("")
+            else:
+                row.append(_agreement(layer.checks[key], shape_text if key == "shape" else grouped))
+        params = layer.checks.get("trainable")
+        if params and params[0] != params[1]:
+            row[3] += f" (trainable {_agreement(params)})"
+        rows.append(row)
+    mode = "forward + backward" if result.train else "forward"
+    title = (f"verify {result.model}: {result.device}, batch {result.batch}, {result.dtype}, "
+             f"training-mode {mode}")
+    lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt), "",
+             "Totals (predicted vs measured):"]
+    for key, values in result.totals.items():
+        lines.append(f"  {key.replace('_', ' ')}: {_agreement(values)}")
+    if result.memory:
+        m = result.memory
+        lines.append(f"  peak memory ({m['what']}): predicted {human_bytes(m['predicted_peak'])} "
+                     f"({grouped(m['predicted_peak'])} bytes), measured {human_bytes(m['measured_peak'])} "
+                     f"({grouped(m['measured_peak'])} bytes); an estimate, not checked")
+    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
+    if result.not_measured:
+        lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
+    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    return "\n".join(lines)

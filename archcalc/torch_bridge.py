@@ -90,3 +90,60 @@ def to_torch(spec, *, input_shape=None):
     """A spec (path, zoo name, dict or Graph) -> SpecModel, with freshly initialised weights."""
     graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
     return SpecModel(graph)
+
+
+def _identifier(name, taken):
+    """A Python name for a spec name: layer1.0.conv1 -> layer1_0_conv1, unique among `taken`."""
+    word = "".join(c if c.isalnum() else "_" for c in name)
+    word = word if word and not word[0].isdigit() else f"v_{word}"
+    candidate, count = word, 1
+    while candidate in taken or candidate in ("x", "self", "torch", "nn", "input"):
+        count += 1
+        candidate = f"{word}_{count}"
+    taken.add(candidate)
+    return candidate
+
+
+def _module_source(module):
+    """Constructor source for a module; repr() is that, except where torch's repr drops an argument."""
+    if isinstance(module, nn.AvgPool2d):
+        return (f"nn.AvgPool2d({module.kernel_size!r}, stride={module.stride!r}, padding={module.padding!r}, "
+                f"ceil_mode={module.ceil_mode}, count_include_pad={module.count_include_pad})")
+    text = repr(module)
+    if isinstance(module, nn.Conv2d) and isinstance(module.padding, str):
+        text = text.replace(f"padding={module.padding}", f"padding={module.padding!r}")
+    return text if type(module).__module__ == __name__ else f"nn.{text}"
+
+
+def torch_source(graph):
+    """Readable, self-contained PyTorch source of the spec's model: one attribute per layer (dots in
+    names become underscores) and a forward that reads like the spec."""
+    import inspect
+    with torch.device("meta"):
+        model = SpecModel(graph)
+    attrs, variables = set(), {INPUT: "x"}
+    init, forward, helpers = [], [], []
+    for node in graph.nodes:
+        module = model.get_submodule(node.name)
+        attr = _identifier(node.name, attrs)
+        if type(module).__module__ == __name__ and type(module) not in helpers:
+            helpers.append(type(module))
+        comment = f"  # {node.name}" if attr != node.name else ""
+        init.append(f"        self.{attr} = {_module_source(module)}{comment}")
+        if not node.trainable and any(True for _ in module.parameters()):
+            init.append(f"        self.{attr}.requires_grad_(False)")
+        variables[node.name] = attr
+        args = ", ".join(variables[ref] for ref in node.inputs)
+        forward.append(f"        {attr} = self.{attr}({args})")
+    forward[-1] = forward[-1].replace(f"{variables[graph.output]} = ", "return ", 1)
+    class_name = "".join(part.capitalize() for part in _identifier(graph.name, set()).split("_")) or "Model"
+    shape = ", ".join(str(d) for d in graph.input_shape)
+    lines = [f'"""{graph.name}, exported by archcalc export-torch. Input: (N, {shape})."""',
+             "import torch", "from torch import nn", ""]
+    for helper in helpers:
+        lines += ["", inspect.getsource(helper).rstrip(), ""]
+    lines += ["", f"class {class_name}(nn.Module):", "    def __init__(self):", "        super().__init__()",
+              *init, "", "    def forward(self, x):", *forward, "", "",
+              "if __name__ == \"__main__\":",
+              f"    print({class_name}()(torch.randn(1, {shape})).shape)"]
+    return "\n".join(lines)

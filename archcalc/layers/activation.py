@@ -1,5 +1,5 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
-from .base import Layer, Option, number
+from .base import Layer, Option, keep_input, keep_output, number
 
 
 class Activation(Layer):
@@ -8,6 +8,7 @@ class Activation(Layer):
     kind = "activation"
     torch_name = ""
     flops_per_element = 1
+    saves_output = False     # its derivative is a function of the output (relu, sigmoid, tanh, softmax)
 
     def flops(self, ins, out):
         return self.flops_per_element * self.elements(out)
@@ -19,9 +20,15 @@ class Activation(Layer):
     def torch_kwargs(self, ins):
         return {}
 
+    def saved_tensors(self, ins, out, grad):
+        if not any(grad.inputs):
+            return []
+        return [keep_output(out, grad) if self.saves_output else keep_input(ins, grad)]
+
 
 class ReLU(Activation):
     type_name, torch_name = "relu", "ReLU"
+    saves_output = True
 
 
 class ReLU6(Activation):
@@ -63,10 +70,12 @@ class Hardswish(Activation):
 
 class Tanh(Activation):
     type_name, torch_name = "tanh", "Tanh"
+    saves_output = True
 
 
 class Sigmoid(Activation):
     type_name, torch_name = "sigmoid", "Sigmoid"
+    saves_output = True
 
 
 class Softmax(Activation):
@@ -74,6 +83,7 @@ class Softmax(Activation):
 
     type_name, torch_name = "softmax", "Softmax"
     flops_per_element = 3
+    saves_output = True
 
     def torch_kwargs(self, ins):
         return {"dim": 1}

@@ -4,6 +4,8 @@ A layer is built from a spec entry's validated options. Every analysis hook take
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
 """
+from dataclasses import dataclass
+
 from ..errors import LayerError
 from ..shapes import numel
 
@@ -94,6 +96,31 @@ def number(minimum=None, maximum=None, below=None):
     limits = {"minimum": minimum, "maximum": maximum, "exclusiveMaximum": below}
     parse.schema = {"type": "number", **{k: v for k, v in limits.items() if v is not None}}
     return parse
+
+
+@dataclass(frozen=True)
+class Autograd:
+    """What decides the tensors autograd keeps for one layer in a training step: whether each input
+    requires grad, whether the layer's own weights are trained, the batch size and the device."""
+
+    inputs: tuple
+    weights: bool = False
+    batch: int = 1
+    device: str = "cpu"
+
+    @property
+    def active(self):
+        """False when nothing needs a gradient: the op records no backward node and saves nothing."""
+        return self.weights or any(self.inputs)
+
+
+def keep_input(ins, grad, index=0):
+    """A saved input: the whole tensor, which is its own storage or a view of it."""
+    return (f"input:{index}", numel(ins[index]) * grad.batch, None)
+
+
+def keep_output(out, grad):
+    return ("output", numel(out) * grad.batch, None)
 
 
 def did_you_mean(word, candidates):
@@ -206,6 +233,21 @@ class Layer:
 
     def torch_module(self, ins):
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")
+
+    def saved_tensors(self, ins, out, grad):
+        """What autograd keeps for backward in training mode, as (which, elements, bytes_per_element)
+        triples: which is "input:<i>", "output" or "new" (a fresh tensor); bytes_per_element None means
+        the activation dtype; elements include the batch. Parameters and buffers are never listed."""
+        return []
+
+    def torch_flops(self, ins, out):
+        """What torch's FlopCounterMode counts for the forward: 2 per MAC of convolutions and matrix
+        products, bias excluded, nothing for any other op."""
+        return 2 * self.macs(ins, out)
+
+    def torch_backward_flops(self, ins, out, grad):
+        """What FlopCounterMode counts for this layer's backward (per sample)."""
+        return 0
 
     # ---- helpers for subclasses
 

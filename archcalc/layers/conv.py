@@ -1,7 +1,7 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
 from ..shapes import Window, window_warnings
-from .base import Layer, Option, boolean, integer, pair, padding
+from .base import Layer, Option, boolean, integer, keep_input, pair, padding
 
 
 class Conv2d(Layer):
@@ -84,3 +84,20 @@ class Conv2d(Layer):
             padding=tuple(before for before, _ in pads) if symmetric else "same",
             dilation=self.dilation, groups=self.groups, bias=self.bias,
         )
+
+    def saved_tensors(self, ins, out, grad):
+        """The input (and the weight, a parameter), whenever any gradient flows. For 'same' padding
+        with an odd total, torch first pads a copy of the input by the extra pixel at the end and
+        convolves that copy, so the copy is what it keeps."""
+        if not grad.active:
+            return []
+        (top, bottom), (left, right) = self.pads()
+        if (top, left) == (bottom, right):
+            return [keep_input(ins, grad)]
+        channels, height, width = ins[0]
+        return [("new", grad.batch * channels * (height + bottom - top) * (width + right - left), None)]
+
+    def torch_backward_flops(self, ins, out, grad):
+        """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
+        forward = self.torch_flops(ins, out)
+        return (forward if grad.inputs[0] else 0) + (self.groups * forward if grad.weights else 0)

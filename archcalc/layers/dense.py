@@ -1,6 +1,6 @@
 """Fully-connected layers and the flatten that feeds them."""
 from ..errors import LayerError
-from .base import Layer, Option, boolean, integer
+from .base import Layer, Option, boolean, integer, keep_input
 
 
 class Dense(Layer):
@@ -41,6 +41,14 @@ class Dense(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.Linear(self.inputs(ins), self.units, bias=self.bias)
+
+    def saved_tensors(self, ins, out, grad):
+        """addmm keeps the input only to compute the weight's gradient (the weight, for the input's)."""
+        return [keep_input(ins, grad)] if grad.weights else []
+
+    def torch_backward_flops(self, ins, out, grad):
+        """One matrix product per gradient wanted: weight's and input's, each 2·in·out."""
+        return self.torch_flops(ins, out) * (int(grad.inputs[0]) + int(grad.weights))
 
 
 class Flatten(Layer):

@@ -1,7 +1,7 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError
 from ..shapes import numel
-from .base import Layer
+from .base import Layer, keep_input
 
 
 class _Merge(Layer):
@@ -76,3 +76,20 @@ class Multiply(_Merge):
     def torch_module(self, ins):
         from ..torch_bridge import Multiply as Module
         return Module()
+
+    def saved_tensors(self, ins, out, grad):
+        """torch multiplies left to right; each product keeps each operand the other's gradient needs
+        (a (C,) scale is reshaped to (C, 1, 1), a view of the same storage)."""
+        rank = max(len(s) for s in ins)
+        saved = []
+        running, running_shape, running_grad = keep_input(ins, grad, 0), ins[0], grad.inputs[0]
+        for index in range(1, len(ins)):
+            if grad.inputs[index]:
+                saved.append(running)
+            if running_grad:
+                saved.append(keep_input(ins, grad, index))
+            padded = [tuple(s) + (1,) * (rank - len(s)) for s in (running_shape, ins[index])]
+            running_shape = tuple(max(a, b) for a, b in zip(*padded))
+            running = ("new", numel(running_shape) * grad.batch, None)
+            running_grad = running_grad or grad.inputs[index]
+        return saved

@@ -1,5 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
-from .base import Layer, Option, boolean, integer, number
+from .base import Layer, Option, boolean, integer, keep_input, number
 
 
 class BatchNorm(Layer):
@@ -37,6 +37,12 @@ class BatchNorm(Layer):
         module = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
         return module(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
 
+    def saved_tensors(self, ins, out, grad):
+        """The input plus this batch's mean and inverse standard deviation (C each, not per sample)."""
+        if not grad.active:
+            return []
+        return [keep_input(ins, grad), ("new", ins[0][0], None), ("new", ins[0][0], None)]
+
 
 class LocalResponseNorm(Layer):
     """b = a / (k + α/n · Σ a²)^β over n neighbouring channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)."""
@@ -58,3 +64,13 @@ class LocalResponseNorm(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+    def saved_tensors(self, ins, out, grad):
+        """torch composes it: x·x, padded to C + n − 1 channels and average-pooled (the pool keeps that
+        padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d)."""
+        if not any(grad.inputs):
+            return []
+        channels, *spatial = ins[0]
+        padded = (channels + self.size - 1) * self.elements(spatial) * grad.batch
+        every = self.elements(ins[0]) * grad.batch
+        return [keep_input(ins, grad), ("new", padded, None), ("new", every, None), ("new", every, None)]

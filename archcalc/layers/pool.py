@@ -1,7 +1,8 @@
 """Pooling: windowed max/average, adaptive average, and global pooling."""
 from ..errors import LayerError
 from ..shapes import Window, window_warnings
-from .base import Layer, Option, boolean, pair
+from ..shapes import numel
+from .base import Layer, Option, boolean, keep_input, pair
 
 
 class _WindowPool(Layer):
@@ -64,6 +65,10 @@ class MaxPool2d(_WindowPool):
         from torch import nn
         return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation, ceil_mode=self.ceil_mode)
 
+    def saved_tensors(self, ins, out, grad):
+        """The input and the argmax of every window as int64 indices (8 bytes, whatever the dtype)."""
+        return [keep_input(ins, grad), ("new", numel(out) * grad.batch, 8)] if grad.active else []
+
 
 class AvgPool2d(_WindowPool):
     type_name = "avgpool2d"
@@ -77,6 +82,9 @@ class AvgPool2d(_WindowPool):
     def torch_module(self, ins):
         from torch import nn
         return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode, self.count_include_pad)
+
+    def saved_tensors(self, ins, out, grad):
+        return [keep_input(ins, grad)] if grad.active else []
 
 
 def adaptive_windows(size, out):
@@ -112,6 +120,10 @@ class AdaptiveAvgPool2d(Layer):
         from torch import nn
         return nn.AdaptiveAvgPool2d(self.output)
 
+    def saved_tensors(self, ins, out, grad):
+        """An output of 1×1 runs as a mean, which keeps nothing; any other size keeps the input."""
+        return [keep_input(ins, grad)] if grad.active and tuple(self.output) != (1, 1) else []
+
 
 class GlobalAvgPool2d(Layer):
     """Keras's GlobalAveragePooling2D: (C, H, W) -> (C,), the mean of each channel."""
@@ -146,3 +158,7 @@ class GlobalMaxPool2d(GlobalAvgPool2d):
     def torch_module(self, ins):
         from ..torch_bridge import GlobalMaxPool2d as Module
         return Module()
+
+    def saved_tensors(self, ins, out, grad):
+        """adaptive_max_pool2d keeps the input and one int64 index per channel."""
+        return [keep_input(ins, grad), ("new", out[0] * grad.batch, 8)] if grad.active else []

@@ -11,3 +11,14 @@ class Dropout(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.Dropout(self.rate)
+
+    def is_view(self):
+        """Rate 0 returns the input tensor itself."""
+        return self.rate == 0
+
+    def saved_tensors(self, ins, out, grad):
+        """The mask only, never the input. On CPU torch draws it as a tensor of the activation dtype
+        (values 0 and 1/(1 − rate)); on CUDA the fused native_dropout keeps a bool mask (1 byte)."""
+        if self.rate == 0 or not any(grad.inputs):
+            return []
+        return [("new", self.elements(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]

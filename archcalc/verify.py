@@ -1,0 +1,249 @@
+"""Cross-check the analyzer against the real PyTorch model that `to_torch` builds.
+
+One training-mode forward (and, with `train`, one backward) of the real model is measured with
+forward hooks (output shapes), `parameters()`/`buffers()`, torch's FlopCounterMode, and
+`saved_tensors_hooks` (bytes kept for backward, deduplicated by storage, parameters and buffers
+excluded). Every measured number sits next to archcalc's static prediction. Plain data out;
+render.verification prints it. torch is imported only inside these functions.
+"""
+from dataclasses import dataclass, field
+
+from .analyzer import DTYPE_BYTES, analyze
+from .errors import SpecError
+from .shapes import numel, to_layout
+from .spec import load_spec
+
+TORCH_DTYPES = {"fp32": "float32", "fp64": "float64", "fp16": "float16", "bf16": "bfloat16"}
+DEFAULT_MAX_GIB = 8
+# What FlopCounterMode counts (everything else it counts as 0): stated in the output.
+COUNTED_OPS = "aten.convolution, convolution_backward, mm, addmm, bmm, baddbmm (bias excluded)"
+OUTSIDE = "(outside any layer)"
+
+
+@dataclass
+class LayerCheck:
+    """One spec layer: {quantity: (predicted, measured)}; measured None when not measured."""
+
+    name: str
+    type: str
+    checks: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        return all(measured is None or predicted == measured for predicted, measured in self.checks.values())
+
+
+@dataclass
+class Verification:
+    model: str
+    device: str
+    batch: int
+    dtype: str
+    train: bool
+    meta: bool
+    layers: list = field(default_factory=list)
+    totals: dict = field(default_factory=dict)      # quantity -> (predicted, measured)
+    memory: dict = None                             # CUDA peak: predicted and measured bytes
+    compared: list = field(default_factory=list)    # what was compared and how, in words
+    not_measured: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return all(layer.ok for layer in self.layers) and all(
+            measured is None or predicted == measured for predicted, measured in self.totals.values())
+
+    def to_dict(self):
+        def pair(values):
+            predicted, measured = values
+            return {"predicted": _plain(predicted), "measured": _plain(measured),
+                    "agree": None if measured is None else predicted == measured}
+        return {
+            "model": self.model, "device": self.device, "batch": self.batch, "dtype": self.dtype,
+            "train": self.train, "meta": self.meta, "ok": self.ok,
+            "layers": [{"name": layer.name, "type": layer.type, "ok": layer.ok,
+                        **{k: pair(v) for k, v in layer.checks.items()}} for layer in self.layers],
+            "totals": {k: pair(v) for k, v in self.totals.items()},
+            "memory": self.memory, "compared": self.compared, "not_measured": self.not_measured,
+        }
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def predicted_peak(report, train):
+    """A first peak-memory estimate: parameters, buffers, the input, what is saved for backward and the
+    largest layer output; with a backward pass, one gradient per trained parameter too."""
+    t, width = report.totals, DTYPE_BYTES[report.dtype]
+    largest = max((r.activation_bytes for r in report.layers), default=0)
+    inputs = numel(report.input_shape) * report.batch * width
+    grads = t.trainable_params * width if train else 0
+    return t.param_bytes + t.buffer_bytes + inputs + t.saved_bytes + largest + grads
+
+
+def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
+           max_gib=DEFAULT_MAX_GIB, input_shape=None):
+    """Build the spec in torch, run it, and compare every layer with the static analysis."""
+    if dtype not in TORCH_DTYPES:
+        raise SpecError(f"verify runs floating-point models; dtype '{dtype}' is not one",
+                        hint=f"choose one of {', '.join(TORCH_DTYPES)}")
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    report = analyze(graph, batch=batch, dtype=dtype, device=device)
+    import torch
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SpecError("--device cuda, but torch sees no CUDA GPU here", hint="use --device cpu")
+    peak = predicted_peak(report, train)
+    auto_meta = not meta and peak > max_gib * 2**30
+    result = Verification(report.model, "meta" if meta or auto_meta else device, batch, dtype, train,
+                          meta or auto_meta)
+    if auto_meta:
+        result.not_measured.append(
+            f"predicted memory {peak:,} bytes exceeds the {max_gib} GiB limit (--max-gib): built on the meta "
+            "device, so saved bytes and peak memory were not measured")
+    elif meta:
+        result.not_measured.append("--meta: built on the meta device; saved bytes and peak memory not measured")
+    measured = _measure(graph, report, result, seed, torch)
+    _compare(graph, report, result, measured, peak)
+    return result
+
+
+def _measure(graph, report, result, seed, torch):
+    from torch.utils.flop_counter import FlopCounterMode
+    from .torch_bridge import SpecModel
+    torch.manual_seed(seed)
+    device = torch.device(result.device)
+    dtype = getattr(torch, TORCH_DTYPES[report.dtype])
+    with device:
+        model = SpecModel(graph).to(dtype)
+        x = torch.randn((result.batch,) + tuple(graph.input_shape), dtype=dtype)
+    model.train()
+    modules = {node.name: model.get_submodule(node.name) for node in graph.nodes}
+    owned = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
+    shapes, saved_by, kept, current = {}, {}, {}, [OUTSIDE]
+    measure_saved = not result.meta
+    counter = FlopCounterMode(display=False)
+    backward_by, claimed, started = {}, set(), [0]
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        key = storage.data_ptr()
+        if measure_saved and storage.nbytes() and key not in owned and key not in kept:
+            kept[key] = tensor       # held until backward, so no later tensor can reuse the address
+            saved_by[current[0]] = saved_by.get(current[0], 0) + storage.nbytes()
+        return tensor
+
+    def entering(name):
+        def hook(module, args):
+            current[0] = name
+        return hook
+
+    def leaving(name):
+        def hook(module, args, out):
+            shapes[name] = tuple(out.shape[1:])
+            current[0] = OUTSIDE
+            if result.train:
+                claim(name, out.grad_fn)
+        return hook
+
+    def claim(name, root):
+        """Credit a layer with the backward FLOPs of the autograd nodes its forward created (those no
+        earlier layer reached): FlopCounterMode's own module tracker misplaces some where branches meet."""
+        def before(grad_outputs):
+            started[0] = counter.get_total_flops()
+
+        def after(grad_inputs, grad_outputs):
+            backward_by[name] = backward_by.get(name, 0) + counter.get_total_flops() - started[0]
+
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node is None or node in claimed:
+                continue
+            claimed.add(node)
+            node.register_prehook(before)
+            node.register_hook(after)
+            stack.extend(following for following, _ in node.next_functions)
+
+    handles = []
+    for name, module in modules.items():
+        handles.append(module.register_forward_pre_hook(entering(name)))
+        handles.append(module.register_forward_hook(leaving(name)))
+    cuda = result.device == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(x)
+            forward = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+            if result.train and out.requires_grad:   # a model with nothing to train has no backward
+                out.float().sum().backward()
+        counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
+    except (RuntimeError, ValueError) as err:
+        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
+                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
+                "try --dtype fp32" if "not implemented" in str(err) else None)
+        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    peak = torch.cuda.max_memory_allocated() if cuda else None
+    root = type(model).__name__
+    return {
+        "shapes": shapes,
+        "params": {n: sum(p.numel() for p in m.parameters()) for n, m in modules.items()},
+        "trainable": {n: sum(p.numel() for p in m.parameters() if p.requires_grad) for n, m in modules.items()},
+        "buffers": {n: sum(b.numel() for b in m.buffers()) for n, m in modules.items()},
+        "flops": {n: forward.get(f"{root}.{n}", 0) for n in modules},
+        "backward_flops": backward_by,
+        "total_flops": forward.get("Global", 0),
+        "total_backward_flops": counts.get("Global", 0) - forward.get("Global", 0),
+        "saved": saved_by,
+        "peak": peak,
+    }
+
+
+def _compare(graph, report, result, measured, peak):
+    saved = measured["saved"] if not result.meta else None
+    for node, record in zip(graph.nodes, report.layers):
+        name = node.name
+        shape = measured["shapes"].get(name)
+        checks = {
+            "shape": (record.output_shape, to_layout(shape, graph.layout) if shape is not None else None),
+            "params": (record.params, measured["params"][name]),
+            "trainable": (record.trainable_params, measured["trainable"][name]),
+            "buffers": (record.buffers, measured["buffers"][name]),
+            "flops": (record.torch_flops, measured["flops"][name]),
+        }
+        if result.train:
+            checks["backward_flops"] = (record.torch_backward_flops, measured["backward_flops"].get(name, 0))
+        checks["saved_bytes"] = (record.saved_bytes, None if saved is None else saved.get(name, 0))
+        result.layers.append(LayerCheck(name, record.type, checks))
+    t = report.totals
+    result.totals = {
+        "params": (t.params, sum(measured["params"].values())),
+        "trainable": (t.trainable_params, sum(measured["trainable"].values())),
+        "buffers": (t.buffers, sum(measured["buffers"].values())),
+        "flops": (t.torch_flops, measured["total_flops"]),
+    }
+    if result.train:
+        result.totals["backward_flops"] = (t.torch_backward_flops, measured["total_backward_flops"])
+    result.totals["saved_bytes"] = (t.saved_bytes, None if saved is None else sum(saved.values()))
+    if measured["peak"] is not None:
+        result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
+                         "what": "torch.cuda.max_memory_allocated over the forward"
+                                 + (" and backward" if result.train else "")}
+    elif not result.meta:
+        result.not_measured.append("peak memory: measured on CUDA only (--device cuda)")
+    result.compared = [
+        "output shape per layer: forward hooks",
+        "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",
+        f"FLOPs: torch.utils.flop_counter.FlopCounterMode, which counts only {COUNTED_OPS}; "
+        "archcalc predicts 2·MACs of conv2d and dense" + (
+            "; backward FLOPs per layer: the counter's total while the autograd nodes that layer's forward "
+            "created run" if result.train else ""),
+    ] + ([] if result.meta else [
+        "saved bytes: torch.autograd.graph.saved_tensors_hooks in one training-mode forward, "
+        "deduplicated by storage, parameter and buffer storages excluded"])
+    if OUTSIDE in (saved or {}):
+        result.layers.append(LayerCheck(OUTSIDE, "-", {"saved_bytes": (0, saved[OUTSIDE])}))
