@@ -123,5 +123,45 @@ def layers(output):
     emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table") , output)
 
 
+@main.command()
+@click.argument("spec")
+@click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
+@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text", show_default=True,
+              help="Plain text, or Markdown to paste into a report.")
+@output_option
+def explain(spec, layer, input_shape, fmt, output):
+    """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
+    the spec's numbers substituted, in the notation courses use.
+
+    \b
+    Example:
+      archcalc explain alexnet --layer conv1
+    """
+    from .explain import explain as explain_spec
+    from .render_homework import explanation
+    emit(explanation(explain_spec(spec, layer=layer, input_shape=input_shape), fmt), output)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
+@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type, for bytes.")
+@click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
+@format_option
+@output_option
+def compare(specs, batch, dtype, keras, fmt, output):
+    """Compare specs side by side: totals, each as a share of the first spec's, and the
+    split of parameters and FLOPs by layer kind (conv, dense, ...).
+
+    \b
+    Example:
+      archcalc compare mnist_fc mnist_cnn
+    """
+    from .compare import compare as compare_specs
+    from .render_homework import comparison
+    emit(comparison(compare_specs(list(specs), batch=batch, dtype=dtype, keras=keras), fmt), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

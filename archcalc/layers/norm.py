@@ -1,5 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
-from .base import Layer, Option, boolean, integer, number
+from .base import Layer, Option, Step, boolean, dims, integer, number
 
 
 class BatchNorm(Layer):
@@ -37,6 +37,16 @@ class BatchNorm(Layer):
         module = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
         return module(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
 
+    def explain(self, ins, out):
+        channels = ins[0][0]
+        stats = (f"running mean and variance (2·C = {2 * channels:,}) are buffers, not trainable; "
+                 "Keras lists them as non-trainable params")
+        params = (Step("params", "2·C", f"2·{channels}", self.params(ins), f"γ and β per channel; {stats}")
+                  if self.affine else self.no_params_step(f"no γ, β (affine: false); {stats}"))
+        return [self.same_shape_step(out), params,
+                Step("FLOPs", "2·elements", f"2·{dims(out)}", self.flops(ins, out),
+                     "inference: statistics folded into one multiply and one add per element")]
+
 
 class LocalResponseNorm(Layer):
     """b = a / (k + α/n · Σ a²)^β over n neighbouring channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)."""
@@ -58,3 +68,7 @@ class LocalResponseNorm(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),
+                Step("FLOPs", "(2n + 3)·elements", f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]

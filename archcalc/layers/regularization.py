@@ -1,5 +1,5 @@
 """Dropout: free at inference, a random mask in training."""
-from .base import Layer, Option, number
+from .base import Layer, Option, Step, number
 
 
 class Dropout(Layer):
@@ -11,3 +11,7 @@ class Dropout(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.Dropout(self.rate)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step(),
+                Step("FLOPs", "", "", 0, f"inference: an identity (training zeroes a {self.rate:g} fraction)")]
