@@ -163,5 +163,33 @@ def compare(specs, batch, dtype, keras, fmt, output):
     emit(comparison(compare_specs(list(specs), batch=batch, dtype=dtype, keras=keras), fmt), output)
 
 
+@main.command()
+@click.argument("spec")
+@click.argument("answers", type=click.Path(exists=True, dir_okay=False))
+@click.option("--keras/--pytorch", "keras", default=None,
+              help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
+              show_default=True, help="Output format.")
+@output_option
+def check(spec, answers, keras, fmt, output):
+    """Check a student's ANSWERS for SPEC: each ✓ or ✗ with the correct value, the
+    worked formula and, when one mistake explains a wrong number exactly, which one.
+
+    ANSWERS is YAML keyed by layer name (output_shape, params, macs, flops) with
+    `totals:`, or a pasted Keras model.summary() or torchinfo table. Numbers may be
+    written 62378344, 62,378,344, 62.4M or 159K. Exit status 0 when all answers are
+    right, 1 otherwise, 2 for an unreadable file.
+
+    \b
+    Example:
+      archcalc check alexnet answers.yaml
+    """
+    from .check import check as check_answers
+    from .render_homework import check_report
+    result = check_answers(spec, answers, keras=keras)
+    emit(check_report(result, fmt), output)
+    sys.exit(0 if result.ok else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

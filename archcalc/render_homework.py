@@ -144,3 +144,37 @@ def comparison(data, fmt="table"):
     lines += [f"{heading}By layer kind (share of params / share of FLOPs)", "",
               _tabulate(rows, ["kind"] + names, fmt)]
     return "\n".join(lines)
+
+
+# ---- check
+
+def check_report(result, fmt="text"):
+    """Each answer ✓ or ✗, the correct value, the worked formula and, for a wrong one, the diagnosis."""
+    if fmt == "json":
+        from dataclasses import asdict
+        return json.dumps({"model": result.model, "source": result.source, "ok": result.ok,
+                           "verdicts": [asdict(v) for v in result.verdicts]}, indent=2)
+    from .check import LABELS
+    markdown = fmt == "markdown"
+    lines = [f"{'## ' if markdown else ''}{result.model}: checking {result.source} answers", ""]
+    labels = [f"{v.layer or 'total'} {LABELS[v.quantity]}" for v in result.verdicts]
+    width = max(map(len, labels), default=0)
+    for verdict, label in zip(result.verdicts, labels):
+        mark = "✓" if verdict.ok else "✗"
+        value = verdict.given if verdict.ok else f"{verdict.given}, correct: {verdict.correct}"
+        if verdict.ok and verdict.given.replace(",", "") != verdict.correct.replace(",", ""):
+            value += f" ({verdict.correct})"
+        if markdown:
+            lines.append(f"- {mark} **{label}**: {value}")
+            details = [f"`{w}`" for w in verdict.working] if not verdict.ok else []
+            details += [f"**diagnosis**: {verdict.diagnosis}"] if verdict.diagnosis else []
+            lines += [f"  - {d}" for d in details]
+            continue
+        lines.append(f"{mark} {label:<{width}}  {value}  (line {verdict.line})")
+        if not verdict.ok:
+            lines += [f"    {w}" for w in verdict.working]
+            if verdict.diagnosis:
+                lines.append(f"    diagnosis: {verdict.diagnosis}")
+    right = sum(v.ok for v in result.verdicts)
+    lines += ["", f"{right} of {len(result.verdicts)} answers right."]
+    return "\n".join(lines)
