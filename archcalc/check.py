@@ -392,12 +392,12 @@ class _Checker:
                                          f"are 4·C = 4·{ins[0][0]} = {grouped(truth + stats)}, but only γ and β "
                                          f"(2·C = {grouped(truth)}) are trained; the statistics are buffers "
                                          "(Keras lists them as non-trainable params)"))
+        found += swapped_count_mistakes(quantity, truth, self.records[node.name])
         if quantity != "output_shape" and answer.given.tolerance == 0 and answer.given.value.denominator == 1:
             found += self.channel_mistakes(node, layer, ins, quantity, truth, int(answer.given.value))
         found += self.carried_mistakes(node, layer, ins, quantity, truth)
         if quantity == "output_shape":
             found += self.uneven_mistakes(node, layer, ins, truth)
-        found += swapped_count_mistakes(quantity, truth, self.records[node.name])
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
@@ -445,12 +445,10 @@ class _Checker:
             return []
         found = []
         rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=True).output for w in windows)
-        exact = "; ".join(f"({w.size} − {w.effective_kernel} + {w.pad_before + w.pad_after})/{w.stride} + 1 = "
-                          f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}" for w in windows if w.remainder)
-        found.append((rounded, f"rounded up: {exact} is not an integer and PyTorch rounds down to "
-                               f"{shape_x(to_layout(truth, self.graph.layout))}"
-                               + ("" if layer.kind == "conv" else " (ceil_mode: true would round up)")))
         square = windows[0] == windows[1]
+        exact = "; ".join(f"({w.size} − {w.effective_kernel} + {w.pad_before + w.pad_after})/{w.stride} + 1 = "
+                          f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+                          for w in windows[:1 if square else 2] if w.remainder)
         for axis, w in enumerate(windows):
             for size in even_sizes(w) if w.remainder else ():
                 shape = list(ins[0])
@@ -459,9 +457,13 @@ class _Checker:
                     shape[2] = size
                 result = self.measure(layer, [tuple(shape)], "output_shape")
                 if result:
-                    found.append((result[0], f"uneven input size: {exact} is not an integer (PyTorch rounds down); "
-                                             f"your answer is what an input of {size} gives: {result[1]}; "
-                                             f"{size} is probably the size meant"))
+                    also = "; rounding up gives the same number" if result[0] == rounded else ""
+                    found.append((result[0], f"uneven input size: {exact} is not an integer and PyTorch rounds "
+                                             f"down; your answer is what an input of {size} gives: {result[1]}; "
+                                             f"{size} is probably the size meant{also}"))
+        found.append((rounded, f"rounded up: {exact} is not an integer and PyTorch rounds down to "
+                               f"{shape_x(to_layout(truth, self.graph.layout))}"
+                               + ("" if layer.kind == "conv" else " (ceil_mode: true would round up)")))
         return found
 
     # -- totals
