@@ -40,7 +40,8 @@ def explanation(exp, fmt="text"):
     layout = exp.layout
     markdown = fmt == "markdown"
     lines = [f"## {exp.model}: worked arithmetic" if markdown else f"{exp.model}: worked arithmetic",
-             f"input {shape_x(exp.input_shape)} ({layout}); counts for one example", ""]
+             f"input {shape_x(exp.input_shape)}{f' ({layout})' if len(exp.input_shape) > 1 else ''}; "
+             "counts for one example", ""]
     width = max((len(layer.name) for layer in exp.layers), default=0) + 2
     for layer in exp.layers:
         arrow = arrow_index(layer.steps)
@@ -177,4 +178,31 @@ def check_report(result, fmt="text"):
                 lines.append(f"    diagnosis: {verdict.diagnosis}")
     right = sum(v.ok for v in result.verdicts)
     lines += ["", f"{right} of {len(result.verdicts)} answers right."]
+    return "\n".join(lines)
+
+
+# ---- calc
+
+def matrix_text(matrix, indent="  "):
+    """Rows of numbers in right-aligned columns; integers without a decimal point."""
+    cells = [[f"{value:g}" for value in row] for row in matrix.tolist()]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join(indent + " ".join(c.rjust(width) for c in row) for row in cells)
+
+
+def size_lines(exp):
+    """The output-size steps of a one-layer explanation, with the arrow to its shape."""
+    layer = exp.layers[0]
+    steps = [s for s in layer.steps if s.quantity not in COUNTS]
+    lines = [step_text(s, exp.layout) for s in steps]
+    lines[-1] += f"  →  {shape_x(layer.output_shape)}"
+    lines += [f"  ↳ {s.note}" for s in steps if s.note]
+    return lines
+
+
+def numeric(title, exp, blocks):
+    """`calc conv/pool --matrix`: the size arithmetic, then each (label, matrix) block."""
+    lines = [title, *size_lines(exp)]
+    for label, matrix in blocks:
+        lines += ["", f"{label}:", matrix_text(matrix)]
     return "\n".join(lines)
