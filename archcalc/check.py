@@ -252,8 +252,9 @@ class Verdict:
 @dataclass
 class CheckResult:
     model: str
-    source: str
+    source: str                # "yaml", "keras" or "torchinfo"
     verdicts: list
+    file: str = None
 
     @property
     def ok(self):
@@ -275,7 +276,7 @@ def check_answers(graph, answers, *, keras=None):
     """keras=None: Keras's counting (batchnorm statistics as non-trainable params) for Keras tables only."""
     keras = answers.source == KERAS if keras is None else keras
     checker = _Checker(graph, keras, answers)
-    return CheckResult(graph.name, answers.source, [checker.verdict(a) for a in answers.items])
+    return CheckResult(graph.name, answers.source, [checker.verdict(a) for a in answers.items], answers.file)
 
 
 class _Checker:
@@ -421,8 +422,9 @@ class _Checker:
         result = self.measure(layer, [(wrong,) + tuple(ins[0][1:])], quantity) if wrong >= 1 else None
         if not result or result[0] != given_value:
             return []
-        return [(given_value, f"wrong input size: {result[1]} uses {symbol} = {wrong}, but {node.name}'s input "
-                              f"({source}) has {channels}")]
+        what = "channels" if layer.kind == "conv" else "features"
+        return [(given_value, f"wrong number of input {what}: {result[1]} uses {symbol} = {wrong}, but "
+                              f"{node.name}'s input ({source}) has {channels}")]
 
     def carried_mistakes(self, node, layer, ins, quantity, truth):
         theirs = [self.student_shapes[ref] for ref in node.inputs]

@@ -153,11 +153,12 @@ def check_report(result, fmt="text"):
     """Each answer ✓ or ✗, the correct value, the worked formula and, for a wrong one, the diagnosis."""
     if fmt == "json":
         from dataclasses import asdict
-        return json.dumps({"model": result.model, "source": result.source, "ok": result.ok,
+        return json.dumps({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                            "verdicts": [asdict(v) for v in result.verdicts]}, indent=2)
     from .check import LABELS
     markdown = fmt == "markdown"
-    lines = [f"{'## ' if markdown else ''}{result.model}: checking {result.source} answers", ""]
+    what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
+    lines = [f"{'## ' if markdown else ''}{result.model}: checking {what}", ""]
     labels = [f"{v.layer or 'total'} {LABELS[v.quantity]}" for v in result.verdicts]
     width = max(map(len, labels), default=0)
     for verdict, label in zip(result.verdicts, labels):
