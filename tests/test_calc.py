@@ -140,3 +140,23 @@ def test_summarize_does_not_import_numpy():
     code = "import sys, archcalc.cli, archcalc.check, archcalc.calc; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_numeric_results_equal_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    channels = [rng.integers(-5, 6, (6, 7)).astype(float) for _ in range(2)]
+    kernels = [rng.integers(-2, 3, (3, 2)).astype(float) for _ in range(2)]
+    ours = conv_values(channels, kernels, stride="2", padding="1", bias=0.5)
+    x = torch.tensor(np.stack(channels))[None]
+    w = torch.tensor(np.stack(kernels))[None]
+    theirs = torch.nn.functional.conv2d(x, w, torch.tensor([0.5], dtype=torch.float64), stride=2, padding=1)
+    assert ours.tolist() == theirs[0, 0].tolist()
+    # max pooling: values, and the gradient that flows back equals the routing mask
+    matrix = rng.integers(0, 4, (5, 5)).astype(float)          # small integers: many ties
+    values, mask = pool_values(matrix, kernel="3", stride="2", padding="1")
+    x = torch.tensor(matrix)[None, None].requires_grad_()
+    pooled = torch.nn.functional.max_pool2d(x, 3, 2, 1)
+    pooled.sum().backward()
+    assert values.tolist() == pooled[0, 0].tolist()
+    assert mask.tolist() == x.grad[0, 0].int().tolist()
