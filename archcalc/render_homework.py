@@ -168,15 +168,14 @@ def check_report(result, fmt="text"):
             value += f" ({verdict.correct})"
         if markdown:
             lines.append(f"- {mark} **{label}**: {value}")
-            details = [f"`{w}`" for w in verdict.working] if not verdict.ok else []
+            details = [f"`{w}`" for w in verdict.working]
             details += [f"**diagnosis**: {verdict.diagnosis}"] if verdict.diagnosis else []
             lines += [f"  - {d}" for d in details]
             continue
         lines.append(f"{mark} {label:<{width}}  {value}  (line {verdict.line})")
-        if not verdict.ok:
-            lines += [f"    {w}" for w in verdict.working]
-            if verdict.diagnosis:
-                lines.append(f"    diagnosis: {verdict.diagnosis}")
+        lines += [f"    {w}" for w in verdict.working]
+        if verdict.diagnosis:
+            lines.append(f"    diagnosis: {verdict.diagnosis}")
     right = sum(v.ok for v in result.verdicts)
     lines += ["", f"{right} of {len(result.verdicts)} answers right."]
     return "\n".join(lines)

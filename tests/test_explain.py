@@ -136,3 +136,49 @@ def test_cli_unknown_layer_is_bad_input():
     assert result.returncode == 2
     assert "no layer named 'conv6'" in result.stderr and "conv" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+EVERY_TYPE = """
+name: every_type
+input: [8, 12, 12]
+layers:
+  - conv2d: {name: stem, filters: 8, kernel: 3, padding: 1, activation: relu6}
+  - maxpool2d: {name: maxp, kernel: 3, stride: 1, padding: 1, dilation: 1}
+  - avgpool2d: {name: avgp, kernel: 3, stride: 2, ceil_mode: true}   # (12 − 3)/2 + 1 = 5.5, rounded up to 6
+  - batchnorm: {name: bn}
+  - lrn: {name: lrn}
+  - leaky_relu: {name: leaky}
+  - elu: {name: elu}
+  - gelu: {name: gelu}
+  - silu: {name: silu}
+  - hardswish: {name: hswish}
+  - relu: {name: plain_relu}
+  - tanh: {name: tanh}
+  - sigmoid: {name: sigm}
+  - conv2d: {name: branch, filters: 8, kernel: 1, from: sigm}
+  - add: {name: add, from: [sigm, branch]}
+  - concat: {name: cat, from: [add, branch]}
+  - global_maxpool2d: {name: gmp, from: cat}
+  - global_avgpool2d: {name: gap, from: cat}
+  - multiply: {name: mul, from: [cat, gap]}
+  - adaptive_avgpool2d: {name: adapt, output: 2}
+  - flatten
+  - dropout: 0.3
+  - dense: {name: head, units: 3, activation: softmax}
+"""
+
+
+def test_every_layer_type_explains_itself(write_spec):
+    from archcalc.layers import LAYER_TYPES
+    path = write_spec(EVERY_TYPE)
+    report = archcalc.analyze(path)
+    assert {r.type for r in report.layers} == {cls.type_name for cls in LAYER_TYPES}
+    for layer, record in zip(explain(path).layers, report.layers):
+        assert (layer.result("params"), layer.result("MACs"), layer.result("FLOPs")) == (
+            record.params, record.macs, record.flops), layer.name
+        assert layer.steps[-1].quantity == "FLOPs"
+        for step in layer.steps:
+            if step.substituted and not isinstance(step.result, tuple):
+                value = evaluate(step.substituted)
+                assert (math.ceil(value) if step.exact and "ceil" in step.note else
+                        math.floor(value) if step.exact else value) == step.result, (layer.name, step)
