@@ -12,6 +12,8 @@ diagnosis is exact arithmetic, never a guess from ratios.
     'bias left out'
 """
 import dataclasses
+import functools
+import operator
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,6 +22,7 @@ from pathlib import Path
 from .analyzer import analyze
 from .errors import LayerError, SpecError
 from .explain import explain
+from .layers import lookup
 from .layers.base import did_you_mean
 from .render import grouped
 from .render_homework import shape_x, step_text, total_params_text
@@ -196,7 +199,6 @@ def answer_items(layer, values, keys, line, layout, fail):
 
 def summary_answers(summary, graph, file):
     """Match each table row to a spec layer (by name, else the next layer of its type) and read its answers."""
-    from .layers import lookup
     layout = CHANNELS_LAST if summary.format == KERAS else CHANNELS_FIRST
     rows = [row for i, row in enumerate(summary.rows)
             if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
@@ -334,7 +336,7 @@ class _Checker:
             working = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
             verdict = Verdict(node.name, "output_shape", shape_text(answer.given),
                               shape_x(to_layout(truth, answer.layout)), ok, answer.line, working)
-            matches = lambda value: value == given  # noqa: E731
+            matches = functools.partial(operator.eq, given)
         else:
             truth = getattr(record, answer.quantity)
             step = next((s for s in steps if s.quantity == STEP_OF[answer.quantity]), None)
