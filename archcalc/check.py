@@ -205,6 +205,8 @@ def summary_answers(summary, graph, file):
     names = {node.name: i for i, node in enumerate(graph.nodes)}
     position, items = 0, []
     for row in rows:
+        if row.params == "(recursive)":
+            continue                                  # torchinfo repeats a module used twice; counted once
         cls = lookup(row.type)
         if row.name in names and names[row.name] >= position:
             index = names[row.name]
@@ -342,7 +344,7 @@ class _Checker:
             step = next((s for s in steps if s.quantity == STEP_OF[answer.quantity]), None)
             working = [step_text(step, self.graph.layout)] if step else []
             if answer.quantity == "params" and self.keras and record.params != step.result:
-                working.append(f"+ moving mean and variance, which Keras lists: {grouped(record.params)}")
+                working.append(f"+ moving mean and variance, which Keras also lists: 4·C = {grouped(record.params)}")
             ok = answer.given.matches(truth)
             verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
             matches = answer.given.matches
@@ -487,14 +489,16 @@ class _Checker:
 
     def total_mistakes(self, quantity, truth):
         found = []
+        stats = sum(n.layer.keras_non_trainable([self.shapes[ref] for ref in n.inputs]) for n in self.graph.nodes)
+        buffers = (f"the moving mean and variance, 2·C per batchnorm = {grouped(stats)}; PyTorch keeps them as "
+                   "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)")
         if quantity in ("params", "trainable_params"):
             found += self.bias_total_mistakes(truth)
-            stats = sum(self.records[n.name].buffers - 1 for n in self.graph.nodes if n.layer.kind == "norm"
-                        and self.records[n.name].buffers)
             if stats and not self.keras:
-                found.append((truth + stats, f"batchnorm statistics counted as trainable: + 2·C moving mean and "
-                                             f"variance per batchnorm = {grouped(stats)}; they are buffers "
-                                             "(Keras: non-trainable params)"))
+                what = "parameters" if quantity == "params" else "trainable"
+                found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
+        if quantity == "non_trainable_params" and stats and not self.keras:
+            found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
             if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
                 found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
                                                          f"{grouped(self.report.totals.non_trainable_params)} of "

@@ -152,6 +152,10 @@ def test_batchnorm_statistics_counted_as_trainable():
     #   + layer3 6·(256+256+1024)+1024 + layer4 3·(512+512+2048)+2048 = 26,560; 2·26,560 = 53,120 statistics
     v = one("resnet50", "totals: {trainable_params: 25610152}\n")
     assert v.correct == "25,557,032" and "53,120" in v.diagnosis
+    v = one("resnet50", "totals: {non_trainable_params: 53120}\n")
+    assert v.correct == "0" and v.diagnosis.startswith("batchnorm statistics counted as non-trainable")
+    # Keras's own counting: 25,557,032 + 53,120 = 25,610,152 params, 53,120 of them non-trainable
+    assert check_text("resnet50", "totals: {params: 25610152, non_trainable_params: 53120}\n", keras=True).ok
 
 
 def test_error_carried_over_from_an_earlier_answer():
