@@ -403,6 +403,11 @@ class _Checker:
         found += self.carried_mistakes(node, layer, ins, quantity, truth)
         if quantity == "output_shape":
             found += self.uneven_mistakes(node, layer, ins, truth)
+            other = CHANNELS_FIRST if answer.layout == CHANNELS_LAST else CHANNELS_LAST
+            if len(truth) > 1:
+                found.append((from_layout(to_layout(truth, other), answer.layout),
+                              f"right sizes in {other} order; these answers are read {answer.layout}: "
+                              f"{shape_x(to_layout(truth, answer.layout))}"))
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):

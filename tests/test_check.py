@@ -164,6 +164,13 @@ def test_error_carried_over_from_an_earlier_answer():
     assert v[("pool2", "output_shape")].diagnosis.startswith("carried over from your earlier answer conv2 = 23×23×256")
 
 
+def test_channels_in_the_other_order():
+    # alexnet is channels_last: 55×55×96; 96×55×55 is the same shape written channels-first
+    v = one("alexnet", "layers:\n  conv1: {output_shape: [96, 55, 55]}\n")
+    assert v.diagnosis.startswith("right sizes in channels_first order") and v.diagnosis.endswith("55×55×96")
+    assert one("alexnet", "layout: channels_first\nlayers:\n  conv1: {output_shape: [96, 55, 55]}\n").ok
+
+
 def test_no_diagnosis_when_no_single_mistake_explains_it():
     v = one("alexnet", "layers:\n  conv1: {params: 12345}\n")
     assert not v.ok and v.diagnosis == ""

@@ -4,9 +4,12 @@ import math
 import operator
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 import archcalc
 from archcalc import zoo
+from archcalc.errors import SpecError
+from archcalc.layers.conv import Conv2d
 from archcalc.explain import explain
 from archcalc.render_homework import explanation
 from archcalc.shapes import from_layout
@@ -182,3 +185,25 @@ def test_every_layer_type_explains_itself(write_spec):
                 value = evaluate(step.substituted)
                 assert (math.ceil(value) if step.exact and "ceil" in step.note else
                         math.floor(value) if step.exact else value) == step.result, (layer.name, step)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 4), padding=st.integers(0, 3),
+       dilation=st.integers(1, 3), groups=st.sampled_from([1, 2, 4]), bias=st.booleans())
+def test_any_convolution_shows_arithmetic_that_gives_its_result(size, kernel, stride, padding, dilation, groups,
+                                                                bias):
+    layer = Conv2d(filters=8, kernel=(kernel, kernel), stride=(stride, stride), padding=(padding, padding),
+                   dilation=(dilation, dilation), groups=groups, bias=bias)
+    ins = [(8, size, size)]
+    try:
+        out = layer.output_shape(ins)
+    except SpecError:
+        assume(False)
+    steps = {s.quantity: s for s in layer.explain(ins, out)}
+    size_step = steps["O"]
+    value = evaluate(size_step.substituted)
+    assert (math.floor(value) if size_step.exact else value) == size_step.result == out[1]
+    assert bool(size_step.exact) == ((size + 2 * padding - dilation * (kernel - 1) - 1) % stride != 0)
+    for quantity, hook in (("params", layer.params(ins)), ("MACs", layer.macs(ins, out)),
+                           ("FLOPs", layer.flops(ins, out))):
+        assert evaluate(steps[quantity].substituted) == steps[quantity].result == hook
