@@ -106,7 +106,7 @@ def parse_shape_answer(raw):
 
 
 def shape_text(shape):
-    return "×".join(str(d) for d in shape)
+    return "×".join(f"{float(d):g}" if isinstance(d, Fraction) else str(d) for d in shape)
 
 
 # ---- answers
@@ -454,12 +454,16 @@ class _Checker:
         windows = layer.windows(ins[0])
         if not any(w.remainder for w in windows):
             return []
-        found = []
-        rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=True).output for w in windows)
         square = windows[0] == windows[1]
         exact = "; ".join(f"({w.size} − {w.effective_kernel} + {w.pad_before + w.pad_after})/{w.stride} + 1 = "
                           f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
                           for w in windows[:1 if square else 2] if w.remainder)
+        ceil = windows[0].ceil_mode
+        rounds = f"PyTorch rounds {'up (ceil_mode)' if ceil else 'down'} to {shape_x(to_layout(truth, self.graph.layout))}"
+        unrounded = (truth[0],) + tuple(Fraction(w.span, w.stride) + 1 for w in windows)
+        found = [(unrounded, f"not rounded: {exact} is not an integer, and a layer has whole output positions; "
+                             f"{rounds}")]
+        rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=not ceil).output for w in windows)
         for axis, w in enumerate(windows):
             for size in even_sizes(w) if w.remainder else ():
                 shape = list(ins[0])
@@ -468,13 +472,12 @@ class _Checker:
                     shape[2] = size
                 result = self.measure(layer, [tuple(shape)], "output_shape")
                 if result:
-                    also = "; rounding up gives the same number" if result[0] == rounded else ""
-                    found.append((result[0], f"uneven input size: {exact} is not an integer and PyTorch rounds "
-                                             f"down; your answer is what an input of {size} gives: {result[1]}; "
+                    also = f"; rounding {'down' if ceil else 'up'} gives the same number" if result[0] == rounded else ""
+                    found.append((result[0], f"uneven input size: {exact} is not an integer and {rounds}; "
+                                             f"your answer is what an input of {size} gives: {result[1]}; "
                                              f"{size} is probably the size meant{also}"))
-        found.append((rounded, f"rounded up: {exact} is not an integer and PyTorch rounds down to "
-                               f"{shape_x(to_layout(truth, self.graph.layout))}"
-                               + ("" if layer.kind == "conv" else " (ceil_mode: true would round up)")))
+        hint = "" if layer.kind == "conv" or ceil else " (ceil_mode: true would round up)"
+        found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
         return found
 
     # -- totals

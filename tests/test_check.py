@@ -108,6 +108,13 @@ def test_uneven_input_size_names_the_size_meant():
     assert "(227 − 11 + 2·0)/4 + 1 = 55" in v.diagnosis
 
 
+def test_unrounded_size():
+    graph = archcalc.load_spec("alexnet", input_shape=[224, 224, 3])
+    # (224 − 11)/4 + 1 = 54.25 written as it is
+    v = one(graph, "layers:\n  conv1: {output_shape: [54.25, 54.25, 96]}\n")
+    assert v.given == "54.25×54.25×96" and v.diagnosis.startswith("not rounded") and "rounds down to 54×54×96" in v.diagnosis
+
+
 def test_rounded_up_pooling():
     # mnist_cnn pool2: (11 − 2)/2 + 1 = 5.5 -> 5; rounding up gives 6 (also what an input of 12 gives)
     v = one("mnist_cnn", "layers:\n  pool2: {output_shape: [6, 6, 64]}\n")
