@@ -7,6 +7,11 @@ from .shapes import CHANNELS_FIRST
 FORMATS = ("table", "markdown", "csv", "json")
 
 
+def to_json(data):
+    import json  # only when asked for: keeps the table path's start-up light
+    return json.dumps(data, indent=2)
+
+
 def short(n):
     """62,378,344 -> 62.4M: three significant figures, SI prefixes of 1000."""
     n = int(n)
@@ -51,8 +56,7 @@ def _csv(rows, headers):
 def summary(report, fmt="table", rf=False, train=False):
     """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs."""
     if fmt == "json":
-        import json
-        return json.dumps(report.to_dict(), indent=2)
+        return to_json(report.to_dict())
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
                    "activation_bytes"] + (["torch_backward_flops"] if train else [])
@@ -134,8 +138,7 @@ def short_source(source):
 def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
-        import json
-        return json.dumps(rows, indent=2)
+        return to_json(rows)
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
@@ -148,7 +151,7 @@ def zoo_table(rows, fmt="table"):
 
 
 VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
-                  ("saved_bytes", "Saved bytes"))
+                  ("backward_flops", "Backward FLOPs"), ("saved_bytes", "Saved bytes"))
 
 
 def _agreement(values, show=grouped):
@@ -164,13 +167,13 @@ def _agreement(values, show=grouped):
 def verification(result, fmt="table"):
     """Predicted vs measured per layer with ✓/✗, the totals, and what was compared."""
     if fmt == "json":
-        import json
-        return json.dumps(result.to_dict(), indent=2)
-    headers = ["Layer", "Type"] + [title for _, title in VERIFY_COLUMNS]
+        return to_json(result.to_dict())
+    columns = [(key, title) for key, title in VERIFY_COLUMNS if key != "backward_flops" or result.train]
+    headers = ["Layer", "Type"] + [title for _, title in columns]
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.type]
-        for key, _ in VERIFY_COLUMNS:
+        for key, _ in columns:
             if key not in layer.checks:
                 row.append("")
             else:
@@ -201,8 +204,7 @@ def verification(result, fmt="table"):
 def conventions_table(comparison, fmt="table"):
     """Every convention's total side by side, what each includes, then the rule per layer type."""
     if fmt == "json":
-        import json
-        return json.dumps(comparison, indent=2)
+        return to_json(comparison)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
     if fmt == "csv":
@@ -225,8 +227,7 @@ def conventions_table(comparison, fmt="table"):
 def memory_report(result, fmt="table"):
     """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer."""
     if fmt == "json":
-        import json
-        return json.dumps(result.to_dict(), indent=2)
+        return to_json(result.to_dict())
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
                + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),

@@ -97,6 +97,22 @@ def uneven_warning(axis, window):
     pad = f"2·{w.pad_before}" if w.pad_before == w.pad_after else f"{w.pad_before}+{w.pad_after}"
     kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
     exact = f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+    return (
+        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {exact} "
+        f"is not an integer; {uneven_consequence(w)}"
+    )
+
+
+def even_sizes(window):
+    """The input sizes next to window.size (below, above) for which the window divides evenly."""
+    w = window
+    below, above = w.size - w.remainder, w.size + w.stride - w.remainder
+    return [n for n in (below, above) if n - w.effective_kernel + w.pad_before + w.pad_after >= 0]
+
+
+def uneven_consequence(window):
+    """What PyTorch does with an uneven division, and the input sizes or padding that would divide evenly."""
+    w = window
     if w.ceil_mode:
         effect = f"PyTorch rounds up (ceil_mode) to {w.output}"
     elif w.remainder <= w.pad_after:
@@ -104,9 +120,7 @@ def uneven_warning(axis, window):
     else:
         lost = w.remainder - w.pad_after
         effect = f"PyTorch rounds down to {w.output}; the last {lost} input position(s) are never seen"
-    below, above = w.size - w.remainder, w.size + w.stride - w.remainder
-    sizes = [str(n) for n in (below, above) if n - w.effective_kernel + w.pad_before + w.pad_after >= 0]
-    suggestion = f"inputs that divide evenly: {' or '.join(sizes)}"
+    suggestion = f"inputs that divide evenly: {' or '.join(str(n) for n in even_sizes(w))}"
     symmetric = next(
         (p for p in range(w.pad_before, w.pad_before + w.stride + 1)
          if (w.size + 2 * p - w.effective_kernel) % w.stride == 0),
@@ -114,7 +128,4 @@ def uneven_warning(axis, window):
     )
     if symmetric is not None and symmetric != w.pad_before:
         suggestion += f"; or padding {symmetric}"
-    return (
-        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {exact} "
-        f"is not an integer; {effect}. {suggestion}"
-    )
+    return f"{effect}. {suggestion}"

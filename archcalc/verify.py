@@ -60,8 +60,8 @@ class Verification:
         return {
             "model": self.model, "device": self.device, "batch": self.batch, "dtype": self.dtype,
             "train": self.train, "meta": self.meta, "ok": self.ok,
-            "layers": [{"name": l.name, "type": l.type, "ok": l.ok,
-                        **{k: pair(v) for k, v in l.checks.items()}} for l in self.layers],
+            "layers": [{"name": layer.name, "type": layer.type, "ok": layer.ok,
+                        **{k: pair(v) for k, v in layer.checks.items()}} for layer in self.layers],
             "totals": {k: pair(v) for k, v in self.totals.items()},
             "memory": self.memory, "compared": self.compared, "not_measured": self.not_measured,
         }
@@ -121,6 +121,8 @@ def _measure(graph, report, result, seed, torch):
     owned = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
     shapes, saved_by, kept, current = {}, {}, {}, [OUTSIDE]
     measure_saved = not result.meta
+    counter = FlopCounterMode(display=False)
+    backward_by, claimed, started = {}, set(), [0]
 
     def pack(tensor):
         storage = tensor.untyped_storage()
@@ -139,7 +141,28 @@ def _measure(graph, report, result, seed, torch):
         def hook(module, args, out):
             shapes[name] = tuple(out.shape[1:])
             current[0] = OUTSIDE
+            if result.train:
+                claim(name, out.grad_fn)
         return hook
+
+    def claim(name, root):
+        """Credit a layer with the backward FLOPs of the autograd nodes its forward created (those no
+        earlier layer reached): FlopCounterMode's own module tracker misplaces some where branches meet."""
+        def before(grad_outputs):
+            started[0] = counter.get_total_flops()
+
+        def after(grad_inputs, grad_outputs):
+            backward_by[name] = backward_by.get(name, 0) + counter.get_total_flops() - started[0]
+
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node is None or node in claimed:
+                continue
+            claimed.add(node)
+            node.register_prehook(before)
+            node.register_hook(after)
+            stack.extend(following for following, _ in node.next_functions)
 
     handles = []
     for name, module in modules.items():
@@ -150,16 +173,17 @@ def _measure(graph, report, result, seed, torch):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     try:
-        with FlopCounterMode(display=False) as counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = model(x)
             forward = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
             if result.train and out.requires_grad:   # a model with nothing to train has no backward
                 out.float().sum().backward()
         counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     except (RuntimeError, ValueError) as err:
-        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}",
-                        hint="batchnorm in training mode needs more than one value per channel: try --batch 2"
-                        if "more than 1 value" in str(err) else None) from None
+        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
+                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
+                "try --dtype fp32" if "not implemented" in str(err) else None)
+        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
     finally:
         for handle in handles:
             handle.remove()
@@ -171,6 +195,7 @@ def _measure(graph, report, result, seed, torch):
         "trainable": {n: sum(p.numel() for p in m.parameters() if p.requires_grad) for n, m in modules.items()},
         "buffers": {n: sum(b.numel() for b in m.buffers()) for n, m in modules.items()},
         "flops": {n: forward.get(f"{root}.{n}", 0) for n in modules},
+        "backward_flops": backward_by,
         "total_flops": forward.get("Global", 0),
         "total_backward_flops": counts.get("Global", 0) - forward.get("Global", 0),
         "saved": saved_by,
@@ -190,6 +215,8 @@ def _compare(graph, report, result, measured, peak):
             "buffers": (record.buffers, measured["buffers"][name]),
             "flops": (record.torch_flops, measured["flops"][name]),
         }
+        if result.train:
+            checks["backward_flops"] = (record.torch_backward_flops, measured["backward_flops"].get(name, 0))
         checks["saved_bytes"] = (record.saved_bytes, None if saved is None else saved.get(name, 0))
         result.layers.append(LayerCheck(name, record.type, checks))
     t = report.totals
@@ -213,10 +240,10 @@ def _compare(graph, report, result, measured, peak):
         "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",
         f"FLOPs: torch.utils.flop_counter.FlopCounterMode, which counts only {COUNTED_OPS}; "
         "archcalc predicts 2·MACs of conv2d and dense" + (
-            "; backward FLOPs as a total (FlopCounterMode's module tracker misattributes backward ops "
-            "across branches)" if result.train else ""),
+            "; backward FLOPs per layer: the counter's total while the autograd nodes that layer's forward "
+            "created run" if result.train else ""),
+    ] + ([] if result.meta else [
         "saved bytes: torch.autograd.graph.saved_tensors_hooks in one training-mode forward, "
-        "deduplicated by storage, parameter and buffer storages excluded",
-    ]
+        "deduplicated by storage, parameter and buffer storages excluded"])
     if OUTSIDE in (saved or {}):
         result.layers.append(LayerCheck(OUTSIDE, "-", {"saved_bytes": (0, saved[OUTSIDE])}))

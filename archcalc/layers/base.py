@@ -7,7 +7,7 @@ where it sits in the graph. Counts are Python integers.
 from dataclasses import dataclass
 
 from ..errors import LayerError
-from ..shapes import numel
+from ..shapes import numel, uneven_consequence
 
 
 class Option:
@@ -121,6 +121,57 @@ def keep_input(ins, grad, index=0):
 
 def keep_output(out, grad):
     return ("output", numel(out) * grad.batch, None)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of worked arithmetic: `quantity = formula = substituted = result`.
+
+    `result` always comes from the layer's own hook (output_shape, params, macs, flops), never from
+    evaluating `substituted`, so the explanation cannot drift from what the analyzer reports.
+    `exact` holds the unrounded value when a size does not divide evenly; `note` says why or what
+    PyTorch does."""
+
+    quantity: str            # "O", "O_h", "F_eff", "output", "params", "MACs", "FLOPs"
+    formula: str             # symbolic, e.g. "(F·F·C_in + 1)·K"; "" when there is none
+    substituted: str         # the same with the spec's numbers, e.g. "(11·11·3 + 1)·96"
+    result: object           # an int, or a shape tuple (internal channels-first layout)
+    note: str = ""
+    exact: str = ""          # e.g. "9/2 + 1 = 5.5" for an uneven division
+
+
+COUNTS = ("params", "MACs", "FLOPs")
+
+
+def dims(shape):
+    """(96, 55, 55) -> "96·55·55": a product of sizes as courses write it."""
+    return "·".join(str(d) for d in shape)
+
+
+def window_steps(windows):
+    """The output-size steps of a sliding window: one "O" when height and width agree, else O_h and O_w."""
+    axes = [("", windows[0])] if windows[0] == windows[1] else [("_h", windows[0]), ("_w", windows[1])]
+    same_kernel = (windows[0].kernel, windows[0].dilation) == (windows[1].kernel, windows[1].dilation)
+    steps = []
+    for suffix, w in axes:
+        kernel, kernel_symbol = str(w.kernel), "F"
+        if w.dilation != 1:
+            if w is windows[0] or not same_kernel:
+                steps.append(Step(f"F_eff{'' if same_kernel else suffix}", "D·(F − 1) + 1",
+                                  f"{w.dilation}·({w.kernel} − 1) + 1", w.effective_kernel,
+                                  "dilation spreads the kernel over more input"))
+            kernel, kernel_symbol = str(w.effective_kernel), "F_eff"
+        if w.pad_before == w.pad_after:
+            pad_symbol, pad = "2P", f"2·{w.pad_before}"
+        else:
+            pad_symbol, pad = "P_before + P_after", f"{w.pad_before} + {w.pad_after}"
+        exact = note = ""
+        if w.remainder:
+            exact = f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+            note = "not an integer: " + uneven_consequence(w)
+        steps.append(Step(f"O{suffix}", f"(N − {kernel_symbol} + {pad_symbol})/S + 1",
+                          f"({w.size} − {kernel} + {pad})/{w.stride} + 1", w.output, note, exact))
+    return steps
 
 
 def did_you_mean(word, candidates):
@@ -258,6 +309,10 @@ class Layer:
         """What FlopCounterMode counts for this layer's backward (per sample)."""
         return 0
 
+    def explain(self, ins, out):
+        """Worked arithmetic as a list of Steps; the default fits element-wise layers (shape kept, no weights)."""
+        return [self.same_shape_step(out), self.no_params_step(), self.flops_step(ins, out)]
+
     # ---- helpers for subclasses
 
     @staticmethod
@@ -271,3 +326,18 @@ class Layer:
     @staticmethod
     def elements(shape):
         return numel(shape)
+
+    @staticmethod
+    def same_shape_step(out, why="same as the input"):
+        return Step("output", "", "", out, why)
+
+    @staticmethod
+    def no_params_step(why="no parameters"):
+        return Step("params", "", "", 0, why)
+
+    def flops_step(self, ins, out):
+        """FLOPs of a layer that does a fixed amount of work per output element."""
+        per = self.flops(ins, out) // max(self.elements(out), 1)
+        if per == 1:
+            return Step("FLOPs", "elements", dims(out), self.flops(ins, out))
+        return Step("FLOPs", "per element · elements", f"{per}·{dims(out)}", self.flops(ins, out))

@@ -1,7 +1,7 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
 from ..shapes import Window, window_warnings
-from .base import Layer, Option, boolean, integer, keep_input, pair, padding
+from .base import Layer, Option, Step, boolean, dims, integer, keep_input, padding, pair, window_steps
 
 
 class Conv2d(Layer):
@@ -89,10 +89,46 @@ class Conv2d(Layer):
         )
 
     def saved_tensors(self, ins, out, grad):
-        """The input (and the weight, a parameter), whenever any gradient flows."""
-        return [keep_input(ins, grad)] if grad.active else []
+        """The input (and the weight, a parameter), whenever any gradient flows. For 'same' padding
+        with an odd total, torch first pads a copy of the input by the extra pixel at the end and
+        convolves that copy, so the copy is what it keeps."""
+        if not grad.active:
+            return []
+        (top, bottom), (left, right) = self.pads()
+        if (top, left) == (bottom, right):
+            return [keep_input(ins, grad)]
+        channels, height, width = ins[0]
+        return [("new", grad.batch * channels * (height + bottom - top) * (width + right - left), None)]
 
     def torch_backward_flops(self, ins, out, grad):
         """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
         forward = self.torch_flops(ins, out)
         return (forward if grad.inputs[0] else 0) + (self.groups * forward if grad.weights else 0)
+
+    def explain(self, ins, out):
+        channels, (kh, kw) = ins[0][0], self.kernel
+        kernel_symbol, kernel = ("F·F", f"{kh}·{kw}") if kh == kw else ("F_h·F_w", f"{kh}·{kw}")
+        per_filter_symbol, per_filter = f"{kernel_symbol}·C_in", f"{kernel}·{channels}"
+        note = ""
+        if self.groups > 1:
+            per_filter_symbol, per_filter = f"{kernel_symbol}·(C_in/G)", f"{kernel}·({channels}/{self.groups})"
+            seen = channels // self.groups
+            note = (f"depthwise (G = C_in = {channels}): each filter sees 1 input channel" if seen == 1 else
+                    f"grouped (G = {self.groups}): each filter sees C_in/G = {channels}/{self.groups} = {seen} "
+                    "input channels")
+        if self.bias:
+            params = Step("params", f"({per_filter_symbol} + 1)·K", f"({per_filter} + 1)·{self.filters}",
+                          self.params(ins), note)
+        else:
+            params = Step("params", f"{per_filter_symbol}·K", f"{per_filter}·{self.filters}", self.params(ins),
+                          "; ".join(filter(None, [note, "no bias (bias: false)"])))
+        size_symbol = "O·O" if out[1] == out[2] else "O_h·O_w"
+        macs = self.macs(ins, out)
+        steps = window_steps(self.windows(ins[0])) + [params, Step(
+            "MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}", macs)]
+        if self.bias:
+            steps.append(Step("FLOPs", f"2·MACs + K·{size_symbol}", f"2·{macs:,} + {dims(out)}",
+                              self.flops(ins, out)))
+        else:
+            steps.append(Step("FLOPs", "2·MACs", f"2·{macs:,}", self.flops(ins, out)))
+        return steps

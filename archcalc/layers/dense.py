@@ -1,6 +1,6 @@
 """Fully-connected layers and the flatten that feeds them."""
 from ..errors import LayerError
-from .base import Layer, Option, boolean, integer, keep_input
+from .base import Layer, Option, Step, boolean, dims, integer, keep_input
 
 
 class Dense(Layer):
@@ -53,6 +53,22 @@ class Dense(Layer):
         """One matrix product per gradient wanted: weight's and input's, each 2·in·out."""
         return self.torch_flops(ins, out) * (int(grad.inputs[0]) + int(grad.weights))
 
+    def explain(self, ins, out):
+        n_in, macs = self.inputs(ins), self.macs(ins, out)
+        steps = [Step("output", "n_out", "", out)]
+        if self.bias:
+            steps.append(Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
+                              "a weight per input and one bias, for each output"))
+        else:
+            steps.append(Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins),
+                              "no bias (bias: false)"))
+        steps.append(Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", macs))
+        if self.bias:
+            steps.append(Step("FLOPs", "2·MACs + n_out", f"2·{macs:,} + {self.units}", self.flops(ins, out)))
+        else:
+            steps.append(Step("FLOPs", "2·MACs", f"2·{macs:,}", self.flops(ins, out)))
+        return steps
+
 
 class Flatten(Layer):
     type_name = "flatten"
@@ -67,3 +83,7 @@ class Flatten(Layer):
     def torch_module(self, ins):
         from torch import nn
         return nn.Flatten()
+
+    def explain(self, ins, out):
+        return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
+                self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]

@@ -1,7 +1,7 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError
 from ..shapes import numel
-from .base import Layer, keep_input
+from .base import Layer, Step, dims, keep_input
 
 
 class _Merge(Layer):
@@ -12,6 +12,10 @@ class _Merge(Layer):
     def flops(self, ins, out):
         """One operation per output element for each input after the first."""
         return (len(ins) - 1) * numel(out)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out, "the shape of the inputs"), self.no_params_step(),
+                Step("FLOPs", "(inputs − 1)·elements", f"{len(ins) - 1}·{dims(out)}", self.flops(ins, out))]
 
 
 class Add(_Merge):
@@ -50,6 +54,10 @@ class Concat(_Merge):
 
     def flops(self, ins, out):
         return 0
+
+    def explain(self, ins, out):
+        return [Step("C", "C_1 + C_2 + …", " + ".join(str(s[0]) for s in ins), out[0]),
+                self.no_params_step(), Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
 
     def torch_module(self, ins):
         from ..torch_bridge import Concat as Module
@@ -90,5 +98,6 @@ class Multiply(_Merge):
                 saved.append(keep_input(ins, grad, index))
             padded = [tuple(s) + (1,) * (rank - len(s)) for s in (running_shape, ins[index])]
             running_shape = tuple(max(a, b) for a, b in zip(*padded))
-            running, running_grad = ("new", numel(running_shape) * grad.batch, None), running_grad or grad.inputs[index]
+            running = ("new", numel(running_shape) * grad.batch, None)
+            running_grad = running_grad or grad.inputs[index]
         return saved

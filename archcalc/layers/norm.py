@@ -1,5 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
-from .base import Layer, Option, boolean, integer, keep_input, number
+from .base import Layer, Option, Step, boolean, dims, integer, keep_input, number
 
 
 class BatchNorm(Layer):
@@ -43,6 +43,16 @@ class BatchNorm(Layer):
             return []
         return [keep_input(ins, grad), ("new", ins[0][0], None), ("new", ins[0][0], None)]
 
+    def explain(self, ins, out):
+        channels = ins[0][0]
+        stats = (f"running mean and variance (2·C = {2 * channels:,}) are buffers, not trainable; "
+                 "Keras lists them as non-trainable params")
+        params = (Step("params", "2·C", f"2·{channels}", self.params(ins), f"γ and β per channel; {stats}")
+                  if self.affine else self.no_params_step(f"no γ, β (affine: false); {stats}"))
+        return [self.same_shape_step(out), params,
+                Step("FLOPs", "2·elements", f"2·{dims(out)}", self.flops(ins, out),
+                     "inference: statistics folded into one multiply and one add per element")]
+
 
 class LocalResponseNorm(Layer):
     """b = a / (k + α/n · Σ a²)^β over n neighbouring channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)."""
@@ -74,6 +84,10 @@ class LocalResponseNorm(Layer):
         padded = (channels + self.size - 1) * self.elements(spatial) * grad.batch
         every = self.elements(ins[0]) * grad.batch
         return [keep_input(ins, grad), ("new", padded, None), ("new", every, None), ("new", every, None)]
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),
+                Step("FLOPs", "(2n + 3)·elements", f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
 
     def workspace(self, ins, out):
         """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for

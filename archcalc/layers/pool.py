@@ -1,8 +1,7 @@
 """Pooling: windowed max/average, adaptive average, and global pooling."""
 from ..errors import LayerError
-from ..shapes import Window, window_warnings
-from ..shapes import numel
-from .base import Layer, Option, boolean, keep_input, pair
+from ..shapes import Window, numel, window_warnings
+from .base import Layer, Option, Step, boolean, dims, keep_input, pair, window_steps
 
 
 class _WindowPool(Layer):
@@ -48,6 +47,15 @@ class _WindowPool(Layer):
     def window_elements(self):
         return self.kernel[0] * self.kernel[1]
 
+    def explain(self, ins, out):
+        kh, kw = self.kernel
+        window_symbol, window = ("F·F", f"{kh}·{kw}") if kh == kw else ("F_h·F_w", f"{kh}·{kw}")
+        size_symbol = "O·O" if out[1] == out[2] else "O_h·O_w"
+        flops = self.window_flops_step(window_symbol, window, f"C·{size_symbol}", dims(out))
+        return window_steps(self.windows(ins[0])) + [
+            self.no_params_step("no parameters: pooling only compares or averages"),
+            Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
+
 
 class MaxPool2d(_WindowPool):
     type_name = "maxpool2d"
@@ -69,6 +77,10 @@ class MaxPool2d(_WindowPool):
         """The input and the argmax of every window as int64 indices (8 bytes, whatever the dtype)."""
         return [keep_input(ins, grad), ("new", numel(out) * grad.batch, 8)] if grad.active else []
 
+    @staticmethod
+    def window_flops_step(window_symbol, window, outputs_symbol, outputs):
+        return f"({window_symbol} − 1)·{outputs_symbol}", f"({window} − 1)·{outputs}"
+
 
 class AvgPool2d(_WindowPool):
     type_name = "avgpool2d"
@@ -85,6 +97,10 @@ class AvgPool2d(_WindowPool):
 
     def saved_tensors(self, ins, out, grad):
         return [keep_input(ins, grad)] if grad.active else []
+
+    @staticmethod
+    def window_flops_step(window_symbol, window, outputs_symbol, outputs):
+        return f"{window_symbol}·{outputs_symbol}", f"{window}·{outputs}"
 
 
 def adaptive_windows(size, out):
@@ -124,6 +140,14 @@ class AdaptiveAvgPool2d(Layer):
         """An output of 1×1 runs as a mean, which keeps nothing; any other size keeps the input."""
         return [keep_input(ins, grad)] if grad.active and tuple(self.output) != (1, 1) else []
 
+    def explain(self, ins, out):
+        (channels, height, width), (oh, ow) = ins[0], self.output
+        rows, cols = sum(adaptive_windows(height, oh)), sum(adaptive_windows(width, ow))
+        return [Step("output", "output_size", "", out, "window i spans [floor(i·N/O), ceil((i+1)·N/O))"),
+                self.no_params_step("no parameters: pooling only averages"),
+                Step("FLOPs", "C·Σ window heights·Σ window widths", f"{channels}·{rows}·{cols}",
+                     self.flops(ins, out), "one add or divide per input element of every window")]
+
 
 class GlobalAvgPool2d(Layer):
     """Keras's GlobalAveragePooling2D: (C, H, W) -> (C,), the mean of each channel."""
@@ -146,6 +170,15 @@ class GlobalAvgPool2d(Layer):
         from ..torch_bridge import GlobalAvgPool2d as Module
         return Module()
 
+    def explain(self, ins, out):
+        return [Step("output", "C", "", out, "one value per channel"),
+                self.no_params_step("no parameters: pooling only compares or averages"),
+                Step("FLOPs", *self.global_flops(ins[0]), self.flops(ins, out))]
+
+    @staticmethod
+    def global_flops(shape):
+        return "C·H·W", dims(shape)
+
 
 class GlobalMaxPool2d(GlobalAvgPool2d):
     type_name = "global_maxpool2d"
@@ -162,3 +195,8 @@ class GlobalMaxPool2d(GlobalAvgPool2d):
     def saved_tensors(self, ins, out, grad):
         """adaptive_max_pool2d keeps the input and one int64 index per channel."""
         return [keep_input(ins, grad), ("new", out[0] * grad.batch, 8)] if grad.active else []
+
+    @staticmethod
+    def global_flops(shape):
+        channels, height, width = shape
+        return "C·(H·W − 1)", f"{channels}·({height}·{width} − 1)"

@@ -1,5 +1,5 @@
 """Dropout: free at inference, a random mask in training."""
-from .base import Layer, Option, number
+from .base import Layer, Option, Step, number
 
 
 class Dropout(Layer):
@@ -22,3 +22,7 @@ class Dropout(Layer):
         if self.rate == 0 or not any(grad.inputs):
             return []
         return [("new", self.elements(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step(),
+                Step("FLOPs", "", "", 0, f"inference: an identity (training zeroes a {self.rate:g} fraction)")]

@@ -1,0 +1,590 @@
+"""Check a student's answers against a spec, and name the mistake when one mistake explains a wrong
+number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...).
+
+Answers are a small YAML file keyed by layer name, or a pasted Keras / torchinfo summary table.
+Every correct value and every "what your mistake gives" value comes from the layer classes' own
+hooks, applied to a copy of the layer with one option changed (or to a different input), so a
+diagnosis is exact arithmetic, never a guess from ratios.
+
+    >>> from archcalc.check import check_text
+    >>> result = check_text("alexnet", "layers:\\n  conv1: {params: 34848}\\n")
+    >>> result.verdicts[0].diagnosis.split(":")[0]
+    'bias left out'
+"""
+import dataclasses
+import functools
+import operator
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .analyzer import analyze
+from .errors import LayerError, SpecError
+from .explain import explain
+from .layers import lookup
+from .layers.base import did_you_mean
+from .render import grouped
+from .render_homework import shape_x, step_text, total_params_text
+from .shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
+from .spec import INPUT, load_spec
+from .summary_parse import KERAS, detect, parse_summary
+from .yamlio import load_yaml
+
+LAYER_KEYS = {"output_shape": "output_shape", "shape": "output_shape", "output": "output_shape",
+              "output_size": "output_shape", "params": "params", "parameters": "params", "param": "params",
+              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops"}
+TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "params",
+              "trainable_params": "trainable_params", "trainable": "trainable_params",
+              "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
+              "macs": "macs", "mult_adds": "macs", "flops": "flops"}
+STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
+LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
+          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs"}
+PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
+NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
+
+
+# ---- numbers and shapes as students write them
+
+@dataclass(frozen=True)
+class Given:
+    """A number as written, and the values it stands for: 62.4M means 62,350,000 … 62,450,000."""
+
+    text: str
+    value: Fraction
+    tolerance: Fraction              # half a unit of the last written digit; 0 for an exact integer
+    binary: tuple = None             # (value, tolerance) if the prefix is read as 1024, 1024², ...
+
+    def matches(self, n):
+        return abs(n - self.value) <= self.tolerance
+
+    def matches_binary(self, n):
+        return self.binary is not None and abs(n - self.binary[0]) <= self.binary[1]
+
+
+def parse_given(raw):
+    """62378344, "62,378,344", "62.4M", "159K", "1.2 billion", "6.24e7" -> Given; ValueError if unreadable."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise ValueError(f"expected a number such as 62378344, 62,378,344 or 62.4M, got {raw!r}")
+    text = str(raw).strip()
+    compact = re.sub(r"[\s_'\u202f]", "", text)
+    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?[a-zA-Z]*", compact):
+        compact = compact.replace(",", "")              # thousands separators
+    else:
+        compact = compact.replace(",", ".")             # a decimal comma: 62,4M
+    match = NUMBER.match(compact)
+    if not match or match.group(4).lower() not in PREFIXES:
+        raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
+    digits, decimals, exponent, prefix = match.groups()
+    power = PREFIXES[prefix.lower()]
+    scale = Fraction(10) ** int(exponent or 0)
+    mantissa = Fraction(digits) * scale
+    unit = Fraction(1, 10 ** len(decimals or "")) * scale
+    exact = not decimals and not exponent and not power
+    tolerance = Fraction(0) if exact else unit / 2 * 1000 ** power
+    binary = (mantissa * 1024 ** power, unit / 2 * 1024 ** power) if power else None
+    return Given(text, mantissa * 1000 ** power, tolerance, binary)
+
+
+def parse_shape_answer(raw):
+    """[55, 55, 96], "55x55x96", "(None, 55, 55, 96)" -> a tuple (a leading None, the batch, is dropped)."""
+    items = raw if isinstance(raw, (list, tuple)) else re.split(r"[x×*,]", str(raw).strip().strip("()[]"))
+    dims = []
+    for item in items:
+        word = str(item).strip()
+        if word.lower() in ("none", "null", "?", "") and not dims:
+            continue
+        try:
+            value = Fraction(word)
+        except ValueError:
+            raise ValueError(f"cannot read {raw!r} as a shape; write e.g. [55, 55, 96] or 55x55x96") from None
+        dims.append(int(value) if value.denominator == 1 else value)
+    if not dims:
+        raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")
+    return tuple(dims)
+
+
+def shape_text(shape):
+    return "×".join(f"{float(d):g}" if isinstance(d, Fraction) else str(d) for d in shape)
+
+
+# ---- answers
+
+@dataclass
+class Answer:
+    layer: str                 # a node name, or None for a total
+    quantity: str
+    given: object              # Given, or a shape tuple as written
+    line: int
+    layout: str = CHANNELS_FIRST
+    batch: bool = False        # shapes copied from a summary carry a leading batch size
+
+
+@dataclass
+class Answers:
+    items: list
+    source: str                # "yaml", "keras" or "torchinfo"
+    file: str = None
+
+
+def load_answers(path, graph):
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read the answers: {err}", file=str(path)) from None
+    return read_answers(text, graph, file=str(path))
+
+
+def read_answers(text, graph, file=None):
+    """Answers from YAML or a pasted Keras/torchinfo summary."""
+    if detect(text):
+        return summary_answers(parse_summary(text, file), graph, file)
+    return yaml_answers(load_yaml(text, file=file), graph, file)
+
+
+def yaml_answers(data, graph, file):
+    def fail(message, line, hint=None):
+        return SpecError(message, file=file, line=line, hint=hint)
+
+    if not isinstance(data, dict) or not ({"layers", "totals"} & set(data)):
+        raise fail("answers must be a mapping with `layers:` and/or `totals:`", 1,
+                   "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
+                   "  totals: {params: 62378344}")
+    for key in data:
+        if key not in ("layers", "totals", "layout"):
+            raise fail(f"unknown key '{key}' in the answers", data.line_of(key),
+                       did_you_mean(key, ("layers", "totals", "layout")) or "keys: layers, totals, layout")
+    layout = data.get("layout", graph.layout)
+    if layout not in LAYOUTS:
+        raise fail(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", data.line_of("layout"))
+    names = [node.name for node in graph.nodes]
+    items = []
+    layers = data.get("layers") or {}
+    if not isinstance(layers, dict):
+        raise fail("`layers` must map layer names to answers", data.line_of("layers"))
+    for name, values in layers.items():
+        line = layers.line_of(name)
+        if name not in names:
+            raise fail(f"the spec has no layer named '{name}'", line,
+                       did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}")
+        items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
+    totals = data.get("totals") or {}
+    items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
+    return Answers(items, "yaml", file)
+
+
+def answer_items(layer, values, keys, line, layout, fail):
+    where = f"'{layer}'" if layer else "totals"
+    if not isinstance(values, dict):
+        raise fail(f"the answers for {where} must be a mapping such as {{params: 34944}}", line)
+    items = []
+    for key, raw in values.items():
+        key_line = values.line_of(key) if hasattr(values, "line_of") else line
+        if isinstance(key, int) and raw is None:
+            raise fail(f"a number with commas inside {{ }} reads as several keys ({key} here)", key_line,
+                       "quote it, params: '62,378,344', or write it without commas")
+        quantity = keys.get(str(key).lower())
+        if quantity is None:
+            raise fail(f"unknown answer '{key}' for {where}", key_line,
+                       did_you_mean(key, keys) or f"answers: {', '.join(dict.fromkeys(keys.values()))}")
+        try:
+            given = parse_shape_answer(raw) if quantity == "output_shape" else parse_given(raw)
+        except ValueError as err:
+            raise fail(f"{where} {key}: {err}", key_line) from None
+        items.append(Answer(layer, quantity, given, key_line, layout))
+    return items
+
+
+def summary_answers(summary, graph, file):
+    """Match each table row to a spec layer (by name, else the next layer of its type) and read its answers."""
+    layout = CHANNELS_LAST if summary.format == KERAS else CHANNELS_FIRST
+    rows = [row for i, row in enumerate(summary.rows)
+            if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
+    names = {node.name: i for i, node in enumerate(graph.nodes)}
+    position, items = 0, []
+    for row in rows:
+        if row.params == "(recursive)":
+            continue                                  # torchinfo repeats a module used twice; counted once
+        cls = lookup(row.type)
+        if row.name in names and names[row.name] >= position:
+            index = names[row.name]
+        elif cls is None:
+            if row.params.strip("-0") == "":
+                continue                              # InputLayer, Activation, ...: nothing to check
+            raise SpecError(f"cannot match {row.name or row.type} ({row.type}) to a layer type archcalc knows",
+                            file=file, line=row.line, hint="remove the row, or add the layer to the spec")
+        else:
+            index = next((i for i in range(position, len(graph.nodes)) if isinstance(graph.nodes[i].layer, cls)),
+                         None)
+            if index is None:
+                raise SpecError(f"row {row.name or row.type} ({row.type}) has no matching {cls.type_name} layer "
+                                "left in the spec", file=file, line=row.line,
+                                hint="the table and the spec must list the same layers in the same order")
+        position = index + 1
+        name = graph.nodes[index].name
+        try:
+            if row.shape:
+                items.append(Answer(name, "output_shape", parse_shape_answer(row.shape), row.line, layout, True))
+            params = "0" if row.params in ("--", "") else row.params
+            items.append(Answer(name, "params", parse_given(params), row.line, layout, True))
+        except ValueError as err:
+            raise SpecError(str(err), file=file, line=row.line) from None
+    for quantity, (text, line) in summary.totals.items():
+        try:
+            items.append(Answer(None, quantity, parse_given(text), line, layout))
+        except ValueError as err:
+            raise SpecError(str(err), file=file, line=line) from None
+    return Answers(items, summary.format, file)
+
+
+# ---- verdicts
+
+@dataclass
+class Verdict:
+    layer: str                 # None for a total
+    quantity: str
+    given: str                 # as written
+    correct: str
+    ok: bool
+    line: int
+    working: list = field(default_factory=list)
+    diagnosis: str = ""
+
+
+@dataclass
+class CheckResult:
+    model: str
+    source: str                # "yaml", "keras" or "torchinfo"
+    verdicts: list
+    file: str = None
+
+    @property
+    def ok(self):
+        return all(v.ok for v in self.verdicts)
+
+
+def check(spec, answers_path, *, keras=None):
+    """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    return check_answers(graph, load_answers(answers_path, graph), keras=keras)
+
+
+def check_text(spec, text, *, keras=None):
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    return check_answers(graph, read_answers(text, graph), keras=keras)
+
+
+def check_answers(graph, answers, *, keras=None):
+    """keras=None: Keras's counting (batchnorm statistics as non-trainable params) for Keras tables only."""
+    keras = answers.source == KERAS if keras is None else keras
+    checker = _Checker(graph, keras, answers)
+    return CheckResult(graph.name, answers.source, [checker.verdict(a) for a in answers.items], answers.file)
+
+
+class _Checker:
+    def __init__(self, graph, keras, answers):
+        self.graph, self.keras = graph, keras
+        self.report = analyze(graph, keras=keras)
+        self.explanation = explain(graph)
+        self.records = {r.name: r for r in self.report.layers}
+        self.steps = {e.name: e for e in self.explanation.layers}
+        self.nodes = {node.name: node for node in graph.nodes}
+        self.shapes = {INPUT: graph.input_shape}
+        for r in self.report.layers:
+            self.shapes[r.name] = from_layout(r.output_shape, graph.layout)
+        self.student_shapes, self.origins = self.propagate_student_shapes(answers)
+
+    # -- the student's own shapes, for errors carried over from an earlier answer
+
+    def propagate_student_shapes(self, answers):
+        """Each layer's shape as the student's answers imply it: their own answer where they gave one,
+        else the layer applied to their earlier shapes; and which answered layer each one comes from."""
+        given = {a.layer: self.internal(a) for a in answers.items if a.layer and a.quantity == "output_shape"}
+        shapes, origins = {INPUT: self.graph.input_shape}, {INPUT: None}
+        for node in self.graph.nodes:
+            shape = given.get(node.name)
+            if shape is not None and len(shape) == len(self.shapes[node.name]) and all(
+                    isinstance(d, int) for d in shape):
+                origins[node.name] = node.name
+            else:
+                origins[node.name] = next((origins[r] for r in node.inputs if origins[r]), None)
+                try:
+                    shape = node.layer.output_shape([shapes[ref] for ref in node.inputs])
+                except SpecError:
+                    shape = self.shapes[node.name]
+            shapes[node.name] = shape
+        return shapes, origins
+
+    def internal(self, answer):
+        """A shape answer in archcalc's channels-first order, without a copied batch size."""
+        shape = answer.given
+        if answer.batch and len(shape) == len(self.shapes[answer.layer]) + 1:
+            shape = shape[1:]
+        return from_layout(shape, answer.layout)
+
+    # -- one answer
+
+    def verdict(self, answer):
+        if answer.layer is None:
+            return self.total_verdict(answer)
+        node, record = self.nodes[answer.layer], self.records[answer.layer]
+        steps = self.steps[answer.layer].steps
+        if answer.quantity == "output_shape":
+            truth = self.shapes[node.name]
+            given = self.internal(answer)
+            ok = given == truth
+            working = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
+            verdict = Verdict(node.name, "output_shape", shape_text(answer.given),
+                              shape_x(to_layout(truth, answer.layout)), ok, answer.line, working)
+            matches = functools.partial(operator.eq, given)
+        else:
+            truth = getattr(record, answer.quantity)
+            step = next((s for s in steps if s.quantity == STEP_OF[answer.quantity]), None)
+            working = [step_text(step, self.graph.layout)] if step else []
+            if answer.quantity == "params" and self.keras and record.params != step.result:
+                working.append(f"+ moving mean and variance, which Keras also lists: 4·C = {grouped(record.params)}")
+            ok = answer.given.matches(truth)
+            verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
+            matches = answer.given.matches
+        if not ok:
+            verdict.diagnosis = self.diagnose(answer, truth, matches, self.layer_mistakes(node, answer, truth))
+        return verdict
+
+    @staticmethod
+    def diagnose(answer, truth, matches, mistakes):
+        """The first mistake whose value the answer matches; then K = 1024 for abbreviated numbers."""
+        for value, message in mistakes:
+            if matches(value):
+                return message
+        if isinstance(answer.given, Given) and answer.given.matches_binary(truth):
+            return binary_message(answer.given, truth)
+        return ""
+
+    # -- mistakes in one layer: values via the layer's own hooks on a changed copy or a changed input
+
+    def measure(self, layer, ins, quantity):
+        """(value, working) for `quantity` of `layer` on `ins`, or None if that layer cannot take the input."""
+        try:
+            out = layer.output_shape(ins)
+            steps = layer.explain(ins, out)
+        except SpecError:
+            return None
+        if quantity == "output_shape":
+            texts = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
+            return out, "; ".join(texts) + f" → {shape_x(to_layout(out, self.graph.layout))}"
+        value = {"params": layer.params(ins) + (layer.keras_non_trainable(ins) if self.keras else 0),
+                 "macs": layer.macs(ins, out), "flops": layer.flops(ins, out)}[quantity]
+        step = next((s for s in steps if s.quantity == STEP_OF[quantity]), None)
+        return value, step_text(step, None) if step else grouped(value)
+
+    def layer_mistakes(self, node, answer, truth):
+        """(value, diagnosis) for each single mistake that changes this answer, most specific first."""
+        layer, ins, quantity = node.layer, [self.shapes[ref] for ref in node.inputs], answer.quantity
+        found = []
+        for title, changes in option_mistakes(node):
+            try:
+                changed = type(layer)(**{**layer.opts, **changes})
+            except LayerError:
+                continue
+            result = self.measure(changed, ins, quantity)
+            if result and result[0] != truth:
+                found.append((result[0], f"{title}: {result[1]}"))
+        if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
+            stats = layer.keras_non_trainable(ins)
+            found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
+                                         f"are 4·C = 4·{ins[0][0]} = {grouped(truth + stats)}, but only γ and β "
+                                         f"(2·C = {grouped(truth)}) are trained; the statistics are buffers "
+                                         "(Keras lists them as non-trainable params)"))
+        found += swapped_count_mistakes(quantity, truth, self.records[node.name])
+        if quantity != "output_shape" and answer.given.tolerance == 0 and answer.given.value.denominator == 1:
+            found += self.channel_mistakes(node, layer, ins, quantity, truth, int(answer.given.value))
+        found += self.carried_mistakes(node, layer, ins, quantity, truth)
+        if quantity == "output_shape":
+            found += self.uneven_mistakes(node, layer, ins, truth)
+            other = CHANNELS_FIRST if answer.layout == CHANNELS_LAST else CHANNELS_LAST
+            if len(truth) > 1:
+                found.append((from_layout(to_layout(truth, other), answer.layout),
+                              f"right sizes in {other} order; these answers are read {answer.layout}: "
+                              f"{shape_x(to_layout(truth, answer.layout))}"))
+        return found
+
+    def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
+        """The wrong number of input channels: counts are linear in C_in, so solve for the C_in that gives
+        the student's number, then recompute it with the layer's own hooks to confirm."""
+        if layer.kind not in ("conv", "dense"):
+            return []
+        step = layer.opts.get("groups", 1)
+        channels = ins[0][0]
+
+        def at(c):
+            result = self.measure(layer, [(c,) + tuple(ins[0][1:])], quantity)
+            return result[0] if result else None
+        slope = (at(channels + step) or 0) - truth
+        symbol = "C_in" if layer.kind == "conv" else "n_in"
+        source = f"{node.inputs[0]}'s output" if node.inputs[0] != INPUT else "the network input"
+
+        if slope <= 0 or (given_value - truth) % slope:
+            return []
+        wrong = channels + (given_value - truth) // slope * step
+        result = self.measure(layer, [(wrong,) + tuple(ins[0][1:])], quantity) if wrong >= 1 else None
+        if not result or result[0] != given_value:
+            return []
+        what = "channels" if layer.kind == "conv" else "features"
+        return [(given_value, f"wrong number of input {what}: {result[1]} uses {symbol} = {wrong}, but "
+                              f"{node.name}'s input ({source}) has {channels}")]
+
+    def carried_mistakes(self, node, layer, ins, quantity, truth):
+        theirs = [self.student_shapes[ref] for ref in node.inputs]
+        if theirs == ins:
+            return []
+        result = self.measure(layer, theirs, quantity)
+        if not result or result[0] == truth:
+            return []
+        earlier = ", ".join(f"{self.origins[ref]} = {shape_x(to_layout(s, self.graph.layout))}"
+                            for ref, s, right in zip(node.inputs, theirs, ins) if s != right)
+        return [(result[0], f"carried over from your earlier answer {earlier}: this layer's own arithmetic is "
+                            f"right for that input: {result[1]}")]
+
+    def uneven_mistakes(self, node, layer, ins, truth):
+        """Sizes that do not divide evenly: rounding up, or the input size the exercise probably meant."""
+        if not hasattr(layer, "windows"):
+            return []
+        windows = layer.windows(ins[0])
+        if not any(w.remainder for w in windows):
+            return []
+        square = windows[0] == windows[1]
+        exact = "; ".join(f"({w.size} − {w.effective_kernel} + {w.pad_before + w.pad_after})/{w.stride} + 1 = "
+                          f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+                          for w in windows[:1 if square else 2] if w.remainder)
+        ceil = windows[0].ceil_mode
+        rounds = f"PyTorch rounds {'up (ceil_mode)' if ceil else 'down'} to {shape_x(to_layout(truth, self.graph.layout))}"
+        unrounded = (truth[0],) + tuple(Fraction(w.span, w.stride) + 1 for w in windows)
+        found = [(unrounded, f"not rounded: {exact} is not an integer, and a layer has whole output positions; "
+                             f"{rounds}")]
+        rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=not ceil).output for w in windows)
+        for axis, w in enumerate(windows):
+            for size in even_sizes(w) if w.remainder else ():
+                shape = list(ins[0])
+                shape[1 + axis] = size
+                if square:
+                    shape[2] = size
+                result = self.measure(layer, [tuple(shape)], "output_shape")
+                if result:
+                    also = f"; rounding {'down' if ceil else 'up'} gives the same number" if result[0] == rounded else ""
+                    found.append((result[0], f"uneven input size: {exact} is not an integer and {rounds}; "
+                                             f"your answer is what an input of {size} gives: {result[1]}; "
+                                             f"{size} is probably the size meant{also}"))
+        hint = "" if layer.kind == "conv" or ceil else " (ceil_mode: true would round up)"
+        found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
+        return found
+
+    # -- totals
+
+    def total_verdict(self, answer):
+        totals = self.report.totals
+        truth = getattr(totals, answer.quantity)
+        working = []
+        if answer.quantity == "params" and not self.keras:
+            working = [total_params_text(self.explanation)]
+        verdict = Verdict(None, answer.quantity, answer.given.text, grouped(truth), answer.given.matches(truth),
+                          answer.line, working)
+        if not verdict.ok:
+            verdict.diagnosis = self.diagnose(answer, truth, answer.given.matches,
+                                              self.total_mistakes(answer.quantity, truth))
+        return verdict
+
+    def total_mistakes(self, quantity, truth):
+        found = []
+        stats = sum(n.layer.keras_non_trainable([self.shapes[ref] for ref in n.inputs]) for n in self.graph.nodes)
+        buffers = (f"the moving mean and variance, 2·C per batchnorm = {grouped(stats)}; PyTorch keeps them as "
+                   "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)")
+        if quantity in ("params", "trainable_params"):
+            found += self.bias_total_mistakes(truth)
+            if stats and not self.keras:
+                what = "parameters" if quantity == "params" else "trainable"
+                found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
+        if quantity == "non_trainable_params" and stats and not self.keras:
+            found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
+            if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
+                found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
+                                                         f"{grouped(self.report.totals.non_trainable_params)} of "
+                                                         "the total are moving means and variances"))
+        if quantity == "macs":
+            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"))
+            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked"))
+        if quantity == "flops":
+            macs = self.report.totals.macs
+            found.append((macs, f"MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{grouped(macs)}, plus bias "
+                                "and the other layers' operations"))
+            found.append((2 * macs, f"FLOPs counted as 2·MACs = 2·{grouped(macs)}: archcalc also counts bias "
+                                    "additions, activations and pooling (see the FLOPs convention in the README)"))
+        return found
+
+    def bias_total_mistakes(self, truth):
+        """Bias left out in one layer, in every layer of a kind, or counted in layers that have none."""
+        left_out, counted = {}, {}
+        for node in self.graph.nodes:
+            if "bias" not in node.layer.opts:
+                continue
+            ins = [self.shapes[ref] for ref in node.inputs]
+            flipped = type(node.layer)(**{**node.layer.opts, "bias": not node.layer.bias})
+            amount = abs(flipped.params(ins) - node.layer.params(ins))
+            (left_out if node.layer.bias else counted).setdefault(node.layer.kind, []).append((node.name, amount))
+        found = []
+        for name, amount in (item for items in left_out.values() for item in items):
+            found.append((truth - amount, f"bias left out in {name}: − {grouped(amount)}"))
+        groups = dict(left_out)
+        if len(left_out) > 1:
+            groups["all"] = [item for items in left_out.values() for item in items]
+        for kind, items in groups.items():
+            if len(items) > 1:
+                found.append((truth - sum(a for _, a in items), bias_sum_message("left out in", kind, items)))
+        groups = dict(counted)
+        if len(counted) > 1:
+            groups["all"] = [item for items in counted.values() for item in items]
+        for kind, items in groups.items():
+            found.append((truth + sum(a for _, a in items), bias_sum_message("counted in", kind, items, none=True)))
+        return found
+
+
+def option_mistakes(node):
+    """(title, option changes) for the one-option mistakes that apply to this layer."""
+    layer, opts = node.layer, node.layer.opts
+    found = []
+    if opts.get("bias") is True:
+        found.append(("bias left out", {"bias": False}))
+    if opts.get("bias") is False:
+        found.append((f"bias counted, but {node.name} has none (bias: false)", {"bias": True}))
+    if "padding" in opts and opts["padding"] not in ((0, 0), "valid"):
+        found.append(("padding forgotten (P = 0)", {"padding": (0, 0)}))
+    if "stride" in opts and (opts["stride"] or layer.kernel) != (1, 1):
+        found.append(("stride ignored (S = 1)", {"stride": (1, 1)}))
+    if opts.get("groups", 1) > 1:
+        found.append((f"grouped convolution ignored (G = 1 instead of {opts['groups']})", {"groups": 1}))
+    return found
+
+
+def swapped_count_mistakes(quantity, truth, record):
+    if quantity == "flops" and record.macs:
+        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}")]
+    if quantity == "macs" and record.macs:
+        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"),
+                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}")]
+    return []
+
+
+def bias_sum_message(verb, kind, items, none=False):
+    names = ", ".join(name for name, _ in items)
+    amounts = f"({' + '.join(grouped(a) for _, a in items)})" if len(items) <= 8 else ""
+    what = "layers" if kind == "all" else f"{kind} layers"
+    sign = "+" if none else "−"
+    which = "that have none (bias: false)" if none else ""
+    return (f"bias {verb} every one of the {len(items)} {what} {which}".replace("  ", " ").rstrip()
+            + f" ({names}): {sign} {amounts + ' = ' if amounts else ''}{grouped(sum(a for _, a in items))}")
+
+
+def binary_message(given, truth):
+    return (f"K = 1024: {given.text} read with binary prefixes is {grouped(round(given.binary[0]))}, which is "
+            f"{grouped(truth)}; parameter and operation counts use K = 1,000 and M = 1,000,000")

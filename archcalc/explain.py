@@ -1,0 +1,72 @@
+"""Worked arithmetic for each layer of a spec, as students write it by hand.
+
+Every number comes from the layer classes' own hooks (through Layer.explain) on the shapes the
+analyzer computed, so an explanation always agrees with `archcalc summarize`.
+
+    >>> from archcalc.explain import explain
+    >>> conv1 = explain("alexnet", layer="conv1").layers[0]
+    >>> conv1.result("params")
+    34944
+"""
+from dataclasses import dataclass, field
+
+from .analyzer import analyze
+from .errors import SpecError
+from .layers.base import COUNTS, did_you_mean
+from .shapes import from_layout
+from .spec import INPUT, load_spec
+
+
+@dataclass
+class LayerExplanation:
+    name: str
+    type: str
+    kind: str
+    line: int
+    output_shape: tuple      # the spec's layout
+    steps: list              # layers.base.Step, results of shape steps in channels-first order
+    warnings: list = field(default_factory=list)
+
+    def result(self, quantity):
+        """The result of the step for `quantity` ("params", "MACs", "FLOPs"), 0 when the layer has none."""
+        return next((s.result for s in self.steps if s.quantity == quantity), 0)
+
+    def step(self, quantity):
+        return next((s for s in self.steps if s.quantity == quantity), None)
+
+
+@dataclass
+class Explanation:
+    model: str
+    input_shape: tuple       # the spec's layout
+    layout: str
+    layers: list
+    total_params: int
+
+
+def explain(spec, *, layer=None, input_shape=None):
+    """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`."""
+    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    report = analyze(graph)
+    if layer is not None and layer not in {node.name for node in graph.nodes}:
+        names = [node.name for node in graph.nodes]
+        raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file,
+                        hint=did_you_mean(layer, names) or f"its layers: {', '.join(names[:12])}")
+    shapes = {INPUT: graph.input_shape}
+    layers = []
+    for node, record in zip(graph.nodes, report.layers):
+        ins = [shapes[ref] for ref in node.inputs]
+        out = shapes[node.name] = from_layout(record.output_shape, graph.layout)
+        if layer is not None and node.name != layer:
+            continue
+        try:
+            steps = node.layer.explain(ins, out)
+        except SpecError as err:
+            raise graph.error(node, err) from None
+        warnings = [w["message"] for w in report.warnings if w["layer"] == node.name]
+        layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,
+                                       steps, warnings))
+    return Explanation(report.model, report.input_shape, report.layout, layers, report.totals.params)
+
+
+__all__ = ["explain", "Explanation", "LayerExplanation", "COUNTS"]

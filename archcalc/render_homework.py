@@ -1,0 +1,208 @@
+"""Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
+import json
+
+from .layers.base import COUNTS
+from .render import _csv, _tabulate, grouped, human_bytes, short
+from .shapes import to_layout
+
+MAX_SUM_TERMS = 12      # longer sums are shown as their total only
+
+
+def shape_x(shape, layout=None):
+    """(96, 55, 55) channels-first -> "55×55×96" in a channels_last spec; shapes already in layout if layout is None."""
+    return "×".join(str(d) for d in (to_layout(shape, layout) if layout else shape))
+
+
+def value_text(result, layout):
+    return shape_x(result, layout) if isinstance(result, tuple) else grouped(result)
+
+
+def step_text(step, layout, bold=False):
+    """`params = (F·F·C_in + 1)·K = (11·11·3 + 1)·96 = 34,944`; uneven sizes show the exact value first."""
+    result = value_text(step.result, layout)
+    result = f"**{result}**" if bold else result
+    if step.exact:
+        result = f"{step.exact} ⇒ {result}"
+    parts = [step.quantity] + [p for p in (step.formula, step.substituted) if p] + [result]
+    return " = ".join(parts)
+
+
+def arrow_index(steps):
+    """The step that gets `→ output shape`: the last size step before the counts, unless it shows the shape itself."""
+    sizes = [i for i, s in enumerate(steps) if s.quantity not in COUNTS]
+    if not sizes or isinstance(steps[sizes[-1]].result, tuple):
+        return None
+    return sizes[-1]
+
+
+def explanation(exp, fmt="text"):
+    """The worked arithmetic of every explained layer, as aligned text or Markdown."""
+    layout = exp.layout
+    markdown = fmt == "markdown"
+    lines = [f"## {exp.model}: worked arithmetic" if markdown else f"{exp.model}: worked arithmetic",
+             f"input {shape_x(exp.input_shape)}{f' ({layout})' if len(exp.input_shape) > 1 else ''}; "
+             "counts for one example", ""]
+    width = max((len(layer.name) for layer in exp.layers), default=0) + 2
+    for layer in exp.layers:
+        arrow = arrow_index(layer.steps)
+        shape = shape_x(layer.output_shape)
+        if markdown:
+            lines.append(f"### {layer.name} ({layer.type})")
+        for i, step in enumerate(layer.steps):
+            text = step_text(step, layout, bold=markdown)
+            if i == arrow:
+                text += f"  →  {shape}"
+            inline = step.note and not step.formula and not step.substituted
+            if inline:
+                text += f" ({step.note})"
+            if markdown:
+                lines.append(f"- {text}" + (f"  \n  *{step.note}*" if step.note and not inline else ""))
+                continue
+            label = f"{layer.name}" if i == 0 else ""
+            lines.append(f"{label:<{width}}{text}")
+            if step.note and not inline:
+                lines.append(f"{'':<{width}}  ↳ {step.note}")
+        for warning in layer.warnings:
+            if not any(s.exact for s in layer.steps):      # uneven sizes already explained in their step
+                lines.append(f"- ⚠ {warning}" if markdown else f"{'':<{width}}  ⚠ {warning}")
+        lines.append("")
+    if len(exp.layers) > 1:
+        lines.append(total_params_text(exp))
+    return "\n".join(lines).rstrip("\n")
+
+
+def total_params_text(exp):
+    terms = [layer.result("params") for layer in exp.layers if layer.result("params")]
+    if 1 < len(terms) <= MAX_SUM_TERMS:
+        return f"Total params = {' + '.join(grouped(t) for t in terms)} = {grouped(exp.total_params)}"
+    return f"Total params = {grouped(exp.total_params)} ({len(terms)} layers with parameters)"
+
+
+# ---- compare
+
+COMPARE_LABELS = {
+    "params": "Total params", "trainable_params": "Trainable params", "macs": "MACs", "flops": "FLOPs",
+    "param_bytes": "Parameter memory", "activation_bytes": "Activation memory", "depth": "Depth (conv + dense)",
+    "layers": "Layers",
+}
+
+
+def compare_value(metric, value):
+    if metric.endswith("bytes"):
+        return human_bytes(value)
+    if metric in ("depth", "layers"):
+        return str(value)
+    return f"{grouped(value)} ({short(value)})" if value >= 1000 else grouped(value)
+
+
+def percent(fraction):
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def ratio(fraction):
+    """A share below 2 as a percentage (22.9%), a larger one as a multiple (153×)."""
+    if fraction is None or fraction < 2:
+        return percent(fraction)
+    return f"{fraction:.3g}×" if fraction < 1000 else f"{fraction:,.0f}×"
+
+
+def comparison(data, fmt="table"):
+    """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    models = data["models"]
+    if fmt == "csv":
+        rows = []
+        for m in models:
+            rows += [[m["name"], "totals", metric, value, m["ratios"][metric], ""]
+                     for metric, value in m["totals"].items()]
+            for kind, part in m["by_kind"].items():
+                rows += [[m["name"], kind, q, part[q], "", part[f"{q}_share"]] for q in ("params", "flops")]
+        return _csv(rows, ["model", "group", "metric", "value", "ratio_to_first", "share_of_model"])
+    names = [m["name"] for m in models]
+    rows = []
+    for metric in data["metrics"]:
+        row = [COMPARE_LABELS[metric]]
+        for i, m in enumerate(models):
+            cell = compare_value(metric, m["totals"][metric])
+            row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
+        rows.append(row)
+    heading = "## " if fmt == "markdown" else ""
+    lines = [f"{heading}{' vs '.join(names)}", "", _tabulate(rows, [""] + names, fmt), ""]
+    if len(models) > 1:
+        lines.append(f"[ ] = as a share or multiple of {names[0]}'s value.")
+        first = models[0]
+        for m in models[1:]:
+            for metric, what in (("params", "parameters"), ("flops", "FLOPs")):
+                share = ratio(m["ratios"][metric])
+                share += "" if share.endswith("×") else " of"
+                lines.append(f"{m['name']} has {share} {first['name']}'s {what}: "
+                             f"{grouped(m['totals'][metric])}/{grouped(first['totals'][metric])}")
+        lines.append("")
+    kinds = data["kinds"]
+    rows = [[kind] + [f"{percent(m['by_kind'][kind]['params_share'])} / {percent(m['by_kind'][kind]['flops_share'])}"
+                      if kind in m["by_kind"] else "-" for m in models] for kind in kinds]
+    lines += [f"{heading}By layer kind (share of params / share of FLOPs)", "",
+              _tabulate(rows, ["kind"] + names, fmt)]
+    return "\n".join(lines)
+
+
+# ---- check
+
+def check_report(result, fmt="text"):
+    """Each answer ✓ or ✗, the correct value, the worked formula and, for a wrong one, the diagnosis."""
+    if fmt == "json":
+        from dataclasses import asdict
+        return json.dumps({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
+                           "verdicts": [asdict(v) for v in result.verdicts]}, indent=2)
+    from .check import LABELS
+    markdown = fmt == "markdown"
+    what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
+    lines = [f"{'## ' if markdown else ''}{result.model}: checking {what}", ""]
+    labels = [f"{v.layer or 'total'} {LABELS[v.quantity]}" for v in result.verdicts]
+    width = max(map(len, labels), default=0)
+    for verdict, label in zip(result.verdicts, labels):
+        mark = "✓" if verdict.ok else "✗"
+        value = verdict.given if verdict.ok else f"{verdict.given}, correct: {verdict.correct}"
+        if verdict.ok and verdict.given.replace(",", "") != verdict.correct.replace(",", ""):
+            value += f" ({verdict.correct})"
+        if markdown:
+            lines.append(f"- {mark} **{label}**: {value}")
+            details = [f"`{w}`" for w in verdict.working]
+            details += [f"**diagnosis**: {verdict.diagnosis}"] if verdict.diagnosis else []
+            lines += [f"  - {d}" for d in details]
+            continue
+        lines.append(f"{mark} {label:<{width}}  {value}  (line {verdict.line})")
+        lines += [f"    {w}" for w in verdict.working]
+        if verdict.diagnosis:
+            lines.append(f"    diagnosis: {verdict.diagnosis}")
+    right = sum(v.ok for v in result.verdicts)
+    lines += ["", f"{right} of {len(result.verdicts)} answers right."]
+    return "\n".join(lines)
+
+
+# ---- calc
+
+def matrix_text(matrix, indent="  "):
+    """Rows of numbers in right-aligned columns; integers without a decimal point."""
+    cells = [[f"{value:g}" for value in row] for row in matrix.tolist()]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join(indent + " ".join(c.rjust(width) for c in row) for row in cells)
+
+
+def size_lines(exp):
+    """The output-size steps of a one-layer explanation, with the arrow to its shape."""
+    layer = exp.layers[0]
+    steps = [s for s in layer.steps if s.quantity not in COUNTS]
+    lines = [step_text(s, exp.layout) for s in steps]
+    lines[-1] += f"  →  {shape_x(layer.output_shape)}"
+    lines += [f"  ↳ {s.note}" for s in steps if s.note]
+    return lines
+
+
+def numeric(title, exp, blocks):
+    """`calc conv/pool --matrix`: the size arithmetic, then each (label, matrix) block."""
+    lines = [title, *size_lines(exp)]
+    for label, matrix in blocks:
+        lines += ["", f"{label}:", matrix_text(matrix)]
+    return "\n".join(lines)
