@@ -10,9 +10,9 @@ analyzer computed, so an explanation always agrees with `archcalc summarize`.
 """
 from dataclasses import dataclass, field
 
-from .analyzer import analyze
+from .analyzer import ReceptiveField, analyze
 from .errors import SpecError
-from .layers.base import COUNTS, did_you_mean
+from .layers.base import COUNTS, Step, did_you_mean
 from .shapes import from_layout
 from .spec import INPUT, load_spec
 
@@ -26,6 +26,7 @@ class LayerExplanation:
     output_shape: tuple      # the spec's layout
     steps: list              # layers.base.Step, results of shape steps in channels-first order
     warnings: list = field(default_factory=list)
+    field_steps: list = field(default_factory=list)    # the receptive-field recurrence, for windowed layers
 
     def result(self, quantity):
         """The result of the step for `quantity` ("params", "MACs", "FLOPs"), 0 when the layer has none."""
@@ -53,6 +54,7 @@ def explain(spec, *, layer=None, input_shape=None):
         raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file,
                         hint=did_you_mean(layer, names) or f"its layers: {', '.join(names[:12])}")
     shapes = {INPUT: graph.input_shape}
+    fields = {INPUT: ReceptiveField.of_input(), **{r.name: r.receptive_field for r in report.layers}}
     layers = []
     for node, record in zip(graph.nodes, report.layers):
         ins = [shapes[ref] for ref in node.inputs]
@@ -65,8 +67,29 @@ def explain(spec, *, layer=None, input_shape=None):
             raise graph.error(node, err) from None
         warnings = [w["message"] for w in report.warnings if w["layer"] == node.name]
         layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,
-                                       steps, warnings))
+                                       steps, warnings, field_steps(node, ins, record, fields)))
     return Explanation(report.model, report.input_shape, report.layout, layers, report.totals.params)
+
+
+def field_steps(node, ins, record, fields):
+    """r_out = r_in + (k − 1)·j_in and j_out = j_in·s with the layer's numbers, per axis (one line when
+    both agree); the results are the analyzer's, from the widest input field as at a merge."""
+    inputs = [fields[ref] for ref in node.inputs if isinstance(fields[ref], ReceptiveField)]
+    steps = node.layer.receptive_step(ins)
+    out = record.receptive_field
+    if not inputs or not isinstance(steps, tuple) or not isinstance(out, ReceptiveField):
+        return []
+    before = max(inputs, key=lambda f: f.size)
+    axes = [("", 0)] if steps[0] == steps[1] and before.size[0] == before.size[1] else [("_h", 0), ("_w", 1)]
+    lines = []
+    for suffix, axis in axes:
+        k, s, p = steps[axis]
+        r, j, start = before.size[axis], before.jump[axis], before.start[axis]
+        lines += [Step(f"r{suffix}", "r_in + (k − 1)·j_in", f"{r} + ({k} − 1)·{j}", out.size[axis]),
+                  Step(f"j{suffix}", "j_in·s", f"{j}·{s}", out.jump[axis]),
+                  Step(f"start{suffix}", "start_in + ((k − 1)/2 − p)·j_in",
+                       f"{start:g} + (({k} − 1)/2 − {p})·{j}", f"{out.start[axis]:g}")]
+    return lines
 
 
 __all__ = ["explain", "Explanation", "LayerExplanation", "COUNTS"]

@@ -62,6 +62,10 @@ def explanation(exp, fmt="text"):
             lines.append(f"{label:<{width}}{text}")
             if step.note and not inline:
                 lines.append(f"{'':<{width}}  ↳ {step.note}")
+        for i, step in enumerate(layer.field_steps):
+            text = " = ".join((step.quantity, step.formula, step.substituted, str(step.result)))
+            text += "  (receptive field)" if i == 0 else ""
+            lines.append(f"- {text}" if markdown else f"{'':<{width}}{text}")
         for warning in layer.warnings:
             if not any(s.exact for s in layer.steps):      # uneven sizes already explained in their step
                 lines.append(f"- ⚠ {warning}" if markdown else f"{'':<{width}}  ⚠ {warning}")

@@ -221,3 +221,20 @@ def chains(draw):
 def test_gradient_support_matches_random_chains(chain):
     spec, dense = chain
     check_field(spec, dense)
+
+
+def test_explain_shows_the_recurrence_with_the_layers_numbers():
+    # AlexNet pool1 (3/2) after conv1 (11/4): r = 11 + (3 − 1)·4 = 19, j = 4·2 = 8, start = 5 + 1·4 = 9
+    from archcalc.explain import explain
+    from archcalc.render_homework import explanation
+    text = explanation(explain("alexnet", layer="pool1"))
+    assert "r = r_in + (k − 1)·j_in = 11 + (3 − 1)·4 = 19  (receptive field)" in text
+    assert "j = j_in·s = 4·2 = 8" in text
+    assert "start = start_in + ((k − 1)/2 − p)·j_in = 5 + ((3 − 1)/2 − 0)·4 = 9" in text
+    # a rectangular, strided kernel gets one line per axis; a vector layer none
+    spec = {"input": [1, 9, 12], "layers": [{"conv2d": {"filters": 1, "kernel": [3, 5], "stride": [1, 2]}},
+                                           "flatten", {"dense": 2}]}
+    layers = explain(spec).layers
+    assert [s.quantity for s in layers[0].field_steps] == ["r_h", "j_h", "start_h", "r_w", "j_w", "start_w"]
+    assert layers[0].field_steps[3].result == 5 and layers[0].field_steps[4].result == 2
+    assert layers[2].field_steps == []
