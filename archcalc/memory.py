@@ -130,7 +130,8 @@ def largest_batch(graph, budget, **options):
 
 
 def _liveness(report, input_bytes, workspace, width, mode, inplace):
-    """Per layer: (bytes of new storage, activation bytes alive while it runs, its temporaries included),
+    """Per layer: (bytes of new storage, activation bytes alive while it runs, its temporaries included;
+    `workspace` in bytes per sample),
     from execution order."""
     batch = report.batch
     position = {record.name: index for index, record in enumerate(report.layers)}
@@ -159,7 +160,7 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
     for index, record in enumerate(report.layers):
         new = size[record.name] if storage_of[record.name] == record.name else 0
         live += new
-        rows.append((new, live + workspace[index] * batch * width))
+        rows.append((new, live + workspace[index] * batch))
         for storage in {storage_of[ref] for ref in record.inputs} | {storage_of[record.name]}:
             if free_after[storage] == index:
                 live -= size[storage]
@@ -183,13 +184,44 @@ def _autograd_facts(graph, batch):
     return needs_grad, saver
 
 
-def _workspaces(graph):
-    """Each layer's temporaries (elements per sample), from its own hook."""
+def _gradient_lifetimes(report, needs_grad, element_bytes):
+    """(first, last, bytes) per gradient storage of a backward pass, in layer indices: a tensor's
+    gradient is made at its last reader's backward and freed after its producer's. Gradients reaching
+    a view, or the only input of an add or a concat, are the merge's own gradient (the same tensor, or
+    slices of it), so they share its storage and extend its life."""
+    position = {record.name: index for index, record in enumerate(report.layers)}
+    readers = {}
+    for index, record in enumerate(report.layers):
+        for ref in record.inputs:
+            readers.setdefault(ref, []).append(index)
+    last = len(report.layers)
+    owner, lifetimes = {}, {}
+    for index in reversed(range(len(report.layers))):
+        record = report.layers[index]
+        name = record.name
+        if not needs_grad[name]:
+            continue
+        reading = readers.get(name, [last] if index == last - 1 else [])
+        if not reading:
+            continue                        # nobody reads it: no gradient flows
+        merge = reading[0] < last and report.layers[reading[0]]
+        shares = len(reading) == 1 and merge and (merge.type in ("add", "concat") or
+                                                  merge.activation_elements == 0)
+        owner[name] = owner[merge.name] if shares and merge.name in owner else name
+        key = owner[name]
+        if key == name:
+            lifetimes[key] = [index, max(reading), numel(record.output_shape) * element_bytes]
+        lifetimes[key][0] = min(lifetimes[key][0], index)
+    return [tuple(value) for value in lifetimes.values()]
+
+
+def _workspaces(graph, width):
+    """Each layer's temporaries (bytes per sample), from its own hook."""
     shapes, elements = {INPUT: graph.input_shape}, []
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         shapes[node.name] = node.layer.output_shape(ins)
-        elements.append(node.layer.workspace(ins, shapes[node.name]))
+        elements.append(node.layer.workspace(ins, shapes[node.name], width))
     return elements
 
 
@@ -202,7 +234,7 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     result.param_bytes = report.totals.param_bytes
     result.buffer_bytes = report.totals.buffer_bytes
     result.input_bytes = numel(graph.input_shape) * batch * width
-    rows = _liveness(report, result.input_bytes, _workspaces(graph), width, mode, inplace)
+    rows = _liveness(report, result.input_bytes, _workspaces(graph, width), width, mode, inplace)
     result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
@@ -245,21 +277,11 @@ def _training_step(result, report, graph, width, optimizer_width, states):
     held = result.input_bytes + numel(report.layers[-1].output_shape) * batch * width     # input, output
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
-    # the gradient of a tensor lives from its last reader's backward to its producer's; a view's
-    # gradient is a view of its source's
-    position = {record.name: index for index, record in enumerate(report.layers)}
-    source, last_read = {}, {report.layers[-1].name: len(report.layers)}
-    for index, record in enumerate(report.layers):
-        for ref in record.inputs:
-            last_read[source.get(ref, ref)] = max(last_read.get(source.get(ref, ref), index), index)
-        if record.activation_elements == 0 and record.output_shape:
-            source[record.name] = source.get(record.inputs[0], record.inputs[0])
-    gradients = {name: numel(report.layers[position[name]].output_shape) * batch * width
-                 for name in last_read if name != INPUT and name not in source and needs_grad[name]}
+    gradients = _gradient_lifetimes(report, needs_grad, batch * width)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
-        alive = sum(size for name, size in gradients.items() if position[name] <= index <= last_read[name])
+        alive = sum(size for first, last, size in gradients if first <= index <= last)
         step = saved_before + held + alive + grads_after
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name

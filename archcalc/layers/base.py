@@ -277,9 +277,9 @@ class Layer:
     def warnings(self, ins):
         return []
 
-    def workspace(self, ins, out):
-        """Elements of temporaries alive, beside the inputs and the output, at the worst moment of the
-        layer's eager PyTorch forward (per sample); 0 for layers that compute in one kernel."""
+    def workspace(self, ins, out, width):
+        """Bytes of temporaries alive, beside the inputs and the output, at the worst moment of the
+        layer's eager PyTorch forward (per sample, `width` bytes per element); 0 for one-kernel layers."""
         return 0
 
     def is_view(self):

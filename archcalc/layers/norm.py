@@ -89,8 +89,8 @@ class LocalResponseNorm(Layer):
         return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),
                 Step("FLOPs", "(2n + 3)·elements", f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
 
-    def workspace(self, ins, out):
+    def workspace(self, ins, out, width):
         """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for
         the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
         channels, *spatial = ins[0]
-        return max((channels + self.size - 1) * self.elements(spatial), 2 * self.elements(ins[0]))
+        return max((channels + self.size - 1) * self.elements(spatial), 2 * self.elements(ins[0])) * width

@@ -81,6 +81,10 @@ class MaxPool2d(_WindowPool):
     def window_flops_step(window_symbol, window, outputs_symbol, outputs):
         return f"({window_symbol} − 1)·{outputs_symbol}", f"({window} − 1)·{outputs}"
 
+    def workspace(self, ins, out, width):
+        """PyTorch's kernel computes the int64 argmax indices even in inference, then drops them."""
+        return numel(out) * 8
+
 
 class AvgPool2d(_WindowPool):
     type_name = "avgpool2d"
