@@ -6,10 +6,10 @@ import sys
 import click
 
 from . import __version__
+from .conventions import CONVENTIONS
 from .errors import SpecError
 
 DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
-CONVENTION_NAMES = ("archcalc", "torch", "torchvision", "fvcore", "thop", "ptflops", "torchinfo")
 
 
 class ArchcalcGroup(click.Group):
@@ -105,7 +105,7 @@ def main():
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
-@click.option("--convention", type=click.Choice(CONVENTION_NAMES), default="archcalc", show_default=True,
+@click.option("--convention", type=click.Choice(tuple(CONVENTIONS)), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
