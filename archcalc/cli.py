@@ -386,23 +386,36 @@ def explain(spec, layer, input_shape, fmt, output):
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True)
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
 @click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
 @click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type, for bytes.")
 @click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
 @format_option
+@click.option("--plot", "plot", is_flag=True,
+              help="Draw MACs against parameters (bubble area by activation memory) to -o FILE (.png/.svg/.pdf); "
+                   "the table still goes to stdout.")
 @output_option
-def compare(specs, batch, dtype, keras, fmt, output):
+def compare(specs, batch, dtype, keras, fmt, plot, output):
     """Compare specs side by side: totals, each as a share of the first spec's, and the
     split of parameters and FLOPs by layer kind (conv, dense, ...).
 
     \b
-    Example:
+    Examples:
       archcalc compare mnist_fc mnist_cnn
+      archcalc compare alexnet vgg16 googlenet resnet50 --plot -o cmp.png
     """
-    from .compare import compare as compare_specs
+    from .analyzer import analyze
+    from .compare import compare_reports
     from .render_homework import comparison
-    emit(comparison(compare_specs(list(specs), batch=batch, dtype=dtype, keras=keras), fmt), output)
+    reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras) for spec in specs]
+    if plot:
+        if not output:
+            raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
+        from .plots import plot_comparison
+        plot_comparison(reports, output)
+        click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
+        output = None
+    emit(comparison(compare_reports(reports, list(specs)), fmt), output)
 
 
 @main.command()

@@ -40,6 +40,13 @@ def by_kind(report):
 def compare(specs, *, batch=1, dtype="fp32", keras=False):
     """Analyze each spec (path, zoo name, dict or Graph) and line their numbers up against the first."""
     reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras) for spec in specs]
+    return compare_reports(reports, specs)
+
+
+def compare_reports(reports, specs=None):
+    """Line up already-analysed reports against the first; `specs` names where each came from."""
+    specs = specs or [report.model for report in reports]
+    first_report = reports[0]
     models = []
     for spec, report in zip(specs, reports):
         models.append({"name": report.model, "spec": str(spec) if isinstance(spec, str) else report.model,
@@ -49,5 +56,5 @@ def compare(specs, *, batch=1, dtype="fp32", keras=False):
     for model in models:
         model["ratios"] = {m: fraction(model["totals"][m], first[m]) for m in METRICS}
     kinds = list(dict.fromkeys(kind for model in models for kind in model["by_kind"]))
-    return {"batch": batch, "dtype": dtype, "keras": keras, "metrics": list(METRICS), "kinds": kinds,
-            "models": models}
+    return {"batch": first_report.batch, "dtype": first_report.dtype, "keras": first_report.keras,
+            "metrics": list(METRICS), "kinds": kinds, "models": models}

@@ -8,7 +8,7 @@ import pytest
 from archcalc.calc import (conv_explanation, conv_values, dense_explanation, pool_explanation, pool_values,
                            read_matrices)
 from archcalc.errors import SpecError
-from tests.conftest import ROOT, run_cli
+from conftest import ROOT, run_cli
 
 
 def test_conv_formulas_alexnet_conv1():

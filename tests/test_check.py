@@ -6,7 +6,7 @@ import pytest
 import archcalc
 from archcalc.check import check, check_text, parse_given, parse_shape_answer
 from archcalc.errors import SpecError
-from tests.conftest import run_cli
+from conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -7,7 +7,7 @@ import pytest
 
 from archcalc.compare import compare
 from archcalc.render_homework import comparison
-from tests.conftest import run_cli
+from conftest import run_cli
 
 
 def test_mnist_cnn_has_22_9_percent_of_the_fc_nets_parameters():

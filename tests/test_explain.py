@@ -13,7 +13,7 @@ from archcalc.layers.conv import Conv2d
 from archcalc.explain import explain
 from archcalc.render_homework import explanation
 from archcalc.shapes import from_layout
-from tests.conftest import run_cli
+from conftest import run_cli
 
 OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 

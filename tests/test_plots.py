@@ -98,3 +98,18 @@ def test_missing_matplotlib_names_the_install_command(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["plot", "lenet5", "-o", str(tmp_path / "x.png")])
     assert result.exit_code == 2
     assert "pip install 'archcalc[plot]'" in result.output
+
+
+def test_compare_plot_draws_the_bubble_chart_and_still_prints_the_table(tmp_path):
+    out = tmp_path / "cmp.png"
+    result = CliRunner().invoke(main, ["compare", "alexnet", "vgg16", "resnet50", "--plot", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "vgg16 has 2.22× alexnet's parameters: 138,357,544/62,378,344" in result.output
+    pixels = image.imread(out)
+    fills = [1 - 0.45 * (1 - rgb(c)) for c in ("#1f77b4", "#ff7f0e", "#2ca02c")]
+    assert all(share_of(pixels, fill) > 0 for fill in fills)      # three bubbles
+
+
+def test_compare_plot_needs_an_image_file():
+    result = CliRunner().invoke(main, ["compare", "alexnet", "vgg16", "--plot"])
+    assert result.exit_code == 2 and "-o FILE" in result.output
