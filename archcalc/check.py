@@ -27,7 +27,7 @@ from .layers.base import did_you_mean
 from .render import grouped
 from .render_homework import shape_x, step_text, total_params_text
 from .shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 from .summary_parse import KERAS, detect, parse_summary
 from .yamlio import load_yaml
 
@@ -267,12 +267,12 @@ class CheckResult:
 
 def check(spec, answers_path, *, keras=None):
     """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    graph = as_graph(spec)
     return check_answers(graph, load_answers(answers_path, graph), keras=keras)
 
 
 def check_text(spec, text, *, keras=None):
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    graph = as_graph(spec)
     return check_answers(graph, read_answers(text, graph), keras=keras)
 
 

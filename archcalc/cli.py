@@ -46,19 +46,34 @@ def emit(text, output):
         click.echo(text)
 
 
-def analysis_options(func):
-    """The options every analysing command shares."""
-    for decorator in reversed([
-        click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N."),
-        click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
-                     help="Element type, for bytes."),
-        click.option("--input", "input_shape", metavar="SHAPE",
-                     help="Override the spec's input, in its layout: 3x224x224."),
-        click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params."),
-        click.option("--strict", is_flag=True, help="Treat uneven divisions as errors."),
-    ]):
-        func = decorator(func)
-    return func
+def options(*decorators):
+    """Several click options as one decorator, so commands share their spelling and help."""
+    def apply(func):
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return apply
+
+
+spec_argument = click.argument("spec", shell_complete=complete_spec)
+specs_argument = click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
+batch_option = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+                            help="Batch size N.")
+dtype_option = click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
+                            help="Element type, for bytes.")
+input_option = click.option("--input", "input_shape", metavar="SHAPE",
+                            help="Override the spec's input, in its layout: 3x224x224.")
+set_option = click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
+                          help="Set one of the spec's top-level args (repeatable): --set aux_logits=true.")
+keras_option = click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
+strict_option = click.option("--strict", is_flag=True, help="Treat uneven divisions as errors.")
+analysis_options = options(batch_option, dtype_option, input_option, set_option, keras_option, strict_option)
+
+
+def load(spec, input_shape=None, settings=()):
+    """The spec as a Graph, with --input and --set applied; every command hands this to the library."""
+    from .spec import load_spec
+    return load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
 
 
 def parse_settings(settings):
@@ -101,17 +116,15 @@ def main():
 
 
 @main.command()
-@click.argument("spec", shell_complete=complete_spec)
+@spec_argument
 @analysis_options
 @format_option
 @click.option("--rf", is_flag=True, help="Add a receptive-field column.")
 @click.option("--convention", type=click.Choice(tuple(CONVENTIONS)), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
-@click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
-              help="Set one of the spec's top-level args (repeatable).")
 @output_option
-def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, convention, train, settings, output):
+def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
@@ -122,9 +135,8 @@ def summarize(spec, batch, dtype, input_shape, keras, strict, fmt, rf, conventio
     """
     from .analyzer import analyze
     from .render import summary
-    from .spec import load_spec
-    graph = load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
-    report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention)
+    report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict,
+                     convention=convention)
     emit(summary(report, fmt, rf=rf, train=train), output)
 
 
@@ -184,12 +196,12 @@ def schema(output):
 
 
 @main.command()
-@click.argument("spec", shell_complete=complete_spec)
+@spec_argument
 @analysis_options
 @click.option("--format", "fmt", type=click.Choice(("svg", "dot")),
               help="svg (drawn by archcalc) or dot (Graphviz text); default: from the -o suffix, else svg.")
 @output_option
-def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
+def diagram(spec, batch, dtype, input_shape, settings, keras, strict, fmt, output):
     """Draw the layer graph of SPEC (SVG or Graphviz DOT).
 
     One box per layer with its name, type and output shape; branches side by side, skips drawn.
@@ -203,19 +215,19 @@ def diagram(spec, batch, dtype, input_shape, keras, strict, fmt, output):
     from .diagram import render
     if fmt is None:
         fmt = "dot" if output and output.lower().endswith((".dot", ".gv")) else "svg"
-    report = analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+    report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
     emit(render(report, fmt), output)
 
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
+@specs_argument
 @analysis_options
 @click.option("--compare", is_flag=True,
               help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Image file to write: .png, .svg or .pdf.")
-def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
+def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, output):
     """Chart SPEC's layers, or compare several SPECs.
 
     Per layer: parameters, FLOPs and activation memory (log scale). With --compare: MACs against
@@ -230,7 +242,7 @@ def plot(specs, batch, dtype, input_shape, keras, strict, compare, output):
     from .plots import plot_comparison, plot_layers
     if len(specs) > 1 and not compare:
         raise click.UsageError("several specs need --compare (or plot them one at a time)")
-    reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras, strict=strict, input_shape=input_shape)
+    reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
                for spec in specs]
     if compare:
         plot_comparison(reports, output)
@@ -265,13 +277,14 @@ def from_torch(target, input_shape, name, output):
 
 
 @main.command()
-@click.argument("spec")
+@spec_argument
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where to run the real model.")
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
+@batch_option
 @click.option("--dtype", type=click.Choice(["fp32", "fp64", "fp16", "bf16"]), default="fp32", show_default=True,
               help="Element type of the model and input.")
-@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@input_option
+@set_option
 @click.option("--train", is_flag=True, help="Also run backward and compare its FLOPs (and peak memory on CUDA).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and the random input.")
 @click.option("--meta", is_flag=True, help="Build on the meta device: shapes, params and FLOPs only.")
@@ -280,7 +293,7 @@ def from_torch(target, input_shape, name, output):
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="Output format.")
 @output_option
-def verify(spec, device, batch, dtype, input_shape, train, seed, meta, max_gib, fmt, output):
+def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, fmt, output):
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
     for backward. Exit status 0 when all agree, 1 on any disagreement, 2 on a bad spec.
@@ -291,18 +304,19 @@ def verify(spec, device, batch, dtype, input_shape, train, seed, meta, max_gib, 
     """
     from .render import verification
     from .verify import verify as run
-    result = run(spec, device=device, batch=batch, dtype=dtype, train=train, seed=seed, meta=meta,
-                 max_gib=max_gib, input_shape=input_shape)
+    result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
+                 seed=seed, meta=meta, max_gib=max_gib)
     emit(verification(result, fmt), output)
     if not result.ok:
         sys.exit(1)
 
 
 @main.command("export-torch")
-@click.argument("spec")
-@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@spec_argument
+@input_option
+@set_option
 @output_option
-def export_torch(spec, input_shape, output):
+def export_torch(spec, input_shape, settings, output):
     """Print SPEC as plain PyTorch source: an nn.Module you can paste and train.
 
     \b
@@ -310,17 +324,17 @@ def export_torch(spec, input_shape, output):
       archcalc export-torch resnet50 -o resnet50.py
     """
     from .torch_bridge import torch_source
-    from .spec import load_spec
-    emit(torch_source(load_spec(spec, input_shape=input_shape)), output)
+    emit(torch_source(load(spec, input_shape, settings)), output)
 
 
 @main.command()
-@click.argument("spec", shell_complete=complete_spec)
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
-@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@spec_argument
+@batch_option
+@input_option
+@set_option
 @format_option
 @output_option
-def conventions(spec, batch, input_shape, fmt, output):
+def conventions(spec, batch, input_shape, settings, fmt, output):
     """FLOPs of SPEC as each popular tool counts them, side by side, with what each includes
     and its rule for every layer type in the spec.
 
@@ -330,14 +344,15 @@ def conventions(spec, batch, input_shape, fmt, output):
     """
     from .api import compare_conventions
     from .render import conventions_table
-    emit(conventions_table(compare_conventions(spec, batch=batch, input_shape=input_shape), fmt), output)
+    emit(conventions_table(compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
 
 
 @main.command()
-@click.argument("spec", shell_complete=complete_spec)
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type.")
-@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout: 3x224x224.")
+@spec_argument
+@batch_option
+@dtype_option
+@input_option
+@set_option
 @click.option("--mode", type=click.Choice(["inference", "training"]), default="inference", show_default=True,
               help="A forward pass, or one training step.")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="sgd",
@@ -349,7 +364,8 @@ def conventions(spec, batch, input_shape, fmt, output):
               "and the largest batch that fits.")
 @format_option
 @output_option
-def memory(spec, batch, dtype, input_shape, mode, optimizer, mixed_precision, inplace, budget, fmt, output):
+def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, fmt,
+           output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
@@ -360,19 +376,20 @@ def memory(spec, batch, dtype, input_shape, mode, optimizer, mixed_precision, in
     """
     from .memory import memory as measure
     from .render import memory_report
-    result = measure(spec, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
-                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, input_shape=input_shape)
+    result = measure(load(spec, input_shape, settings), batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
+                     mixed_precision=mixed_precision, inplace=inplace, budget=budget)
     emit(memory_report(result, fmt), output)
 
 
 @main.command()
-@click.argument("spec")
+@spec_argument
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
-@click.option("--input", "input_shape", metavar="SHAPE", help="Override the spec's input, in its layout.")
+@input_option
+@set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text", show_default=True,
               help="Plain text, or Markdown to paste into a report.")
 @output_option
-def explain(spec, layer, input_shape, fmt, output):
+def explain(spec, layer, input_shape, settings, fmt, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
     the spec's numbers substituted, in the notation courses use.
 
@@ -382,20 +399,21 @@ def explain(spec, layer, input_shape, fmt, output):
     """
     from .explain import explain as explain_spec
     from .render_homework import explanation
-    emit(explanation(explain_spec(spec, layer=layer, input_shape=input_shape), fmt), output)
+    emit(explanation(explain_spec(load(spec, input_shape, settings), layer=layer), fmt), output)
 
 
 @main.command()
-@click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size N.")
-@click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True, help="Element type, for bytes.")
-@click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
+@specs_argument
+@batch_option
+@dtype_option
+@input_option
+@keras_option
 @format_option
 @click.option("--plot", "plot", is_flag=True,
               help="Draw MACs against parameters (bubble area by activation memory) to -o FILE (.png/.svg/.pdf); "
                    "the table still goes to stdout.")
 @output_option
-def compare(specs, batch, dtype, keras, fmt, plot, output):
+def compare(specs, batch, dtype, input_shape, keras, fmt, plot, output):
     """Compare specs side by side: totals, each as a share of the first spec's, and the
     split of parameters and FLOPs by layer kind (conv, dense, ...).
 
@@ -407,7 +425,7 @@ def compare(specs, batch, dtype, keras, fmt, plot, output):
     from .analyzer import analyze
     from .compare import compare_reports
     from .render_homework import comparison
-    reports = [analyze(spec, batch=batch, dtype=dtype, keras=keras) for spec in specs]
+    reports = [analyze(load(spec, input_shape), batch=batch, dtype=dtype, keras=keras) for spec in specs]
     if plot:
         if not output:
             raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
@@ -419,7 +437,7 @@ def compare(specs, batch, dtype, keras, fmt, plot, output):
 
 
 @main.command()
-@click.argument("spec")
+@spec_argument
 @click.argument("answers", type=click.Path(exists=True, dir_okay=False))
 @click.option("--keras/--pytorch", "keras", default=None,
               help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")

@@ -14,7 +14,7 @@ from .analyzer import ReceptiveField, analyze
 from .errors import SpecError
 from .layers.base import COUNTS, Step, did_you_mean
 from .shapes import from_layout
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Explanation:
 
 def explain(spec, *, layer=None, input_shape=None):
     """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`."""
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    graph = as_graph(spec, input_shape=input_shape)
     report = analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
         names = [node.name for node in graph.nodes]

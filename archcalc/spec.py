@@ -107,6 +107,13 @@ def load_spec(source, *, input_shape=None, args=None):
     return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape, args=args)
 
 
+def as_graph(spec, *, input_shape=None, args=None):
+    """A Graph as it is; a path, zoo name or dict through load_spec. Every library entry point takes either."""
+    if isinstance(spec, Graph):
+        return spec
+    return load_spec(spec, input_shape=input_shape, args=args)
+
+
 def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,

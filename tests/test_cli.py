@@ -172,3 +172,23 @@ def test_readme_quick_start_spec(tmp_path):
     assert data["totals"]["params"] == 896 + 2 * 18_560 + 330 == 38_346
     assert data["layers"][-1]["output_shape"] == [10]
     assert data["totals"]["buffers"] == 4 * (2 * 32 + 1)          # four batchnorms
+
+
+@pytest.mark.parametrize("command", [
+    ["summarize"], ["explain"], ["memory"], ["diagram", "--format", "dot"], ["export-torch"],
+])
+def test_every_spec_command_takes_set(command):
+    """--set reaches the spec's top-level args everywhere: googlenet's aux heads appear only when asked."""
+    plain = invoke(*command[:1], "googlenet", *command[1:])
+    with_aux = invoke(*command[:1], "googlenet", *command[1:], "--set", "aux_logits=true")
+    assert "aux1" not in plain and "aux1" in with_aux
+
+
+def test_conventions_takes_set():
+    """torch counts 2 per MAC of dense layers: fc 1,024·1,000·2 = 2,048,000; each aux head adds
+    (2,048·1,024 + 1,024·1,000)·2 = 6,242,304."""
+    def torch_dense(*extra):
+        data = json.loads(invoke("conventions", "googlenet", "--format", "json", *extra))
+        return next(c for c in data["conventions"] if c["name"] == "torch")["by_kind"]["dense"]
+    assert torch_dense() == 2_048_000
+    assert torch_dense("--set", "aux_logits=true") == 2_048_000 + 2 * 6_242_304
