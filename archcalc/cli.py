@@ -28,6 +28,16 @@ def paint(text, **style):
     return text if os.environ.get("NO_COLOR") else click.style(text, **style)
 
 
+def terminal_progress():
+    """A one-line progress report on stderr, overwritten in place; None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(message):
+        click.echo(f"\r\033[K{message}", err=True, nl=False)
+    return show
+
+
 def complete_spec(ctx, param, incomplete):
     """Shell completion for SPEC: the built-in names, then files and folders."""
     from click.shell_completion import CompletionItem
@@ -304,8 +314,11 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     """
     from .render import verification
     from .verify import verify as run
+    progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
-                 seed=seed, meta=meta, max_gib=max_gib)
+                 seed=seed, meta=meta, max_gib=max_gib, progress=progress)
+    if progress:
+        progress("")
     emit(verification(result, fmt), output)
     if not result.ok:
         sys.exit(1)

@@ -82,8 +82,11 @@ def predicted_peak(report, train):
 
 
 def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
-           max_gib=DEFAULT_MAX_GIB, input_shape=None):
-    """Build the spec in torch, run it, and compare every layer with the static analysis."""
+           max_gib=DEFAULT_MAX_GIB, input_shape=None, progress=None):
+    """Build the spec in torch, run it, and compare every layer with the static analysis.
+
+    progress, if given, is called with a short message as the run goes ("forward 12/175", "backward"),
+    so a caller can show feedback on large models; verify itself never prints."""
     if dtype not in TORCH_DTYPES:
         raise SpecError(f"verify runs floating-point models; dtype '{dtype}' is not one",
                         hint=f"choose one of {', '.join(TORCH_DTYPES)}")
@@ -102,12 +105,12 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
             "device, so saved bytes and peak memory were not measured")
     elif meta:
         result.not_measured.append("--meta: built on the meta device; saved bytes and peak memory not measured")
-    measured = _measure(graph, report, result, seed, torch)
+    measured = _measure(graph, report, result, seed, torch, progress or (lambda message: None))
     _compare(graph, report, result, measured, peak)
     return result
 
 
-def _measure(graph, report, result, seed, torch):
+def _measure(graph, report, result, seed, torch, progress):
     from torch.utils.flop_counter import FlopCounterMode
     from .torch_bridge import SpecModel
     torch.manual_seed(seed)
@@ -140,6 +143,7 @@ def _measure(graph, report, result, seed, torch):
     def leaving(name):
         def hook(module, args, out):
             shapes[name] = tuple(out.shape[1:])
+            progress(f"forward {len(shapes)}/{len(modules)}")
             current[0] = OUTSIDE
             if result.train:
                 claim(name, out.grad_fn)
@@ -177,6 +181,7 @@ def _measure(graph, report, result, seed, torch):
             out = model(x)
             forward = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
             if result.train and out.requires_grad:   # a model with nothing to train has no backward
+                progress("backward")
                 out.float().sum().backward()
         counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
     except (RuntimeError, ValueError) as err:

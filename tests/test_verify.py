@@ -189,3 +189,16 @@ layers:
     assert model(x).shape == reference(x).shape == (2, 3)
     # ceil_mode 11 → ceil((11 + 2 − 3)/2) + 1 = 6
     assert model.avgpool2d_1(model.stem(x)).shape == (2, 4, 6, 6)
+
+
+def test_progress_reports_every_layer_then_backward():
+    messages = []
+    verify("lenet5", batch=2, train=True, progress=messages.append)
+    layers = len(archcalc.load_spec("lenet5").nodes)       # 12: 5 conv/dense, 4 tanh, 2 pools, flatten
+    assert messages[:layers] == [f"forward {i}/{layers}" for i in range(1, layers + 1)]
+    assert messages[layers:] == ["backward"]
+
+
+def test_no_progress_noise_when_stderr_is_not_a_terminal():
+    out = CliRunner().invoke(main, ["verify", "lenet5"])
+    assert out.exit_code == 0 and "forward 1/" not in out.output
