@@ -5,7 +5,7 @@ from . import conventions
 from .errors import SpecError
 from .layers.base import Autograd
 from .shapes import numel, to_layout
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 DEVICES = ("cpu", "cuda")
@@ -149,7 +149,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
     because dropout keeps a different mask on CUDA.
     """
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    graph = as_graph(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPE_BYTES)}")
     if not isinstance(batch, int) or batch < 1:

@@ -27,7 +27,7 @@ from .layers.base import did_you_mean
 from .render import grouped
 from .render_homework import shape_x, step_text, total_params_text
 from .shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 from .summary_parse import KERAS, detect, parse_summary
 from .yamlio import load_yaml
 
@@ -103,10 +103,6 @@ def parse_shape_answer(raw):
     if not dims:
         raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")
     return tuple(dims)
-
-
-def shape_text(shape):
-    return "×".join(f"{float(d):g}" if isinstance(d, Fraction) else str(d) for d in shape)
 
 
 # ---- answers
@@ -267,12 +263,12 @@ class CheckResult:
 
 def check(spec, answers_path, *, keras=None):
     """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    graph = as_graph(spec)
     return check_answers(graph, load_answers(answers_path, graph), keras=keras)
 
 
 def check_text(spec, text, *, keras=None):
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec)
+    graph = as_graph(spec)
     return check_answers(graph, read_answers(text, graph), keras=keras)
 
 
@@ -287,7 +283,7 @@ class _Checker:
     def __init__(self, graph, keras, answers):
         self.graph, self.keras = graph, keras
         self.report = analyze(graph, keras=keras)
-        self.explanation = explain(graph)
+        self.explanation = explain(graph, report=self.report)
         self.records = {r.name: r for r in self.report.layers}
         self.steps = {e.name: e for e in self.explanation.layers}
         self.nodes = {node.name: node for node in graph.nodes}
@@ -336,7 +332,7 @@ class _Checker:
             given = self.internal(answer)
             ok = given == truth
             working = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
-            verdict = Verdict(node.name, "output_shape", shape_text(answer.given),
+            verdict = Verdict(node.name, "output_shape", shape_x(answer.given),
                               shape_x(to_layout(truth, answer.layout)), ok, answer.line, working)
             matches = functools.partial(operator.eq, given)
         else:

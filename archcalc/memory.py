@@ -22,7 +22,7 @@ from .analyzer import DTYPE_BYTES, analyze
 from .errors import SpecError
 from .layers.base import Autograd
 from .shapes import numel
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 MODES = ("inference", "training")
@@ -90,7 +90,7 @@ def parse_bytes(text):
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mixed_precision=False,
            inplace=False, budget=None, input_shape=None):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch."""
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    graph = as_graph(spec, input_shape=input_shape)
     options = dict(dtype=dtype, mode=mode, optimizer=optimizer, mixed_precision=mixed_precision, inplace=inplace)
     _check(**options)
     result = _measure(graph, batch, **options)

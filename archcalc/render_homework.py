@@ -9,8 +9,10 @@ MAX_SUM_TERMS = 12      # longer sums are shown as their total only
 
 
 def shape_x(shape, layout=None):
-    """(96, 55, 55) channels-first -> "55×55×96" in a channels_last spec; shapes already in layout if layout is None."""
-    return "×".join(str(d) for d in (to_layout(shape, layout) if layout else shape))
+    """(96, 55, 55) channels-first -> "55×55×96" in a channels_last spec; shapes already in layout if layout is None.
+    A size that is not a whole number (a student's unrounded answer, a Fraction) shows as a decimal."""
+    return "×".join(str(d) if isinstance(d, int) else f"{float(d):g}"
+                    for d in (to_layout(shape, layout) if layout else shape))
 
 
 def value_text(result, layout):

@@ -57,11 +57,6 @@ class Window:
         return out
 
 
-def format_shape(shape, layout=CHANNELS_FIRST):
-    """Show an internal (C, H, W) shape in the spec's own layout."""
-    return "(" + ", ".join(str(d) for d in to_layout(shape, layout)) + ")"
-
-
 def to_layout(shape, layout):
     if layout == CHANNELS_LAST and len(shape) > 1:
         return tuple(shape[1:]) + (shape[0],)

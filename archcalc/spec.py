@@ -107,6 +107,11 @@ def load_spec(source, *, input_shape=None, args=None):
     return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape, args=args)
 
 
+def as_graph(spec, *, input_shape=None):
+    """A Graph as it is, or load one from a path, built-in name or dict (what every entry point accepts)."""
+    return spec if isinstance(spec, Graph) else load_spec(spec, input_shape=input_shape)
+
+
 def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,

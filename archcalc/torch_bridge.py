@@ -6,7 +6,7 @@ ResNet spec's state_dict keys read like torchvision's (`layer1.0.conv1.weight`).
 import torch
 from torch import nn
 
-from .spec import INPUT, load_spec
+from .spec import INPUT, as_graph
 
 
 class Add(nn.Module):
@@ -88,7 +88,7 @@ class SpecModel(nn.Module):
 
 def to_torch(spec, *, input_shape=None):
     """A spec (path, zoo name, dict or Graph) -> SpecModel, with freshly initialised weights."""
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    graph = as_graph(spec, input_shape=input_shape)
     return SpecModel(graph)
 
 

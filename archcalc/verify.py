@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .analyzer import DTYPE_BYTES, analyze
 from .errors import SpecError
 from .shapes import numel, to_layout
-from .spec import load_spec
+from .spec import as_graph
 
 TORCH_DTYPES = {"fp32": "float32", "fp64": "float64", "fp16": "float16", "bf16": "bfloat16"}
 DEFAULT_MAX_GIB = 8
@@ -87,7 +87,7 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
     if dtype not in TORCH_DTYPES:
         raise SpecError(f"verify runs floating-point models; dtype '{dtype}' is not one",
                         hint=f"choose one of {', '.join(TORCH_DTYPES)}")
-    graph = spec if hasattr(spec, "nodes") else load_spec(spec, input_shape=input_shape)
+    graph = as_graph(spec, input_shape=input_shape)
     report = analyze(graph, batch=batch, dtype=dtype, device=device)
     import torch
     if device == "cuda" and not torch.cuda.is_available():
