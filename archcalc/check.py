@@ -503,10 +503,10 @@ class _Checker:
                 found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
         if quantity == "non_trainable_params" and stats and not self.keras:
             found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
-            if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
-                found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
-                                                         f"{grouped(self.report.totals.non_trainable_params)} of "
-                                                         "the total are moving means and variances"))
+        if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
+            found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
+                                                     f"{grouped(self.report.totals.non_trainable_params)} of "
+                                                     "the total are moving means and variances"))
         if quantity == "macs":
             found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"))
             found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked"))
