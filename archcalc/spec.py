@@ -162,9 +162,13 @@ def top_level_args(data, overrides, file):
     for name in overrides or {}:
         if name not in declared:
             raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
-                            hint=did_you_mean(name, declared) or
-                            f"its arguments: {', '.join(declared) or 'none'}")
+                            hint=_argument_hint(name, declared))
     return {**declared, **(overrides or {})}
+
+
+def _argument_hint(name, declared):
+    """For an argument the spec or block does not declare: the nearest declared name, else all of them."""
+    return did_you_mean(name, declared) or f"its arguments: {', '.join(declared) or 'none'}"
 
 
 @dataclass
@@ -306,9 +310,10 @@ class _Expander:
         if block is not None:
             self.check_expansion(kind, repeat, line, scope, name)
         for index in range(repeat):
-            instance = options if index or not first else LineDict({**options, **first}, )
-            if isinstance(options, LineDict):
-                instance.__dict__.update(options.__dict__)
+            instance = options
+            if index == 0 and first:
+                instance = LineDict({**options, **first})
+                instance.__dict__.update(getattr(options, "__dict__", {}))     # keep the entry's lines
             if name is None:
                 local = scope.auto_name(kind if block is not None else cls.type_name)
             else:
@@ -468,7 +473,7 @@ class _Expander:
         for arg in args:
             if arg not in declared:
                 raise self.fail(f"block '{kind}' has no argument '{arg}'", line, scope, full,
-                                hint=did_you_mean(arg, declared) or f"its arguments: {', '.join(declared) or 'none'}")
+                                hint=_argument_hint(arg, declared))
         env = {**declared, **args, IN_CHANNELS: lambda: self.shape_of(inputs[0])[0]}
         missing = [a for a, v in env.items() if v is None]
         if missing:
