@@ -174,6 +174,14 @@ def window_steps(windows):
     return steps
 
 
+def weights_flops_step(layer, ins, out, bias_symbol, bias_count):
+    """The FLOPs step of conv2d and dense: 2 per MAC, plus one per bias addition when the layer has a bias."""
+    macs = layer.macs(ins, out)
+    if layer.bias:
+        return Step("FLOPs", f"2·MACs + {bias_symbol}", f"2·{macs:,} + {bias_count}", layer.flops(ins, out))
+    return Step("FLOPs", "2·MACs", f"2·{macs:,}", layer.flops(ins, out))
+
+
 def did_you_mean(word, candidates):
     import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
@@ -324,10 +332,6 @@ class Layer:
             )
 
     @staticmethod
-    def elements(shape):
-        return numel(shape)
-
-    @staticmethod
     def same_shape_step(out, why="same as the input"):
         return Step("output", "", "", out, why)
 
@@ -337,7 +341,7 @@ class Layer:
 
     def flops_step(self, ins, out):
         """FLOPs of a layer that does a fixed amount of work per output element."""
-        per = self.flops(ins, out) // max(self.elements(out), 1)
+        per = self.flops(ins, out) // max(numel(out), 1)
         if per == 1:
             return Step("FLOPs", "elements", dims(out), self.flops(ins, out))
         return Step("FLOPs", "per element · elements", f"{per}·{dims(out)}", self.flops(ins, out))

@@ -1,7 +1,8 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
-from ..shapes import Window
-from .base import Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, window_steps
+from ..shapes import Window, numel
+from .base import (Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
+                   window_steps)
 
 
 class Conv2d(Windowed):
@@ -70,7 +71,7 @@ class Conv2d(Windowed):
         return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
 
     def bias_adds(self, ins, out):
-        return out[0] * out[1] * out[2] if self.bias else 0
+        return numel(out) if self.bias else 0
 
     def torch_module(self, ins):
         from torch import nn
@@ -117,12 +118,8 @@ class Conv2d(Windowed):
             params = Step("params", f"{per_filter_symbol}·K", f"{per_filter}·{self.filters}", self.params(ins),
                           "; ".join(filter(None, [note, "no bias (bias: false)"])))
         size_symbol = self.size_symbol(out)
-        macs = self.macs(ins, out)
-        steps = window_steps(self.windows(ins[0])) + [params, Step(
-            "MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}", macs)]
-        if self.bias:
-            steps.append(Step("FLOPs", f"2·MACs + K·{size_symbol}", f"2·{macs:,} + {dims(out)}",
-                              self.flops(ins, out)))
-        else:
-            steps.append(Step("FLOPs", "2·MACs", f"2·{macs:,}", self.flops(ins, out)))
-        return steps
+        return window_steps(self.windows(ins[0])) + [
+            params,
+            Step("MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}",
+                 self.macs(ins, out)),
+            weights_flops_step(self, ins, out, f"K·{size_symbol}", dims(out))]

@@ -59,7 +59,7 @@ class MaxPool2d(_WindowPool):
 
     def flops(self, ins, out):
         """F·F − 1 comparisons per output element."""
-        return (out[0] * out[1] * out[2]) * (self.window_elements() - 1)
+        return numel(out) * (self.window_elements() - 1)
 
     def torch_module(self, ins):
         from torch import nn
@@ -85,7 +85,7 @@ class AvgPool2d(_WindowPool):
 
     def flops(self, ins, out):
         """F·F − 1 additions and one division per output element."""
-        return (out[0] * out[1] * out[2]) * self.window_elements()
+        return numel(out) * self.window_elements()
 
     def torch_module(self, ins):
         from torch import nn
@@ -157,7 +157,7 @@ class GlobalAvgPool2d(Layer):
         return (ins[0][0],)
 
     def flops(self, ins, out):
-        return self.elements(ins[0])
+        return numel(ins[0])
 
     def receptive_step(self, ins):
         return "global"
