@@ -287,14 +287,9 @@ class _Expander:
         if not isinstance(first, dict):
             raise self.fail("`first` must be a mapping of options for the first repetition", line, scope, name,
                             hint="e.g. first: {stride: 2}")
-        when = meta.get("when", True)
-        if not isinstance(when, bool):
-            raise self.fail(f"`when` must be true or false, got {when!r}", line, scope, name,
-                            hint="write when: true / false, or a block argument: when: $downsample")
-        trainable = meta.get("trainable", True)
-        if not isinstance(trainable, bool):
-            raise self.fail(f"`trainable` must be true or false, got {trainable!r}", line, scope, name,
-                            hint="write trainable: false to freeze the layer")
+        when = self.flag(meta, "when", line, scope, name,
+                         hint="write when: true / false, or a block argument: when: $downsample")
+        trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
 
         if not when:
@@ -328,6 +323,13 @@ class _Expander:
             scope.last = out
         if name is not None:
             scope.names[name] = scope.last
+
+    def flag(self, meta, key, line, scope, name, hint):
+        """An entry's true/false key (`when`, `trainable`), true when absent."""
+        value = meta.get(key, True)
+        if not isinstance(value, bool):
+            raise self.fail(f"`{key}` must be true or false, got {value!r}", line, scope, name, hint=hint)
+        return value
 
     def unknown_type(self, kind, line, scope, name):
         hint = suggest(kind) or did_you_mean(kind, self.blocks)
