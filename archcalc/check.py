@@ -105,10 +105,6 @@ def parse_shape_answer(raw):
     return tuple(dims)
 
 
-def shape_text(shape):
-    return "×".join(f"{float(d):g}" if isinstance(d, Fraction) else str(d) for d in shape)
-
-
 # ---- answers
 
 @dataclass
@@ -287,7 +283,7 @@ class _Checker:
     def __init__(self, graph, keras, answers):
         self.graph, self.keras = graph, keras
         self.report = analyze(graph, keras=keras)
-        self.explanation = explain(graph)
+        self.explanation = explain(graph, report=self.report)
         self.records = {r.name: r for r in self.report.layers}
         self.steps = {e.name: e for e in self.explanation.layers}
         self.nodes = {node.name: node for node in graph.nodes}
@@ -330,18 +326,18 @@ class _Checker:
         if answer.layer is None:
             return self.total_verdict(answer)
         node, record = self.nodes[answer.layer], self.records[answer.layer]
-        steps = self.steps[answer.layer].steps
+        explained = self.steps[answer.layer]
         if answer.quantity == "output_shape":
             truth = self.shapes[node.name]
             given = self.internal(answer)
             ok = given == truth
-            working = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
-            verdict = Verdict(node.name, "output_shape", shape_text(answer.given),
+            working = size_working(explained.steps, self.graph.layout)
+            verdict = Verdict(node.name, "output_shape", shape_x(answer.given),
                               shape_x(to_layout(truth, answer.layout)), ok, answer.line, working)
             matches = functools.partial(operator.eq, given)
         else:
             truth = getattr(record, answer.quantity)
-            step = next((s for s in steps if s.quantity == STEP_OF[answer.quantity]), None)
+            step = explained.step(STEP_OF[answer.quantity])
             working = [step_text(step, self.graph.layout)] if step else []
             if answer.quantity == "params" and self.keras and record.params != step.result:
                 working.append(f"+ moving mean and variance, which Keras also lists: 4·C = {grouped(record.params)}")
@@ -372,7 +368,7 @@ class _Checker:
         except SpecError:
             return None
         if quantity == "output_shape":
-            texts = [step_text(s, self.graph.layout) for s in steps if s.quantity not in STEP_OF.values()]
+            texts = size_working(steps, self.graph.layout)
             return out, "; ".join(texts) + f" → {shape_x(to_layout(out, self.graph.layout))}"
         value = {"params": layer.params(ins) + (layer.keras_non_trainable(ins) if self.keras else 0),
                  "macs": layer.macs(ins, out), "flops": layer.flops(ins, out)}[quantity]
@@ -456,7 +452,7 @@ class _Checker:
             return []
         square = windows[0] == windows[1]
         exact = "; ".join(f"({w.size} − {w.effective_kernel} + {w.pad_before + w.pad_after})/{w.stride} + 1 = "
-                          f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+                          f"{w.unrounded}"
                           for w in windows[:1 if square else 2] if w.remainder)
         ceil = windows[0].ceil_mode
         rounds = f"PyTorch rounds {'up (ceil_mode)' if ceil else 'down'} to {shape_x(to_layout(truth, self.graph.layout))}"
@@ -507,10 +503,10 @@ class _Checker:
                 found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
         if quantity == "non_trainable_params" and stats and not self.keras:
             found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
-            if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
-                found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
-                                                         f"{grouped(self.report.totals.non_trainable_params)} of "
-                                                         "the total are moving means and variances"))
+        if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
+            found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
+                                                     f"{grouped(self.report.totals.non_trainable_params)} of "
+                                                     "the total are moving means and variances"))
         if quantity == "macs":
             found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"))
             found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked"))
@@ -547,6 +543,11 @@ class _Checker:
         for kind, items in groups.items():
             found.append((truth + sum(a for _, a in items), bias_sum_message("counted in", kind, items, none=True)))
         return found
+
+
+def size_working(steps, layout):
+    """A layer's worked size arithmetic: its steps before the counts, as text."""
+    return [step_text(s, layout) for s in steps if s.quantity not in STEP_OF.values()]
 
 
 def option_mistakes(node):

@@ -28,12 +28,13 @@ class LayerExplanation:
     warnings: list = field(default_factory=list)
     field_steps: list = field(default_factory=list)    # the receptive-field recurrence, for windowed layers
 
-    def result(self, quantity):
-        """The result of the step for `quantity` ("params", "MACs", "FLOPs"), 0 when the layer has none."""
-        return next((s.result for s in self.steps if s.quantity == quantity), 0)
-
     def step(self, quantity):
         return next((s for s in self.steps if s.quantity == quantity), None)
+
+    def result(self, quantity):
+        """The result of the step for `quantity` ("params", "MACs", "FLOPs"), 0 when the layer has none."""
+        step = self.step(quantity)
+        return step.result if step else 0
 
 
 @dataclass
@@ -45,10 +46,11 @@ class Explanation:
     total_params: int
 
 
-def explain(spec, *, layer=None, input_shape=None):
-    """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`."""
+def explain(spec, *, layer=None, input_shape=None, report=None):
+    """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`.
+    `report`: the graph's analysis when the caller already has one (check does), so it is not redone."""
     graph = as_graph(spec, input_shape=input_shape)
-    report = analyze(graph)
+    report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
         names = [node.name for node in graph.nodes]
         raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file,

@@ -130,9 +130,8 @@ def largest_batch(graph, budget, **options):
 
 
 def _liveness(report, input_bytes, workspace, width, mode, inplace):
-    """Per layer: (bytes of new storage, activation bytes alive while it runs, its temporaries included;
-    `workspace` in bytes per sample),
-    from execution order."""
+    """Per layer, from execution order: (bytes of new storage, activation bytes alive while it runs,
+    its temporaries included); `workspace` holds each layer's temporaries in bytes per sample."""
     batch = report.batch
     position = {record.name: index for index, record in enumerate(report.layers)}
     last_read = {}                               # tensor name -> index of its last reader
@@ -167,13 +166,15 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
     return rows
 
 
-def _autograd_facts(graph, batch):
-    """Which tensors get a gradient (some trained weight upstream), and the index of the first layer
-    that saves the network input for backward (its saved bytes hold it), or None."""
-    shapes, needs_grad, saver = {INPUT: graph.input_shape}, {INPUT: False}, None
+def _layer_facts(graph, batch, width):
+    """What the report does not carry, from the layers' own hooks in one walk: each layer's temporaries
+    (bytes per sample), which tensors get a gradient (some trained weight upstream), and the index of
+    the first layer that saves the network input for backward (its saved bytes hold it), or None."""
+    shapes, needs_grad, saver, workspaces = {INPUT: graph.input_shape}, {INPUT: False}, None, []
     for index, node in enumerate(graph.nodes):
         ins = [shapes[ref] for ref in node.inputs]
         shapes[node.name] = out = node.layer.output_shape(ins)
+        workspaces.append(node.layer.workspace(ins, out, width))
         grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs),
                         node.trainable and node.layer.params(ins) > 0, batch)
         needs_grad[node.name] = grad.active
@@ -181,7 +182,7 @@ def _autograd_facts(graph, batch):
             saved = {which for which, _, _ in node.layer.saved_tensors(ins, out, grad)}
             if any(f"input:{i}" in saved for i, ref in enumerate(node.inputs) if ref == INPUT):
                 saver = index
-    return needs_grad, saver
+    return workspaces, needs_grad, saver
 
 
 def _gradient_lifetimes(report, needs_grad, element_bytes):
@@ -189,7 +190,6 @@ def _gradient_lifetimes(report, needs_grad, element_bytes):
     gradient is made at its last reader's backward and freed after its producer's. Gradients reaching
     a view, or the only input of an add or a concat, are the merge's own gradient (the same tensor, or
     slices of it), so they share its storage and extend its life."""
-    position = {record.name: index for index, record in enumerate(report.layers)}
     readers = {}
     for index, record in enumerate(report.layers):
         for ref in record.inputs:
@@ -215,16 +215,6 @@ def _gradient_lifetimes(report, needs_grad, element_bytes):
     return [tuple(value) for value in lifetimes.values()]
 
 
-def _workspaces(graph, width):
-    """Each layer's temporaries (bytes per sample), from its own hook."""
-    shapes, elements = {INPUT: graph.input_shape}, []
-    for node in graph.nodes:
-        ins = [shapes[ref] for ref in node.inputs]
-        shapes[node.name] = node.layer.output_shape(ins)
-        elements.append(node.layer.workspace(ins, shapes[node.name], width))
-    return elements
-
-
 def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     report = analyze(graph, batch=batch, dtype=dtype)
     width = DTYPE_BYTES[dtype]
@@ -234,7 +224,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     result.param_bytes = report.totals.param_bytes
     result.buffer_bytes = report.totals.buffer_bytes
     result.input_bytes = numel(graph.input_shape) * batch * width
-    rows = _liveness(report, result.input_bytes, _workspaces(graph, width), width, mode, inplace)
+    workspaces, needs_grad, saver = _layer_facts(graph, batch, width)
+    rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace)
     result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
@@ -250,19 +241,17 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
             trained * (states * optimizer_width + (MASTER_BYTES if mixed_precision else 0))))
 
     if training:
-        _training_step(result, report, graph, width, optimizer_width, states)
+        _training_step(result, report, needs_grad, saver, width, optimizer_width, states)
         return result
     result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
-    result.breakdown = [
-        ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
-        ["buffers", result.buffer_bytes, "batch-norm running statistics"],
+    result.breakdown = _persistent_rows(result, report, width) + [
         ["activations at the peak", result.peak_activation_bytes,
          f"liveness peak, while '{result.peak_activation_layer}' runs"],
     ]
     return result
 
 
-def _training_step(result, report, graph, width, optimizer_width, states):
+def _training_step(result, report, needs_grad, saver, width, optimizer_width, states):
     """Fill the training figures: persistent state, the end of the forward pass, the worst backward step."""
     batch, mixed_precision, optimizer = report.batch, result.mixed_precision, result.optimizer
     persistent = result.param_bytes + result.buffer_bytes
@@ -271,8 +260,7 @@ def _training_step(result, report, graph, width, optimizer_width, states):
     result.optimizer_bytes = trainable * states * optimizer_width
     result.master_bytes = trainable * MASTER_BYTES if mixed_precision else 0
     result.saved_bytes = report.totals.saved_bytes
-    # the caller holds the input all along; where a layer also saves it, it is counted once
-    needs_grad, saver = _autograd_facts(graph, batch)
+    # the caller holds the input all along; where a layer also saves it (`saver`), it is counted once
     saved_input = [result.input_bytes if index == saver else 0 for index in range(len(report.layers))]
     held = result.input_bytes + numel(report.layers[-1].output_shape) * batch * width     # input, output
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
@@ -288,9 +276,7 @@ def _training_step(result, report, graph, width, optimizer_width, states):
         saved_before -= layer.saved_bytes - saved_input[index]
     persistent += result.optimizer_bytes + result.master_bytes
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
-    result.breakdown = [
-        ["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
-        ["buffers", result.buffer_bytes, "batch-norm running statistics"],
+    result.breakdown = _persistent_rows(result, report, width) + [
         ["fp32 master weights", result.master_bytes,
          f"{trainable:,} × 4 bytes" if mixed_precision else "none (no mixed precision)"],
         ["optimizer state", result.optimizer_bytes,
@@ -301,3 +287,8 @@ def _training_step(result, report, graph, width, optimizer_width, states):
          "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
 
+
+def _persistent_rows(result, report, width):
+    """The breakdown's first rows, in both modes: parameters and buffers."""
+    return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
+            ["buffers", result.buffer_bytes, "batch-norm running statistics"]]

@@ -35,6 +35,21 @@ def grouped(n):
     return f"{int(n):,}"
 
 
+def count_text(n):
+    """62,378,344 (62.4M): exact, then short."""
+    return f"{grouped(n)} ({short(n)})"
+
+
+def bytes_text(n):
+    """1.5 MiB (1,572,864 bytes): readable, then exact."""
+    return f"{human_bytes(n)} ({grouped(n)} bytes)"
+
+
+def heading(title, fmt):
+    """A table's title line: a Markdown heading in markdown, the plain title otherwise."""
+    return f"## {title}" if fmt == "markdown" else title
+
+
 def shape_text(shape):
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
@@ -79,7 +94,7 @@ def summary(report, fmt="table", rf=False, train=False):
              + (["left"] if rf else []))
     layout = "" if report.layout == CHANNELS_FIRST else f", {report.layout}"
     title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
-    lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt, align), ""]
+    lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt, align), ""]
     lines += totals_lines(report, fmt, train)
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
@@ -97,20 +112,20 @@ def totals_lines(report, fmt, train=False):
                else f"{report.convention} convention: {convention.tool}, which calls them {convention.unit}")
     keras = " (Keras view: batchnorm moving statistics included)" if report.keras else ""
     items = [
-        ("Total params", f"{grouped(t.params)} ({short(t.params)}){keras}"),
+        ("Total params", f"{count_text(t.params)}{keras}"),
         ("Trainable params", grouped(t.trainable_params)),
         ("Non-trainable params", grouped(t.non_trainable_params)),
         ("Buffers (batchnorm running statistics)", grouped(t.buffers)),
-        ("MACs", f"{grouped(t.macs)} ({short(t.macs)})"),
-        (f"FLOPs ({counted})", f"{grouped(t.flops)} ({short(t.flops)})"),
-        ("Parameter memory", f"{human_bytes(t.param_bytes)} ({grouped(t.param_bytes)} bytes)"),
+        ("MACs", count_text(t.macs)),
+        (f"FLOPs ({counted})", count_text(t.flops)),
+        ("Parameter memory", bytes_text(t.param_bytes)),
         ("Activation memory (sum of layer outputs)",
-         f"{human_bytes(t.activation_bytes)} ({grouped(t.activation_bytes)} bytes)"),
+         bytes_text(t.activation_bytes)),
     ]
     if train:
-        items[6:6] = [("Forward FLOPs (torch's FlopCounterMode)", f"{grouped(t.torch_flops)} ({short(t.torch_flops)})"),
+        items[6:6] = [("Forward FLOPs (torch's FlopCounterMode)", count_text(t.torch_flops)),
                       ("Backward FLOPs (torch's FlopCounterMode)",
-                       f"{grouped(t.torch_backward_flops)} ({short(t.torch_backward_flops)})")]
+                       count_text(t.torch_backward_flops))]
     if fmt == "markdown":
         return ["| Total | Value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in items]
     width = max(len(k) for k, _ in items)
@@ -147,7 +162,7 @@ def zoo_table(rows, fmt="table"):
     title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
     body = _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations", "Source"], fmt,
                      ["left", "left", "right", "right", "right", "right", "left"])
-    return "\n".join([f"## {title}" if fmt == "markdown" else title, "", body])
+    return "\n".join([heading(title, fmt), "", body])
 
 
 VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
@@ -185,15 +200,14 @@ def verification(result, fmt="table"):
     mode = "forward + backward" if result.train else "forward"
     title = (f"verify {result.model}: {result.device}, batch {result.batch}, {result.dtype}, "
              f"training-mode {mode}")
-    lines = [f"## {title}" if fmt == "markdown" else title, "", _tabulate(rows, headers, fmt), "",
+    lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt), "",
              "Totals (predicted vs measured):"]
     for key, values in result.totals.items():
         lines.append(f"  {key.replace('_', ' ')}: {_agreement(values)}")
     if result.memory:
         m = result.memory
-        lines.append(f"  peak memory ({m['what']}): predicted {human_bytes(m['predicted_peak'])} "
-                     f"({grouped(m['predicted_peak'])} bytes), measured {human_bytes(m['measured_peak'])} "
-                     f"({grouped(m['measured_peak'])} bytes); an estimate, not checked")
+        lines.append(f"  peak memory ({m['what']}): predicted {bytes_text(m['predicted_peak'])}, "
+                     f"measured {bytes_text(m['measured_peak'])}; an estimate, not checked")
     lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
     if result.not_measured:
         lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
@@ -210,13 +224,13 @@ def conventions_table(comparison, fmt="table"):
     if fmt == "csv":
         return _csv([[r["name"], r["total"], r["unit"]] + [r["by_kind"][k] for k in kinds] + [r["includes"]]
                      for r in comparison["conventions"]], headers + ["includes"])
-    rows = [[r["name"], f"{grouped(r['total'])} ({short(r['total'])})", r["unit"]]
+    rows = [[r["name"], count_text(r["total"]), r["unit"]]
             + [short(r["by_kind"][k]) for k in kinds] for r in comparison["conventions"]]
     title = f"{comparison['model']}: FLOPs as each tool counts them, batch {comparison['batch']}"
     rule_headers = ["Layer type"] + [r["name"] for r in comparison["conventions"]]
     rule_rows = [[t] + [comparison["rules"][t][r["name"]] for r in comparison["conventions"]]
                  for t in comparison["rules"]]
-    lines = [f"## {title}" if fmt == "markdown" else title, "",
+    lines = [heading(title, fmt), "",
              _tabulate(rows, headers, fmt, ["left", "right", "left"] + ["right"] * len(kinds)), "",
              "What each counts:", ""]
     lines += [f"- {r['name']} ({r['tool']}): {r['includes']}" for r in comparison["conventions"]]
@@ -242,27 +256,24 @@ def memory_report(result, fmt="table"):
                                                    if result.mixed_precision else "")
            if training else "inference") + (", in-place activations" if result.inplace else "")
     title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}"
-    lines = [f"## {title}" if fmt == "markdown" else title, "",
+    lines = [heading(title, fmt), "",
              _tabulate(rows, [t for _, t in columns], fmt, ["left", "left"] + ["right"] * (len(columns) - 2)), "",
              "Breakdown:"]
-
-    def amount(n):
-        return f"{human_bytes(n)} ({grouped(n)} bytes)"
     width = max(len(name) for name, _, _ in result.breakdown)
-    lines += [f"  {name + ':':<{width + 1}} {amount(n):>30}  {how_counted}"
+    lines += [f"  {name + ':':<{width + 1}} {bytes_text(n):>30}  {how_counted}"
               for name, n, how_counted in result.breakdown]
-    lines += ["", f"Peak memory: {amount(result.peak_bytes)}"
+    lines += ["", f"Peak memory: {bytes_text(result.peak_bytes)}"
               + ("  (parameters + buffers + activations at the liveness peak)" if not training else
                  "  (persistent state + the worst moment of forward/backward)")]
-    lines.append(f"Sum of all layer outputs (the textbook figure, nothing ever freed): {amount(result.outputs_bytes)}")
+    lines.append(f"Sum of all layer outputs (the textbook figure, nothing ever freed): {bytes_text(result.outputs_bytes)}")
     if result.allocated_bytes != result.outputs_bytes:
-        lines.append(f"  with views and in-place layers sharing storage: {amount(result.allocated_bytes)}")
+        lines.append(f"  with views and in-place layers sharing storage: {bytes_text(result.allocated_bytes)}")
     if not training:
-        lines.append(f"Activations at the liveness peak: {amount(result.peak_activation_bytes)} "
+        lines.append(f"Activations at the liveness peak: {bytes_text(result.peak_activation_bytes)} "
                      f"while '{result.peak_activation_layer}' runs")
     else:
-        lines.append(f"Saved for backward (all layers, end of forward): {amount(result.saved_bytes)}")
-        lines.append(f"Parameter gradients (all, freed by zero_grad): {amount(result.grad_bytes)}")
+        lines.append(f"Saved for backward (all layers, end of forward): {bytes_text(result.saved_bytes)}")
+        lines.append(f"Parameter gradients (all, freed by zero_grad): {bytes_text(result.grad_bytes)}")
     if result.budget is not None:
         verdict = "fits" if result.fits else "does NOT fit"
         lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "

@@ -1,16 +1,16 @@
 """Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
-import json
-
 from .layers.base import COUNTS
-from .render import _csv, _tabulate, grouped, human_bytes, short
+from .render import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
 from .shapes import to_layout
 
 MAX_SUM_TERMS = 12      # longer sums are shown as their total only
 
 
 def shape_x(shape, layout=None):
-    """(96, 55, 55) channels-first -> "55×55×96" in a channels_last spec; shapes already in layout if layout is None."""
-    return "×".join(str(d) for d in (to_layout(shape, layout) if layout else shape))
+    """(96, 55, 55) channels-first -> "55×55×96" in a channels_last spec; shapes already in layout if layout is None.
+    A size that is not a whole number (a student's unrounded answer, a Fraction) shows as a decimal."""
+    return "×".join(str(d) if isinstance(d, int) else f"{float(d):g}"
+                    for d in (to_layout(shape, layout) if layout else shape))
 
 
 def value_text(result, layout):
@@ -39,7 +39,7 @@ def explanation(exp, fmt="text"):
     """The worked arithmetic of every explained layer, as aligned text or Markdown."""
     layout = exp.layout
     markdown = fmt == "markdown"
-    lines = [f"## {exp.model}: worked arithmetic" if markdown else f"{exp.model}: worked arithmetic",
+    lines = [heading(f"{exp.model}: worked arithmetic", fmt),
              f"input {shape_x(exp.input_shape)}{f' ({layout})' if len(exp.input_shape) > 1 else ''}; "
              "counts for one example", ""]
     width = max((len(layer.name) for layer in exp.layers), default=0) + 2
@@ -96,7 +96,7 @@ def compare_value(metric, value):
         return human_bytes(value)
     if metric in ("depth", "layers"):
         return str(value)
-    return f"{grouped(value)} ({short(value)})" if value >= 1000 else grouped(value)
+    return count_text(value) if value >= 1000 else grouped(value)
 
 
 def percent(fraction):
@@ -113,7 +113,7 @@ def ratio(fraction):
 def comparison(data, fmt="table"):
     """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
     if fmt == "json":
-        return json.dumps(data, indent=2)
+        return to_json(data)
     models = data["models"]
     if fmt == "csv":
         rows = []
@@ -131,8 +131,7 @@ def comparison(data, fmt="table"):
             cell = compare_value(metric, m["totals"][metric])
             row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
         rows.append(row)
-    heading = "## " if fmt == "markdown" else ""
-    lines = [f"{heading}{' vs '.join(names)}", "", _tabulate(rows, [""] + names, fmt), ""]
+    lines = [heading(" vs ".join(names), fmt), "", _tabulate(rows, [""] + names, fmt), ""]
     if len(models) > 1:
         lines.append(f"[ ] = as a share or multiple of {names[0]}'s value.")
         first = models[0]
@@ -146,7 +145,7 @@ def comparison(data, fmt="table"):
     kinds = data["kinds"]
     rows = [[kind] + [f"{percent(m['by_kind'][kind]['params_share'])} / {percent(m['by_kind'][kind]['flops_share'])}"
                       if kind in m["by_kind"] else "-" for m in models] for kind in kinds]
-    lines += [f"{heading}By layer kind (share of params / share of FLOPs)", "",
+    lines += [heading("By layer kind (share of params / share of FLOPs)", fmt), "",
               _tabulate(rows, ["kind"] + names, fmt)]
     return "\n".join(lines)
 
@@ -157,12 +156,12 @@ def check_report(result, fmt="text"):
     """Each answer ✓ or ✗, the correct value, the worked formula and, for a wrong one, the diagnosis."""
     if fmt == "json":
         from dataclasses import asdict
-        return json.dumps({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
-                           "verdicts": [asdict(v) for v in result.verdicts]}, indent=2)
+        return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
+                        "verdicts": [asdict(v) for v in result.verdicts]})
     from .check import LABELS
     markdown = fmt == "markdown"
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
-    lines = [f"{'## ' if markdown else ''}{result.model}: checking {what}", ""]
+    lines = [heading(f"{result.model}: checking {what}", fmt), ""]
     labels = [f"{v.layer or 'total'} {LABELS[v.quantity]}" for v in result.verdicts]
     width = max(map(len, labels), default=0)
     for verdict, label in zip(result.verdicts, labels):

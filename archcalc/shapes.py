@@ -39,6 +39,11 @@ class Window:
         return self.span % self.stride
 
     @property
+    def unrounded(self):
+        """The output size before rounding, worked: "9/2 + 1 = 5.5"."""
+        return f"{self.span}/{self.stride} + 1 = {self.span / self.stride + 1:g}"
+
+    @property
     def output(self):
         """Output size exactly as PyTorch computes it (floor, or ceil with ceil_mode)."""
         if self.span < 0:
@@ -55,11 +60,6 @@ class Window:
             if (out - 1) * self.stride >= self.size + self.pad_before:
                 out -= 1
         return out
-
-
-def format_shape(shape, layout=CHANNELS_FIRST):
-    """Show an internal (C, H, W) shape in the spec's own layout."""
-    return "(" + ", ".join(str(d) for d in to_layout(shape, layout)) + ")"
 
 
 def to_layout(shape, layout):
@@ -96,9 +96,8 @@ def uneven_warning(axis, window):
     w = window
     pad = f"2·{w.pad_before}" if w.pad_before == w.pad_after else f"{w.pad_before}+{w.pad_after}"
     kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
-    exact = f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
     return (
-        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {exact} "
+        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {w.unrounded} "
         f"is not an integer; {uneven_consequence(w)}"
     )
 

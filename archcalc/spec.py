@@ -164,9 +164,13 @@ def top_level_args(data, overrides, file):
     for name in overrides or {}:
         if name not in declared:
             raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
-                            hint=did_you_mean(name, declared) or
-                            f"its arguments: {', '.join(declared) or 'none'}")
+                            hint=_argument_hint(name, declared))
     return {**declared, **(overrides or {})}
+
+
+def _argument_hint(name, declared):
+    """For an argument the spec or block does not declare: the nearest declared name, else all of them."""
+    return did_you_mean(name, declared) or f"its arguments: {', '.join(declared) or 'none'}"
 
 
 @dataclass
@@ -285,14 +289,9 @@ class _Expander:
         if not isinstance(first, dict):
             raise self.fail("`first` must be a mapping of options for the first repetition", line, scope, name,
                             hint="e.g. first: {stride: 2}")
-        when = meta.get("when", True)
-        if not isinstance(when, bool):
-            raise self.fail(f"`when` must be true or false, got {when!r}", line, scope, name,
-                            hint="write when: true / false, or a block argument: when: $downsample")
-        trainable = meta.get("trainable", True)
-        if not isinstance(trainable, bool):
-            raise self.fail(f"`trainable` must be true or false, got {trainable!r}", line, scope, name,
-                            hint="write trainable: false to freeze the layer")
+        when = self.flag(meta, "when", line, scope, name,
+                         hint="write when: true / false, or a block argument: when: $downsample")
+        trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
 
         if not when:
@@ -308,9 +307,10 @@ class _Expander:
         if block is not None:
             self.check_expansion(kind, repeat, line, scope, name)
         for index in range(repeat):
-            instance = options if index or not first else LineDict({**options, **first}, )
-            if isinstance(options, LineDict):
-                instance.__dict__.update(options.__dict__)
+            instance = options
+            if index == 0 and first:
+                instance = LineDict({**options, **first})
+                instance.__dict__.update(getattr(options, "__dict__", {}))     # keep the entry's lines
             if name is None:
                 local = scope.auto_name(kind if block is not None else cls.type_name)
             else:
@@ -325,6 +325,13 @@ class _Expander:
             scope.last = out
         if name is not None:
             scope.names[name] = scope.last
+
+    def flag(self, meta, key, line, scope, name, hint):
+        """An entry's true/false key (`when`, `trainable`), true when absent."""
+        value = meta.get(key, True)
+        if not isinstance(value, bool):
+            raise self.fail(f"`{key}` must be true or false, got {value!r}", line, scope, name, hint=hint)
+        return value
 
     def unknown_type(self, kind, line, scope, name):
         hint = suggest(kind) or did_you_mean(kind, self.blocks)
@@ -470,7 +477,7 @@ class _Expander:
         for arg in args:
             if arg not in declared:
                 raise self.fail(f"block '{kind}' has no argument '{arg}'", line, scope, full,
-                                hint=did_you_mean(arg, declared) or f"its arguments: {', '.join(declared) or 'none'}")
+                                hint=_argument_hint(arg, declared))
         env = {**declared, **args, IN_CHANNELS: lambda: self.shape_of(inputs[0])[0]}
         missing = [a for a, v in env.items() if v is None]
         if missing:

@@ -1,7 +1,9 @@
 """The spec as a real torch.nn.Module: one module per spec layer, same names, same graph.
 
-Only this module (and verify) imports torch. Block instances become nested modules, so a
-ResNet spec's state_dict keys read like torchvision's (`layer1.0.conv1.weight`).
+This module imports torch at its top, so nothing on the summarize path imports it: the layers'
+torch_module hooks, verify and from_torch import torch (and this module) inside functions. Block
+instances become nested modules, so a ResNet spec's state_dict keys read like torchvision's
+(`layer1.0.conv1.weight`).
 """
 import torch
 from torch import nn

@@ -163,6 +163,10 @@ def test_batchnorm_statistics_counted_as_trainable():
     assert v.correct == "0" and v.diagnosis.startswith("batchnorm statistics counted as non-trainable")
     # Keras's own counting: 25,557,032 + 53,120 = 25,610,152 params, 53,120 of them non-trainable
     assert check_text("resnet50", "totals: {params: 25610152, non_trainable_params: 53120}\n", keras=True).ok
+    # ... and Keras's trainable count is 25,610,152 − 53,120 = 25,557,032: the total given for it is the mistake
+    v = one("resnet50", "totals: {trainable_params: 25610152}\n", keras=True)
+    assert v.correct == "25,557,032"
+    assert v.diagnosis.startswith("non-trainable batchnorm statistics counted as trainable: 53,120 of the total")
 
 
 def test_error_carried_over_from_an_earlier_answer():

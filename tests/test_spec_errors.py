@@ -244,3 +244,12 @@ def test_missing_spec_file_or_zoo_name():
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "no spec file or built-in spec named 'alexnt'" in result.output
     assert "did you mean 'alexnet'?" in result.output
+
+
+@pytest.mark.parametrize("key,value,shown,hint", [
+    ("when", "3", "got 3", "when: true / false"),
+    ("trainable", "maybe", "got 'maybe'", "trainable: false"),
+])
+def test_entry_flags_must_be_true_or_false(write_spec, key, value, shown, hint):
+    path = write_spec(f"input: [3, 8, 8]\nlayers:\n  - conv2d: {{name: c, filters: 4, kernel: 3, {key}: {value}}}\n")
+    check(fails(path), path, 3, f"`{key}` must be true or false", shown, hint=hint)

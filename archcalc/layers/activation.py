@@ -1,4 +1,5 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
+from ..shapes import numel
 from .base import Layer, Option, keep_input, keep_output, number
 
 
@@ -11,7 +12,7 @@ class Activation(Layer):
     saves_output = False     # its derivative is a function of the output (relu, sigmoid, tanh, softmax)
 
     def flops(self, ins, out):
-        return self.flops_per_element * self.elements(out)
+        return self.flops_per_element * numel(out)
 
     def torch_module(self, ins):
         from torch import nn

@@ -7,7 +7,7 @@ where it sits in the graph. Counts are Python integers.
 from dataclasses import dataclass
 
 from ..errors import LayerError
-from ..shapes import numel, uneven_consequence
+from ..shapes import numel, uneven_consequence, window_warnings
 
 
 class Option:
@@ -167,11 +167,19 @@ def window_steps(windows):
             pad_symbol, pad = "P_before + P_after", f"{w.pad_before} + {w.pad_after}"
         exact = note = ""
         if w.remainder:
-            exact = f"{w.span}/{w.stride} + 1 = {w.span / w.stride + 1:g}"
+            exact = w.unrounded
             note = "not an integer: " + uneven_consequence(w)
         steps.append(Step(f"O{suffix}", f"(N − {kernel_symbol} + {pad_symbol})/S + 1",
                           f"({w.size} − {kernel} + {pad})/{w.stride} + 1", w.output, note, exact))
     return steps
+
+
+def weights_flops_step(layer, ins, out, bias_symbol, bias_count):
+    """The FLOPs step of conv2d and dense: 2 per MAC, plus one per bias addition when the layer has a bias."""
+    macs = layer.macs(ins, out)
+    if layer.bias:
+        return Step("FLOPs", f"2·MACs + {bias_symbol}", f"2·{macs:,} + {bias_count}", layer.flops(ins, out))
+    return Step("FLOPs", "2·MACs", f"2·{macs:,}", layer.flops(ins, out))
 
 
 def did_you_mean(word, candidates):
@@ -324,10 +332,6 @@ class Layer:
             )
 
     @staticmethod
-    def elements(shape):
-        return numel(shape)
-
-    @staticmethod
     def same_shape_step(out, why="same as the input"):
         return Step("output", "", "", out, why)
 
@@ -337,7 +341,28 @@ class Layer:
 
     def flops_step(self, ins, out):
         """FLOPs of a layer that does a fixed amount of work per output element."""
-        per = self.flops(ins, out) // max(self.elements(out), 1)
+        per = self.flops(ins, out) // max(numel(out), 1)
         if per == 1:
             return Step("FLOPs", "elements", dims(out), self.flops(ins, out))
         return Step("FLOPs", "per element · elements", f"{per}·{dims(out)}", self.flops(ins, out))
+
+
+class Windowed(Layer):
+    """A sliding-window layer (convolution, pooling): its `windows(shape)`, one shapes.Window per spatial
+    axis, decide the output size, the uneven-division warnings and the receptive-field step."""
+
+    def warnings(self, ins):
+        return window_warnings(self.windows(ins[0]))
+
+    def receptive_step(self, ins):
+        return tuple((w.effective_kernel, w.stride, w.pad_before) for w in self.windows(ins[0]))
+
+    def kernel_terms(self):
+        """("F·F", "3·3") for a square kernel, ("F_h·F_w", "3·5") otherwise: the window's size in a formula."""
+        kh, kw = self.kernel
+        return ("F·F" if kh == kw else "F_h·F_w"), f"{kh}·{kw}"
+
+    @staticmethod
+    def size_symbol(out):
+        """The output positions per channel in a formula: O·O when square."""
+        return "O·O" if out[1] == out[2] else "O_h·O_w"

@@ -1,10 +1,11 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
-from ..shapes import Window, window_warnings
-from .base import Layer, Option, Step, boolean, dims, integer, keep_input, padding, pair, window_steps
+from ..shapes import Window, numel
+from .base import (Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
+                   window_steps)
 
 
-class Conv2d(Layer):
+class Conv2d(Windowed):
     type_name = "conv2d"
     aliases = ("conv", "convolution2d", "conv2d_layer")
     kind = "conv"
@@ -70,13 +71,7 @@ class Conv2d(Layer):
         return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
 
     def bias_adds(self, ins, out):
-        return out[0] * out[1] * out[2] if self.bias else 0
-
-    def warnings(self, ins):
-        return window_warnings(self.windows(ins[0]))
-
-    def receptive_step(self, ins):
-        return tuple((w.effective_kernel, w.stride, w.pad_before) for w in self.windows(ins[0]))
+        return numel(out) if self.bias else 0
 
     def torch_module(self, ins):
         from torch import nn
@@ -106,8 +101,8 @@ class Conv2d(Layer):
         return (forward if grad.inputs[0] else 0) + (self.groups * forward if grad.weights else 0)
 
     def explain(self, ins, out):
-        channels, (kh, kw) = ins[0][0], self.kernel
-        kernel_symbol, kernel = ("F·F", f"{kh}·{kw}") if kh == kw else ("F_h·F_w", f"{kh}·{kw}")
+        channels = ins[0][0]
+        kernel_symbol, kernel = self.kernel_terms()
         per_filter_symbol, per_filter = f"{kernel_symbol}·C_in", f"{kernel}·{channels}"
         note = ""
         if self.groups > 1:
@@ -122,13 +117,9 @@ class Conv2d(Layer):
         else:
             params = Step("params", f"{per_filter_symbol}·K", f"{per_filter}·{self.filters}", self.params(ins),
                           "; ".join(filter(None, [note, "no bias (bias: false)"])))
-        size_symbol = "O·O" if out[1] == out[2] else "O_h·O_w"
-        macs = self.macs(ins, out)
-        steps = window_steps(self.windows(ins[0])) + [params, Step(
-            "MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}", macs)]
-        if self.bias:
-            steps.append(Step("FLOPs", f"2·MACs + K·{size_symbol}", f"2·{macs:,} + {dims(out)}",
-                              self.flops(ins, out)))
-        else:
-            steps.append(Step("FLOPs", "2·MACs", f"2·{macs:,}", self.flops(ins, out)))
-        return steps
+        size_symbol = self.size_symbol(out)
+        return window_steps(self.windows(ins[0])) + [
+            params,
+            Step("MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}",
+                 self.macs(ins, out)),
+            weights_flops_step(self, ins, out, f"K·{size_symbol}", dims(out))]

@@ -1,6 +1,7 @@
 """Fully-connected layers and the flatten that feeds them."""
 from ..errors import LayerError
-from .base import Layer, Option, Step, boolean, dims, integer, keep_input
+from ..shapes import numel
+from .base import Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
 
 
 class Dense(Layer):
@@ -54,7 +55,7 @@ class Dense(Layer):
         return self.torch_flops(ins, out) * (int(grad.inputs[0]) + int(grad.weights))
 
     def explain(self, ins, out):
-        n_in, macs = self.inputs(ins), self.macs(ins, out)
+        n_in = self.inputs(ins)
         steps = [Step("output", "n_out", "", out)]
         if self.bias:
             steps.append(Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
@@ -62,12 +63,8 @@ class Dense(Layer):
         else:
             steps.append(Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins),
                               "no bias (bias: false)"))
-        steps.append(Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", macs))
-        if self.bias:
-            steps.append(Step("FLOPs", "2·MACs + n_out", f"2·{macs:,} + {self.units}", self.flops(ins, out)))
-        else:
-            steps.append(Step("FLOPs", "2·MACs", f"2·{macs:,}", self.flops(ins, out)))
-        return steps
+        return steps + [Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", self.macs(ins, out)),
+                        weights_flops_step(self, ins, out, "n_out", self.units)]
 
 
 class Flatten(Layer):
@@ -75,7 +72,7 @@ class Flatten(Layer):
     kind = "reshape"
 
     def output_shape(self, ins):
-        return (self.elements(ins[0]),)
+        return (numel(ins[0]),)
 
     def is_view(self):
         return True

@@ -9,6 +9,11 @@ class _Merge(Layer):
     min_inputs = 2
     max_inputs = None
 
+    @staticmethod
+    def listed(ins):
+        """"(4, 6, 6) and (8, 6, 6)": the input shapes, for an error message."""
+        return " and ".join(str(tuple(s)) for s in ins)
+
     def flops(self, ins, out):
         """One operation per output element for each input after the first."""
         return (len(ins) - 1) * numel(out)
@@ -26,7 +31,7 @@ class Add(_Merge):
         for shape in ins[1:]:
             if shape != ins[0]:
                 raise LayerError(
-                    f"add needs inputs of one shape, got {' and '.join(str(tuple(s)) for s in ins)}",
+                    f"add needs inputs of one shape, got {self.listed(ins)}",
                     hint="project the shortcut with a 1×1 conv2d of matching filters and stride",
                 )
         return ins[0]
@@ -46,8 +51,7 @@ class Concat(_Merge):
         ranks = {len(s) for s in ins}
         if len(ranks) > 1 or any(s[1:] != ins[0][1:] for s in ins):
             raise LayerError(
-                "concat joins along channels, so the spatial sizes must match; got "
-                + " and ".join(str(tuple(s)) for s in ins),
+                f"concat joins along channels, so the spatial sizes must match; got {self.listed(ins)}",
                 hint="pad or stride the branches so that every branch has the same height and width",
             )
         return (sum(s[0] for s in ins),) + tuple(ins[0][1:])
@@ -76,7 +80,7 @@ class Multiply(_Merge):
             if shape != out and not (len(shape) == 1 and shape[0] == out[0]):
                 raise LayerError(
                     f"multiply needs inputs of one shape, or a ({out[0]},) vector to scale channels; got "
-                    + " and ".join(str(tuple(s)) for s in ins),
+                    f"{self.listed(ins)}",
                     hint="make the scaling branch end in dense with as many units as the map has channels",
                 )
         return out

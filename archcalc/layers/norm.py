@@ -1,4 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
+from ..shapes import numel
 from .base import Layer, Option, Step, boolean, dims, integer, keep_input, number
 
 
@@ -30,7 +31,7 @@ class BatchNorm(Layer):
 
     def flops(self, ins, out):
         """Inference: one multiply and one add per element (statistics folded into scale and shift)."""
-        return 2 * self.elements(out)
+        return 2 * numel(out)
 
     def torch_module(self, ins):
         from torch import nn
@@ -69,7 +70,7 @@ class LocalResponseNorm(Layer):
 
     def flops(self, ins, out):
         """Per element: n squares, n − 1 additions, then scale, add k, power and divide (2n + 3)."""
-        return self.elements(out) * (2 * self.size + 3)
+        return numel(out) * (2 * self.size + 3)
 
     def torch_module(self, ins):
         from torch import nn
@@ -81,8 +82,8 @@ class LocalResponseNorm(Layer):
         if not any(grad.inputs):
             return []
         channels, *spatial = ins[0]
-        padded = (channels + self.size - 1) * self.elements(spatial) * grad.batch
-        every = self.elements(ins[0]) * grad.batch
+        padded = (channels + self.size - 1) * numel(spatial) * grad.batch
+        every = numel(ins[0]) * grad.batch
         return [keep_input(ins, grad), ("new", padded, None), ("new", every, None), ("new", every, None)]
 
     def explain(self, ins, out):
@@ -93,4 +94,4 @@ class LocalResponseNorm(Layer):
         """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for
         the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
         channels, *spatial = ins[0]
-        return max((channels + self.size - 1) * self.elements(spatial), 2 * self.elements(ins[0])) * width
+        return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width

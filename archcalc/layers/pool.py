@@ -1,10 +1,10 @@
 """Pooling: windowed max/average, adaptive average, and global pooling."""
 from ..errors import LayerError
-from ..shapes import Window, numel, window_warnings
-from .base import Layer, Option, Step, boolean, dims, keep_input, pair, window_steps
+from ..shapes import Window, numel
+from .base import Layer, Option, Step, Windowed, boolean, dims, keep_input, pair, window_steps
 
 
-class _WindowPool(Layer):
+class _WindowPool(Windowed):
     """Shared rules of max and average pooling: the window arithmetic is the convolution's."""
 
     kind = "pool"
@@ -38,20 +38,12 @@ class _WindowPool(Layer):
     def output_shape(self, ins):
         return (ins[0][0],) + tuple(w.output for w in self.windows(ins[0]))
 
-    def warnings(self, ins):
-        return window_warnings(self.windows(ins[0]))
-
-    def receptive_step(self, ins):
-        return tuple((w.effective_kernel, w.stride, w.pad_before) for w in self.windows(ins[0]))
-
     def window_elements(self):
         return self.kernel[0] * self.kernel[1]
 
     def explain(self, ins, out):
-        kh, kw = self.kernel
-        window_symbol, window = ("F·F", f"{kh}·{kw}") if kh == kw else ("F_h·F_w", f"{kh}·{kw}")
-        size_symbol = "O·O" if out[1] == out[2] else "O_h·O_w"
-        flops = self.window_flops_step(window_symbol, window, f"C·{size_symbol}", dims(out))
+        window_symbol, window = self.kernel_terms()
+        flops = self.window_flops_step(window_symbol, window, f"C·{self.size_symbol(out)}", dims(out))
         return window_steps(self.windows(ins[0])) + [
             self.no_params_step("no parameters: pooling only compares or averages"),
             Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
@@ -67,7 +59,7 @@ class MaxPool2d(_WindowPool):
 
     def flops(self, ins, out):
         """F·F − 1 comparisons per output element."""
-        return (out[0] * out[1] * out[2]) * (self.window_elements() - 1)
+        return numel(out) * (self.window_elements() - 1)
 
     def torch_module(self, ins):
         from torch import nn
@@ -93,7 +85,7 @@ class AvgPool2d(_WindowPool):
 
     def flops(self, ins, out):
         """F·F − 1 additions and one division per output element."""
-        return (out[0] * out[1] * out[2]) * self.window_elements()
+        return numel(out) * self.window_elements()
 
     def torch_module(self, ins):
         from torch import nn
@@ -165,7 +157,7 @@ class GlobalAvgPool2d(Layer):
         return (ins[0][0],)
 
     def flops(self, ins, out):
-        return self.elements(ins[0])
+        return numel(ins[0])
 
     def receptive_step(self, ins):
         return "global"

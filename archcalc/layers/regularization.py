@@ -1,4 +1,5 @@
 """Dropout: free at inference, a random mask in training."""
+from ..shapes import numel
 from .base import Layer, Option, Step, number
 
 
@@ -21,7 +22,7 @@ class Dropout(Layer):
         (values 0 and 1/(1 − rate)); on CUDA the fused native_dropout keeps a bool mask (1 byte)."""
         if self.rate == 0 or not any(grad.inputs):
             return []
-        return [("new", self.elements(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]
+        return [("new", numel(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),
