@@ -71,14 +71,17 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def predicted_peak(report, train):
-    """A first peak-memory estimate: parameters, buffers, the input, what is saved for backward and the
-    largest layer output; with a backward pass, one gradient per trained parameter too."""
+def predicted_peak(graph, report, train):
+    """The peak verify's run should reach. With --train: `archcalc memory`'s training step (SGD, so no
+    optimizer state; parameters, buffers, gradients, the input and activations by liveness). A forward
+    alone: parameters, buffers, the input, what is saved for backward and the largest layer output."""
+    if train:
+        from .memory import memory
+        return memory(graph, batch=report.batch, dtype=report.dtype, mode="training", optimizer="sgd").peak_bytes
     t, width = report.totals, DTYPE_BYTES[report.dtype]
     largest = max((r.activation_bytes for r in report.layers), default=0)
     inputs = numel(report.input_shape) * report.batch * width
-    grads = t.trainable_params * width if train else 0
-    return t.param_bytes + t.buffer_bytes + inputs + t.saved_bytes + largest + grads
+    return t.param_bytes + t.buffer_bytes + inputs + t.saved_bytes + largest
 
 
 def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
@@ -95,7 +98,7 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
     import torch
     if device == "cuda" and not torch.cuda.is_available():
         raise SpecError("--device cuda, but torch sees no CUDA GPU here", hint="use --device cpu")
-    peak = predicted_peak(report, train)
+    peak = predicted_peak(graph, report, train)
     auto_meta = not meta and peak > max_gib * 2**30
     result = Verification(report.model, "meta" if meta or auto_meta else device, batch, dtype, train,
                           meta or auto_meta)
@@ -237,7 +240,8 @@ def _compare(graph, report, result, measured, peak):
     if measured["peak"] is not None:
         result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
                          "what": "torch.cuda.max_memory_allocated over the forward"
-                                 + (" and backward" if result.train else "")}
+                                 + (" and backward, against `archcalc memory --mode training`" if result.train
+                                    else "")}
     elif not result.meta:
         result.not_measured.append("peak memory: measured on CUDA only (--device cuda)")
     result.compared = [
