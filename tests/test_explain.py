@@ -208,3 +208,10 @@ def test_any_convolution_shows_arithmetic_that_gives_its_result(size, kernel, st
     for quantity, hook in (("params", layer.params(ins)), ("MACs", layer.macs(ins, out)),
                            ("FLOPs", layer.flops(ins, out))):
         assert evaluate(steps[quantity].substituted) == steps[quantity].result == hook
+
+
+def test_channel_scaling_says_how_the_vector_broadcasts():
+    # SE on layer1.0: a (256,) gate scales a 256×56×56 map; 256·56·56 = 802,816 multiplies.
+    layer = explain("se_resnet50", layer="layer1.0.se.scale").layers[0]
+    assert "each (256,) vector is broadcast over H×W" in layer.step("output").note
+    assert layer.result("FLOPs") == 802_816

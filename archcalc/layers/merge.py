@@ -85,6 +85,15 @@ class Multiply(_Merge):
                 )
         return out
 
+    def explain(self, ins, out):
+        steps = super().explain(ins, out)
+        scales = [s for s in ins if len(s) == 1 and len(out) == 3]
+        if scales:
+            steps[0] = self.same_shape_step(
+                out, f"the feature map's shape: each ({out[0]},) vector is broadcast over H×W, "
+                     "one scale per channel (squeeze-and-excitation)")
+        return steps
+
     def torch_module(self, ins):
         from ..torch_bridge import Multiply as Module
         return Module()
