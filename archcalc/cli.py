@@ -174,17 +174,8 @@ def layers(output):
     Example:
       archcalc layers
     """
-    from .layers import LAYER_TYPES
-    from .render import _tabulate
-    rows = []
-    for cls in LAYER_TYPES:
-        options = ", ".join(
-            f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
-        if cls.accepts_activation:
-            options += ", activation"
-        rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    emit(_tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table"), output)
-
+    from .render import layer_types_table
+    emit(layer_types_table(), output)
 
 
 @main.command()
@@ -198,11 +189,9 @@ def schema(output):
     Example:
       archcalc schema -o archcalc.schema.json
     """
-    import json
-
+    from .render import to_json
     from .schema import spec_schema
-    emit(json.dumps(spec_schema(), indent=2), output)
-
+    emit(to_json(spec_schema()), output)
 
 
 @main.command()
@@ -227,7 +216,6 @@ def diagram(spec, batch, dtype, input_shape, settings, keras, strict, fmt, outpu
         fmt = "dot" if output and output.lower().endswith((".dot", ".gv")) else "svg"
     report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
     emit(render(report, fmt), output)
-
 
 
 @main.command()
@@ -259,7 +247,6 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     else:
         plot_layers(reports[0], output)
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
-
 
 
 @main.command("from-torch")

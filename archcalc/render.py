@@ -279,3 +279,15 @@ def memory_report(result, fmt="table"):
         lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
                       f"largest batch that fits: {result.max_batch}"]
     return "\n".join(lines)
+
+
+def layer_types_table():
+    """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
+    from .layers import LAYER_TYPES
+    rows = []
+    for cls in LAYER_TYPES:
+        options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
+        if cls.accepts_activation:
+            options += ", activation"
+        rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
+    return _tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table")
