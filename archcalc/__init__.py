@@ -10,15 +10,15 @@ plot_comparison (charts), archcalc.diagram.to_svg and to_dot, archcalc.schema.sp
 """
 __version__ = "0.1.0"
 
-from .analyzer import LayerRecord, Report, Totals, analyze  # noqa: E402
+from .analysis.analyzer import LayerRecord, Report, Totals, analyze  # noqa: E402
 from .errors import SpecError  # noqa: E402
-from .spec import load_spec  # noqa: E402
+from .spec.graph import load_spec  # noqa: E402
 
 
 def to_torch(spec, **kwargs):
     """Build the equivalent torch.nn.Module (needs the `torch` extra): one submodule per spec layer,
     same names, freshly initialised weights. spec: a path, built-in name, dict or Graph."""
-    from .torch_bridge import to_torch as build
+    from .bridges.torch_model import to_torch as build
     return build(spec, **kwargs)
 
 

@@ -1,7 +1,7 @@
 """Small library functions the CLI builds on, reachable from Python too."""
-from . import zoo
-from .analyzer import analyze
-from .spec import as_graph, load_spec
+from .spec import zoo
+from .analysis.analyzer import analyze
+from .spec.graph import as_graph, load_spec
 
 
 def zoo_rows():
@@ -22,7 +22,7 @@ def zoo_rows():
 def compare_conventions(spec, *, batch=1, input_shape=None):
     """Each counting convention's total for one spec, split by layer kind, and its rule for each
     layer type the spec uses (plain data, for `archcalc conventions`)."""
-    from .conventions import CONVENTIONS
+    from .analysis.conventions import CONVENTIONS
     graph = as_graph(spec, input_shape=input_shape)
     reports = {name: analyze(graph, batch=batch, convention=name) for name in CONVENTIONS}
     kinds = list(dict.fromkeys(r.kind for r in reports["archcalc"].layers))

@@ -6,8 +6,8 @@ import sys
 import click
 
 from . import __version__
-from .conventions import CONVENTIONS
-from .errors import SpecError
+from .analysis.conventions import CONVENTIONS
+from .errors import SpecError, writing
 
 DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
 
@@ -42,7 +42,7 @@ def complete_spec(ctx, param, incomplete):
     """Shell completion for SPEC: the built-in names, then files and folders."""
     from click.shell_completion import CompletionItem
 
-    from .zoo import names
+    from .spec.zoo import names
     builtin = [CompletionItem(name) for name in names() if name.startswith(incomplete)]
     return builtin + [CompletionItem(incomplete, type="file")]
 
@@ -50,7 +50,7 @@ def complete_spec(ctx, param, incomplete):
 def emit(text, output):
     """Write to -o FILE, or stdout."""
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
+        with writing(output), open(output, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     else:
         click.echo(text)
@@ -82,7 +82,7 @@ analysis_options = options(batch_option, dtype_option, input_option, set_option,
 
 def load(spec, input_shape=None, settings=()):
     """The spec as a Graph, with --input and --set applied; every command hands this to the library."""
-    from .spec import load_spec
+    from .spec.graph import load_spec
     return load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
 
 
@@ -108,7 +108,7 @@ def output_option(func):
 
 
 def format_option(func):
-    from .render import FORMATS
+    from .report.tables import FORMATS
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
                         help="Output format.")(func)
 
@@ -143,8 +143,8 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
       archcalc summarize googlenet --set aux_logits=true
       archcalc summarize resnet50 --convention fvcore --train
     """
-    from .analyzer import analyze
-    from .render import summary
+    from .analysis.analyzer import analyze
+    from .report.tables import summary
     report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict,
                      convention=convention)
     emit(summary(report, fmt, rf=rf, train=train), output)
@@ -161,7 +161,7 @@ def zoo(fmt, output):
       archcalc zoo --format markdown
     """
     from .api import zoo_rows
-    from .render import zoo_table
+    from .report.tables import zoo_table
     emit(zoo_table(zoo_rows(), fmt), output)
 
 
@@ -174,7 +174,7 @@ def layers(output):
     Example:
       archcalc layers
     """
-    from .render import layer_types_table
+    from .report.tables import layer_types_table
     emit(layer_types_table(), output)
 
 
@@ -189,8 +189,8 @@ def schema(output):
     Example:
       archcalc schema -o archcalc.schema.json
     """
-    from .render import to_json
-    from .schema import spec_schema
+    from .report.tables import to_json
+    from .spec.schema import spec_schema
     emit(to_json(spec_schema()), output)
 
 
@@ -210,10 +210,9 @@ def diagram(spec, batch, dtype, input_shape, settings, keras, strict, fmt, outpu
       archcalc diagram resnet50 -o resnet50.svg
       archcalc diagram resnet50 --format dot | dot -Tpng -o resnet50.png
     """
-    from .analyzer import analyze
-    from .diagram import render
-    if fmt is None:
-        fmt = "dot" if output and output.lower().endswith((".dot", ".gv")) else "svg"
+    from .analysis.analyzer import analyze
+    from .report.diagram import format_of, render
+    fmt = fmt or format_of(output)
     report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
     emit(render(report, fmt), output)
 
@@ -236,8 +235,8 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
       archcalc plot resnet50 -o resnet50.png
       archcalc plot alexnet vgg16 resnet50 --compare -o cmp.png
     """
-    from .analyzer import analyze
-    from .plots import plot_comparison, plot_layers
+    from .analysis.analyzer import analyze
+    from .report.plots import plot_comparison, plot_layers
     if len(specs) > 1 and not compare:
         raise click.UsageError("several specs need --compare (or plot them one at a time)")
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
@@ -267,8 +266,8 @@ def from_torch(target, input_shape, name, output):
       archcalc from-torch mypackage.models:build_net --input 3x224x224 -o net.yaml
       archcalc summarize net.yaml
     """
-    from .from_torch import from_torch as convert
-    from .from_torch import load_callable, to_yaml
+    from .bridges.from_torch import from_torch as convert
+    from .bridges.from_torch import load_callable, to_yaml
     spec = convert(load_callable(target), input_shape, name=name, source=f"from-torch {target}")
     emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}"), output)
 
@@ -283,7 +282,8 @@ def from_torch(target, input_shape, name, output):
 @input_option
 @set_option
 @click.option("--train", is_flag=True, help="Also run backward and compare its FLOPs (and peak memory on CUDA).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights and the random input.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Seed for weights and the random input.")
 @click.option("--meta", is_flag=True, help="Build on the meta device: shapes, params and FLOPs only.")
 @click.option("--max-gib", type=click.FloatRange(min=0), default=8, show_default=True,
               help="Switch to --meta when the predicted memory exceeds this many GiB.")
@@ -299,8 +299,8 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     Example:
       archcalc verify alexnet --batch 2 --train
     """
-    from .render import verification
-    from .verify import verify as run
+    from .report.tables import verification
+    from .bridges.verify import verify as run
     progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
                  seed=seed, meta=meta, max_gib=max_gib, progress=progress)
@@ -323,7 +323,7 @@ def export_torch(spec, input_shape, settings, output):
     Example:
       archcalc export-torch resnet50 -o resnet50.py
     """
-    from .torch_bridge import torch_source
+    from .bridges.torch_model import torch_source
     emit(torch_source(load(spec, input_shape, settings)), output)
 
 
@@ -343,7 +343,7 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
       archcalc conventions resnet50
     """
     from .api import compare_conventions
-    from .render import conventions_table
+    from .report.tables import conventions_table
     emit(conventions_table(compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
 
 
@@ -362,10 +362,13 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
 @click.option("--inplace", is_flag=True, help="Element-wise activations overwrite their input (ReLU(inplace=True)).")
 @click.option("--budget", metavar="BYTES", help="Device memory to fit in, e.g. 24GiB or 16GB: answers fits or not, "
               "and the largest batch that fits.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
+                   "caching allocator does, and keeps dropout masks as 1-byte bools.")
 @format_option
 @output_option
-def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, fmt,
-           output):
+def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, device,
+           fmt, output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
@@ -373,11 +376,12 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
     Example:
       archcalc memory vgg16 --inplace
       archcalc memory resnet50 --mode training --optimizer adam --batch 64 --budget 24GiB
+      archcalc memory resnet50 --mode training --device cuda
     """
-    from .memory import memory as measure
-    from .render import memory_report
+    from .analysis.memory import memory as measure
+    from .report.tables import memory_report
     result = measure(load(spec, input_shape, settings), batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
-                     mixed_precision=mixed_precision, inplace=inplace, budget=budget)
+                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
     emit(memory_report(result, fmt), output)
 
 
@@ -397,8 +401,8 @@ def explain(spec, layer, input_shape, settings, fmt, output):
     Example:
       archcalc explain alexnet --layer conv1
     """
-    from .explain import explain as explain_spec
-    from .render_homework import explanation
+    from .homework.explain import explain as explain_spec
+    from .report.homework import explanation
     emit(explanation(explain_spec(load(spec, input_shape, settings), layer=layer), fmt), output)
 
 
@@ -407,13 +411,14 @@ def explain(spec, layer, input_shape, settings, fmt, output):
 @batch_option
 @dtype_option
 @input_option
+@set_option
 @keras_option
 @format_option
 @click.option("--plot", "plot", is_flag=True,
               help="Draw MACs against parameters (bubble area by activation memory) to -o FILE (.png/.svg/.pdf); "
                    "the table still goes to stdout.")
 @output_option
-def compare(specs, batch, dtype, input_shape, keras, fmt, plot, output):
+def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output):
     """Compare specs side by side: totals, each as a share of the first spec's, and the
     split of parameters and FLOPs by layer kind (conv, dense, ...).
 
@@ -422,14 +427,14 @@ def compare(specs, batch, dtype, input_shape, keras, fmt, plot, output):
       archcalc compare mnist_fc mnist_cnn
       archcalc compare alexnet vgg16 googlenet resnet50 --plot -o cmp.png
     """
-    from .analyzer import analyze
-    from .compare import compare_reports
-    from .render_homework import comparison
-    reports = [analyze(load(spec, input_shape), batch=batch, dtype=dtype, keras=keras) for spec in specs]
+    from .analysis.analyzer import analyze
+    from .homework.compare import compare_reports
+    from .report.homework import comparison
+    reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras) for spec in specs]
     if plot:
         if not output:
             raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
-        from .plots import plot_comparison
+        from .report.plots import plot_comparison
         plot_comparison(reports, output)
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
@@ -439,12 +444,14 @@ def compare(specs, batch, dtype, input_shape, keras, fmt, plot, output):
 @main.command()
 @spec_argument
 @click.argument("answers", type=click.Path(exists=True, dir_okay=False))
+@input_option
+@set_option
 @click.option("--keras/--pytorch", "keras", default=None,
               help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
               show_default=True, help="Output format.")
 @output_option
-def check(spec, answers, keras, fmt, output):
+def check(spec, answers, input_shape, settings, keras, fmt, output):
     """Check a student's ANSWERS for SPEC: each ✓ or ✗ with the correct value, the
     worked formula and, when one mistake explains a wrong number exactly, which one.
 
@@ -457,9 +464,9 @@ def check(spec, answers, keras, fmt, output):
     Example:
       archcalc check alexnet answers.yaml
     """
-    from .check import check as check_answers
-    from .render_homework import check_report
-    result = check_answers(spec, answers, keras=keras)
+    from .homework.check import check as check_answers
+    from .report.homework import check_report
+    result = check_answers(load(spec, input_shape, settings), answers, keras=keras)
     emit(check_report(result, fmt), output)
     sys.exit(0 if result.ok else 1)
 
@@ -474,8 +481,18 @@ def calc():
     """
 
 
+def refuse_unused(ctx, names, mode):
+    """A usage error for options given on the command line that `mode` would otherwise silently ignore."""
+    from click.core import ParameterSource
+    given = [param.opts[0] for param in ctx.command.params
+             if param.name in names and ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE]
+    if given:
+        listed = " and ".join([", ".join(given[:-1]), given[-1]] if len(given) > 1 else given)
+        raise click.UsageError(f"{listed} {'are' if len(given) > 1 else 'is'} not used {mode}")
+
+
 def matrices(paths):
-    from .calc import read_matrices
+    from .homework.calc import read_matrices
     return [m for path in paths for m in read_matrices(path)]
 
 
@@ -495,7 +512,8 @@ def matrices(paths):
               help="Numeric mode: kernel values, one matrix per input channel.")
 @click.option("--bias", "bias_value", type=float, default=0.0, show_default=True, help="Numeric mode: bias added.")
 @output_option
-def calc_conv(input_size, kernel, stride, padding, in_channels, filters, dilation, groups, no_bias,
+@click.pass_context
+def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, dilation, groups, no_bias,
               matrix_paths, kernel_paths, bias_value, output):
     """A convolution's output size, parameters and MACs with the steps; with --matrix and
     --kernel-matrix, its actual output values (needs numpy).
@@ -505,11 +523,13 @@ def calc_conv(input_size, kernel, stride, padding, in_channels, filters, dilatio
       archcalc calc conv --input 227 --kernel 11 --stride 4 --in-channels 3 --filters 96
       archcalc calc conv --matrix image.txt --kernel-matrix k.txt --stride 1 --padding 1
     """
-    from . import calc as calculators
-    from .render_homework import explanation, numeric
+    from .homework import calc as calculators
+    from .report.homework import explanation, numeric
     if matrix_paths or kernel_paths:
         if not (matrix_paths and kernel_paths):
             raise click.UsageError("numeric mode needs both --matrix and --kernel-matrix")
+        refuse_unused(ctx, ("input_size", "kernel", "in_channels", "filters", "dilation", "groups", "no_bias"),
+                      "with --matrix")
         channels, kernels = matrices(matrix_paths), matrices(kernel_paths)
         values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
@@ -521,6 +541,7 @@ def calc_conv(input_size, kernel, stride, padding, in_channels, filters, dilatio
         return
     if not (input_size and kernel):
         raise click.UsageError("give --input and --kernel (or --matrix and --kernel-matrix for values)")
+    refuse_unused(ctx, ("bias_value",), "without --matrix")
     emit(explanation(calculators.conv_explanation(
         input_size=input_size, kernel=kernel, stride=stride, padding=padding, in_channels=in_channels,
         filters=filters, dilation=dilation, groups=groups, bias=not no_bias)), output)
@@ -537,7 +558,8 @@ def calc_conv(input_size, kernel, stride, padding, in_channels, filters, dilatio
 @click.option("--matrix", "matrix_path", type=click.Path(exists=True, dir_okay=False),
               help="Numeric mode: the values to pool, one row per line (needs numpy).")
 @output_option
-def calc_pool(input_size, kernel, stride, padding, channels, mode, ceil_mode, matrix_path, output):
+@click.pass_context
+def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mode, matrix_path, output):
     """A pooling layer's output size with the steps; with --matrix, the pooled values and,
     for max pooling, the backward routing mask.
 
@@ -546,9 +568,10 @@ def calc_pool(input_size, kernel, stride, padding, channels, mode, ceil_mode, ma
       archcalc calc pool --input 55 --kernel 3 --stride 2 --channels 96
       archcalc calc pool --matrix m.txt --kernel 2 --stride 2 --mode max
     """
-    from . import calc as calculators
-    from .render_homework import explanation, numeric
+    from .homework import calc as calculators
+    from .report.homework import explanation, numeric
     if matrix_path:
+        refuse_unused(ctx, ("input_size", "channels", "ceil_mode"), "with --matrix")
         (matrix, *rest) = calculators.read_matrices(matrix_path)
         if rest:
             raise click.UsageError("pool --matrix takes one matrix (pooling works on each channel alone)")
@@ -579,8 +602,8 @@ def calc_dense(inputs, units, no_bias, output):
     Example:
       archcalc calc dense --inputs 9216 --units 4096
     """
-    from .calc import dense_explanation
-    from .render_homework import explanation
+    from .homework.calc import dense_explanation
+    from .report.homework import explanation
     emit(explanation(dense_explanation(inputs=inputs, units=units, bias=not no_bias)), output)
 
 

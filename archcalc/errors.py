@@ -1,4 +1,6 @@
 """Errors a user can act on: each one knows where in the spec it happened and how to fix it."""
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class SpecError(Exception):
@@ -47,3 +49,26 @@ class MissingExtra(SpecError):
     def __init__(self, package, extra, purpose):
         super().__init__(f"{purpose} needs {package}, which is not installed",
                          hint=f"pip install 'archcalc[{extra}]'  (or: pip install {package})")
+
+
+@contextmanager
+def writing(path):
+    """Around a write to `path`: a missing folder, a denied permission or a full disk becomes a SpecError."""
+    try:
+        yield
+    except OSError as err:
+        raise SpecError(f"cannot write '{path}': {err.strerror or err}",
+                        hint="check that the folder exists and that you may write there") from None
+
+
+def read_text(path, what):
+    """The text of a file the user named (`what`: spec, answers, matrix); a file that is missing, unreadable
+    or not UTF-8 text becomes a SpecError."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"cannot read the {what}: byte {err.start + 1} is not UTF-8 text", file=str(path),
+                        hint=f"the {what} must be a text file; is this the right file?") from None
+    except OSError as err:
+        raise SpecError(f"cannot read the {what}: {err.strerror or err}", file=str(path),
+                        hint="check the path and that you may read the file") from None

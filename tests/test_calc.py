@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from archcalc.calc import (conv_explanation, conv_values, dense_explanation, pool_explanation, pool_values,
+from archcalc.homework.calc import (conv_explanation, conv_values, dense_explanation, pool_explanation, pool_values,
                            read_matrices)
 from archcalc.errors import SpecError
 from conftest import ROOT, run_cli
@@ -49,6 +49,19 @@ def test_calc_bad_sizes_are_bad_input():
     assert result.returncode == 2 and "kernel 7 is larger than the padded input 5" in result.stderr
     result = run_cli("calc", "pool", "--input", "ab", "--kernel", "2")
     assert result.returncode == 2 and "--input must be a size" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["conv", "--input", "0", "--kernel", "1", "--padding", "1"], "--input must be at least 1, got '0'"),
+    (["conv", "--input", "5", "--kernel", "3", "--in-channels", "0"], "--in-channels must be at least 1, got 0"),
+    (["pool", "--input", "5", "--kernel", "2", "--channels", "0"], "--channels must be at least 1, got 0"),
+    (["pool", "--input", "5", "--kernel", "2", "--channels", "-3"], "--channels must be at least 1, got -3"),
+    (["dense", "--inputs", "0", "--units", "3"], "--inputs must be at least 1, got 0"),
+])
+def test_calc_sizes_below_one_are_bad_input(args, message):
+    result = run_cli("calc", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {message}" in result.stderr and "\n  fix: " in result.stderr
 
 
 # ---- numeric
@@ -119,6 +132,8 @@ def test_cli_numeric_pool_and_conv(tmp_path):
     ("1 2 3\n4 5\n", "this row has 2 numbers but the matrix's first row (line 1) has 3", 2),
     ("1 2\n3 x\n", "'x' is not a number", 2),
     ("\n\n", "no numbers", 1),
+    ("1 nan\n2 3\n", "'nan' is not a number", 1),
+    ("1 2\n1e999 3\n", "'1e999' is not a number", 2),
 ])
 def test_bad_matrices(tmp_path, text, message, line):
     path = write(tmp_path, "bad.txt", text)
@@ -129,6 +144,29 @@ def test_bad_matrices(tmp_path, text, message, line):
     assert result.returncode == 2 and f"bad.txt:{line}" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args,unused", [
+    (["conv", "--matrix", "m.txt", "--kernel-matrix", "k.txt", "--dilation", "2", "--groups", "2"],
+     "--dilation and --groups are not used with --matrix"),
+    (["conv", "--matrix", "m.txt", "--kernel-matrix", "k.txt", "--filters", "3"],
+     "--filters is not used with --matrix"),
+    (["pool", "--matrix", "m.txt", "--kernel", "2", "--ceil-mode"], "--ceil-mode is not used with --matrix"),
+    (["conv", "--input", "5", "--kernel", "3", "--bias", "2"], "--bias is not used without --matrix"),
+])
+def test_options_a_mode_would_ignore_are_refused(tmp_path, args, unused):
+    write(tmp_path, "m.txt", IMAGE)
+    write(tmp_path, "k.txt", "1 0\n0 -1\n")
+    result = run_cli("calc", *args, cwd=tmp_path)
+    assert result.returncode == 2 and unused in result.stderr and "Traceback" not in result.stderr
+
+
+def test_binary_matrix_file_is_bad_input(tmp_path):
+    path = tmp_path / "m.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = run_cli("calc", "pool", "--matrix", path, "--kernel", "2")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {path}: cannot read the matrix: byte 1 is not UTF-8 text\n  fix: " in result.stderr
+
+
 def test_kernel_larger_than_the_input(tmp_path):
     image = write(tmp_path, "m.txt", "1 2\n3 4\n")
     kernel = write(tmp_path, "k.txt", "1 1 1\n1 1 1\n1 1 1\n")
@@ -137,7 +175,7 @@ def test_kernel_larger_than_the_input(tmp_path):
 
 
 def test_summarize_does_not_import_numpy():
-    code = "import sys, archcalc.cli, archcalc.check, archcalc.calc; print('numpy' in sys.modules)"
+    code = "import sys, archcalc.cli, archcalc.homework.check, archcalc.homework.calc; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 import archcalc
-from archcalc.check import check, check_text, parse_given, parse_shape_answer
+from archcalc.homework.check import check, check_text, parse_given, parse_shape_answer
 from archcalc.errors import SpecError
 from conftest import run_cli
 
@@ -259,6 +259,14 @@ def test_cli_exit_status(tmp_path):
     ("layers:\n  conv1: {parms: 320}\n", "unknown answer 'parms'", 2),
     ("totals: {params: 93,322}\n", "reads as several keys", 1),
     ("layers:\n  conv1: [320\n", "malformed YAML", 2),   # the line where the unclosed [ opens
+    ("layers: {}\n", "no answers to check", 1),
+    ("layers:\n  conv1: {params: 320}\n  flatten: {params: 0}\n", "did you mean 'flatten_1'?", 3),
+    ("totals:\n  params: 1e999999999999\n", "exponent is out of range", 2),       # 10^(10^12) would never finish
+    ("Layer (type)\n=====\nconv2d (Conv2D)   320\n", "no `Output Shape` and `Param #` columns", 1),
+    ("  Layer (type)        Param #\n=====\n  conv2d (Conv2D)   320\n", "no `Output Shape`", 1),
+    ("Layer (type:depth-idx)\n", "no `Output Shape` and `Param #` columns", 1),
+    ("Layer (type)     Output Shape     Param #\n=====\nin (InputLayer)  (None, 28, 28, 1)0\n",
+     "no answers to check", 1),
 ])
 def test_bad_answer_files_exit_2_with_file_and_line(tmp_path, text, message, line):
     path = tmp_path / "answers.yaml"
@@ -269,3 +277,31 @@ def test_bad_answer_files_exit_2_with_file_and_line(tmp_path, text, message, lin
     result = run_cli("check", "mnist_cnn", path)
     assert result.returncode == 2 and f"answers.yaml:{line}" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_answers_for_a_block_use_name_its_layers(tmp_path):
+    path = tmp_path / "answers.yaml"
+    path.write_text("layers:\n  layer1: {params: 1}\n", encoding="utf-8")
+    result = run_cli("check", "resnet18", path)
+    assert result.returncode == 2 and f"{path}:2: the spec has no layer named 'layer1'" in result.stderr
+    assert "fix: 'layer1' is a block use; name one of its layers: layer1.0.conv1" in result.stderr
+
+
+def test_binary_answers_file_is_bad_input(tmp_path):
+    path = tmp_path / "answers.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = run_cli("check", "mnist_cnn", path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: {path}: cannot read the answers: byte 1 is not UTF-8 text\n  fix: " in result.stderr
+
+
+def test_check_takes_set_and_input_like_the_other_commands(tmp_path):
+    # GoogLeNet has 13,004,888 parameters with its two auxiliary heads (torchvision), 6,624,904 without
+    answers = tmp_path / "aux.yaml"
+    answers.write_text("totals:\n  params: 13,004,888\n")
+    assert run_cli("check", "googlenet", answers, "--set", "aux_logits=true").returncode == 0
+    assert run_cli("check", "googlenet", answers).returncode == 1
+    # mnist_cnn on 32×32 instead of 28×28: conv1 (3×3, no padding) gives 30×30×32
+    answers.write_text("layers:\n  conv1: {output_shape: [30, 30, 32]}\n")
+    assert run_cli("check", "mnist_cnn", answers, "--input", "32x32x1").returncode == 0
+    assert run_cli("check", "mnist_cnn", answers).returncode == 1

@@ -157,7 +157,7 @@ def test_summarize_imports_neither_torch_nor_numpy():
                              str(SPECS / "resnet50.yaml")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "archcalc.analyzer" in imported and "yaml" in imported     # the listing is real
+    assert "archcalc.analysis.analyzer" in imported and "yaml" in imported     # the listing is real
     assert not {name for name in imported if name.split(".")[0] in ("torch", "numpy")}
 
 
@@ -192,3 +192,15 @@ def test_conventions_takes_set():
         return next(c for c in data["conventions"] if c["name"] == "torch")["by_kind"]["dense"]
     assert torch_dense() == 2_048_000
     assert torch_dense("--set", "aux_logits=true") == 2_048_000 + 2 * 6_242_304
+
+
+@pytest.mark.parametrize("command", [
+    ["summarize", "mnist_fc"], ["zoo"], ["layers"], ["schema"], ["diagram", "lenet5", "--format", "dot"],
+    ["explain", "lenet5"],
+])
+def test_output_into_a_missing_folder_is_bad_input(tmp_path, command):
+    target = tmp_path / "no_such_folder" / "out.txt"
+    result = CliRunner().invoke(main, [*command, "-o", str(target)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert f"error: cannot write '{target}': No such file or directory" in result.output
+    assert "\n  fix: check that the folder exists" in result.output

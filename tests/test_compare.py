@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from archcalc.compare import compare
-from archcalc.render_homework import comparison
+from archcalc.homework.compare import compare
+from archcalc.report.homework import comparison
 from conftest import run_cli
 
 
@@ -55,3 +55,9 @@ def test_cli_markdown_and_bad_spec():
     assert "| Total params" in result.stdout and "[22.9%]" in result.stdout
     bad = run_cli("compare", "mnist_fc", "mnist_cnx")
     assert bad.returncode == 2 and "did you mean 'mnist_cnn'" in bad.stderr
+
+
+def test_compare_applies_set_to_every_spec():
+    out = run_cli("compare", "googlenet", "googlenet", "--set", "aux_logits=true", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert [model["totals"]["params"] for model in json.loads(out.stdout)["models"]] == [13_004_888, 13_004_888]

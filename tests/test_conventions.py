@@ -9,8 +9,8 @@ import warnings
 import pytest
 
 import archcalc
-from archcalc import zoo
-from archcalc.spec import load_spec
+from archcalc.spec import zoo
+from archcalc.spec.graph import load_spec
 
 from conftest import run_cli
 

@@ -7,7 +7,7 @@ from archcalc.cli import main
 torch = pytest.importorskip("torch")
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")]
-from archcalc.verify import verify  # noqa: E402
+from archcalc.bridges.verify import verify  # noqa: E402
 
 
 @pytest.mark.parametrize("name,input_shape", [("alexnet", None), ("resnet50", None), ("mnist_cnn", None)])

@@ -90,3 +90,12 @@ def test_format_follows_the_output_suffix(tmp_path):
     out = tmp_path / "net.dot"
     assert run_cli("diagram", "lenet5", "-o", out).returncode == 0
     assert out.read_text().startswith('digraph "lenet5"')
+
+
+def test_an_image_suffix_is_bad_input_not_svg_text(tmp_path):
+    out = tmp_path / "net.png"
+    result = run_cli("diagram", "lenet5", "-o", out)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: cannot tell the diagram format of '{out}'" in result.stderr
+    assert "--format dot | dot -Tpng" in result.stderr
+    assert not out.exists()

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import archcalc
-from archcalc import zoo
+from archcalc.spec import zoo
 from archcalc.errors import SpecError
 from archcalc.layers.conv import Conv2d
-from archcalc.explain import explain
-from archcalc.render_homework import explanation
-from archcalc.shapes import from_layout
+from archcalc.homework.explain import explain
+from archcalc.report.homework import explanation
+from archcalc.layers.shapes import from_layout
 from conftest import run_cli
 
 OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
@@ -133,6 +133,12 @@ def test_cli_markdown_and_total(tmp_path):
     assert "(784 + 1)·512 = **401,920**" in result.stdout
     # 401,920 + 5,130 = 407,050
     assert "Total params = 401,920 + 5,130 = 407,050" in result.stdout
+
+
+def test_cli_block_use_instead_of_a_layer_names_its_layers():
+    result = run_cli("explain", "resnet18", "--layer", "layer1")
+    assert result.returncode == 2 and "the spec has no layer named 'layer1'" in result.stderr
+    assert "fix: 'layer1' is a block use; name one of its layers: layer1.0.conv1, layer1.0.bn1," in result.stderr
 
 
 def test_cli_unknown_layer_is_bad_input():

@@ -5,13 +5,13 @@ import os
 import pytest
 
 import archcalc
-from archcalc import zoo
+from archcalc.spec import zoo
 from conftest import ROOT, run_cli
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from archcalc.from_torch import from_torch, to_yaml  # noqa: E402
+from archcalc.bridges.from_torch import from_torch, to_yaml  # noqa: E402
 
 import torch_models  # noqa: E402
 
@@ -78,6 +78,7 @@ def test_layers_archcalc_cannot_express_are_named():
     ("tests.torch_models:missing", "has no attribute 'missing'"),
     ("tests.torch_models:not_a_model", "returned int, not a torch.nn.Module"),
     ("tests.torch_models:DataDependent", "torch.fx cannot trace DataDependent"),
+    ("torch.nn:Conv2d", "'torch.nn:Conv2d' needs arguments (missing a required argument: 'in_channels')"),
 ])
 def test_bad_targets_are_bad_input(target, message):
     result = run_from_root("from-torch", target, "--input", "4")

@@ -8,9 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from archcalc import analyze
+from archcalc import analyze, to_torch
+from archcalc.spec import zoo
 from archcalc.errors import SpecError
 from archcalc.layers.pool import adaptive_windows
+from archcalc.spec.graph import INPUT, load_spec
 
 
 def run(layers, input=(3, 32, 32), **options):
@@ -438,3 +440,20 @@ def test_input_override_is_in_the_spec_layout():
 ])
 def test_keras_and_pytorch_spellings(word, options, input, canonical):
     assert only({word: options} if options else word, input=input).type == canonical
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_parameter_and_buffer_tensors_are_torchs_one_by_one(name):
+    """Each layer lists its tensors as its torch module holds them, in order: a device allocator
+    rounds each on its own, so memory counts them one by one."""
+    graph = load_spec(name)
+    with torch.device("meta"):
+        model = to_torch(graph)
+    shapes = {INPUT: graph.input_shape}
+    for node in graph.nodes:
+        ins = [shapes[ref] for ref in node.inputs]
+        shapes[node.name] = node.layer.output_shape(ins)
+        module = model.get_submodule(node.name)
+        assert list(node.layer.param_tensors(ins)) == [p.numel() for p in module.parameters()], node.name
+        assert [(elements, element_bytes or 4) for elements, element_bytes in node.layer.buffer_tensors(ins)] == [
+            (b.numel(), b.element_size()) for b in module.buffers()], node.name

@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from archcalc.cli import main
 from archcalc.errors import SpecError
 import archcalc
-from archcalc import zoo
-from archcalc.memory import memory, parse_bytes
-from archcalc.spec import load_spec
+from archcalc.spec import zoo
+from archcalc.analysis.memory import allocated, memory, parse_bytes
+from archcalc.spec.graph import load_spec
 
 from conftest import run_cli
 
@@ -134,6 +134,47 @@ def test_training_step_of_mnist_fc_by_hand():
     assert result.peak_bytes == params * 4 * (1 + 2) + result.backward_peak_bytes
 
 
+# conv 1→2 channels 3×3 on 4×4, relu, flatten (a view), dense 8→3: every tensor is under 512 bytes.
+TINY = {"input": [1, 4, 4], "layers": [
+    {"conv2d": {"name": "c", "filters": 2, "kernel": 3}}, {"relu": {"name": "r"}},
+    {"flatten": {"name": "f"}}, {"dense": {"name": "d", "units": 3}}]}
+
+
+def test_cuda_allocator_blocks():
+    assert [allocated(n, "cuda") for n in (0, 1, 512, 513, 4000)] == [0, 512, 512, 1024, 4096]
+    assert [allocated(n, "cpu") for n in (0, 1, 513)] == [0, 1, 513]
+
+
+def test_training_step_of_a_tiny_net_by_hand_on_cpu_and_in_cuda_blocks():
+    cpu = memory(TINY, mode="training")
+    # conv weight 18 + bias 2, dense weight 24 + bias 3: 47 floats
+    assert cpu.param_bytes == cpu.grad_bytes == 47 * 4
+    # saved: the conv's input (the network input, 16 floats) and the relu's output (8; the dense's
+    # input is a view of it); the caller holds the input (16) and the output (3)
+    assert cpu.saved_bytes == (16 + 8) * 4 and cpu.forward_end_bytes == (8 + 16 + 3) * 4
+    # worst step, the conv's backward: input and output, the conv's output gradient (8), every gradient
+    assert (cpu.backward_peak_layer, cpu.backward_peak_bytes) == ("c", (16 + 3 + 8 + 47) * 4)
+    assert cpu.peak_bytes == 47 * 4 + 296
+
+    cuda = memory(TINY, mode="training", device="cuda")
+    block = 512          # each of those tensors takes one 512-byte block
+    assert cuda.param_bytes == cuda.grad_bytes == 4 * block
+    assert cuda.saved_bytes == 2 * block and cuda.forward_end_bytes == 3 * block
+    # now the dense's backward ties with the conv's and comes first: the relu's saved output, the input
+    # and output, the output's and the flatten's gradients, the dense's two gradients
+    assert (cuda.backward_peak_layer, cuda.backward_peak_bytes) == ("d", 7 * block)
+    assert cuda.peak_bytes == 4 * block + 7 * block
+    assert cuda.outputs_bytes == cpu.outputs_bytes          # the textbook sum is the tensors' own bytes
+
+
+def test_cuda_keeps_a_one_byte_dropout_mask():
+    spec = {"input": [1000], "layers": [{"dense": {"name": "d1", "units": 1000}}, {"dropout": {"name": "p", "rate": 0.5}},
+                                        {"dense": {"name": "d2", "units": 10}}]}
+    # saved: d1's input, the mask, d2's input (the dropout's output), 1,000 elements each
+    assert memory(spec, mode="training").saved_bytes == 3 * 4000
+    assert memory(spec, mode="training", device="cuda").saved_bytes == 4096 + 1024 + 4096
+
+
 @pytest.mark.parametrize("optimizer,copies", [("sgd", 0), ("momentum", 1), ("adam", 2), ("adamw", 2)])
 def test_optimizer_state(optimizer, copies):
     result = memory("lenet5", mode="training", optimizer=optimizer)
@@ -215,3 +256,38 @@ def test_training_peak_matches_the_cpu_profiler(spec):
     predicted = result.peak_bytes - result.param_bytes - result.buffer_bytes     # SGD: no optimizer state
     measured = measured_training_peak(spec, 2) - LOSS_BYTES
     assert abs(predicted - measured) <= tolerance * measured
+
+
+def replayed_training_peak(spec, batch, device):
+    """Peak of one forward + backward on CPU, replaying every allocation and free the profiler saw
+    (temporaries inside an op included), each counted as `device`'s allocator would take it. The
+    allocation timeline is a private torch API (torch.profiler._memory_profiler), pinned by the
+    test extra's torch version."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler._memory_profiler import Action
+    graph = load_spec(spec)
+    torch.manual_seed(0)
+    model = archcalc.to_torch(graph).train()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
+                 with_stack=True) as prof:
+        x = torch.randn((batch,) + tuple(graph.input_shape))
+        out = model(x)
+        (out * 1.0).sum().backward()
+    live = peak = 0
+    for _, action, _, size in prof._memory_profile().timeline:
+        if action in (Action.CREATE, Action.DESTROY):
+            live += allocated(size, device) if action == Action.CREATE else -allocated(size, device)
+            peak = max(peak, live)
+    return peak
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("spec", ["mnist_fc", "mnist_mlp", "mnist_cnn"])
+def test_every_tensor_is_rounded_as_the_allocator_sees_it(spec, device):
+    """Replaying real PyTorch's allocations in CUDA's 512-byte blocks gives exactly `--device cuda`'s
+    peak: the rounding falls on the same tensors, one by one (specs whose ops make no temporaries)."""
+    result = memory(spec, batch=2, mode="training", device=device)
+    predicted = result.peak_bytes - result.param_bytes - result.buffer_bytes     # SGD: no optimizer state
+    loss = 2 * allocated(4, device)          # the scalar loss and its gradient
+    assert predicted == replayed_training_peak(spec, 2, device) - loss

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import archcalc
 from archcalc.cli import main
-from archcalc.plots import BUBBLE_AREA, KIND_COLOURS, plot_comparison
+from archcalc.report.plots import BUBBLE_AREA, KIND_COLOURS, plot_comparison
 from conftest import run_cli
 
 image = pytest.importorskip("matplotlib.image")
@@ -113,3 +113,10 @@ def test_compare_plot_draws_the_bubble_chart_and_still_prints_the_table(tmp_path
 def test_compare_plot_needs_an_image_file():
     result = CliRunner().invoke(main, ["compare", "alexnet", "vgg16", "--plot"])
     assert result.exit_code == 2 and "-o FILE" in result.output
+
+
+def test_chart_into_a_missing_folder_is_bad_input(tmp_path):
+    target = tmp_path / "no_such_folder" / "chart.png"
+    result = run_cli("plot", "lenet5", "-o", target)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"error: cannot write '{target}'" in result.stderr and "fix: " in result.stderr

@@ -10,7 +10,7 @@ from archcalc.errors import SpecError
 from archcalc.layers import lookup
 
 torch = pytest.importorskip("torch")
-from archcalc.verify import verify  # noqa: E402
+from archcalc.bridges.verify import verify  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ARCHCALC_HYPOTHESIS_EXAMPLES", "200"))
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "tanh", "sigmoid", "softmax"]

@@ -11,7 +11,7 @@ import math
 import pytest
 
 import archcalc
-from archcalc.analyzer import ReceptiveField
+from archcalc.analysis.analyzer import ReceptiveField
 
 torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
@@ -225,8 +225,8 @@ def test_gradient_support_matches_random_chains(chain):
 
 def test_explain_shows_the_recurrence_with_the_layers_numbers():
     # AlexNet pool1 (3/2) after conv1 (11/4): r = 11 + (3 − 1)·4 = 19, j = 4·2 = 8, start = 5 + 1·4 = 9
-    from archcalc.explain import explain
-    from archcalc.render_homework import explanation
+    from archcalc.homework.explain import explain
+    from archcalc.report.homework import explanation
     text = explanation(explain("alexnet", layer="pool1"))
     assert "r = r_in + (k − 1)·j_in = 11 + (3 − 1)·4 = 19  (receptive field)" in text
     assert "j = j_in·s = 4·2 = 8" in text

@@ -6,11 +6,11 @@ import pytest
 import yaml
 
 import archcalc
-from archcalc import zoo
+from archcalc.spec import zoo
 from archcalc.layers import LAYER_TYPES
-from archcalc.schema import spec_schema
-from archcalc.spec import BLOCK_KEYS, ENTRY_KEYS, TOP_KEYS
-from conftest import run_cli
+from archcalc.spec.schema import spec_schema
+from archcalc.spec.graph import BLOCK_KEYS, ENTRY_KEYS, TOP_KEYS
+from conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,11 @@ def test_cli_prints_the_schema(tmp_path):
 def test_every_zoo_spec_validates(validator, path):
     errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
     assert errors == []
+
+
+def test_the_readme_quick_start_spec_validates(validator):
+    text = (ROOT / "README.md").read_text(encoding="utf-8").split("copy it to `my_net.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == []
 
 
 def test_the_schema_has_the_loaders_keys():

@@ -156,6 +156,18 @@ def test_reference_to_a_missing_block(write_spec):
           hint="did you mean 'bottleneck'?")
 
 
+@pytest.mark.parametrize("block,what", [("residual", "another spelling of the layer type 'add'"),
+                                         ("Conv2D", "a layer type")])
+def test_block_named_like_a_layer_type(write_spec, block, what):
+    path = write_spec("input: [3, 8, 8]\n"
+                      "blocks:\n"
+                      "  # a residual block\n"
+                      f"  {block}: {{layers: [relu]}}\n"           # line 4
+                      "layers:\n"
+                      f"  - {block}\n")
+    check(fails(path), path, 4, f"block name '{block}' is {what}", "ambiguous", hint=f"'{block}_block'")
+
+
 def test_block_that_uses_itself(write_spec):
     path = write_spec("input: [3, 8, 8]\n"
                       "blocks:\n"
@@ -253,3 +265,121 @@ def test_missing_spec_file_or_zoo_name():
 def test_entry_flags_must_be_true_or_false(write_spec, key, value, shown, hint):
     path = write_spec(f"input: [3, 8, 8]\nlayers:\n  - conv2d: {{name: c, filters: 4, kernel: 3, {key}: {value}}}\n")
     check(fails(path), path, 3, f"`{key}` must be true or false", shown, hint=hint)
+
+
+def test_expression_error_inside_a_block_names_the_layer_and_the_use(write_spec):
+    path = write_spec("input: [3, 8, 8]\n"
+                      "blocks:\n"
+                      "  unit:\n"
+                      "    args: {d: 1}\n"
+                      "    layers:\n"
+                      "      - conv2d: {name: conv, filters: \"${4 // d}\", kernel: 1}\n"     # line 6
+                      "layers:\n"
+                      "  - unit: {name: u1}\n"
+                      "  - unit: {name: u2, d: 0}\n")                                       # line 9
+    check(fails(path), path, 6, "layer 'u2.conv'", "division by zero in '4 // d'", "in block 'unit' used at line 9",
+          hint="divides by")
+
+
+@pytest.mark.parametrize("args,expression,wrong", [
+    ("{}", "0 ** -1", "division by zero in '0 ** -1'"),
+    ("{}", "(-8) ** 0.5", "'(-8) ** 0.5' is not a real number"),
+    ("{}", "1e308 ** 2", "'1e308 ** 2' is too large"),
+    ("{}", "((((10 ** 60) ** 60) ** 60) ** 60) ** 60", "is too large"),      # would take hours to compute
+    ("{a: [1, 2]}", "a + 3", "'a + 3' uses [1, 2], which is not a number"),
+    ("{a: hello}", "a * 100000000000", "uses 'hello', which is not a number"),
+    ("{a: null}", "a + 1", "uses None, which is not a number"),
+    ("{a: {b: 1}}", "a < 1", "uses {'b': 1}, which is not a number"),
+])
+def test_expression_mistakes_fail_fast(write_spec, args, expression, wrong):
+    path = write_spec(f"input: [3, 8, 8]\nargs: {args}\n"
+                      f"layers:\n  - conv2d: {{name: c, filters: \"${{{expression}}}\", kernel: 1}}\n")
+    start = time.perf_counter()
+    output = fails(path)
+    assert time.perf_counter() - start < 0.5
+    check(output, path, 4, "layer 'c'", wrong)
+
+
+def test_a_tab_in_the_indentation_is_named(write_spec):
+    path = write_spec("input: [3, 8, 8]\nlayers:\n  - conv2d:\n\tfilters: 3\n")        # line 4 starts with a tab
+    check(fails(path), path, "4:1", "malformed YAML: a tab character", hint="replace the tab with spaces")
+
+
+def test_billion_laughs_is_refused_fast(write_spec):
+    lines = ["input: [3, 8, 8]", "args:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]     # 9^10 values
+    path = write_spec("\n".join(lines + ["layers:", "  - conv2d: {filters: 3, kernel: 1, stride: *l9}"]) + "\n")
+    start = time.perf_counter()
+    output = fails(path)
+    assert time.perf_counter() - start < 0.5
+    # l9 (line 12) holds its list of 9 lists ... of 9 words: 1 + 9 + 9^2 + ... + 9^10 = (9^11 − 1)/8 values
+    check(output, path, "12:7", "aliases (*name) expand this file to", "this one alone holds 3,922,632,451",
+          hint="each alias copies its value")
+
+
+def test_a_long_spec_without_aliases_is_read(write_spec):
+    """16,000 layers written out hold 112,000 YAML values, none of them through an alias."""
+    entries = "".join(f"  - relu: {{name: r{i}}}\n  - add: {{name: a{i}, from: [r{i}, input]}}\n" for i in range(8000))
+    path = write_spec("input: [8]\nlayers:\n" + entries)
+    result = CliRunner().invoke(main, ["summarize", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+
+
+def test_lists_nested_too_deep(write_spec):
+    path = write_spec("input: [3, 8, 8]\nlayers:\n  - conv2d: {filters: 3, kernel: " + "[" * 300 + "]" * 300 + "}\n")
+    check(fails(path), path, 3, "lists and mappings nested more than 50 deep", hint="brackets")
+
+
+def test_a_block_defined_as_nothing_is_named_as_such(write_spec):
+    path = write_spec("input: [3, 8, 8]\nblocks:\n  unit:\nlayers:\n  - unit\n")
+    output = fails(path)
+    check(output, path, 5, "block 'unit' must have a `layers:` list", hint="layers: [...]")
+    assert "unknown layer type" not in output
+
+
+def test_activation_that_is_another_layer_type(write_spec):
+    path = write_spec("input: [3, 8, 8]\nlayers:\n  - conv2d: {name: c, filters: 4, kernel: 3, activation: conv2d}\n")
+    output = fails(path)
+    check(output, path, 3, "layer 'c'", "unknown activation 'conv2d'", hint="activations: relu, relu6")
+    assert "did you mean" not in output
+
+
+@pytest.mark.parametrize("layers,line,layer,context", [
+    ("  - relu: {name: a}\n  - unit: {name: a}\n", 3, "a.relu_1", " (in block 'unit' used at line 6)"),
+    ("  - unit: {name: a}\n  - relu: {name: a}\n", 6, "a", ""),
+])
+def test_a_layer_and_a_block_use_of_one_name(write_spec, layers, line, layer, context):
+    path = write_spec("input: [3, 8, 8]\nblocks:\n  unit: [relu]\nlayers:\n" + layers)
+    output = fails(path)
+    check(output, path, line, f"layer '{layer}': 'a' names both a layer and a block use (whose layers are 'a.…')"
+          + context, hint="another `name`")
+    assert "two layers" not in output
+
+
+@pytest.mark.parametrize("name", ['"a b"', '"x\\ny"', '"tab\\there"'])
+def test_layer_name_must_be_one_word(write_spec, name):
+    path = write_spec(f"input: [3, 8, 8]\nlayers:\n  - relu: {{name: {name}}}\n")
+    check(fails(path), path, 3, "layer name must be one word without '.', and not 'input'", hint="name: conv1")
+
+
+@pytest.mark.parametrize("block", ["a.b", '"a b"', "5"])
+def test_block_name_must_be_one_word(write_spec, block):
+    path = write_spec(f"input: [3, 8, 8]\nblocks:\n  {block}: [relu]\nlayers:\n  - relu\n")
+    check(fails(path), path, 3, "block name must be one word without '.', and not 'input'", hint="bottleneck")
+
+
+def test_spec_name_must_be_text(write_spec):
+    path = write_spec("name: [a, b]\ninput: [3, 8, 8]\nlayers: [relu]\n")
+    check(fails(path), path, 1, "`name` must be text, got ['a', 'b']", hint="on the same line")
+
+
+def test_a_folder_is_not_a_spec(tmp_path):
+    output = fails(tmp_path)
+    assert output.startswith(f"error: '{tmp_path}' is a folder, not a spec file\n  fix: ")
+
+
+def test_a_binary_file_is_not_a_spec(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    output = fails(path)
+    assert output.startswith(f"error: {path}: cannot read the spec: byte 1 is not UTF-8 text\n  fix: ")

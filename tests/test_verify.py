@@ -1,5 +1,6 @@
 """`archcalc verify` and `export-torch` against the real PyTorch model. Expected numbers are derived by
 hand in the comments; the zoo must agree exactly with torch."""
+import ast
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from archcalc.cli import main
 from conftest import ROOT, SPECS, run_cli
 
 torch = pytest.importorskip("torch")
-from archcalc.verify import verify  # noqa: E402
+from archcalc.bridges.verify import verify  # noqa: E402
 
 ZOO = sorted(p.stem for p in SPECS.glob("*.yaml"))
 
@@ -202,3 +203,44 @@ def test_progress_reports_every_layer_then_backward():
 def test_no_progress_noise_when_stderr_is_not_a_terminal():
     out = CliRunner().invoke(main, ["verify", "lenet5"])
     assert out.exit_code == 0 and "forward 1/" not in out.output
+
+
+@pytest.mark.parametrize("command", ["verify", "export-torch"])
+def test_layer_named_like_a_torch_module_attribute_is_bad_input(write_spec, command):
+    path = write_spec("input: [3, 8, 8]\nlayers:\n  - relu\n  - relu: {name: forward}\n")
+    proc = run_cli(command, path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path}:4: layer 'forward': PyTorch cannot hold a layer named 'forward'" in proc.stderr
+    assert "fix: give it another `name`" in proc.stderr
+
+
+def test_block_use_named_like_a_torch_module_attribute_is_bad_input(write_spec):
+    path = write_spec("input: [3, 8, 8]\nblocks:\n  unit: [relu]\nlayers:\n  - unit: {name: training}\n")
+    proc = run_cli("verify", path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "layer 'training.relu_1': PyTorch cannot hold a layer named 'training'" in proc.stderr
+
+
+def test_export_torch_writes_python_for_any_names(write_spec):
+    path = write_spec('name: "a \\"\\"\\" b \\\\N"\ninput: [3, 8, 8]\nlayers:\n'
+                      '  - relu: {name: class}\n  - relu: {name: "-apply"}\n  - relu: {name: "x²"}\n'
+                      '  - relu: {name: T-destination}\n')
+    source = run_cli("export-torch", path).stdout
+    assert ast.get_docstring(ast.parse(source)).startswith('a """ b \\N, exported by archcalc export-torch')
+    model = exported(path)
+    assert len(list(model.children())) == 4
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_export_torch_model_named_like_a_helper_module(write_spec):
+    path = write_spec("name: add\ninput: [3, 8, 8]\nlayers:\n  - relu: {name: r}\n  - add: {from: [r, input]}\n")
+    model = exported(path)
+    assert type(model).__name__ == "AddModel"
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.equal(model(x), torch.relu(x) + x)
+
+
+def test_seed_beyond_what_torch_takes_is_bad_input():
+    proc = run_cli("verify", "mnist_fc", "--seed", str(2**64))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Invalid value for '--seed'" in proc.stderr

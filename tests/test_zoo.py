@@ -11,8 +11,8 @@ import pytest
 
 import archcalc
 from archcalc.cli import main
-from archcalc.render import short_source
-from archcalc.spec import load_spec
+from archcalc.report.tables import short_source
+from archcalc.spec.graph import load_spec
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -1,5 +1,5 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
-from ..shapes import numel
+from .shapes import numel
 from .base import Layer, Option, keep_input, keep_output, number
 
 

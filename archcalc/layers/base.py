@@ -7,7 +7,7 @@ where it sits in the graph. Counts are Python integers.
 from dataclasses import dataclass
 
 from ..errors import LayerError
-from ..shapes import numel, uneven_consequence, window_warnings
+from .shapes import numel, uneven_consequence, window_warnings
 
 
 class Option:
@@ -255,16 +255,26 @@ class Layer:
     def output_shape(self, ins):
         return ins[0]
 
+    def param_tensors(self, ins):
+        """Elements of each learnable tensor, in parameters() order (weight, then bias): tensors are
+        counted one by one because a device allocator rounds each allocation on its own."""
+        return ()
+
     def params(self, ins):
         """Learnable parameters, as PyTorch's parameters() counts them."""
-        return 0
+        return sum(self.param_tensors(ins))
+
+    def buffer_tensors(self, ins):
+        """(elements, bytes per element) of each persistent non-learnable tensor, in buffers() order;
+        bytes None means the model's dtype."""
+        return ()
 
     def buffers(self, ins):
         """Persistent non-learnable state (batchnorm running statistics), as PyTorch's buffers() counts it."""
-        return 0
+        return sum(elements for elements, _ in self.buffer_tensors(ins))
 
     def buffer_bytes(self, ins, width):
-        return self.buffers(ins) * width
+        return sum(elements * (element_bytes or width) for elements, element_bytes in self.buffer_tensors(ins))
 
     def keras_non_trainable(self, ins):
         """Weights Keras reports as non-trainable parameters but PyTorch keeps as buffers."""

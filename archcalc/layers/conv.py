@@ -1,6 +1,6 @@
 """2-D convolution, including grouped, depthwise and dilated."""
 from ..errors import LayerError
-from ..shapes import Window, numel
+from .shapes import Window, numel
 from .base import (Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
                    window_steps)
 
@@ -58,10 +58,11 @@ class Conv2d(Windowed):
         self.check_channels(ins[0])
         return (self.filters,) + tuple(w.output for w in self.windows(ins[0]))
 
-    def params(self, ins):
+    def param_tensors(self, ins):
         channels = self.check_channels(ins[0])
         kh, kw = self.kernel
-        return self.filters * (channels // self.groups) * kh * kw + (self.filters if self.bias else 0)
+        weight = self.filters * (channels // self.groups) * kh * kw
+        return (weight, self.filters) if self.bias else (weight,)
 
     def macs(self, ins, out):
         kh, kw = self.kernel

@@ -1,6 +1,6 @@
 """Fully-connected layers and the flatten that feeds them."""
 from ..errors import LayerError
-from ..shapes import numel
+from .shapes import numel
 from .base import Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
 
 
@@ -27,8 +27,9 @@ class Dense(Layer):
         self.inputs(ins)
         return (self.units,)
 
-    def params(self, ins):
-        return (self.inputs(ins) + (1 if self.bias else 0)) * self.units
+    def param_tensors(self, ins):
+        weight = self.inputs(ins) * self.units
+        return (weight, self.units) if self.bias else (weight,)
 
     def macs(self, ins, out):
         return self.inputs(ins) * self.units

@@ -1,6 +1,6 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError
-from ..shapes import numel
+from .shapes import numel
 from .base import Layer, Step, dims, keep_input
 
 
@@ -37,7 +37,7 @@ class Add(_Merge):
         return ins[0]
 
     def torch_module(self, ins):
-        from ..torch_bridge import Add as Module
+        from ..bridges.torch_model import Add as Module
         return Module()
 
 
@@ -64,7 +64,7 @@ class Concat(_Merge):
                 self.no_params_step(), Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
 
     def torch_module(self, ins):
-        from ..torch_bridge import Concat as Module
+        from ..bridges.torch_model import Concat as Module
         return Module()
 
 
@@ -95,7 +95,7 @@ class Multiply(_Merge):
         return steps
 
     def torch_module(self, ins):
-        from ..torch_bridge import Multiply as Module
+        from ..bridges.torch_model import Multiply as Module
         return Module()
 
     def saved_tensors(self, ins, out, grad):

@@ -1,5 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
-from ..shapes import numel
+from .shapes import numel
 from .base import Layer, Option, Step, boolean, dims, integer, keep_input, number
 
 
@@ -13,17 +13,14 @@ class BatchNorm(Layer):
         "affine": Option(boolean, default=True, aliases=("scale",), doc="learn γ and β per channel"),
     }
 
-    def params(self, ins):
+    def param_tensors(self, ins):
         """γ and β per channel."""
-        return 2 * ins[0][0] if self.affine else 0
+        return (ins[0][0], ins[0][0]) if self.affine else ()
 
-    def buffers(self, ins):
-        """Running mean and variance per channel, plus PyTorch's num_batches_tracked counter."""
-        return 2 * ins[0][0] + 1
-
-    def buffer_bytes(self, ins, width):
-        """The running statistics take the dtype; num_batches_tracked is always an int64 (8 bytes)."""
-        return 2 * ins[0][0] * width + 8
+    def buffer_tensors(self, ins):
+        """Running mean and variance per channel in the dtype, plus PyTorch's num_batches_tracked
+        counter, always an int64 (8 bytes)."""
+        return ((ins[0][0], None), (ins[0][0], None), (1, 8))
 
     def keras_non_trainable(self, ins):
         """Keras counts the moving mean and variance as non-trainable parameters."""

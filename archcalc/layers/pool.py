@@ -1,6 +1,6 @@
 """Pooling: windowed max/average, adaptive average, and global pooling."""
 from ..errors import LayerError
-from ..shapes import Window, numel
+from .shapes import Window, numel
 from .base import Layer, Option, Step, Windowed, boolean, dims, keep_input, pair, window_steps
 
 
@@ -163,7 +163,7 @@ class GlobalAvgPool2d(Layer):
         return "global"
 
     def torch_module(self, ins):
-        from ..torch_bridge import GlobalAvgPool2d as Module
+        from ..bridges.torch_model import GlobalAvgPool2d as Module
         return Module()
 
     def explain(self, ins, out):
@@ -185,7 +185,7 @@ class GlobalMaxPool2d(GlobalAvgPool2d):
         return channels * (height * width - 1)
 
     def torch_module(self, ins):
-        from ..torch_bridge import GlobalMaxPool2d as Module
+        from ..bridges.torch_model import GlobalMaxPool2d as Module
         return Module()
 
     def saved_tensors(self, ins, out, grad):

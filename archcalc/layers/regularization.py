@@ -1,5 +1,5 @@
 """Dropout: free at inference, a random mask in training."""
-from ..shapes import numel
+from .shapes import numel
 from .base import Layer, Option, Step, number
 
 

@@ -6,13 +6,14 @@ Every layer is mapped by one small function below, keyed by the torch module cla
 that fx recorded; a layer archcalc cannot express is named in one error that lists them all.
 """
 import importlib
+import inspect
 import operator
 import sys
 from pathlib import Path
 
-from .errors import MissingExtra, SpecError
-from .layers import lookup
-from .spec import INPUT, parse_shape
+from ..errors import MissingExtra, SpecError
+from ..layers import lookup
+from ..spec.graph import INPUT, parse_shape
 
 _PASS = object()       # the node forwards its input unchanged (Identity, contiguous, eval-mode dropout)
 
@@ -51,11 +52,23 @@ def load_callable(target):
     if not isinstance(built, nn.Module):
         if not callable(built):
             raise SpecError(f"'{target}' is neither a torch.nn.Module nor callable")
+        _check_callable_without_arguments(built, target)
         built = built()
     if not isinstance(built, nn.Module):
         raise SpecError(f"'{target}' returned {type(built).__name__}, not a torch.nn.Module",
                         hint="point at a function or class that builds the model with no arguments")
     return built
+
+
+def _check_callable_without_arguments(function, target):
+    """from-torch calls CALLABLE with no arguments: say so plainly when it needs some (torch.nn:Conv2d)."""
+    try:
+        inspect.signature(function).bind()
+    except TypeError as err:
+        raise SpecError(f"'{target}' needs arguments ({err})",
+                        hint="point at a function that builds the model, e.g. def build(): return Net(10)") from None
+    except ValueError:
+        pass        # no signature to read (a built-in): calling it will tell
 
 
 def _pair(value):
@@ -137,7 +150,7 @@ def _softmax(m):
 def _module_table():
     from torch import nn
 
-    from . import torch_bridge
+    from . import torch_model as torch_bridge
     table = {
         nn.Conv2d: _conv, nn.Linear: _linear,
         nn.BatchNorm2d: _batchnorm, nn.BatchNorm1d: _batchnorm,
@@ -264,7 +277,7 @@ def _tracer():
     """fx's tracer, keeping archcalc's own torch modules whole (as it does torch.nn's)."""
     import torch.fx
 
-    from . import torch_bridge
+    from . import torch_model as torch_bridge
 
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, module, qualified_name):

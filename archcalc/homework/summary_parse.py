@@ -8,7 +8,7 @@ Only the layer name/type, output shape and parameter count are read, plus the to
 import re
 from dataclasses import dataclass, field
 
-from .errors import SpecError
+from ..errors import SpecError
 
 KERAS, TORCHINFO = "keras", "torchinfo"
 BOX = "│┃"
@@ -50,6 +50,11 @@ def parse_summary(text, file=None):
                         file=file, line=1, hint="paste the whole table including its header line")
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if "Layer (type" in line)
+    missing = [title for title in ("Output Shape", "Param #") if title not in lines[header]]
+    if missing:
+        raise SpecError(f"the table's header has no {' and '.join(f'`{t}`' for t in missing)} "
+                        f"column{'s' if len(missing) > 1 else ''}", file=file, line=header + 1,
+                        hint="paste the whole table as Keras or torchinfo prints it, its header line included")
     summary = Summary(kind)
     for number, line in enumerate(lines, 1):
         match = TOTAL.match(line.strip(" │┃"))

@@ -6,7 +6,7 @@ Shapes inside archcalc are tuples without the batch dimension, channels first:
 """
 from dataclasses import dataclass
 
-from .errors import LayerError
+from ..errors import LayerError
 
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"

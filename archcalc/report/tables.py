@@ -2,7 +2,7 @@
 import csv
 import io
 
-from .shapes import CHANNELS_FIRST
+from ..layers.shapes import CHANNELS_FIRST
 
 FORMATS = ("table", "markdown", "csv", "json")
 
@@ -105,7 +105,7 @@ def summary(report, fmt="table", rf=False, train=False):
 
 
 def totals_lines(report, fmt, train=False):
-    from .conventions import get
+    from ..analysis.conventions import get
     t = report.totals
     convention = get(report.convention)
     counted = (f"{report.convention} convention" if report.convention == "archcalc"
@@ -208,6 +208,8 @@ def verification(result, fmt="table"):
         m = result.memory
         lines.append(f"  peak memory ({m['what']}): predicted {bytes_text(m['predicted_peak'])}, "
                      f"measured {bytes_text(m['measured_peak'])}; an estimate, not checked")
+        lines.append(f"  held by CUDA libraries (cuBLAS workspace), left out of the measured peak: "
+                     f"{bytes_text(m['library_bytes'])}")
     lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
     if result.not_measured:
         lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
@@ -255,7 +257,8 @@ def memory_report(result, fmt="table"):
     how = (f"training step, {result.optimizer}" + (", mixed precision (fp32 master weights)"
                                                    if result.mixed_precision else "")
            if training else "inference") + (", in-place activations" if result.inplace else "")
-    title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}"
+    title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}" + (
+        ", CUDA allocator (512-byte blocks)" if result.device == "cuda" else "")
     lines = [heading(title, fmt), "",
              _tabulate(rows, [t for _, t in columns], fmt, ["left", "left"] + ["right"] * (len(columns) - 2)), "",
              "Breakdown:"]
@@ -267,7 +270,8 @@ def memory_report(result, fmt="table"):
                  "  (persistent state + the worst moment of forward/backward)")]
     lines.append(f"Sum of all layer outputs (the textbook figure, nothing ever freed): {bytes_text(result.outputs_bytes)}")
     if result.allocated_bytes != result.outputs_bytes:
-        lines.append(f"  with views and in-place layers sharing storage: {bytes_text(result.allocated_bytes)}")
+        blocks = ", in 512-byte blocks" if result.device == "cuda" else ""
+        lines.append(f"  with views and in-place layers sharing storage{blocks}: {bytes_text(result.allocated_bytes)}")
     if not training:
         lines.append(f"Activations at the liveness peak: {bytes_text(result.peak_activation_bytes)} "
                      f"while '{result.peak_activation_layer}' runs")
@@ -283,7 +287,7 @@ def memory_report(result, fmt="table"):
 
 def layer_types_table():
     """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
-    from .layers import LAYER_TYPES
+    from ..layers import LAYER_TYPES
     rows = []
     for cls in LAYER_TYPES:
         options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())

@@ -2,10 +2,10 @@
 from dataclasses import asdict, dataclass, field
 
 from . import conventions
-from .errors import SpecError
-from .layers.base import Autograd
-from .shapes import numel, to_layout
-from .spec import INPUT, as_graph
+from ..errors import SpecError
+from ..layers.base import Autograd
+from ..layers.shapes import numel, to_layout
+from ..spec.graph import INPUT, as_graph
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "fp64": 8}
 DEVICES = ("cpu", "cuda")
@@ -134,7 +134,7 @@ class Report:
 
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
-            convention="archcalc"):
+            convention="archcalc", allocation=None):
     """Analyze a spec and return a Report; nothing is printed.
 
     spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
@@ -147,7 +147,9 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
 
     Saved-for-backward bytes assume a training step: modules in training mode, the input a plain
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
-    because dropout keeps a different mask on CUDA.
+    because dropout keeps a different mask on CUDA. allocation, if given, maps one tensor's bytes to
+    what the device allocator takes for it (archcalc.memory passes the CUDA caching allocator's
+    rounding); saved_bytes then counts allocated bytes instead of the tensors' own.
     """
     graph = as_graph(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
@@ -163,7 +165,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     shapes = {INPUT: graph.input_shape}
     fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
     totals = report.totals
-    saved = SavedStorages()
+    saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
     storage = {INPUT: saved.fresh()}
     for node in graph.nodes:
@@ -221,9 +223,10 @@ class SavedStorages:
     """Storages autograd already keeps: a tensor saved by two layers (a relu's output that the next
     conv saves as its input, a flatten view of it) costs its bytes once."""
 
-    def __init__(self):
+    def __init__(self, allocation=None):
         self.count = 0
         self.kept = set()
+        self.allocation = allocation or (lambda nbytes: nbytes)
 
     def fresh(self):
         self.count += 1
@@ -241,7 +244,7 @@ class SavedStorages:
                 key = input_storages[int(which.split(":")[1])]
             if key not in self.kept:
                 self.kept.add(key)
-                added += elements * (element_bytes or width)
+                added += self.allocation(elements * (element_bytes or width))
         return added
 
 

@@ -5,9 +5,10 @@ arithmetic, comparisons and and/or/not are accepted, so nothing a spec says can 
 """
 import ast
 import operator
+import reprlib
 
-from .errors import SpecError
-from .layers.base import did_you_mean
+from ..errors import SpecError
+from ..layers.base import did_you_mean
 
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -17,6 +18,9 @@ _COMPARE = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
     ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
+_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+MAX_EXPONENT = 64
+TOO_LARGE = 2**63       # beyond any count in a network; every step stays fast
 
 
 def _divide(a, b):
@@ -37,7 +41,7 @@ def evaluate(text, env):
 
 def _eval(node, env, text):
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, bool)):
-        return node.value
+        return _checked(node.value, text)
     if isinstance(node, ast.Name):
         if node.id in env:
             value = env[node.id]
@@ -47,16 +51,22 @@ def _eval(node, env, text):
         hint = did_you_mean(node.id, env) or f"the arguments here are: {', '.join(env) or 'none'}"
         raise SpecError(f"unknown argument '{node.id}' in '{text}'", hint=hint)
     if isinstance(node, ast.BinOp) and (type(node.op) in _BINARY or isinstance(node.op, ast.Div)):
-        left, right = _eval(node.left, env, text), _eval(node.right, env, text)
-        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
-            raise SpecError(f"division by zero in '{text}'")
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise SpecError(f"exponent too large in '{text}'")
+        left, right = _number(_eval(node.left, env, text), text), _number(_eval(node.right, env, text), text)
+        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+            raise SpecError(f"exponent too large in '{text}'", hint=f"exponents up to {MAX_EXPONENT} are allowed")
         op = _divide if isinstance(node.op, ast.Div) else _BINARY[type(node.op)]
-        return op(left, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
-        value = _eval(node.operand, env, text)
-        return {ast.USub: lambda v: -v, ast.UAdd: lambda v: v, ast.Not: lambda v: not v}[type(node.op)](value)
+        try:
+            return _checked(op(left, right), text)
+        except ZeroDivisionError:
+            raise SpecError(f"division by zero in '{text}'",
+                            hint="check the arguments that the expression divides by") from None
+        except OverflowError:
+            raise _too_large(text) from None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _number(_eval(node.operand, env, text), text)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _eval(node.operand, env, text)
     if isinstance(node, ast.BoolOp):
         values = [_eval(v, env, text) for v in node.values]
         return all(values) if isinstance(node.op, ast.And) else any(values)
@@ -64,12 +74,38 @@ def _eval(node, env, text):
         left = _eval(node.left, env, text)
         for op, right_node in zip(node.ops, node.comparators):
             right = _eval(right_node, env, text)
+            if isinstance(op, _ORDERING):
+                _number(left, text)
+                _number(right, text)
             if not _COMPARE[type(op)](left, right):
                 return False
             left = right
         return True
     raise SpecError(f"'{text}' uses something other than arithmetic",
                     hint="expressions may use numbers, argument names, + - * / // % **, comparisons, and/or/not")
+
+
+def _number(value, text):
+    """An operand of arithmetic or of <, <=, >, >=: a number (true and false count as 1 and 0)."""
+    if not isinstance(value, (int, float)):
+        raise SpecError(f"'{text}' uses {reprlib.repr(value)}, which is not a number",
+                        hint="arithmetic and comparisons work on numbers; check the value given to that argument")
+    return value
+
+
+def _checked(value, text):
+    """A result that is a real number of a size a network can have."""
+    if isinstance(value, complex):
+        raise SpecError(f"'{text}' is not a real number (a negative number to a fractional power)",
+                        hint="check the signs of the numbers and arguments in the expression")
+    if abs(value) >= TOO_LARGE:
+        raise _too_large(text)
+    return value
+
+
+def _too_large(text):
+    return SpecError(f"'{text}' is too large: archcalc's sizes and counts stay below 2^63",
+                     hint="check the expression and the values of the arguments it uses")
 
 
 def substitute(value, env):

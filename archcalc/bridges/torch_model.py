@@ -5,10 +5,16 @@ torch_module hooks, verify and from_torch import torch (and this module) inside 
 instances become nested modules, so a ResNet spec's state_dict keys read like torchvision's
 (`layer1.0.conv1.weight`).
 """
+import keyword
+
 import torch
 from torch import nn
 
-from .spec import INPUT, as_graph
+from ..errors import SpecError
+from ..spec.graph import INPUT, as_graph
+
+# Words the exported source cannot use for a layer: the forward's own names and every nn.Module attribute.
+RESERVED = frozenset(("x", "self", "torch", "nn", "input", *dir(nn.Module())))
 
 
 class Add(nn.Module):
@@ -52,6 +58,7 @@ class SpecModel(nn.Module):
     def __init__(self, graph):
         super().__init__()
         self.spec_name = graph.name
+        self.output_name = graph.output
         shapes = {INPUT: graph.input_shape}
         self.plan = []
         last_use = {}
@@ -63,20 +70,23 @@ class SpecModel(nn.Module):
             module = node.layer.torch_module(ins)
             if not node.trainable:
                 module.requires_grad_(False)
-            self._register(node.name, module)
+            try:
+                self._register(node.name, module)
+            except SpecError as err:
+                raise graph.error(node, err) from None
             shapes[node.name] = node.layer.output_shape(ins)
             done = tuple(ref for ref in set(node.inputs) if last_use[ref] == index)
             self.plan.append((node.name, tuple(node.inputs), done))
-        self.output_name = graph.output
 
     def _register(self, name, module):
+        """Add `module` under its dotted name: block instances become nested modules."""
         parent = self
         *path, leaf = name.split(".")
         for part in path:
-            if not hasattr(parent, part):
-                parent.add_module(part, nn.Module())
-            parent = getattr(parent, part)
-        parent.add_module(leaf, module)
+            if part not in parent._modules:
+                parent.add_module(_free(parent, part), nn.Module())
+            parent = parent._modules[part]
+        parent.add_module(_free(parent, leaf), module)
 
     def forward(self, x):
         values = {INPUT: x}
@@ -88,6 +98,14 @@ class SpecModel(nn.Module):
         return values[self.output_name]
 
 
+def _free(module, name):
+    """`name`, when a submodule may take it: not torch's own attributes (forward, training, ...)."""
+    if hasattr(module, name):
+        raise SpecError(f"PyTorch cannot hold a layer named '{name}': the torch.nn.Module archcalc builds "
+                        f"already has an attribute '{name}'", hint=f"give it another `name`, e.g. {name}_")
+    return name
+
+
 def to_torch(spec, *, input_shape=None):
     """A spec (path, zoo name, dict or Graph) -> SpecModel, with freshly initialised weights."""
     graph = as_graph(spec, input_shape=input_shape)
@@ -96,10 +114,10 @@ def to_torch(spec, *, input_shape=None):
 
 def _identifier(name, taken):
     """A Python name for a spec name: layer1.0.conv1 -> layer1_0_conv1, unique among `taken`."""
-    word = "".join(c if c.isalnum() else "_" for c in name)
+    word = "".join(c if c.isascii() and c.isalnum() else "_" for c in name)
     word = word if word and not word[0].isdigit() else f"v_{word}"
     candidate, count = word, 1
-    while candidate in taken or candidate in ("x", "self", "torch", "nn", "input"):
+    while candidate in taken or candidate in RESERVED or keyword.iskeyword(candidate):
         count += 1
         candidate = f"{word}_{count}"
     taken.add(candidate)
@@ -115,6 +133,11 @@ def _module_source(module):
     if isinstance(module, nn.Conv2d) and isinstance(module.padding, str):
         text = text.replace(f"padding={module.padding}", f"padding={module.padding!r}")
     return text if type(module).__module__ == __name__ else f"nn.{text}"
+
+
+def _docstring(text):
+    """A triple-quoted literal of any text: its backslashes and quotes escaped."""
+    return '"""' + text.replace("\\", "\\\\").replace('"', '\\"') + '"""'
 
 
 def torch_source(graph):
@@ -139,8 +162,10 @@ def torch_source(graph):
         forward.append(f"        {attr} = self.{attr}({args})")
     forward[-1] = forward[-1].replace(f"{variables[graph.output]} = ", "return ", 1)
     class_name = "".join(part.capitalize() for part in _identifier(graph.name, set()).split("_")) or "Model"
+    if class_name in (helper.__name__ for helper in helpers):
+        class_name += "Model"       # a spec named `add` must not hide the Add it uses
     shape = ", ".join(str(d) for d in graph.input_shape)
-    lines = [f'"""{graph.name}, exported by archcalc export-torch. Input: (N, {shape})."""',
+    lines = [_docstring(f"{graph.name}, exported by archcalc export-torch. Input: (N, {shape})."),
              "import torch", "from torch import nn", ""]
     for helper in helpers:
         lines += ["", inspect.getsource(helper).rstrip(), ""]

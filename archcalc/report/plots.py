@@ -5,8 +5,8 @@ caller's backend or global figure state.
 """
 from pathlib import Path
 
-from .errors import MissingExtra, SpecError
-from .render import human_bytes, short
+from ..errors import MissingExtra, SpecError, writing
+from .tables import human_bytes, short
 
 # One colour per layer kind, shared with the legend.
 KIND_COLOURS = {
@@ -31,7 +31,7 @@ def _save(figure, path):
         raise SpecError(f"cannot tell the image format of '{path}'",
                         hint=f"end the file name with one of {', '.join(FORMATS)}")
     from matplotlib import rc_context
-    with rc_context({"svg.fonttype": "none"}):       # SVG text stays text: searchable, selectable
+    with writing(path), rc_context({"svg.fonttype": "none"}):   # SVG text stays text: searchable, selectable
         figure.savefig(path, dpi=110, bbox_inches="tight")
     return path
 

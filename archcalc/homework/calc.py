@@ -7,20 +7,20 @@ classes' own rules; and, with numpy, the actual output values of a small convolu
 
 Convolution here is what deep-learning frameworks compute (cross-correlation: the kernel is not flipped).
 """
+import math
 import re
-from pathlib import Path
 
-from .errors import LayerError, SpecError
+from ..errors import LayerError, SpecError, read_text
 from .explain import Explanation, LayerExplanation
-from .layers.conv import Conv2d
-from .layers.dense import Dense
-from .layers.pool import AvgPool2d, MaxPool2d
-from .shapes import CHANNELS_LAST, to_layout
+from ..layers.conv import Conv2d
+from ..layers.dense import Dense
+from ..layers.pool import AvgPool2d, MaxPool2d
+from ..layers.shapes import CHANNELS_LAST, to_layout
 
 POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
 
 
-def size_pair(text, what):
+def size_pair(text, what, minimum=0):
     """"227" or "227x227" (also 227×227, 227,227) -> (227, 227)."""
     parts = re.split(r"[x×,]", str(text).strip().lower())
     try:
@@ -29,9 +29,20 @@ def size_pair(text, what):
         values = []
     if len(values) == 1:
         values *= 2
-    if len(values) != 2 or min(values) < 0:
-        raise SpecError(f"--{what} must be a size such as 227 or 227x227, got {text!r}")
+    if len(values) != 2:
+        raise SpecError(f"--{what} must be a size such as 227 or 227x227, got {text!r}",
+                        hint="write one number, or height x width")
+    if min(values) < minimum:
+        raise SpecError(f"--{what} must be at least {minimum}, got {text!r}", hint=f"every size is {minimum} or more")
     return tuple(values)
+
+
+def at_least_one(value, option):
+    """A count from the command line (channels, features): 1 or more."""
+    if value < 1:
+        raise SpecError(f"--{option} must be at least 1, got {value}",
+                        hint="a count of channels or features is 1 or more")
+    return value
 
 
 def build(cls, **given):
@@ -65,24 +76,20 @@ def conv_explanation(*, input_size, kernel, stride="1", padding="0", in_channels
     padding = padding if str(padding).lower() in ("same", "valid") else size_pair(padding, "padding")
     layer = build(Conv2d, filters=filters, kernel=size_pair(kernel, "kernel"), stride=size_pair(stride, "stride"),
                   padding=padding, dilation=size_pair(dilation, "dilation"), groups=groups, bias=bias)
-    height, width = size_pair(input_size, "input")
-    if in_channels < 1:
-        raise SpecError(f"--in-channels must be at least 1, got {in_channels}")
-    return single(layer, [(in_channels, height, width)], "conv")
+    height, width = size_pair(input_size, "input", minimum=1)
+    return single(layer, [(at_least_one(in_channels, "in-channels"), height, width)], "conv")
 
 
 def pool_explanation(*, input_size, kernel, stride=None, padding="0", channels=1, mode="max", ceil_mode=False):
     layer = build(POOLS[mode], kernel=size_pair(kernel, "kernel"),
                   stride=size_pair(stride, "stride") if stride else None,
                   padding=size_pair(padding, "padding"), ceil_mode=ceil_mode)
-    height, width = size_pair(input_size, "input")
-    return single(layer, [(channels, height, width)], f"{mode}pool")
+    height, width = size_pair(input_size, "input", minimum=1)
+    return single(layer, [(at_least_one(channels, "channels"), height, width)], f"{mode}pool")
 
 
 def dense_explanation(*, inputs, units, bias=True):
-    if inputs < 1:
-        raise SpecError(f"--inputs must be at least 1, got {inputs}")
-    return single(build(Dense, units=units, bias=bias), [(inputs,)], "dense")
+    return single(build(Dense, units=units, bias=bias), [(at_least_one(inputs, "inputs"),)], "dense")
 
 
 # ---- numeric versions (numpy)
@@ -90,10 +97,7 @@ def dense_explanation(*, inputs, units, bias=True):
 def read_matrices(path):
     """A text file of numbers -> a list of 2-D float arrays; blank lines separate matrices (channels)."""
     import numpy as np
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the matrix: {err}", file=str(path)) from None
+    lines = read_text(path, "matrix").splitlines()
     blocks, rows = [], []
     for number, line in enumerate(lines + [""], 1):
         words = [w for w in re.split(r"[\s,;]+", line.strip()) if w]
@@ -102,12 +106,11 @@ def read_matrices(path):
                 blocks.append(rows)
                 rows = []
             continue
-        try:
-            values = [float(w) for w in words]
-        except ValueError:
-            bad = next(w for w in words if not is_number(w))
+        bad = next((w for w in words if not is_number(w)), None)
+        if bad is not None:
             raise SpecError(f"'{bad}' is not a number", file=str(path), line=number,
-                            hint="write one matrix row per line, numbers separated by spaces or commas") from None
+                            hint="write one matrix row per line, finite numbers separated by spaces or commas")
+        values = [float(w) for w in words]
         if rows and len(values) != len(rows[0][1]):
             raise SpecError(f"this row has {len(values)} numbers but the matrix's first row (line {rows[0][0]}) "
                             f"has {len(rows[0][1])}", file=str(path), line=number,
@@ -124,11 +127,11 @@ def read_matrices(path):
 
 
 def is_number(word):
+    """A finite number: 3, -0.5, 1e3; not nan or inf, with which no output value means anything."""
     try:
-        float(word)
+        return math.isfinite(float(word))
     except ValueError:
         return False
-    return True
 
 
 def conv_values(channels, kernels, *, stride="1", padding="0", bias=0.0):

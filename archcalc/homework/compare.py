@@ -6,7 +6,7 @@ parameters and FLOPs sit by layer kind. Plain data, so that tables, CSV, JSON an
     >>> round(data["models"][1]["ratios"]["params"], 3)      # 93,322 / 407,050
     0.229
 """
-from .analyzer import analyze
+from ..analysis.analyzer import analyze
 
 METRICS = ("params", "trainable_params", "macs", "flops", "param_bytes", "activation_bytes", "depth", "layers")
 

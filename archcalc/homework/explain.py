@@ -10,11 +10,11 @@ analyzer computed, so an explanation always agrees with `archcalc summarize`.
 """
 from dataclasses import dataclass, field
 
-from .analyzer import ReceptiveField, analyze
-from .errors import SpecError
-from .layers.base import COUNTS, Step, did_you_mean
-from .shapes import from_layout
-from .spec import INPUT, as_graph
+from ..analysis.analyzer import ReceptiveField, analyze
+from ..errors import SpecError
+from ..layers.base import COUNTS, Step
+from ..layers.shapes import from_layout
+from ..spec.graph import INPUT, as_graph
 
 
 @dataclass
@@ -52,9 +52,7 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
     graph = as_graph(spec, input_shape=input_shape)
     report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
-        names = [node.name for node in graph.nodes]
-        raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file,
-                        hint=did_you_mean(layer, names) or f"its layers: {', '.join(names[:12])}")
+        raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file, hint=graph.layer_hint(layer))
     shapes = {INPUT: graph.input_shape}
     fields = {INPUT: ReceptiveField.of_input(), **{r.name: r.receptive_field for r in report.layers}}
     layers = []

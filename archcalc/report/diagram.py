@@ -5,12 +5,15 @@ parallel branches stand side by side, and a skip connection that would cross the
 column is routed in a lane to the right of that column.
 """
 from dataclasses import dataclass
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from .render import human_bytes, shape_text, short
-from .spec import INPUT
+from ..errors import SpecError
+from .tables import human_bytes, shape_text, short
+from ..spec.graph import INPUT
 
 FORMATS = ("svg", "dot")
+SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot"}
 
 # Fill colours by layer kind (light, so black text stays readable).
 COLOURS = {
@@ -181,6 +184,16 @@ def _fit(text, limit):
         return text
     keep = (limit - 1) // 2
     return text[:keep] + "…" + text[-(limit - 1 - keep):]
+
+
+def format_of(path):
+    """svg or dot from an output file's suffix; svg when there is no file or no suffix."""
+    suffix = Path(path).suffix.lower() if path else ""
+    if suffix and suffix not in SUFFIXES:
+        raise SpecError(f"cannot tell the diagram format of '{path}'",
+                        hint="end the file name with .svg, .dot or .gv, or give --format; for a picture: "
+                             "archcalc diagram SPEC --format dot | dot -Tpng -o net.png")
+    return SUFFIXES.get(suffix, "svg")
 
 
 def render(report, fmt):

@@ -14,15 +14,20 @@ forward pass accumulates what autograd saves for backward (the analyzer's per-la
 backward walks the layers in reverse, freeing each layer's saved tensors after its backward, while
 parameter gradients accumulate and each activation gradient lives from its last reader's backward to
 its producer's; the peak is the larger of the end of the forward pass and the worst backward step.
+
+Every tensor is counted on its own, as the device allocator sees it: on CUDA, PyTorch's caching
+allocator rounds each request up to a multiple of 512 bytes (`allocated`), so `--device cuda` counts
+each parameter, buffer, gradient, optimizer state, activation and saved tensor in 512-byte blocks.
 """
 import re
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze
-from .errors import SpecError
-from .layers.base import Autograd
-from .shapes import numel
-from .spec import INPUT, as_graph
+from ..errors import SpecError
+from ..layers.base import Autograd
+from ..layers.shapes import numel
+from ..spec.graph import INPUT, as_graph
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 MODES = ("inference", "training")
@@ -30,6 +35,7 @@ MASTER_BYTES = 4            # fp32 master weights and optimizer state under mixe
 UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 MAX_BATCH_SEARCHED = 2**20
+CUDA_BLOCK = 512            # PyTorch's CUDA caching allocator hands out multiples of this (kMinBlockSize)
 
 
 @dataclass
@@ -53,6 +59,7 @@ class MemoryReport:
     optimizer: str
     mixed_precision: bool
     inplace: bool
+    device: str = "cpu"             # whose allocator: cuda rounds every tensor up to 512-byte blocks
     layers: list = field(default_factory=list)
     input_bytes: int = 0
     param_bytes: int = 0
@@ -87,11 +94,24 @@ def parse_bytes(text):
     return int(float(match.group(1)) * UNITS[match.group(2) or "b"])
 
 
+def allocated(nbytes, device):
+    """Bytes the device's allocator takes for one tensor of `nbytes`: the tensor's own on CPU (what
+    PyTorch's profiler counts); on CUDA the caching allocator rounds every request up to a multiple of
+    512 bytes (round_size in c10/cuda/CUDACachingAllocator.cpp), so a bias of 10 floats takes 512.
+    An empty tensor takes nothing."""
+    if device == "cuda":
+        return -(-nbytes // CUDA_BLOCK) * CUDA_BLOCK
+    return nbytes
+
+
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mixed_precision=False,
-           inplace=False, budget=None, input_shape=None):
-    """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch."""
+           inplace=False, budget=None, input_shape=None, device="cpu"):
+    """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
+    `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
+    the 1-byte bool CUDA keeps."""
     graph = as_graph(spec, input_shape=input_shape)
-    options = dict(dtype=dtype, mode=mode, optimizer=optimizer, mixed_precision=mixed_precision, inplace=inplace)
+    options = dict(dtype=dtype, mode=mode, optimizer=optimizer, mixed_precision=mixed_precision, inplace=inplace,
+                   device=device)
     _check(**options)
     result = _measure(graph, batch, **options)
     if budget is not None:
@@ -101,7 +121,7 @@ def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mi
     return result
 
 
-def _check(dtype, mode, optimizer, mixed_precision, inplace):
+def _check(dtype, mode, optimizer, mixed_precision, inplace, device):
     if mode not in MODES:
         raise SpecError(f"unknown mode '{mode}'", hint=f"choose one of {', '.join(MODES)}")
     if optimizer not in OPTIMIZER_STATES:
@@ -129,9 +149,10 @@ def largest_batch(graph, budget, **options):
     return low
 
 
-def _liveness(report, input_bytes, workspace, width, mode, inplace):
+def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     """Per layer, from execution order: (bytes of new storage, activation bytes alive while it runs,
-    its temporaries included); `workspace` holds each layer's temporaries in bytes per sample."""
+    its temporaries included); `workspace` holds each layer's temporaries in bytes per sample, and
+    `block` turns a tensor's bytes into what the allocator takes for it."""
     batch = report.batch
     position = {record.name: index for index, record in enumerate(report.layers)}
     last_read = {}                               # tensor name -> index of its last reader
@@ -149,7 +170,7 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
         storage = source if shares else record.name
         storage_of[record.name] = storage
         members.setdefault(storage, []).append(record.name)
-        size.setdefault(storage, numel(record.output_shape) * batch * width)
+        size.setdefault(storage, block(numel(record.output_shape) * batch * width))
     last_read[report.layers[-1].name] = len(report.layers)        # the model's output is kept,
     last_read[INPUT] = len(report.layers)                          # and the caller holds the input
     # a tensor nobody reads dies where it is made
@@ -159,7 +180,7 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
     for index, record in enumerate(report.layers):
         new = size[record.name] if storage_of[record.name] == record.name else 0
         live += new
-        rows.append((new, live + workspace[index] * batch))
+        rows.append((new, live + block(workspace[index] * batch)))
         for storage in {storage_of[ref] for ref in record.inputs} | {storage_of[record.name]}:
             if free_after[storage] == index:
                 live -= size[storage]
@@ -168,13 +189,15 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace):
 
 def _layer_facts(graph, batch, width):
     """What the report does not carry, from the layers' own hooks in one walk: each layer's temporaries
-    (bytes per sample), which tensors get a gradient (some trained weight upstream), and the index of
-    the first layer that saves the network input for backward (its saved bytes hold it), or None."""
-    shapes, needs_grad, saver, workspaces = {INPUT: graph.input_shape}, {INPUT: False}, None, []
+    (bytes per sample), its parameter tensors (elements of each) and buffer tensors ((elements, bytes
+    per element or None) of each), which tensors get a gradient (some trained weight upstream), and the
+    index of the first layer that saves the network input for backward (its saved bytes hold it), or None."""
+    shapes, needs_grad, saver, workspaces, tensors = {INPUT: graph.input_shape}, {INPUT: False}, None, [], []
     for index, node in enumerate(graph.nodes):
         ins = [shapes[ref] for ref in node.inputs]
         shapes[node.name] = out = node.layer.output_shape(ins)
         workspaces.append(node.layer.workspace(ins, out, width))
+        tensors.append((node.layer.param_tensors(ins), node.layer.buffer_tensors(ins)))
         grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs),
                         node.trainable and node.layer.params(ins) > 0, batch)
         needs_grad[node.name] = grad.active
@@ -182,10 +205,10 @@ def _layer_facts(graph, batch, width):
             saved = {which for which, _, _ in node.layer.saved_tensors(ins, out, grad)}
             if any(f"input:{i}" in saved for i, ref in enumerate(node.inputs) if ref == INPUT):
                 saver = index
-    return workspaces, needs_grad, saver
+    return workspaces, tensors, needs_grad, saver
 
 
-def _gradient_lifetimes(report, needs_grad, element_bytes):
+def _gradient_lifetimes(report, needs_grad, element_bytes, block):
     """(first, last, bytes) per gradient storage of a backward pass, in layer indices: a tensor's
     gradient is made at its last reader's backward and freed after its producer's. Gradients reaching
     a view, or the only input of an add or a concat, are the merge's own gradient (the same tensor, or
@@ -210,38 +233,42 @@ def _gradient_lifetimes(report, needs_grad, element_bytes):
         owner[name] = owner[merge.name] if shares and merge.name in owner else name
         key = owner[name]
         if key == name:
-            lifetimes[key] = [index, max(reading), numel(record.output_shape) * element_bytes]
+            lifetimes[key] = [index, max(reading), block(numel(record.output_shape) * element_bytes)]
         lifetimes[key][0] = min(lifetimes[key][0], index)
     return [tuple(value) for value in lifetimes.values()]
 
 
-def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
-    report = analyze(graph, batch=batch, dtype=dtype)
+def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, device):
+    block = partial(allocated, device=device)
+    report = analyze(graph, batch=batch, dtype=dtype, device=device, allocation=block)
     width = DTYPE_BYTES[dtype]
     training = mode == "training"
     result = MemoryReport(graph.name, mode, batch, dtype, optimizer if training else "-",
-                          mixed_precision, inplace)
-    result.param_bytes = report.totals.param_bytes
-    result.buffer_bytes = report.totals.buffer_bytes
-    result.input_bytes = numel(graph.input_shape) * batch * width
-    workspaces, needs_grad, saver = _layer_facts(graph, batch, width)
-    rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace)
-    result.outputs_bytes = result.input_bytes + report.totals.activation_bytes
+                          mixed_precision, inplace, device)
+    result.input_bytes = block(numel(graph.input_shape) * batch * width)
+    workspaces, tensors, needs_grad, saver = _layer_facts(graph, batch, width)
+    rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace, block)
+    result.outputs_bytes = numel(graph.input_shape) * batch * width + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
     optimizer_width = MASTER_BYTES if mixed_precision else width
     states = OPTIMIZER_STATES[optimizer] if training else 0
-    for record, (new, live) in zip(report.layers, rows):
+    all_trained = []                            # elements of every trained parameter tensor
+    for record, (new, live), (params, buffers) in zip(report.layers, rows, tensors):
         if live > result.peak_activation_bytes:
             result.peak_activation_bytes, result.peak_activation_layer = live, record.name
-        trained = record.trainable_params if training else 0
+        trained = params if training and record.trainable_params else ()
+        all_trained += trained
+        result.buffer_bytes += sum(block(elements * (element_bytes or width)) for elements, element_bytes in buffers)
         result.layers.append(LayerMemory(
             record.name, record.type, new, live, record.saved_bytes if training else 0,
-            record.params * width, trained * width,
-            trained * (states * optimizer_width + (MASTER_BYTES if mixed_precision else 0))))
+            sum(block(elements * width) for elements in params), sum(block(elements * width) for elements in trained),
+            sum(states * block(elements * optimizer_width) + (block(elements * MASTER_BYTES) if mixed_precision else 0)
+                for elements in trained)))
+    result.param_bytes = sum(layer.param_bytes for layer in result.layers)
 
     if training:
-        _training_step(result, report, needs_grad, saver, width, optimizer_width, states)
+        _training_step(result, report, all_trained, needs_grad, saver, width, optimizer_width, states, block)
         return result
     result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
     result.breakdown = _persistent_rows(result, report, width) + [
@@ -251,21 +278,21 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace):
     return result
 
 
-def _training_step(result, report, needs_grad, saver, width, optimizer_width, states):
+def _training_step(result, report, trained, needs_grad, saver, width, optimizer_width, states, block):
     """Fill the training figures: persistent state, the end of the forward pass, the worst backward step."""
     batch, mixed_precision, optimizer = report.batch, result.mixed_precision, result.optimizer
     persistent = result.param_bytes + result.buffer_bytes
     trainable = report.totals.trainable_params
-    result.grad_bytes = trainable * width
-    result.optimizer_bytes = trainable * states * optimizer_width
-    result.master_bytes = trainable * MASTER_BYTES if mixed_precision else 0
+    result.grad_bytes = sum(layer.grad_bytes for layer in result.layers)
+    result.optimizer_bytes = states * sum(block(elements * optimizer_width) for elements in trained)
+    result.master_bytes = sum(block(elements * MASTER_BYTES) for elements in trained) if mixed_precision else 0
     result.saved_bytes = report.totals.saved_bytes
     # the caller holds the input all along; where a layer also saves it (`saver`), it is counted once
     saved_input = [result.input_bytes if index == saver else 0 for index in range(len(report.layers))]
-    held = result.input_bytes + numel(report.layers[-1].output_shape) * batch * width     # input, output
+    held = result.input_bytes + block(numel(report.layers[-1].output_shape) * batch * width)   # input, output
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
-    gradients = _gradient_lifetimes(report, needs_grad, batch * width)
+    gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
@@ -276,11 +303,12 @@ def _training_step(result, report, needs_grad, saver, width, optimizer_width, st
         saved_before -= layer.saved_bytes - saved_input[index]
     persistent += result.optimizer_bytes + result.master_bytes
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
+    blocks = _block_note(result)
     result.breakdown = _persistent_rows(result, report, width) + [
         ["fp32 master weights", result.master_bytes,
-         f"{trainable:,} × 4 bytes" if mixed_precision else "none (no mixed precision)"],
+         f"{trainable:,} × 4 bytes{blocks}" if mixed_precision else "none (no mixed precision)"],
         ["optimizer state", result.optimizer_bytes,
-         f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes"],
+         f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes{blocks if states else ''}"],
         ["at the worst moment", result.peak_bytes - persistent,
          "end of forward: everything saved for backward, the input and the output" if result.forward_end_bytes >=
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
@@ -288,7 +316,13 @@ def _training_step(result, report, needs_grad, saver, width, optimizer_width, st
     ]
 
 
+def _block_note(result):
+    """Said after a `count × bytes` rule where the CUDA allocator's rounding makes the figure larger."""
+    return f", each tensor in {CUDA_BLOCK}-byte blocks" if result.device == "cuda" else ""
+
+
 def _persistent_rows(result, report, width):
     """The breakdown's first rows, in both modes: parameters and buffers."""
-    return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes"],
-            ["buffers", result.buffer_bytes, "batch-norm running statistics"]]
+    blocks = _block_note(result)
+    return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes{blocks}"],
+            ["buffers", result.buffer_bytes, f"batch-norm running statistics{blocks}"]]

@@ -5,9 +5,11 @@ line numbers so errors can point at `alexnet.yaml:12`.
 """
 import yaml
 
-from .errors import SpecError
+from ..errors import SpecError
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_DEPTH = 50              # lists and mappings inside each other; a spec needs fewer than ten
+MAX_ALIAS_VALUES = 100_000  # values that aliases (*name) add once expanded; a "billion laughs" adds 9^10
 
 
 class LineDict(dict):
@@ -30,7 +32,40 @@ class LineList(list):
 
 
 class _LineLoader(_Base):
-    pass
+    def construct_document(self, node):
+        sizes, aliased = {}, []
+        values, _ = _measure(node, 1, sizes, aliased)
+        if values - len(sizes) > MAX_ALIAS_VALUES:
+            largest = max(aliased, key=lambda n: sizes[id(n)][0])
+            raise _refused(largest, f"aliases (*name) expand this file to {values:,} values; this one alone "
+                           f"holds {sizes[id(largest)][0]:,}",
+                           "each alias copies its value; aliases in lists of aliases multiply")
+        return super().construct_document(node)
+
+
+def _measure(node, depth, sizes, aliased):
+    """(values, depth) of `node` with its aliases expanded, memoised in `sizes` by node; a node met again
+    through an alias goes into `aliased`. Refuses lists and mappings nested deeper than MAX_DEPTH."""
+    if id(node) in sizes:
+        aliased.append(node)
+    else:
+        if depth > MAX_DEPTH:
+            raise _refused(node, f"lists and mappings nested more than {MAX_DEPTH} deep",
+                           "a spec needs only a few levels: check the brackets and aliases (*name) here")
+        sizes[id(node)] = (0, 0)        # until measured: an alias inside itself, which PyYAML reports
+        children = [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) \
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        measured = [_measure(child, depth + 1, sizes, aliased) for child in children]
+        sizes[id(node)] = 1 + sum(v for v, _ in measured), 1 + max((h for _, h in measured), default=0)
+    values, height = sizes[id(node)]
+    if depth + height - 1 > MAX_DEPTH:
+        raise _refused(node, f"lists and mappings nested more than {MAX_DEPTH} deep",
+                       "a spec needs only a few levels: check the brackets and aliases (*name) here")
+    return values, height
+
+
+def _refused(node, message, hint):
+    return SpecError(message, line=node.start_mark.line + 1, column=node.start_mark.column + 1, hint=hint)
 
 
 def _mapping(loader, node):
@@ -80,10 +115,17 @@ def load_yaml(text, file=None):
             opener = "{" if "mapping" in err.context else "["
             context = f" (this '{opener}' is not closed; the parser noticed at line {err.problem_mark.line + 1})"
             mark = err.context_mark
+        hint = "check the indentation and that every list item starts with '- ' and every key ends with ':'"
+        if mark and _character_at(text, mark) == "\t":
+            problem, context, hint = "a tab character", "", "YAML indents with spaces only: replace the tab with spaces"
         raise SpecError(
             f"malformed YAML: {problem}{context}",
-            file=file, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None,
-            hint="check the indentation and that every list item starts with '- ' and every key ends with ':'",
+            file=file, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None, hint=hint,
         ) from None
     except yaml.YAMLError as err:
         raise SpecError(f"malformed YAML: {err}", file=file) from None
+
+
+def _character_at(text, mark):
+    lines = text.splitlines()
+    return lines[mark.line][mark.column:mark.column + 1] if mark.line < len(lines) else ""

@@ -8,8 +8,8 @@ count as its `default` rule says (zero for the tools: what a tool has no rule fo
 """
 from dataclasses import dataclass, field
 
-from .errors import SpecError
-from .shapes import numel
+from ..errors import SpecError
+from ..layers.shapes import numel
 
 
 @dataclass(frozen=True)

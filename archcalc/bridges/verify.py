@@ -6,12 +6,13 @@ forward hooks (output shapes), `parameters()`/`buffers()`, torch's FlopCounterMo
 excluded). Every measured number sits next to archcalc's static prediction. Plain data out;
 render.verification prints it. torch is imported only inside these functions.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .analyzer import DTYPE_BYTES, analyze
-from .errors import SpecError
-from .shapes import numel, to_layout
-from .spec import as_graph
+from ..analysis.analyzer import DTYPE_BYTES, analyze
+from ..errors import SpecError
+from ..layers.shapes import numel, to_layout
+from ..spec.graph import as_graph
 
 TORCH_DTYPES = {"fp32": "float32", "fp64": "float64", "fp16": "float16", "bf16": "bfloat16"}
 DEFAULT_MAX_GIB = 8
@@ -72,12 +73,14 @@ def _plain(value):
 
 
 def predicted_peak(graph, report, train):
-    """The peak verify's run should reach. With --train: `archcalc memory`'s training step (SGD, so no
-    optimizer state; parameters, buffers, gradients, the input and activations by liveness). A forward
-    alone: parameters, buffers, the input, what is saved for backward and the largest layer output."""
+    """The peak verify's run should reach. With --train: `archcalc memory`'s training step on the
+    report's device (SGD, so no optimizer state; parameters, buffers, gradients, the input and
+    activations by liveness, each tensor as the device's allocator rounds it). A forward alone:
+    parameters, buffers, the input, what is saved for backward and the largest layer output."""
     if train:
-        from .memory import memory
-        return memory(graph, batch=report.batch, dtype=report.dtype, mode="training", optimizer="sgd").peak_bytes
+        from ..analysis.memory import memory
+        return memory(graph, batch=report.batch, dtype=report.dtype, mode="training", optimizer="sgd",
+                      device=report.device).peak_bytes
     t, width = report.totals, DTYPE_BYTES[report.dtype]
     largest = max((r.activation_bytes for r in report.layers), default=0)
     inputs = numel(report.input_shape) * report.batch * width
@@ -115,7 +118,7 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
 
 def _measure(graph, report, result, seed, torch, progress):
     from torch.utils.flop_counter import FlopCounterMode
-    from .torch_bridge import SpecModel
+    from .torch_model import SpecModel
     torch.manual_seed(seed)
     device = torch.device(result.device)
     dtype = getattr(torch, TORCH_DTYPES[report.dtype])
@@ -171,31 +174,28 @@ def _measure(graph, report, result, seed, torch, progress):
             node.register_hook(after)
             stack.extend(following for following, _ in node.next_functions)
 
+    cuda = result.device == "cuda"
+    with _torch_errors(graph):
+        libraries = _library_workspace(model, x, result.train, torch) if cuda else 0
     handles = []
     for name, module in modules.items():
         handles.append(module.register_forward_pre_hook(entering(name)))
         handles.append(module.register_forward_hook(leaving(name)))
-    cuda = result.device == "cuda"
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     try:
-        with counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with _torch_errors(graph), counter, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = model(x)
             forward = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
             if result.train and out.requires_grad:   # a model with nothing to train has no backward
                 progress("backward")
                 out.float().sum().backward()
         counts = {k: sum(v.values()) for k, v in counter.get_flop_counts().items()}
-    except (RuntimeError, ValueError) as err:
-        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
-                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
-                "try --dtype fp32" if "not implemented" in str(err) else None)
-        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
     finally:
         for handle in handles:
             handle.remove()
-    peak = torch.cuda.max_memory_allocated() if cuda else None
+    peak = torch.cuda.max_memory_allocated() - libraries if cuda else None
     root = type(model).__name__
     return {
         "shapes": shapes,
@@ -208,7 +208,36 @@ def _measure(graph, report, result, seed, torch, progress):
         "total_backward_flops": counts.get("Global", 0) - forward.get("Global", 0),
         "saved": saved_by,
         "peak": peak,
+        "libraries": libraries,
     }
+
+
+@contextmanager
+def _torch_errors(graph):
+    """torch's RuntimeError or ValueError on running the spec, as one SpecError with a hint."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as err:
+        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
+                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
+                "try --dtype fp32" if "not implemented" in str(err) else None)
+        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
+
+
+def _library_workspace(model, x, train, torch):
+    """Bytes that CUDA libraries keep allocated once they have run (cuBLAS's workspace, one per handle,
+    taken from PyTorch's allocator on the first matrix product): an untimed step first, then whatever
+    stays allocated beyond what was there before it. The measured step's peak is reported without it,
+    since no model needs it and its size depends on the library version and the GPU."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    out = model(x)
+    if train and out.requires_grad:
+        out.float().sum().backward()
+    del out
+    model.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    return torch.cuda.memory_allocated() - before
 
 
 def _compare(graph, report, result, measured, peak):
@@ -239,9 +268,11 @@ def _compare(graph, report, result, measured, peak):
     result.totals["saved_bytes"] = (t.saved_bytes, None if saved is None else sum(saved.values()))
     if measured["peak"] is not None:
         result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
+                         "library_bytes": measured["libraries"],
                          "what": "torch.cuda.max_memory_allocated over the forward"
-                                 + (" and backward, against `archcalc memory --mode training`" if result.train
-                                    else "")}
+                                 + (" and backward, against `archcalc memory --mode training --device cuda`"
+                                    if result.train else "")
+                                 + ", less what CUDA libraries keep after an untimed warm-up step"}
     elif not result.meta:
         result.not_measured.append("peak memory: measured on CUDA only (--device cuda)")
     result.compared = [

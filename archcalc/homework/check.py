@@ -17,19 +17,18 @@ import operator
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
-from .analyzer import analyze
-from .errors import LayerError, SpecError
+from ..analysis.analyzer import analyze
+from ..errors import LayerError, SpecError, read_text
 from .explain import explain
-from .layers import lookup
-from .layers.base import did_you_mean
-from .render import grouped
-from .render_homework import shape_x, step_text, total_params_text
-from .shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from .spec import INPUT, as_graph
+from ..layers import lookup
+from ..layers.base import did_you_mean
+from ..report.tables import grouped
+from ..report.homework import shape_x, step_text, total_params_text
+from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
+from ..spec.graph import INPUT, as_graph
 from .summary_parse import KERAS, detect, parse_summary
-from .yamlio import load_yaml
+from ..spec.yamlio import load_yaml
 
 LAYER_KEYS = {"output_shape": "output_shape", "shape": "output_shape", "output": "output_shape",
               "output_size": "output_shape", "params": "params", "parameters": "params", "param": "params",
@@ -42,6 +41,7 @@ STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
 LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
           "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs"}
 PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
+MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
 NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
 
 
@@ -77,6 +77,8 @@ def parse_given(raw):
     if not match or match.group(4).lower() not in PREFIXES:
         raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
     digits, decimals, exponent, prefix = match.groups()
+    if abs(int(exponent or 0)) > MAX_EXPONENT:
+        raise ValueError(f"cannot read {text!r}: its exponent is out of range; write e.g. 6.24e7")
     power = PREFIXES[prefix.lower()]
     scale = Fraction(10) ** int(exponent or 0)
     mantissa = Fraction(digits) * scale
@@ -125,19 +127,19 @@ class Answers:
 
 
 def load_answers(path, graph):
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the answers: {err}", file=str(path)) from None
-    return read_answers(text, graph, file=str(path))
+    return read_answers(read_text(path, "answers"), graph, file=str(path))
 
 
 def read_answers(text, graph, file=None):
     """Answers from YAML or a pasted Keras/torchinfo summary."""
     if detect(text):
-        return summary_answers(parse_summary(text, file), graph, file)
-    return yaml_answers(load_yaml(text, file=file), graph, file)
+        answers = summary_answers(parse_summary(text, file), graph, file)
+    else:
+        answers = yaml_answers(load_yaml(text, file=file), graph, file)
+    if not answers.items:
+        raise SpecError("the file has no answers to check", file=file, line=1,
+                        hint="give at least one number or shape, e.g. layers: {conv1: {params: 320}}")
+    return answers
 
 
 def yaml_answers(data, graph, file):
@@ -163,8 +165,7 @@ def yaml_answers(data, graph, file):
     for name, values in layers.items():
         line = layers.line_of(name)
         if name not in names:
-            raise fail(f"the spec has no layer named '{name}'", line,
-                       did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}")
+            raise fail(f"the spec has no layer named '{name}'", line, graph.layer_hint(name))
         items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
     totals = data.get("totals") or {}
     items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import zoo
-from .errors import LayerError, SpecError
+from ..errors import LayerError, SpecError, read_text
 from .expr import substitute
-from .layers import lookup, suggest
-from .layers.base import did_you_mean
-from .shapes import CHANNELS_FIRST, LAYOUTS, from_layout
+from ..layers import LAYER_TYPES, lookup, normalize, suggest
+from ..layers.base import did_you_mean
+from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
 
 INPUT = "input"
@@ -59,11 +59,26 @@ class Graph:
     def output(self):
         return self.nodes[-1].name if self.nodes else INPUT
 
+    def layer_hint(self, name):
+        """The fix for a layer name the graph lacks: the layers of the block use so named, the closest name,
+        or the first few names."""
+        names = [node.name for node in self.nodes]
+        inside = [n for n in names if n.startswith(f"{name}.")]
+        if inside:
+            return f"'{name}' is a block use; name one of its layers: {', '.join(inside[:4])}, ..."
+        return did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}"
+
     def error(self, node, err):
         """Locate an error raised while analysing `node`."""
         if node.context and node.context not in err.message:
             err.message += f" ({node.context})"
         return err.located(file=self.file, line=node.line, layer=node.name)
+
+
+def is_name(word):
+    """A layer or block name: one printable word, without '.' (which joins a block use to its layers)."""
+    return isinstance(word, str) and word.isprintable() and word.split() == [word] and "." not in word \
+        and word != INPUT
 
 
 def parse_shape(value, layout, *, file=None, line=None, what="input"):
@@ -95,14 +110,13 @@ def load_spec(source, *, input_shape=None, args=None):
     path = Path(source)
     if not path.is_file():
         found = zoo.find(str(source))
+        if found is None and path.is_dir():
+            raise SpecError(f"'{source}' is a folder, not a spec file", hint="name the YAML file inside it")
         if found is None:
             hint = did_you_mean(source, zoo.names()) or f"built-in specs: {', '.join(zoo.names())}"
             raise SpecError(f"no spec file or built-in spec named '{source}'", hint=hint)
         path = found
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read the spec: {err}", file=str(source)) from None
+    text = read_text(path, "spec")
     display = str(source) if Path(source).is_file() else path.name
     return build_graph(load_yaml(text, file=display), file=display, input_shape=input_shape, args=args)
 
@@ -140,6 +154,21 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(blocks, dict):
         raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"),
                         hint="write `blocks: {name: {args: {...}, layers: [...]}}`")
+    for block in blocks:
+        line = blocks.line_of(block) if isinstance(blocks, LineDict) else None
+        if not is_name(block):
+            raise SpecError(f"block name must be one word without '.', and not '{INPUT}'; got {block!r}",
+                            file=file, line=line, hint="e.g. bottleneck")
+        shadowed = lookup(block)
+        if shadowed is not None:
+            spelling = ("a layer type" if normalize(block) == shadowed.type_name
+                        else f"another spelling of the layer type '{shadowed.type_name}'")
+            raise SpecError(f"block name '{block}' is {spelling}, so `- {block}` would be ambiguous",
+                            file=file, line=line, hint=f"rename the block, e.g. '{block}_block'")
+    for key in ("name", "description", "source"):
+        if isinstance(data.get(key), (list, dict)):
+            raise SpecError(f"`{key}` must be text, got {data[key]!r}", file=file, line=line_of(key),
+                            hint=f"write {key}: followed by words on the same line")
     graph = Graph(
         name=str(data.get("name") or (Path(file).stem if file else "model")),
         input_shape=shape, layout=layout, file=file,
@@ -269,14 +298,18 @@ class _Expander:
             options = substitute(options, scope.env)
             siblings = substitute(siblings, scope.env)
         except SpecError as err:
-            raise err.located(file=self.graph.file, line=line)
+            if err.line:    # a layer before this block use failed while `$in_channels` was computed
+                raise
+            name = siblings.get("name", options.get("name"))
+            layer = scope.prefix + name if isinstance(name, str) and not name.startswith("$") else None
+            raise self.fail(err.message, line, scope, layer, err.hint) from None
         meta = {k: options.pop(k) for k in list(options) if k in ENTRY_KEYS and k != "activation"}
         meta.update(siblings)
         options_line = options.line_of if isinstance(options, LineDict) else (lambda key: line)
 
         name = meta.get("name")
-        if name is not None and (not isinstance(name, str) or not name or "." in name or name == INPUT):
-            raise self.fail(f"layer name must be a non-empty word without '.', and not '{INPUT}'; got {name!r}",
+        if name is not None and not is_name(name):
+            raise self.fail(f"layer name must be one word without '.', and not '{INPUT}'; got {name!r}",
                             line, scope, hint="e.g. name: conv1")
         repeat = meta.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
@@ -300,11 +333,11 @@ class _Expander:
                 scope.names[name] = inputs[0]
             scope.last = inputs[0]
             return
-        block = self.blocks.get(kind)
-        cls = None if block is not None else lookup(kind)
-        if block is None and cls is None:
+        is_block = kind in self.blocks
+        cls = None if is_block else lookup(kind)
+        if not is_block and cls is None:
             raise self.unknown_type(kind, line, scope, name)
-        if block is not None:
+        if is_block:
             self.check_expansion(kind, repeat, line, scope, name)
         for index in range(repeat):
             instance = options
@@ -312,12 +345,12 @@ class _Expander:
                 instance = LineDict({**options, **first})
                 instance.__dict__.update(getattr(options, "__dict__", {}))     # keep the entry's lines
             if name is None:
-                local = scope.auto_name(kind if block is not None else cls.type_name)
+                local = scope.auto_name(kind if is_block else cls.type_name)
             else:
                 local = f"{name}.{index}" if repeat > 1 else name
             these_inputs = inputs if index == 0 else (scope.previous(),)
-            if block is not None:
-                out = self.expand_block(kind, block, instance, local, these_inputs, scope, line,
+            if is_block:
+                out = self.expand_block(kind, self.blocks[kind], instance, local, these_inputs, scope, line,
                                         trainable and scope.trainable)
             else:
                 out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
@@ -400,9 +433,12 @@ class _Expander:
         """Names are unique, and none is a dotted prefix of another, so to_torch can nest modules by name."""
         parts = full.split(".")
         prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
-        if full in self.names or full in self.prefixes or prefixes & self.names:
-            raise self.fail(f"two layers are named '{full}'", line, scope, full,
-                            hint="give one of them another `name`")
+        if full in self.names:
+            raise self.fail(f"two layers are named '{full}'", line, scope, full, hint="give one of them another `name`")
+        if full in self.prefixes or prefixes & self.names:
+            taken = full if full in self.prefixes else max(prefixes & self.names)
+            raise self.fail(f"'{taken}' names both a layer and a block use (whose layers are '{taken}.…')",
+                            line, scope, full, hint="give one of them another `name`")
         self.names.add(full)
         self.prefixes.update(prefixes)
 
@@ -434,8 +470,9 @@ class _Expander:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
         if act_cls is None or act_cls.kind != "activation":
+            known = [t.type_name for t in LAYER_TYPES if t.kind == "activation"]
             raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
-                            hint=suggest(activation) if isinstance(activation, str) else "e.g. activation: relu")
+                            hint=did_you_mean(activation, known) or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"
         self.claim(act_name, line, scope)
         self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context),

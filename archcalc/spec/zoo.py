@@ -2,13 +2,13 @@
 import re
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def directory():
     """archcalc/specs when installed; the checkout's specs/ when run from source or installed editable."""
-    installed = _HERE / "specs"
-    return installed if installed.is_dir() else _HERE.parent / "specs"
+    installed = _PACKAGE / "specs"
+    return installed if installed.is_dir() else _PACKAGE.parent / "specs"
 
 
 def paths():

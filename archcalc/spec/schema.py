@@ -4,9 +4,9 @@ Editors use it for completion and validation (see the README's "Editor support")
 slightly stricter than the loader: it lists layer types and options in the spellings the
 registry declares (the loader also accepts other capitalisations).
 """
-from .layers import LAYER_TYPES
-from .shapes import LAYOUTS
-from .spec import ENTRY_KEYS
+from ..layers import LAYER_TYPES
+from ..layers.shapes import LAYOUTS
+from .graph import ENTRY_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXPRESSION = {"$ref": "#/$defs/expression"}

@@ -1,7 +1,7 @@
 """Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
-from .layers.base import COUNTS
-from .render import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
-from .shapes import to_layout
+from ..layers.base import COUNTS
+from .tables import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
+from ..layers.shapes import to_layout
 
 MAX_SUM_TERMS = 12      # longer sums are shown as their total only
 
@@ -158,7 +158,7 @@ def check_report(result, fmt="text"):
         from dataclasses import asdict
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                         "verdicts": [asdict(v) for v in result.verdicts]})
-    from .check import LABELS
+    from ..homework.check import LABELS
     markdown = fmt == "markdown"
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
     lines = [heading(f"{result.model}: checking {what}", fmt), ""]
