@@ -5,9 +5,35 @@ the list of input shapes (internal layout, no batch) so a layer never needs to k
 where it sits in the graph. Counts are Python integers.
 """
 from dataclasses import dataclass
+from enum import Enum
 
-from ..errors import LayerError
+from ..errors import LayerError, Unsupported
 from .shapes import numel, uneven_consequence, window_warnings
+
+
+class Kind(str, Enum):
+    """A layer's family, read by breakdowns, the diagram's and the charts' colours and `depth`."""
+
+    CONV = "conv"
+    DENSE = "dense"
+    POOL = "pool"
+    NORM = "norm"
+    ACTIVATION = "activation"
+    MERGE = "merge"
+    RESHAPE = "reshape"
+    REGULARIZATION = "regularization"
+    ATTENTION = "attention"
+    EMBEDDING = "embedding"
+    RECURRENT = "recurrent"
+    OTHER = "other"
+
+    def __str__(self):
+        return self.value
+
+    @property
+    def weighted(self):
+        """Conv, dense, attention and recurrent layers are what a paper counts as its depth."""
+        return self in (Kind.CONV, Kind.DENSE, Kind.ATTENTION, Kind.RECURRENT)
 
 
 class Option:
@@ -114,13 +140,29 @@ class Autograd:
         return self.weights or any(self.inputs)
 
 
+@dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps for backward: whose storage it is (input `index`, the layer's output,
+    or a fresh tensor), its elements including the batch, and its bytes per element (None: the
+    activation dtype). Two layers saving one storage count it once."""
+
+    elements: int
+    element_bytes: int = None
+    input: int = None          # index of the input whose storage this is
+    output: bool = False       # the layer's own output
+
+    @classmethod
+    def new(cls, elements, element_bytes=None):
+        return cls(elements, element_bytes)
+
+
 def keep_input(ins, grad, index=0):
     """A saved input: the whole tensor, which is its own storage or a view of it."""
-    return (f"input:{index}", numel(ins[index]) * grad.batch, None)
+    return Saved(numel(ins[index]) * grad.batch, input=index)
 
 
 def keep_output(out, grad):
-    return ("output", numel(out) * grad.batch, None)
+    return Saved(numel(out) * grad.batch, output=True)
 
 
 @dataclass(frozen=True)
@@ -188,17 +230,50 @@ def did_you_mean(word, candidates):
     return f"did you mean '{close[0]}'?" if close else None
 
 
+PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """One function or Tensor-method call that torch.fx recorded, as a layer class sees it on import:
+    the call's name, positional and keyword arguments, its tensor inputs' shapes and its output's
+    (with batch)."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+    input_shapes: tuple
+    output_shape: tuple
+
+    def arg(self, index, key, default=None):
+        """The argument given at `index` or as `key`."""
+        return self.kwargs.get(key, self.args[index] if len(self.args) > index else default)
+
+
+def as_pair(value):
+    """(3, 3) -> 3; (3, 5) -> [3, 5]: the spec's shortest spelling of a torch size."""
+    if isinstance(value, (tuple, list)):
+        return value[0] if len(set(value)) == 1 else list(value)
+    return value
+
+
 class Layer:
     """Base of every layer type. Subclasses set the class attributes and override the hooks they need."""
 
     type_name = ""          # canonical spelling, shown in tables
     aliases = ()            # other spellings (Keras, PyTorch), matched case-insensitively
-    kind = "other"          # family for breakdowns: conv, dense, pool, norm, activation, merge, reshape, regularization
+    kind = Kind.OTHER       # family for breakdowns and colours
+    counting = None         # tool -> counting.Rule for every tool in counting.TOOLS; required
     options = {}
     primary = None          # option that a bare scalar sets: `dense: 10`, `dropout: 0.5`
     min_inputs = 1
     max_inputs = 1
     accepts_activation = False
+    torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
+    torch_functions = ()             # functions and Tensor methods fx records that import as this type
+    eval_identity = False            # in eval mode it returns its input tensor (dropout)
+    inplace_capable = False          # may overwrite its input (element-wise activations, with --inplace)
+    gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
 
     def __init__(self, **opts):
         self.opts = opts
@@ -249,6 +324,31 @@ class Layer:
         opts = {name: option.default for name, option in cls.options.items()}
         opts.update(given)
         return opts
+
+    @classmethod
+    def non_default(cls, **given):
+        """The options among `given` that differ from this type's defaults, so an imported spec reads
+        like a hand-written one."""
+        kept = {}
+        for key, value in given.items():
+            default = cls.options[key].default
+            if value != default and as_pair(value) != as_pair(default):
+                kept[key] = value
+        return kept
+
+    # ---- import from torch (archcalc from-torch)
+
+    @classmethod
+    def from_torch_module(cls, module):
+        """The spec options of a torch module listed in `torch_modules`; raise Unsupported for a
+        setting archcalc cannot express."""
+        return {}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        """(options, indices of the tensor inputs it reads) for a TorchCall listed in
+        `torch_functions`, or PASS_THROUGH; raise Unsupported for what archcalc cannot express."""
+        return {}, (0,)
 
     # ---- analysis hooks
 
@@ -313,9 +413,8 @@ class Layer:
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")
 
     def saved_tensors(self, ins, out, grad):
-        """What autograd keeps for backward in training mode, as (which, elements, bytes_per_element)
-        triples: which is "input:<i>", "output" or "new" (a fresh tensor); bytes_per_element None means
-        the activation dtype; elements include the batch. Parameters and buffers are never listed."""
+        """What autograd keeps for backward in training mode, as Saved values (elements include the
+        batch). Parameters and buffers are never listed."""
         return []
 
     def torch_flops(self, ins, out):

@@ -1,14 +1,19 @@
 """2-D convolution, including grouped, depthwise and dilated."""
-from ..errors import LayerError
+from ..errors import LayerError, Unsupported
 from .shapes import Window, numel
-from .base import (Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
+from .counting import WEIGHTED
+from .registry import register
+from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
                    window_steps)
 
 
+@register
 class Conv2d(Windowed):
     type_name = "conv2d"
     aliases = ("conv", "convolution2d", "conv2d_layer")
-    kind = "conv"
+    kind = Kind.CONV
+    counting = WEIGHTED
+    torch_modules = ("Conv2d",)
     accepts_activation = True
     options = {
         "filters": Option(integer(1), required=True, aliases=("out_channels",), doc="output channels K"),
@@ -19,6 +24,15 @@ class Conv2d(Windowed):
         "groups": Option(integer(1), default=1, doc="1 = dense, C_in = depthwise"),
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per filter"),
     }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.padding_mode != "zeros":
+            raise Unsupported(f"padding_mode='{m.padding_mode}' (archcalc pads with zeros)")
+        padding = m.padding if isinstance(m.padding, str) else as_pair(m.padding)
+        return {"filters": m.out_channels, "kernel": as_pair(m.kernel_size),
+                **cls.non_default(stride=as_pair(m.stride), padding=padding, dilation=as_pair(m.dilation),
+                                  groups=m.groups, bias=m.bias is not None)}
 
     def pads(self):
         """((top, bottom), (left, right)): 'same' pads d(k-1) in total, the odd pixel at the end, as PyTorch does."""
@@ -94,7 +108,7 @@ class Conv2d(Windowed):
         if (top, left) == (bottom, right):
             return [keep_input(ins, grad)]
         channels, height, width = ins[0]
-        return [("new", grad.batch * channels * (height + bottom - top) * (width + right - left), None)]
+        return [Saved.new(grad.batch * channels * (height + bottom - top) * (width + right - left))]
 
     def torch_backward_flops(self, ins, out, grad):
         """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""

@@ -287,9 +287,9 @@ def memory_report(result, fmt="table"):
 
 def layer_types_table():
     """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
-    from ..layers import LAYER_TYPES
+    from ..layers import layer_types
     rows = []
-    for cls in LAYER_TYPES:
+    for cls in layer_types():
         options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
         if cls.accepts_activation:
             options += ", activation"

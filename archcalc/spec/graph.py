@@ -14,7 +14,7 @@ from pathlib import Path
 from . import zoo
 from ..errors import LayerError, SpecError, read_text
 from .expr import substitute
-from ..layers import LAYER_TYPES, lookup, normalize, suggest
+from ..layers import Kind, layer_types, lookup, normalize, suggest
 from ..layers.base import did_you_mean
 from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
@@ -469,8 +469,8 @@ class _Expander:
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
-        if act_cls is None or act_cls.kind != "activation":
-            known = [t.type_name for t in LAYER_TYPES if t.kind == "activation"]
+        if act_cls is None or act_cls.kind is not Kind.ACTIVATION:
+            known = [t.type_name for t in layer_types() if t.kind is Kind.ACTIVATION]
             raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
                             hint=did_you_mean(activation, known) or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"

@@ -1,0 +1,43 @@
+"""The torch modules of layer types torch.nn has no class for (merges, global pooling). Imported only
+by layers' torch_module hooks and the torch bridges, so it may import torch at its top; export-torch
+copies these classes' source into the file it writes."""
+import torch
+from torch import nn
+
+
+class Add(nn.Module):
+    def forward(self, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    def forward(self, *xs):
+        return torch.cat(xs, dim=1)
+
+
+class Multiply(nn.Module):
+    """Element-wise product; an (N, C) input scales the channels of an (N, C, H, W) one."""
+
+    def forward(self, *xs):
+        rank = max(x.dim() for x in xs)
+        out = None
+        for x in xs:
+            x = x.reshape(*x.shape, *([1] * (rank - x.dim())))
+            out = x if out is None else out * x
+        return out
+
+
+class GlobalAvgPool2d(nn.Module):
+    def forward(self, x):
+        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+
+
+class GlobalMaxPool2d(nn.Module):
+    def forward(self, x):
+        return torch.flatten(nn.functional.adaptive_max_pool2d(x, 1), 1)
+
+
+HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d)
