@@ -13,7 +13,7 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass
 class ReceptiveField:
-    """Per spatial axis (height, width): field size r, jump j (effective stride) and start
+    """Per spatial axis (e.g. height, width): field size r, jump j (effective stride) and start
     (input coordinate of the centre of the first output's field; pixel centres are 0, 1, ...)."""
 
     size: tuple
@@ -21,8 +21,8 @@ class ReceptiveField:
     start: tuple
 
     @classmethod
-    def of_input(cls):
-        return cls((1, 1), (1, 1), (0.0, 0.0))
+    def of_input(cls, axes=2):
+        return cls((1,) * axes, (1,) * axes, (0.0,) * axes)
 
     def step(self, steps):
         """r_out = r_in + (k − 1)·j_in, j_out = j_in·s, start_out = start_in + ((k − 1)/2 − p)·j_in."""
@@ -177,7 +177,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
                     keras=keras, file=graph.file, device=device, convention=convention)
     shapes = {INPUT: graph.input_shape}
-    fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
+    spatial_axes = len(graph.input_shape) - 1
+    fields = {INPUT: ReceptiveField.of_input(spatial_axes) if spatial_axes else None}
     totals = report.totals
     saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
