@@ -269,6 +269,7 @@ class Layer:
     min_inputs = 1
     max_inputs = 1
     accepts_activation = False
+    example = None                   # a tiny spec using the type, checked against torch and the tools in tests
     torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
     torch_functions = ()             # functions and Tensor methods fx records that import as this type
     eval_identity = False            # in eval mode it returns its input tensor (dropout)
@@ -324,6 +325,17 @@ class Layer:
         opts = {name: option.default for name, option in cls.options.items()}
         opts.update(given)
         return opts
+
+    @classmethod
+    def example_spec(cls):
+        """`example` as a whole spec: it is one already when it has `layers`, else `input`, the layers
+        `before` it (so that a gradient reaches it) and one layer of this type with `options`."""
+        if cls.example is None:
+            return None
+        if "layers" in cls.example:
+            return {"name": f"example_{cls.type_name}", **cls.example}
+        return {"name": f"example_{cls.type_name}", "input": cls.example["input"],
+                "layers": [*cls.example.get("before", ()), {cls.type_name: dict(cls.example.get("options", {}))}]}
 
     @classmethod
     def non_default(cls, **given):

@@ -14,6 +14,7 @@ class Conv2d(Windowed):
     kind = Kind.CONV
     counting = WEIGHTED
     torch_modules = ("Conv2d",)
+    example = {"input": [6, 9, 9], "options": {"filters": 4, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}}
     accepts_activation = True
     options = {
         "filters": Option(integer(1), required=True, aliases=("out_channels",), doc="output channels K"),

@@ -73,6 +73,7 @@ class MaxPool2d(_WindowPool):
     aliases = ("maxpool", "max_pool2d", "maxpooling2d", "max_pooling2d")
     counting = counted_as(ptflops=TWICE)
     torch_modules = ("MaxPool2d",)
+    example = {"input": [3, 9, 9], "options": {"kernel": 3, "stride": 2, "padding": 1}}
     options = dict(_WindowPool.options, dilation=Option(pair(1), default=(1, 1), doc="D"))
 
     @classmethod
@@ -111,6 +112,7 @@ class AvgPool2d(_WindowPool):
     aliases = ("avgpool", "avg_pool2d", "averagepooling2d", "average_pooling2d")
     counting = counted_as(thop=OUTPUT_ELEMENTS, ptflops=TWICE)
     torch_modules = ("AvgPool2d",)
+    example = {"input": [3, 8, 8], "options": {"kernel": 2}}
     options = dict(_WindowPool.options, count_include_pad=Option(boolean, default=True, doc="divide by F·F at borders"))
 
     @classmethod
@@ -148,6 +150,7 @@ class AdaptiveAvgPool2d(Layer):
     counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=TWICE,
                           thop=Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"))
     torch_modules = ("AdaptiveAvgPool2d",)
+    example = {"input": [3, 7, 7], "options": {"output": 3}}
     torch_functions = ("adaptive_avg_pool2d",)
 
     @classmethod
@@ -206,6 +209,7 @@ class GlobalAvgPool2d(Layer):
     kind = Kind.POOL
     counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=INPUT_ELEMENTS)
     torch_modules = ("GlobalAvgPool2d",)
+    example = {"input": [3, 5, 5]}
     torch_functions = ("mean",)
 
     @classmethod
@@ -245,6 +249,7 @@ class GlobalMaxPool2d(GlobalAvgPool2d):
     aliases = ("globalmaxpooling2d", "global_max_pooling2d", "global_maxpool")
     counting = counted_as(ptflops=INPUT_ELEMENTS)
     torch_modules = ("GlobalMaxPool2d",)
+    example = {"input": [3, 5, 5]}
     torch_functions = ()
 
     def flops(self, ins, out):
