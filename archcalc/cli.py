@@ -387,6 +387,57 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
 
 @main.command()
 @spec_argument
+@input_option
+@set_option
+@click.option("--strategy", type=click.Choice(("ddp", "zero1", "zero2", "zero3", "fsdp-grad-op", "fsdp-full")),
+              help="One strategy in detail; without it, every strategy side by side.")
+@click.option("--devices", "-n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Devices (GPUs) in all, over all nodes.")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes the devices are spread over (DeepSpeed's host estimate is per node).")
+@click.option("--offload", type=click.Choice(("none", "optimizer", "optimizer+params")), default="none",
+              show_default=True, help="ZeRO-Offload: optimizer state (and with zero3 the weights) in host memory.")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+              show_default=True, help="Optimizer state: 0, 1 or 2 fp32 values per trained parameter.")
+@click.option("--fp32", "fp32", is_flag=True, help="Train in fp32 (no mixed precision, no master copy).")
+@click.option("--convention", type=click.Choice(("deepspeed", "zero-paper")), default="deepspeed",
+              show_default=True, help="deepspeed: as its estimators count (20 bytes/param with the fp32 gradient "
+                                      "copy); zero-paper: 2 + 2 + 12 bytes, as Rajbhandari et al. 2020.")
+@click.option("--no-zero-init", is_flag=True, help="ZeRO-3 host estimate without deepspeed.zero.Init.")
+@format_option
+@output_option
+def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimizer, fp32, convention,
+          no_zero_init, fmt, output):
+    """Model states per device when training SPEC is sharded over N devices: ZeRO stages
+    1-3 and FSDP, each device's weights, gradients and optimizer state, as DeepSpeed's
+    estimators count them (with and without CPU offload).
+
+    \b
+    Examples:
+      archcalc shard resnet50 --devices 8
+      archcalc shard vgg16 --strategy zero3 --devices 16 --nodes 2
+      archcalc shard vgg16 --strategy zero2 --devices 8 --offload optimizer
+    """
+    from .analysis.analyzer import analyze
+    from .analysis import sharding
+    from .report.hardware import sharding_report, strategies_table
+    report = analyze(load(spec, input_shape, settings))
+    common = dict(devices=devices, nodes=nodes, optimizer=optimizer, mixed_precision=not fp32,
+                  convention=convention)
+    if strategy is None:
+        if offload != "none":
+            raise click.UsageError("--offload needs --strategy zero1, zero2 or zero3")
+        emit(strategies_table(sharding.compare_strategies(report, **common), fmt), output)
+        return
+    result = sharding.shard(report, strategy=strategy, offload=offload, zero_init=not no_zero_init, **common)
+    table = None
+    if strategy in ("zero2", "zero3") and not fp32 and optimizer in ("adam", "adamw") and convention == "deepspeed":
+        table = sharding.offload_table(report, strategy=strategy, devices=devices, nodes=nodes)
+    emit(sharding_report(result, fmt, table), output)
+
+
+@main.command()
+@spec_argument
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
 @input_option
 @set_option

@@ -1,0 +1,114 @@
+"""Text for the hardware what-ifs: model states per device under sharding (analysis.sharding) and
+lower-bound times on a named accelerator (analysis.roofline). Numbers are computed there."""
+from .tables import _csv, _tabulate, bytes_text, grouped, heading, human_bytes, short, to_json
+
+GIB = 2**30
+
+
+def sharding_report(result, fmt="table", offload_rows=None):
+    """One strategy's components per device, the total, DeepSpeed's host estimate and the notes;
+    `offload_rows` (analysis.sharding.offload_table) adds DeepSpeed's table of offload options."""
+    if fmt == "json":
+        data = result.to_dict()
+        if offload_rows is not None:
+            data["deepspeed_table"] = [{"offload": o, "zero_init": z, "host_bytes": h, "device_bytes": d}
+                                       for o, z, h, d in offload_rows]
+        return to_json(data)
+    headers = ["Component", "Bytes/param", "Params", "Sharded", "Where", "Per device"]
+    if fmt == "csv":
+        return _csv([[c.name, c.per_param, c.params, c.sharded, c.where, c.bytes, c.counted]
+                     for c in result.components],
+                    ["component", "bytes_per_param", "params", "sharded", "where", "bytes", "counted"])
+    rows = [[c.name + ("" if c.counted else " *"), c.per_param, grouped(c.params),
+             f"/ {result.devices}" if c.sharded else "whole", c.where, bytes_text(c.bytes)]
+            for c in result.components]
+    precision = "mixed precision" if result.mixed_precision else "fp32"
+    title = (f"{result.model}: model states per device, {result.strategy} over {result.devices} device"
+             f"{'s' if result.devices > 1 else ''} ({result.nodes} node{'s' if result.nodes > 1 else ''}), "
+             f"{result.optimizer}, {precision}, offload {result.offload} ({result.convention}'s count)")
+    lines = [heading(title, fmt), "",
+             _tabulate(rows, headers, fmt, ["left", "right", "right", "left", "left", "right"]), ""]
+    lines.append(f"Per device (GPU): {bytes_text(result.device_bytes)}")
+    if result.host_bytes is not None:
+        lines.append(f"Host per node (DeepSpeed's estimate): {bytes_text(result.host_bytes)}  [{result.host_rule}]")
+    lines.append(f"All of it on one device, unsharded: {bytes_text(result.replicated_bytes)}")
+    lines.append(f"Largest layer: '{result.largest_layer}', {grouped(result.largest_layer_params)} parameters")
+    if offload_rows:
+        lines += ["", "DeepSpeed's estimator table (estimate_"
+                  f"{result.strategy}_model_states_mem_needs_all_cold), GiB as it prints them:", ""]
+        table = []
+        for offload, zero_init, host, device in offload_rows:
+            options = f"offload {offload}" + ("" if zero_init is None else f", zero_init={int(zero_init)}")
+            table.append([f"{host / GIB:.2f}GB", f"{device / GIB:.2f}GB", options, grouped(host), grouped(device)])
+        lines.append(_tabulate(table, ["per CPU", "per GPU", "Options", "host bytes", "device bytes"], fmt,
+                               ["right", "right", "left", "right", "right"]))
+    lines += ["", "Notes:"] + [f"- {note}" for note in result.notes]
+    return "\n".join(lines)
+
+
+def strategies_table(results, fmt="table"):
+    """Every strategy side by side for one model and device count."""
+    if fmt == "json":
+        return to_json([r.to_dict() for r in results])
+    if fmt == "csv":
+        return _csv([[r.strategy, r.devices, r.device_bytes, r.replicated_bytes] for r in results],
+                     ["strategy", "devices", "device_bytes", "unsharded_bytes"])
+    from ..analysis.sharding import STRATEGIES
+    first = results[0]
+    rows = [[r.strategy, bytes_text(r.device_bytes), f"{r.device_bytes / max(first.device_bytes, 1):.1%}",
+             STRATEGIES[r.strategy]] for r in results]
+    precision = "mixed precision" if first.mixed_precision else "fp32"
+    title = (f"{first.model}: model states per device over {first.devices} devices, {first.optimizer}, "
+             f"{precision} ({first.convention}'s count)")
+    lines = [heading(title, fmt), "",
+             _tabulate(rows, ["Strategy", "Per device", "of ddp", "What is sharded"], fmt,
+                       ["left", "right", "right", "left"]), "",
+             f"{grouped(first.params)} parameters ({grouped(first.trainable_params)} trained); largest layer "
+             f"'{first.largest_layer}' with {grouped(first.largest_layer_params)}.",
+             "Model states only (weights, gradients, optimizer state): activations come on top.",
+             "One strategy in detail: add --strategy NAME."]
+    return "\n".join(lines)
+
+
+def seconds_text(t):
+    """A time in the unit that reads best: 1.23 ms, 45.6 µs, 2.1 s."""
+    t = float(t)
+    for size, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if t >= size:
+            return f"{t / size:.3g} {unit}"
+    return f"{t * 1e9:.3g} ns" if t else "0"
+
+
+def roofline_report(result, fmt="table"):
+    """Per layer: FLOPs, bytes, intensity, bound and the lower-bound time; then the step's bounds."""
+    if fmt == "json":
+        return to_json(result.to_dict())
+    if fmt == "csv":
+        return _csv([[r.name, r.type, r.flops, r.bytes, r.intensity, r.bound, r.seconds] for r in result.layers],
+                    ["name", "type", "flops", "bytes", "intensity", "bound", "seconds"])
+    rows = [[r.name, r.type, short(r.flops), human_bytes(r.bytes),
+             "-" if r.intensity is None else f"{r.intensity:.3g}", r.bound, seconds_text(r.seconds)]
+            for r in result.layers]
+    gpu = result.gpu
+    phase = "training step (forward + backward)" if result.train else "forward pass"
+    title = f"{result.model} on {gpu.name}: {phase}, batch {result.batch}, {result.dtype} — lower bounds"
+    lines = [heading(title, fmt), "",
+             _tabulate(rows, ["Layer", "Type", "FLOPs", "Bytes moved", "FLOP/byte", "Bound", "Time ≥"], fmt,
+                       ["left", "left", "right", "right", "right", "left", "right"]), ""]
+    lines += [
+        f"Peak {result.dtype}: {result.peak / 1e12:g} TFLOP/s dense; memory bandwidth {result.bandwidth / 1e9:g} GB/s; "
+        f"ridge point {result.ridge:.3g} FLOP/byte",
+        f"Total FLOPs: {grouped(result.flops)} ({short(result.flops)}); bytes moved layer by layer: "
+        f"{bytes_text(result.bytes)}",
+        f"Lower bound per step, layer by layer: {seconds_text(result.seconds)} "
+        f"({result.batch / result.seconds:,.4g} samples/s at most)" if result.seconds else
+        "Lower bound per step: 0 (nothing to compute)",
+        f"Compute floor, whatever the fusion: {seconds_text(result.compute_seconds)}",
+        f"Compute-bound layers: {result.compute_bound} of {len(result.layers)}",
+        "",
+        "These are LOWER BOUNDS from datasheet peaks, not predictions: no GPU measurement has been made. "
+        "Real kernels reach a fraction of peak FLOP/s and bandwidth, and launch overheads add to each layer.",
+        f"Source of the figures: {gpu.source}",
+    ]
+    lines += [f"- {note}" for note in result.notes]
+    return "\n".join(lines)
