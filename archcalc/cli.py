@@ -436,6 +436,52 @@ def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimi
     emit(sharding_report(result, fmt, table), output)
 
 
+def _gpu_names():
+    from .analysis.roofline import accelerators
+    return ", ".join(accelerators())
+
+
+@main.command()
+@spec_argument
+@click.option("--gpu", "gpu", default="h100-sxm", show_default=True, metavar="NAME",
+              help="Accelerator from the built-in list (see `archcalc roofline --list`) or from --gpu-file.")
+@click.option("--gpu-file", type=click.Path(dir_okay=False), help="Your own accelerators, shaped like "
+              "archcalc/data/accelerators.yaml; they add to (or replace) the built-in ones.")
+@batch_option
+@click.option("--dtype", type=click.Choice(("fp32", "tf32", "fp16", "bf16", "fp8", "int8")), default="bf16",
+              show_default=True, help="Element type: bytes per element and which peak applies.")
+@click.option("--train", is_flag=True, help="A training step: backward counted as 2x forward FLOPs and bytes.")
+@input_option
+@set_option
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also draw the log-log roofline chart to FILE (.png, .svg or .pdf).")
+@click.option("--list", "list_gpus", is_flag=True, help="List the known accelerators and their sources.")
+@format_option
+@output_option
+def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, plot, list_gpus, fmt, output):
+    """Lower-bound time of SPEC on a named GPU: per layer FLOPs, bytes moved, arithmetic
+    intensity, whether it is compute- or memory-bound, and max(FLOPs/peak, bytes/bandwidth);
+    the sum is a lower bound per step. Datasheet peaks, no measurement: real runs are slower.
+
+    \b
+    Examples:
+      archcalc roofline resnet50 --gpu a100-80gb --batch 64 --dtype bf16
+      archcalc roofline resnet50 --gpu h100-sxm --train --batch 256 --plot roofline.png
+      archcalc roofline alexnet --list
+    """
+    from .analysis.roofline import accelerators, roofline as bound
+    from .report.hardware import accelerators_table, roofline_report
+    if list_gpus:
+        emit(accelerators_table(accelerators(gpu_file), fmt), output)
+        return
+    result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
+    if plot:
+        from .report.plots import plot_roofline
+        plot_roofline(result, plot)
+        click.echo(f"{paint('wrote', fg='green')} {plot}", err=True)
+    emit(roofline_report(result, fmt), output)
+
+
 @main.command()
 @spec_argument
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")

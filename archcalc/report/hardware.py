@@ -79,6 +79,10 @@ def seconds_text(t):
     return f"{t * 1e9:.3g} ns" if t else "0"
 
 
+def _rate(value):
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def roofline_report(result, fmt="table"):
     """Per layer: FLOPs, bytes, intensity, bound and the lower-bound time; then the step's bounds."""
     if fmt == "json":
@@ -101,9 +105,10 @@ def roofline_report(result, fmt="table"):
         f"Total FLOPs: {grouped(result.flops)} ({short(result.flops)}); bytes moved layer by layer: "
         f"{bytes_text(result.bytes)}",
         f"Lower bound per step, layer by layer: {seconds_text(result.seconds)} "
-        f"({result.batch / result.seconds:,.4g} samples/s at most)" if result.seconds else
+        f"({_rate(result.batch / result.seconds)} samples/s at most)" if result.seconds else
         "Lower bound per step: 0 (nothing to compute)",
-        f"Compute floor, whatever the fusion: {seconds_text(result.compute_seconds)}",
+        f"Floor whatever the fusion (all FLOPs at peak, or weights + input + output moved once): "
+        f"{seconds_text(result.floor_seconds)}; all FLOPs at peak alone: {seconds_text(result.compute_seconds)}",
         f"Compute-bound layers: {result.compute_bound} of {len(result.layers)}",
         "",
         "These are LOWER BOUNDS from datasheet peaks, not predictions: no GPU measurement has been made. "
@@ -112,3 +117,18 @@ def roofline_report(result, fmt="table"):
     ]
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines)
+
+
+def accelerators_table(known, fmt="table"):
+    """The accelerators roofline knows: dense peaks per dtype, bandwidth, memory and source."""
+    if fmt == "json":
+        return to_json([gpu.to_dict() for gpu in known.values()])
+    dtypes = ["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
+    headers = ["GPU", "Name"] + [f"{d} {'TOPS' if d == 'int8' else 'TFLOP/s'}" for d in dtypes] + ["GB/s", "Memory GB", "Source"]
+    rows = [[gpu.key, gpu.name] + [f"{float(gpu.peaks[d]) / 1e12:g}" if d in gpu.peaks else "-" for d in dtypes]
+            + [f"{float(gpu.bandwidth) / 1e9:g}", gpu.memory_gb if gpu.memory_gb is not None else "-",
+               gpu.source.split(";")[0].split(" (")[0]] for gpu in known.values()]
+    if fmt == "csv":
+        return _csv(rows, headers)
+    return "\n".join([heading("Accelerators: dense peaks (sparse figures are not peaks and are not used)", fmt), "",
+                      _tabulate(rows, headers, fmt)])
