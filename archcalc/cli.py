@@ -704,5 +704,37 @@ def calc_dense(inputs, units, no_bias, output):
     emit(explanation(dense_explanation(inputs=inputs, units=units, bias=not no_bias)), output)
 
 
+@calc.command("kv-cache")
+@click.option("--layers", type=int, required=True, help="Decoder layers.")
+@click.option("--kv-heads", type=int, required=True, help="Key/value heads (num_key_value_heads; fewer than "
+              "--heads under grouped-query attention).")
+@click.option("--head-dim", type=int, required=True, help="Size of one head (hidden size / heads).")
+@click.option("--tokens", type=int, required=True, help="Tokens per sequence: prompt + generated.")
+@batch_option
+@click.option("--kv-dtype", type=click.Choice(("fp32", "fp16", "bf16", "fp8", "int8")), default="fp16",
+              show_default=True, help="Element type of the cache.")
+@click.option("--heads", type=int, help="Query heads: also show what full multi-head attention would keep.")
+@click.option("--budget", metavar="BYTES", help="Memory for the cache (24GiB): the longest context that fits.")
+@output_option
+def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, budget, output):
+    """A decoder's KV cache: layers × 2 × kv heads × head dim × tokens × batch × bytes.
+
+    \b
+    Example:
+      archcalc calc kv-cache --layers 32 --kv-heads 8 --head-dim 128 --tokens 8192 --batch 4 --heads 32
+    """
+    from .analysis.inference import kv_cache, max_tokens
+    from .report.hardware import kv_cache_text
+    cache = kv_cache(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=tokens, batch=batch,
+                     dtype=kv_dtype, heads=heads)
+    longest = None
+    if budget is not None:
+        from .analysis.memory import parse_bytes
+        budget = parse_bytes(budget)
+        longest = max_tokens(budget, layers=layers, kv_heads=kv_heads, head_dim=head_dim, batch=batch,
+                             dtype=kv_dtype)
+    emit(kv_cache_text(cache, budget, longest), output)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -132,3 +132,18 @@ def accelerators_table(known, fmt="table"):
         return _csv(rows, headers)
     return "\n".join([heading("Accelerators: dense peaks (sparse figures are not peaks and are not used)", fmt), "",
                       _tabulate(rows, headers, fmt)])
+
+
+def kv_cache_text(cache, budget=None, longest=None):
+    """The KV cache's rule and its bytes per token, per sequence and in all."""
+    lines = [f"KV cache, {cache.dtype}: {cache.rule}",
+             f"  per token:    {bytes_text(cache.per_token)}",
+             f"  per sequence: {bytes_text(cache.per_sequence)}  ({grouped(cache.tokens)} tokens)",
+             f"  in all:       {bytes_text(cache.total)}  (batch {cache.batch})"]
+    if cache.mha_total is not None and cache.heads != cache.kv_heads:
+        lines.append(f"  with {cache.heads} key/value heads (no grouping) it would be {bytes_text(cache.mha_total)}")
+    if budget is not None:
+        lines.append(f"Budget {human_bytes(budget)}: {grouped(cache.total)} bytes "
+                     f"{'fit' if cache.total <= budget else 'do NOT fit'}; longest context that fits at batch "
+                     f"{cache.batch}: {grouped(longest)} tokens")
+    return "\n".join(lines)
