@@ -191,3 +191,79 @@ def test_largest_layer_as_deepspeed_finds_it_in_the_real_model(deepspeed_estimat
     total, largest = stage3.model_to_params(to_torch(spec))
     report = analyze(spec)
     assert (report.totals.params, max(r.params for r in report.layers)) == (total, largest)
+
+
+# ---- FSDP against PyTorch's own fully_shard, on CPU with gloo ---------------------------------------
+
+def _fsdp_worker(rank, world, port, folder):
+    """One rank: shard the MLP per layer with fully_shard (bf16 compute, fp32 reduce), record the
+    16-bit weights still gathered after forward, then the local bytes of parameters, gradients and
+    Adam state after one step; for reshard_after_forward True (FULL_SHARD) and False (SHARD_GRAD_OP)."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    mesh = init_device_mesh("cpu", (world,))
+
+    def nbytes(t):
+        t = t.to_local() if hasattr(t, "to_local") else t
+        return t.numel() * t.element_size()
+
+    found = {}
+    for name, reshard in (("fsdp-full", True), ("fsdp-grad-op", False)):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(100, 50), torch.nn.Linear(50, 10))
+        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        for layer in model:
+            fully_shard(layer, mesh=mesh, mp_policy=policy, reshard_after_forward=reshard)
+        fully_shard(model, mesh=mesh, mp_policy=policy, reshard_after_forward=reshard)
+        optimizer = torch.optim.Adam(model.parameters())
+        out = model(torch.randn(4, 100))
+        try:      # FSDP2's per-parameter state: which are gathered (unsharded) between forward and backward
+            params = [p for layer in model for p in layer._get_fsdp_state()._fsdp_param_group.fsdp_params]
+            held = sum(p._unsharded_param.untyped_storage().nbytes() for p in params
+                       if p.sharded_state.name == "UNSHARDED")
+        except AttributeError:
+            held = None
+        out.sum().backward()
+        optimizer.step()
+        found[name] = {
+            "held_after_forward": held,
+            "weights": sum(nbytes(p) for p in model.parameters()),
+            "gradients": sum(nbytes(p.grad) for p in model.parameters()),
+            "optimizer": sum(nbytes(v) for state in optimizer.state.values() for k, v in state.items()
+                             if k != "step"),
+        }
+    with open(os.path.join(folder, f"{rank}.json"), "w") as handle:
+        json.dump(found, handle)
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_fsdp_states_as_pytorch_keeps_them(tmp_path, mlp):
+    """Two gloo ranks on CPU: each keeps fp32 weight, gradient and Adam shards of Ψ/2 parameters
+    (4 + 4 + 8 bytes each: 11,120 + 11,120 + 22,240 = 44,480 = 16Ψ/2), and SHARD_GRAD_OP keeps the
+    gathered bf16 weights from forward to backward (2Ψ = 11,120) where FULL_SHARD keeps none.
+    The gathered-unit term (one layer's weights and gradients while it runs) is not measured here."""
+    torch = pytest.importorskip("torch")
+    import socket
+    import torch.distributed as dist
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is needed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_fsdp_worker, args=(2, port, str(tmp_path)), nprocs=2)
+    ranks = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in range(2)]
+    for name in ("fsdp-full", "fsdp-grad-op"):
+        ours = {c.name: c.bytes for c in shard(mlp, strategy=name, devices=2).components}
+        for found in ranks:
+            measured = found[name]
+            assert (measured["weights"], measured["gradients"], measured["optimizer"]) == (11_120, 11_120, 22_240)
+            assert ours["fp32 weights (shard)"] == measured["weights"]
+            assert ours["fp32 gradients (shard)"] == measured["gradients"]
+            assert ours["optimizer state"] == measured["optimizer"]
+            if measured["held_after_forward"] is not None:
+                assert measured["held_after_forward"] == ours.get("weights, whole", 0)

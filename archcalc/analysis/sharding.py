@@ -242,9 +242,9 @@ def _notes(result):
         notes.append(f"{result.params - result.trainable_params:,} frozen parameters: weights only, no "
                      "gradients or optimizer state (DeepSpeed's estimators assume every parameter trains)")
     if result.strategy.startswith("fsdp"):
-        notes.append("FSDP figures follow the rule above (fp32 sharded FlatParameter as master, sharded fp32 "
-                     "gradients, one wrapped unit gathered at a time, each layer its own unit); no reference "
-                     "estimator exists to check them against")
+        notes.append("FSDP: fp32 weight, gradient and optimizer shards, each layer its own unit; the shards and "
+                     "SHARD_GRAD_OP's whole 16-bit weights are as PyTorch's fully_shard keeps them (checked on CPU "
+                     "ranks); the gathered unit is this rule's estimate")
     if result.host_bytes is None and result.offload != "none":
         notes.append("host memory is not estimated outside DeepSpeed's cases (ZeRO-2/3, mixed precision, Adam)")
     return notes
