@@ -442,7 +442,7 @@ def _gpu_names():
 
 
 @main.command()
-@spec_argument
+@click.argument("spec", required=False, shell_complete=complete_spec)
 @click.option("--gpu", "gpu", default="h100-sxm", show_default=True, metavar="NAME",
               help="Accelerator from the built-in list (see `archcalc roofline --list`) or from --gpu-file.")
 @click.option("--gpu-file", type=click.Path(dir_okay=False), help="Your own accelerators, shaped like "
@@ -467,13 +467,15 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
     Examples:
       archcalc roofline resnet50 --gpu a100-80gb --batch 64 --dtype bf16
       archcalc roofline resnet50 --gpu h100-sxm --train --batch 256 --plot roofline.png
-      archcalc roofline alexnet --list
+      archcalc roofline --list
     """
     from .analysis.roofline import accelerators, roofline as bound
     from .report.hardware import accelerators_table, roofline_report
     if list_gpus:
         emit(accelerators_table(accelerators(gpu_file), fmt), output)
         return
+    if spec is None:
+        raise click.UsageError("give a SPEC (a YAML file or a built-in name), or --list for the GPUs")
     result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
     if plot:
         from .report.plots import plot_roofline

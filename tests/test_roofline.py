@@ -132,8 +132,9 @@ def test_cli_table_json_and_errors(tmp_path):
         bad = run_cli("roofline", "resnet50", *args)
         assert bad.returncode == 2, (args, bad.stderr)
         assert words in bad.stderr and "Traceback" not in bad.stderr
-    listed = run_cli("roofline", "resnet50", "--list")
+    listed = run_cli("roofline", "--list")
     assert "rtx-3090" in listed.stdout and "sparse figures are not peaks" in listed.stdout
+    assert run_cli("roofline").returncode == 2
 
 
 def test_cli_plot(tmp_path):

@@ -112,8 +112,8 @@ def quantized_matrix(out_features, in_features, *, weights="int4", group_size=12
         groups = out_features * per_row
         scale_bytes = groups * SCALE_BYTES[scale]
         zero_bytes = -(-groups * bits // 8) if zero_points else 0
-        rule = (f"{values:,} × {bits} bits + {groups:,} groups ({out_features:,} rows × ⌈{in_features:,} / {size}⌉) × "
-                f"{SCALE_BYTES[scale]}-byte {scale} scale" + (f" + {bits}-bit zero point" if zero_points else ""))
+        rule = (f"{values:,} × {bits} bits + {groups:,} groups ({out_features:,} rows × "
+                f"⌈{in_features:,} / {size}⌉) × {SCALE_BYTES[scale]}-byte {scale} scale" + (f" + {bits}-bit zero point" if zero_points else ""))
     else:
         groups = scale_bytes = zero_bytes = 0
         rule = f"{values:,} × {bits} bits"

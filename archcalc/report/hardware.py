@@ -124,7 +124,8 @@ def accelerators_table(known, fmt="table"):
     if fmt == "json":
         return to_json([gpu.to_dict() for gpu in known.values()])
     dtypes = ["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
-    headers = ["GPU", "Name"] + [f"{d} {'TOPS' if d == 'int8' else 'TFLOP/s'}" for d in dtypes] + ["GB/s", "Memory GB", "Source"]
+    headers = (["GPU", "Name"] + [f"{d} {'TOPS' if d == 'int8' else 'TFLOP/s'}" for d in dtypes]
+               + ["GB/s", "Memory GB", "Source"])
     rows = [[gpu.key, gpu.name] + [f"{float(gpu.peaks[d]) / 1e12:g}" if d in gpu.peaks else "-" for d in dtypes]
             + [f"{float(gpu.bandwidth) / 1e9:g}", gpu.memory_gb if gpu.memory_gb is not None else "-",
                gpu.source.split(";")[0].split(" (")[0]] for gpu in known.values()]
