@@ -404,10 +404,14 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
               show_default=True, help="deepspeed: as its estimators count (20 bytes/param with the fp32 gradient "
                                       "copy); zero-paper: 2 + 2 + 12 bytes, as Rajbhandari et al. 2020.")
 @click.option("--no-zero-init", is_flag=True, help="ZeRO-3 host estimate without deepspeed.zero.Init.")
+@click.option("--batch", "-b", type=click.IntRange(min=1), help="Per-device batch: add what one device holds at "
+              "the end of its forward pass (saved activations, input, output).")
+@click.option("--budget", metavar="BYTES", help="Device memory, e.g. 80GB: whether model states + activations fit "
+              "(needs --batch).")
 @format_option
 @output_option
 def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimizer, fp32, convention,
-          no_zero_init, fmt, output):
+          no_zero_init, batch, budget, fmt, output):
     """Model states per device when training SPEC is sharded over N devices: ZeRO stages
     1-3 and FSDP, each device's weights, gradients and optimizer state, as DeepSpeed's
     estimators count them (with and without CPU offload).
@@ -417,19 +421,28 @@ def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimi
       archcalc shard resnet50 --devices 8
       archcalc shard vgg16 --strategy zero3 --devices 16 --nodes 2
       archcalc shard vgg16 --strategy zero2 --devices 8 --offload optimizer
+      archcalc shard resnet50 --devices 8 --batch 64 --budget 24GB
     """
     from .analysis.analyzer import analyze
     from .analysis import sharding
     from .report.hardware import sharding_report, strategies_table
-    report = analyze(load(spec, input_shape, settings))
+    if budget is not None and batch is None:
+        raise click.UsageError("--budget needs --batch (the per-device batch whose activations come on top)")
+    graph = load(spec, input_shape, settings)
+    report = analyze(graph)
     common = dict(devices=devices, nodes=nodes, optimizer=optimizer, mixed_precision=not fp32,
                   convention=convention)
     if strategy is None:
         if offload != "none":
             raise click.UsageError("--offload needs --strategy zero1, zero2 or zero3")
-        emit(strategies_table(sharding.compare_strategies(report, **common), fmt), output)
+        results = sharding.compare_strategies(report, **common)
+        if batch is not None:
+            results = [sharding.add_activations(r, graph, batch=batch, budget=budget) for r in results]
+        emit(strategies_table(results, fmt), output)
         return
     result = sharding.shard(report, strategy=strategy, offload=offload, zero_init=not no_zero_init, **common)
+    if batch is not None:
+        sharding.add_activations(result, graph, batch=batch, budget=budget)
     table = None
     if strategy in ("zero2", "zero3") and not fp32 and optimizer in ("adam", "adamw") and convention == "deepspeed":
         table = sharding.offload_table(report, strategy=strategy, devices=devices, nodes=nodes)

@@ -267,3 +267,21 @@ def test_fsdp_states_as_pytorch_keeps_them(tmp_path, mlp):
             assert ours["optimizer state"] == measured["optimizer"]
             if measured["held_after_forward"] is not None:
                 assert measured["held_after_forward"] == ours.get("weights, whole", 0)
+
+
+def test_activations_of_a_per_device_batch(mlp):
+    # bf16 at batch 1: at the end of forward a device holds the input (100 · 2 = 200 bytes, which fc1 saves
+    # too, counted once), fc1's output that fc2 saves (50 · 2 = 100) and the output (10 · 2 = 20): 320 bytes.
+    # ZeRO-2 on 4 devices: 36,140 + 320 = 36,460; a 36,459-byte budget is one byte short.
+    from archcalc.analysis.sharding import add_activations
+    result = add_activations(shard(mlp, strategy="zero2", devices=4), MLP, batch=1, budget=36_459)
+    assert (result.activation_bytes, result.total_bytes, result.fits) == (320, 36_460, False)
+    # batch 3 triples every activation: 960 bytes
+    assert add_activations(shard(mlp, strategy="zero2", devices=4), MLP, batch=3).activation_bytes == 960
+
+
+def test_cli_budget_needs_batch():
+    bad = run_cli("shard", "resnet50", "--budget", "24GB")
+    assert bad.returncode == 2 and "--budget needs --batch" in bad.stderr
+    ok = run_cli("shard", "mnist_mlp", "--batch", "8", "--budget", "1GB")
+    assert ok.returncode == 0 and "Fits" in ok.stdout

@@ -75,6 +75,11 @@ class ShardReport:
     host_rule: str = ""
     replicated_bytes: int = 0     # the same state without sharding, for comparison
     notes: list = field(default_factory=list)
+    batch: int = None             # per-device batch, when activations were added (add_activations)
+    activation_bytes: int = None  # saved for backward + input + output at the end of that batch's forward
+    total_bytes: int = None       # device_bytes + activation_bytes: a lower bound of the device's peak
+    budget: int = None
+    fits: bool = None
 
     def to_dict(self):
         return asdict(self)
@@ -248,6 +253,23 @@ def _notes(result):
     if result.host_bytes is None and result.offload != "none":
         notes.append("host memory is not estimated outside DeepSpeed's cases (ZeRO-2/3, mixed precision, Adam)")
     return notes
+
+
+def add_activations(result, spec, *, batch, budget=None, input_shape=None):
+    """Add one device's activations to `result`: what it holds at the end of the forward pass of its
+    own `batch` (everything saved for backward, the input and the output, from archcalc.memory at
+    bf16 under mixed precision, else fp32), so total_bytes = model states + that, a lower bound of the
+    device's peak (backward adds activation gradients). `budget` (bytes or '80GB') adds fits."""
+    from .memory import memory, parse_bytes
+    dtype = "bf16" if result.mixed_precision else "fp32"
+    step = memory(spec, batch=batch, dtype=dtype, mode="training", optimizer=result.optimizer,
+                  mixed_precision=result.mixed_precision, input_shape=input_shape)
+    result.batch, result.activation_bytes = batch, step.forward_end_bytes
+    result.total_bytes = result.device_bytes + step.forward_end_bytes
+    if budget is not None:
+        result.budget = budget if isinstance(budget, int) else parse_bytes(budget)
+        result.fits = result.total_bytes <= result.budget
+    return result
 
 
 def compare_strategies(report, *, devices=8, nodes=1, optimizer="adam", mixed_precision=True,

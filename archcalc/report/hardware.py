@@ -33,6 +33,7 @@ def sharding_report(result, fmt="table", offload_rows=None):
         lines.append(f"Host per node (DeepSpeed's estimate): {bytes_text(result.host_bytes)}  [{result.host_rule}]")
     lines.append(f"All of it on one device, unsharded: {bytes_text(result.replicated_bytes)}")
     lines.append(f"Largest layer: '{result.largest_layer}', {grouped(result.largest_layer_params)} parameters")
+    lines += _activation_lines(result)
     if offload_rows:
         lines += ["", "DeepSpeed's estimator table (estimate_"
                   f"{result.strategy}_model_states_mem_needs_all_cold), GiB as it prints them:", ""]
@@ -46,26 +47,45 @@ def sharding_report(result, fmt="table", offload_rows=None):
     return "\n".join(lines)
 
 
+def _activation_lines(result):
+    if result.activation_bytes is None:
+        return []
+    lines = [f"Activations of a per-device batch of {result.batch} at the end of forward (saved for backward, "
+             f"input, output): {bytes_text(result.activation_bytes)}",
+             f"Model states + those activations: {bytes_text(result.total_bytes)}  (a lower bound of the "
+             "device's peak: backward adds activation gradients)"]
+    if result.budget is not None:
+        lines.append(f"Budget {human_bytes(result.budget)}: {'fits' if result.fits else 'does NOT fit'}")
+    return lines
+
+
 def strategies_table(results, fmt="table"):
     """Every strategy side by side for one model and device count."""
     if fmt == "json":
         return to_json([r.to_dict() for r in results])
     if fmt == "csv":
-        return _csv([[r.strategy, r.devices, r.device_bytes, r.replicated_bytes] for r in results],
-                     ["strategy", "devices", "device_bytes", "unsharded_bytes"])
+        return _csv([[r.strategy, r.devices, r.device_bytes, r.replicated_bytes, r.total_bytes] for r in results],
+                    ["strategy", "devices", "device_bytes", "unsharded_bytes", "with_activations_bytes"])
     from ..analysis.sharding import STRATEGIES
     first = results[0]
-    rows = [[r.strategy, bytes_text(r.device_bytes), f"{r.device_bytes / max(first.device_bytes, 1):.1%}",
-             STRATEGIES[r.strategy]] for r in results]
+    with_batch = first.activation_bytes is not None
+    rows = [[r.strategy, bytes_text(r.device_bytes), f"{r.device_bytes / max(first.device_bytes, 1):.1%}"]
+            + ([bytes_text(r.total_bytes)] + (["yes" if r.fits else "NO"] if r.budget is not None else [])
+               if with_batch else []) + [STRATEGIES[r.strategy]] for r in results]
+    extra = ((["With activations"] + (["Fits"] if first.budget is not None else [])) if with_batch else [])
     precision = "mixed precision" if first.mixed_precision else "fp32"
     title = (f"{first.model}: model states per device over {first.devices} devices, {first.optimizer}, "
              f"{precision} ({first.convention}'s count)")
     lines = [heading(title, fmt), "",
-             _tabulate(rows, ["Strategy", "Per device", "of ddp", "What is sharded"], fmt,
-                       ["left", "right", "right", "left"]), "",
+             _tabulate(rows, ["Strategy", "Per device", "of ddp"] + extra + ["What is sharded"], fmt,
+                       ["left", "right", "right"] + ["right"] * len(extra) + ["left"]), "",
              f"{grouped(first.params)} parameters ({grouped(first.trainable_params)} trained); largest layer "
              f"'{first.largest_layer}' with {grouped(first.largest_layer_params)}.",
-             "Model states only (weights, gradients, optimizer state): activations come on top.",
+             ("Model states only (weights, gradients, optimizer state): activations come on top."
+              if not with_batch else
+              f"With activations: model states + what a device holds at the end of the forward pass of a "
+              f"per-device batch of {first.batch} (a lower bound of its peak)"
+              + (f"; budget {human_bytes(first.budget)}" if first.budget is not None else "") + "."),
              "One strategy in detail: add --strategy NAME."]
     return "\n".join(lines)
 
