@@ -28,6 +28,8 @@ def sharding_report(result, fmt="table", offload_rows=None):
              f"{result.optimizer}, {precision}, offload {result.offload} ({result.convention}'s count)")
     lines = [heading(title, fmt), "",
              _tabulate(rows, headers, fmt, ["left", "right", "right", "left", "left", "right"]), ""]
+    if any(not c.counted for c in result.components):
+        lines += ["* held on the device but left out of the total, as DeepSpeed's estimator counts (see the notes)", ""]
     lines.append(f"Per device (GPU): {bytes_text(result.device_bytes)}")
     if result.host_bytes is not None:
         lines.append(f"Host per node (DeepSpeed's estimate): {bytes_text(result.host_bytes)}  [{result.host_rule}]")
