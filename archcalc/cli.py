@@ -248,6 +248,29 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1; 0 for any free one (8765 falls back to a free one when taken).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option("--verbose", is_flag=True, help="Log every request on stderr.")
+def serve(spec, port, no_browser, verbose):
+    """The playground: a local web page with a YAML editor, the per-layer table, totals, the
+    diagram, worked arithmetic for a clicked layer, memory and comparison views, and downloads.
+
+    Listens on 127.0.0.1 only and needs no network; SPEC (a file or built-in name) opens in the
+    editor. The page computes nothing itself: the server answers with the same library as the CLI.
+    Stop it with Ctrl+C.
+
+    \b
+    Example:
+      archcalc serve alexnet --port 8000
+    """
+    from .web.server import serve as run
+    run(spec, port=port, open_browser=not no_browser, verbose=verbose,
+        ready=lambda url: click.echo(f"archcalc playground at {url}  (Ctrl+C stops it)", err=True))
+
+
 @main.command("from-torch")
 @click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
 @click.option("--input", "input_shape", metavar="SHAPE", required=True,
