@@ -413,8 +413,8 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
 @input_option
 @set_option
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text", show_default=True,
-              help="Plain text, or Markdown to paste into a report.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "html")), default="text", show_default=True,
+              help="Plain text, Markdown to paste into a report, or a self-contained HTML page.")
 @output_option
 def explain(spec, layer, input_shape, settings, fmt, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
@@ -461,7 +461,12 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         plot_comparison(reports, output)
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
-    emit(comparison(compare_reports(reports, list(specs)), fmt), output)
+    data = compare_reports(reports, list(specs))
+    if fmt == "html":
+        from .report.html import comparison_page
+        emit(comparison_page(data, reports), output)     # with the MACs-against-params chart
+    else:
+        emit(comparison(data, fmt), output)
 
 
 @main.command()
@@ -471,7 +476,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
 @set_option
 @click.option("--keras/--pytorch", "keras", default=None,
               help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json", "html")), default="text",
               show_default=True, help="Output format.")
 @output_option
 def check(spec, answers, input_shape, settings, keras, fmt, output):

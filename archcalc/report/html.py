@@ -35,6 +35,7 @@ CSS = """
 .archcalc details{margin:.4em 0}.archcalc summary{cursor:pointer;color:#2b5fb4}
 .archcalc .diagram svg{max-width:100%;height:auto}
 .archcalc img.chart{max-width:100%}
+.archcalc .columns{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 """
 
 PAGE = """<!doctype html>
@@ -181,7 +182,8 @@ def summary_page(report, rf=False, train=False):
     """`archcalc summarize --format html`: one self-contained file."""
     from .plots import plot_layers
     charts = chart(plot_layers, report)
-    body = (summary_body(report, rf, train) + "<h3>Diagram</h3>" + diagram(report)
+    body = (f'<div class="columns"><div>{summary_body(report, rf, train)}</div>'
+            f"<div><h3>Diagram</h3>{diagram(report)}</div></div>"
             + ("<h3>Per-layer charts</h3>" + charts if charts else
                '<p class="muted">Charts need matplotlib: pip install \'archcalc[plot]\'.</p>'))
     return page(f"{report.model}: archcalc summary", body)
