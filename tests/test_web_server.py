@@ -208,6 +208,12 @@ def test_exports(server, fmt, check):
     assert data["ok"] and data["filename"].startswith("tiny.") and check(data["text"])
 
 
+def test_charts(server):
+    pytest.importorskip("matplotlib")
+    _, _, data = post(server, "/api/charts", {"spec": TINY})
+    assert data["ok"] and data["html"].startswith('<img class="chart"') and "data:image/svg+xml;base64," in data["html"]
+
+
 def test_check_answers(server):
     answers = "layers:\n  c1: {params: 224}\n  out: {params: 72000}\n"
     _, _, data = post(server, "/api/check", {"spec": TINY, "answers": answers})

@@ -35,6 +35,7 @@ CSS = """
 .archcalc details{margin:.4em 0}.archcalc summary{cursor:pointer;color:#2b5fb4}
 .archcalc .diagram svg{max-width:100%;height:auto}
 .archcalc img.chart{max-width:100%}
+.archcalc table.breakdown td:last-child{white-space:normal}
 .archcalc .columns{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}
 """
 
@@ -238,7 +239,8 @@ def memory_body(result):
         verdict = (f'<p class="budget">Budget {escape(human_bytes(result.budget))}: batch {result.batch} {mark}; '
                    f"largest batch that fits: <b>{escape(str(result.max_batch))}</b></p>")
     breakdown = table(["Component", "Bytes", "How it is counted"],
-                      [[name, bytes_text(n), how] for name, n, how in result.breakdown], numeric=(1,))
+                      [[name, bytes_text(n), how] for name, n, how in result.breakdown], numeric=(1,),
+                      cls="breakdown")
     return (f"<h3>{escape(memory_title(result))}</h3>" + verdict + definition_table(peak)
             + breakdown_chart(result) + breakdown
             + table([t for _, t in columns], rows, numeric=set(range(2, len(columns))), row_attrs=attrs,

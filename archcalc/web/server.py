@@ -93,6 +93,17 @@ def api_analyze(body):
             "warnings": report.warnings, "totals": report.to_dict()["totals"]}
 
 
+def api_charts(body):
+    """Per-layer parameters, FLOPs and activation memory (report.plots, needs matplotlib) as an <img>."""
+    from ..report import html
+    from ..report.plots import plot_layers
+    image = html.chart(plot_layers, analysis(body))
+    if image is None:
+        raise SpecError("charts need matplotlib, which is not installed",
+                        hint="pip install 'archcalc[plot]'  (or: pip install matplotlib)")
+    return {"html": image}
+
+
 def api_explain(body):
     from ..homework.explain import explain
     from ..report import html
@@ -164,7 +175,7 @@ def api_check(body):
     return {"ok": result.ok, "html": html.check_body(result)}
 
 
-POST = {"/api/analyze": api_analyze, "/api/explain": api_explain, "/api/memory": api_memory,
+POST = {"/api/analyze": api_analyze, "/api/explain": api_explain, "/api/charts": api_charts, "/api/memory": api_memory,
         "/api/compare": api_compare, "/api/export": api_export, "/api/check": api_check}
 
 

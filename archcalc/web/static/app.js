@@ -142,8 +142,17 @@ document.querySelectorAll(".tabs button").forEach((button) => button.addEventLis
 }));
 
 function refreshTab() {
+  if (activeTab() === "charts") chartsView();
   if (activeTab() === "memory") memoryView();
   if (activeTab() === "compare") compareView();
+}
+
+async function chartsView() {
+  const data = await call("/api/charts", { ...source(), ...options() });
+  const problem = $("#charts-problem");
+  problem.hidden = data.ok;
+  if (!data.ok) { problem.textContent = "error: " + data.error.text; return; }
+  $("#charts-result").innerHTML = data.html;
 }
 
 async function memoryView() {
