@@ -22,6 +22,14 @@ async function call(path, body) {
   return data;
 }
 
+// Views ask again on every change; only the answer to the latest question is shown.
+const asked = {};
+async function latest(view, path, body) {
+  const seq = asked[view] = (asked[view] || 0) + 1;
+  const data = await call(path, body);
+  return seq === asked[view] ? data : null;
+}
+
 function source() { return { spec: editor.getValue(), name: state.name }; }
 function options() { return { batch: Number($("#batch").value) || 1, dtype: $("#dtype").value }; }
 
@@ -148,7 +156,8 @@ function refreshTab() {
 }
 
 async function chartsView() {
-  const data = await call("/api/charts", { ...source(), ...options() });
+  const data = await latest("charts", "/api/charts", { ...source(), ...options() });
+  if (!data) return;
   const problem = $("#charts-problem");
   problem.hidden = data.ok;
   if (!data.ok) { problem.textContent = "error: " + data.error.text; return; }
@@ -160,7 +169,8 @@ async function memoryView() {
   const body = { ...source(), mode: form.get("mode"), batch: Number(form.get("batch")) || 1, dtype: form.get("dtype"),
     optimizer: form.get("optimizer"), budget: form.get("budget").trim() || null, inplace: form.has("inplace"),
     mixed_precision: form.has("mixed_precision"), device: form.get("device") };
-  const data = await call("/api/memory", body);
+  const data = await latest("memory", "/api/memory", body);
+  if (!data) return;
   const problem = $("#memory-problem");
   problem.hidden = data.ok;
   if (!data.ok) { problem.textContent = "error: " + data.error.text; return; }
@@ -177,7 +187,8 @@ async function otherSpec() {
 }
 
 async function compareView() {
-  const data = await call("/api/compare", { specs: [source(), await otherSpec()], ...options() });
+  const data = await latest("compare", "/api/compare", { specs: [source(), await otherSpec()], ...options() });
+  if (!data) return;
   const problem = $("#compare-problem");
   problem.hidden = data.ok;
   if (!data.ok) {
