@@ -13,8 +13,6 @@ Safe by default:
   made in the browser from the endpoints' answers.
 """
 import json
-import mimetypes
-import socket
 import sys
 import threading
 from http import HTTPStatus
@@ -30,6 +28,9 @@ MAX_BODY = 1_000_000          # bytes of one request; the largest zoo spec is un
 STATIC = Path(__file__).resolve().parent / "static"
 EXPORTS = {"json": ("application/json", "json"), "csv": ("text/csv", "csv"),
            "markdown": ("text/markdown", "md"), "svg": ("image/svg+xml", "svg"), "html": ("text/html", "html")}
+# Named here, not guessed from the system's table: with nosniff, a script served as text/plain would not run.
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -135,11 +136,11 @@ def api_compare(body):
         raise SpecError("compare takes two specs", hint="send {\"specs\": [{\"spec\": ...}, {\"spec\": ...}]}")
     batch, dtype = number(body, "batch", 1), str(body.get("dtype", "fp32"))
     reports = []
-    for side in sides:
+    for index, side in enumerate(sides):
         try:
             reports.append(analyze(graph_of(side), batch=batch, dtype=dtype))
         except SpecError as err:
-            err.side = sides.index(side)
+            err.side = index           # which of the two the page should blame
             raise
     data = compare_reports(reports, [r.model for r in reports])
     return {"html": html.comparison_body(data) + "".join(
@@ -221,10 +222,7 @@ class Playground:
         file = self.files.get(path)
         if file is None:
             raise Refused(HTTPStatus.NOT_FOUND, "not found")
-        kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        if kind.startswith("text/") or kind in ("application/javascript",):
-            kind += "; charset=utf-8"
-        return HTTPStatus.OK, kind, file.read_bytes()
+        return HTTPStatus.OK, TYPES.get(file.suffix, "text/plain; charset=utf-8"), file.read_bytes()
 
     def post(self, path, body_bytes):
         handler = POST.get(path)
@@ -356,9 +354,3 @@ def serve(spec=None, port=DEFAULT_PORT, open_browser=True, verbose=False, ready=
         pass
     finally:
         server.server_close()
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
