@@ -1,5 +1,6 @@
 """docs/notebooks/archcalc_intro.ipynb runs top to bottom in a real Jupyter kernel (nbclient + ipykernel), and
 its outputs hold the numbers a student should see, each worked out by hand below."""
+import base64
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,12 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "notebooks" / "arch
 
 
 @pytest.fixture(scope="module")
-def outputs():
-    """Each code cell's outputs, keyed by the cell's first source line."""
+def outputs(tmp_path_factory):
+    """Each code cell's outputs, keyed by the cell's first source line; run in a temporary folder."""
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    folder = tmp_path_factory.mktemp("notebook")
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}}).execute()
     return {cell.source.splitlines()[0]: cell.outputs for cell in notebook.cells if cell.cell_type == "code"}
 
 
@@ -57,6 +60,12 @@ def test_explain_compare_memory_and_check(outputs):
     checked = rich(outputs, "from archcalc.homework.check import check_text")
     # conv2 (5·5·96 + 1)·256 = 614,656; 614,400 is 5·5·96·256, the bias left out
     assert "3 of 4 answers right" in checked and "614,656" in checked and "bias left out" in checked
+
+
+def test_a_chart_is_a_figure(outputs):
+    pytest.importorskip("matplotlib")
+    png = rich(outputs, "from IPython.display import Image", "image/png")
+    assert base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_diagram_alone_is_svg(outputs):
