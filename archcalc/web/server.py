@@ -286,11 +286,10 @@ class Handler(BaseHTTPRequestHandler):
             self.app.check_origin(self.headers)
             status, kind, data = answer()
         except Refused as refusal:
+            text = refusal.message + (f"\n  fix: {refusal.hint}" if refusal.hint else "")
             status, kind, data = Playground.json(
-                {"ok": False, "error": {"message": refusal.message, "hint": refusal.hint,
-                                        "text": refusal.message + (f"\n  fix: {refusal.hint}" if refusal.hint else "")}},
+                {"ok": False, "error": {"message": refusal.message, "hint": refusal.hint, "text": text}},
                 refusal.status)
-            self.close_connection = self.close_connection or status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
