@@ -162,6 +162,18 @@ def test_compare_side_by_side(page):
     wait_text(page, "#compare-result", "66.1%")
 
 
+def test_check_answers(page):
+    page.click('.tabs button[data-tab="check"]')
+    # conv2: (3·3·32 + 1)·64 = 18,496; 18,432 = 3·3·32·64 leaves the bias out
+    page.fill("#answers", "layers:\n  conv1: {params: 320}\n  conv2: {params: 18432}\n")
+    wait_text(page, "#check-result", "1 of 2 answers right")
+    text = page.inner_text("#check-result")
+    assert "✓" in text and "✗" in text and "18,496" in text and "bias left out" in text
+    page.fill("#answers", "layers:\n  conv9: {params: 1}\n")
+    page.wait_for_selector("#check-problem:not([hidden])")
+    assert "conv9" in page.inner_text("#check-problem")
+
+
 def test_open_from_the_zoo_and_download(page, tmp_path):
     page.select_option("#zoo", "lenet5")
     wait_for_row(page, "fc3", "850")                        # (84 + 1)·10 = 850

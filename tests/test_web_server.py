@@ -217,7 +217,11 @@ def test_charts(server):
 def test_check_answers(server):
     answers = "layers:\n  c1: {params: 224}\n  out: {params: 72000}\n"
     _, _, data = post(server, "/api/check", {"spec": TINY, "answers": answers})
-    assert data["ok"] is False and "1 of 2 answers right" in data["html"] and "72,010" in data["html"]
+    # out: 7,200·10 + 10 = 72,010, not 72,000
+    assert data["ok"] and data["all_right"] is False
+    assert "1 of 2 answers right" in data["html"] and "72,010" in data["html"]
+    _, _, data = post(server, "/api/check", {"spec": TINY, "answers": "layers:\n  nope: {params: 1}\n"})
+    assert not data["ok"] and "nope" in data["error"]["message"]
 
 
 def test_zoo_endpoints(server):

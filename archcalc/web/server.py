@@ -173,7 +173,7 @@ def api_check(body):
     if not isinstance(answers, str):
         raise SpecError("check needs the answers as text", hint="paste YAML answers or a Keras/torchinfo summary")
     result = check_answers(graph, read_answers(answers, graph, file="answers"))
-    return {"ok": result.ok, "html": html.check_body(result)}
+    return {"all_right": result.ok, "html": html.check_body(result)}
 
 
 POST = {"/api/analyze": api_analyze, "/api/explain": api_explain, "/api/charts": api_charts, "/api/memory": api_memory,

@@ -153,7 +153,21 @@ function refreshTab() {
   if (activeTab() === "charts") chartsView();
   if (activeTab() === "memory") memoryView();
   if (activeTab() === "compare") compareView();
+  if (activeTab() === "check") checkView();
 }
+
+async function checkView() {
+  const answers = $("#answers").value;
+  if (!answers.trim()) { $("#check-result").innerHTML = ""; $("#check-problem").hidden = true; return; }
+  const data = await latest("check", "/api/check", { ...source(), answers });
+  if (!data) return;
+  const problem = $("#check-problem");
+  problem.hidden = data.ok;
+  if (!data.ok) { problem.textContent = "error: " + data.error.text; return; }
+  $("#check-result").innerHTML = data.html;
+}
+let checkTimer = null;
+$("#answers").addEventListener("input", () => { clearTimeout(checkTimer); checkTimer = setTimeout(checkView, 300); });
 
 async function chartsView() {
   const data = await latest("charts", "/api/charts", { ...source(), ...options() });
