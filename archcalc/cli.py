@@ -248,6 +248,29 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1; 0 for any free one (8765 falls back to a free one when taken).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option("--verbose", is_flag=True, help="Log every request on stderr.")
+def serve(spec, port, no_browser, verbose):
+    """The playground: a local web page with a YAML editor, the per-layer table, totals, the
+    diagram, worked arithmetic for a clicked layer, memory and comparison views, and downloads.
+
+    Listens on 127.0.0.1 only and needs no network; SPEC (a file or built-in name) opens in the
+    editor. The page computes nothing itself: the server answers with the same library as the CLI.
+    Stop it with Ctrl+C.
+
+    \b
+    Example:
+      archcalc serve alexnet --port 8000
+    """
+    from .web.server import serve as run
+    run(spec, port=port, open_browser=not no_browser, verbose=verbose,
+        ready=lambda url: click.echo(f"archcalc playground at {url}  (Ctrl+C stops it)", err=True))
+
+
 @main.command("from-torch")
 @click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
 @click.option("--input", "input_shape", metavar="SHAPE", required=True,
@@ -502,8 +525,8 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
 @input_option
 @set_option
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text", show_default=True,
-              help="Plain text, or Markdown to paste into a report.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "html")), default="text", show_default=True,
+              help="Plain text, Markdown to paste into a report, or a self-contained HTML page.")
 @output_option
 def explain(spec, layer, input_shape, settings, fmt, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
@@ -550,7 +573,12 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         plot_comparison(reports, output)
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
-    emit(comparison(compare_reports(reports, list(specs)), fmt), output)
+    data = compare_reports(reports, list(specs))
+    if fmt == "html":
+        from .report.html import comparison_page
+        emit(comparison_page(data, reports), output)     # with the MACs-against-params chart
+    else:
+        emit(comparison(data, fmt), output)
 
 
 @main.command()
@@ -560,7 +588,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
 @set_option
 @click.option("--keras/--pytorch", "keras", default=None,
               help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json", "html")), default="text",
               show_default=True, help="Output format.")
 @output_option
 def check(spec, answers, input_shape, settings, keras, fmt, output):
