@@ -55,9 +55,8 @@ def shape_text(shape):
 
 
 def _tabulate(rows, headers, fmt, colalign=None):
-    from tabulate import tabulate
-    style = {"table": "simple", "markdown": "github"}[fmt]
-    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True, colalign=colalign)
+    from .grid import table
+    return table(rows, headers, {"table": "simple", "markdown": "github"}[fmt], colalign)
 
 
 def _csv(rows, headers):
