@@ -104,7 +104,8 @@ class Report:
     dtype: str
     layers: list = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
-    warnings: list = field(default_factory=list)    # {"layer", "line", "message"}
+    warnings: list = field(default_factory=list)    # {"layer", "line", "message"}: what changes a result
+    notes: list = field(default_factory=list)       # the same, for what does not (padding left over)
     keras: bool = False
     file: str = None
     convention: str = "archcalc"      # how `flops` is counted (archcalc.conventions)
@@ -144,6 +145,7 @@ class Report:
             "layers": layers,
             "totals": dict(vars(self.totals)),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
     def _repr_html_(self):
@@ -215,7 +217,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         for notice in warnings:
             if strict:
                 raise graph.error(node, SpecError(notice.message + " (--strict)", hint=notice.hint or None))
-            report.warnings.append({"layer": node.name, "line": node.line, "message": notice.text})
+            (report.warnings if notice.changes_result else report.notes).append(
+                {"layer": node.name, "line": node.line, "message": notice.text})
         extra = layer.keras_non_trainable(ins) if keras else 0
         trainable = params if node.trainable else 0
         elements = 0 if layer.is_view() else numel(out) * batch

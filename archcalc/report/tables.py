@@ -98,6 +98,10 @@ def summary(report, fmt="table", rf=False, train=False):
     title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
     lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt, align), ""]
     lines += totals_lines(report, fmt, train)
+    if report.notes:
+        layers = len({n["layer"] for n in report.notes})
+        lines += ["", f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding is left "
+                      "over); `archcalc explain` shows each."]
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
         for w in report.warnings:
