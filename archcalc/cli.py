@@ -166,16 +166,19 @@ def zoo(fmt, output):
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table", show_default=True,
+              help="markdown: the docs' reference (types, each tool's rule, what each keeps for backward)")
 @output_option
-def layers(output):
+def layers(fmt, output):
     """List the layer types, their spellings and options.
 
     \b
     Example:
       archcalc layers
+      archcalc layers --format markdown -o docs/layers.md
     """
-    from .report.tables import layer_types_table
-    emit(layer_types_table(), output)
+    from .report.tables import layer_reference_markdown, layer_types_table
+    emit(layer_reference_markdown() if fmt == "markdown" else layer_types_table(), output)
 
 
 @main.command()

@@ -310,3 +310,36 @@ def layer_types_table():
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
     return _tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table")
+
+
+def layer_reference_markdown():
+    """The docs' layer reference, generated from the registry: every type with its spellings, kind and
+    options; how each counting tool counts it; and what it keeps for backward (its saved_tensors rule)."""
+    import inspect
+
+    from ..layers import Layer, layer_types
+    from ..layers.counting import TOOLS
+    types = layer_types()
+    rows = []
+    for cls in types:
+        options = ", ".join(f"`{name}`{'*' if opt.required else ''}" for name, opt in cls.options.items())
+        if cls.accepts_activation:
+            options += ", `activation`"
+        rows.append([f"`{cls.type_name}`", ", ".join(cls.aliases), str(cls.kind), options or "-",
+                     (inspect.getdoc(cls) or "").split("\n")[0]])
+    lines = ["## Layer types", "", "`*` marks a required option.", "",
+             _tabulate(rows, ["Type", "Also written", "Kind", "Options", "What it is"], "markdown"), "",
+             "## What each tool counts", "",
+             _tabulate([[f"`{cls.type_name}`"] + [cls.counting[tool].text for tool in TOOLS] for cls in types],
+                       ["Type", *TOOLS], "markdown"), "",
+             "## Kept for backward", "",
+             "What autograd saves for each type in a training step (the rule `archcalc memory` and `verify "
+             "--train` use; checked with `saved_tensors_hooks`).", ""]
+    saved = []
+    for cls in types:
+        own = cls.saved_tensors is not Layer.saved_tensors
+        rule = " ".join((inspect.getdoc(cls.saved_tensors) or "").split()) if own else ""
+        saved.append([f"`{cls.type_name}`", rule or ("see its family's rule" if own else
+                                                     "nothing: its backward needs no tensor")])
+    lines.append(_tabulate(saved, ["Type", "Saved for backward"], "markdown"))
+    return "\n".join(lines) + "\n"
