@@ -9,5 +9,5 @@ PAGE = Path(__file__).resolve().parent.parent / "docs" / "layers.md"
 
 
 def test_layer_reference_page_is_current():
-    assert PAGE.read_text(encoding="utf-8") == layer_reference_markdown(), \
+    assert PAGE.read_text(encoding="utf-8") == layer_reference_markdown() + "\n", \
         "docs/layers.md is stale: run `archcalc layers --format markdown -o docs/layers.md`"

@@ -342,4 +342,4 @@ def layer_reference_markdown():
         saved.append([f"`{cls.type_name}`", rule or ("see its family's rule" if own else
                                                      "nothing: its backward needs no tensor")])
     lines.append(_tabulate(saved, ["Type", "Saved for backward"], "markdown"))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
