@@ -150,7 +150,7 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
     from .analysis.analyzer import analyze
     from .report.tables import summary
     report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict,
-                     convention=convention)
+                     convention=convention, backward=train or fmt not in ("table", "markdown", "csv"))
     emit(summary(report, fmt, rf=rf, train=train), output)
 
 

@@ -158,7 +158,7 @@ class Report:
 
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
-            convention="archcalc", allocation=None):
+            convention="archcalc", allocation=None, backward=True):
     """Analyze a spec and return a Report; nothing is printed.
 
     spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
@@ -173,7 +173,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
     because dropout keeps a different mask on CUDA. allocation, if given, maps one tensor's bytes to
     what the device allocator takes for it (archcalc.memory passes the CUDA caching allocator's
-    rounding); saved_bytes then counts allocated bytes instead of the tensors' own.
+    rounding); saved_bytes then counts allocated bytes instead of the tensors' own. backward=False skips
+    what only training needs (saved bytes, backward FLOPs, temporaries): those fields are then None.
     """
     graph = as_graph(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
@@ -207,11 +208,14 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
                             batch, device)
             storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
-            kept = layer.saved_tensors(ins, out, grad)
-            saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
-            workspace = layer.workspace(ins, out, width)
             torch_flops = layer.torch_flops(ins, out) * batch
-            torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
+            if backward:
+                kept = layer.saved_tensors(ins, out, grad)
+                saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
+                workspace = layer.workspace(ins, out, width)
+                torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
+            else:
+                kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
         except SpecError as err:
             raise graph.error(node, err) from None
         for notice in warnings:
@@ -237,9 +241,12 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         totals.flops += flops
         totals.activation_bytes += elements * width
         totals.buffer_bytes += layer.buffer_bytes(ins, width)
-        totals.saved_bytes += saved_bytes
         totals.torch_flops += torch_flops
-        totals.torch_backward_flops += torch_backward_flops
+        if backward:
+            totals.saved_bytes += saved_bytes
+            totals.torch_backward_flops += torch_backward_flops
+    if not backward:
+        totals.saved_bytes = totals.torch_backward_flops = None
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
