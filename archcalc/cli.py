@@ -47,6 +47,21 @@ def complete_spec(ctx, param, incomplete):
     return builtin + [CompletionItem(incomplete, type="file")]
 
 
+def terminal_width(wide=False, output=None):
+    """How wide a table may be: the terminal's width on a terminal (or $COLUMNS when set), None (no limit)
+    with --wide, -o FILE, or piped output, so that piped and saved output stays the same everywhere."""
+    if wide or output:
+        return None
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        return None
+    import shutil
+    return shutil.get_terminal_size().columns
+
+
+wide_option = click.option("--wide", is_flag=True,
+                           help="Every column at full width, however wide the terminal (piped output always is).")
+
+
 def emit(text, output):
     """Write to -o FILE, or stdout."""
     if output:
@@ -166,16 +181,21 @@ def zoo(fmt, output):
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table", show_default=True,
+              help="markdown adds each option's default, other spellings and meaning.")
+@wide_option
 @output_option
-def layers(output):
+def layers(fmt, wide, output):
     """List the layer types, their spellings and options.
+
+    On a terminal the table is wrapped to its width; --wide (or a pipe) keeps one line per type.
 
     \b
     Example:
-      archcalc layers
+      archcalc layers --format markdown
     """
     from .report.tables import layer_types_table
-    emit(layer_types_table(), output)
+    emit(layer_types_table(fmt, width=terminal_width(wide, output)), output)
 
 
 @main.command()
@@ -591,19 +611,25 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
 
 
 @calc.command("dense")
-@click.option("--inputs", type=int, required=True, metavar="N_IN", help="Input features.")
+@click.option("--input", "inputs", type=int, metavar="N_IN", help="Input features (as --input everywhere else).")
+@click.option("--inputs", "inputs_alias", type=int, hidden=True)
 @click.option("--units", type=int, required=True, metavar="N_OUT", help="Output features.")
 @click.option("--no-bias", is_flag=True, help="No bias per unit.")
 @output_option
-def calc_dense(inputs, units, no_bias, output):
+def calc_dense(inputs, inputs_alias, units, no_bias, output):
     """A fully-connected layer's parameters and MACs with the steps.
 
     \b
     Example:
-      archcalc calc dense --inputs 9216 --units 4096
+      archcalc calc dense --input 9216 --units 4096
     """
     from .homework.calc import dense_explanation
     from .report.homework import explanation
+    if inputs is not None and inputs_alias is not None and inputs != inputs_alias:
+        raise click.UsageError("--input and --inputs are the same option; give it once")
+    inputs = inputs if inputs is not None else inputs_alias
+    if inputs is None:
+        raise click.UsageError("Missing option '--input' (the number of input features, e.g. --input 9216).")
     emit(explanation(dense_explanation(inputs=inputs, units=units, bias=not no_bias)), output)
 
 

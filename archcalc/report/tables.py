@@ -285,13 +285,85 @@ def memory_report(result, fmt="table"):
     return "\n".join(lines)
 
 
-def layer_types_table():
-    """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
+def _default_text(value):
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        value = value[0]
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def layer_types_table(fmt="table", width=None):
+    """Every registered layer type: canonical name, other spellings, kind and options (* = required).
+
+    `markdown` adds each option's default, its other spellings and its one-line doc (the docs' table).
+    `width`: wrap the text columns so the table fits that many characters (None: one line per type)."""
     from ..layers import LAYER_TYPES
+    if fmt == "markdown":
+        rows = []
+        for cls in LAYER_TYPES:
+            parts = []
+            for name, opt in cls.options.items():
+                notes = [] if opt.required else [_default_text(opt.default) if opt.default is not None else "-"]
+                notes += ["; ".join(f"`{a}`" for a in opt.aliases)] if opt.aliases else []
+                notes += [opt.doc] if opt.doc else []
+                parts.append(f"`{name}`{'*' if opt.required else ''}" + (f" ({'; '.join(notes)})" if notes else ""))
+            if cls.accepts_activation:
+                parts.append("`activation`")
+            rows.append([f"`{cls.type_name}`", ", ".join(cls.aliases) or "—", cls.kind, "; ".join(parts) or "—"])
+        return _tabulate(rows, ["Type", "Also written", "Kind", "Options (default; other spellings; meaning)"],
+                         "markdown")
     rows = []
     for cls in LAYER_TYPES:
         options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
         if cls.accepts_activation:
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    return _tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table")
+    headers = ["Type", "Also written", "Kind", "Options (* required)"]
+    return fit_table(rows, headers, width, wrap=(1, 3), drop=(2,))
+
+
+def fit_table(rows, headers, width, wrap=(), drop=(), colalign=None):
+    """A plain table no wider than `width` characters (None: as it is). The columns in `wrap` are
+    wrapped at word boundaries; if that is not enough, the columns in `drop` go, last first."""
+    table = _tabulate(rows, headers, "table", colalign)
+    if width is None or _table_width(table) <= width:
+        return table
+    keep = list(range(len(headers)))
+    dropping = list(drop)
+    while True:
+        table = _wrapped(rows, headers, keep, [c for c in wrap if c in keep], width, colalign)
+        if _table_width(table) <= width or not dropping:
+            return table
+        keep.remove(dropping.pop())
+
+
+def _wrapped(rows, headers, keep, wrap, width, colalign):
+    import textwrap
+    rows = [[r[i] for i in keep] for r in rows]
+    headers = [headers[i] for i in keep]
+    align = [colalign[i] for i in keep] if colalign else None
+    wrap = [keep.index(c) for c in wrap]
+
+    def natural(c):
+        return max(len(line) for r in rows + [headers] for line in str(r[c]).splitlines() or [""])
+
+    def longest_word(c):
+        return max(len(word) for r in rows + [headers] for word in str(r[c]).split() or [""])
+    others = sum(natural(c) for c in range(len(headers)) if c not in wrap) + 2 * (len(headers) - 1)
+    limits = {c: longest_word(c) for c in wrap}
+    spare = width - others - sum(limits.values())
+    extra = {c: natural(c) - limits[c] for c in wrap}
+    if spare > 0 and sum(extra.values()):
+        total = sum(extra.values())
+        for c in wrap:
+            limits[c] += min(extra[c], spare * extra[c] // total)
+
+    def fill(text, c):
+        return textwrap.fill(str(text), limits[c], break_long_words=False, break_on_hyphens=False)
+    wrapped = [[fill(v, c) if c in limits else v for c, v in enumerate(r)] for r in rows]
+    return _tabulate(wrapped, [fill(h, c) if c in limits else h for c, h in enumerate(headers)], "table", align)
+
+
+def _table_width(table):
+    return max(len(line) for line in table.splitlines())
