@@ -47,12 +47,15 @@ def complete_spec(ctx, param, incomplete):
     return builtin + [CompletionItem(incomplete, type="file")]
 
 
+def stdout_is_terminal():
+    return sys.stdout.isatty()
+
+
 def terminal_width(wide=False, output=None):
-    """How wide a table may be: the terminal's width on a terminal (or $COLUMNS when set), None (no limit)
-    with --wide, -o FILE, or piped output, so that piped and saved output stays the same everywhere."""
-    if wide or output:
-        return None
-    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+    """How wide a table may be: on a terminal, its width ($COLUMNS when set, as shutil reads it); None
+    (no limit) with --wide, -o FILE or piped output, so that piped and saved output is the same everywhere,
+    whatever $COLUMNS a shell exports."""
+    if wide or output or not stdout_is_terminal():
         return None
     import shutil
     return shutil.get_terminal_size().columns

@@ -243,22 +243,29 @@ def widest(text):
     return max(len(line) for line in text.splitlines())
 
 
+@pytest.fixture
+def terminal(monkeypatch):
+    """Make the CLI see a terminal on stdout (CliRunner's stdout is not one, as a pipe is not)."""
+    monkeypatch.setattr("archcalc.cli.stdout_is_terminal", lambda: True)
+
+
 @pytest.mark.parametrize("command", [
     ["layers"], ["zoo"], ["summarize", "resnet50", "--rf"],
     ["memory", "resnet50", "--mode", "training", "--optimizer", "adam", "--batch", "64"],
     ["memory", "resnet50", "--mode", "training", "--optimizer", "adam", "--dtype", "fp16", "--mixed-precision"],
     ["memory", "vgg16", "--inplace", "--budget", "8GiB"],
 ])
-def test_tables_fit_an_80_column_terminal_and_wide_or_piped_output_does_not_change(command):
+def test_tables_fit_an_80_column_terminal_and_wide_or_piped_output_does_not_change(command, monkeypatch):
     # before: layers 189 columns, the memory table 184, summarize --rf warnings 246 characters
+    piped = invoke(*command, env={"COLUMNS": "80"}).output       # a pipe, even where a shell exports COLUMNS
+    assert widest(piped) > 80
+    monkeypatch.setattr("archcalc.cli.stdout_is_terminal", lambda: True)
     fitted = invoke(*command, env={"COLUMNS": "80"})
     assert fitted.exit_code == 0 and widest(fitted.output) <= 80, fitted.output
-    piped = invoke(*command).output                         # CliRunner's stdout is not a terminal: a pipe
     assert piped == invoke(*command, "--wide", env={"COLUMNS": "80"}).output
-    assert widest(piped) > 80
 
 
-def test_a_fitted_table_says_which_columns_it_left_out():
+def test_a_fitted_table_says_which_columns_it_left_out(terminal):
     text = invoke("memory", "resnet50", "--mode", "training", env={"COLUMNS": "80"}).output
     assert "(Type, Grads left out to fit 80 columns; --wide shows them)" in text
 
