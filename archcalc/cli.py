@@ -17,10 +17,16 @@ class ArchcalcGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except SpecError as err:
             click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
+        except SystemExit as done:          # check and verify exit 1 on a disagreement: they still ran
+            if done.code in (0, 1, None):
+                warn_layouts(ctx)
+            raise
+        warn_layouts(ctx)
+        return result
 
 
 def paint(text, **style):
@@ -99,10 +105,17 @@ strict_option = click.option("--strict", is_flag=True, help="Treat uneven divisi
 analysis_options = options(batch_option, dtype_option, input_option, set_option, keras_option, strict_option)
 
 
+LOADED = "archcalc.loaded"     # ctx.meta: the graphs a command read, for warn_layouts
+
+
 def load(spec, input_shape=None, settings=()):
     """The spec as a Graph, with --input and --set applied; every command hands this to the library."""
     from .spec.graph import load_spec
-    return load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    graph = load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta.setdefault(LOADED, []).append(graph)
+    return graph
 
 
 def parse_settings(settings):
@@ -167,17 +180,21 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
     from .report.tables import summary
     graph = load(spec, input_shape, settings)
     report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention)
+    click.get_current_context().meta[LOADED].remove(graph)      # its warning goes into the report's
     if graph.layout_note:
         message, fix = graph.layout_note
-        report.warnings.insert(0, {"layer": "input", "line": None, "message": f"{message}. {fix}"})
+        report.warnings.insert(0, {"layer": "input", "line": None, "message": f"{message}; {fix}"})
     emit(summary(report, fmt, rf=rf, train=train, width=terminal_width(wide, output)), output)
 
 
-def warn_layout(graph):
-    """On stderr, after a command that ran: the input looked written in the other layout."""
-    if graph.layout_note:
-        message, fix = graph.layout_note
-        click.echo(f"{paint('warning:', fg='yellow', bold=True)} {message}\n  fix: {fix}", err=True)
+def warn_layouts(ctx):
+    """On stderr, after a command that ran: each spec it read whose input looked written in the other
+    layout (summarize lists it among its warnings instead). Where the spec failed, the error says it."""
+    for graph in ctx.meta.pop(LOADED, []):
+        if graph.layout_note:
+            message, fix = graph.layout_note
+            click.echo(f"{paint('warning:', fg='yellow', bold=True)} {graph.name}: {message}\n  fix: {fix}",
+                       err=True)
 
 
 @main.command()
@@ -458,7 +475,6 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
     result = measure(graph, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
                      mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
     emit(memory_report(result, fmt, width=terminal_width(wide, output)), output)
-    warn_layout(graph)
 
 
 @main.command()
@@ -481,7 +497,6 @@ def explain(spec, layer, input_shape, settings, fmt, output):
     from .report.homework import explanation
     graph = load(spec, input_shape, settings)
     emit(explanation(explain_spec(graph, layer=layer), fmt), output)
-    warn_layout(graph)
 
 
 @main.command()
@@ -621,7 +636,7 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
       archcalc calc conv --matrix image.txt --kernel-matrix k.txt --stride 1 --padding 1
     """
     from .homework import calc as calculators
-    from .report.homework import explanation, numeric
+    from .report.homework import numeric
     if matrix_paths or kernel_paths:
         if not (matrix_paths and kernel_paths):
             raise click.UsageError("numeric mode needs both --matrix and --kernel-matrix")
@@ -668,7 +683,7 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
       archcalc calc pool --matrix m.txt --kernel 2 --stride 2 --mode max
     """
     from .homework import calc as calculators
-    from .report.homework import explanation, numeric
+    from .report.homework import numeric
     if matrix_path:
         refuse_unused(ctx, ("input_size", "channels", "ceil_mode", "layout", "fmt"), "with --matrix")
         (matrix, *rest) = calculators.read_matrices(matrix_path)

@@ -54,8 +54,10 @@ def test_a_spec_input_in_the_other_layout_that_runs_gets_a_warning(write_spec):
     assert "add `layout: channels_last`" in warning and "input: [3, 32, 32]" in warning
     data = json.loads(invoke("summarize", path, "--format", "json").output)
     assert data["warnings"][0]["layer"] == "input" and "channels_last" in data["warnings"][0]["message"]
-    explained = invoke("explain", path)
-    assert explained.exit_code == 0 and "warning: the input 32×32×3" in explained.output
+    for command in (["explain"], ["memory"], ["diagram", "--format", "dot"], ["conventions"]):
+        ran = invoke(command[0], path, *command[1:])
+        assert ran.exit_code == 0 and ran.output.count("warning: net: the input 32×32×3") == 1, command
+    assert "warning:" not in result.output          # summarize: once, among its own warnings
 
 
 def test_an_input_that_fails_in_the_other_layout_is_an_error_with_the_hint(write_spec):
