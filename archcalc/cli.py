@@ -1,5 +1,6 @@
 """The `archcalc` command: thin click wrappers over the library. Exit status: 0 ok, 1 a check
 found disagreement, 2 bad input (a spec, an option or a file)."""
+import functools
 import os
 import sys
 
@@ -7,7 +8,7 @@ import click
 
 from . import __version__
 from .analysis.conventions import CONVENTIONS
-from .errors import SpecError, writing
+from .errors import SpecError
 
 DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
 
@@ -50,10 +51,21 @@ def complete_spec(ctx, param, incomplete):
 def emit(text, output):
     """Write to -o FILE, or stdout."""
     if output:
-        with writing(output), open(output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        save(output, text + "\n")
     else:
         click.echo(text)
+
+
+def save(output, content, kind=None):
+    """Every -o FILE goes through here: archcalc.output.write_output with this command's kind (its name),
+    its input files (never replaced) and --force."""
+    from .output import write_output
+    ctx = click.get_current_context()
+    kind = kind or ctx.command_path.split(" ", 1)[-1]
+    inputs = [value for name, param in ctx.params.items() if name != "output"
+              for value in (param if isinstance(param, (tuple, list)) else (param,))
+              if isinstance(value, str) and value and os.path.isfile(value)]
+    write_output(output, content, kind=kind, inputs=inputs, force=ctx.meta.get("archcalc.force", False))
 
 
 def options(*decorators):
@@ -102,9 +114,18 @@ def parse_settings(settings):
     return args
 
 
-def output_option(func):
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-                        help="Write to FILE instead of stdout.")(func)
+def output_option(func, required=False, help="Write to FILE instead of stdout."):
+    """-o FILE and --force, for every command that writes a file (see `save`)."""
+    @functools.wraps(func)
+    def command(*args, force=False, **kwargs):
+        click.get_current_context().meta["archcalc.force"] = force
+        return func(*args, **kwargs)
+    command = click.option("--force", is_flag=True,
+                           help="Replace FILE even if archcalc did not write it (never an input).")(command)
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), required=required, help=help)(command)
+
+
+image_output_option = functools.partial(output_option, required=True, help="Image file to write: .png, .svg or .pdf.")
 
 
 def format_option(func):
@@ -222,8 +243,7 @@ def diagram(spec, batch, dtype, input_shape, settings, keras, strict, fmt, outpu
 @analysis_options
 @click.option("--compare", is_flag=True,
               help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Image file to write: .png, .svg or .pdf.")
+@image_output_option
 def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, output):
     """Chart SPEC's layers, or compare several SPECs.
 
@@ -241,10 +261,7 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
         raise click.UsageError("several specs need --compare (or plot them one at a time)")
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
                for spec in specs]
-    if compare:
-        plot_comparison(reports, output)
-    else:
-        plot_layers(reports[0], output)
+    save(output, functools.partial(plot_comparison, reports) if compare else functools.partial(plot_layers, reports[0]))
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
@@ -435,7 +452,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         if not output:
             raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
         from .report.plots import plot_comparison
-        plot_comparison(reports, output)
+        save(output, functools.partial(plot_comparison, reports), kind="compare --plot")
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
     emit(comparison(compare_reports(reports, list(specs)), fmt), output)

@@ -1,4 +1,6 @@
 """Errors a user can act on: each one knows where in the spec it happened and how to fix it."""
+import errno
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,18 +59,78 @@ def writing(path):
     try:
         yield
     except OSError as err:
-        raise SpecError(f"cannot write '{path}': {err.strerror or err}",
-                        hint="check that the folder exists and that you may write there") from None
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:60] + "..." + str(path)[-12:]
+        hint = {errno.ENOSPC: "the disk is full: free some space or write to another disk",
+                errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
+                errno.ENAMETOOLONG: "use a shorter file name",
+                errno.EROFS: "that file system is read-only: write somewhere else"}.get(
+            err.errno, "check that the folder exists and that you may write there")
+        raise SpecError(f"cannot write '{shown}': {err.strerror or err}", hint=hint) from None
 
 
-def read_text(path, what):
-    """The text of a file the user named (`what`: spec, answers, matrix); a file that is missing, unreadable
-    or not UTF-8 text becomes a SpecError."""
+MAX_INPUT_BYTES = 4 * 1024 * 1024   # a spec, answer file, pasted table or matrix; the largest built-in spec is ~10 KB
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def read_text(path, what, *, limit=MAX_INPUT_BYTES):
+    """The text of a file the user named (`what`: spec, answers, matrix). Its size is checked before it is
+    read; a byte-order mark selects UTF-8/16/32; anything else must be UTF-8. A file that is missing,
+    unreadable, too large, not text or holding NUL characters becomes a SpecError with the line."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise SpecError(f"cannot read the {what}: byte {err.start + 1} is not UTF-8 text", file=str(path),
-                        hint=f"the {what} must be a text file; is this the right file?") from None
+        size = os.stat(path).st_size
+        if size > limit:
+            raise SpecError(f"the {what} is {size:,} bytes, more than archcalc reads ({limit:,} bytes)",
+                            file=str(path), hint=f"is this the right file? a {what} is a few kilobytes")
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as err:
         raise SpecError(f"cannot read the {what}: {err.strerror or err}", file=str(path),
                         hint="check the path and that you may read the file") from None
+    if len(data) > limit:
+        raise SpecError(f"the {what} is more than {limit:,} bytes, more than archcalc reads", file=str(path),
+                        hint=f"is this the right file? a {what} is a few kilobytes")
+    return decode(data, path, what)
+
+
+def decode(data, path, what):
+    """Bytes of a user's file -> text, as read_text describes."""
+    encoding, skip = "utf-8", 0
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            encoding, skip = name, len(bom)
+            break
+    try:
+        text = data[skip:].decode(encoding)
+    except UnicodeDecodeError as err:
+        bad = skip + err.start
+        line = data[:bad].count(b"\n") + 1
+        column = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+        if encoding != "utf-8":
+            why = f"is not valid {encoding.upper()} text after its byte-order mark"
+        elif data.count(b"\x00") * 4 > len(data):
+            why = "holds NUL bytes between its characters: it looks like UTF-16 without a byte-order mark"
+        else:
+            why = f"byte 0x{data[bad]:02x} is not UTF-8 (Latin-1 or Windows-1252 text?)"
+        raise SpecError(f"cannot read the {what}: {why}", file=str(path), line=line, column=column,
+                        hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        if text.count("\x00") * 4 > len(text):
+            raise SpecError(f"cannot read the {what}: it holds NUL bytes between its characters, as UTF-16 text "
+                            "without a byte-order mark does", file=str(path), line=line, column=column,
+                            hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')")
+        raise SpecError(f"the {what} holds a NUL character (\\0)", file=str(path), line=line, column=column,
+                        hint=f"delete it; is this the right file? a {what} is plain text")
+    return text
+
+
+def require(module, extra, purpose):
+    """Import an optional dependency, or raise MissingExtra naming the extra that installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(module.split(".")[0], extra, purpose) from None

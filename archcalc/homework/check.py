@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import operator
 import re
+import reprlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -73,6 +74,9 @@ def parse_given(raw):
         compact = compact.replace(",", "")              # thousands separators
     else:
         compact = compact.replace(",", ".")             # a decimal comma: 62,4M
+    if len(compact) > 40:
+        raise ValueError(f"cannot read {reprlib.repr(text)}: a number written with {len(compact):,} characters; "
+                         "write e.g. 62378344, 62,378,344 or 62.4M")
     match = NUMBER.match(compact)
     if not match or match.group(4).lower() not in PREFIXES:
         raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
@@ -86,6 +90,8 @@ def parse_given(raw):
     exact = not decimals and not exponent and not power
     tolerance = Fraction(0) if exact else unit / 2 * 1000 ** power
     binary = (mantissa * 1024 ** power, unit / 2 * 1024 ** power) if power else None
+    if abs(mantissa * 1000 ** power) >= 2**63:
+        raise ValueError(f"{text!r} is 2^63 or more, larger than any count in a network; write e.g. 62.4M")
     return Given(text, mantissa * 1000 ** power, tolerance, binary)
 
 
@@ -97,10 +103,16 @@ def parse_shape_answer(raw):
         word = str(item).strip()
         if word.lower() in ("none", "null", "?", "") and not dims:
             continue
+        if len(word) > 20:
+            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape: a size written with {len(word):,} "
+                             "characters; write e.g. [55, 55, 96] or 55x55x96")
         try:
             value = Fraction(word)
-        except ValueError:
-            raise ValueError(f"cannot read {raw!r} as a shape; write e.g. [55, 55, 96] or 55x55x96") from None
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape; write e.g. [55, 55, 96] or 55x55x96") \
+                from None
+        if abs(value) >= 2**63:
+            raise ValueError(f"{reprlib.repr(raw)} has a size of 2^63 or more; write e.g. [55, 55, 96] or 55x55x96")
         dims.append(int(value) if value.denominator == 1 else value)
     if not dims:
         raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")

@@ -20,7 +20,9 @@ from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
 
 INPUT = "input"
-MAX_NODES = 100_000
+MAX_NODES = 100_000         # layers after expansion; entries visited (skipped ones too) are bounded the same
+MAX_BLOCK_DEPTH = 32        # blocks used inside blocks inside blocks...; real networks nest two or three
+MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
 BLOCK_KEYS = ("args", "layers", "description")
@@ -180,6 +182,10 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
                         hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
     expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
+    if not graph.nodes:
+        raise SpecError("every layer is skipped (`when: false`), so the network has no layers", file=file,
+                        line=line_of("layers"), hint="let at least one layer run: remove `when: false` or set "
+                                                     "the argument it names to true")
     return graph
 
 
@@ -232,6 +238,7 @@ class _Expander:
         self.prefixes = set()    # their dotted prefixes: block instances
         self.shapes = {INPUT: graph.input_shape}   # output shapes, computed only for `$in_channels`
         self.sizes = {}          # block name -> at most how many nodes one use adds
+        self.visited = 0         # entries expanded so far, skipped ones included: bounded by MAX_NODES
 
     def shape_of(self, ref):
         """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
@@ -301,8 +308,11 @@ class _Expander:
             if err.line:    # a layer before this block use failed while `$in_channels` was computed
                 raise
             name = siblings.get("name", options.get("name"))
-            layer = scope.prefix + name if isinstance(name, str) and not name.startswith("$") else None
-            raise self.fail(err.message, line, scope, layer, err.hint) from None
+            if not (isinstance(name, str) and not name.startswith("$")):
+                cls = lookup(kind) if isinstance(kind, str) and kind not in self.blocks else None
+                base = kind if cls is None else cls.type_name
+                name = f"{base}_{scope.counters.get(base, 0) + 1}"     # the name it would have been given
+            raise self.fail(err.message, line, scope, scope.prefix + name, err.hint) from None
         meta = {k: options.pop(k) for k in list(options) if k in ENTRY_KEYS and k != "activation"}
         meta.update(siblings)
         options_line = options.line_of if isinstance(options, LineDict) else (lambda key: line)
@@ -327,6 +337,7 @@ class _Expander:
         trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
 
+        self.visit(1, line, scope, name)
         if not when:
             # A skipped layer passes its input through, so later references to it still resolve.
             if name:
@@ -339,6 +350,8 @@ class _Expander:
             raise self.unknown_type(kind, line, scope, name)
         if is_block:
             self.check_expansion(kind, repeat, line, scope, name)
+        else:
+            self.visit(repeat - 1, line, scope, name)
         for index in range(repeat):
             instance = options
             if index == 0 and first:
@@ -371,23 +384,38 @@ class _Expander:
         return self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
                          hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
 
+    def visit(self, count, line, scope, name):
+        """Count entries expanded, skipped ones too, so that repeats of `when: false` layers are bounded."""
+        self.visited += count
+        if self.visited > MAX_NODES:
+            raise self.fail(f"the spec expands to more than {MAX_NODES:,} entries (layers, skipped ones "
+                            "included)", line, scope, name,
+                            hint="check repeat counts and blocks that use other blocks many times")
+
     def check_expansion(self, kind, repeat, line, scope, name):
         """Refuse a block use that would pass MAX_NODES before expanding it, so absurd specs fail at once."""
-        size = repeat * self.block_size(kind)
-        if len(self.graph.nodes) + size > MAX_NODES:
+        size = repeat * self.block_size(kind, line=line, scope=scope)
+        if max(len(self.graph.nodes), self.visited) + size > MAX_NODES:
             raise self.fail(f"block '{kind}'" + (f" repeated {repeat} times" if repeat > 1 else "")
                             + f" would expand to up to {size:,} layers, past archcalc's limit of {MAX_NODES:,}",
                             line, scope, name, hint="check repeat counts and blocks that use other blocks many times")
 
-    def block_size(self, kind, inside=()):
+    def block_size(self, kind, inside=(), line=None, scope=None):
         """At most how many nodes one use of block `kind` adds (ignoring `when`; `$arg` repeats count once)."""
         if kind in inside:
             return 0    # a block that uses itself is reported when it is expanded
+        if len(inside) >= MAX_BLOCK_DEPTH:
+            raise self.too_deep(inside + (kind,), line, scope)
         if kind not in self.sizes:
-            self.sizes[kind] = self.count_block(kind, inside)
+            self.sizes[kind] = self.count_block(kind, inside, line, scope)
         return self.sizes[kind]
 
-    def count_block(self, kind, inside):
+    def too_deep(self, chain, line, scope):
+        shown = " → ".join(chain[:3] + ("…",) + chain[-2:]) if len(chain) > 6 else " → ".join(chain)
+        return self.fail(f"blocks use blocks more than {MAX_BLOCK_DEPTH} deep ({shown})", line, scope,
+                         hint="real networks nest blocks two or three deep; check which block each one uses")
+
+    def count_block(self, kind, inside, line=None, scope=None):
         block = self.blocks[kind]
         entries = block.get("layers") if isinstance(block, dict) else block
         total = 0
@@ -401,7 +429,8 @@ class _Expander:
             repeat = repeat if isinstance(repeat, int) and repeat > 0 else 1
             word = words[0] if len(words) == 1 else None
             activation = any(isinstance(d, dict) and "activation" in d for d in (entry, options))
-            inner = self.block_size(word, inside + (kind,)) if word in self.blocks else 1 + activation
+            inner = self.block_size(word, inside + (kind,), line, scope) if word in self.blocks \
+                else 1 + activation
             total += repeat * inner
         return total
 
@@ -464,6 +493,12 @@ class _Expander:
             raise self.fail(f"{cls.type_name} takes {wanted} input(s), got {len(inputs)}", line, scope, full,
                             hint="list its inputs with `from: [a, b]`" if cls.min_inputs > 1 else
                             "give a single layer in `from`")
+        if cls.type_name.startswith("adaptive_") and "output" in opts:
+            sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
+            if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
+                raise self.fail(f"{cls.type_name} output {opts['output']} is larger than archcalc takes "
+                                f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
+                                hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         self.claim(full, line, scope)
         self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context), line, scope)
         if activation is None:
@@ -491,6 +526,8 @@ class _Expander:
             chain = " → ".join(scope.stack + (kind,))
             raise self.fail(f"block '{kind}' uses itself ({chain})", line, scope, full,
                             hint="a block cannot contain itself, directly or through other blocks")
+        if len(scope.stack) >= MAX_BLOCK_DEPTH:
+            raise self.too_deep(scope.stack + (kind,), line, scope)
         if len(inputs) != 1:
             raise self.fail(f"block '{kind}' takes one input, got {len(inputs)}", line, scope, full,
                             hint="merge the inputs first (add or concat), then use the block")
