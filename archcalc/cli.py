@@ -318,6 +318,8 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     """
     from .report.tables import verification
     from .bridges.verify import verify as run
+    from .errors import require
+    require("torch", "torch", "verify")
     progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
                  seed=seed, meta=meta, max_gib=max_gib, progress=progress)
@@ -340,8 +342,11 @@ def export_torch(spec, input_shape, settings, output):
     Example:
       archcalc export-torch resnet50 -o resnet50.py
     """
+    from .errors import require
+    graph = load(spec, input_shape, settings)
+    require("torch", "torch", "export-torch")
     from .bridges.torch_model import torch_source
-    emit(torch_source(load(spec, input_shape, settings)), output)
+    emit(torch_source(graph), output)
 
 
 @main.command()
