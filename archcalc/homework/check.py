@@ -211,6 +211,10 @@ def summary_answers(summary, graph, file):
     layout = CHANNELS_LAST if summary.format == KERAS else CHANNELS_FIRST
     rows = [row for i, row in enumerate(summary.rows)
             if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
+    if not rows:
+        raise SpecError("the table has a header but no layer rows", file=file, line=summary.header_line,
+                        hint="paste the whole table, from its header to its `Total params:` line")
+    refuse_other_model(rows, summary, graph, file)
     names = {node.name: i for i, node in enumerate(graph.nodes)}
     position, items = 0, []
     for row in rows:
@@ -246,6 +250,62 @@ def summary_answers(summary, graph, file):
         except ValueError as err:
             raise SpecError(str(err), file=file, line=line) from None
     return Answers(items, summary.format, file)
+
+
+def _weighted(types):
+    """'2 conv2d, 2 dense' for the layer types with weights, in order of first appearance."""
+    counts = {}
+    for name in types:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n} {t}" for t, n in counts.items()) or "none"
+
+
+def _signature(graph):
+    """(types of the layers with weights in order, {total params, counted either way})."""
+    report, keras = analyze(graph), analyze(graph, keras=True)
+    return [r.type for r in report.layers if r.params], {report.totals.params, keras.totals.params}
+
+
+def refuse_other_model(rows, summary, graph, file):
+    """A pasted table whose layers with weights and total both differ from the spec's was printed for
+    another model: say so, and which built-in spec it matches, instead of grading it row by row."""
+    types = []
+    for row in rows:
+        try:
+            params = parse_given("0" if row.params in ("--", "", "(recursive)") else row.params)
+        except ValueError:
+            return                                  # reported with its line while reading the rows
+        if params.value:
+            cls = lookup(row.type)
+            types.append(cls.type_name if cls else row.type)
+    total_text = summary.totals.get("params")
+    try:
+        total = parse_given(total_text[0]) if total_text else None
+    except ValueError:
+        return
+    spec_types, spec_totals = _signature(graph)
+    same_total = total is None or any(total.matches(n) or total.matches_binary(n) for n in spec_totals)
+    if same_total or types == spec_types:
+        return
+    looks_like = None
+    from ..spec import zoo
+    from ..spec.graph import load_spec
+    for path in zoo.paths():
+        if path.stem == graph.name:
+            continue
+        try:
+            other_types, other_totals = _signature(load_spec(path))
+        except SpecError:
+            continue
+        if other_types == types and (total is None or any(total.matches(n) for n in other_totals)):
+            looks_like = path.stem
+            break
+    written = f"{total.text} params" if total else "its params"
+    hint = (f"it matches the built-in spec '{looks_like}': archcalc check {looks_like} {file or 'FILE'}"
+            if looks_like else f"paste the summary printed for {graph.name}, or check it against its own spec")
+    raise SpecError(f"this table is for another model: its {len(types)} layer(s) with weights ({_weighted(types)}) "
+                    f"and {written} do not match {graph.name}'s {len(spec_types)} ({_weighted(spec_types)}) and "
+                    f"{min(spec_totals):,} params", file=file, line=summary.header_line, hint=hint)
 
 
 # ---- verdicts
