@@ -1,5 +1,6 @@
 """The `archcalc` command: thin click wrappers over the library. Exit status: 0 ok, 1 a check
 found disagreement, 2 bad input (a spec, an option or a file)."""
+import contextlib
 import functools
 import os
 import sys
@@ -100,16 +101,16 @@ def load(spec, input_shape=None, settings=()):
 
 def parse_settings(settings):
     """`--set NAME=VALUE` pairs -> a dict for the spec's top-level `args`; values read as YAML (true, 16, 0.5)."""
-    import yaml
+    from .spec.yamlio import load_yaml
     args = {}
     for item in settings:
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise SpecError(f"--set takes NAME=VALUE, got '{item}'", hint="e.g. --set aux_logits=true")
         try:
-            args[name.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SpecError(f"--set {name}: cannot read the value '{value}'",
+            args[name.strip()] = load_yaml(value)     # bounded like a spec's own numbers
+        except SpecError as err:
+            raise SpecError(f"--set {name}: cannot read the value: {err.message}",
                             hint="write a number, true/false or a word") from None
     return args
 
@@ -318,8 +319,6 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     """
     from .report.tables import verification
     from .bridges.verify import verify as run
-    from .errors import require
-    require("torch", "torch", "verify")
     progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
                  seed=seed, meta=meta, max_gib=max_gib, progress=progress)
@@ -513,6 +512,19 @@ def refuse_unused(ctx, names, mode):
         raise click.UsageError(f"{listed} {'are' if len(given) > 1 else 'is'} not used {mode}")
 
 
+@contextlib.contextmanager
+def about_matrices(paths):
+    """An error about the matrices as a whole names the files they came from."""
+    try:
+        yield
+    except SpecError as err:
+        if not err.file:
+            err.file = paths[0]
+            if len(paths) > 1:
+                err.message += f" (matrices from {', '.join(paths)})"
+        raise
+
+
 def matrices(paths):
     from .homework.calc import read_matrices
     return [m for path in paths for m in read_matrices(path)]
@@ -553,7 +565,8 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
         refuse_unused(ctx, ("input_size", "kernel", "in_channels", "filters", "dilation", "groups", "no_bias"),
                       "with --matrix")
         channels, kernels = matrices(matrix_paths), matrices(kernel_paths)
-        values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
+        with about_matrices(matrix_paths + kernel_paths):
+            values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
                                            kernel="x".join(map(str, kernels[0].shape)), stride=stride,
                                            padding=padding, in_channels=len(channels), bias=bool(bias_value))
@@ -597,7 +610,8 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
         (matrix, *rest) = calculators.read_matrices(matrix_path)
         if rest:
             raise click.UsageError("pool --matrix takes one matrix (pooling works on each channel alone)")
-        values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
+        with about_matrices((matrix_path,)):
+            values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
         exp = calculators.pool_explanation(input_size="x".join(map(str, matrix.shape)), kernel=kernel,
                                            stride=stride, padding=padding, mode=mode)
         blocks = [(f"{mode} pooled", values)]

@@ -196,6 +196,7 @@ def top_level_args(data, overrides, file):
     if not isinstance(declared, dict):
         raise SpecError("`args` must map argument names to default values", file=file, line=line,
                         hint="e.g. args: {aux_logits: false}")
+    check_argument_names(declared, getattr(declared, "line_of", lambda key: line), file, "the spec")
     for name in overrides or {}:
         if name not in declared:
             raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
@@ -205,7 +206,19 @@ def top_level_args(data, overrides, file):
 
 def _argument_hint(name, declared):
     """For an argument the spec or block does not declare: the nearest declared name, else all of them."""
-    return did_you_mean(name, declared) or f"its arguments: {', '.join(declared) or 'none'}"
+    words = [d for d in declared if isinstance(d, str)]
+    return (did_you_mean(name, words) if isinstance(name, str) else None) or \
+        f"its arguments: {', '.join(map(str, declared)) or 'none'}"
+
+
+def check_argument_names(declared, line_of, file, where):
+    """Argument names are words: YAML reads a bare on/off/yes/no as true/false, and 1 as a number."""
+    for name in declared:
+        if not isinstance(name, str):
+            spelled = {True: "on/yes/true", False: "off/no/false"}.get(name, repr(name))
+            raise SpecError(f"an argument of {where} is named {spelled}, which YAML reads as "
+                            f"{type(name).__name__} {name!r}, not a word", file=file, line=line_of(name),
+                            hint="quote it ('on': ...) or choose another name, e.g. enabled")
 
 
 @dataclass
@@ -221,6 +234,7 @@ class _Scope:
     names: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     last: str = None
+    times: int = 1          # how many identical expansions of this scope are still to come, this one included
 
     def previous(self):
         return self.last or self.input_ref
@@ -363,8 +377,10 @@ class _Expander:
                 local = f"{name}.{index}" if repeat > 1 else name
             these_inputs = inputs if index == 0 else (scope.previous(),)
             if is_block:
+                # Repetitions after a `first` one are alike, so their cost is known from this one's.
+                times = scope.times * (repeat - index if index or not first else 1)
                 out = self.expand_block(kind, self.blocks[kind], instance, local, these_inputs, scope, line,
-                                        trainable and scope.trainable)
+                                        trainable and scope.trainable, times)
             else:
                 out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
                                      trainable and scope.trainable)
@@ -385,19 +401,22 @@ class _Expander:
                          hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
 
     def visit(self, count, line, scope, name):
-        """Count entries expanded, skipped ones too, so that repeats of `when: false` layers are bounded."""
+        """Count entries expanded, skipped ones too, so that repeats of `when: false` layers are bounded;
+        refuse as soon as this scope's identical expansions still to come would pass the bound."""
         self.visited += count
-        if self.visited > MAX_NODES:
+        if self.visited + count * (scope.times - 1) > MAX_NODES:
             raise self.fail(f"the spec expands to more than {MAX_NODES:,} entries (layers, skipped ones "
                             "included)", line, scope, name,
                             hint="check repeat counts and blocks that use other blocks many times")
 
     def check_expansion(self, kind, repeat, line, scope, name):
         """Refuse a block use that would pass MAX_NODES before expanding it, so absurd specs fail at once."""
-        size = repeat * self.block_size(kind, line=line, scope=scope)
-        if max(len(self.graph.nodes), self.visited) + size > MAX_NODES:
+        size = repeat * self.block_size(kind, line=line, scope=scope) * scope.times
+        done = max(len(self.graph.nodes), self.visited)
+        if done + size > MAX_NODES:
+            so_far = f" after the {done:,} entries expanded so far" if done else ""
             raise self.fail(f"block '{kind}'" + (f" repeated {repeat} times" if repeat > 1 else "")
-                            + f" would expand to up to {size:,} layers, past archcalc's limit of {MAX_NODES:,}",
+                            + f" would expand to up to {size:,} layers{so_far}, past archcalc's limit of {MAX_NODES:,}",
                             line, scope, name, hint="check repeat counts and blocks that use other blocks many times")
 
     def block_size(self, kind, inside=(), line=None, scope=None):
@@ -520,7 +539,7 @@ class _Expander:
                             hint="check repeat counts and blocks that use other blocks many times")
         self.graph.nodes.append(node)
 
-    def expand_block(self, kind, block, args, local, inputs, scope, line, trainable):
+    def expand_block(self, kind, block, args, local, inputs, scope, line, trainable, times=1):
         full = scope.prefix + local
         if kind in scope.stack:
             chain = " → ".join(scope.stack + (kind,))
@@ -544,6 +563,8 @@ class _Expander:
         if not isinstance(declared, dict):
             raise self.fail(f"`args` of block '{kind}' must map argument names to defaults", block.line_of("args"),
                             scope, hint="write `args: {filters: null, stride: 1}`; null means the user must pass it")
+        check_argument_names(declared, getattr(declared, "line_of", lambda key: line), self.graph.file,
+                             f"block '{kind}'")
         if IN_CHANNELS in declared:
             raise self.fail(f"block '{kind}' declares '{IN_CHANNELS}', which archcalc sets to the channels of "
                             "the block's input", block.line_of("args"), scope,
@@ -558,5 +579,5 @@ class _Expander:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
                             hint=f"pass them where the block is used: `- {kind}: {{{missing[0]}: ...}}`")
         inner = _Scope(prefix=full + ".", input_ref=inputs[0], env=env, trainable=trainable,
-                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}")
+                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}", times=times)
         return self.expand_list(block["layers"], inner, block.line_of("layers"))

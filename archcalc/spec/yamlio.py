@@ -108,7 +108,7 @@ def _integer(loader, node):
                        f"archcalc's sizes and counts stay below 2^63 (19 digits); check this number")
     value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
     if abs(value) >= TOO_LARGE:
-        raise _refused(node, f"the integer {written[:30]}{'...' if len(written) > 30 else ''} is too large",
+        raise _refused(node, f"the integer {written[:40]}{'...' if len(written) > 40 else ''} is too large",
                        "archcalc's sizes and counts stay below 2^63 (9,223,372,036,854,775,808)")
     return value
 
