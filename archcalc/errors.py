@@ -59,7 +59,8 @@ def writing(path):
     try:
         yield
     except OSError as err:
-        shown = str(path) if len(str(path)) <= 80 else str(path)[:60] + "..." + str(path)[-12:]
+        long = err.errno == errno.ENAMETOOLONG and len(str(path)) > 80
+        shown = str(path)[:60] + "..." + str(path)[-12:] if long else str(path)
         hint = {errno.ENOSPC: "the disk is full: free some space or write to another disk",
                 errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
                 errno.ENAMETOOLONG: "use a shorter file name",
@@ -110,6 +111,10 @@ def decode(data, path, what):
             why = f"is not valid {encoding.upper()} text after its byte-order mark"
         elif data.count(b"\x00") * 4 > len(data):
             why = "holds NUL bytes between its characters: it looks like UTF-16 without a byte-order mark"
+        elif _binary(data):
+            raise SpecError(f"cannot read the {what}: byte {bad + 1} (0x{data[bad]:02x}) is not UTF-8 text; this "
+                            "looks like a binary file", file=str(path), line=line, column=column,
+                            hint=f"the {what} must be a text file; is this the right file?") from None
         else:
             why = f"byte 0x{data[bad]:02x} is not UTF-8 (Latin-1 or Windows-1252 text?)"
         raise SpecError(f"cannot read the {what}: {why}", file=str(path), line=line, column=column,
@@ -125,6 +130,12 @@ def decode(data, path, what):
         raise SpecError(f"the {what} holds a NUL character (\\0)", file=str(path), line=line, column=column,
                         hint=f"delete it; is this the right file? a {what} is plain text")
     return text
+
+
+def _binary(data):
+    """Control bytes other than tab, newline and carriage return in the first KiB: not a text file."""
+    head = data[:1024]
+    return any(byte < 32 and byte not in (9, 10, 13) for byte in head)
 
 
 def require(module, extra, purpose):
