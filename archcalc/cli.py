@@ -80,7 +80,8 @@ def options(*decorators):
 
 spec_argument = click.argument("spec", shell_complete=complete_spec)
 specs_argument = click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
-batch_option = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+MAX_BATCH = 2**40      # docs/limits.md: a batch larger than this is refused, so every count stays exact and printable
+batch_option = click.option("--batch", "-b", type=click.IntRange(min=1, max=MAX_BATCH), default=1, show_default=True,
                             help="Batch size N.")
 dtype_option = click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
                             help="Element type, for bytes.")

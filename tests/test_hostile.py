@@ -237,6 +237,11 @@ CASES = [
      ["check", "mnist_cnn", "{answers.yaml}"], "{answers.yaml}:2: totals params: '1e30' is 2^63 or more"),
     ("check-table-for-another-model", {"table.txt": KERAS_MNIST}, ["check", "alexnet", "{table.txt}"],
      "{table.txt}:3: this table is for another model: its 5 layer(s) with weights (3 conv2d, 2 dense)"),
+    ("check-answers-for-another-model",
+     {"answers.yaml": "layers:\n  conv1: {params: 320}\n  conv2: {params: 18496}\n  fc1: {params: 36928}\n"
+                      "  fc2: {params: 650}\n"},
+     ["check", "vgg16", "{answers.yaml}"],
+     "{answers.yaml}:2: these answers are for another model: 4 of their 4 layer names are not in vgg16"),
     # ---- calc
     ("calc-matrix-channels", {"m.txt": "1 2 3\n4 5 6\n7 8 9\n", "k.txt": "1 0\n0 1\n\n1 1\n1 1\n"},
      ["calc", "conv", "--matrix", "{m.txt}", "--kernel-matrix", "{k.txt}"],

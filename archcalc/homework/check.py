@@ -174,6 +174,13 @@ def yaml_answers(data, graph, file):
     layers = data.get("layers") or {}
     if not isinstance(layers, dict):
         raise fail("`layers` must map layer names to answers", data.line_of("layers"))
+    unknown = [name for name in layers if name not in names]
+    if unknown and len(unknown) * 2 >= len(layers) > 1:
+        other = _spec_with_layers(layers, graph.name)
+        if other:
+            raise fail(f"these answers are for another model: {len(unknown)} of their {len(layers)} layer names "
+                       f"are not in {graph.name}, and all are in the built-in spec '{other}'",
+                       layers.line_of(unknown[0]), f"archcalc check {other} {file or 'FILE'}")
     for name, values in layers.items():
         line = layers.line_of(name)
         if name not in names:
@@ -182,6 +189,34 @@ def yaml_answers(data, graph, file):
     totals = data.get("totals") or {}
     items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
     return Answers(items, "yaml", file)
+
+
+def _spec_with_layers(answers, skip):
+    """The built-in spec (other than `skip`) that has a layer of every name in `answers` and agrees with
+    most of their `params`, or None."""
+    from ..spec import zoo
+    from ..spec.graph import load_spec
+    best, best_score = None, -1
+    for path in zoo.paths():
+        if path.stem == skip:
+            continue
+        try:
+            graph = load_spec(path)
+        except SpecError:
+            continue
+        if not all(name in {node.name for node in graph.nodes} for name in answers):
+            continue
+        params = {record.name: record.params for record in analyze(graph).layers}
+        score = 0
+        for name, values in answers.items():
+            try:
+                score += isinstance(values, dict) and "params" in values and \
+                    parse_given(values["params"]).matches(params[name])
+            except ValueError:
+                pass
+        if score > best_score:
+            best, best_score = path.stem, score
+    return best
 
 
 def answer_items(layer, values, keys, line, layout, fail):

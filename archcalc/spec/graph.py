@@ -88,7 +88,7 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     written = value
     if isinstance(value, str):
         try:
-            value = [int(part) for part in value.lower().replace("×", "x").split("x")]
+            value = [int(part) for part in value.lower().replace("×", "x").split("x")] if len(value) < 200 else None
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
@@ -98,6 +98,9 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
         raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes "
                         "[channels, height, width] images or [features] vectors (no batch dimension)",
                         file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
+    if any(d >= 2**63 for d in value):
+        raise SpecError(f"{what} shape has a size of 2^63 or more", file=file, line=line,
+                        hint="archcalc's sizes and counts stay below 2^63")
     if any(d < 1 for d in value):
         raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line,
                         hint="every size is a count of channels, pixels or features: 1 or more")
