@@ -254,9 +254,20 @@ CASES = [
     ("calc-matrix-number-too-long", {"m.txt": "1 " + "9" * 400 + "\n"},
      ["calc", "pool", "--matrix", "{m.txt}", "--kernel", "1"], "{m.txt}:1: "),
     # ---- verify refuses tensors torch cannot hold, before importing torch
-    ("verify-meta-huge-filters", {"net.yaml": spec("conv2d: {filters: 4611686018427387904, kernel: 3}")},
-     ["verify", "--meta", "{net.yaml}"],
-     "{net.yaml}:3: layer 'conv2d_1': this layer's output would hold about 2^71 elements"),
+    ("verify-meta-huge-weights", {"net.yaml": "input: [1073741824]\nlayers:\n  - dense: 1099511627776\n"},
+     ["verify", "--meta", "{net.yaml}"],     # 2^30 inputs · 2^40 units = 2^70 weights
+     "{net.yaml}:3: layer 'dense_1': this layer's weights would hold about 2^70 elements"),
+    ("verify-meta-huge-batch", {"net.yaml": "input: [1073741824]\nlayers:\n  - relu\n"},
+     ["verify", "--meta", "--batch", "1099511627776", "{net.yaml}"],     # 2^40 · 2^30 = 2^70 outputs
+     "{net.yaml}:3: layer 'relu_1': this layer's output would hold about 2^70 elements"),
+    ("huge-output-elements", {"net.yaml": spec("conv2d: {filters: 4611686018427387904, kernel: 3}")},
+     ["summarize", "{net.yaml}"],          # 2^62 filters · 30 · 30 outputs each: about 2^71
+     "{net.yaml}:3: layer 'conv2d_1': this layer's output has about 2^71 elements"),
+    ("conv-transpose-growth", {"net.yaml": spec(*["conv_transpose2d: {filters: 3, kernel: 2, stride: 1048576}"] * 40)},
+     # per axis (N - 1)·S + K: 31·2^20 + 2 = 32,505,858, so 3·32,505,858² ≈ 2^51.5 elements pass; then
+     # 32,505,857·2^20 + 2 ≈ 3.41e13 per axis, 3·(3.41e13)² ≈ 3.5e27 ≈ 2^91.5: refused at the second
+     ["summarize", "{net.yaml}"],
+     "{net.yaml}:4: layer 'conv_transpose2d_2': this layer's output has about 2^91 elements"),
     # ---- runs that must succeed quickly
     ("stride-100000000", {"net.yaml": spec("maxpool2d: {kernel: 3, stride: 100000000}")},
      ["summarize", "{net.yaml}"], None),
@@ -514,5 +525,5 @@ def test_export_torch_errors_name_file_line_and_layer(tmp_path):
     path = tmp_path / "net.yaml"
     path.write_text("input: [3, 8, 8]\nlayers:\n  - relu\n  - conv2d: {filters: 4, kernel: 30}\n")
     refused(invoke("export-torch", path), f"error: {path}:4: layer 'conv2d_1': kernel 30 is larger")
-    path.write_text(spec("conv2d: {filters: 4611686018427387904, kernel: 3}"))
-    refused(invoke("export-torch", path), f"error: {path}:3: layer 'conv2d_1': PyTorch cannot build this layer")
+    path.write_text("input: [1073741824]\nlayers:\n  - dense: 1099511627776\n")     # 2^70 weights: 2^72 bytes
+    refused(invoke("export-torch", path), f"error: {path}:3: layer 'dense_1': PyTorch cannot build this layer")

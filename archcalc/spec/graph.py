@@ -14,7 +14,7 @@ from pathlib import Path
 from . import zoo
 from ..errors import LayerError, SpecError, read_text
 from .expr import substitute
-from ..layers import LAYER_TYPES, lookup, normalize, suggest
+from ..layers import Kind, layer_types, lookup, normalize, suggest
 from ..layers.base import did_you_mean
 from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
@@ -22,6 +22,7 @@ from .yamlio import LineDict, LineList, load_yaml
 INPUT = "input"
 MAX_NODES = 100_000         # layers after expansion; entries visited (skipped ones too) are bounded the same
 MAX_BLOCK_DEPTH = 32        # blocks used inside blocks inside blocks...; real networks nest two or three
+MAX_ELEMENTS = 2**63       # elements of one layer's output (batch excluded)
 MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
@@ -83,8 +84,11 @@ def is_name(word):
         and word != INPUT
 
 
+MAX_INPUT_RANK = 4      # channels and up to three spatial axes
+
+
 def parse_shape(value, layout, *, file=None, line=None, what="input"):
-    """[3, 224, 224], "3x224x224" or [784] in `layout` -> internal channels-first tuple."""
+    """[3, 224, 224], "3x224x224", [128, 768] or [784] in `layout` -> internal channels-first tuple."""
     written = value
     if isinstance(value, str):
         try:
@@ -94,9 +98,11 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
         raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {written!r}",
                         file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
-    if len(value) not in (1, 3):
-        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes "
-                        "[channels, height, width] images or [features] vectors (no batch dimension)",
+    if not 1 <= len(value) <= MAX_INPUT_RANK:
+        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes [features] "
+                        "vectors or token ids, [tokens, features] sequences or [channels, length] signals, "
+                        "[channels, height, width] images and [channels, depth, height, width] volumes "
+                        "(no batch dimension)",
                         file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
     if any(d >= 2**63 for d in value):
         raise SpecError(f"{what} shape has a size of 2^63 or more", file=file, line=line,
@@ -185,6 +191,7 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
                         hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
     expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
+    expander.check_sizes()
     if not graph.nodes:
         raise SpecError("every layer is skipped (`when: false`), so the network has no layers", file=file,
                         line=line_of("layers"), hint="let at least one layer run: remove `when: false` or set "
@@ -267,6 +274,19 @@ class _Expander:
             except SpecError as err:
                 raise self.graph.error(node, err) from None
         return self.shapes[ref]
+
+    def check_sizes(self):
+        """Every layer's output below MAX_ELEMENTS elements (transposed convolutions multiply sizes), so
+        every count stays exact, fast and printable; the first layer past it is named."""
+        for node in self.graph.nodes:
+            shape = self.shape_of(node.name)
+            elements = 1
+            for size in shape:
+                elements *= size
+            if elements >= MAX_ELEMENTS:
+                raise self.graph.error(node, SpecError(
+                    f"this layer's output has about 2^{elements.bit_length() - 1} elements; archcalc's sizes "
+                    "and counts stay below 2^63", hint="check the strides and sizes that lead here"))
 
     def fail(self, message, line, scope=None, layer=None, hint=None):
         if scope and scope.context:
@@ -526,8 +546,8 @@ class _Expander:
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
-        if act_cls is None or act_cls.kind != "activation":
-            known = [t.type_name for t in LAYER_TYPES if t.kind == "activation"]
+        if act_cls is None or act_cls.kind is not Kind.ACTIVATION:
+            known = [t.type_name for t in layer_types() if t.kind is Kind.ACTIVATION]
             raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
                             hint=did_you_mean(activation, known) or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"
