@@ -57,13 +57,13 @@ def emit(text, output):
         click.echo(text)
 
 
-def save(output, content, kind=None):
-    """Every -o FILE goes through here: archcalc.output.write_output with this command's kind (its name),
-    its input files (never replaced) and --force."""
+def save(output, content, kind=None, target="output"):
+    """Every file archcalc writes goes through here: archcalc.output.write_output with this command's kind
+    (its name), its input files (never replaced) and --force; `target` names the option holding the path."""
     from .output import write_output
     ctx = click.get_current_context()
     kind = kind or ctx.command_path.split(" ", 1)[-1]
-    inputs = [value for name, param in ctx.params.items() if name != "output"
+    inputs = [value for name, param in ctx.params.items() if name != target
               for value in (param if isinstance(param, (tuple, list)) else (param,))
               if isinstance(value, str) and value and os.path.isfile(value)]
     write_output(output, content, kind=kind, inputs=inputs, force=ctx.meta.get("archcalc.force", False))
@@ -537,7 +537,7 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
     result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
     if plot:
         from .report.plots import plot_roofline
-        plot_roofline(result, plot)
+        save(plot, functools.partial(plot_roofline, result), kind="roofline --plot", target="plot")
         click.echo(f"{paint('wrote', fg='green')} {plot}", err=True)
     emit(roofline_report(result, fmt), output)
 
