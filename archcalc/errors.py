@@ -2,7 +2,6 @@
 import errno
 import os
 from contextlib import contextmanager
-from pathlib import Path
 
 
 class Unsupported(Exception):

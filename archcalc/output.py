@@ -115,10 +115,7 @@ def _write_atomically(target, content, existing):
             _remove(temporary)
             raise
         except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            _remove(temporary)
             raise
     return digest
 

@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, seed, settings

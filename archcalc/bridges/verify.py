@@ -99,8 +99,9 @@ def _refuse_huge_tensors(graph, report, batch):
             elements *= size
         if max(elements, record.params) > MAX_TENSOR_ELEMENTS:
             node = nodes.get(record.name)
+            largest = max(elements, record.params)
             raise SpecError(f"this layer's {'weights' if record.params > elements else 'output'} would hold "
-                            f"about 2^{max(elements, record.params).bit_length() - 1} elements, more than a torch tensor can "
+                            f"about 2^{largest.bit_length() - 1} elements, more than a torch tensor can "
                             "(2^62), even on the meta device", file=graph.file,
                             line=getattr(node, "line", None), layer=record.name,
                             hint="check the sizes in the spec; verify builds every tensor")

@@ -105,7 +105,7 @@ def _integer(loader, node):
     written = loader.construct_scalar(node)
     if len(written) > MAX_INT_CHARS:
         raise _refused(node, f"an integer written with {len(written):,} characters",
-                       f"archcalc's sizes and counts stay below 2^63 (19 digits); check this number")
+                       "archcalc's sizes and counts stay below 2^63 (19 digits); check this number")
     value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
     if abs(value) >= TOO_LARGE:
         raise _refused(node, f"the integer {written[:40]}{'...' if len(written) > 40 else ''} is too large",
