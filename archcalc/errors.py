@@ -37,11 +37,18 @@ class SpecError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        layer = f"layer '{self.layer}': " if self.layer else ""
-        text = f"{where}{layer}{self.message}"
+        layer = f"layer '{_clip(str(self.layer), 200)}': " if self.layer else ""
+        text = f"{where}{layer}{_clip(self.message, MAX_MESSAGE)}"
         if self.hint:
-            text += f"\n  fix: {self.hint}"
+            text += f"\n  fix: {_clip(self.hint, MAX_MESSAGE)}"
         return text
+
+
+MAX_MESSAGE = 1200      # characters of a message or a fix; a hostile file's text quoted in one is cut
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else f"{text[:limit - 200]} … ({len(text) - limit + 80:,} characters left out) … {text[-120:]}"
 
 
 class LayerError(SpecError):

@@ -191,6 +191,11 @@ CASES = [
     ("nesting-60-blocks", {"net.yaml": "input: [3, 32, 32]\nlayers: [relu]\nargs: {a: " + "[" * 60 + "]" * 60
                            + "}\n"},
      ["summarize", "{net.yaml}"], "{net.yaml}:3:"),
+    ("long-value-quoted-in-message", {"net.yaml": spec("conv2d: {filters: 3, kernel: 3, activation: " + "q" * 100_000
+                                                       + "}")},
+     ["summarize", "{net.yaml}"], "{net.yaml}:3: layer 'conv2d_1': unknown activation 'qqqq"),   # cut to one screen
+    ("long-input-option", {}, ["summarize", "alexnet", "--input", "3x" + "a" * 5000],
+     "--input shape must be a list of integers such as [3, 224, 224], got '3xaaaaaaaaaa...aaaaaaaaaaaaa'"),
     # ---- sizes and loops
     ("file-50-mb", {"big.yaml": sparse(50 * 2**20)}, ["summarize", "{big.yaml}"],
      "{big.yaml}: the spec is 52,428,800 bytes, more than archcalc reads (4,194,304 bytes)"),

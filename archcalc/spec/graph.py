@@ -8,6 +8,7 @@ main option (`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, 
 for conv2d and dense, `activation`. A skipped entry (`when: false`) passes its first input through.
 Inside a block, `$in_channels` is the channel count (features, for a vector) of the block's input.
 """
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
-        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {written!r}",
+        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {reprlib.repr(written)}",
                         file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
     if not 1 <= len(value) <= MAX_INPUT_RANK:
         raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes [features] "
