@@ -533,3 +533,42 @@ def test_export_torch_errors_name_file_line_and_layer(tmp_path):
     refused(invoke("export-torch", path), f"error: {path}:4: layer 'conv2d_1': kernel 30 is larger")
     path.write_text("input: [1073741824]\nlayers:\n  - dense: 1099511627776\n")     # 2^70 weights: 2^72 bytes
     refused(invoke("export-torch", path), f"error: {path}:3: layer 'dense_1': PyTorch cannot build this layer")
+
+
+# ---- the arithmetic that replaced input-driven loops
+
+def test_even_padding_is_the_smallest_that_divides():
+    """_even_padding solves 2d = -r (mod S); the oracle is the search it replaced, over small windows."""
+    import itertools
+
+    from archcalc.layers.shapes import Window, _even_padding
+    for n, k, s, p, d in itertools.product(range(1, 12), range(1, 6), range(1, 9), range(0, 4), range(1, 3)):
+        w = Window(n, k, s, p, p, d)
+        search = next((q for q in range(p, p + s + 1) if (n + 2 * q - w.effective_kernel) % s == 0), None)
+        assert _even_padding(w) == search, (n, k, s, p, d)
+
+
+def test_even_padding_for_a_huge_stride_is_immediate():
+    from archcalc.layers.shapes import Window, _even_padding
+    # N=33, F=3, P=0, S=10^8+1 (odd): 30 + 2p = 0 (mod S) -> p = (S - 30)/2 = 49,999,985
+    start = time.process_time()
+    assert _even_padding(Window(33, 3, 10**8 + 1, 0, 0)) == 49_999_985
+    # S even, 29 + 2p odd: no padding divides evenly
+    assert _even_padding(Window(32, 3, 10**8, 0, 0)) is None
+    assert time.process_time() - start < 0.01
+
+
+def test_write_output_from_python(tmp_path, monkeypatch):
+    """The writer is a library function: the same rules without the CLI."""
+    from archcalc.errors import SpecError
+    from archcalc.output import write_output
+    target = tmp_path / "report.txt"
+    write_output(target, "one\n", kind="summarize")
+    write_output(target, "two\n", kind="summarize")                      # its own output
+    with pytest.raises(SpecError, match="was not written by `archcalc explain`"):
+        write_output(target, "three\n", kind="explain")
+    spec_file = tmp_path / "net.yaml"
+    spec_file.write_text("input: [3]\n")
+    with pytest.raises(SpecError, match="it is an input of this command"):
+        write_output(spec_file, "x", kind="summarize", inputs=[str(spec_file)], force=True)
+    assert target.read_text() == "two\n" and spec_file.read_text() == "input: [3]\n"
