@@ -550,9 +550,10 @@ def test_even_padding_is_the_smallest_that_divides():
 
 def test_even_padding_for_a_huge_stride_is_immediate():
     from archcalc.layers.shapes import Window, _even_padding
-    # N=33, F=3, P=0, S=10^8+1 (odd): 30 + 2p = 0 (mod S) -> p = (S - 30)/2 = 49,999,985
+    # N=33, F=3, P=0, S=10^8+1 (odd): 30 + 2p = 0 (mod S); S - 30 is odd, so the smallest even multiple
+    # is 2S - 30: p = S - 15 = 99,999,986
     start = time.process_time()
-    assert _even_padding(Window(33, 3, 10**8 + 1, 0, 0)) == 49_999_985
+    assert _even_padding(Window(33, 3, 10**8 + 1, 0, 0)) == 99_999_986
     # S even, 29 + 2p odd: no padding divides evenly
     assert _even_padding(Window(32, 3, 10**8, 0, 0)) is None
     assert time.process_time() - start < 0.01
