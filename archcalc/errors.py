@@ -120,7 +120,7 @@ def decode(data, path, what):
         if encoding != "utf-8":
             why = f"is not valid {encoding.upper()} text after its byte-order mark"
         elif data.count(b"\x00") * 4 > len(data):
-            why = "holds NUL bytes between its characters: it looks like UTF-16 without a byte-order mark"
+            why = "it holds NUL bytes between its characters, as UTF-16 text without a byte-order mark does"
         elif _binary(data):
             raise SpecError(f"cannot read the {what}: byte {bad + 1} (0x{data[bad]:02x}) is not UTF-8 text; this "
                             "looks like a binary file", file=str(path), line=line, column=column,
