@@ -21,6 +21,13 @@ REDUCED_INPUT = {name: "3x96x96" for name in ("resnet34", "resnet101", "resnet15
                                                "vgg16_bn", "vgg19")}
 
 
+
+def hypothesis_examples(default):
+    """Examples per hypothesis test: `default` (sized for the CI run), or ARCHCALC_HYPOTHESIS_EXAMPLES
+    for every such test when set (`ARCHCALC_HYPOTHESIS_EXAMPLES=5000 pytest tests/test_property.py`)."""
+    return int(os.environ.get("ARCHCALC_HYPOTHESIS_EXAMPLES", default))
+
+
 def archcalc_command():
     """The installed `archcalc` script beside this interpreter, else `python -m archcalc`."""
     script = Path(sys.executable).parent / "archcalc"
