@@ -245,3 +245,20 @@ def test_seed_beyond_what_torch_takes_is_bad_input():
     proc = cli("verify", "mnist_fc", "--seed", str(2**64))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Invalid value for '--seed'" in proc.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="verify() leaks the model and its saved tensors on every call: the autograd "
+                   "graph made under _measure's saved_tensors_hooks is never freed (a plain nn.Sequential with "
+                   "saved_tensors_hooks(lambda t: t, lambda t: t) leaks the same way). In the suite the zoo loop "
+                   "grows the process by ~3 GB. Remove this mark once it is fixed.")
+def test_verify_releases_the_model_it_built():
+    import gc
+
+    def parameters_alive():
+        gc.collect()
+        return sum(isinstance(o, torch.nn.Parameter) for o in gc.get_objects())
+
+    verify("lenet5")
+    before = parameters_alive()
+    verify("lenet5")                  # LeNet-5: 10 parameter tensors, which must not outlive the call
+    assert parameters_alive() == before
