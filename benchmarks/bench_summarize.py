@@ -30,10 +30,15 @@ def archcalc_command():
     return [found] if found else [sys.executable, "-m", "archcalc"]
 
 
+# As a user runs it: with the bytecode cache (an environment that sets PYTHONDONTWRITEBYTECODE would make
+# every archcalc process compile its own source, while click, yaml and tabulate come precompiled).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(command):
     """(wall seconds, peak RSS bytes) of one process; its output is discarded."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -51,6 +56,8 @@ def median_of(command, runs):
 def alternating(commands, runs):
     """[(median wall, median peak RSS)] per command, the commands taking turns run by run."""
     samples = [[] for _ in commands]
+    for command in commands:
+        measure(command)            # warm-up, not counted: writes the bytecode cache, fills the OS file cache
     for _ in range(runs):
         for i, command in enumerate(commands):
             samples[i].append(measure(command))
