@@ -12,9 +12,9 @@ torch or matplotlib) on first use, so `import archcalc` stays as light as `summa
 """
 import importlib
 
-__version__ = "0.1.0"
-
+from .version import __version__  # noqa: F401
 from .analysis.analyzer import LayerRecord, Report, Totals, analyze  # noqa: E402
+from .analysis.memory import MemoryReport  # noqa: E402
 from .errors import SpecError  # noqa: E402
 from .spec.graph import load_spec  # noqa: E402
 
@@ -25,6 +25,23 @@ _LAZY = {
     "plot_comparison": "report.plots", "to_svg": "report.diagram", "to_dot": "report.diagram",
     "spec_schema": "spec.schema",
 }
+
+
+def _rich_display(*classes):
+    """Jupyter renders these as tables (report.html, imported on first display). Wired here, at the front
+    door, so that analysis never imports report."""
+    def html(self):
+        from .report.html import repr_html
+        return repr_html(self)
+
+    def markdown(self):
+        from .report.html import repr_markdown
+        return repr_markdown(self)
+    for cls in classes:
+        cls._repr_html_, cls._repr_markdown_ = html, markdown
+
+
+_rich_display(Report, MemoryReport)
 
 
 def __getattr__(name):

@@ -1,13 +1,15 @@
 """Time the whole `archcalc summarize specs/resnet50.yaml` process against torchinfo summarising the same
 ResNet-50 built in torch, and report median wall time and peak memory (max RSS) of each process.
 
-    python benchmarks/bench_summarize.py [--runs 5]
+    python benchmarks/bench_summarize.py [--runs 9]
 
 Each measurement is a fresh process, so import time counts, as it does for a user. Peak memory is the
 child's own ru_maxrss from os.wait4. torchvision is not needed: the ResNet-50 below is torchvision's
 architecture written in plain torch (the child checks it has torchvision's 25,557,032 parameters).
 torchinfo is skipped when it is not installed. A third process, bare python importing click, yaml and
-tabulate, shows the floor that archcalc's start-up is measured against.
+tabulate, shows the floor that archcalc's start-up is measured against: archcalc and the floor run
+alternately, run by run, so a busy machine slows both alike, and the ratio of their medians is printed
+(goal, issue 11: at most 1.25×).
 """
 import argparse
 import os
@@ -28,10 +30,15 @@ def archcalc_command():
     return [found] if found else [sys.executable, "-m", "archcalc"]
 
 
+# As a user runs it: with the bytecode cache (an environment that sets PYTHONDONTWRITEBYTECODE would make
+# every archcalc process compile its own source, while click, yaml and tabulate come precompiled).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(command):
     """(wall seconds, peak RSS bytes) of one process; its output is discarded."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -44,6 +51,17 @@ def measure(command):
 def median_of(command, runs):
     samples = [measure(command) for _ in range(runs)]
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def alternating(commands, runs):
+    """[(median wall, median peak RSS)] per command, the commands taking turns run by run."""
+    samples = [[] for _ in commands]
+    for command in commands:
+        measure(command)            # warm-up, not counted: writes the bytecode cache, fills the OS file cache
+    for _ in range(runs):
+        for i, command in enumerate(commands):
+            samples[i].append(measure(command))
+    return [(statistics.median(s[0] for s in c), statistics.median(s[1] for s in c)) for c in samples]
 
 
 def torchinfo_child():
@@ -89,15 +107,15 @@ def torchinfo_child():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="processes per measurement (median)")
+    parser.add_argument("--runs", type=int, default=9, help="processes per measurement (median)")
     parser.add_argument("--child", choices=["torchinfo"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return torchinfo_child()
 
-    rows = [("archcalc summarize resnet50", median_of(archcalc_command() + ["summarize", str(SPEC)], args.runs))]
     floor = [sys.executable, "-c", "import click, yaml, tabulate"]
-    rows.append(("python + click, yaml, tabulate (floor)", median_of(floor, args.runs)))
+    ours, bare = alternating([archcalc_command() + ["summarize", str(SPEC)], floor], args.runs)
+    rows = [("archcalc summarize resnet50", ours), ("python + click, yaml, tabulate (floor)", bare)]
     try:
         import torchinfo  # noqa: F401  (only to know whether it is installed)
         has_torchinfo = True
@@ -107,10 +125,14 @@ def main():
         child = [sys.executable, str(Path(__file__).resolve()), "--child", "torchinfo"]
         rows.append(("torch ResNet-50 + torchinfo.summary", median_of(child, args.runs)))
 
-    print(f"median of {args.runs} fresh processes each, {sys.executable}")
+    print(f"median of {args.runs} fresh processes each, {sys.executable}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'process':<42} {'wall (s)':>9} {'peak RSS (MiB)':>15}")
     for label, (wall, rss) in rows:
         print(f"{label:<42} {wall:>9.3f} {rss / 2**20:>15.1f}")
+    ratio = ours[0] / bare[0]
+    print(f"archcalc summarize resnet50 / floor: {ratio:.2f}× (goal: <= 1.25×, "
+          f"{'met' if ratio <= 1.25 else 'not met'}; alternating runs, same interpreter)")
     if has_torchinfo:
         (wall, rss), (t_wall, t_rss) = rows[0][1], rows[2][1]
         print(f"archcalc is {t_wall / wall:.1f}× faster and uses {t_rss / rss:.1f}× less peak memory "

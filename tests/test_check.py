@@ -6,7 +6,7 @@ import pytest
 import archcalc
 from archcalc.homework.check import check, check_text, parse_given, parse_shape_answer
 from archcalc.errors import SpecError
-from conftest import run_cli
+from conftest import cli, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -274,7 +274,7 @@ def test_bad_answer_files_exit_2_with_file_and_line(tmp_path, text, message, lin
     with pytest.raises(SpecError) as err:
         check("mnist_cnn", path)
     assert message in str(err.value) and err.value.line == line
-    result = run_cli("check", "mnist_cnn", path)
+    result = cli("check", "mnist_cnn", path)
     assert result.returncode == 2 and f"answers.yaml:{line}" in result.stderr and message in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -282,7 +282,7 @@ def test_bad_answer_files_exit_2_with_file_and_line(tmp_path, text, message, lin
 def test_answers_for_a_block_use_name_its_layers(tmp_path):
     path = tmp_path / "answers.yaml"
     path.write_text("layers:\n  layer1: {params: 1}\n", encoding="utf-8")
-    result = run_cli("check", "resnet18", path)
+    result = cli("check", "resnet18", path)
     assert result.returncode == 2 and f"{path}:2: the spec has no layer named 'layer1'" in result.stderr
     assert "fix: 'layer1' is a block use; name one of its layers: layer1.0.conv1" in result.stderr
 
@@ -290,7 +290,7 @@ def test_answers_for_a_block_use_name_its_layers(tmp_path):
 def test_binary_answers_file_is_bad_input(tmp_path):
     path = tmp_path / "answers.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n")
-    result = run_cli("check", "mnist_cnn", path)
+    result = cli("check", "mnist_cnn", path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert (f"error: {path}:1:1: cannot read the answers: byte 1 (0x89) is not UTF-8 text; "
             "this looks like a binary file\n  fix: ") in result.stderr
@@ -300,9 +300,9 @@ def test_check_takes_set_and_input_like_the_other_commands(tmp_path):
     # GoogLeNet has 13,004,888 parameters with its two auxiliary heads (torchvision), 6,624,904 without
     answers = tmp_path / "aux.yaml"
     answers.write_text("totals:\n  params: 13,004,888\n")
-    assert run_cli("check", "googlenet", answers, "--set", "aux_logits=true").returncode == 0
-    assert run_cli("check", "googlenet", answers).returncode == 1
+    assert cli("check", "googlenet", answers, "--set", "aux_logits=true").returncode == 0
+    assert cli("check", "googlenet", answers).returncode == 1
     # mnist_cnn on 32×32 instead of 28×28: conv1 (3×3, no padding) gives 30×30×32
     answers.write_text("layers:\n  conv1: {output_shape: [30, 30, 32]}\n")
-    assert run_cli("check", "mnist_cnn", answers, "--input", "32x32x1").returncode == 0
-    assert run_cli("check", "mnist_cnn", answers).returncode == 1
+    assert cli("check", "mnist_cnn", answers, "--input", "32x32x1").returncode == 0
+    assert cli("check", "mnist_cnn", answers).returncode == 1

@@ -14,7 +14,7 @@ from archcalc.layers.conv import Conv2d
 from archcalc.homework.explain import explain
 from archcalc.report.homework import explanation
 from archcalc.layers.shapes import from_layout
-from conftest import run_cli
+from conftest import hypothesis_examples, run_cli
 
 OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
 
@@ -205,7 +205,7 @@ def test_every_registered_type_explains_itself(cls):
     check_explained(spec)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=hypothesis_examples(60), deadline=None)
 @given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 4), padding=st.integers(0, 3),
        dilation=st.integers(1, 3), groups=st.sampled_from([1, 2, 4]), bias=st.booleans())
 def test_any_convolution_shows_arithmetic_that_gives_its_result(size, kernel, stride, padding, dilation, groups,

@@ -6,7 +6,7 @@ import pytest
 
 import archcalc
 from archcalc.spec import zoo
-from conftest import ROOT, run_cli
+from conftest import REDUCED_INPUT, ROOT, cli, run_cli
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -22,9 +22,18 @@ def run_from_root(*args):
     return run_cli(*args, cwd=ROOT, env=env)
 
 
+@pytest.fixture
+def from_root(monkeypatch):
+    """The same command in this process (CliRunner), the project root importable: no new torch import.
+    test_cli_round_trip_of_resnet50 keeps the real subprocess."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(ROOT)
+    return cli
+
+
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_round_trip_keeps_every_count(name):
-    graph = archcalc.load_spec(name)
+    graph = archcalc.load_spec(name, input_shape=REDUCED_INPUT.get(name))     # the deepest and widest at 96×96
     spec = from_torch(archcalc.to_torch(graph), list(graph.input_shape), name=name)
     original, imported = archcalc.analyze(graph).totals, archcalc.analyze(spec).totals
     assert (imported.params, imported.buffers, imported.macs, imported.flops, imported.activation_bytes) == (
@@ -36,7 +45,7 @@ def test_cli_round_trip_of_resnet50(tmp_path):
     out = tmp_path / "resnet50.yaml"
     result = run_from_root("from-torch", "tests.torch_models:resnet50", "--input", "3x224x224", "-o", out)
     assert result.returncode == 0, result.stderr
-    summary = run_cli("summarize", out, "--format", "json")
+    summary = cli("summarize", out, "--format", "json")
     totals = json.loads(summary.stdout)["totals"]
     assert totals["params"] == 25_557_032                 # torchvision's documented count
     assert totals["macs"] == archcalc.analyze("resnet50").totals.macs
@@ -64,8 +73,8 @@ def test_written_yaml_reads_back_as_the_same_spec():
     assert yaml.safe_load(to_yaml(spec, header="a header")) == spec
 
 
-def test_layers_archcalc_cannot_express_are_named():
-    result = run_from_root("from-torch", "tests.torch_models:Unsupported", "--input", "3x32x32")
+def test_layers_archcalc_cannot_express_are_named(from_root):
+    result = from_root("from-torch", "tests.torch_models:Unsupported", "--input", "3x32x32")
     assert result.returncode == 2
     assert "pad (torch.nn.ReflectionPad2d)" in result.stderr
     assert "fold (torch.nn.Unfold)" in result.stderr
@@ -80,14 +89,14 @@ def test_layers_archcalc_cannot_express_are_named():
     ("tests.torch_models:DataDependent", "torch.fx cannot trace DataDependent"),
     ("torch.nn:Conv2d", "'torch.nn:Conv2d' needs arguments (missing a required argument: 'in_channels')"),
 ])
-def test_bad_targets_are_bad_input(target, message):
-    result = run_from_root("from-torch", target, "--input", "4")
+def test_bad_targets_are_bad_input(target, message, from_root):
+    result = from_root("from-torch", target, "--input", "4")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_wrong_input_shape_is_bad_input():
-    result = run_from_root("from-torch", "tests.torch_models:mnist_cnn", "--input", "3x28x28")
+def test_wrong_input_shape_is_bad_input(from_root):
+    result = from_root("from-torch", "tests.torch_models:mnist_cnn", "--input", "3x28x28")
     assert result.returncode == 2
     assert "does not run on an input of shape (3, 28, 28)" in result.stderr
 

@@ -12,7 +12,7 @@ from archcalc.spec import zoo
 from archcalc.analysis.memory import allocated, memory, parse_bytes
 from archcalc.spec.graph import load_spec
 
-from conftest import run_cli
+from conftest import REDUCED_INPUT, run_cli
 
 try:
     import torch
@@ -92,10 +92,15 @@ class LiveBytes(torch.utils._python_dispatch.TorchDispatchMode if torch else obj
         return out
 
 
+# the deepest and widest zoo specs at a reduced input: see conftest.REDUCED_INPUT
+def zoo_graph(spec):
+    return load_spec(spec, input_shape=REDUCED_INPUT.get(spec) if isinstance(spec, str) else None)
+
+
 @pytest.mark.skipif(torch is None, reason="needs torch")
 @pytest.mark.parametrize("spec", [RESIDUAL] + zoo.names())
 def test_liveness_peak_equals_what_eager_pytorch_holds(spec):
-    graph = load_spec(spec)
+    graph = zoo_graph(spec)
     model = archcalc.to_torch(graph).eval()
     x = torch.randn((2,) + tuple(graph.input_shape))
     mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
@@ -218,7 +223,7 @@ def measured_training_peak(spec, batch):
     """Peak bytes of one forward + backward on CPU, from the profiler's per-op memory accounting; only
     what the step allocates (the input included), not parameters and buffers made before it."""
     from torch.profiler import ProfilerActivity, profile
-    graph = load_spec(spec)
+    graph = zoo_graph(spec)
     torch.manual_seed(0)
     model = archcalc.to_torch(graph).train()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -252,7 +257,7 @@ TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0
 @pytest.mark.parametrize("spec", zoo.names())
 def test_training_peak_matches_the_cpu_profiler(spec):
     tolerance = TOLERANCE.get(spec, 0)
-    result = memory(spec, batch=2, mode="training")
+    result = memory(zoo_graph(spec), batch=2, mode="training")
     predicted = result.peak_bytes - result.param_bytes - result.buffer_bytes     # SGD: no optimizer state
     measured = measured_training_peak(spec, 2) - LOSS_BYTES
     assert abs(predicted - measured) <= tolerance * measured

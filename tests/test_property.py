@@ -1,18 +1,19 @@
 """Random valid specs agree exactly with the real PyTorch model: shapes, parameters, FLOPs and bytes
-saved for backward. ARCHCALC_HYPOTHESIS_EXAMPLES sets the number of examples (default 200)."""
-import os
+saved for backward. ARCHCALC_HYPOTHESIS_EXAMPLES sets the number of examples (default 60 in the suite;
+ARCHCALC_HYPOTHESIS_EXAMPLES=5000 for a long run)."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archcalc.errors import SpecError
+from conftest import hypothesis_examples
 from archcalc.layers import lookup
 
 torch = pytest.importorskip("torch")
 from archcalc.bridges.verify import verify  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ARCHCALC_HYPOTHESIS_EXAMPLES", "200"))
+EXAMPLES = hypothesis_examples(60)
 ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "tanh", "sigmoid", "softmax"]
 
 

@@ -17,6 +17,8 @@ torch = pytest.importorskip("torch")
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
+from conftest import hypothesis_examples  # noqa: E402
+
 
 def last_field(spec, layer=None):
     report = archcalc.analyze(spec)
@@ -216,7 +218,7 @@ def chains(draw):
     return {"input": [1, size, size], "layers": layers}, dense
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=hypothesis_examples(40), deadline=None)
 @given(chains())
 def test_gradient_support_matches_random_chains(chain):
     spec, dense = chain

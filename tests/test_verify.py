@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import archcalc
 from archcalc.cli import main
-from conftest import ROOT, SPECS, run_cli
+from conftest import REDUCED_INPUT, ROOT, SPECS, cli, run_cli
 
 torch = pytest.importorskip("torch")
 from archcalc.bridges.verify import verify  # noqa: E402
@@ -82,7 +82,7 @@ def test_same_padding_with_even_kernel_keeps_the_padded_copy():
 
 @pytest.mark.parametrize("name", ZOO)
 def test_zoo_agrees_exactly_at_batch_1(name):
-    result = verify(name)
+    result = verify(name, input_shape=REDUCED_INPUT.get(name))      # the deepest and widest at 96×96
     assert result.ok, disagreements(result)
     assert result.totals["params"][0] == result.totals["params"][1] > 0
     assert all(check[1] is not None for layer in result.layers for check in layer.checks.values())
@@ -156,9 +156,10 @@ def test_summarize_json_has_saved_bytes_and_does_not_import_torch(tmp_path):
     assert data["totals"]["saved_bytes"] == sum(layer["saved_bytes"] for layer in data["layers"]) > 0
 
 
-def exported(spec):
-    """Exec the printed source and return an instance of its model class."""
-    proc = run_cli("export-torch", spec)
+def exported(spec, run=cli):
+    """Exec the printed source and return an instance of its model class (in-process CLI; lenet5's test
+    runs the real subprocess)."""
+    proc = run("export-torch", spec)
     assert proc.returncode == 0, proc.stderr
     namespace = {"__name__": "exported"}
     exec(compile(proc.stdout, "exported.py", "exec"), namespace)
@@ -167,7 +168,7 @@ def exported(spec):
 
 
 def test_export_torch_lenet5_runs():
-    model = exported("lenet5")
+    model = exported("lenet5", run=run_cli)
     assert sum(p.numel() for p in model.parameters()) == 61_706      # LeCun et al. 1998
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
 
@@ -209,7 +210,7 @@ def test_no_progress_noise_when_stderr_is_not_a_terminal():
 @pytest.mark.parametrize("command", ["verify", "export-torch"])
 def test_layer_named_like_a_torch_module_attribute_is_bad_input(write_spec, command):
     path = write_spec("input: [3, 8, 8]\nlayers:\n  - relu\n  - relu: {name: forward}\n")
-    proc = run_cli(command, path)
+    proc = cli(command, path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{path}:4: layer 'forward': PyTorch cannot hold a layer named 'forward'" in proc.stderr
     assert "fix: give it another `name`" in proc.stderr
@@ -217,7 +218,7 @@ def test_layer_named_like_a_torch_module_attribute_is_bad_input(write_spec, comm
 
 def test_block_use_named_like_a_torch_module_attribute_is_bad_input(write_spec):
     path = write_spec("input: [3, 8, 8]\nblocks:\n  unit: [relu]\nlayers:\n  - unit: {name: training}\n")
-    proc = run_cli("verify", path)
+    proc = cli("verify", path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "layer 'training.relu_1': PyTorch cannot hold a layer named 'training'" in proc.stderr
 
@@ -226,7 +227,7 @@ def test_export_torch_writes_python_for_any_names(write_spec):
     path = write_spec('name: "a \\"\\"\\" b \\\\N"\ninput: [3, 8, 8]\nlayers:\n'
                       '  - relu: {name: class}\n  - relu: {name: "-apply"}\n  - relu: {name: "x²"}\n'
                       '  - relu: {name: T-destination}\n')
-    source = run_cli("export-torch", path).stdout
+    source = cli("export-torch", path).stdout
     assert ast.get_docstring(ast.parse(source)).startswith('a """ b \\N, exported by archcalc export-torch')
     model = exported(path)
     assert len(list(model.children())) == 4
@@ -242,6 +243,19 @@ def test_export_torch_model_named_like_a_helper_module(write_spec):
 
 
 def test_seed_beyond_what_torch_takes_is_bad_input():
-    proc = run_cli("verify", "mnist_fc", "--seed", str(2**64))
+    proc = cli("verify", "mnist_fc", "--seed", str(2**64))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "Invalid value for '--seed'" in proc.stderr
+
+
+def test_verify_releases_the_model_it_built():
+    import gc
+
+    def parameters_alive():
+        gc.collect()
+        return sum(isinstance(o, torch.nn.Parameter) for o in gc.get_objects())
+
+    verify("lenet5")
+    before = parameters_alive()
+    verify("lenet5")                  # LeNet-5: 10 parameter tensors, which must not outlive the call
+    assert parameters_alive() == before

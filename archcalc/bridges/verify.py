@@ -160,7 +160,7 @@ def _measure(graph, report, result, seed, torch, progress):
         if measure_saved and storage.nbytes() and key not in owned and key not in kept:
             kept[key] = tensor       # held until backward, so no later tensor can reuse the address
             saved_by[current[0]] = saved_by.get(current[0], 0) + storage.nbytes()
-        return tensor
+        return tensor.detach()   # a saved tensor holding its graph would keep the model alive
 
     def entering(name):
         def hook(module, args):
@@ -216,6 +216,7 @@ def _measure(graph, report, result, seed, torch, progress):
     finally:
         for handle in handles:
             handle.remove()
+        kept.clear()            # the storages held for the address check
     peak = torch.cuda.max_memory_allocated() - libraries if cuda else None
     root = type(model).__name__
     return {

@@ -27,7 +27,7 @@ def _pad(text, size, align):
 def table(rows, headers, style="simple", colalign=None):
     """`rows` of cells (None prints empty) under `headers`; style 'simple' (the terminal) or 'github'."""
     headers = [str(h) for h in headers]
-    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    rows = [["" if cell is None else str(cell).strip() for cell in row] for row in rows]   # tabulate strips cells
     columns = len(headers)
     rows = [row + [""] * (columns - len(row)) for row in rows]
     align = list(colalign or ()) + ["left"] * (columns - len(colalign or ()))

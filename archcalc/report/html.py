@@ -9,7 +9,7 @@ import tempfile
 from html import escape
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..layers.base import COUNTS
 from ..layers.shapes import CHANNELS_FIRST
 from .tables import bytes_text, count_text, grouped, human_bytes, rf_text, shape_text, short

@@ -1,5 +1,4 @@
-"""Turn reports into text: tables (tabulate), Markdown, CSV and JSON. Numbers are computed elsewhere."""
-import csv
+"""Turn reports into text: tables (tabulate's layouts), Markdown, CSV and JSON. Numbers are computed elsewhere."""
 import io
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -60,6 +59,7 @@ def _tabulate(rows, headers, fmt, colalign=None):
 
 
 def _csv(rows, headers):
+    import csv  # only when asked for, like json
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(headers)

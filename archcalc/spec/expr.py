@@ -142,10 +142,14 @@ def substitute(value, env):
             return evaluate(value[2:-1], env)
         return evaluate(value[1:], env)
     if isinstance(value, list):
-        return _keep_lines(value, type(value)(substitute(v, env) for v in value))
+        return _keep_lines(value, type(value)(v if type(v) in _PLAIN else substitute(v, env) for v in value))
     if isinstance(value, dict):
-        return _keep_lines(value, type(value)((k, substitute(v, env)) for k, v in value.items()))
+        return _keep_lines(value, type(value)((k, v if type(v) in _PLAIN else substitute(v, env))
+                                              for k, v in value.items()))
     return value
+
+
+_PLAIN = frozenset((int, float, bool, type(None)))     # what substitute returns unchanged: skip the call
 
 
 def _keep_lines(original, copy):

@@ -315,6 +315,7 @@ class _Expander:
         self.shapes = {INPUT: graph.input_shape}   # output shapes, computed only for `$in_channels`
         self.sizes = {}          # block name -> at most how many nodes one use adds
         self.visited = 0         # entries expanded so far, skipped ones included: bounded by MAX_NODES
+        self.canonical = {}      # (layer class, spelling) -> option name, for this load: repeats look it up once
 
     def shape_of(self, ref):
         """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
@@ -579,6 +580,17 @@ class _Expander:
         self.names.add(full)
         self.prefixes.update(prefixes)
 
+    def canonical_option(self, cls, key):
+        """cls.canonical_option, remembered per (class, spelling): a block repeated 1,000 times spells the
+        same options 1,000 times. Unknown spellings are not remembered; they raise each time."""
+        try:
+            return self.canonical[cls, key]
+        except KeyError:
+            name = self.canonical[cls, key] = cls.canonical_option(key)
+            return name
+        except TypeError:        # an unhashable key: YAML allows few, and none is an option
+            return cls.canonical_option(key)
+
     def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable):
         full = scope.prefix + local
         # read, not popped: a repeated entry shares `options` across its repetitions
@@ -588,7 +600,7 @@ class _Expander:
             if key == "activation" and cls.accepts_activation:
                 continue
             try:
-                canonical = cls.canonical_option(key)
+                canonical = self.canonical_option(cls, key)
                 opts[canonical] = cls.parse_option(canonical, value)
             except LayerError as err:
                 raise self.fail(err.message, options_line(key), scope, full, err.hint) from None
