@@ -183,12 +183,14 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
     storage = {INPUT: saved.fresh()}
+    built = {}      # name -> (layer, input shapes): what a `tie` refers to
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         layer = node.layer
+        built[node.name] = (layer, ins)
         try:
             out = layer.output_shape(ins)
-            params = layer.params(ins)
+            params = layer.params(ins) - shared_params(node, ins, built)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
             flops = counting.count(layer, ins, out, batch)
@@ -232,6 +234,26 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
+
+
+def shared_params(node, ins, built):
+    """Elements of the weight a layer shares with the earlier layer its `tie` names (a GPT-2 LM head
+    reusing the token embedding): counted once, at the owner, as model.parameters() counts a shared
+    Parameter. Both layers state their weight's torch shape (`weight_shape`), which must agree."""
+    if node.tie is None:
+        return 0
+    owner, owner_ins = built[node.tie]
+    mine = getattr(node.layer, "weight_shape", None)
+    theirs = getattr(owner, "weight_shape", None)
+    if mine is None or theirs is None:
+        which = node.layer if mine is None else owner
+        raise SpecError(f"`tie: {node.tie}`: {which.type_name} has no single weight tensor to share",
+                        hint="tie a dense layer to an embedding (or another dense) of the same weight shape")
+    if mine(ins) != theirs(owner_ins):
+        raise SpecError(f"`tie: {node.tie}`: this layer's weight {tuple(mine(ins))} and {node.tie}'s "
+                        f"{tuple(theirs(owner_ins))} differ, so they cannot be one tensor",
+                        hint="a tied LM head has units = the embedding's vocabulary and inputs = its dimension")
+    return numel(mine(ins))
 
 
 class SavedStorages:

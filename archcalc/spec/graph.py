@@ -22,7 +22,8 @@ from .yamlio import LineDict, LineList, load_yaml
 INPUT = "input"
 MAX_NODES = 100_000
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
-ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation", "tie")
+INPUT_DTYPES = ("float", "int64", "int32")    # `input: {shape: [128], dtype: int64}`: token ids
 BLOCK_KEYS = ("args", "layers", "description")
 IN_CHANNELS = "in_channels"
 
@@ -37,6 +38,7 @@ class Node:
     trainable: bool = True
     line: int = None
     context: str = ""
+    tie: str = None       # the earlier layer whose weight tensor this layer shares (`tie: wte`)
 
     @property
     def type_name(self):
@@ -54,6 +56,7 @@ class Graph:
     file: str = None
     description: str = ""
     source: str = ""
+    input_dtype: str = "float"  # "int64" or "int32" for token ids (`input: {shape: [128], dtype: int64}`)
 
     @property
     def output(self):
@@ -107,6 +110,21 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     return from_layout(tuple(value), layout)
 
 
+def parse_input(value, file=None, line=None):
+    """`input: [3, 224, 224]`, or `input: {shape: [128], dtype: int64}` for token ids -> (shape, dtype)."""
+    if not isinstance(value, dict):
+        return value, "float"
+    unknown = [key for key in value if key not in ("shape", "dtype")]
+    if unknown or "shape" not in value:
+        raise SpecError(f"`input` as a mapping takes `shape` and `dtype`, got {', '.join(map(str, value)) or 'nothing'}",
+                        file=file, line=line, hint="write input: {shape: [128], dtype: int64} for 128 token ids")
+    dtype = value.get("dtype", "float")
+    if dtype not in INPUT_DTYPES:
+        raise SpecError(f"input dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}", file=file, line=line,
+                        hint="token ids are int64 (what nn.Embedding takes); everything else is float")
+    return value["shape"], dtype
+
+
 def load_spec(source, *, input_shape=None, args=None):
     """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input,
     `args` (a dict) the defaults of its top-level `args`."""
@@ -151,10 +169,11 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         raise SpecError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}",
                         file=file, line=line_of("layout"),
                         hint="channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)")
+    written, input_dtype = parse_input(data["input"], file, line_of("input"))
     if input_shape is not None:
         shape = parse_shape(input_shape, layout, what="--input")
     else:
-        shape = parse_shape(data["input"], layout, file=file, line=line_of("input"))
+        shape = parse_shape(written, layout, file=file, line=line_of("input"))
     blocks = data.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"),
@@ -176,7 +195,7 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
                             hint=f"write {key}: followed by words on the same line")
     graph = Graph(
         name=str(data.get("name") or (Path(file).stem if file else "model")),
-        input_shape=shape, layout=layout, file=file,
+        input_shape=shape, layout=layout, file=file, input_dtype=input_dtype,
         description=str(data.get("description") or ""), source=str(data.get("source") or ""),
     )
     expander = _Expander(graph, blocks)
@@ -331,6 +350,15 @@ class _Expander:
                          hint="write when: true / false, or a block argument: when: $downsample")
         trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
+        tie = meta.get("tie")
+        if tie is not None:
+            if not isinstance(tie, str):
+                raise self.fail(f"`tie` must name one earlier layer, got {tie!r}", line, scope, name,
+                                hint="e.g. tie: wte (the LM head shares the token embedding's weight)")
+            tie = self.resolve_inputs(tie, scope, line, name)[0]
+            if tie == INPUT or tie == scope.input_ref:
+                raise self.fail("`tie` must name an earlier layer with a weight, not the input", line, scope, name,
+                                hint="e.g. tie: wte")
 
         if not when:
             # A skipped layer passes its input through, so later references to it still resolve.
@@ -359,7 +387,7 @@ class _Expander:
                                         trainable and scope.trainable)
             else:
                 out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
-                                     trainable and scope.trainable)
+                                     trainable and scope.trainable, tie)
             scope.last = out
         if name is not None:
             scope.names[name] = scope.last
@@ -447,7 +475,7 @@ class _Expander:
         self.names.add(full)
         self.prefixes.update(prefixes)
 
-    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable):
+    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable, tie=None):
         full = scope.prefix + local
         # read, not popped: a repeated entry shares `options` across its repetitions
         activation = options.get("activation") if cls.accepts_activation else None
@@ -470,7 +498,8 @@ class _Expander:
                             hint="list its inputs with `from: [a, b]`" if cls.min_inputs > 1 else
                             "give a single layer in `from`")
         self.claim(full, line, scope)
-        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context), line, scope)
+        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context, tie),
+                    line, scope)
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
