@@ -190,13 +190,14 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         built[node.name] = (layer, ins)
         try:
             out = layer.output_shape(ins)
-            params = layer.params(ins) - shared_params(node, ins, built)
+            own = layer.params(ins)
+            params = own - shared_params(node, ins, built)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
             flops = counting.count(layer, ins, out, batch)
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
-            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
+            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
                             batch, device)
             storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
             kept = layer.saved_tensors(ins, out, grad)

@@ -142,7 +142,8 @@ class MultiHeadAttention(Layer):
     def saved_tensors(self, ins, out, grad):
         """What the math path keeps (checked with saved_tensors_hooks): the inputs for the projections'
         weight gradients; q (scaled) and kᵀ, copied contiguous for bmm; the softmax output; with dropout
-        its mask and output; v, copied; the heads' output, reshaped for out_proj."""
+        its mask and output; v, copied; the heads' output, reshaped for out_proj. At batch 1 (or with
+        one head) kᵀ and v are views of the packed q, k, v projection, which is kept whole instead."""
         if not grad.active:
             return []
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
@@ -152,11 +153,17 @@ class MultiHeadAttention(Layer):
             saved.append(Saved(numel(ins[0]) * b, input=0))
             if len(ins) > 1:
                 saved.append(Saved(numel(ins[1]) * b, input=1))
-        saved += [Saved.new(b * h * n * head_dim), Saved.new(b * h * head_dim * m), Saved.new(b * h * n * m)]
+        # bmm takes kᵀ and v as views of the packed projection's output where the reshape to
+        # (N·h, …) needs no copy (one sample, or one head); then that whole output is what stays alive.
+        packed_views = (len(ins) == 1 and kv_heads == h and (b == 1 or h == 1))
+        keys = ([Saved.new(b * n * (h + 2 * kv_heads) * head_dim)] if packed_views else
+                [Saved.new(b * h * head_dim * m)])
+        saved += [Saved.new(b * h * n * head_dim)] + keys + [Saved.new(b * h * n * m)]
         if self.dropout:
             cuda = grad.device == "cuda"
             saved += [Saved.new(b * h * n * m, 1 if cuda else None), Saved.new(b * h * n * m)]
-        saved.append(Saved.new(b * h * m * head_dim))
+        if not packed_views:
+            saved.append(Saved.new(b * h * m * head_dim))
         if grad.weights:
             saved.append(Saved.new(b * n * h * head_dim))
         return saved
