@@ -182,7 +182,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     totals = report.totals
     saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
-    storage = {INPUT: saved.fresh()}
+    storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
@@ -199,7 +199,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
                             batch, device)
-            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
+            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh(numel(out) * batch)
             kept = layer.saved_tensors(ins, out, grad)
             saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
             workspace = layer.workspace(ins, out, width)
@@ -264,10 +264,13 @@ class SavedStorages:
     def __init__(self, allocation=None):
         self.count = 0
         self.kept = set()
+        self.sizes = {}     # storage -> its elements: a saved view (x[:, 0]) keeps its whole storage alive
         self.allocation = allocation or (lambda nbytes: nbytes)
 
-    def fresh(self):
+    def fresh(self, elements=None):
         self.count += 1
+        if elements is not None:
+            self.sizes[self.count] = elements
         return self.count
 
     def add(self, tensors, width, input_storages, output_storage):
@@ -282,7 +285,8 @@ class SavedStorages:
                 key = self.fresh()
             if key not in self.kept:
                 self.kept.add(key)
-                added += self.allocation(tensor.elements * (tensor.element_bytes or width))
+                elements = max(tensor.elements, self.sizes.get(key, 0))
+                added += self.allocation(elements * (tensor.element_bytes or width))
         return added
 
 
