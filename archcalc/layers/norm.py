@@ -263,10 +263,12 @@ class RMSNorm(_SampleNorm):
         return numel(ins[0]) // ins[0][-1]
 
     def saved_tensors(self, ins, out, grad):
-        """The input and 1/rms per row."""
+        """torch composes it on CPU: the input and 1/rms per row, and with γ the normalised x for γ's
+        gradient."""
         if not grad.active:
             return []
-        return [keep_input(ins, grad), Saved.new(self.groups_per_sample(ins) * grad.batch)]
+        saved = [keep_input(ins, grad), Saved.new(self.groups_per_sample(ins) * grad.batch)]
+        return saved + ([Saved.new(numel(ins[0]) * grad.batch)] if self.affine else [])
 
     def torch_module(self, ins):
         from torch import nn
