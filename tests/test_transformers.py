@@ -192,3 +192,12 @@ def test_input_dtype_must_be_known():
     with pytest.raises(SpecError) as caught:
         archcalc.analyze({"input": {"shape": [4], "dtype": "float16x"}, "layers": ["relu"]})
     assert "int64" in str(caught.value)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_every_sequence_type_agrees_with_torch(batch):
+    """Every sequence layer type in one spec (tests/test_explain.py's), with backward."""
+    import yaml
+    from test_explain import EVERY_SEQUENCE_TYPE
+    result = verify(yaml.safe_load(EVERY_SEQUENCE_TYPE), batch=batch, train=True)
+    assert result.ok, disagreements(result)

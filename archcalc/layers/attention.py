@@ -189,8 +189,8 @@ class MultiHeadAttention(Layer):
                      f"{head_dim}", self.macs(ins, out), "q·kᵀ and weights·v, per head"),
                 Step("FLOPs", "2·MACs + biases + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal
                                                                                  else ""),
-                     f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}",
-                     self.flops(ins, out))]
+                     f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
+                     + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
 
 
 @register
