@@ -65,10 +65,11 @@ def quiet(call):
 
 
 def model_and_input(spec, batch, train=False):
+    from archcalc.bridges.torch_model import example_input
     graph = load_spec(spec)
     torch.manual_seed(0)
     model = archcalc.to_torch(graph).train(train)
-    return graph, model, torch.randn((batch,) + tuple(graph.input_shape))
+    return graph, model, example_input(graph, batch)      # token ids for an int64 input
 
 
 def measure(tool, spec, batch):
@@ -84,7 +85,8 @@ def measure(tool, spec, batch):
     if tool == "ptflops":
         ptflops = pytest.importorskip("ptflops")
         per_sample, _ = quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False))
+            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False,
+            input_constructor=lambda shape: x[:1]))
         return per_sample * batch      # ptflops always runs one sample
     if tool == "fvcore":
         fvcore = pytest.importorskip("fvcore.nn")
@@ -94,7 +96,7 @@ def measure(tool, spec, batch):
         return quiet(analysis.total)
     if tool == "torchinfo":
         torchinfo = pytest.importorskip("torchinfo")
-        return torchinfo.summary(model, input_size=tuple(x.shape), verbose=0).total_mult_adds
+        return torchinfo.summary(model, input_data=[x], verbose=0).total_mult_adds
     raise AssertionError(tool)
 
 

@@ -201,3 +201,26 @@ def test_every_sequence_type_agrees_with_torch(batch):
     from test_explain import EVERY_SEQUENCE_TYPE
     result = verify(yaml.safe_load(EVERY_SEQUENCE_TYPE), batch=batch, train=True)
     assert result.ok, disagreements(result)
+
+
+MAPS_TO_TOKENS = {"name": "maps_to_tokens", "input": [4, 6, 6], "layers": [
+    {"layernorm": {"name": "ln2d", "channels_first": True}},
+    {"layer_scale": {"name": "gamma", "channels_first": True}},
+    {"groupnorm": {"name": "gn", "groups": 2}},
+    {"instancenorm": {"name": "inorm"}},
+    {"flatten": {"name": "flat", "start": 1}},
+    {"permute": {"name": "seq", "order": [1, 0]}},
+    {"dense": {"name": "proj", "units": 6}},
+    {"layernorm": {"name": "ln"}},
+    {"attention": {"name": "att", "heads": 2}},
+    {"concat": {"name": "cat", "axis": 0, "from": ["att", "proj"]}}]}
+
+
+@pytest.mark.parametrize("tool", ["torch", "thop", "ptflops", "fvcore", "torchinfo"])
+def test_every_sequence_type_counts_as_the_real_tool(tool):
+    """Each convention's rule for the new types, against the tool itself run on to_torch of the spec."""
+    import yaml
+    from test_conventions import measure
+    from test_explain import EVERY_SEQUENCE_TYPE
+    for spec in (yaml.safe_load(EVERY_SEQUENCE_TYPE), MAPS_TO_TOKENS):
+        assert archcalc.analyze(spec, batch=2, convention=tool).totals.flops == measure(tool, spec, 2), tool

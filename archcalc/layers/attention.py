@@ -44,7 +44,8 @@ class MultiHeadAttention(Layer):
         thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, "out_proj's MACs only: the nn.Linear child "
                                                                      "(no hook for the rest)"),
         ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear and @ are not patched)"),
-        torchinfo=Rule(_out_proj, "out_proj's parameters per token... its only leaf child: n·(q·d + d)"))
+        torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.bias else 0)) * b,
+                       "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
     torch_modules = ("Attention", "MultiheadAttention")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
