@@ -224,3 +224,53 @@ def test_every_sequence_type_counts_as_the_real_tool(tool):
     from test_explain import EVERY_SEQUENCE_TYPE
     for spec in (yaml.safe_load(EVERY_SEQUENCE_TYPE), MAPS_TO_TOKENS):
         assert archcalc.analyze(spec, batch=2, convention=tool).totals.flops == measure(tool, spec, 2), tool
+
+
+# ---- from-torch: token ids, nn.Embedding, nn.MultiheadAttention, chunk, reshape, transpose, sdpa, indexing
+
+class TinyLM(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.wte = nn.Embedding(50, 16)
+        self.ln = nn.LayerNorm(16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.qkv = nn.Linear(16, 48)
+        self.out = nn.Linear(16, 50)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        h = self.ln(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        n = x.shape[1]
+        q, k, v = (t.reshape(1, n, 2, 8).transpose(1, 2) for t in (q, k, v))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(y.permute(0, 2, 1, 3).reshape(1, n, 16)[:, 0])
+
+
+def test_from_torch_reads_a_small_language_model():
+    from archcalc.bridges.from_torch import from_torch
+    model = TinyLM()
+    spec = from_torch(model, "12:int64")
+    assert spec["input"] == {"shape": [12], "dtype": "int64"}
+    types = [next(iter(entry)) for entry in spec["layers"]]
+    assert types[:3] == ["embedding", "layernorm", "attention"]
+    assert types.count("take") == 3 and "scaled_dot_product_attention" in types and types[-2:] == ["select", "dense"]
+    report = archcalc.analyze(spec)
+    # 50·16 + 2·16 + (4·16·16 + 4·16) + (16·48 + 48) + (16·50 + 50)
+    assert report.totals.params == sum(p.numel() for p in model.parameters()) == 800 + 32 + 1088 + 816 + 850
+    assert report.layers[-1].output_shape == (50,)
+    # FlopCounterMode on meta, where nn.MultiheadAttention's and sdpa's products are counted as bmm:
+    # archcalc's attention counts the same four products as nn.MultiheadAttention.
+    with torch.device("meta"):
+        meta_model = TinyLM().train()
+    flops, _ = meta_flops(meta_model, torch.zeros(1, 12, dtype=torch.long, device="meta"))
+    assert report.totals.torch_flops == flops
+
+
+def test_from_torch_refuses_an_unknown_input_dtype():
+    from archcalc.bridges.from_torch import from_torch
+    with pytest.raises(SpecError) as caught:
+        from_torch(TinyLM(), "12:int8")
+    assert "int64" in str(caught.value)

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import MissingExtra, SpecError, Unsupported
 from ..layers import layer_types
 from ..layers.base import PASS_THROUGH, TorchCall
-from ..spec.graph import INPUT, parse_shape
+from ..spec.graph import INPUT, INPUT_DTYPES, parse_shape
 
 _PASS = object()       # the node forwards its input unchanged (Identity, contiguous, eval-mode dropout)
 
@@ -115,11 +115,15 @@ class _Converter:
         self.modules = modules
         self.shapes = shapes          # fx node name -> output tensor shape with batch, or None for a non-tensor
         self.module_types = _module_table()
+        self.passed = {}              # fx node -> the node whose value it forwards (an item of a tuple)
         self.function_types = _function_table()
 
     def convert(self, node):
         """(archcalc type, options, tensor inputs), _PASS, or None for a value that is not a tensor."""
         inputs = self.tensor_inputs(node)
+        piece = self.piece(node)
+        if piece is not None:
+            return piece
         if node.op == "call_module":
             module = self.modules[node.target]
             if type(module) not in self.module_types:
@@ -134,6 +138,8 @@ class _Converter:
         cls = self.function_types[name]
         if cls is None:
             return _PASS
+        if node.op != "call_module":
+            inputs = self.positional_tensors(node)     # sdpa(q, q, v): q twice, in its places
         call = TorchCall(name, tuple(node.args), dict(node.kwargs),
                          tuple(self.shapes[arg.name] for arg in inputs), self.shapes[node.name])
         answer = cls.from_torch_call(call)
@@ -141,6 +147,37 @@ class _Converter:
             return _PASS
         options, reads = answer
         return cls.type_name, options, [inputs[i] for i in reads]
+
+    def piece(self, node):
+        """`out[i]` of a call that returns several tensors: a module's tuple (nn.MultiheadAttention's
+        (output, weights)) gives its first item through; a split or chunk becomes that piece's layer."""
+        if node.op != "call_function" or _function_name(node) != "getitem":
+            return None
+        producer, index = node.args[0], node.args[1]
+        if not hasattr(producer, "op") or self.shapes.get(producer.name) is not None:
+            return None
+        if producer.op == "call_module":
+            if index != 0:
+                raise Unsupported(f"item {index} of {producer.target}'s outputs; archcalc keeps the first")
+            self.passed[node.name] = producer
+            return _PASS
+        name = _function_name(producer).lower()
+        if self.function_types.get(name) is None:
+            return None       # x.shape[1] and the like: a plain value
+        cls = self.function_types[name]
+        inputs = self.positional_tensors(producer)
+        call = TorchCall(name, tuple(producer.args), {**producer.kwargs, "index": index},
+                         tuple(self.shapes[arg.name] for arg in inputs), self.shapes[node.name])
+        options, reads = cls.from_torch_call(call)
+        return cls.type_name, options, [inputs[i] for i in reads]
+
+    def positional_tensors(self, node):
+        """The tensor arguments in their order, repeats kept (all_input_nodes lists each node once)."""
+        found = [arg for arg in (*node.args, *node.kwargs.values()) if self.is_tensor(arg)]
+        for arg in (*node.args, *node.kwargs.values()):
+            if isinstance(arg, (list, tuple)):
+                found += [a for a in arg if self.is_tensor(a)]
+        return found or self.tensor_inputs(node)
 
     def is_tensor(self, arg):
         return hasattr(arg, "op") and self.shapes.get(arg.name) is not None
@@ -161,7 +198,7 @@ def _tracer():
     return Tracer()
 
 
-def _trace(model, input_shape):
+def _trace(model, input_shape, dtype="float"):
     """The fx graph of `model`, and every node's output shape from one real forward pass at batch 1."""
     import torch
     import torch.fx
@@ -177,7 +214,8 @@ def _trace(model, input_shape):
     traced.eval()
     try:
         with torch.no_grad():
-            ShapeProp(traced).propagate(torch.zeros((1, *input_shape)))
+            ShapeProp(traced).propagate(torch.zeros((1, *input_shape), dtype=torch.float32 if dtype == "float"
+                                                    else getattr(torch, dtype)))
     except Exception as err:  # noqa: BLE001
         raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: {err}",
                         hint="check --input (channels, height, width without batch)") from None
@@ -190,14 +228,27 @@ def _trace(model, input_shape):
     return traced, shapes
 
 
-def from_torch(model, input_shape, *, name=None, source=None):
+def split_dtype(input_shape, dtype=None):
+    """"128:int64" -> ("128", "int64"): --input names the dtype of token ids after a colon."""
+    if isinstance(input_shape, str) and ":" in input_shape:
+        input_shape, dtype = input_shape.split(":", 1)
+    dtype = dtype or "float"
+    if dtype not in INPUT_DTYPES:
+        raise SpecError(f"input dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}",
+                        hint="token ids for nn.Embedding: --input 128:int64")
+    return input_shape, dtype
+
+
+def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
     """A spec (a plain dict, ready for archcalc.analyze or to_yaml) equivalent to `model`.
 
-    `input_shape` is (channels, height, width) or (features,), without batch, or "3x224x224".
+    `input_shape` is (channels, height, width), (tokens, features), (features,) or token ids (tokens,),
+    without batch, or "3x224x224"; token ids take dtype="int64" (or "128:int64").
     """
     torch = _torch()
+    input_shape, dtype = split_dtype(input_shape, dtype)
     shape = list(parse_shape(input_shape, "channels_first", what="--input"))
-    traced, shapes = _trace(model, shape)
+    traced, shapes = _trace(model, shape, dtype)
     converter = _Converter(dict(traced.named_modules()), shapes)
     alias = {}            # fx node name -> the spec name that holds its value
     layers, problems, last = [], [], INPUT
@@ -232,7 +283,8 @@ def from_torch(model, input_shape, *, name=None, source=None):
         if converted is None:
             continue
         if converted is _PASS:
-            alias[node.name] = alias[converter.tensor_inputs(node)[0].name]
+            source_node = converter.passed.get(node.name) or converter.tensor_inputs(node)[0]
+            alias[node.name] = alias[source_node.name]
             continue
         type_name, options, args = converted
         refs = [alias[arg.name] for arg in args]
@@ -251,7 +303,8 @@ def from_torch(model, input_shape, *, name=None, source=None):
     if not isinstance(output, torch.fx.Node) or alias.get(output.name) != last or not layers:
         raise SpecError(f"{type(model).__name__} must return one tensor computed by its last layer",
                         hint="from-torch handles single-output models")
-    spec = {"name": name or type(model).__name__.lower(), "input": shape}
+    spec = {"name": name or type(model).__name__.lower(),
+            "input": shape if dtype == "float" else {"shape": shape, "dtype": dtype}}
     if source:
         spec["source"] = source
     spec["layers"] = layers

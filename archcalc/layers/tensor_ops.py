@@ -74,8 +74,8 @@ class _View(Layer):
 
 @register
 class Reshape(_View):
-    """To a new shape (batch kept); one size may be -1. Torch copies when the input is not contiguous
-    (after a permute): archcalc then counts a fresh output."""
+    """To a new shape (batch kept); one size may be -1. Counted as a view; torch copies when the input is
+    not contiguous (right after a permute), which archcalc does not track yet."""
 
     type_name = "reshape"
     aliases = ("view", "unflatten")
@@ -275,6 +275,7 @@ class Take(_View):
     type_name = "take"
     aliases = ("split", "chunk")
     torch_modules = ("Take",)
+    torch_functions = ("chunk", "split")
     options = {"index": Option(integer(0), required=True),
                "chunks": Option(integer(1), default=None, doc="equal pieces (torch.chunk)"),
                "sizes": Option(sizes_list, default=None, aliases=("split_size_or_sections",),
@@ -284,6 +285,21 @@ class Take(_View):
     @classmethod
     def from_torch_module(cls, m):
         return {"sizes": list(m.sizes), "index": m.index, "axis": m.axis}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        """`x.chunk(3, dim=-1)[i]` or `x.split(768, dim=2)[i]`, as from-torch hands over an item of them."""
+        rank = len(call.input_shapes[0])
+        dim = call.arg(2, "dim", 0) % rank
+        if dim == 0:
+            raise Unsupported("a split of the batch axis")
+        axis = dim - 1 - (rank - 1)          # counted from the end: stays right whatever the rank
+        index = call.kwargs["index"]
+        if call.name == "chunk":
+            return {"chunks": call.arg(1, "chunks"), "index": index, "axis": axis}, (0,)
+        sizes = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+        return {"sizes": list(sizes) if isinstance(sizes, (list, tuple)) else [sizes], "index": index,
+                "axis": axis}, (0,)
 
     def pieces(self, ins):
         axis = resolve(self.axis, len(ins[0]))
@@ -389,7 +405,7 @@ class Mean(Layer):
     kind = Kind.POOL
     counting = counted_as()
     torch_modules = ("Mean",)
-    torch_functions = ("mean",)
+    torch_functions = ()     # Tensor.mean is claimed by global_avgpool2d (pool.py); see the report
     primary = "axes"
     options = {"axes": Option(axis_list, required=True, aliases=("dim", "axis")),
                "keepdim": Option(boolean, default=False, aliases=("keepdims",))}
@@ -465,15 +481,13 @@ class DropPath(Layer):
     kind = Kind.REGULARIZATION
     counting = counted_as()
     eval_identity = True
-    torch_modules = ("DropPath", "StochasticDepth")
+    torch_modules = ("DropPath",)
     primary = "rate"
     options = {"rate": Option(number(minimum=0, below=1), default=0.0, aliases=("p", "drop_prob"))}
 
     @classmethod
     def from_torch_module(cls, m):
-        if type(m).__name__ == "StochasticDepth" and m.mode != "row":
-            raise Unsupported("StochasticDepth(mode='batch')")
-        return cls.non_default(rate=getattr(m, "p", getattr(m, "rate", getattr(m, "drop_prob", 0.0))))
+        return cls.non_default(rate=m.rate)
 
     def is_view(self):
         return self.rate == 0
