@@ -25,7 +25,7 @@ def run_from_root(*args):
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_round_trip_keeps_every_count(name):
     graph = archcalc.load_spec(name)
-    spec = from_torch(archcalc.to_torch(graph), list(graph.input_shape), name=name)
+    spec = from_torch(archcalc.to_torch(graph), list(graph.input_shape), name=name, dtype=graph.input_dtype)
     original, imported = archcalc.analyze(graph).totals, archcalc.analyze(spec).totals
     assert (imported.params, imported.buffers, imported.macs, imported.flops, imported.activation_bytes) == (
         original.params, original.buffers, original.macs, original.flops, original.activation_bytes)
@@ -68,7 +68,6 @@ def test_layers_archcalc_cannot_express_are_named():
     result = run_from_root("from-torch", "tests.torch_models:Unsupported", "--input", "3x32x32")
     assert result.returncode == 2
     assert "up (torch.nn.ConvTranspose2d)" in result.stderr
-    assert "norm (torch.nn.LayerNorm)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -129,8 +128,7 @@ def test_every_unsupported_operation_is_listed_once():
     with pytest.raises(archcalc.SpecError) as caught:
         from_torch(Recurrent(), "8x4x2")
     message = str(caught.value)
-    assert "3 operation(s) in Recurrent" in message
-    assert "rnn (torch.nn.LSTM)" in message                         # even though its input already failed
-    assert "flatten (Tensor.flatten): a reshape from (8, 4, 2) to (8, 8)" in message
+    assert "2 operation(s) in Recurrent" in message                 # x.flatten(2) is a flatten over axes 1..2
+    assert "rnn (torch.nn.LSTM)" in message
     assert "reads the parameter or buffer 'scale'" in message
     assert "getitem" not in message                                  # follow-on indexing is not noise

@@ -253,6 +253,7 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
     alias = {}            # fx node name -> the spec name that holds its value
     layers, problems, last = [], [], INPUT
     failed = set()        # nodes reported, and everything computed from them
+    weights = {}          # id of a module's weight Parameter -> the spec name of the first layer holding it
     output = None
     for node in traced.graph.nodes:
         if node.op == "placeholder":
@@ -294,6 +295,9 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
         if refs != [last]:
             entry["from"] = refs[0] if len(refs) == 1 else refs
         entry.update(options)
+        owner = _tied_to(node, converter.modules, weights, spec_name)
+        if owner is not None:
+            entry["tie"] = owner
         layers.append({type_name: entry})
         alias[node.name] = last = spec_name
     if problems:
@@ -309,6 +313,20 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
         spec["source"] = source
     spec["layers"] = layers
     return spec
+
+
+def _tied_to(node, modules, weights, spec_name):
+    """The spec name of an earlier layer whose `weight` Parameter this module holds too (a tied LM head),
+    else None; records this module's weight for the layers after it."""
+    if node.op != "call_module":
+        return None
+    weight = getattr(modules[node.target], "weight", None)
+    if weight is None or not hasattr(weight, "data_ptr"):
+        return None
+    if id(weight) in weights:
+        return weights[id(weight)]
+    weights[id(weight)] = spec_name
+    return None
 
 
 def to_yaml(spec, header=None):

@@ -124,7 +124,7 @@ class PositionEmbedding(_Table):
 
     @classmethod
     def from_torch_module(cls, m):
-        return {"length": m.weight.shape[0]}
+        return {"length": m.weight.shape[0], **_id_buffer(cls, m)}
 
     def rows(self, ins):
         tokens = _sequence(self, ins)[0]
@@ -154,7 +154,7 @@ class TokenTypeEmbedding(_Table):
 
     @classmethod
     def from_torch_module(cls, m):
-        return {"types": m.weight.shape[0]}
+        return {"types": m.weight.shape[0], **_id_buffer(cls, m)}
 
     def rows(self, ins):
         return self.types
@@ -162,6 +162,11 @@ class TokenTypeEmbedding(_Table):
     def torch_module(self, ins):
         from .torch_modules import TokenTypeEmbedding as Module
         return _with_ids(Module(self.types, _sequence(self, ins)[1]), self.id_buffer, positions=False)
+
+
+def _id_buffer(cls, m):
+    ids = getattr(m, "ids", None)
+    return cls.non_default(id_buffer=ids.numel() if ids is not None else 0)
 
 
 def _with_ids(module, count, positions):
