@@ -186,14 +186,22 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     return rows
 
 
+def _own_params(record):
+    """The layer's parameter tensors, less a weight it shares with an earlier layer (`tie`), which is
+    allocated once, at its owner."""
+    tensors = tuple(record.layer.param_tensors(record.in_shapes))
+    if tensors and sum(tensors) - record.params == tensors[0]:
+        return tensors[1:]
+    return tensors
+
+
 def _layer_facts(report):
     """What the memory model reads off the analyzer's records: each layer's temporaries (bytes per
     sample), its parameter tensors (elements of each) and buffer tensors ((elements, bytes per element
     or None) of each), which tensors get a gradient, and the index of the first layer that saves the
     network input for backward (its saved bytes hold it), or None."""
     workspaces = [record.workspace for record in report.layers]
-    tensors = [(record.layer.param_tensors(record.in_shapes), record.layer.buffer_tensors(record.in_shapes))
-               for record in report.layers]
+    tensors = [(_own_params(record), record.layer.buffer_tensors(record.in_shapes)) for record in report.layers]
     needs_grad = {INPUT: False, **{record.name: record.needs_grad for record in report.layers}}
     saver = next((index for index, record in enumerate(report.layers) if record.saves_network_input), None)
     return workspaces, tensors, needs_grad, saver
