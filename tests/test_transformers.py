@@ -274,3 +274,15 @@ def test_from_torch_refuses_an_unknown_input_dtype():
     with pytest.raises(SpecError) as caught:
         from_torch(TinyLM(), "12:int8")
     assert "int64" in str(caught.value)
+
+
+def test_export_torch_writes_a_runnable_tied_gpt2():
+    from archcalc.bridges.torch_model import torch_source
+    source = torch_source(archcalc.load_spec("gpt2", input_shape="8"))
+    assert "self.lm_head.weight = self.wte.weight  # tied" in source
+    namespace = {}
+    exec(compile(source.split('if __name__ == "__main__":')[0], "gpt2_export.py", "exec"), namespace)
+    with torch.device("meta"):
+        model = namespace["Gpt2"]()
+    assert sum(p.numel() for p in model.parameters()) == 124_439_808
+    assert tuple(model(torch.zeros(1, 8, dtype=torch.long, device="meta")).shape) == (1, 8, 50257)

@@ -132,8 +132,9 @@ def torch_source(graph):
     for node in graph.nodes:
         module = model.get_submodule(node.name)
         attr = _identifier(node.name, attrs)
-        if type(module).__module__ == torch_modules.__name__ and type(module) not in helpers:
-            helpers.append(type(module))
+        for cls in reversed(type(module).__mro__):          # a helper's own base class first
+            if cls.__module__ == torch_modules.__name__ and cls not in helpers:
+                helpers.append(cls)
         comment = f"  # {node.name}" if attr != node.name else ""
         init.append(f"        self.{attr} = {_module_source(module)}{comment}")
         if not node.trainable and any(True for _ in module.parameters()):

@@ -136,8 +136,7 @@ class PositionEmbedding(_Table):
 
     def torch_module(self, ins):
         from .torch_modules import PositionEmbedding as Module
-        module = Module(self.rows(ins), _sequence(self, ins)[1])
-        return _with_ids(module, self.id_buffer, positions=True)
+        return Module(self.rows(ins), _sequence(self, ins)[1], self.id_buffer)
 
 
 @register
@@ -161,21 +160,12 @@ class TokenTypeEmbedding(_Table):
 
     def torch_module(self, ins):
         from .torch_modules import TokenTypeEmbedding as Module
-        return _with_ids(Module(self.types, _sequence(self, ins)[1]), self.id_buffer, positions=False)
+        return Module(self.types, _sequence(self, ins)[1], self.id_buffer)
 
 
 def _id_buffer(cls, m):
     ids = getattr(m, "ids", None)
     return cls.non_default(id_buffer=ids.numel() if ids is not None else 0)
-
-
-def _with_ids(module, count, positions):
-    """Register transformers' id buffer (not persistent: absent from the state_dict, present in buffers())."""
-    if count:
-        import torch
-        ids = torch.arange(count) if positions else torch.zeros(count, dtype=torch.long)
-        module.register_buffer("ids", ids, persistent=False)
-    return module
 
 
 @register

@@ -45,45 +45,60 @@ HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d)
 
 # ---- sequences and transformers (layers/embedding.py, attention.py, tensor_ops.py, norm.py)
 
-class PositionEmbedding(nn.Module):
+class _Source(nn.Module):
+    """repr() is the constructor call, which export-torch writes into the model's __init__."""
+
+    def __init__(self, *args):
+        super().__init__()
+        self._source_args = args
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(repr(a) for a in self._source_args)})"
+
+
+class PositionEmbedding(_Source):
     """A learned (length, dim) table whose first n rows are added to n tokens (GPT-2's wpe, BERT's
     position embeddings, ViT's pos_embedding)."""
 
-    def __init__(self, length, dim):
-        super().__init__()
+    def __init__(self, length, dim, id_buffer=0):
+        super().__init__(length, dim, id_buffer)
         self.weight = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+        if id_buffer:       # transformers' BERT: position_ids, not persistent but listed by buffers()
+            self.register_buffer("ids", torch.arange(id_buffer), persistent=False)
 
     def forward(self, x):
         return x + self.weight[:x.shape[1]]
 
 
-class TokenTypeEmbedding(nn.Module):
+class TokenTypeEmbedding(_Source):
     """BERT's token type (segment) embeddings for a single-segment input: row 0 added to every token."""
 
-    def __init__(self, types, dim):
-        super().__init__()
+    def __init__(self, types, dim, id_buffer=0):
+        super().__init__(types, dim, id_buffer)
         self.weight = nn.Parameter(torch.zeros(types, dim).normal_(std=0.02))
+        if id_buffer:       # transformers' BERT: token_type_ids
+            self.register_buffer("ids", torch.zeros(id_buffer, dtype=torch.long), persistent=False)
 
     def forward(self, x):
         return x + self.weight[0]
 
 
-class ClassToken(nn.Module):
+class ClassToken(_Source):
     """A learned (dim,) token prepended to the sequence (ViT's class token)."""
 
     def __init__(self, dim):
-        super().__init__()
+        super().__init__(dim)
         self.weight = nn.Parameter(torch.zeros(1, 1, dim))
 
     def forward(self, x):
         return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
 
 
-class LayerScale(nn.Module):
+class LayerScale(_Source):
     """A learned scale per feature (last axis) or per channel (axis 1 when channels_first)."""
 
     def __init__(self, dim, channels_first=False, init=1e-6):
-        super().__init__()
+        super().__init__(dim, channels_first, init)
         self.channels_first = channels_first
         self.weight = nn.Parameter(torch.full((dim,), float(init)))
 
@@ -93,12 +108,12 @@ class LayerScale(nn.Module):
         return x * self.weight
 
 
-class LayerNormChannelsFirst(nn.Module):
+class LayerNormChannelsFirst(_Source):
     """LayerNorm over the channels of an (N, C, *spatial) map, as torchvision's ConvNeXt writes it:
     move channels last, normalise, move them back."""
 
     def __init__(self, channels, eps=1e-6, elementwise_affine=True, bias=True):
-        super().__init__()
+        super().__init__(channels, eps, elementwise_affine, bias)
         self.norm = nn.LayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine, bias=bias)
 
     def forward(self, x):
@@ -107,13 +122,13 @@ class LayerNormChannelsFirst(nn.Module):
         return self.norm(x.permute(*order)).permute(*back)
 
 
-class Attention(nn.Module):
+class Attention(_Source):
     """Multi-head attention with nn.MultiheadAttention's parameters (packed in_proj_weight for
     self-attention; q/k/v_proj_weight when keys come from another width), grouped key/value heads, and
     the explicit math path (matmul, softmax, matmul), so FlopCounterMode counts it on every device."""
 
     def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None):
-        super().__init__()
+        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim)
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout = causal, dropout
         q, kv = heads * head_dim, kv_heads * head_dim
@@ -156,11 +171,11 @@ class Attention(nn.Module):
         return self.out_proj(out)
 
 
-class ScaledDotProductAttention(nn.Module):
+class ScaledDotProductAttention(_Source):
     """softmax(q·kᵀ/√d)·v over given (N, heads, n, d) tensors, by the math path."""
 
     def __init__(self, causal=False, dropout=0.0):
-        super().__init__()
+        super().__init__(causal, dropout)
         self.causal, self.dropout = causal, dropout
 
     def forward(self, q, k, v):
@@ -171,11 +186,11 @@ class ScaledDotProductAttention(nn.Module):
         return nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training) @ v
 
 
-class Rotary(nn.Module):
+class Rotary(_Source):
     """Rotary position embedding (RoFormer) on (N, n, d) or (N, heads, n, d): x·cos + rotate_half(x)·sin."""
 
     def __init__(self, base=10000.0):
-        super().__init__()
+        super().__init__(base)
         self.base = base
 
     def forward(self, x):
@@ -187,49 +202,49 @@ class Rotary(nn.Module):
         return x * angles.cos() + half * angles.sin()
 
 
-class Reshape(nn.Module):
+class Reshape(_Source):
     def __init__(self, shape):
-        super().__init__()
+        super().__init__(shape)
         self.shape = tuple(shape)
 
     def forward(self, x):
         return x.reshape(x.shape[0], *self.shape)
 
 
-class Permute(nn.Module):
+class Permute(_Source):
     """Reorder the axes after the batch (`order` counts them from 0 without the batch)."""
 
     def __init__(self, order):
-        super().__init__()
+        super().__init__(order)
         self.order = tuple(order)
 
     def forward(self, x):
         return x.permute(0, *(a + 1 for a in self.order))
 
 
-class FlattenAxes(nn.Module):
+class FlattenAxes(_Source):
     def __init__(self, start, end):
-        super().__init__()
+        super().__init__(start, end)
         self.start, self.end = start, end
 
     def forward(self, x):
         return x.flatten(self.start + 1, self.end + 1 if self.end >= 0 else self.end)
 
 
-class Select(nn.Module):
+class Select(_Source):
     """x[:, index] along one axis after the batch (ViT's class token: axis 0, index 0)."""
 
     def __init__(self, axis, index):
-        super().__init__()
+        super().__init__(axis, index)
         self.axis, self.index = axis, index
 
     def forward(self, x):
         return x.select(self.axis + 1, self.index)
 
 
-class Slice(nn.Module):
+class Slice(_Source):
     def __init__(self, axis, start, end, step=1):
-        super().__init__()
+        super().__init__(axis, start, end, step)
         self.axis, self.start, self.end, self.step = axis, start, end, step
 
     def forward(self, x):
@@ -237,46 +252,46 @@ class Slice(nn.Module):
         return x[tuple(index)]
 
 
-class Take(nn.Module):
+class Take(_Source):
     """One piece of a split: pieces of `sizes` along an axis after the batch, the `index`-th returned."""
 
     def __init__(self, axis, sizes, index):
-        super().__init__()
+        super().__init__(axis, sizes, index)
         self.axis, self.sizes, self.index = axis, tuple(sizes), index
 
     def forward(self, x):
         return x.split(self.sizes, dim=self.axis + 1)[self.index]
 
 
-class ConcatAxis(nn.Module):
+class ConcatAxis(_Source):
     def __init__(self, axis):
-        super().__init__()
+        super().__init__(axis)
         self.axis = axis
 
     def forward(self, *xs):
         return torch.cat(xs, dim=self.axis + 1)
 
 
-class Matmul(nn.Module):
+class Matmul(_Source):
     def forward(self, a, b):
         return a @ b
 
 
-class Mean(nn.Module):
+class Mean(_Source):
     def __init__(self, axes, keepdim=False):
-        super().__init__()
+        super().__init__(axes, keepdim)
         self.axes, self.keepdim = tuple(axes), keepdim
 
     def forward(self, x):
         return x.mean(dim=tuple(a + 1 for a in self.axes), keepdim=self.keepdim)
 
 
-class DropPath(nn.Module):
+class DropPath(_Source):
     """Stochastic depth: in training, each sample's branch is zeroed with probability `rate` (and the
     rest scaled by 1/(1 − rate)); at inference an identity."""
 
     def __init__(self, rate):
-        super().__init__()
+        super().__init__(rate)
         self.rate = rate
 
     def forward(self, x):
