@@ -11,6 +11,7 @@ import archcalc
 from archcalc.spec import zoo
 from archcalc.analysis.memory import allocated, memory, parse_bytes
 from archcalc.spec.graph import load_spec
+from archcalc.bridges.torch_model import example_input
 
 from conftest import run_cli
 
@@ -97,7 +98,7 @@ class LiveBytes(torch.utils._python_dispatch.TorchDispatchMode if torch else obj
 def test_liveness_peak_equals_what_eager_pytorch_holds(spec):
     graph = load_spec(spec)
     model = archcalc.to_torch(graph).eval()
-    x = torch.randn((2,) + tuple(graph.input_shape))
+    x = example_input(graph, 2)
     mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
     with torch.no_grad(), mode:
         model(x)

@@ -237,6 +237,9 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
     return [tuple(value) for value in lifetimes.values()]
 
 
+INPUT_BYTES = {"int64": 8, "int32": 4}
+
+
 def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, device):
     block = partial(allocated, device=device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device, allocation=block)
@@ -244,10 +247,11 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     training = mode == "training"
     result = MemoryReport(graph.name, mode, batch, dtype, optimizer if training else "-",
                           mixed_precision, inplace, device)
-    result.input_bytes = block(numel(graph.input_shape) * batch * width)
+    input_width = INPUT_BYTES.get(graph.input_dtype, width)      # token ids: int64
+    result.input_bytes = block(numel(graph.input_shape) * batch * input_width)
     workspaces, tensors, needs_grad, saver = _layer_facts(report)
     rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace, block)
-    result.outputs_bytes = numel(graph.input_shape) * batch * width + report.totals.activation_bytes
+    result.outputs_bytes = numel(graph.input_shape) * batch * input_width + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
     optimizer_width = MASTER_BYTES if mixed_precision else width

@@ -172,6 +172,21 @@ class MultiHeadAttention(Layer):
     def receptive_step(self, ins):
         return "global"
 
+    def workspace(self, ins, out, width):
+        """The math path's temporaries, beside the input and the output (measured in eager PyTorch): the
+        q, k, v projection (P), grouped heads' repeated k and v (R), the scores (S; with a causal mask a
+        second copy) and softmax weights (W), q scaled and copied for bmm, and the heads' output with its
+        reshaped copy. Worst of two moments: q·kᵀ (P + R + q + S) and the reshape before out_proj
+        (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself."""
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
+        projections = n * q + 2 * m * kv
+        repeated = 2 * h * m * head_dim if kv_heads != h else 0
+        scores = h * n * m
+        at_scores = projections + repeated + n * q + scores
+        at_output = projections + repeated + (scores if self.causal else 0) + scores + 2 * n * q
+        return max(max(at_scores, at_output) - n * d, 0) * width
+
     def torch_module(self, ins):
         from .torch_modules import Attention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
