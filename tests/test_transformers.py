@@ -286,3 +286,21 @@ def test_export_torch_writes_a_runnable_tied_gpt2():
         model = namespace["Gpt2"]()
     assert sum(p.numel() for p in model.parameters()) == 124_439_808
     assert tuple(model(torch.zeros(1, 8, dtype=torch.long, device="meta")).shape) == (1, 8, 50257)
+
+
+@pytest.mark.parametrize("which", ["sequence", "maps_to_tokens"])
+def test_memory_liveness_peak_equals_eager_pytorch(which):
+    """archcalc memory's inference peak (attention's temporaries included) against every storage eager
+    PyTorch holds, measured as tests/test_memory.py does."""
+    import yaml
+    from test_explain import EVERY_SEQUENCE_TYPE
+    from test_memory import LiveBytes
+    from archcalc.analysis.memory import memory
+    from archcalc.bridges.torch_model import example_input
+    graph = archcalc.load_spec(yaml.safe_load(EVERY_SEQUENCE_TYPE) if which == "sequence" else MAPS_TO_TOKENS)
+    model = archcalc.to_torch(graph).eval()
+    x = example_input(graph, 2)
+    mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
+    with torch.no_grad(), mode:
+        model(x)
+    assert memory(graph, batch=2).peak_activation_bytes == mode.peak + x.untyped_storage().nbytes()
