@@ -304,3 +304,15 @@ def test_memory_liveness_peak_equals_eager_pytorch(which):
     with torch.no_grad(), mode:
         model(x)
     assert memory(graph, batch=2).peak_activation_bytes == mode.peak + x.untyped_storage().nbytes()
+
+
+def test_cli_bad_transformer_specs_name_file_line_and_layer(write_spec):
+    from conftest import run_cli
+    heads = write_spec("input: {shape: [16], dtype: int64}\nlayers:\n  - embedding: {vocabulary: 100, dimension: 30}\n"
+                       "  - attention: {name: att, heads: 4}\n", "heads.yaml")
+    result = run_cli("summarize", heads)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "heads.yaml:4: layer 'att': attention: 30 features do not split into 4 heads" in result.stderr
+    tie = write_spec("input: [16, 8]\nlayers:\n  - dense: {name: head, units: 9, tie: nothing}\n", "tie.yaml")
+    result = run_cli("summarize", tie)
+    assert result.returncode == 2 and "`tie` refers to 'nothing', which is not an earlier layer" in result.stderr

@@ -355,7 +355,7 @@ class _Expander:
             if not isinstance(tie, str):
                 raise self.fail(f"`tie` must name one earlier layer, got {tie!r}", line, scope, name,
                                 hint="e.g. tie: wte (the LM head shares the token embedding's weight)")
-            tie = self.resolve_inputs(tie, scope, line, name)[0]
+            tie = self.resolve_inputs(tie, scope, line, name, key="tie")[0]
             if tie == INPUT or tie == scope.input_ref:
                 raise self.fail("`tie` must name an earlier layer with a weight, not the input", line, scope, name,
                                 hint="e.g. tie: wte")
@@ -438,7 +438,7 @@ class _Expander:
             total += repeat * inner
         return total
 
-    def resolve_inputs(self, refs, scope, line, name):
+    def resolve_inputs(self, refs, scope, line, name, key="from"):
         if refs is None:
             return (scope.previous(),)
         if isinstance(refs, str):
@@ -458,7 +458,7 @@ class _Expander:
                 hint = did_you_mean(ref, list(scope.names) + [INPUT]) or (
                     f"names defined so far here: {', '.join(list(scope.names)[-8:]) or 'none'}; "
                     f"`{INPUT}` means the {'block' if scope.prefix else 'network'} input")
-                raise self.fail(f"`from` refers to '{ref}', which is not an earlier layer", line, scope, name,
+                raise self.fail(f"`{key}` refers to '{ref}', which is not an earlier layer", line, scope, name,
                                 hint=hint)
         return tuple(resolved)
 
