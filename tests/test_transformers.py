@@ -316,3 +316,33 @@ def test_cli_bad_transformer_specs_name_file_line_and_layer(write_spec):
     tie = write_spec("input: [16, 8]\nlayers:\n  - dense: {name: head, units: 9, tie: nothing}\n", "tie.yaml")
     result = run_cli("summarize", tie)
     assert result.returncode == 2 and "`tie` refers to 'nothing', which is not an earlier layer" in result.stderr
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self, norm_first):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 16)
+        self.layer = torch.nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True,
+                                                      norm_first=norm_first, activation="gelu")
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.layer(self.proj(x))[:, 0])
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_from_torch_expands_a_transformer_encoder_layer(norm_first):
+    from archcalc.bridges.from_torch import from_torch
+    spec = from_torch(Encoder(norm_first), "5x8")
+    types = [next(iter(entry)) for entry in spec["layers"]]
+    assert types.count("layernorm") == 2 and types.count("attention") == 1 and types.count("add") == 2
+    assert types[1] == ("layernorm" if norm_first else "attention")
+    report = archcalc.analyze(spec)
+    # proj 8·16 + 16; attention 4·16·16 + 4·16; linear1 16·32 + 32, linear2 32·16 + 16; 2 LayerNorms 2·32;
+    # head 16·3 + 3
+    assert report.totals.params == sum(p.numel() for p in Encoder(norm_first).parameters()) == \
+        144 + 1088 + 544 + 528 + 64 + 51
+    with torch.device("meta"):
+        meta_model = Encoder(norm_first).train()
+    flops, _ = meta_flops(meta_model, torch.zeros(1, 5, 8, device="meta"))
+    assert report.totals.torch_flops == flops

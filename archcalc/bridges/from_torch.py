@@ -289,6 +289,10 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
             continue
         type_name, options, args = converted
         refs = [alias[arg.name] for arg in args]
+        if isinstance(options, list):        # one torch module that is several spec layers
+            last = _add_parts(layers, options, node.name, refs, last)
+            alias[node.name] = last
+            continue
         # fx names the children of a top-level Sequential "_0", "_1": give them their type as well.
         spec_name = f"{type_name}{node.name}" if node.name.startswith("_") else node.name
         entry = {"name": spec_name}
@@ -313,6 +317,22 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
         spec["source"] = source
     spec["layers"] = layers
     return spec
+
+
+def _add_parts(layers, parts, base, refs, last):
+    """The entries of a module a layer class imports as several layers (`from_torch_module` answered a
+    list of (suffix, type, options, inputs), inputs naming earlier parts or INPUT): named base_suffix."""
+    names = {INPUT: refs[0]}
+    for suffix, type_name, options, reads in parts:
+        name = f"{base}_{suffix}"
+        sources = [names[r] for r in reads]
+        entry = {"name": name}
+        if sources != [last]:
+            entry["from"] = sources[0] if len(sources) == 1 else sources
+        entry.update(options)
+        layers.append({type_name: entry})
+        names[suffix] = last = name
+    return last
 
 
 def _tied_to(node, modules, weights, spec_name):

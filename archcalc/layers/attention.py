@@ -46,7 +46,7 @@ class MultiHeadAttention(Layer):
         ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear and @ are not patched)"),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.bias else 0)) * b,
                        "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
-    torch_modules = ("Attention", "MultiheadAttention")
+    torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
     options = {
@@ -61,6 +61,8 @@ class MultiHeadAttention(Layer):
 
     @classmethod
     def from_torch_module(cls, m):
+        if type(m).__name__ == "TransformerEncoderLayer":
+            return cls.encoder_layer_parts(m)
         if type(m).__name__ == "Attention":
             return {"heads": m.heads, **cls.non_default(kv_heads=m.kv_heads if m.kv_heads != m.heads else None,
                                                         bias=m.in_proj_bias is not None, causal=m.causal,
@@ -70,6 +72,39 @@ class MultiHeadAttention(Layer):
         if m.bias_k is not None or m.add_zero_attn or m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise Unsupported("nn.MultiheadAttention with add_bias_kv, add_zero_attn, kdim or vdim")
         return {"heads": m.num_heads, **cls.non_default(bias=m.in_proj_bias is not None, dropout=m.dropout)}
+
+    @classmethod
+    def encoder_layer_parts(cls, m):
+        """nn.TransformerEncoderLayer as the spec layers it is: self-attention, dropout, residual add and
+        LayerNorm, then linear1, activation, dropout, linear2, dropout, add and LayerNorm (post-norm), or
+        each LayerNorm first (norm_first)."""
+        import torch.nn.functional as F
+        activation = {F.relu: "relu", F.gelu: "gelu"}.get(m.activation)
+        if activation is None:
+            name = type(m.activation).__name__.lower()
+            activation = name if name in ("relu", "gelu") else None
+        if activation is None:
+            raise Unsupported(f"TransformerEncoderLayer with activation {m.activation!r}")
+        attention = {"heads": m.self_attn.num_heads, **cls.from_torch_module(m.self_attn)}
+        if not m.norm1.elementwise_affine or m.norm1.bias is None:
+            raise Unsupported("TransformerEncoderLayer without LayerNorm bias")
+        ln = {"eps": m.norm1.eps} if m.norm1.eps != 1e-5 else {}
+        ff = [("linear1", "dense", {"units": m.linear1.out_features, **({} if m.linear1.bias is not None
+                                                                       else {"bias": False})}),
+              ("activation", activation, {}), ("dropout", "dropout", {"rate": m.dropout.p}),
+              ("linear2", "dense", {"units": m.linear2.out_features, **({} if m.linear2.bias is not None
+                                                                       else {"bias": False})}),
+              ("dropout2", "dropout", {"rate": m.dropout2.p})]
+        chain = lambda parts, start: [(s, t, o, [start if i == 0 else parts[i - 1][0]])  # noqa: E731
+                                      for i, (s, t, o) in enumerate(parts)]
+        if m.norm_first:
+            attn = chain([("norm1", "layernorm", ln), ("self_attn", "attention", attention),
+                          ("dropout1", "dropout", {"rate": m.dropout1.p})], "input")
+            return (attn + [("add1", "add", {}, ["dropout1", "input"])]
+                    + chain([("norm2", "layernorm", ln)] + ff, "add1") + [("add2", "add", {}, ["dropout2", "add1"])])
+        attn = chain([("self_attn", "attention", attention), ("dropout1", "dropout", {"rate": m.dropout1.p})], "input")
+        return (attn + [("add1", "add", {}, ["dropout1", "input"]), ("norm1", "layernorm", ln, ["add1"])]
+                + chain(ff, "norm1") + [("add2", "add", {}, ["dropout2", "norm1"]), ("norm2", "layernorm", ln, ["add2"])])
 
     # ---- sizes
 
