@@ -346,3 +346,24 @@ def test_from_torch_expands_a_transformer_encoder_layer(norm_first):
         meta_model = Encoder(norm_first).train()
     flops, _ = meta_flops(meta_model, torch.zeros(1, 5, 8, device="meta"))
     assert report.totals.torch_flops == flops
+
+
+def test_from_torch_expands_a_transformer_encoder():
+    from archcalc.bridges.from_torch import from_torch
+
+    class Stack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.TransformerEncoderLayer(16, 4, dim_feedforward=24, batch_first=True)
+            self.encoder = torch.nn.TransformerEncoder(layer, 3, norm=torch.nn.LayerNorm(16),
+                                                       enable_nested_tensor=False)
+
+        def forward(self, x):
+            return self.encoder(x)
+
+    model = Stack()
+    spec = from_torch(model, "6x16")
+    assert sum(1 for entry in spec["layers"] if "attention" in entry) == 3
+    # per layer: attention 4·16·16 + 4·16 = 1088, linear1 16·24 + 24 = 408, linear2 24·16 + 16 = 400,
+    # two LayerNorms 64: 1,960; three layers and the final LayerNorm 32
+    assert archcalc.analyze(spec).totals.params == sum(p.numel() for p in model.parameters()) == 3 * 1960 + 32

@@ -46,7 +46,7 @@ class MultiHeadAttention(Layer):
         ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear and @ are not patched)"),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.bias else 0)) * b,
                        "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
-    torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer")
+    torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
     options = {
@@ -63,6 +63,8 @@ class MultiHeadAttention(Layer):
     def from_torch_module(cls, m):
         if type(m).__name__ == "TransformerEncoderLayer":
             return cls.encoder_layer_parts(m)
+        if type(m).__name__ == "TransformerEncoder":
+            return cls.encoder_parts(m)
         if type(m).__name__ == "Attention":
             return {"heads": m.heads, **cls.non_default(kv_heads=m.kv_heads if m.kv_heads != m.heads else None,
                                                         bias=m.in_proj_bias is not None, causal=m.causal,
@@ -72,6 +74,19 @@ class MultiHeadAttention(Layer):
         if m.bias_k is not None or m.add_zero_attn or m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise Unsupported("nn.MultiheadAttention with add_bias_kv, add_zero_attn, kdim or vdim")
         return {"heads": m.num_heads, **cls.non_default(bias=m.in_proj_bias is not None, dropout=m.dropout)}
+
+    @classmethod
+    def encoder_parts(cls, m):
+        """nn.TransformerEncoder: each layer's parts (named layers_0_…), then its final norm if any."""
+        parts, previous = [], "input"
+        for index, layer in enumerate(m.layers):
+            for suffix, type_name, options, reads in cls.encoder_layer_parts(layer):
+                parts.append((f"layers_{index}_{suffix}", type_name, options,
+                              [previous if r == "input" else f"layers_{index}_{r}" for r in reads]))
+            previous = parts[-1][0]
+        if m.norm is not None:
+            parts.append(("norm", "layernorm", {"eps": m.norm.eps} if m.norm.eps != 1e-5 else {}, [previous]))
+        return parts
 
     @classmethod
     def encoder_layer_parts(cls, m):
