@@ -373,7 +373,7 @@ def serve(spec, port, no_browser, verbose):
 @main.command("from-torch")
 @click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
 @click.option("--input", "input_shape", metavar="SHAPE", required=True,
-              help="Input without batch: 3x224x224, or 784 for a vector.")
+              help="Input without batch: 3x224x224, 784 for a vector, 128:int64 for 128 token ids.")
 @click.option("--name", help="The spec's name (default: the model's class name).")
 @output_option
 def from_torch(target, input_shape, name, output):
@@ -386,6 +386,7 @@ def from_torch(target, input_shape, name, output):
     \b
     Example:
       archcalc from-torch mypackage.models:build_net --input 3x224x224 -o net.yaml
+      archcalc from-torch mypackage.lm:build --input 128:int64 -o lm.yaml
       archcalc summarize net.yaml
     """
     from .bridges.from_torch import from_torch as convert

@@ -65,10 +65,11 @@ def quiet(call):
 
 
 def model_and_input(spec, batch, train=False, input_shape=None):
+    from archcalc.bridges.torch_model import example_input
     graph = load_spec(spec, input_shape=input_shape)
     torch.manual_seed(0)
     model = archcalc.to_torch(graph).train(train)
-    return graph, model, torch.randn((batch,) + tuple(graph.input_shape))
+    return graph, model, example_input(graph, batch)      # token ids for an int64 input
 
 
 # These tools count from shapes alone, so the model and input are built on the meta device (no memory, no
@@ -78,9 +79,10 @@ ON_META = ("torch", "thop", "torchinfo")
 
 
 def meta_model_and_input(spec, batch):
+    from archcalc.bridges.torch_model import example_input
     graph = load_spec(spec)
     with torch.device("meta"):
-        return graph, archcalc.to_torch(graph).eval(), torch.empty((batch,) + tuple(graph.input_shape))
+        return graph, archcalc.to_torch(graph).eval(), example_input(graph, batch)
 
 
 def measure(tool, spec, batch, input_shape=None):
@@ -99,7 +101,8 @@ def measure(tool, spec, batch, input_shape=None):
     if tool == "ptflops":
         ptflops = pytest.importorskip("ptflops")
         per_sample, _ = quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False))
+            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False,
+            input_constructor=lambda shape: x[:1]))
         return per_sample * batch      # ptflops always runs one sample
     if tool == "fvcore":
         fvcore = pytest.importorskip("fvcore.nn")
@@ -109,7 +112,7 @@ def measure(tool, spec, batch, input_shape=None):
         return quiet(analysis.total)
     if tool == "torchinfo":
         torchinfo = pytest.importorskip("torchinfo")
-        return torchinfo.summary(model, input_size=tuple(x.shape), device=x.device, verbose=0).total_mult_adds
+        return torchinfo.summary(model, input_data=[x], device=x.device, verbose=0).total_mult_adds
     raise AssertionError(tool)
 
 

@@ -157,6 +157,9 @@ layers:
   - maxpool2d: {name: maxp, kernel: 3, stride: 1, padding: 1, dilation: 1}
   - avgpool2d: {name: avgp, kernel: 3, stride: 2, ceil_mode: true}   # (12 − 3)/2 + 1 = 5.5, rounded up to 6
   - batchnorm: {name: bn}
+  - groupnorm: {name: gn, groups: 2}
+  - instancenorm: {name: inorm}
+  - layer_scale: {name: gamma, channels_first: true}
   - lrn: {name: lrn}
   - leaky_relu: {name: leaky}
   - elu: {name: elu}
@@ -179,6 +182,36 @@ layers:
 """
 
 
+EVERY_SEQUENCE_TYPE = """
+name: every_sequence_type
+input: {shape: [6], dtype: int64}
+layers:
+  - embedding: {name: emb, vocabulary: 20, dimension: 8}
+  - token_type_embedding: {name: types}
+  - position_embedding: {name: pos, length: 10}
+  - class_token: {name: cls}                                 # (7, 8)
+  - layernorm: {name: ln}
+  - attention: {name: att, heads: 2, causal: true, dropout: 0.1}
+  - rmsnorm: {name: rms}
+  - layer_scale: {name: scale}
+  - drop_path: {name: dp, rate: 0.1}
+  - reshape: {name: split_heads, shape: [7, 2, 4]}
+  - permute: {name: heads_first, order: [1, 0, 2]}           # (2, 7, 4)
+  - rotary: {name: rope}
+  - scaled_dot_product_attention: {name: sdpa, from: [rope, rope, heads_first]}
+  - transpose: {name: tokens_first, axes: [0, 1]}            # (7, 2, 4)
+  - reshape: {name: merged, shape: [7, 8]}
+  - take: {name: left, chunks: 2, index: 0}                  # (7, 4)
+  - slice: {name: first3, axis: 0, start: 0, end: 3}         # (3, 4)
+  - transpose: {name: flipped}                               # (4, 3)
+  - matmul: {name: mm, from: [first3, flipped]}              # (3, 3)
+  - mean: {name: avg, axes: 0}                               # (3,)
+  - select: {name: pick, axis: 0, index: 0, from: mm}        # (3,)
+  - add: {name: both, from: [avg, pick]}
+  - identity
+"""
+
+
 def check_explained(spec):
     """Every layer's explained params, MACs and FLOPs are the analyzer's, and every worked step evaluates
     to its result (floored or ceiled where the division is uneven)."""
@@ -196,6 +229,10 @@ def check_explained(spec):
 
 def test_a_network_of_the_classic_types_explains_itself(write_spec):
     check_explained(write_spec(EVERY_TYPE))
+
+
+def test_a_network_of_the_sequence_types_explains_itself(write_spec):
+    check_explained(write_spec(EVERY_SEQUENCE_TYPE, "seq.yaml"))
 
 
 @pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)

@@ -11,6 +11,7 @@ import archcalc
 from archcalc.spec import zoo
 from archcalc.analysis.memory import allocated, memory, parse_bytes
 from archcalc.spec.graph import load_spec
+from archcalc.bridges.torch_model import example_input
 
 from conftest import REDUCED_INPUT, run_cli
 
@@ -102,7 +103,7 @@ def zoo_graph(spec):
 def test_liveness_peak_equals_what_eager_pytorch_holds(spec):
     graph = zoo_graph(spec)
     model = archcalc.to_torch(graph).eval()
-    x = torch.randn((2,) + tuple(graph.input_shape))
+    x = example_input(graph, 2)
     mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
     with torch.no_grad(), mode:
         model(x)
@@ -227,7 +228,7 @@ def measured_training_peak(spec, batch):
     torch.manual_seed(0)
     model = archcalc.to_torch(graph).train()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        x = torch.randn((batch,) + tuple(graph.input_shape))
+        x = example_input(graph, batch)
         out = model(x)                 # held by the caller, as archcalc assumes
         (out * 1.0).sum().backward()   # MulBackward makes the loss gradient a real output-sized tensor
     live = peak = 0
@@ -249,8 +250,12 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 
 # CPU convolution backward (ResNets) and local response norm's composed backward (AlexNet, ZFNet) build
 # temporaries the model does not count yet; the measured peak falls inside one of them
+# Attention's backward (softmax and bmm gradients, score-sized) builds temporaries the model does not count
+# yet either: measured at batch 2, GPT-2 (1024 tokens) is 2.6% above the prediction, ViT-B/16 0.9% below,
+# BERT-base (512 tokens) 96 bytes above.
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.015, "resnet34": 0.015,
-             "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5}
+             "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
+             "gpt2": 0.03, "vit_b_16": 0.01, "bert_base": 1e-6}
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")
@@ -275,7 +280,7 @@ def replayed_training_peak(spec, batch, device):
     model = archcalc.to_torch(graph).train()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True,
                  with_stack=True) as prof:
-        x = torch.randn((batch,) + tuple(graph.input_shape))
+        x = example_input(graph, batch)
         out = model(x)
         (out * 1.0).sum().backward()
     live = peak = 0

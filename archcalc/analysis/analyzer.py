@@ -185,21 +185,24 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     totals = report.totals
     saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
-    storage = {INPUT: saved.fresh()}
+    storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
+    built = {}      # name -> (layer, input shapes): what a `tie` refers to
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         layer = node.layer
+        built[node.name] = (layer, ins)
         try:
             out = layer.output_shape(ins)
-            params = layer.params(ins)
+            own = layer.params(ins)
+            params = own - shared_params(node, ins, built)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
             flops = counting.count(layer, ins, out, batch)
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
-            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
+            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
                             batch, device)
-            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
+            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh(numel(out) * batch)
             torch_flops = layer.torch_flops(ins, out) * batch
             if backward:
                 kept = layer.saved_tensors(ins, out, grad)
@@ -244,6 +247,26 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     return report
 
 
+def shared_params(node, ins, built):
+    """Elements of the weight a layer shares with the earlier layer its `tie` names (a GPT-2 LM head
+    reusing the token embedding): counted once, at the owner, as model.parameters() counts a shared
+    Parameter. Both layers state their weight's torch shape (`weight_shape`), which must agree."""
+    if node.tie is None:
+        return 0
+    owner, owner_ins = built[node.tie]
+    mine = getattr(node.layer, "weight_shape", None)
+    theirs = getattr(owner, "weight_shape", None)
+    if mine is None or theirs is None:
+        which = node.layer if mine is None else owner
+        raise SpecError(f"`tie: {node.tie}`: {which.type_name} has no single weight tensor to share",
+                        hint="tie a dense layer to an embedding (or another dense) of the same weight shape")
+    if mine(ins) != theirs(owner_ins):
+        raise SpecError(f"`tie: {node.tie}`: this layer's weight {tuple(mine(ins))} and {node.tie}'s "
+                        f"{tuple(theirs(owner_ins))} differ, so they cannot be one tensor",
+                        hint="a tied LM head has units = the embedding's vocabulary and inputs = its dimension")
+    return numel(mine(ins))
+
+
 class SavedStorages:
     """Storages autograd already keeps: a tensor saved by two layers (a relu's output that the next
     conv saves as its input, a flatten view of it) costs its bytes once."""
@@ -251,10 +274,13 @@ class SavedStorages:
     def __init__(self, allocation=None):
         self.count = 0
         self.kept = set()
+        self.sizes = {}     # storage -> its elements: a saved view (x[:, 0]) keeps its whole storage alive
         self.allocation = allocation or (lambda nbytes: nbytes)
 
-    def fresh(self):
+    def fresh(self, elements=None):
         self.count += 1
+        if elements is not None:
+            self.sizes[self.count] = elements
         return self.count
 
     def add(self, tensors, width, input_storages, output_storage):
@@ -269,7 +295,8 @@ class SavedStorages:
                 key = self.fresh()
             if key not in self.kept:
                 self.kept.add(key)
-                added += self.allocation(tensor.elements * (tensor.element_bytes or width))
+                elements = max(tensor.elements, self.sizes.get(key, 0))
+                added += self.allocation(elements * (tensor.element_bytes or width))
         return added
 
 

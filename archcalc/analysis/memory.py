@@ -210,14 +210,22 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     return rows
 
 
+def _own_params(record):
+    """The layer's parameter tensors, less a weight it shares with an earlier layer (`tie`), which is
+    allocated once, at its owner."""
+    tensors = tuple(record.layer.param_tensors(record.in_shapes))
+    if tensors and sum(tensors) - record.params == tensors[0]:
+        return tensors[1:]
+    return tensors
+
+
 def _layer_facts(report):
     """What the memory model reads off the analyzer's records: each layer's temporaries (bytes per
     sample), its parameter tensors (elements of each) and buffer tensors ((elements, bytes per element
     or None) of each), which tensors get a gradient, and the index of the first layer that saves the
     network input for backward (its saved bytes hold it), or None."""
     workspaces = [record.workspace for record in report.layers]
-    tensors = [(record.layer.param_tensors(record.in_shapes), record.layer.buffer_tensors(record.in_shapes))
-               for record in report.layers]
+    tensors = [(_own_params(record), record.layer.buffer_tensors(record.in_shapes)) for record in report.layers]
     needs_grad = {INPUT: False, **{record.name: record.needs_grad for record in report.layers}}
     saver = next((index for index, record in enumerate(report.layers) if record.saves_network_input), None)
     return workspaces, tensors, needs_grad, saver
@@ -253,6 +261,9 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
     return [tuple(value) for value in lifetimes.values()]
 
 
+INPUT_BYTES = {"int64": 8, "int32": 4}
+
+
 def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, device):
     block = partial(allocated, device=device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device, allocation=block)
@@ -260,10 +271,11 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     training = mode == "training"
     result = MemoryReport(graph.name, mode, batch, dtype, optimizer if training else "-",
                           mixed_precision, inplace, device)
-    result.input_bytes = block(numel(graph.input_shape) * batch * width)
+    input_width = INPUT_BYTES.get(graph.input_dtype, width)      # token ids: int64
+    result.input_bytes = block(numel(graph.input_shape) * batch * input_width)
     workspaces, tensors, needs_grad, saver = _layer_facts(report)
     rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace, block)
-    result.outputs_bytes = numel(graph.input_shape) * batch * width + report.totals.activation_bytes
+    result.outputs_bytes = numel(graph.input_shape) * batch * input_width + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)
     result.peak_activation_bytes, result.peak_activation_layer = result.input_bytes, INPUT
     optimizer_width = MASTER_BYTES if mixed_precision else width

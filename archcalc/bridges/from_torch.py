@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import MissingExtra, SpecError, Unsupported
 from ..layers import layer_types
 from ..layers.base import PASS_THROUGH, TorchCall
-from ..spec.graph import INPUT, parse_shape
+from ..spec.graph import INPUT, INPUT_DTYPES, parse_shape
 
 _PASS = object()       # the node forwards its input unchanged (Identity, contiguous, eval-mode dropout)
 
@@ -128,16 +128,22 @@ class _Converter:
         self.modules = modules
         self.shapes = shapes          # fx node name -> output tensor shape with batch, or None for a non-tensor
         self.module_types = _module_table()
+        self.passed = {}              # fx node -> the node whose value it forwards (an item of a tuple)
         self.function_types = _function_table()
 
     def convert(self, node):
         """(archcalc type, options, tensor inputs), _PASS, or None for a value that is not a tensor."""
-        inputs = self.tensor_inputs(node)
+        inputs = self.positional_tensors(node)     # sdpa(q, q, v), or a module called on x twice: repeats kept
+        piece = self.piece(node)
+        if piece is not None:
+            return piece
         if node.op == "call_module":
             module = self.modules[node.target]
             if type(module) not in self.module_types:
                 raise Unsupported("no archcalc layer type for it")
             cls = self.module_types[type(module)]
+            if cls is not None and cls.max_inputs is not None and len(inputs) > cls.max_inputs:
+                inputs = self.tensor_inputs(node)      # attention(x, x, x): one tensor, given as q, k and v
             return _PASS if cls is None else (cls.type_name, cls.from_torch_module(module), inputs)
         if self.shapes.get(node.name) is None:
             return None       # a size or other plain value that feeds a reshape
@@ -154,6 +160,37 @@ class _Converter:
             return _PASS
         options, reads = answer
         return cls.type_name, options, [inputs[i] for i in reads]
+
+    def piece(self, node):
+        """`out[i]` of a call that returns several tensors: a module's tuple (nn.MultiheadAttention's
+        (output, weights)) gives its first item through; a split or chunk becomes that piece's layer."""
+        if node.op != "call_function" or _function_name(node) != "getitem":
+            return None
+        producer, index = node.args[0], node.args[1]
+        if not hasattr(producer, "op") or self.shapes.get(producer.name) is not None:
+            return None
+        if producer.op == "call_module":
+            if index != 0:
+                raise Unsupported(f"item {index} of {producer.target}'s outputs; archcalc keeps the first")
+            self.passed[node.name] = producer
+            return _PASS
+        name = _function_name(producer).lower()
+        if self.function_types.get(name) is None:
+            return None       # x.shape[1] and the like: a plain value
+        cls = self.function_types[name]
+        inputs = self.positional_tensors(producer)
+        call = TorchCall(name, tuple(producer.args), {**producer.kwargs, "index": index},
+                         tuple(self.shapes[arg.name] for arg in inputs), self.shapes[node.name])
+        options, reads = cls.from_torch_call(call)
+        return cls.type_name, options, [inputs[i] for i in reads]
+
+    def positional_tensors(self, node):
+        """The tensor arguments in their order, repeats kept (all_input_nodes lists each node once)."""
+        found = [arg for arg in (*node.args, *node.kwargs.values()) if self.is_tensor(arg)]
+        for arg in (*node.args, *node.kwargs.values()):
+            if isinstance(arg, (list, tuple)):
+                found += [a for a in arg if self.is_tensor(a)]
+        return found or self.tensor_inputs(node)
 
     def is_tensor(self, arg):
         return hasattr(arg, "op") and self.shapes.get(arg.name) is not None
@@ -182,7 +219,7 @@ def _first_line(err, limit=300):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _trace(model, input_shape):
+def _trace(model, input_shape, dtype="float"):
     """The fx graph of `model`, and every node's output shape from one real forward pass at batch 1."""
     import torch
     import torch.fx
@@ -199,7 +236,8 @@ def _trace(model, input_shape):
     try:
         # ShapeProp prints its own traceback to stderr before raising; keep it off the user's terminal.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            ShapeProp(traced).propagate(torch.zeros((1, *input_shape)))
+            ShapeProp(traced).propagate(torch.zeros((1, *input_shape), dtype=torch.float32 if dtype == "float"
+                                                    else getattr(torch, dtype)))
     except Exception as err:  # noqa: BLE001
         cause = err.__cause__ if err.__cause__ is not None and str(err).startswith("ShapeProp error") else err
         raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: "
@@ -214,18 +252,32 @@ def _trace(model, input_shape):
     return traced, shapes
 
 
-def from_torch(model, input_shape, *, name=None, source=None):
+def split_dtype(input_shape, dtype=None):
+    """"128:int64" -> ("128", "int64"): --input names the dtype of token ids after a colon."""
+    if isinstance(input_shape, str) and ":" in input_shape:
+        input_shape, dtype = input_shape.split(":", 1)
+    dtype = dtype or "float"
+    if dtype not in INPUT_DTYPES:
+        raise SpecError(f"input dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}",
+                        hint="token ids for nn.Embedding: --input 128:int64")
+    return input_shape, dtype
+
+
+def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
     """A spec (a plain dict, ready for archcalc.analyze or to_yaml) equivalent to `model`.
 
-    `input_shape` is (channels, height, width) or (features,), without batch, or "3x224x224".
+    `input_shape` is (channels, height, width), (tokens, features), (features,) or token ids (tokens,),
+    without batch, or "3x224x224"; token ids take dtype="int64" (or "128:int64").
     """
     torch = _torch()
+    input_shape, dtype = split_dtype(input_shape, dtype)
     shape = list(parse_shape(input_shape, "channels_first", what="--input"))
-    traced, shapes = _trace(model, shape)
+    traced, shapes = _trace(model, shape, dtype)
     converter = _Converter(dict(traced.named_modules()), shapes)
     alias = {}            # fx node name -> the spec name that holds its value
     layers, problems, last = [], [], INPUT
     failed = set()        # nodes reported, and everything computed from them
+    weights = {}          # id of a module's weight Parameter -> the spec name of the first layer holding it
     output = None
     for node in traced.graph.nodes:
         if node.op == "placeholder":
@@ -256,16 +308,24 @@ def from_torch(model, input_shape, *, name=None, source=None):
         if converted is None:
             continue
         if converted is _PASS:
-            alias[node.name] = alias[converter.tensor_inputs(node)[0].name]
+            source_node = converter.passed.get(node.name) or converter.tensor_inputs(node)[0]
+            alias[node.name] = alias[source_node.name]
             continue
         type_name, options, args = converted
         refs = [alias[arg.name] for arg in args]
+        if isinstance(options, list):        # one torch module that is several spec layers
+            last = _add_parts(layers, options, node.name, refs, last)
+            alias[node.name] = last
+            continue
         # fx names the children of a top-level Sequential "_0", "_1": give them their type as well.
         spec_name = f"{type_name}{node.name}" if node.name.startswith("_") else node.name
         entry = {"name": spec_name}
         if refs != [last]:
             entry["from"] = refs[0] if len(refs) == 1 else refs
         entry.update(options)
+        owner = _tied_to(node, converter.modules, weights, spec_name)
+        if owner is not None:
+            entry["tie"] = owner
         layers.append({type_name: entry})
         alias[node.name] = last = spec_name
     if problems:
@@ -275,11 +335,42 @@ def from_torch(model, input_shape, *, name=None, source=None):
     if not isinstance(output, torch.fx.Node) or alias.get(output.name) != last or not layers:
         raise SpecError(f"{type(model).__name__} must return one tensor computed by its last layer",
                         hint="from-torch handles single-output models")
-    spec = {"name": name or type(model).__name__.lower(), "input": shape}
+    spec = {"name": name or type(model).__name__.lower(),
+            "input": shape if dtype == "float" else {"shape": shape, "dtype": dtype}}
     if source:
         spec["source"] = source
     spec["layers"] = layers
     return spec
+
+
+def _add_parts(layers, parts, base, refs, last):
+    """The entries of a module a layer class imports as several layers (`from_torch_module` answered a
+    list of (suffix, type, options, inputs), inputs naming earlier parts or INPUT): named base_suffix."""
+    names = {INPUT: refs[0]}
+    for suffix, type_name, options, reads in parts:
+        name = f"{base}_{suffix}"
+        sources = [names[r] for r in reads]
+        entry = {"name": name}
+        if sources != [last]:
+            entry["from"] = sources[0] if len(sources) == 1 else sources
+        entry.update(options)
+        layers.append({type_name: entry})
+        names[suffix] = last = name
+    return last
+
+
+def _tied_to(node, modules, weights, spec_name):
+    """The spec name of an earlier layer whose `weight` Parameter this module holds too (a tied LM head),
+    else None; records this module's weight for the layers after it."""
+    if node.op != "call_module":
+        return None
+    weight = getattr(modules[node.target], "weight", None)
+    if weight is None or not hasattr(weight, "data_ptr"):
+        return None
+    if id(weight) in weights:
+        return weights[id(weight)]
+    weights[id(weight)] = spec_name
+    return None
 
 
 def to_yaml(spec, header=None):

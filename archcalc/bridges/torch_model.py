@@ -47,6 +47,9 @@ class SpecModel(nn.Module):
                                                   hint="check its sizes; `archcalc summarize` shows them")) from None
             done = tuple(ref for ref in set(node.inputs) if last_use[ref] == index)
             self.plan.append((node.name, tuple(node.inputs), done))
+        for node in graph.nodes:
+            if node.tie is not None:      # one Parameter in two modules: parameters() yields it once
+                self.get_submodule(node.name).weight = self.get_submodule(node.tie).weight
 
     def _register(self, name, module):
         """Add `module` under its dotted name: block instances become nested modules."""
@@ -74,6 +77,18 @@ def _free(module, name):
         raise SpecError(f"PyTorch cannot hold a layer named '{name}': the torch.nn.Module archcalc builds "
                         f"already has an attribute '{name}'", hint=f"give it another `name`, e.g. {name}_")
     return name
+
+
+TORCH_INPUT_DTYPES = {"int64": "long", "int32": "int32"}
+
+
+def example_input(graph, batch=1, dtype=None, device=None):
+    """An input the spec's model accepts: random floats, or token ids (zeros, valid for any vocabulary)
+    for an `input: {shape: [...], dtype: int64}` spec."""
+    shape = (batch,) + tuple(graph.input_shape)
+    if graph.input_dtype in TORCH_INPUT_DTYPES:
+        return torch.zeros(shape, dtype=getattr(torch, TORCH_INPUT_DTYPES[graph.input_dtype]), device=device)
+    return torch.randn(shape, dtype=dtype, device=device)
 
 
 def to_torch(spec, *, input_shape=None):
@@ -121,10 +136,9 @@ def torch_source(graph):
     for node in graph.nodes:
         module = model.get_submodule(node.name)
         attr = _identifier(node.name, attrs)
-        if type(module).__module__ == torch_modules.__name__:
-            for helper in reversed(type(module).__mro__):     # a shared base first, then the class itself
-                if helper.__module__ == torch_modules.__name__ and helper not in helpers:
-                    helpers.append(helper)
+        for cls in reversed(type(module).__mro__):          # a helper's own base class first
+            if cls.__module__ == torch_modules.__name__ and cls not in helpers:
+                helpers.append(cls)
         comment = f"  # {node.name}" if attr != node.name else ""
         init.append(f"        self.{attr} = {_module_source(module)}{comment}")
         if not node.trainable and any(True for _ in module.parameters()):
@@ -132,11 +146,15 @@ def torch_source(graph):
         variables[node.name] = attr
         args = ", ".join(variables[ref] for ref in node.inputs)
         forward.append(f"        {attr} = self.{attr}({args})")
+        if node.tie is not None:
+            init.append(f"        self.{attr}.weight = self.{variables[node.tie]}.weight  # tied")
     forward[-1] = forward[-1].replace(f"{variables[graph.output]} = ", "return ", 1)
     class_name = "".join(part.capitalize() for part in _identifier(graph.name, set()).split("_")) or "Model"
     if class_name in (helper.__name__ for helper in helpers):
         class_name += "Model"       # a spec named `add` must not hide the Add it uses
     shape = ", ".join(str(d) for d in graph.input_shape)
+    example = (f"torch.zeros(1, {shape}, dtype=torch.{TORCH_INPUT_DTYPES[graph.input_dtype]})"
+               if graph.input_dtype in TORCH_INPUT_DTYPES else f"torch.randn(1, {shape})")
     lines = [_docstring(f"{graph.name}, exported by archcalc export-torch. Input: (N, {shape})."),
              "import torch", "from torch import nn", ""]
     for helper in helpers:
@@ -144,5 +162,5 @@ def torch_source(graph):
     lines += ["", f"class {class_name}(nn.Module):", "    def __init__(self):", "        super().__init__()",
               *init, "", "    def forward(self, x):", *forward, "", "",
               "if __name__ == \"__main__\":",
-              f"    print({class_name}()(torch.randn(1, {shape})).shape)"]
+              f"    print({class_name}()({example}).shape)"]
     return "\n".join(lines)

@@ -143,9 +143,10 @@ def _measure(graph, report, result, seed, torch, progress):
     torch.manual_seed(seed)
     device = torch.device(result.device)
     dtype = getattr(torch, TORCH_DTYPES[report.dtype])
+    from .torch_model import example_input
     with device:
         model = SpecModel(graph).to(dtype)
-        x = torch.randn((result.batch,) + tuple(graph.input_shape), dtype=dtype)
+        x = example_input(graph, result.batch, dtype)
     model.train()
     modules = {node.name: model.get_submodule(node.name) for node in graph.nodes}
     owned = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
@@ -219,10 +220,11 @@ def _measure(graph, report, result, seed, torch, progress):
         kept.clear()            # the storages held for the address check
     peak = torch.cuda.max_memory_allocated() - libraries if cuda else None
     root = type(model).__name__
+    owned_by = _first_owners(modules)
     return {
         "shapes": shapes,
-        "params": {n: sum(p.numel() for p in m.parameters()) for n, m in modules.items()},
-        "trainable": {n: sum(p.numel() for p in m.parameters() if p.requires_grad) for n, m in modules.items()},
+        "params": {n: sum(p.numel() for p in owned_by[n]) for n in modules},
+        "trainable": {n: sum(p.numel() for p in owned_by[n] if p.requires_grad) for n in modules},
         "buffers": {n: sum(b.numel() for b in m.buffers()) for n, m in modules.items()},
         "flops": {n: forward.get(f"{root}.{n}", 0) for n in modules},
         "backward_flops": backward_by,
@@ -232,6 +234,16 @@ def _measure(graph, report, result, seed, torch, progress):
         "peak": peak,
         "libraries": libraries,
     }
+
+
+def _first_owners(modules):
+    """Each layer's parameters, a shared (tied) Parameter credited to the first layer that holds it, so
+    the layers add up to model.parameters(), which yields it once."""
+    seen, owned = set(), {}
+    for name, module in modules.items():
+        owned[name] = [p for p in module.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in owned[name])
+    return owned
 
 
 @contextmanager

@@ -71,6 +71,11 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
             steps = node.layer.explain(ins, out)
         except SpecError as err:
             raise graph.error(node, err) from None
+        if node.tie is not None:        # its weight is another layer's: counted there (model.parameters())
+            steps = [step if step.quantity != "params" else
+                     Step("params", step.formula + " − shared weight", f"{record.params}", record.params,
+                          f"the weight is {node.tie}'s (tie: {node.tie}), counted once, there")
+                     for step in steps]
         warnings = [w["message"] for w in report.warnings + report.notes if w["layer"] == node.name]
         layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,
                                        steps, warnings, field_steps(node, ins, record, fields)))

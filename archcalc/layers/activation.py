@@ -2,7 +2,7 @@
 from .shapes import numel
 from .counting import INPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
-from ..errors import Unsupported
+from ..errors import LayerError, Unsupported
 from .base import Kind, Layer, Option, keep_input, keep_output, number
 
 FUNCTIONAL_ONLY = Rule(INPUT_ELEMENTS.count, "1 per element (patched functional only)")
@@ -98,24 +98,34 @@ class ELU(Activation):
         return cls.non_default(alpha=call.arg(1, "alpha", 1.0)), (0,)
 
 
+def _approximation(value):
+    if value not in ("none", "tanh"):
+        raise LayerError(f"approximate must be 'none' or 'tanh', got {value!r}")
+    return value
+
+
+_approximation.describe = "'none' (exact erf) or 'tanh' (GPT-2's gelu_new)"
+_approximation.schema = {"enum": ["none", "tanh"]}
+
+
 @register
 class GELU(Activation):
+    """GELU; `approximate: tanh` is the tanh form GPT-2 uses (the same counts: one FLOP per element)."""
+
     type_name, torch_name = "gelu", "GELU"
     counting = counted_as(ptflops=TWICE)
+    options = {"approximate": Option(_approximation, default="none")}
+
+    def torch_kwargs(self, ins):
+        return {"approximate": self.approximate}
 
     @classmethod
     def from_torch_module(cls, m):
-        return cls.exact(m.approximate)
+        return cls.non_default(approximate=m.approximate)
 
     @classmethod
     def from_torch_call(cls, call):
-        return cls.exact(call.kwargs.get("approximate", "none")), (0,)
-
-    @staticmethod
-    def exact(approximate):
-        if approximate != "none":
-            raise Unsupported(f"GELU(approximate='{approximate}')")
-        return {}
+        return cls.non_default(approximate=call.kwargs.get("approximate", "none")), (0,)
 
 
 @register

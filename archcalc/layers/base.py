@@ -290,11 +290,18 @@ class Layer:
     max_inputs = 1
     accepts_activation = False
     example = None                   # a tiny spec using the type, checked against torch and the tools in tests
+    imported_as = ""                 # the type from-torch reads its torch module back as (None: it vanishes)
     torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
     torch_functions = ()             # functions and Tensor methods fx records that import as this type
     eval_identity = False            # in eval mode it returns its input tensor (dropout)
     inplace_capable = False          # may overwrite its input (element-wise activations, with --inplace)
     gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
+
+    def __init_subclass__(cls, **kwargs):
+        """imported_as defaults to the class's own type."""
+        super().__init_subclass__(**kwargs)
+        if vars(cls).get("imported_as", "") == "":
+            cls.imported_as = cls.type_name
 
     def __init__(self, **opts):
         """Each option becomes an attribute (self.kernel); registration refuses an option named like a hook."""

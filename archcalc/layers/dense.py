@@ -1,9 +1,20 @@
-"""Fully-connected layers and the flatten that feeds them."""
+"""Fully-connected layers and the flatten that feeds them. A dense layer takes a (features,) vector or a
+(tokens, features) sequence, applied at each position with one shared weight (MACs = tokens·in·out)."""
 from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .counting import WEIGHTED, counted_as
+from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
 from .base import PASS_THROUGH, Kind, Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
+
+
+def any_axis(value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LayerError(f"expected an axis (an integer), got {value!r}")
+    return value
+
+
+any_axis.describe = "an axis: 0 = the first after the batch, -1 the last"
+any_axis.schema = {"type": "integer"}
 
 
 @register
@@ -11,7 +22,8 @@ class Dense(Layer):
     type_name = "dense"
     aliases = ("linear", "fc", "fully_connected")
     kind = Kind.DENSE
-    counting = WEIGHTED
+    counting = {**WEIGHTED, "torchinfo": Rule(lambda l, i, o, b: l.params(i) * b,
+                                              "its parameters (in + 1)·out, once per sample even for a sequence")}
     torch_modules = ("Linear",)
     example = {"input": [12], "options": {"units": 5}}
     accepts_activation = True
@@ -26,32 +38,41 @@ class Dense(Layer):
         return {"units": m.out_features, **cls.non_default(bias=m.bias is not None)}
 
     def inputs(self, ins):
-        if len(ins[0]) != 1:
+        if len(ins[0]) > 2:
             raise LayerError(
-                f"dense needs a vector, but its input is a feature map of shape {tuple(ins[0])}",
+                f"dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
+                f"{tuple(ins[0])}",
                 hint="add `- flatten` (or a global pooling layer) before it",
             )
-        return ins[0][0]
+        return ins[0][-1]
+
+    def positions(self, ins):
+        """1 for a vector; the tokens of a sequence, each multiplied by the same weight."""
+        return ins[0][0] if len(ins[0]) == 2 else 1
 
     def output_shape(self, ins):
         self.inputs(ins)
-        return (self.units,)
+        return tuple(ins[0][:-1]) + (self.units,)
+
+    def weight_shape(self, ins):
+        """Its weight as torch holds it, (out, in): what `tie` matches against the layer it shares with."""
+        return (self.units, self.inputs(ins))
 
     def param_tensors(self, ins):
         weight = self.inputs(ins) * self.units
         return (weight, self.units) if self.bias else (weight,)
 
     def macs(self, ins, out):
-        return self.inputs(ins) * self.units
+        return self.positions(ins) * self.inputs(ins) * self.units
 
     def flops(self, ins, out):
         return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
 
     def bias_adds(self, ins, out):
-        return self.units if self.bias else 0
+        return self.positions(ins) * self.units if self.bias else 0
 
     def receptive_step(self, ins):
-        return "global"
+        return "global" if len(ins[0]) == 1 else None
 
     def torch_module(self, ins):
         from torch import nn
@@ -67,6 +88,8 @@ class Dense(Layer):
 
     def explain(self, ins, out):
         n_in = self.inputs(ins)
+        if len(ins[0]) == 2:
+            return self.explain_sequence(ins, out)
         steps = [Step("output", "n_out", "", out)]
         if self.bias:
             steps.append(Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
@@ -77,6 +100,17 @@ class Dense(Layer):
         return steps + [Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", self.macs(ins, out)),
                         weights_flops_step(self, ins, out, "n_out", self.units)]
 
+    def explain_sequence(self, ins, out):
+        n, n_in = ins[0]
+        params = (Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
+                       "one weight shared by every token") if self.bias else
+                  Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), "no bias (bias: false)"))
+        flops = (Step("FLOPs", "2·MACs + tokens·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
+                      self.flops(ins, out)) if self.bias else
+                 Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out)))
+        return [Step("output", "(tokens, n_out)", f"({n}, {self.units})", out, "applied at each position"), params,
+                Step("MACs", "tokens·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
+
 
 @register
 class Flatten(Layer):
@@ -85,33 +119,55 @@ class Flatten(Layer):
     counting = counted_as()
     torch_modules = ("Flatten",)
     example = {"input": [2, 3, 3], "layers": ["relu", "flatten", {"dense": 4}]}
-    torch_functions = ("flatten", "view", "reshape")
+    torch_functions = ("flatten",)
+    options = {
+        "start": Option(any_axis, default=0, aliases=("start_dim",), doc="first axis flattened (batch not counted)"),
+        "end": Option(any_axis, default=-1, aliases=("end_dim",), doc="last axis flattened"),
+    }
 
     @classmethod
     def from_torch_module(cls, m):
-        if (m.start_dim, m.end_dim) != (1, -1):
-            raise Unsupported(f"flatten(start_dim={m.start_dim}, end_dim={m.end_dim}); archcalc flattens all but batch")
-        return {}
+        return cls.axes_of(m.start_dim, m.end_dim)
+
+    @classmethod
+    def axes_of(cls, start, end):
+        if start == 0:
+            raise Unsupported("flatten(start_dim=0), which merges the batch")
+        return cls.non_default(start=start - 1, end=end if end < 0 else end - 1)
 
     @classmethod
     def from_torch_call(cls, call):
-        before, after = call.input_shapes[0], call.output_shape
-        if len(after) == 2 and len(before) > 2:
-            return {}, (0,)
-        if after[:len(before)] == before and all(d == 1 for d in after[len(before):]):
-            return PASS_THROUGH   # (N, C) -> (N, C, 1, 1) to scale channels: archcalc's multiply takes (C,)
-        raise Unsupported(f"a reshape from {tuple(before[1:])} to {tuple(after[1:])}; archcalc can only flatten")
+        rank = len(call.input_shapes[0])
+        start, end = call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
+        if end >= 0:
+            end -= rank
+        return cls.axes_of(start % rank, end), (0,)
+
+    def span(self, ins):
+        rank = len(ins[0])
+        start, end = self.start % rank if -rank <= self.start < rank else None, \
+            self.end % rank if -rank <= self.end < rank else None
+        if start is None or end is None or start > end:
+            raise LayerError(f"flatten axes {self.start}..{self.end} do not fit an input of shape {tuple(ins[0])}",
+                             hint="axes count from 0 after the batch; -1 is the last")
+        return start, end
 
     def output_shape(self, ins):
-        return (numel(ins[0]),)
+        start, end = self.span(ins)
+        shape = ins[0]
+        return tuple(shape[:start]) + (numel(shape[start:end + 1]),) + tuple(shape[end + 1:])
 
     def is_view(self):
         return True
 
     def torch_module(self, ins):
         from torch import nn
-        return nn.Flatten()
+        start, end = self.span(ins)
+        return nn.Flatten(start + 1, end + 1)
 
     def explain(self, ins, out):
+        if len(out) > 1:
+            return [Step("output", "", dims(ins[0]), out, f"axes {self.span(ins)[0]}..{self.span(ins)[1]} joined"),
+                    self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
         return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
                 self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]

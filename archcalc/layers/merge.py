@@ -3,7 +3,7 @@ from ..errors import LayerError, Unsupported
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
-from .base import Kind, Layer, Saved, Step, dims, keep_input
+from .base import Kind, Layer, Option, Saved, Step, dims, keep_input
 
 
 class _Merge(Layer):
@@ -42,56 +42,94 @@ class Add(_Merge):
     aliases = ("residual",)
 
     def output_shape(self, ins):
+        """Inputs of one shape, or shapes that broadcast (numpy's rule, aligned from the last axis)."""
+        out = ins[0]
         for shape in ins[1:]:
-            if shape != ins[0]:
+            if shape == out:
+                continue
+            padded = [(1,) * (max(len(out), len(shape)) - len(s)) + tuple(s) for s in (out, shape)]
+            if any(a != b and 1 not in (a, b) for a, b in zip(*padded)):
                 raise LayerError(
-                    f"add needs inputs of one shape, got {self.listed(ins)}",
+                    f"add needs inputs of one shape (or shapes that broadcast), got {self.listed(ins)}",
                     hint="project the shortcut with a 1×1 conv2d of matching filters and stride",
                 )
-        return ins[0]
+            out = tuple(max(a, b) for a, b in zip(*padded))
+        return out
 
     def torch_module(self, ins):
         from .torch_modules import Add as Module
         return Module()
 
 
+def _axis(value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LayerError(f"expected an axis (an integer), got {value!r}")
+    return value
+
+
+_axis.describe = "an axis: 0 = channels (the first after the batch), -1 the last"
+_axis.schema = {"type": "integer"}
+
+
 @register
 class Concat(_Merge):
-    """Concatenate along the channel axis (features for vectors)."""
+    """Concatenate along the channel axis (features for vectors), or along `axis` (0 = the first axis after
+    the batch: tokens of a sequence; -1 the last: a sequence's features)."""
 
     type_name = "concat"
     gradient_passes_through = True
-    torch_modules = ("Concat",)
+    torch_modules = ("Concat", "ConcatAxis")
     example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"tanh": {"name": "b", "from": "input"}}, {"concat": {"from": ["a", "b"]}}]}
     torch_functions = ("cat",)
+    options = {"axis": Option(_axis, default=0, aliases=("dim",), doc="axis joined, batch not counted")}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(axis=getattr(m, "axis", 0))
 
     @classmethod
     def from_torch_call(cls, call):
         dim = call.arg(1, "dim", 0)
-        if dim != 1:
-            raise Unsupported(f"cat over dim={dim}; archcalc concatenates channels (dim 1)")
-        return {}, tuple(range(len(call.input_shapes)))
+        rank = len(call.input_shapes[0])
+        if dim % rank == 0:
+            raise Unsupported("cat over the batch (dim 0)")
+        return cls.non_default(axis=dim % rank - 1), tuple(range(len(call.input_shapes)))
     aliases = ("concatenate", "cat")
+
+    def joined(self, ins):
+        rank = len(ins[0])
+        if not -rank <= self.axis < rank:
+            raise LayerError(f"concat axis {self.axis} is out of range for inputs of {rank} axes",
+                             hint=f"use 0 to {rank - 1}, or -1 for the last")
+        return self.axis % rank
 
     def output_shape(self, ins):
         ranks = {len(s) for s in ins}
-        if len(ranks) > 1 or any(s[1:] != ins[0][1:] for s in ins):
-            raise LayerError(
-                f"concat joins along channels, so the spatial sizes must match; got {self.listed(ins)}",
-                hint="pad or stride the branches so that every branch has the same height and width",
-            )
-        return (sum(s[0] for s in ins),) + tuple(ins[0][1:])
+        axis = self.joined(ins) if len(ranks) == 1 else 0
+        rest = [tuple(d for i, d in enumerate(s) if i != axis) for s in ins]
+        if len(ranks) > 1 or any(r != rest[0] for r in rest):
+            if axis == 0:
+                raise LayerError(
+                    f"concat joins along channels, so the spatial sizes must match; got {self.listed(ins)}",
+                    hint="pad or stride the branches so that every branch has the same height and width",
+                )
+            raise LayerError(f"concat joins along axis {self.axis}, so the other sizes must match; got "
+                             f"{self.listed(ins)}", hint="reshape the inputs so only the joined axis differs")
+        return tuple(sum(s[axis] for s in ins) if i == axis else d for i, d in enumerate(ins[0]))
 
     def flops(self, ins, out):
         return 0
 
     def explain(self, ins, out):
-        return [Step("C", "C_1 + C_2 + …", " + ".join(str(s[0]) for s in ins), out[0]),
+        axis = self.joined(ins)
+        symbol = "C" if axis == 0 else f"axis {axis}"
+        return [Step(symbol, f"{symbol}_1 + {symbol}_2 + …", " + ".join(str(s[axis]) for s in ins), out[axis]),
                 self.no_params_step(), Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
 
     def torch_module(self, ins):
-        from .torch_modules import Concat as Module
-        return Module()
+        from .torch_modules import Concat, ConcatAxis
+        axis = self.joined(ins)
+        return Concat() if axis == 0 else ConcatAxis(axis)
 
 
 @register

@@ -1,6 +1,7 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
 from .shapes import numel
-from .counting import Rule, counted_as
+from ..errors import LayerError, Unsupported
+from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
@@ -127,3 +128,241 @@ class LocalResponseNorm(Layer):
         the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
         channels, *spatial = ins[0]
         return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width
+
+
+# ---- the normalisations of transformers and modern CNNs: statistics per sample, never running buffers
+
+def _per_element(factor, text, affine_factor=None):
+    """`factor` per input element, or `affine_factor` when the layer learns γ (and β)."""
+    def count(layer, ins, out, batch):
+        per = affine_factor if affine_factor is not None and layer.affine else factor
+        return per * numel(ins[0]) * batch
+    return Rule(count, text)
+
+
+class _SampleNorm(Layer):
+    """Normalise with statistics of each sample: (x − mean)/√(var + ε), then γ·x̂ + β when affine.
+    archcalc counts 5 FLOPs per element to normalise (mean: 1 add; subtract; square and add for the
+    variance; scale by 1/σ) and 2 more for γ and β."""
+
+    kind = Kind.NORM
+    normalise_flops = 5
+
+    def affine_tensors(self, features):
+        if not self.affine:
+            return ()
+        return (features, features) if self.opts.get("bias", True) else (features,)
+
+    def flops(self, ins, out):
+        return (self.normalise_flops + len(self.param_tensors(ins))) * numel(out)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input, and this sample's mean and 1/σ per normalised group (fp32 statistics)."""
+        if not grad.active:
+            return []
+        groups = self.groups_per_sample(ins) * grad.batch
+        return [keep_input(ins, grad), Saved.new(groups), Saved.new(groups)]
+
+    def explain(self, ins, out):
+        tensors = self.param_tensors(ins)
+        params = (Step("params", " + ".join(["γ", "β"][:len(tensors)]), " + ".join(map(str, tensors)),
+                       self.params(ins)) if tensors else self.no_params_step("no γ, β (affine: false)"))
+        per = self.normalise_flops + len(tensors)
+        return [self.same_shape_step(out), params,
+                Step("FLOPs", f"{per}·elements", f"{per}·{dims(out)}", self.flops(ins, out),
+                     f"{self.normalise_flops} to normalise" + (f", {len(tensors)} for γ, β" if tensors else ""))]
+
+
+@register
+class LayerNorm(_SampleNorm):
+    """Over the last `axes` axes of each sample (features of a sequence); `channels_first: true` normalises
+    the channels of a (C, *spatial) map at each position, as torchvision's ConvNeXt does."""
+
+    type_name = "layernorm"
+    example = {"input": [5, 8], "before": [{"dense": 8}]}
+    aliases = ("layer_norm", "layernormalization", "layer_normalization", "ln")
+    counting = counted_as(fvcore=_per_element(4, "aten::layer_norm: 5 per element (4 without affine)", 5),
+                          thop=_per_element(2, "4 per element (2 without elementwise_affine)", 4),
+                          ptflops=_per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"))
+    torch_modules = ("LayerNorm", "LayerNormChannelsFirst")
+    torch_functions = ("layer_norm",)
+    options = {
+        "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon", "layer_norm_eps")),
+        "affine": Option(boolean, default=True, aliases=("elementwise_affine", "scale"), doc="learn γ (and β)"),
+        "bias": Option(boolean, default=True, aliases=("center",), doc="learn β"),
+        "axes": Option(integer(1), default=1, doc="how many trailing axes are normalised"),
+        "channels_first": Option(boolean, default=False, doc="normalise axis 0 (channels) of a map"),
+    }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        from torch import nn
+        channels_first = not isinstance(m, nn.LayerNorm)
+        norm = m.norm if channels_first else m
+        given = {"eps": norm.eps, "affine": norm.elementwise_affine, "axes": len(norm.normalized_shape),
+                 "channels_first": channels_first}
+        if norm.elementwise_affine:
+            given["bias"] = norm.bias is not None
+        return cls.non_default(**given)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        shape = call.arg(1, "normalized_shape")
+        return {**cls.non_default(eps=call.arg(4, "eps", 1e-5), axes=len(shape)),
+                **({} if call.arg(2, "weight") is not None else {"affine": False})}, (0,)
+
+    def normalized(self, ins):
+        shape = ins[0]
+        if self.channels_first:
+            return (shape[0],)
+        if self.axes > len(shape):
+            raise LayerError(f"layernorm over {self.axes} axes, but the input {tuple(shape)} has {len(shape)}",
+                             hint="axes counts the trailing axes normalised together; 1 = features")
+        return tuple(shape[-self.axes:])
+
+    def groups_per_sample(self, ins):
+        return numel(ins[0]) // numel(self.normalized(ins))
+
+    def param_tensors(self, ins):
+        return self.affine_tensors(numel(self.normalized(ins)))
+
+    def torch_module(self, ins):
+        from torch import nn
+        if self.channels_first:
+            from .torch_modules import LayerNormChannelsFirst
+            return LayerNormChannelsFirst(ins[0][0], self.eps, self.affine, self.bias)
+        return nn.LayerNorm(self.normalized(ins), eps=self.eps, elementwise_affine=self.affine, bias=self.bias)
+
+
+@register
+class RMSNorm(_SampleNorm):
+    """x / √(mean(x²) + ε) · γ over the last axis (LLaMA); 4 FLOPs per element (square, add, the mean's
+    division folded into the scale, multiply) plus 1 for γ."""
+
+    type_name = "rmsnorm"
+    example = {"input": [5, 8], "before": [{"dense": 8}]}
+    aliases = ("rms_norm",)
+    counting = counted_as(fvcore=Rule(ZERO.count, "0: no handle for aten::rms_norm"),
+                          thop=Rule(ZERO.count, "0: no hook for nn.RMSNorm"),
+                          ptflops=Rule(ZERO.count, "0: no hook for nn.RMSNorm"))
+    torch_modules = ("RMSNorm",)
+    torch_functions = ("rms_norm",)
+    normalise_flops = 4
+    options = {
+        "eps": Option(number(minimum=0), default=None, aliases=("epsilon",),
+                      doc="default: torch's, the dtype's machine epsilon"),
+        "affine": Option(boolean, default=True, aliases=("elementwise_affine",), doc="learn γ"),
+    }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if len(m.normalized_shape) != 1:
+            raise Unsupported("RMSNorm over more than the last axis")
+        return cls.non_default(eps=m.eps, affine=m.elementwise_affine)
+
+    def param_tensors(self, ins):
+        return (ins[0][-1],) if self.affine else ()
+
+    def groups_per_sample(self, ins):
+        return numel(ins[0]) // ins[0][-1]
+
+    def saved_tensors(self, ins, out, grad):
+        """torch composes it on CPU: the input and 1/rms per row, and with γ the normalised x for γ's
+        gradient."""
+        if not grad.active:
+            return []
+        saved = [keep_input(ins, grad), Saved.new(self.groups_per_sample(ins) * grad.batch)]
+        return saved + ([Saved.new(numel(ins[0]) * grad.batch)] if self.affine else [])
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.RMSNorm(ins[0][-1], eps=self.eps, elementwise_affine=self.affine)
+
+
+@register
+class GroupNorm(_SampleNorm):
+    """Over groups of channels of each sample (and all positions); γ and β per channel."""
+
+    type_name = "groupnorm"
+    example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"groups": 2}}
+    aliases = ("group_norm", "groupnormalization")
+    counting = counted_as(fvcore=_per_element(4, "aten::group_norm: 5 per element (4 without affine)", 5),
+                          thop=Rule(ZERO.count, "0: no hook for nn.GroupNorm"),
+                          ptflops=_per_element(1, "2 per element (1 without affine)", 2))
+    torch_modules = ("GroupNorm",)
+    torch_functions = ("group_norm",)
+    primary = "groups"
+    options = {
+        "groups": Option(integer(1), required=True, aliases=("num_groups",)),
+        "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon",)),
+        "affine": Option(boolean, default=True),
+    }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"groups": m.num_groups, **cls.non_default(eps=m.eps, affine=m.affine)}
+
+    def output_shape(self, ins):
+        if ins[0][0] % self.groups:
+            raise LayerError(f"groupnorm: {ins[0][0]} channels do not split into {self.groups} groups",
+                             hint=f"choose groups dividing {ins[0][0]}")
+        return ins[0]
+
+    def param_tensors(self, ins):
+        return self.affine_tensors(ins[0][0])
+
+    def groups_per_sample(self, ins):
+        return self.groups
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.GroupNorm(self.groups, ins[0][0], eps=self.eps, affine=self.affine)
+
+
+@register
+class InstanceNorm(_SampleNorm):
+    """Over the positions of each channel of each sample; torch's default keeps no γ, β and no running
+    statistics (affine: false)."""
+
+    type_name = "instancenorm"
+    example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"affine": True}}
+    aliases = ("instance_norm", "instancenorm1d", "instancenorm2d", "instancenorm3d")
+    counting = counted_as(fvcore=_per_element(4, "aten::instance_norm: 4 per element (5 with affine)", 5),
+                          thop=_per_element(2, "2 per element (4 with affine)", 4),
+                          ptflops=_per_element(1, "1 per element (2 with affine)", 2))
+    torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
+    torch_functions = ("instance_norm",)
+    options = {
+        "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon",)),
+        "affine": Option(boolean, default=False),
+    }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.track_running_stats:
+            raise Unsupported("InstanceNorm with track_running_stats=True")
+        return cls.non_default(eps=m.eps, affine=m.affine)
+
+    def output_shape(self, ins):
+        if len(ins[0]) < 2:
+            raise LayerError(f"instancenorm needs (channels, positions...), got {tuple(ins[0])}",
+                             hint="apply it to a signal, image or volume")
+        return ins[0]
+
+    def param_tensors(self, ins):
+        return self.affine_tensors(ins[0][0])
+
+    def groups_per_sample(self, ins):
+        return ins[0][0]
+
+    def saved_tensors(self, ins, out, grad):
+        """As the other per-sample norms, and with affine the γ that F.instance_norm repeats once per sample
+        (N·C values, a new tensor) to run batch norm over the (1, N·C, ...) view (measured with
+        saved_tensors_hooks)."""
+        saved = super().saved_tensors(ins, out, grad)
+        return saved + [Saved.new(ins[0][0] * grad.batch)] if saved and self.affine else saved
+
+    def torch_module(self, ins):
+        from torch import nn
+        module = {2: nn.InstanceNorm1d, 3: nn.InstanceNorm2d, 4: nn.InstanceNorm3d}[len(ins[0])]
+        return module(ins[0][0], eps=self.eps, affine=self.affine)

@@ -72,3 +72,259 @@ class GlobalMaxPool3d(GlobalMaxPool):
     pass
 
 
+# ---- sequences and transformers (layers/embedding.py, attention.py, tensor_ops.py, norm.py)
+
+class _Source(nn.Module):
+    """repr() is the constructor call, which export-torch writes into the model's __init__."""
+
+    def __init__(self, *args):
+        super().__init__()
+        self._source_args = args
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(repr(a) for a in self._source_args)})"
+
+
+class PositionEmbedding(_Source):
+    """A learned (length, dim) table whose first n rows are added to n tokens (GPT-2's wpe, BERT's
+    position embeddings, ViT's pos_embedding)."""
+
+    def __init__(self, length, dim, id_buffer=0):
+        super().__init__(length, dim, id_buffer)
+        self.weight = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+        if id_buffer:       # transformers' BERT: position_ids, not persistent but listed by buffers()
+            self.register_buffer("ids", torch.arange(id_buffer), persistent=False)
+
+    def forward(self, x):
+        return x + self.weight[:x.shape[1]]
+
+
+class TokenTypeEmbedding(_Source):
+    """BERT's token type (segment) embeddings for a single-segment input: row 0 added to every token."""
+
+    def __init__(self, types, dim, id_buffer=0):
+        super().__init__(types, dim, id_buffer)
+        self.weight = nn.Parameter(torch.zeros(types, dim).normal_(std=0.02))
+        if id_buffer:       # transformers' BERT: token_type_ids
+            self.register_buffer("ids", torch.zeros(id_buffer, dtype=torch.long), persistent=False)
+
+    def forward(self, x):
+        return x + self.weight[0]
+
+
+class ClassToken(_Source):
+    """A learned (dim,) token prepended to the sequence (ViT's class token)."""
+
+    def __init__(self, dim):
+        super().__init__(dim)
+        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class LayerScale(_Source):
+    """A learned scale per feature (last axis) or per channel (axis 1 when channels_first)."""
+
+    def __init__(self, dim, channels_first=False, init=1e-6):
+        super().__init__(dim, channels_first, init)
+        self.channels_first = channels_first
+        self.weight = nn.Parameter(torch.full((dim,), float(init)))
+
+    def forward(self, x):
+        if self.channels_first:
+            return x * self.weight.view(-1, *([1] * (x.dim() - 2)))
+        return x * self.weight
+
+
+class LayerNormChannelsFirst(_Source):
+    """LayerNorm over the channels of an (N, C, *spatial) map, as torchvision's ConvNeXt writes it:
+    move channels last, normalise, move them back."""
+
+    def __init__(self, channels, eps=1e-6, elementwise_affine=True, bias=True):
+        super().__init__(channels, eps, elementwise_affine, bias)
+        self.norm = nn.LayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine, bias=bias)
+
+    def forward(self, x):
+        order = (0, *range(2, x.dim()), 1)
+        back = (0, x.dim() - 1, *range(1, x.dim() - 1))
+        return self.norm(x.permute(*order)).permute(*back)
+
+
+class Attention(_Source):
+    """Multi-head attention with nn.MultiheadAttention's parameters (packed in_proj_weight for
+    self-attention; q/k/v_proj_weight when keys come from another width), grouped key/value heads, and
+    the explicit math path (matmul, softmax, matmul), so FlopCounterMode counts it on every device."""
+
+    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None):
+        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim)
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.causal, self.dropout = causal, dropout
+        q, kv = heads * head_dim, kv_heads * head_dim
+        self.sizes = (q, kv, kv)
+        self.packed = kdim is None
+        if self.packed:
+            self.in_proj_weight = nn.Parameter(torch.empty(q + 2 * kv, dim))
+            nn.init.xavier_uniform_(self.in_proj_weight)
+        else:
+            self.q_proj_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(q, dim)))
+            self.k_proj_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(kv, kdim)))
+            self.v_proj_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(kv, kdim)))
+        self.in_proj_bias = nn.Parameter(torch.zeros(q + 2 * kv)) if bias else None
+        self.out_proj = nn.Linear(q, dim, bias=bias)
+
+    def forward(self, x, memory=None):
+        batch, n = x.shape[:2]
+        if self.packed and memory is None:
+            q, k, v = nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).split(self.sizes, dim=-1)
+        else:
+            memory = x if memory is None else memory
+            weights = (self.in_proj_weight.split(self.sizes) if self.packed else
+                       (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight))
+            biases = self.in_proj_bias.split(self.sizes) if self.in_proj_bias is not None else (None,) * 3
+            q = nn.functional.linear(x, weights[0], biases[0])
+            k = nn.functional.linear(memory, weights[1], biases[1])
+            v = nn.functional.linear(memory, weights[2], biases[2])
+        m = k.shape[1]
+        q = q.view(batch, n, self.heads, self.head_dim).transpose(1, 2)
+        k = k.view(batch, m, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = v.view(batch, m, self.kv_heads, self.head_dim).transpose(1, 2)
+        if self.kv_heads != self.heads:
+            k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
+            v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
+        if self.causal:
+            scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
+        weights = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training)
+        out = (weights @ v).transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
+        return self.out_proj(out)
+
+
+class ScaledDotProductAttention(_Source):
+    """softmax(q·kᵀ/√d)·v over given (N, heads, n, d) tensors, by the math path."""
+
+    def __init__(self, causal=False, dropout=0.0):
+        super().__init__(causal, dropout)
+        self.causal, self.dropout = causal, dropout
+
+    def forward(self, q, k, v):
+        scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+        if self.causal:
+            n, m = scores.shape[-2:]
+            scores = scores + torch.full((n, m), float("-inf"), device=q.device, dtype=q.dtype).triu(1)
+        return nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training) @ v
+
+
+class Rotary(_Source):
+    """Rotary position embedding (RoFormer) on (N, n, d) or (N, heads, n, d): x·cos + rotate_half(x)·sin."""
+
+    def __init__(self, base=10000.0):
+        super().__init__(base)
+        self.base = base
+
+    def forward(self, x):
+        n, d = x.shape[-2:]
+        inv = 1.0 / (self.base ** (torch.arange(0, d, 2, device=x.device, dtype=torch.float32) / d))
+        angles = torch.outer(torch.arange(n, device=x.device, dtype=torch.float32), inv)
+        angles = torch.cat([angles, angles], dim=-1).to(x.dtype)
+        half = torch.cat([-x[..., d // 2:], x[..., :d // 2]], dim=-1)
+        return x * angles.cos() + half * angles.sin()
+
+
+class Reshape(_Source):
+    def __init__(self, shape):
+        super().__init__(shape)
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Permute(_Source):
+    """Reorder the axes after the batch (`order` counts them from 0 without the batch)."""
+
+    def __init__(self, order):
+        super().__init__(order)
+        self.order = tuple(order)
+
+    def forward(self, x):
+        return x.permute(0, *(a + 1 for a in self.order))
+
+
+class FlattenAxes(_Source):
+    def __init__(self, start, end):
+        super().__init__(start, end)
+        self.start, self.end = start, end
+
+    def forward(self, x):
+        return x.flatten(self.start + 1, self.end + 1 if self.end >= 0 else self.end)
+
+
+class Select(_Source):
+    """x[:, index] along one axis after the batch (ViT's class token: axis 0, index 0)."""
+
+    def __init__(self, axis, index):
+        super().__init__(axis, index)
+        self.axis, self.index = axis, index
+
+    def forward(self, x):
+        return x.select(self.axis + 1, self.index)
+
+
+class Slice(_Source):
+    def __init__(self, axis, start, end, step=1):
+        super().__init__(axis, start, end, step)
+        self.axis, self.start, self.end, self.step = axis, start, end, step
+
+    def forward(self, x):
+        index = [slice(None)] * (self.axis + 1) + [slice(self.start, self.end, self.step)]
+        return x[tuple(index)]
+
+
+class Take(_Source):
+    """One piece of a split: pieces of `sizes` along an axis after the batch, the `index`-th returned."""
+
+    def __init__(self, axis, sizes, index):
+        super().__init__(axis, sizes, index)
+        self.axis, self.sizes, self.index = axis, tuple(sizes), index
+
+    def forward(self, x):
+        return x.split(self.sizes, dim=self.axis + 1)[self.index]
+
+
+class ConcatAxis(_Source):
+    def __init__(self, axis):
+        super().__init__(axis)
+        self.axis = axis
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=self.axis + 1)
+
+
+class Matmul(_Source):
+    def forward(self, a, b):
+        return a @ b
+
+
+class Mean(_Source):
+    def __init__(self, axes, keepdim=False):
+        super().__init__(axes, keepdim)
+        self.axes, self.keepdim = tuple(axes), keepdim
+
+    def forward(self, x):
+        return x.mean(dim=tuple(a + 1 for a in self.axes), keepdim=self.keepdim)
+
+
+class DropPath(_Source):
+    """Stochastic depth: in training, each sample's branch is zeroed with probability `rate` (and the
+    rest scaled by 1/(1 − rate)); at inference an identity."""
+
+    def __init__(self, rate):
+        super().__init__(rate)
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0:
+            return x
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.rate)
+        return x * keep.div_(1 - self.rate)

@@ -26,7 +26,8 @@ MAX_BLOCK_DEPTH = 32        # blocks used inside blocks inside blocks...; real n
 MAX_ELEMENTS = 2**63       # elements of one layer's output (batch excluded)
 MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
-ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
+ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation", "tie")
+INPUT_DTYPES = ("float", "int64", "int32")    # `input: {shape: [128], dtype: int64}`: token ids
 BLOCK_KEYS = ("args", "layers", "description")
 IN_CHANNELS = "in_channels"
 
@@ -41,6 +42,7 @@ class Node:
     trainable: bool = True
     line: int = None
     context: str = ""
+    tie: str = None       # the earlier layer whose weight tensor this layer shares (`tie: wte`)
 
     @property
     def type_name(self):
@@ -59,6 +61,7 @@ class Graph:
     description: str = ""
     source: str = ""
     layout_note: tuple = None   # (message, fix) when the input looks written in the other layout
+    input_dtype: str = "float"  # "int64" or "int32" for token ids (`input: {shape: [128], dtype: int64}`)
 
     @property
     def output(self):
@@ -161,6 +164,21 @@ def layout_note(written, layout, *, own=None, what="input"):
     return message, fix
 
 
+def parse_input(value, file=None, line=None):
+    """`input: [3, 224, 224]`, or `input: {shape: [128], dtype: int64}` for token ids -> (shape, dtype)."""
+    if not isinstance(value, dict):
+        return value, "float"
+    unknown = [key for key in value if key not in ("shape", "dtype")]
+    if unknown or "shape" not in value:
+        raise SpecError(f"`input` as a mapping takes `shape` and `dtype`, got {', '.join(map(str, value)) or 'nothing'}",
+                        file=file, line=line, hint="write input: {shape: [128], dtype: int64} for 128 token ids")
+    dtype = value.get("dtype", "float")
+    if dtype not in INPUT_DTYPES:
+        raise SpecError(f"input dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}", file=file, line=line,
+                        hint="token ids are int64 (what nn.Embedding takes); everything else is float")
+    return value["shape"], dtype
+
+
 def load_spec(source, *, input_shape=None, args=None):
     """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input,
     `args` (a dict) the defaults of its top-level `args`."""
@@ -206,12 +224,13 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         raise SpecError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}",
                         file=file, line=line_of("layout"),
                         hint="channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)")
+    written, input_dtype = parse_input(data["input"], file, line_of("input"))
     if input_shape is not None:
         shape = parse_shape(input_shape, layout, what="--input")
-        note = layout_note(input_shape, layout, own=data["input"], what="--input")
+        note = layout_note(input_shape, layout, own=written, what="--input")
     else:
-        shape = parse_shape(data["input"], layout, file=file, line=line_of("input"))
-        note = layout_note(data["input"], layout)
+        shape = parse_shape(written, layout, file=file, line=line_of("input"))
+        note = layout_note(written, layout)
     blocks = data.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"),
@@ -233,7 +252,7 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
                             hint=f"write {key}: followed by words on the same line")
     graph = Graph(
         name=str(data.get("name") or (Path(file).stem if file else "model")),
-        input_shape=shape, layout=layout, file=file,
+        input_shape=shape, layout=layout, file=file, input_dtype=input_dtype,
         description=str(data.get("description") or ""), source=str(data.get("source") or ""),
         layout_note=note,
     )
@@ -440,6 +459,15 @@ class _Expander:
                          hint="write when: true / false, or a block argument: when: $downsample")
         trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
+        tie = meta.get("tie")
+        if tie is not None:
+            if not isinstance(tie, str):
+                raise self.fail(f"`tie` must name one earlier layer, got {tie!r}", line, scope, name,
+                                hint="e.g. tie: wte (the LM head shares the token embedding's weight)")
+            tie = self.resolve_inputs(tie, scope, line, name, key="tie")[0]
+            if tie == INPUT or tie == scope.input_ref:
+                raise self.fail("`tie` must name an earlier layer with a weight, not the input", line, scope, name,
+                                hint="e.g. tie: wte")
 
         self.visit(1, line, scope, name)
         if not when:
@@ -473,7 +501,7 @@ class _Expander:
                                         trainable and scope.trainable, times)
             else:
                 out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
-                                     trainable and scope.trainable)
+                                     trainable and scope.trainable, tie)
             scope.last = out
         if name is not None:
             scope.names[name] = scope.last
@@ -543,7 +571,7 @@ class _Expander:
             total += repeat * inner
         return total
 
-    def resolve_inputs(self, refs, scope, line, name):
+    def resolve_inputs(self, refs, scope, line, name, key="from"):
         if refs is None:
             return (scope.previous(),)
         if isinstance(refs, str):
@@ -563,7 +591,7 @@ class _Expander:
                 hint = did_you_mean(ref, list(scope.names) + [INPUT]) or (
                     f"names defined so far here: {', '.join(list(scope.names)[-8:]) or 'none'}; "
                     f"`{INPUT}` means the {'block' if scope.prefix else 'network'} input")
-                raise self.fail(f"`from` refers to '{ref}', which is not an earlier layer", line, scope, name,
+                raise self.fail(f"`{key}` refers to '{ref}', which is not an earlier layer", line, scope, name,
                                 hint=hint)
         return tuple(resolved)
 
@@ -591,7 +619,7 @@ class _Expander:
         except TypeError:        # an unhashable key: YAML allows few, and none is an option
             return cls.canonical_option(key)
 
-    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable):
+    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable, tie=None):
         full = scope.prefix + local
         # read, not popped: a repeated entry shares `options` across its repetitions
         activation = options.get("activation") if cls.accepts_activation else None
@@ -620,7 +648,8 @@ class _Expander:
                                 f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
                                 hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         self.claim(full, line, scope)
-        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context), line, scope)
+        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context, tie),
+                    line, scope)
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None

@@ -6,6 +6,7 @@ registry declares (the loader also accepts other capitalisations).
 """
 from ..layers import Kind, layer_types
 from ..layers.shapes import LAYOUTS
+from .graph import INPUT_DTYPES
 from .graph import ENTRY_KEYS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -37,6 +38,7 @@ def _entry_meta():
         "first": {"type": "object", "description": "options that replace the others in the first repetition"},
         "trainable": _or_expression({"type": "boolean"}),
         "when": _or_expression({"type": "boolean"}),
+        "tie": {"type": "string", "description": "an earlier layer whose weight this layer shares (tie: wte)"},
     }
 
 
@@ -92,9 +94,12 @@ def spec_schema():
         ],
     }
     shape = {"anyOf": [
-        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 3},
+        {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 4},
         {"type": "string", "pattern": r"^\d+(\s*[x×]\s*\d+)*$"},
     ]}
+    shape = {"anyOf": [*shape["anyOf"],
+                       {"type": "object", "required": ["shape"], "additionalProperties": False,
+                        "properties": {"shape": shape, "dtype": {"enum": list(INPUT_DTYPES), "default": "float"}}}]}
     block = {
         "anyOf": [
             {"type": "object", "required": ["layers"], "additionalProperties": False,

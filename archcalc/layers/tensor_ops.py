@@ -1,0 +1,520 @@
+"""Tensor operations: reshape, permute/transpose, select and slice, split pieces, matmul of two
+activations, mean over axes, identity and drop path.
+
+Axes are counted without the batch, in archcalc's channels-first layout: for a (tokens, features)
+sequence axis 0 is tokens and -1 features; for a (C, H, W) map axis 0 is channels. Views (reshape of a
+contiguous tensor, permute, transpose, select, slice) cost no memory and no FLOPs.
+"""
+from ..errors import LayerError, Unsupported
+from .shapes import numel
+from .counting import INPUT_ELEMENTS, MACS, OUTPUT_ELEMENTS, Rule, counted_as, torch_flops
+from .registry import register
+from .base import PASS_THROUGH, Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
+
+
+def axis_list(value):
+    """[1, 0] or 1: axes after the batch, negative counting from the end."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise LayerError(f"expected an axis or a list of axes, got {value!r}")
+    return tuple(values)
+
+
+axis_list.describe = "an axis or a list of axes (0 = the first axis after the batch, -1 the last)"
+axis_list.schema = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
+
+
+def any_int(value):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise LayerError(f"expected an integer, got {value!r}")
+    return value
+
+
+any_int.describe = "an integer (negative counts from the end)"
+any_int.schema = {"type": "integer"}
+
+
+def sizes_list(value):
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1) for v in values):
+        raise LayerError(f"expected sizes (integers >= 1, one of them may be -1), got {value!r}")
+    return tuple(values)
+
+
+sizes_list.describe = "a list of sizes >= 1 (one may be -1)"
+sizes_list.schema = {"type": "array", "items": {"type": "integer"}}
+
+
+def resolve(axis, rank, what="axis"):
+    if not -rank <= axis < rank:
+        raise LayerError(f"{what} {axis} is out of range for an input of {rank} axes (batch not counted)",
+                         hint=f"use 0 to {rank - 1}, or -1 for the last")
+    return axis % rank
+
+
+def _batched(axes):
+    """Internal axes -> torch dims (the batch is dim 0)."""
+    return tuple(a + 1 for a in axes)
+
+
+class _View(Layer):
+    kind = Kind.RESHAPE
+    counting = counted_as()
+
+    def is_view(self):
+        return True
+
+    def explain(self, ins, out):
+        return [Step("output", "", dims(ins[0]), out, self.describe(ins)), self.no_params_step(),
+                Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+
+    def describe(self, ins):
+        return self.type_name
+
+
+@register
+class Reshape(_View):
+    """To a new shape (batch kept); one size may be -1. Counted as a view; torch copies when the input is
+    not contiguous (right after a permute), which archcalc does not track yet."""
+
+    type_name = "reshape"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"shape": [5, 2, 4]}}
+    aliases = ("view", "unflatten")
+    torch_modules = ("Reshape", "Unflatten")
+    torch_functions = ("view", "reshape", "unflatten")
+    primary = "shape"
+    options = {"shape": Option(sizes_list, required=True, aliases=("target_shape", "size"))}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if type(m).__name__ == "Unflatten":
+            raise Unsupported("nn.Unflatten (write reshape with the full shape)")
+        return {"shape": list(m.shape)}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        before, after = call.input_shapes[0], call.output_shape
+        if after[:len(before)] == before and all(d == 1 for d in after[len(before):]):
+            return PASS_THROUGH   # (N, C) -> (N, C, 1, 1) to scale channels: archcalc's multiply takes (C,)
+        return {"shape": list(after[1:])}, (0,)
+
+    def output_shape(self, ins):
+        shape, total = list(self.shape), numel(ins[0])
+        if shape.count(-1) > 1:
+            raise LayerError("reshape: at most one size may be -1", hint="give the other sizes")
+        known = numel([d for d in shape if d != -1])
+        if -1 in shape:
+            if total % known:
+                raise LayerError(f"reshape: {total} elements do not fill {tuple(shape)}", hint="check the sizes")
+            shape[shape.index(-1)] = total // known
+        if numel(shape) != total:
+            raise LayerError(f"reshape: {tuple(ins[0])} has {total} elements, {tuple(shape)} has {numel(shape)}",
+                             hint="the sizes must multiply to the same number of elements")
+        return tuple(shape)
+
+    def torch_module(self, ins):
+        from .torch_modules import Reshape as Module
+        return Module(self.output_shape(ins))
+
+
+@register
+class Permute(_View):
+    """Reorder the axes: `permute: [1, 0]` turns (features, tokens) into (tokens, features)."""
+
+    type_name = "permute"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"order": [1, 0]}}
+    torch_modules = ("Permute",)
+    torch_functions = ("permute",)
+    primary = "order"
+    options = {"order": Option(axis_list, required=True, aliases=("dims",))}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"order": list(m.order)}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        order = call.args[1:] if len(call.args) > 1 else call.kwargs.get("dims")
+        order = list(order[0]) if len(order) == 1 and isinstance(order[0], (list, tuple)) else list(order)
+        rank = len(call.input_shapes[0])
+        order = [d % rank for d in order]
+        if order[0] != 0:
+            raise Unsupported("a permute that moves the batch axis")
+        return {"order": [d - 1 for d in order[1:]]}, (0,)
+
+    def permutation(self, ins):
+        rank = len(ins[0])
+        order = tuple(resolve(a, rank) for a in self.order)
+        if sorted(order) != list(range(rank)):
+            raise LayerError(f"permute order {list(self.order)} is not an ordering of the {rank} axes",
+                             hint=f"name each of 0..{rank - 1} once")
+        return order
+
+    def output_shape(self, ins):
+        return tuple(ins[0][a] for a in self.permutation(ins))
+
+    def torch_module(self, ins):
+        from .torch_modules import Permute as Module
+        return Module(self.permutation(ins))
+
+
+@register
+class Transpose(Permute):
+    """Swap two axes (default the last two)."""
+
+    type_name = "transpose"
+    imported_as = "permute"      # torch's transpose is a permute of two axes
+    example = {"input": [5, 8], "before": [{"dense": 8}]}
+    aliases = ()
+    torch_modules = ()
+    torch_functions = ("transpose",)
+    primary = "axes"
+    options = {"axes": Option(axis_list, default=(-2, -1), aliases=("dims",))}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        rank = len(call.input_shapes[0])
+        a, b = (call.arg(1, "dim0") % rank, call.arg(2, "dim1") % rank)
+        if 0 in (a, b):
+            raise Unsupported("a transpose of the batch axis")
+        return {"axes": [a - 1, b - 1]}, (0,)
+
+    def permutation(self, ins):
+        rank = len(ins[0])
+        if len(self.opts["axes"]) != 2:
+            raise LayerError(f"transpose swaps two axes, got {list(self.opts['axes'])}", hint="e.g. axes: [0, 1]")
+        a, b = (resolve(x, rank) for x in self.opts["axes"])
+        order = list(range(rank))
+        order[a], order[b] = order[b], order[a]
+        return tuple(order)
+
+
+@register
+class Select(_View):
+    """One index along one axis, which disappears: `select: {axis: 0, index: 0}` is x[:, 0], ViT's and
+    BERT's class token."""
+
+    type_name = "select"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"axis": 0, "index": 0}}
+    aliases = ("index", "take_index")
+    torch_modules = ("Select",)
+    torch_functions = ("select", "getitem")
+    options = {"axis": Option(any_int, default=0, aliases=("dim",)),
+               "index": Option(any_int, default=0)}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"axis": m.axis, "index": m.index}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        if call.name == "select":
+            return {"axis": call.arg(1, "dim") - 1, "index": call.arg(2, "index")}, (0,)
+        key = call.args[1]
+        key = key if isinstance(key, tuple) else (key,)
+        rank = len(call.input_shapes[0])
+        picks = [(i, k) for i, k in enumerate(key) if k != slice(None)]
+        if len(picks) == 1 and picks[0][0] >= 1:
+            axis, k = picks[0]
+            if isinstance(k, int):
+                return {"axis": axis - 1, "index": k}, (0,)
+        raise Unsupported(f"indexing with {key!r} on a tensor of {rank} dims")
+
+    def output_shape(self, ins):
+        axis = resolve(self.axis, len(ins[0]))
+        if len(ins[0]) == 1:
+            raise LayerError("select on a vector would leave a scalar", hint="select from a sequence or map")
+        size = ins[0][axis]
+        if not -size <= self.index < size:
+            raise LayerError(f"select index {self.index} is outside axis {self.axis} of size {size}",
+                             hint=f"use 0 to {size - 1}")
+        return tuple(d for i, d in enumerate(ins[0]) if i != axis)
+
+    def torch_module(self, ins):
+        from .torch_modules import Select as Module
+        return Module(resolve(self.axis, len(ins[0])), self.index)
+
+
+@register
+class Slice(_View):
+    """start:end:step along one axis (a view)."""
+
+    type_name = "slice"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"axis": 0, "start": 1, "end": 4}}
+    aliases = ("narrow", "crop_axis")
+    torch_modules = ("Slice",)
+    torch_functions = ("narrow",)
+    options = {"axis": Option(any_int, default=0, aliases=("dim",)),
+               "start": Option(any_int, default=0),
+               "end": Option(any_int, default=None, aliases=("stop",)),
+               "step": Option(integer(1), default=1)}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"axis": m.axis, "start": m.start, "end": m.end, **cls.non_default(step=m.step)}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        start, length = call.arg(2, "start"), call.arg(3, "length")
+        return {"axis": call.arg(1, "dim") - 1, "start": start, "end": start + length}, (0,)
+
+    def output_shape(self, ins):
+        axis = resolve(self.axis, len(ins[0]))
+        size = ins[0][axis]
+        taken = len(range(*slice(self.start, self.end, self.step).indices(size)))
+        if taken == 0:
+            raise LayerError(f"slice {self.start}:{self.end} of axis {self.axis} (size {size}) is empty",
+                             hint="check start and end")
+        return tuple(taken if i == axis else d for i, d in enumerate(ins[0]))
+
+    def torch_module(self, ins):
+        from .torch_modules import Slice as Module
+        axis = resolve(self.axis, len(ins[0]))
+        return Module(axis, self.start, self.end, self.step)
+
+
+@register
+class Take(_View):
+    """One piece of a split or chunk: `from: qkv` with `take: {sizes: [768, 768, 768], index: 0, axis: -1}`
+    (or `chunks: 3`). Write one `take` per piece you need; each is a view of its input."""
+
+    type_name = "take"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"chunks": 2, "index": 1}}
+    aliases = ("split", "chunk")
+    torch_modules = ("Take",)
+    torch_functions = ("chunk", "split")
+    options = {"index": Option(integer(0), required=True),
+               "chunks": Option(integer(1), default=None, doc="equal pieces (torch.chunk)"),
+               "sizes": Option(sizes_list, default=None, aliases=("split_size_or_sections",),
+                               doc="the pieces' sizes (torch.split)"),
+               "axis": Option(any_int, default=-1, aliases=("dim",))}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"sizes": list(m.sizes), "index": m.index, "axis": m.axis}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        """`x.chunk(3, dim=-1)[i]` or `x.split(768, dim=2)[i]`, as from-torch hands over an item of them."""
+        rank = len(call.input_shapes[0])
+        dim = call.arg(2, "dim", 0) % rank
+        if dim == 0:
+            raise Unsupported("a split of the batch axis")
+        axis = dim - 1 - (rank - 1)          # counted from the end: stays right whatever the rank
+        index = call.kwargs["index"]
+        if call.name == "chunk":
+            return {"chunks": call.arg(1, "chunks"), "index": index, "axis": axis}, (0,)
+        sizes = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+        return {"sizes": list(sizes) if isinstance(sizes, (list, tuple)) else [sizes], "index": index,
+                "axis": axis}, (0,)
+
+    def pieces(self, ins):
+        axis = resolve(self.axis, len(ins[0]))
+        size = ins[0][axis]
+        if (self.chunks is None) == (self.sizes is None):
+            raise LayerError("take needs either chunks or sizes", hint="e.g. take: {chunks: 3, index: 0}")
+        if self.chunks is not None:
+            step = -(-size // self.chunks)
+            sizes = [min(step, size - start) for start in range(0, size, step)]
+        else:
+            sizes = list(self.sizes)
+            if len(sizes) == 1:
+                sizes = [sizes[0]] * (size // sizes[0]) + ([size % sizes[0]] if size % sizes[0] else [])
+        if sum(sizes) != size:
+            raise LayerError(f"take: pieces {sizes} do not add up to axis {self.axis}'s {size}",
+                             hint="the sizes must sum to the axis")
+        if self.index >= len(sizes):
+            raise LayerError(f"take: index {self.index}, but there are {len(sizes)} pieces",
+                             hint=f"use 0 to {len(sizes) - 1}")
+        return axis, sizes
+
+    def output_shape(self, ins):
+        axis, sizes = self.pieces(ins)
+        return tuple(sizes[self.index] if i == axis else d for i, d in enumerate(ins[0]))
+
+    def torch_module(self, ins):
+        from .torch_modules import Take as Module
+        axis, sizes = self.pieces(ins)
+        return Module(axis, sizes, self.index)
+
+
+@register
+class Matmul(Layer):
+    """The matrix product of two activations over their last two axes (leading axes broadcast):
+    (…, n, k)·(…, k, m) -> (…, n, m)."""
+
+    type_name = "matmul"
+    example = {"input": [5, 8], "layers": [{"dense": {"name": "a", "units": 8}}, {"transpose": {"name": "t"}}, {"matmul": {"from": ["a", "t"]}}]}
+    aliases = ("bmm", "batch_matmul")
+    kind = Kind.MERGE
+    counting = counted_as(torch=torch_flops("2·MACs (bmm)"), torchvision=MACS,
+                          fvcore=Rule(MACS.count, "MACs (aten::matmul)"))
+    torch_modules = ("Matmul",)
+    torch_functions = ("matmul", "bmm")
+    min_inputs = max_inputs = 2
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return {}, (0, 1)
+
+    def output_shape(self, ins):
+        a, b = ins
+        if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+            raise LayerError(f"matmul needs (…, n, k) and (…, k, m), got {tuple(a)} and {tuple(b)}",
+                             hint="transpose one operand: transpose: {axes: [-2, -1]}")
+        lead = _broadcast(a[:-2], b[:-2], self)
+        return lead + (a[-2], b[-1])
+
+    def macs(self, ins, out):
+        return numel(out) * ins[0][-1]
+
+    def torch_backward_flops(self, ins, out, grad):
+        return 2 * self.macs(ins, out) * sum(int(g) for g in grad.inputs)
+
+    def saved_tensors(self, ins, out, grad):
+        """Each operand is kept when the other needs a gradient."""
+        saved = []
+        if grad.inputs[1]:
+            saved.append(keep_input(ins, grad, 0))
+        if grad.inputs[0]:
+            saved.append(keep_input(ins, grad, 1))
+        return saved
+
+    def torch_module(self, ins):
+        from .torch_modules import Matmul as Module
+        return Module()
+
+    def explain(self, ins, out):
+        return [Step("output", "(…, n, m)", "", out), self.no_params_step(),
+                Step("MACs", "elements of the output · k", f"{dims(out)}·{ins[0][-1]}", self.macs(ins, out)),
+                Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out))]
+
+
+def _broadcast(a, b, layer):
+    """numpy's rule, right-aligned; batch excluded."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and 1 not in (x, y):
+            raise LayerError(f"{layer.type_name}: shapes {tuple(a)} and {tuple(b)} do not broadcast",
+                             hint="sizes must match or be 1, aligned from the last axis")
+        out.append(max(x, y))
+    return tuple(reversed(out))
+
+
+@register
+class Mean(Layer):
+    """The mean over given axes (ConvNeXt-style pooling of a map, or the mean of a sequence's tokens):
+    one addition per input element and a division per output element."""
+
+    type_name = "mean"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"axes": 0}}
+    aliases = ("reduce_mean",)
+    kind = Kind.POOL
+    counting = counted_as()
+    torch_modules = ("Mean",)
+    torch_functions = ()     # Tensor.mean is claimed by global_avgpool2d (pool.py); see the report
+    primary = "axes"
+    options = {"axes": Option(axis_list, required=True, aliases=("dim", "axis")),
+               "keepdim": Option(boolean, default=False, aliases=("keepdims",))}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"axes": list(m.axes), **cls.non_default(keepdim=m.keepdim)}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dims_ = call.arg(1, "dim")
+        if dims_ is None:
+            raise Unsupported("a mean over every axis, batch included")
+        dims_ = dims_ if isinstance(dims_, (list, tuple)) else [dims_]
+        rank = len(call.input_shapes[0])
+        if 0 in [d % rank for d in dims_]:
+            raise Unsupported("a mean over the batch")
+        return {"axes": [d % rank - 1 for d in dims_], **cls.non_default(keepdim=call.arg(2, "keepdim", False))}, (0,)
+
+    def reduced(self, ins):
+        rank = len(ins[0])
+        return sorted({resolve(a, rank) for a in self.axes})
+
+    def output_shape(self, ins):
+        axes = self.reduced(ins)
+        if self.keepdim:
+            return tuple(1 if i in axes else d for i, d in enumerate(ins[0]))
+        out = tuple(d for i, d in enumerate(ins[0]) if i not in axes)
+        if not out:
+            raise LayerError("mean over every axis leaves a scalar per sample", hint="keep one axis, or keepdim: true")
+        return out
+
+    def flops(self, ins, out):
+        return numel(ins[0]) + numel(out)
+
+    def receptive_step(self, ins):
+        return "global"
+
+    def torch_module(self, ins):
+        from .torch_modules import Mean as Module
+        return Module(self.reduced(ins), self.keepdim)
+
+    def explain(self, ins, out):
+        return [Step("output", "", dims(ins[0]), out, f"the mean over axes {self.reduced(ins)}"), self.no_params_step(),
+                Step("FLOPs", "input elements + output elements", f"{numel(ins[0])} + {numel(out)}",
+                     self.flops(ins, out), "one addition per input, one division per output")]
+
+
+@register
+class Identity(_View):
+    """Passes its input through (a placeholder); count-neutral: no parameters, FLOPs or memory."""
+
+    type_name = "identity"
+    imported_as = None           # nn.Identity forwards its input: from-torch drops it
+    example = {"input": [5, 8], "before": [{"dense": 8}]}
+    aliases = ("linear_activation", "passthrough")
+    torch_modules = ()
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.Identity()
+
+    def describe(self, ins):
+        return "the input itself"
+
+
+@register
+class DropPath(Layer):
+    """Stochastic depth: in training each sample's branch is dropped with probability `rate`; at inference
+    an identity. Count-neutral like dropout: no parameters and no FLOPs; in training it keeps a
+    per-sample scale (N elements)."""
+
+    type_name = "drop_path"
+    example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"rate": 0.2}}
+    aliases = ("droppath", "stochastic_depth")
+    kind = Kind.REGULARIZATION
+    counting = counted_as()
+    eval_identity = True
+    torch_modules = ("DropPath",)
+    primary = "rate"
+    options = {"rate": Option(number(minimum=0, below=1), default=0.0, aliases=("p", "drop_prob"))}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(rate=m.rate)
+
+    def is_view(self):
+        return self.rate == 0
+
+    def torch_module(self, ins):
+        from .torch_modules import DropPath as Module
+        return Module(self.rate)
+
+    def saved_tensors(self, ins, out, grad):
+        """x·keep keeps the (N, 1, …) scale for x's gradient."""
+        if self.rate == 0 or not any(grad.inputs):
+            return []
+        return [Saved.new(grad.batch)]
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step(),
+                Step("FLOPs", "", "", 0, f"inference: an identity (training drops a sample's branch with p = "
+                                         f"{self.rate:g})")]
