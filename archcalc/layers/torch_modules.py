@@ -40,4 +40,38 @@ class GlobalMaxPool2d(nn.Module):
         return torch.flatten(nn.functional.adaptive_max_pool2d(x, 1), 1)
 
 
-HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d)
+class Recurrent(nn.Module):
+    """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning its output sequence
+    (N, T, H·directions), or with last=True its last step (N, H·directions), and not the final states."""
+
+    def __init__(self, rnn, last=False):
+        super().__init__()
+        self.rnn = rnn
+        self.last = last
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return out[:, -1] if self.last else out
+
+    def __repr__(self):
+        return f"Recurrent(nn.{self.rnn!r}, last={self.last})"
+
+
+class GatedUnit(nn.Module):
+    """SwiGLU / GeGLU: the input's feature axis (`dim`) split in halves a, b; out = a * act(b), as F.glu
+    does with act = sigmoid."""
+
+    def __init__(self, activation="silu", dim=-1):
+        super().__init__()
+        self.activation = activation
+        self.dim = dim
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=self.dim)
+        return a * getattr(nn.functional, self.activation)(b)
+
+    def __repr__(self):
+        return f"GatedUnit({self.activation!r}, dim={self.dim})"
+
+
+HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d, Recurrent, GatedUnit)
