@@ -82,7 +82,7 @@ class _Recurrent(Layer):
     primary = "hidden"
     gates = 1              # G: gate blocks in weight_ih (rnn 1, gru 3, lstm 4)
     elementwise = 1        # E: element-wise operations per hidden unit and step, beside the bias and product adds
-    step_state = 2         # tensors of H elements autograd keeps per step (see saved_tensors)
+    step_state = 7         # elements (times H) autograd keeps per step with trained weights (gru, lstm)
     ptflops_extra = 1      # ptflops's element-wise operations per hidden unit
     torch_class = ""
     torch_output_index = 0  # torch's module returns (output, h_n): the layer is the output, element 0
@@ -206,22 +206,27 @@ class _Recurrent(Layer):
         tokens, features = self.sequence(ins)
         rows = tokens * grad.batch
         saved = []
-        if grad.batch == 1 or tokens == 1:
+        if not grad.weights:
+            pass                     # the products keep only their weights, for the inputs' gradients
+        elif grad.batch == 1 or tokens == 1:
             saved.append(keep_input(ins, grad))
         else:
             saved += [Saved.new(rows * features) for _ in range(self.directions)]
         width = self.output_size * self.directions
         for index in range(self.num_layers):
-            if index:
+            if index and grad.weights:
                 saved.append(Saved.new(rows * width))               # the stacked output of layer index − 1
-                if self.dropout:
-                    saved.append(Saved.new(rows * width))           # its dropout noise
-            saved += [Saved.new(n) for n in self.state_saved(tokens, grad.batch) for _ in range(self.directions)]
+            if index and self.dropout:
+                saved.append(Saved.new(rows * width))               # its dropout noise
+            saved += [Saved.new(n) for n in self.state_saved(tokens, grad.batch, grad.weights)
+                      for _ in range(self.directions)]
         return saved
 
-    def state_saved(self, tokens, batch):
-        """Elements of each tensor one direction keeps per layer, beyond its input."""
-        return [tokens * batch * self.step_state * self.hidden]
+    def state_saved(self, tokens, batch, weights):
+        """Elements of the tensors one direction of one layer keeps, beyond its input: per step the gate
+        activations and cell arithmetic's operands (step_state·H), of which h_{t−1} (H_r) only when the
+        weights are trained (W_hh·h_{t−1} keeps it for W_hh's gradient)."""
+        return [tokens * batch * (self.step_state * self.hidden - (0 if weights else self.recurrent_size))]
 
     # ---- torch
 
@@ -315,9 +320,10 @@ class RNN(_Recurrent):
         h = self.hidden
         return h * (size + h) + h + (2 * h if self.bias else 0)
 
-    def state_saved(self, tokens, batch):
-        """h_0 and each step's h_t (the activation's output, which the next step's product reads again)."""
-        return [batch * self.hidden, tokens * batch * self.hidden]
+    def state_saved(self, tokens, batch, weights):
+        """Each step's h_t (the activation's output, which the next step's product reads again), and h_0
+        when the weights are trained."""
+        return [batch * self.hidden, tokens * batch * self.hidden] if weights else [tokens * batch * self.hidden]
 
 
 @register
@@ -360,9 +366,11 @@ class LSTM(_Recurrent):
         h = self.hidden
         return 4 * (h * (size + h) + h + (2 * h if self.bias else 0)) + 4 * h
 
-    def state_saved(self, tokens, batch):
-        """Per step: h_{t−1} (H_r), the 4H gates and two H tensors of the cell update (three with proj_size:
-        the o⊙tanh c_t that W_hr multiplies)."""
+    def state_saved(self, tokens, batch, weights):
+        """Per step: the 4H gates and two H tensors of the cell update; with trained weights also h_{t−1}
+        (H_r) and, with proj_size, the o⊙tanh c_t that W_hr multiplies (H)."""
+        if not weights:
+            return [tokens * batch * 6 * self.hidden]
         return [tokens * batch * (6 * self.hidden + self.recurrent_size + (self.hidden if self.proj_size else 0))]
 
     def torch_counted_path(self, device):
@@ -380,7 +388,7 @@ class GRU(_Recurrent):
     type_name = "gru"
     aliases = ("gated_recurrent_unit",)
     torch_class = "GRU"
-    gates, elementwise, ptflops_extra, step_state = 3, 7, 7, 7
+    gates, elementwise, ptflops_extra = 3, 7, 7
     gate_arithmetic = ("per step and unit: the sum of the two products, two biases, 2 sigmoid (r, z), "
                        "r⊙(W_hn·h + b_hn), tanh (n), h_t = (h − n)⊙z + n (3)")
 

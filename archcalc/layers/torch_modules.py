@@ -42,7 +42,7 @@ class GlobalMaxPool2d(nn.Module):
 
 class Recurrent(nn.Module):
     """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning its output sequence
-    (N, T, H·directions), or with last=True its last step (N, H·directions), and not the final states."""
+    (N, T, H·directions), or with last=True a copy of its last step (N, H·directions); not the final states."""
 
     def __init__(self, rnn, last=False):
         super().__init__()
@@ -51,7 +51,7 @@ class Recurrent(nn.Module):
 
     def forward(self, x):
         out, _ = self.rnn(x)
-        return out[:, -1] if self.last else out
+        return out[:, -1].clone() if self.last else out     # a copy: the sequence can be freed
 
     def __repr__(self):
         return f"Recurrent(nn.{self.rnn!r}, last={self.last})"
