@@ -2,8 +2,8 @@
 from .shapes import numel
 from .counting import INPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
-from ..errors import Unsupported
-from .base import Kind, Layer, Option, keep_input, keep_output, number
+from ..errors import LayerError, Unsupported
+from .base import Kind, Layer, Option, Saved, Step, dims, integer, keep_input, keep_output, number
 
 FUNCTIONAL_ONLY = Rule(INPUT_ELEMENTS.count, "1 per element (patched functional only)")
 TWICE = times(INPUT_ELEMENTS, 2, "2 per element (module hook + patched functional)")
@@ -173,3 +173,232 @@ class Softmax(Activation):
     def torch_kwargs(self, ins):
         return {"dim": 1}
 
+
+
+# ---- issue 12: learned, smooth and gated activations
+
+def feature_dim(shape):
+    """torch's dim of the feature axis for an input of this shape (internal layout, no batch): the last
+    for vectors (N, F) and sequences (N, T, F), the channels (dim 1) of a map (N, C, *spatial)."""
+    return -1 if len(shape) <= 2 else 1
+
+
+def feature_axis(shape):
+    """The same axis in the internal shape: the last for vectors and sequences, 0 (channels) for maps."""
+    return len(shape) - 1 if len(shape) <= 2 else 0
+
+
+def is_feature_dim(dim, shape_with_batch):
+    """Whether torch's `dim` names the feature axis of a tensor of this shape (batch included)."""
+    rank = len(shape_with_batch)
+    return dim is not None and dim % rank == feature_dim(shape_with_batch[1:]) % rank
+
+
+@register
+class PReLU(Activation):
+    """max(0, x) + a·min(0, x) with a learned slope a: one for the whole tensor, or one per torch channel
+    (dim 1: the channels of a map, the features of a vector, the tokens of a sequence)."""
+
+    type_name, torch_name = "prelu", "PReLU"
+    counting = counted_as(
+        thop=Rule(INPUT_ELEMENTS.count, "input elements (count_prelu: in eval mode only, 0 in train mode)"),
+        ptflops=TWICE)
+    torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
+    primary = "num_parameters"
+    options = {"num_parameters": Option(integer(1), default=1, aliases=("channels",),
+                                        doc="1, or the size of torch's dim 1 (one slope each)"),
+               "init": Option(number(), default=0.25, doc="initial slope (does not change any count)")}
+    inplace_capable = False
+
+    def output_shape(self, ins):
+        if self.num_parameters not in (1, ins[0][0]):
+            raise LayerError(f"prelu num_parameters {self.num_parameters} must be 1 or the size of the input's "
+                             f"first axis ({ins[0][0]} in {tuple(ins[0])})",
+                             hint="torch's PReLU has one slope, or one per channel (dim 1 of the batch)")
+        return ins[0]
+
+    def param_tensors(self, ins):
+        return (self.num_parameters,)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input, for both the input's gradient and the slope's."""
+        return [keep_input(ins, grad)] if grad.active else []
+
+    def torch_kwargs(self, ins):
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(num_parameters=m.num_parameters)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), Step("params", "1 or C", "", self.params(ins), "learned negative slopes"),
+                self.flops_step(ins, out)]
+
+
+@register
+class Hardsigmoid(Activation):
+    """relu6(x + 3)/6."""
+
+    type_name, torch_name = "hardsigmoid", "Hardsigmoid"
+    aliases = ("hard_sigmoid",)
+
+
+@register
+class Mish(Activation):
+    """x·tanh(softplus(x))."""
+
+    type_name, torch_name = "mish", "Mish"
+
+
+@register
+class SELU(Activation):
+    """scale·elu(x, alpha) with torch's fixed scale ≈ 1.0507 and alpha ≈ 1.6733."""
+
+    type_name, torch_name = "selu", "SELU"
+
+
+@register
+class Softplus(Activation):
+    """log(1 + exp(β·x))/β, linear above `threshold`."""
+
+    type_name, torch_name = "softplus", "Softplus"
+    inplace_capable = False
+    torch_functions = ("softplus",)
+    options = {"beta": Option(number(), default=1.0), "threshold": Option(number(), default=20.0)}
+
+    def torch_kwargs(self, ins):
+        return {"beta": self.beta, "threshold": self.threshold}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(beta=m.beta, threshold=m.threshold)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return cls.non_default(beta=call.arg(1, "beta", 1.0), threshold=call.arg(2, "threshold", 20.0)), (0,)
+
+
+@register
+class LogSoftmax(Activation):
+    """x − log Σ exp(x) over the feature axis (a vector's features, a sequence's per token, a map's
+    channels): exp, add to the sum and subtract per element, one log per row."""
+
+    type_name, torch_name = "log_softmax", "LogSoftmax"
+    aliases = ("logsoftmax",)
+    torch_functions = ("log_softmax",)
+    saves_output = True
+    inplace_capable = False
+
+    def flops(self, ins, out):
+        return 3 * numel(out) + numel(out) // out[feature_axis(out)]
+
+    def torch_kwargs(self, ins):
+        return {"dim": feature_dim(ins[0])}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.dim not in (-1, None):
+            raise Unsupported(f"LogSoftmax(dim={m.dim}): archcalc's log_softmax runs over the feature axis "
+                              "(dim=-1; torch.nn.LogSoftmax's dim is checked only for dim=-1 on import)")
+        return {}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dim = call.arg(1, "dim")
+        if not is_feature_dim(dim, call.input_shapes[0]):
+            raise Unsupported(f"log_softmax over dim={dim} of a {len(call.input_shapes[0])}-d tensor; archcalc's "
+                              "runs over the feature axis (the last, or a map's channels)")
+        return {}, (0,)
+
+    def explain(self, ins, out):
+        rows = numel(out) // out[feature_axis(out)]
+        return [self.same_shape_step(out), self.no_params_step(),
+                Step("FLOPs", "3·elements + rows", f"3·{dims(out)} + {rows}", self.flops(ins, out),
+                     "exp, sum and subtract per element; one log per row of the feature axis")]
+
+
+class _Gated(Activation):
+    """a ⊙ act(b), where a and b are the first and second halves of the input's feature axis (the last for
+    vectors and sequences, a map's channels), as torch.nn.functional.glu splits: the output has half the
+    features. In a Llama or Gemma MLP, `dense` with 2·d units (the up and gate projections fused) then
+    swiglu / geglu is `up(x) ⊙ act(gate(x))`."""
+
+    inplace_capable = False
+    gate = ""
+
+    def output_shape(self, ins):
+        shape, axis = tuple(ins[0]), feature_axis(ins[0])
+        if shape[axis] % 2:
+            raise LayerError(f"{self.type_name} splits the feature axis in two halves, but it has {shape[axis]} "
+                             f"features (shape {shape})", hint="give the layer before it an even number of units")
+        return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1:]
+
+    def flops(self, ins, out):
+        """The gate's activation and the product: 2 per output element."""
+        return 2 * numel(out)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input (both halves are views of it) and act(b), which the product keeps for a's gradient."""
+        if not any(grad.inputs):
+            return []
+        return [keep_input(ins, grad), Saved.new(numel(out) * grad.batch)] if self.gate else [keep_input(ins, grad)]
+
+    def explain(self, ins, out):
+        axis = feature_axis(ins[0])
+        return [Step("output", "features/2", f"{ins[0][axis]}/2", out, "a and b: the two halves of the features"),
+                self.no_params_step(),
+                Step("FLOPs", "2·output elements", f"2·{dims(out)}", self.flops(ins, out),
+                     f"{self.gate or 'sigmoid'}(b) and the product a⊙{self.gate or 'sigmoid'}(b)")]
+
+
+@register
+class GLU(_Gated):
+    type_name, torch_name = "glu", "GLU"
+    torch_functions = ("glu",)
+    saves_output = False
+
+    def torch_kwargs(self, ins):
+        return {"dim": feature_dim(ins[0])}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.dim != -1:
+            raise Unsupported(f"GLU(dim={m.dim}): a module's input rank is not known on import, so only "
+                              "dim=-1 (the features of vectors and sequences) is read; F.glu(x, dim) is")
+        return {}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dim = call.arg(1, "dim", -1)
+        if not is_feature_dim(dim, call.input_shapes[0]):
+            raise Unsupported(f"glu over dim={dim}; archcalc's glu splits the feature axis")
+        return {}, (0,)
+
+
+class _TorchGated(_Gated):
+    torch_functions = ()      # a chunk, an activation and a product in fx: not matched as one layer
+
+    def torch_module(self, ins):
+        from . import torch_modules
+        return getattr(torch_modules, self.torch_name)(dim=feature_dim(ins[0]))
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {}
+
+
+GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,
+                 "output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)")
+
+
+@register
+class SwiGLU(_TorchGated):
+    type_name, torch_name, gate = "swiglu", "SwiGLU", "silu"
+    counting = counted_as(ptflops=GATE_ONLY)
+
+
+@register
+class GeGLU(_TorchGated):
+    type_name, torch_name, gate = "geglu", "GeGLU", "gelu"
+    counting = counted_as(ptflops=GATE_ONLY)

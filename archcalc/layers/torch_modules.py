@@ -57,21 +57,29 @@ class Recurrent(nn.Module):
         return f"Recurrent(nn.{self.rnn!r}, last={self.last})"
 
 
-class GatedUnit(nn.Module):
-    """SwiGLU / GeGLU: the input's feature axis (`dim`) split in halves a, b; out = a * act(b), as F.glu
-    does with act = sigmoid."""
+class _Gated(nn.Module):
+    """The input's feature axis (`dim`) split in halves a, b; out = a * act(b), as F.glu does with sigmoid."""
 
-    def __init__(self, activation="silu", dim=-1):
+    activation = ""
+
+    def __init__(self, dim=-1):
         super().__init__()
-        self.activation = activation
         self.dim = dim
 
     def forward(self, x):
         a, b = x.chunk(2, dim=self.dim)
         return a * getattr(nn.functional, self.activation)(b)
 
-    def __repr__(self):
-        return f"GatedUnit({self.activation!r}, dim={self.dim})"
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
-HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d, Recurrent, GatedUnit)
+class SwiGLU(_Gated):
+    activation = "silu"
+
+
+class GeGLU(_Gated):
+    activation = "gelu"
+
+
+HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d, Recurrent, SwiGLU, GeGLU)
