@@ -270,28 +270,51 @@ class _Recurrent(Layer):
 
     # ---- explanation
 
+    def step_flops(self, ins):
+        """archcalc FLOPs of one time step, every layer and direction: the quantity a paper quotes per token."""
+        return self.directions * sum(2 * self.step_macs(ins, index) + self.step_other_flops()
+                                     for index in range(self.num_layers))
+
     def explain(self, ins, out):
-        tokens, features = self.sequence(ins)
-        steps = [Step("output", "(T, H·D)" if self.opts["return"] == "sequence" else "(H·D,)", "", out,
-                      "every step's h_t, both directions side by side" if self.opts["return"] == "sequence"
-                      else "the output at the last step only")]
-        g, h, hr = self.gates, self.hidden, self.recurrent_size
-        first = f"{g}·{h}·({features} + {hr})"
-        per_layer = "G·H·(F_l + H_r) + G·H·2 (biases)" if self.bias else "G·H·(F_l + H_r)"
-        steps.append(Step("params", f"D·Σ_l [{per_layer}]" + (" + H·P" if self.projection_macs() else ""),
-                          f"{self.directions}·[{first}{' + ' + str(2 * g * h) if self.bias else ''}"
-                          f"{' + …' if self.num_layers > 1 else ''}]", self.params(ins),
-                          f"G = {g} gate blocks; F_l is {features} for layer 0, then {self.output_size}·"
-                          f"{self.directions} = {self.output_size * self.directions}"))
-        steps.append(Step("MACs", "T·D·Σ_l [G·H·(F_l + H_r)" + (" + H·P]" if self.projection_macs() else "]"),
-                          f"{tokens}·{self.directions}·[{first}{' + …' if self.num_layers > 1 else ''}]",
-                          self.macs(ins, out), "per time step: W_ih·x_t and W_hh·h_{t−1} for every gate"))
+        tokens, _ = self.sequence(ins)
+        g, h, hr, d, p = self.gates, self.hidden, self.recurrent_size, self.directions, self.proj_size_or_0
+        sequence = self.opts["return"] == "sequence"
+        steps = [Step("output", "(T, H·D)" if sequence else "(H·D,)", "", out,
+                      "every step's h_t, the directions side by side" if sequence
+                      else "a copy of the output at the last step")]
+        bias = " + 2·G·H" if self.bias else ""
+        proj = " + H·P" if p else ""
+
+        def layer_terms(with_bias):
+            terms = []
+            for index in range(self.num_layers):
+                term = f"{g}·{h}·({self.layer_input(ins, index)} + {hr})"
+                if with_bias and self.bias:
+                    term += f" + 2·{g}·{h}"
+                if p:
+                    term += f" + {h}·{p}"
+                terms.append(f"({term})" if self.num_layers > 1 else term)
+            return " + ".join(terms)
+
+        steps.append(Step("params", f"D·Σ_l [G·H·(F_l + H_r){bias}{proj}]", f"{d}·[{layer_terms(True)}]",
+                          self.params(ins),
+                          f"G = {g} gate blocks of weight_ih_l{{k}} (G·H × F_l), weight_hh_l{{k}} (G·H × H_r)"
+                          + (", bias_ih and bias_hh" if self.bias else "") + (", weight_hr (P × H)" if p else "")
+                          + f"; F_l = {self.layer_input(ins, 0)} for layer 0, then H_r·D"))
+        per_step = d * sum(self.step_macs(ins, index) for index in range(self.num_layers))
+        steps.append(Step("MACs", f"T·D·Σ_l [G·H·(F_l + H_r){proj}]", f"{tokens}·{d}·[{layer_terms(False)}]",
+                          self.macs(ins, out), f"per time step {per_step:,}: W_ih·x_t and W_hh·h_{{t−1}} for every "
+                          "gate" + (", W_hr·h_t" if p else "")))
         other = self.step_other_flops()
-        steps.append(Step("FLOPs", "2·MACs + T·D·L·(G·H" + (" + 2·G·H" if self.bias else "")
-                          + f" + {self.elementwise}·H)",
-                          f"2·{self.macs(ins, out):,} + {tokens}·{self.directions}·{self.num_layers}·{other}",
-                          self.flops(ins, out), self.gate_arithmetic))
+        arithmetic = self.gate_arithmetic if self.bias else self.gate_arithmetic.replace(", two biases", "")
+        steps.append(Step("FLOPs", f"T·(2·MACs/step + D·L·(G·H{bias} + {self.elementwise}·H))",
+                          f"{tokens}·(2·{per_step:,} + {d}·{self.num_layers}·{other:,})", self.flops(ins, out),
+                          f"per time step {self.step_flops(ins):,}; per step and unit: {arithmetic}"))
         return steps
+
+    @property
+    def proj_size_or_0(self):
+        return 0
 
 
 def nn_default(name):
@@ -306,7 +329,7 @@ class RNN(_Recurrent):
     options = {**_Recurrent.options,
                "nonlinearity": Option(choice("tanh", "relu"), default="tanh", aliases=("activation",),
                                       doc="h_t = act(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)")}
-    gate_arithmetic = "per step and unit: the sum of the two products, two biases, one tanh or relu"
+    gate_arithmetic = "the sum of the two products, two biases, one tanh or relu"
 
     def torch_kwargs(self, ins):
         kwargs = super().torch_kwargs(ins)
@@ -335,7 +358,7 @@ class LSTM(_Recurrent):
     options = {**_Recurrent.options,
                "proj_size": Option(integer(0), default=0, aliases=("projection",),
                                    doc="P: h_t projected to P features by weight_hr (0: none)")}
-    gate_arithmetic = ("per step and unit: the sum of the two products, two biases, 3 sigmoid + 1 tanh "
+    gate_arithmetic = ("the sum of the two products, two biases, 3 sigmoid + 1 tanh "
                        "for i, f, g, o, c_t = f⊙c + i⊙g (3), h_t = o⊙tanh(c_t) (2)")
 
     @property
@@ -347,6 +370,10 @@ class LSTM(_Recurrent):
             raise LayerError(f"lstm proj_size {self.proj_size} must be smaller than hidden {self.hidden}",
                              hint="torch requires proj_size < hidden_size; or drop proj_size")
         return super().output_shape(ins)
+
+    @property
+    def proj_size_or_0(self):
+        return self.proj_size
 
     def projection_tensors(self):
         return [self.hidden * self.proj_size] if self.proj_size else []
@@ -389,7 +416,7 @@ class GRU(_Recurrent):
     aliases = ("gated_recurrent_unit",)
     torch_class = "GRU"
     gates, elementwise, ptflops_extra = 3, 7, 7
-    gate_arithmetic = ("per step and unit: the sum of the two products, two biases, 2 sigmoid (r, z), "
+    gate_arithmetic = ("the sum of the two products, two biases, 2 sigmoid (r, z), "
                        "r⊙(W_hn·h + b_hn), tanh (n), h_t = (h − n)⊙z + n (3)")
 
     def thop_cell(self, size):
