@@ -175,15 +175,36 @@ layers:
   - flatten
   - dropout: 0.3
   - dense: {name: head, units: 3, activation: softmax}
+  - prelu: {name: prelu, num_parameters: 3}
+  - hardsigmoid: {name: hsigm}
+  - mish: {name: mish}
+  - selu: {name: selu}
+  - softplus: {name: softplus, beta: 2}
+  - log_softmax: {name: logsm, from: head}
+  - glu: {name: glu, from: stem}
+  - swiglu: {name: swiglu, from: stem}
+  - geglu: {name: geglu, from: stem}
+"""
+
+# The types that need a (tokens, features) sequence.
+EVERY_SEQUENCE_TYPE = """
+name: every_sequence_type
+input: [6, 5]
+layers:
+  - lstm: {name: lstm, hidden: 8, num_layers: 2, bidirectional: true, proj_size: 3}
+  - gru: {name: gru, hidden: 4, bias: false}
+  - rnn: {name: rnn, hidden: 4, nonlinearity: relu, return: last}
+  - log_softmax: {name: logsm}
 """
 
 
 def test_every_layer_type_explains_itself(write_spec):
     from archcalc.layers import LAYER_TYPES
-    path = write_spec(EVERY_TYPE)
-    report = archcalc.analyze(path)
-    assert {r.type for r in report.layers} == {cls.type_name for cls in LAYER_TYPES}
-    for layer, record in zip(explain(path).layers, report.layers):
+    paths = [write_spec(EVERY_TYPE, "every_type.yaml"), write_spec(EVERY_SEQUENCE_TYPE, "every_sequence.yaml")]
+    pairs = [(layer, record) for path in paths
+             for layer, record in zip(explain(path).layers, archcalc.analyze(path).layers)]
+    assert {record.type for _, record in pairs} == {cls.type_name for cls in LAYER_TYPES}
+    for layer, record in pairs:
         assert (layer.result("params"), layer.result("MACs"), layer.result("FLOPs")) == (
             record.params, record.macs, record.flops), layer.name
         assert layer.steps[-1].quantity == "FLOPs"

@@ -296,13 +296,13 @@ class _Recurrent(Layer):
                 terms.append(f"({term})" if self.num_layers > 1 else term)
             return " + ".join(terms)
 
-        steps.append(Step("params", f"D·Σ_l [G·H·(F_l + H_r){bias}{proj}]", f"{d}·[{layer_terms(True)}]",
+        steps.append(Step("params", f"D·Σ_l [G·H·(F_l + H_r){bias}{proj}]", f"{d}·({layer_terms(True)})",
                           self.params(ins),
                           f"G = {g} gate blocks of weight_ih_l{{k}} (G·H × F_l), weight_hh_l{{k}} (G·H × H_r)"
                           + (", bias_ih and bias_hh" if self.bias else "") + (", weight_hr (P × H)" if p else "")
                           + f"; F_l = {self.layer_input(ins, 0)} for layer 0, then H_r·D"))
         per_step = d * sum(self.step_macs(ins, index) for index in range(self.num_layers))
-        steps.append(Step("MACs", f"T·D·Σ_l [G·H·(F_l + H_r){proj}]", f"{tokens}·{d}·[{layer_terms(False)}]",
+        steps.append(Step("MACs", f"T·D·Σ_l [G·H·(F_l + H_r){proj}]", f"{tokens}·{d}·({layer_terms(False)})",
                           self.macs(ins, out), f"per time step {per_step:,}: W_ih·x_t and W_hh·h_{{t−1}} for every "
                           "gate" + (", W_hr·h_t" if p else "")))
         other = self.step_other_flops()
@@ -327,7 +327,7 @@ class RNN(_Recurrent):
     aliases = ("simple_rnn", "simplernn", "elman")
     torch_class = "RNN"
     options = {**_Recurrent.options,
-               "nonlinearity": Option(choice("tanh", "relu"), default="tanh", aliases=("activation",),
+               "nonlinearity": Option(choice("tanh", "relu"), default="tanh",
                                       doc="h_t = act(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)")}
     gate_arithmetic = "the sum of the two products, two biases, one tanh or relu"
 
