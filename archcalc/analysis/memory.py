@@ -83,6 +83,14 @@ class MemoryReport:
     def to_dict(self):
         return asdict(self)
 
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
 
 def parse_bytes(text):
     """'24GiB', '16 GB', '512MiB', '1e9' (bytes) -> int bytes; GB is 10^9 and GiB 2^30."""

@@ -85,8 +85,16 @@ def _module_table():
     table = {nn.Identity: None}                  # None: forwards its input
     for cls in layer_types():
         for name in cls.torch_modules:
-            table[getattr(nn, name, None) or getattr(torch_modules, name)] = cls
+            table[_torch_class(name, nn, torch_modules)] = cls
     return table
+
+
+def _torch_class(name, nn, torch_modules):
+    """'Conv2d' in torch.nn, 'Add' in archcalc's own torch modules, or 'package.module:Class' (a plugin's)."""
+    if ":" in name:
+        module, _, attribute = name.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+    return getattr(nn, name, None) or getattr(torch_modules, name)
 
 
 def _function_table():
@@ -187,10 +195,12 @@ def _tracer():
     import torch.fx
 
     from ..layers import torch_modules
+    leaves = set(_module_table())      # every module a layer type is imported from stays whole
 
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, module, qualified_name):
-            return type(module).__module__ == torch_modules.__name__ or super().is_leaf_module(module, qualified_name)
+            return (type(module).__module__ == torch_modules.__name__ or type(module) in leaves
+                    or super().is_leaf_module(module, qualified_name))
     return Tracer()
 
 

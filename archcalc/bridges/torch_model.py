@@ -117,8 +117,10 @@ def torch_source(graph):
     for node in graph.nodes:
         module = model.get_submodule(node.name)
         attr = _identifier(node.name, attrs)
-        if type(module).__module__ == torch_modules.__name__ and type(module) not in helpers:
-            helpers.append(type(module))
+        if type(module).__module__ == torch_modules.__name__:
+            for helper in reversed(type(module).__mro__):     # a shared base first, then the class itself
+                if helper.__module__ == torch_modules.__name__ and helper not in helpers:
+                    helpers.append(helper)
         comment = f"  # {node.name}" if attr != node.name else ""
         init.append(f"        self.{attr} = {_module_source(module)}{comment}")
         if not node.trainable and any(True for _ in module.parameters()):

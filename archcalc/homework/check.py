@@ -261,6 +261,14 @@ class CheckResult:
     def ok(self):
         return all(v.ok for v in self.verdicts)
 
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
 
 def check(spec, answers_path, *, keras=None):
     """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""

@@ -44,6 +44,14 @@ class Explanation:
     layers: list
     total_params: int
 
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
 
 def explain(spec, *, layer=None, input_shape=None, report=None):
     """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`.

@@ -14,6 +14,7 @@ class Activation(Layer):
 
     kind = Kind.ACTIVATION
     inplace_capable = True
+    example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}]}
     counting = counted_as()
     torch_name = ""
     flops_per_element = 1

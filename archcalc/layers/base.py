@@ -65,34 +65,50 @@ def integer(minimum=1):
     return parse
 
 
-def pair(minimum=1):
-    """An int, or [h, w]: kernel, stride, dilation."""
+MAP_AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+AXES_WRITTEN = {1: "[length]", 2: "[height, width]", 3: "[depth, height, width]"}
+
+
+def sizes(rank, minimum=1):
+    """An int, or one per spatial axis ([h, w] in 2-D): kernel, stride, dilation."""
     single = integer(minimum)
+    written = AXES_WRITTEN[rank]
 
     def parse(value):
         if isinstance(value, (list, tuple)):
-            if len(value) != 2:
-                raise LayerError(f"expected an integer or [height, width], got {list(value)!r}")
-            return (single(value[0]), single(value[1]))
-        value = single(value)
-        return (value, value)
-    parse.describe = f"integer >= {minimum} or [height, width]"
-    parse.schema = {"anyOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 2, "maxItems": 2}]}
+            if len(value) != rank:
+                raise LayerError(f"expected an integer or {written}, got {list(value)!r}")
+            return tuple(single(v) for v in value)
+        return (single(value),) * rank
+    parse.describe = f"integer >= {minimum} or {written}"
+    parse.schema = {"anyOf": [single.schema,
+                              {"type": "array", "items": single.schema, "minItems": rank, "maxItems": rank}]}
     return parse
 
 
-def padding(value):
-    """An int, [h, w], 'valid' (0) or 'same' (resolved by the layer, which knows its kernel)."""
-    if isinstance(value, str):
-        word = value.lower()
-        if word in ("same", "valid"):
-            return word
-        raise LayerError(f"padding must be an integer, [height, width], 'same' or 'valid', got {value!r}")
-    return pair(0)(value)
+def pair(minimum=1):
+    """An int, or [h, w]."""
+    return sizes(2, minimum)
 
 
-padding.describe = "integer >= 0, [height, width], 'same' or 'valid'"
-padding.schema = {"anyOf": [pair(0).schema, {"enum": ["same", "valid"]}]}
+def padding_of(rank):
+    """An int, one per axis, 'valid' (0) or 'same' (resolved by the layer, which knows its kernel)."""
+    per_axis = sizes(rank, 0)
+    written = AXES_WRITTEN[rank]
+
+    def parse(value):
+        if isinstance(value, str):
+            word = value.lower()
+            if word in ("same", "valid"):
+                return word
+            raise LayerError(f"padding must be an integer, {written}, 'same' or 'valid', got {value!r}")
+        return per_axis(value)
+    parse.describe = f"integer >= 0, {written}, 'same' or 'valid'"
+    parse.schema = {"anyOf": [per_axis.schema, {"enum": ["same", "valid"]}]}
+    return parse
+
+
+padding = padding_of(2)
 
 
 def boolean(value):
@@ -190,10 +206,14 @@ def dims(shape):
     return "·".join(str(d) for d in shape)
 
 
+AXIS_SUFFIXES = {1: ("",), 2: ("_h", "_w"), 3: ("_d", "_h", "_w")}
+
+
 def window_steps(windows):
-    """The output-size steps of a sliding window: one "O" when height and width agree, else O_h and O_w."""
-    axes = [("", windows[0])] if windows[0] == windows[1] else [("_h", windows[0]), ("_w", windows[1])]
-    same_kernel = (windows[0].kernel, windows[0].dilation) == (windows[1].kernel, windows[1].dilation)
+    """The output-size steps of a sliding window: one "O" when every axis agrees, else O_h and O_w (O_d...)."""
+    same = all(w == windows[0] for w in windows)
+    axes = [("", windows[0])] if same else list(zip(AXIS_SUFFIXES[len(windows)], windows))
+    same_kernel = all((w.kernel, w.dilation) == (windows[0].kernel, windows[0].dilation) for w in windows)
     steps = []
     for suffix, w in axes:
         kernel, kernel_symbol = str(w.kernel), "F"
@@ -269,6 +289,7 @@ class Layer:
     min_inputs = 1
     max_inputs = 1
     accepts_activation = False
+    example = None                   # a tiny spec using the type, checked against torch and the tools in tests
     torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
     torch_functions = ()             # functions and Tensor methods fx records that import as this type
     eval_identity = False            # in eval mode it returns its input tensor (dropout)
@@ -276,13 +297,18 @@ class Layer:
     gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
 
     def __init__(self, **opts):
+        """Each option becomes an attribute (self.kernel); registration refuses an option named like a hook."""
         self.opts = opts
+        self.__dict__.update(opts)
+        self.memo = {}           # per input shape: what several hooks derive (windows), computed once
 
-    def __getattr__(self, name):
-        opts = self.__dict__.get("opts", {})
-        if name in opts:
-            return opts[name]
-        raise AttributeError(name)
+    def memoized(self, key, compute):
+        """compute() once per `key` (a hook's name and the input shapes): a layer's hooks share their windows."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = compute()
+            return value
 
     # ---- construction
 
@@ -324,6 +350,17 @@ class Layer:
         opts = {name: option.default for name, option in cls.options.items()}
         opts.update(given)
         return opts
+
+    @classmethod
+    def example_spec(cls):
+        """`example` as a whole spec: it is one already when it has `layers`, else `input`, the layers
+        `before` it (so that a gradient reaches it) and one layer of this type with `options`."""
+        if cls.example is None:
+            return None
+        if "layers" in cls.example:
+            return {"name": f"example_{cls.type_name}", **cls.example}
+        return {"name": f"example_{cls.type_name}", "input": cls.example["input"],
+                "layers": [*cls.example.get("before", ()), {cls.type_name: dict(cls.example.get("options", {}))}]}
 
     @classmethod
     def non_default(cls, **given):
@@ -433,11 +470,16 @@ class Layer:
     # ---- helpers for subclasses
 
     @staticmethod
-    def require_map(shape, what):
-        if len(shape) != 3:
+    def require_map(shape, what, rank=2):
+        """A map of `rank` spatial axes: (channels, length), (channels, height, width) or (channels, depth,
+        height, width)."""
+        if len(shape) != rank + 1:
+            axes = ", ".join(("channels",) + MAP_AXES[rank])
+            got = "a vector" if len(shape) == 1 else f"a {len(shape)}-dimensional tensor"
             raise LayerError(
-                f"{what} needs a feature map (channels, height, width), got a vector of shape {tuple(shape)}",
-                hint="apply it before flatten/dense, or use a layer meant for vectors",
+                f"{what} needs a feature map ({axes}), got {got} of shape {tuple(shape)}",
+                hint="apply it before flatten/dense, or use a layer meant for vectors" if len(shape) < rank + 1
+                else f"use the {len(shape) - 1}-D form of the layer",
             )
 
     @staticmethod
@@ -468,10 +510,16 @@ class Windowed(Layer):
 
     def kernel_terms(self):
         """("F·F", "3·3") for a square kernel, ("F_h·F_w", "3·5") otherwise: the window's size in a formula."""
-        kh, kw = self.kernel
-        return ("F·F" if kh == kw else "F_h·F_w"), f"{kh}·{kw}"
+        return self.axes_symbol("F", self.kernel), "·".join(str(k) for k in self.kernel)
 
     @staticmethod
-    def size_symbol(out):
+    def axes_symbol(letter, values):
+        """F·F for equal sizes on two axes, F_h·F_w when they differ; F in 1-D, F·F·F or F_d·F_h·F_w in 3-D."""
+        if len(set(values)) == 1:
+            return "·".join([letter] * len(values))
+        return "·".join(letter + suffix for suffix in AXIS_SUFFIXES[len(values)])
+
+    @classmethod
+    def size_symbol(cls, out):
         """The output positions per channel in a formula: O·O when square."""
-        return "O·O" if out[1] == out[2] else "O_h·O_w"
+        return cls.axes_symbol("O", out[1:])

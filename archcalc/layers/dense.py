@@ -13,6 +13,7 @@ class Dense(Layer):
     kind = Kind.DENSE
     counting = WEIGHTED
     torch_modules = ("Linear",)
+    example = {"input": [12], "options": {"units": 5}}
     accepts_activation = True
     primary = "units"
     options = {
@@ -83,6 +84,7 @@ class Flatten(Layer):
     kind = Kind.RESHAPE
     counting = counted_as()
     torch_modules = ("Flatten",)
+    example = {"input": [2, 3, 3], "layers": ["relu", "flatten", {"dense": 4}]}
     torch_functions = ("flatten", "view", "reshape")
 
     @classmethod

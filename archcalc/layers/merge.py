@@ -37,6 +37,7 @@ class Add(_Merge):
     type_name = "add"
     gradient_passes_through = True
     torch_modules = ("Add",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"sigmoid": {"name": "b", "from": "input"}}, {"add": {"from": ["a", "b"]}}]}
     torch_functions = ("add", "add_", "iadd")
     aliases = ("residual",)
 
@@ -61,6 +62,7 @@ class Concat(_Merge):
     type_name = "concat"
     gradient_passes_through = True
     torch_modules = ("Concat",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"tanh": {"name": "b", "from": "input"}}, {"concat": {"from": ["a", "b"]}}]}
     torch_functions = ("cat",)
 
     @classmethod
@@ -98,6 +100,7 @@ class Multiply(_Merge):
 
     type_name = "multiply"
     torch_modules = ("Multiply",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"global_avgpool2d": {"name": "g", "from": "input"}}, {"sigmoid": {"name": "s"}}, {"multiply": {"from": ["a", "s"]}}]}
     torch_functions = ("mul", "mul_", "imul")
     aliases = ("mul", "scale")
 

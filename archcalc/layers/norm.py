@@ -26,6 +26,7 @@ class BatchNorm(Layer):
                           thop=_affine(2, "4 per input element (2 without affine)"),
                           ptflops=_affine(1, "2 per input element (1 without affine)"))
     torch_modules = ("BatchNorm2d", "BatchNorm1d")
+    example = {"input": [3, 4, 4]}
 
     @classmethod
     def from_torch_module(cls, m):
@@ -87,6 +88,7 @@ class LocalResponseNorm(Layer):
     kind = Kind.NORM
     counting = counted_as(ptflops=Rule(_ptflops_lrn, "3 per element + the channel-padded map"))
     torch_modules = ("LocalResponseNorm",)
+    example = {"input": [6, 4, 4], "options": {"size": 3}}
 
     @classmethod
     def from_torch_module(cls, m):

@@ -13,6 +13,7 @@ class Dropout(Layer):
     primary = "rate"
     eval_identity = True
     torch_modules = ("Dropout",)
+    example = {"input": [3, 4, 4], "layers": ["relu", {"dropout": 0.3}]}
     torch_functions = ("dropout",)
 
     @classmethod

@@ -30,14 +30,46 @@ class Multiply(nn.Module):
         return out
 
 
-class GlobalAvgPool2d(nn.Module):
+class GlobalAvgPool(nn.Module):
+    """(N, C, *spatial) -> (N, C): adaptive average pooling to size 1, flattened."""
+
     def forward(self, x):
-        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        pool = (nn.functional.adaptive_avg_pool1d, nn.functional.adaptive_avg_pool2d,
+                nn.functional.adaptive_avg_pool3d)[x.dim() - 3]
+        return torch.flatten(pool(x, 1), 1)
 
 
-class GlobalMaxPool2d(nn.Module):
+class GlobalMaxPool(nn.Module):
+    """(N, C, *spatial) -> (N, C): adaptive max pooling to size 1, flattened."""
+
     def forward(self, x):
-        return torch.flatten(nn.functional.adaptive_max_pool2d(x, 1), 1)
+        pool = (nn.functional.adaptive_max_pool1d, nn.functional.adaptive_max_pool2d,
+                nn.functional.adaptive_max_pool3d)[x.dim() - 3]
+        return torch.flatten(pool(x, 1), 1)
+
+
+class GlobalAvgPool1d(GlobalAvgPool):
+    pass
+
+
+class GlobalAvgPool2d(GlobalAvgPool):
+    pass
+
+
+class GlobalAvgPool3d(GlobalAvgPool):
+    pass
+
+
+class GlobalMaxPool1d(GlobalMaxPool):
+    pass
+
+
+class GlobalMaxPool2d(GlobalMaxPool):
+    pass
+
+
+class GlobalMaxPool3d(GlobalMaxPool):
+    pass
 
 
 class Recurrent(nn.Module):
@@ -81,5 +113,3 @@ class SwiGLU(_Gated):
 class GeGLU(_Gated):
     activation = "gelu"
 
-
-HELPERS = (Add, Concat, Multiply, GlobalAvgPool2d, GlobalMaxPool2d, Recurrent, SwiGLU, GeGLU)
