@@ -1,6 +1,8 @@
 """The activations of issue 12 (prelu, hardsigmoid, mish, selu, softplus, log_softmax, glu, swiglu, geglu)
 against real torch (parameters, shapes, FlopCounterMode forward and backward, saved_tensors_hooks bytes,
 through `verify`), against the real counting tools, by hand, and through from-torch."""
+import re
+
 import pytest
 
 import archcalc
@@ -78,11 +80,13 @@ def test_by_hand():
 
 
 @pytest.mark.parametrize("layers,input,message", [
-    (["glu"], [7, 9], "glu splits the feature axis in two halves, but it has 9 features"),
+    (["glu"], [7, 9], "glu splits axis 1 in two halves, but it has 9 (shape (7, 9))"),
+    ([{"log_softmax": {"dim": 0}}], [7, 9], "log_softmax dim=0 is not an axis of a sample of shape (7, 9)"),
+    ([{"glu": {"dim": 3}}], [7, 9], "glu dim=3 is not an axis"),
     ([{"prelu": 5}], [8, 4, 4], "prelu num_parameters 5 must be 1 or the size of the input's first axis (8"),
 ])
 def test_bad_input_is_one_clear_message(layers, input, message):
-    with pytest.raises(SpecError, match=message.replace("(", r"\(")):
+    with pytest.raises(SpecError, match=re.escape(message)):
         archcalc.analyze({"input": input, "layers": layers})
 
 
@@ -109,16 +113,19 @@ def test_from_torch_modules_and_functions():
     spec = from_torch(model, [6])
     assert [(next(iter(e)), {k: v for k, v in e[next(iter(e))].items() if k != "name"}) for e in spec["layers"]] == [
         ("dense", {"units": 16}), ("prelu", {}), ("hardsigmoid", {}), ("mish", {}), ("selu", {}),
-        ("softplus", {"beta": 2.0}), ("glu", {}), ("softplus", {"beta": 3.0}), ("glu", {}),
-        ("log_softmax", {}), ("log_softmax", {})]
+        ("softplus", {"beta": 2.0}), ("glu", {"dim": -1}), ("softplus", {"beta": 3.0}), ("glu", {"dim": -1}),
+        ("log_softmax", {"dim": -1}), ("log_softmax", {"dim": -1})]
     report = archcalc.analyze(spec)
     assert report.totals.params == sum(p.numel() for p in model.parameters()) == 6 * 16 + 16 + 1
     assert report.layers[-1].output_shape == (4,)
 
 
-def test_from_torch_refuses_another_axis():
-    class Channels(nn.Module):
+def test_another_axis_is_imported_and_counted():
+    class Tokens(nn.Module):
         def forward(self, x):
             return F.log_softmax(x, dim=1)
-    with pytest.raises(SpecError, match="log_softmax over dim=1 of a 3-d tensor"):
-        from_torch(Channels(), [5, 4])
+    spec = from_torch(Tokens(), [5, 4])
+    assert spec["layers"] == [{"log_softmax": {"name": "log_softmax", "dim": 1}}]
+    # over the 5 tokens of each of the 4 features: 3·20 + 4 logs = 64
+    assert archcalc.analyze(spec).totals.flops == 64
+    assert verify(spec, batch=2).ok

@@ -189,10 +189,20 @@ def feature_axis(shape):
     return len(shape) - 1 if len(shape) <= 2 else 0
 
 
-def is_feature_dim(dim, shape_with_batch):
-    """Whether torch's `dim` names the feature axis of a tensor of this shape (batch included)."""
-    rank = len(shape_with_batch)
-    return dim is not None and dim % rank == feature_dim(shape_with_batch[1:]) % rank
+def torch_axis(layer, shape):
+    """The internal axis of the layer's `dim` option (torch's dim, batch included; None: the feature axis)."""
+    if layer.dim is None:
+        return feature_axis(shape)
+    rank = len(shape) + 1
+    if not -rank <= layer.dim < rank or layer.dim % rank == 0:
+        raise LayerError(f"{layer.type_name} dim={layer.dim} is not an axis of a sample of shape {tuple(shape)} "
+                         f"(torch's dims 1 to {rank - 1}, or -1 to -{rank - 1}; dim 0 is the batch)",
+                         hint="leave dim out for the feature axis: the last of vectors and sequences, a map's channels")
+    return layer.dim % rank - 1
+
+
+DIM = Option(integer(-5), default=None, aliases=("axis",),
+             doc="torch's dim, batch included (default: the feature axis, the last of vectors and sequences, a map's channels)")
 
 
 @register
@@ -206,6 +216,7 @@ class PReLU(Activation):
         ptflops=TWICE)
     torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
     primary = "num_parameters"
+    example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}], "options": {"num_parameters": 3}}
     options = {"num_parameters": Option(integer(1), default=1, aliases=("channels",),
                                         doc="1, or the size of torch's dim 1 (one slope each)"),
                "init": Option(number(), default=0.25, doc="initial slope (does not change any count)")}
@@ -266,6 +277,8 @@ class Softplus(Activation):
     type_name, torch_name = "softplus", "Softplus"
     inplace_capable = False
     torch_functions = ("softplus",)
+    example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],
+               "options": {"beta": 2, "threshold": 10}}
     options = {"beta": Option(number(), default=1.0), "threshold": Option(number(), default=20.0)}
 
     def torch_kwargs(self, ins):
@@ -282,41 +295,46 @@ class Softplus(Activation):
 
 @register
 class LogSoftmax(Activation):
-    """x − log Σ exp(x) over the feature axis (a vector's features, a sequence's per token, a map's
-    channels): exp, add to the sum and subtract per element, one log per row."""
+    """x − log Σ exp(x) along `dim` (default the feature axis): exp, add to the sum and subtract per
+    element, one log per row."""
 
     type_name, torch_name = "log_softmax", "LogSoftmax"
     aliases = ("logsoftmax",)
     torch_functions = ("log_softmax",)
     saves_output = True
     inplace_capable = False
+    options = {"dim": DIM}
+
+    def output_shape(self, ins):
+        torch_axis(self, ins[0])
+        return ins[0]
+
+    def rows(self, out):
+        return numel(out) // out[torch_axis(self, out)]
 
     def flops(self, ins, out):
-        return 3 * numel(out) + numel(out) // out[feature_axis(out)]
+        return 3 * numel(out) + self.rows(out)
 
     def torch_kwargs(self, ins):
-        return {"dim": feature_dim(ins[0])}
+        return {"dim": feature_dim(ins[0]) if self.dim is None else self.dim}
 
     @classmethod
     def from_torch_module(cls, m):
-        if m.dim not in (-1, None):
-            raise Unsupported(f"LogSoftmax(dim={m.dim}): archcalc's log_softmax runs over the feature axis "
-                              "(dim=-1; torch.nn.LogSoftmax's dim is checked only for dim=-1 on import)")
-        return {}
+        if m.dim is None:
+            raise Unsupported("LogSoftmax() without dim (torch picks one from the rank, deprecated): give dim")
+        return {"dim": m.dim}
 
     @classmethod
     def from_torch_call(cls, call):
         dim = call.arg(1, "dim")
-        if not is_feature_dim(dim, call.input_shapes[0]):
-            raise Unsupported(f"log_softmax over dim={dim} of a {len(call.input_shapes[0])}-d tensor; archcalc's "
-                              "runs over the feature axis (the last, or a map's channels)")
-        return {}, (0,)
+        if dim is None:
+            raise Unsupported("log_softmax without dim: give dim")
+        return {"dim": dim}, (0,)
 
     def explain(self, ins, out):
-        rows = numel(out) // out[feature_axis(out)]
         return [self.same_shape_step(out), self.no_params_step(),
-                Step("FLOPs", "3·elements + rows", f"3·{dims(out)} + {rows}", self.flops(ins, out),
-                     "exp, sum and subtract per element; one log per row of the feature axis")]
+                Step("FLOPs", "3·elements + rows", f"3·{dims(out)} + {self.rows(out)}", self.flops(ins, out),
+                     f"exp, sum and subtract per element; one log per row along axis {torch_axis(self, out)}")]
 
 
 class _Gated(Activation):
@@ -327,12 +345,21 @@ class _Gated(Activation):
 
     inplace_capable = False
     gate = ""
+    example = {"input": [5, 3], "before": [{"lstm": {"hidden": 6}}]}
+    options = {"dim": DIM}
+
+    def torch_kwargs(self, ins):
+        return {"dim": feature_dim(ins[0]) if self.dim is None else self.dim}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"dim": m.dim}
 
     def output_shape(self, ins):
-        shape, axis = tuple(ins[0]), feature_axis(ins[0])
+        shape, axis = tuple(ins[0]), torch_axis(self, ins[0])
         if shape[axis] % 2:
-            raise LayerError(f"{self.type_name} splits the feature axis in two halves, but it has {shape[axis]} "
-                             f"features (shape {shape})", hint="give the layer before it an even number of units")
+            raise LayerError(f"{self.type_name} splits axis {axis} in two halves, but it has {shape[axis]} "
+                             f"(shape {shape})", hint="give the layer before it an even number of units")
         return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1:]
 
     def flops(self, ins, out):
@@ -346,7 +373,7 @@ class _Gated(Activation):
         return [keep_input(ins, grad), Saved.new(numel(out) * grad.batch)] if self.gate else [keep_input(ins, grad)]
 
     def explain(self, ins, out):
-        axis = feature_axis(ins[0])
+        axis = torch_axis(self, ins[0])
         return [Step("output", "features/2", f"{ins[0][axis]}/2", out, "a and b: the two halves of the features"),
                 self.no_params_step(),
                 Step("FLOPs", "2·output elements", f"2·{dims(out)}", self.flops(ins, out),
@@ -359,22 +386,9 @@ class GLU(_Gated):
     torch_functions = ("glu",)
     saves_output = False
 
-    def torch_kwargs(self, ins):
-        return {"dim": feature_dim(ins[0])}
-
-    @classmethod
-    def from_torch_module(cls, m):
-        if m.dim != -1:
-            raise Unsupported(f"GLU(dim={m.dim}): a module's input rank is not known on import, so only "
-                              "dim=-1 (the features of vectors and sequences) is read; F.glu(x, dim) is")
-        return {}
-
     @classmethod
     def from_torch_call(cls, call):
-        dim = call.arg(1, "dim", -1)
-        if not is_feature_dim(dim, call.input_shapes[0]):
-            raise Unsupported(f"glu over dim={dim}; archcalc's glu splits the feature axis")
-        return {}, (0,)
+        return {"dim": call.arg(1, "dim", -1)}, (0,)
 
 
 class _TorchGated(_Gated):
@@ -382,11 +396,7 @@ class _TorchGated(_Gated):
 
     def torch_module(self, ins):
         from . import torch_modules
-        return getattr(torch_modules, self.torch_name)(dim=feature_dim(ins[0]))
-
-    @classmethod
-    def from_torch_module(cls, m):
-        return {}
+        return getattr(torch_modules, self.torch_name)(**self.torch_kwargs(ins))
 
 
 GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,

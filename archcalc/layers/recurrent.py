@@ -86,6 +86,8 @@ class _Recurrent(Layer):
     ptflops_extra = 1      # ptflops's element-wise operations per hidden unit
     torch_class = ""
     torch_output_index = 0  # torch's module returns (output, h_n): the layer is the output, element 0
+    example = {"input": [5, 3], "before": [{"gru": {"hidden": 4}}],      # so that the input needs a gradient
+               "options": {"hidden": 3, "num_layers": 2, "bidirectional": True, "dropout": 0.2}}
     options = {
         "hidden": Option(integer(1), required=True, aliases=("hidden_size", "units"), doc="H, features of h_t"),
         "num_layers": Option(integer(1), default=1, aliases=("layers",), doc="stacked layers"),
@@ -98,9 +100,10 @@ class _Recurrent(Layer):
     }
 
     def __init_subclass__(cls, **kwargs):
+        """Imported from torch.nn.<torch_class> and from archcalc's own Sequence<torch_class> wrapper."""
         super().__init_subclass__(**kwargs)
         if "torch_modules" not in vars(cls):
-            cls.torch_modules = (cls.torch_class,)
+            cls.torch_modules = (cls.torch_class, "Sequence" + cls.torch_class)
 
     # ---- sizes
 
@@ -238,9 +241,9 @@ class _Recurrent(Layer):
     def torch_module(self, ins):
         from torch import nn
 
-        from .torch_modules import Recurrent
+        from . import torch_modules
         rnn = getattr(nn, self.torch_class)(self.sequence(ins)[1], self.hidden, **self.torch_kwargs(ins))
-        return Recurrent(rnn, last=self.opts["return"] == "last")
+        return getattr(torch_modules, "Sequence" + self.torch_class)(rnn, last=self.opts["return"] == "last")
 
     def torch_counted_path(self, device):
         """(what, context factory) when torch would run this layer on `device` through a fused kernel
@@ -257,6 +260,8 @@ class _Recurrent(Layer):
 
     @classmethod
     def from_torch_module(cls, m):
+        if hasattr(m, "rnn"):         # archcalc's own wrapper: the module it wraps, and what it returns
+            return {**cls.from_torch_module(m.rnn), **({"return": "last"} if m.last else {})}
         if not m.batch_first:
             raise Unsupported(f"{type(m).__name__}(batch_first=False): archcalc sequences are (batch, tokens, "
                               "features); build it with batch_first=True")
@@ -330,6 +335,8 @@ class RNN(_Recurrent):
                "nonlinearity": Option(choice("tanh", "relu"), default="tanh",
                                       doc="h_t = act(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)")}
     gate_arithmetic = "the sum of the two products, two biases, one tanh or relu"
+    example = {"input": [5, 3], "before": [{"gru": {"hidden": 4}}],
+               "options": {"hidden": 3, "num_layers": 2, "nonlinearity": "relu", "return": "last"}}
 
     def torch_kwargs(self, ins):
         kwargs = super().torch_kwargs(ins)
@@ -358,6 +365,8 @@ class LSTM(_Recurrent):
     options = {**_Recurrent.options,
                "proj_size": Option(integer(0), default=0, aliases=("projection",),
                                    doc="P: h_t projected to P features by weight_hr (0: none)")}
+    example = {"input": [5, 3], "before": [{"gru": {"hidden": 4}}],
+               "options": {"hidden": 3, "num_layers": 2, "bidirectional": True, "proj_size": 2}}
     gate_arithmetic = ("the sum of the two products, two biases, 3 sigmoid + 1 tanh "
                        "for i, f, g, o, c_t = f⊙c + i⊙g (3), h_t = o⊙tanh(c_t) (2)")
 

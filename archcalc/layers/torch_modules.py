@@ -74,7 +74,8 @@ class GlobalMaxPool3d(GlobalMaxPool):
 
 class Recurrent(nn.Module):
     """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning its output sequence
-    (N, T, H·directions), or with last=True a copy of its last step (N, H·directions); not the final states."""
+    (N, T, H·directions) as a contiguous batch-first tensor, or with last=True a copy of its last step
+    (N, H·directions); not the final states."""
 
     def __init__(self, rnn, last=False):
         super().__init__()
@@ -83,10 +84,24 @@ class Recurrent(nn.Module):
 
     def forward(self, x):
         out, _ = self.rnn(x)
-        return out[:, -1].clone() if self.last else out     # a copy: the sequence can be freed
+        # torch's batch-first output is a transposed view of a (T, N, H) tensor: made contiguous like every
+        # other archcalc tensor, so that what the next layer keeps does not depend on who made its input
+        return out[:, -1].clone() if self.last else out.contiguous()
 
     def __repr__(self):
-        return f"Recurrent(nn.{self.rnn!r}, last={self.last})"
+        return f"{type(self).__name__}(nn.{self.rnn!r}, last={self.last})"
+
+
+class SequenceRNN(Recurrent):
+    pass
+
+
+class SequenceLSTM(Recurrent):
+    pass
+
+
+class SequenceGRU(Recurrent):
+    pass
 
 
 class _Gated(nn.Module):
