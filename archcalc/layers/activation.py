@@ -1,6 +1,6 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
 from .shapes import numel
-from .counting import INPUT_ELEMENTS, Rule, counted_as, times
+from .counting import INPUT_ELEMENTS, ZERO, Rule, counted_as, times
 from .registry import register
 from ..errors import LayerError, Unsupported
 from .base import Kind, Layer, Option, Saved, Step, dims, integer, keep_input, keep_output, number
@@ -189,6 +189,19 @@ def feature_axis(shape):
     return len(shape) - 1 if len(shape) <= 2 else 0
 
 
+def not_counted(module, function, aten=None, **rules):
+    """counted_as() with every tool that ignores the activation saying why (read from each tool's source)."""
+    aten = aten or function
+    zero = {
+        "torch": Rule(ZERO.count, "0: FlopCounterMode counts only matrix products and convolutions"),
+        "fvcore": Rule(ZERO.count, f"0: aten::{aten} {'have' if ' and ' in aten else 'has'} no handle"),
+        "thop": Rule(ZERO.count, f"0: no hook for {module}"),
+        "ptflops": Rule(ZERO.count, f"0: no hook for {module}, F.{function} not patched"),
+    }
+    zero.update(rules)
+    return counted_as(**zero)
+
+
 def torch_axis(layer, shape):
     """The internal axis of the layer's `dim` option (torch's dim, batch included; None: the feature axis)."""
     if layer.dim is None:
@@ -211,7 +224,8 @@ class PReLU(Activation):
     (dim 1: the channels of a map, the features of a vector, the tokens of a sequence)."""
 
     type_name, torch_name = "prelu", "PReLU"
-    counting = counted_as(
+    counting = not_counted(
+        "nn.PReLU", "prelu", aten="prelu",
         thop=Rule(INPUT_ELEMENTS.count, "input elements (count_prelu: in eval mode only, 0 in train mode)"),
         ptflops=TWICE)
     torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
@@ -254,6 +268,7 @@ class Hardsigmoid(Activation):
 
     type_name, torch_name = "hardsigmoid", "Hardsigmoid"
     aliases = ("hard_sigmoid",)
+    counting = not_counted("nn.Hardsigmoid", "hardsigmoid")
 
 
 @register
@@ -261,6 +276,7 @@ class Mish(Activation):
     """x·tanh(softplus(x))."""
 
     type_name, torch_name = "mish", "Mish"
+    counting = not_counted("nn.Mish", "mish")
 
 
 @register
@@ -268,6 +284,7 @@ class SELU(Activation):
     """scale·elu(x, alpha) with torch's fixed scale ≈ 1.0507 and alpha ≈ 1.6733."""
 
     type_name, torch_name = "selu", "SELU"
+    counting = not_counted("nn.SELU", "selu")
 
 
 @register
@@ -275,6 +292,7 @@ class Softplus(Activation):
     """log(1 + exp(β·x))/β, linear above `threshold`."""
 
     type_name, torch_name = "softplus", "Softplus"
+    counting = not_counted("nn.Softplus", "softplus")
     inplace_capable = False
     torch_functions = ("softplus",)
     example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],
@@ -299,6 +317,7 @@ class LogSoftmax(Activation):
     element, one log per row."""
 
     type_name, torch_name = "log_softmax", "LogSoftmax"
+    counting = not_counted("nn.LogSoftmax", "log_softmax", aten="log_softmax")
     aliases = ("logsoftmax",)
     torch_functions = ("log_softmax",)
     saves_output = True
@@ -383,6 +402,7 @@ class _Gated(Activation):
 @register
 class GLU(_Gated):
     type_name, torch_name = "glu", "GLU"
+    counting = not_counted("nn.GLU", "glu")
     torch_functions = ("glu",)
     saves_output = False
 
@@ -406,10 +426,10 @@ GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,
 @register
 class SwiGLU(_TorchGated):
     type_name, torch_name, gate = "swiglu", "SwiGLU", "silu"
-    counting = counted_as(ptflops=GATE_ONLY)
+    counting = not_counted("archcalc's SwiGLU module", "silu", aten="silu and aten::mul", ptflops=GATE_ONLY)
 
 
 @register
 class GeGLU(_TorchGated):
     type_name, torch_name, gate = "geglu", "GeGLU", "gelu"
-    counting = counted_as(ptflops=GATE_ONLY)
+    counting = not_counted("archcalc's GeGLU module", "gelu", aten="gelu and aten::mul", ptflops=GATE_ONLY)

@@ -62,10 +62,8 @@ def _torchinfo(layer, ins, out, batch):
 
 
 RECURRENT_COUNTING = counted_as(
-    torch=torch_flops("2·MACs of the gate and projection matrix products (aten.mm/addmm) where torch "
-                      "decomposes the layer: the meta device, CPU gru/rnn, CPU lstm with proj_size or with "
-                      "oneDNN off; 0 for the fused kernels (oneDNN lstm on CPU, cuDNN on CUDA): verify runs "
-                      "with them off"),
+    torch=torch_flops("2·MACs of the gate and projection products, as on torch's decomposed path (meta, CPU "
+                      "gru/rnn); its fused kernels count 0 (CPU oneDNN lstm, cuDNN), so verify runs with them off"),
     thop=Rule(_thop, "its cell's count per step: G·(H·(F + H) + H) + 2·G·H with bias, plus lstm 4H, gru 4H "
                      "(F is hidden·directions after layer 0; proj_size ignored)"),
     ptflops=Rule(_ptflops, "per step: weight_ih + weight_hh elements + rnn H, gru 7H, lstm 10H + both biases, "
