@@ -104,7 +104,7 @@ class Everything(nn.Module):
 
     def forward(self, x):
         x = self.softplus(self.selu(self.mish(self.hsig(self.prelu(self.fc(x))))))
-        x = F.softplus(F.glu(x, -1), beta=3.0)
+        x = F.softplus(F.glu(F.selu(F.mish(F.hardsigmoid(x))), -1), beta=3.0)
         return F.log_softmax(self.logsm(self.glu(x)), dim=-1)
 
 
@@ -113,7 +113,8 @@ def test_from_torch_modules_and_functions():
     spec = from_torch(model, [6])
     assert [(next(iter(e)), {k: v for k, v in e[next(iter(e))].items() if k != "name"}) for e in spec["layers"]] == [
         ("dense", {"units": 16}), ("prelu", {}), ("hardsigmoid", {}), ("mish", {}), ("selu", {}),
-        ("softplus", {"beta": 2.0}), ("glu", {"dim": -1}), ("softplus", {"beta": 3.0}), ("glu", {"dim": -1}),
+        ("softplus", {"beta": 2.0}), ("hardsigmoid", {}), ("mish", {}), ("selu", {}),
+        ("glu", {"dim": -1}), ("softplus", {"beta": 3.0}), ("glu", {"dim": -1}),
         ("log_softmax", {"dim": -1}), ("log_softmax", {"dim": -1})]
     report = archcalc.analyze(spec)
     assert report.totals.params == sum(p.numel() for p in model.parameters()) == 6 * 16 + 16 + 1
