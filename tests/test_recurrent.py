@@ -289,3 +289,9 @@ def test_docs_page_exists_and_names_the_paths():
     for phrase in ("oneDNN", "cuDNN", "meta", "saved_tensors_hooks", "torch_counted_path", "return: last"):
         assert phrase in text, phrase
     assert Path(ROOT / "README.md").read_text().count("docs/recurrent.md") >= 1
+
+
+def test_dropout_on_a_single_layer_is_a_warning():
+    report = archcalc.analyze(spec_of("lstm", dropout=0.2))
+    assert [w["message"][:24] for w in report.warnings] == ["dropout 0.2 does nothing"]
+    assert not archcalc.analyze(spec_of("lstm", dropout=0.2, num_layers=2)).warnings

@@ -311,7 +311,7 @@ def _compare(graph, report, result, measured, peak):
         "output shape per layer: forward hooks",
         "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",
         f"FLOPs: torch.utils.flop_counter.FlopCounterMode, which counts only {COUNTED_OPS}; "
-        "archcalc predicts 2·MACs of conv2d and dense" + (
+        "archcalc predicts 2·MACs of convolutions, dense and recurrent layers" + (
             "; backward FLOPs per layer: the counter's total while the autograd nodes that layer's forward "
             "created run" if result.train else ""),
     ] + [f"ran on another path so that FlopCounterMode counts it: {what}" for what in measured["paths"]] + (

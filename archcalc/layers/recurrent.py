@@ -15,6 +15,7 @@ docs/recurrent.md states the same and what each counting tool does with it.
 from ..errors import LayerError, Unsupported
 from .counting import MACS, Rule, counted_as, torch_flops
 from .registry import register
+from .shapes import Notice
 from .base import Kind, Layer, Option, Saved, Step, boolean, integer, keep_input, number
 
 
@@ -178,6 +179,13 @@ class _Recurrent(Layer):
 
     def receptive_step(self, ins):
         return "global"
+
+    def warnings(self, ins):
+        if self.dropout and self.num_layers == 1:
+            return [Notice(f"dropout {self.dropout:g} does nothing: torch applies it between stacked layers and "
+                           "this has one (torch warns the same)",
+                           "add a dropout layer after it, or set num_layers > 1")]
+        return []
 
     def torch_backward_flops(self, ins, out, grad):
         """FlopCounterMode in backward, on the decomposed path: for each forward matrix product, 2·MACs per
