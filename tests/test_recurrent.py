@@ -74,14 +74,20 @@ def test_gru_and_rnn_by_hand():
 @pytest.mark.parametrize("kind,options", [("lstm", {"num_layers": 2, "bidirectional": True}),
                                           ("lstm", {"proj_size": 2, "return": "last"}),
                                           ("gru", {"bidirectional": True, "return": "last"}),
-                                          ("rnn", {"nonlinearity": "relu", "num_layers": 3})])
+                                          ("rnn", {"nonlinearity": "relu", "num_layers": 3}),
+                                          ("lstm", {"num_layers": 2, "bidirectional": True, "proj_size": 2,
+                                                    "return": "final"}),
+                                          ("gru", {"bidirectional": True, "return": "final"})])
 def test_output_shape_is_the_real_modules(kind, options):
     spec = spec_of(kind, **options)
     report = archcalc.analyze(spec)
     module = real(kind, **options)
     with torch.no_grad():
-        out, _ = module(torch.zeros(2, 5, 3))
-    expected = tuple(out[:, -1].shape[1:]) if options.get("return") == "last" else tuple(out.shape[1:])
+        out, state = module(torch.zeros(2, 5, 3))
+    h_n = state[0] if kind == "lstm" else state            # (layers·directions, N, H_r)
+    directions = 2 if options.get("bidirectional") else 1
+    expected = {"last": tuple(out[:, -1].shape[1:]), "final": (directions * h_n.shape[-1],)}.get(
+        options.get("return"), tuple(out.shape[1:]))
     assert report.layers[0].output_shape == expected
     with torch.no_grad():
         assert tuple(archcalc.to_torch(spec)(torch.zeros(2, 5, 3)).shape[1:]) == expected
@@ -117,7 +123,11 @@ VERIFY_GRID = [(kind, dict(num_layers=layers, bidirectional=bi, **extra))
                for kind, layers, bi, extra in itertools.product(
                    ("rnn", "lstm", "gru"), (1, 2), (False, True),
                    ({}, {"bias": False, "return": "last"}, {"dropout": 0.3}))
-               if layers == 2 or "dropout" not in extra] + [("lstm", {"proj_size": 2, "num_layers": 2})]
+               if layers == 2 or "dropout" not in extra] + [("lstm", {"proj_size": 2, "num_layers": 2}),
+                                                            ("lstm", {"proj_size": 2, "bidirectional": True,
+                                                                      "return": "final"}),
+                                                            ("gru", {"num_layers": 2, "bidirectional": True,
+                                                                     "return": "final"})]
 
 
 @pytest.mark.parametrize("kind,options", VERIFY_GRID, ids=[f"{k}-{o}" for k, o in VERIFY_GRID])
@@ -240,7 +250,7 @@ layers:
 @pytest.mark.parametrize("layers,message", [
     ([{"lstm": 4}], "lstm needs a sequence (tokens, features), got shape (3, 8, 8)"),
     ([{"lstm": {"hidden": 4, "proj_size": 4}}], "lstm proj_size 4 must be smaller than hidden 4"),
-    ([{"gru": {"hidden": 4, "return": "first"}}], "expected one of sequence, last"),
+    ([{"gru": {"hidden": 4, "return": "first"}}], "expected one of sequence, last, final"),
 ])
 def test_bad_options_are_one_clear_message(write_spec, layers, message):
     import yaml

@@ -94,8 +94,9 @@ class _Recurrent(Layer):
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="b_ih and b_hh per layer and direction"),
         "dropout": Option(number(minimum=0, below=1), default=0,
                           doc="dropout on each layer's output but the last, in training"),
-        "return": Option(choice("sequence", "last"), default="sequence", aliases=("returns", "output"),
-                         doc="'sequence': (tokens, H·directions); 'last': the last step's output only"),
+        "return": Option(choice("sequence", "last", "final"), default="sequence", aliases=("returns", "output"),
+                         doc="'sequence': (tokens, H·directions); 'last': the last step's output; 'final': the "
+                             "last layer's final hidden state, directions side by side"),
     }
 
     def __init_subclass__(cls, **kwargs):
@@ -133,7 +134,7 @@ class _Recurrent(Layer):
     def output_shape(self, ins):
         tokens, _ = self.sequence(ins)
         width = self.output_size * self.directions
-        return (width,) if self.opts["return"] == "last" else (tokens, width)
+        return (tokens, width) if self.opts["return"] == "sequence" else (width,)
 
     def param_tensors(self, ins):
         """torch's order: per layer, per direction (forward, then _reverse): weight_ih, weight_hh, bias_ih,
@@ -249,7 +250,7 @@ class _Recurrent(Layer):
 
         from . import torch_modules
         rnn = getattr(nn, self.torch_class)(self.sequence(ins)[1], self.hidden, **self.torch_kwargs(ins))
-        return getattr(torch_modules, "Sequence" + self.torch_class)(rnn, last=self.opts["return"] == "last")
+        return getattr(torch_modules, "Sequence" + self.torch_class)(rnn, returns=self.opts["return"])
 
     def torch_counted_path(self, device):
         """(what, context factory) when torch would run this layer on `device` through a fused kernel
@@ -267,7 +268,7 @@ class _Recurrent(Layer):
     @classmethod
     def from_torch_module(cls, m):
         if hasattr(m, "rnn"):         # archcalc's own wrapper: the module it wraps, and what it returns
-            return {**cls.from_torch_module(m.rnn), **({"return": "last"} if m.last else {})}
+            return {**cls.from_torch_module(m.rnn), **cls.non_default(**{"return": m.returns})}
         if not m.batch_first:
             raise Unsupported(f"{type(m).__name__}(batch_first=False): archcalc sequences are (batch, tokens, "
                               "features); build it with batch_first=True")
@@ -290,9 +291,10 @@ class _Recurrent(Layer):
         tokens, _ = self.sequence(ins)
         g, h, hr, d, p = self.gates, self.hidden, self.recurrent_size, self.directions, self.proj_size_or_0
         sequence = self.opts["return"] == "sequence"
-        steps = [Step("output", "(T, H·D)" if sequence else "(H·D,)", "", out,
-                      "every step's h_t, the directions side by side" if sequence
-                      else "a copy of the output at the last step")]
+        why = {"sequence": "every step's h_t, the directions side by side",
+               "last": "a copy of the output at the last step",
+               "final": "the last layer's final h of each direction (the reverse one's after the first token)"}
+        steps = [Step("output", "(T, H·D)" if sequence else "(H·D,)", "", out, why[self.opts["return"]])]
         bias = " + 2·G·H" if self.bias else ""
         proj = " + H·P" if p else ""
 

@@ -73,23 +73,27 @@ class GlobalMaxPool3d(GlobalMaxPool):
 
 
 class Recurrent(nn.Module):
-    """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning its output sequence
-    (N, T, H·directions) as a contiguous batch-first tensor, or with last=True a copy of its last step
-    (N, H·directions); not the final states."""
+    """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning (`returns`) its output sequence
+    (N, T, H·directions) as a contiguous batch-first tensor, a copy of its last step (N, H·directions), or
+    the last layer's final hidden state of each direction side by side (N, H·directions), not h_n itself."""
 
-    def __init__(self, rnn, last=False):
+    def __init__(self, rnn, returns="sequence"):
         super().__init__()
         self.rnn = rnn
-        self.last = last
+        self.returns = returns
 
     def forward(self, x):
-        out, _ = self.rnn(x)
+        out, state = self.rnn(x)
+        if self.returns == "final":
+            h_n = state[0] if isinstance(state, tuple) else state          # lstm: (h_n, c_n)
+            directions = 2 if self.rnn.bidirectional else 1
+            return torch.cat(list(h_n[-directions:]), dim=1)
         # torch's batch-first output is a transposed view of a (T, N, H) tensor: made contiguous like every
         # other archcalc tensor, so that what the next layer keeps does not depend on who made its input
-        return out[:, -1].clone() if self.last else out.contiguous()
+        return out[:, -1].clone() if self.returns == "last" else out.contiguous()
 
     def __repr__(self):
-        return f"{type(self).__name__}(nn.{self.rnn!r}, last={self.last})"
+        return f"{type(self).__name__}(nn.{self.rnn!r}, returns={self.returns!r})"
 
 
 class SequenceRNN(Recurrent):
