@@ -12,7 +12,7 @@ def zoo_rows():
         graph = load_spec(path)
         report = analyze(graph)
         rows.append({
-            "name": path.stem, "input": list(report.input_shape), "depth": report.depth,
+            "name": path.stem, "input": list(report.input_shape), "layout": report.layout, "depth": report.depth,
             "params": report.totals.params, "macs": report.totals.macs,
             "activation_bytes": report.totals.activation_bytes,
             "source": graph.source.split("\n")[0],

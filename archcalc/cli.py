@@ -7,9 +7,13 @@ import click
 
 from . import __version__
 from .analysis.conventions import CONVENTIONS
+from .analysis.analyzer import DEVICES, DTYPE_BYTES
+from .analysis.memory import MODES, OPTIMIZER_STATES
+from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
+from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError, writing
 
-DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
+DTYPES = tuple(DTYPE_BYTES)
 
 
 class ArchcalcGroup(click.Group):
@@ -17,10 +21,16 @@ class ArchcalcGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except SpecError as err:
             click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
+        except SystemExit as done:          # check and verify exit 1 on a disagreement: they still ran
+            if done.code in (0, 1, None):
+                warn_layouts(ctx)
+            raise
+        warn_layouts(ctx)
+        return result
 
 
 def paint(text, **style):
@@ -45,6 +55,24 @@ def complete_spec(ctx, param, incomplete):
     from .spec.zoo import names
     builtin = [CompletionItem(name) for name in names() if name.startswith(incomplete)]
     return builtin + [CompletionItem(incomplete, type="file")]
+
+
+def stdout_is_terminal():
+    return sys.stdout.isatty()
+
+
+def terminal_width(wide=False, output=None):
+    """How wide a table may be: on a terminal, its width ($COLUMNS when set, as shutil reads it); None
+    (no limit) with --wide, -o FILE or piped output, so that piped and saved output is the same everywhere,
+    whatever $COLUMNS a shell exports."""
+    if wide or output or not stdout_is_terminal():
+        return None
+    import shutil
+    return shutil.get_terminal_size().columns
+
+
+wide_option = click.option("--wide", is_flag=True,
+                           help="Every column at full width, however wide the terminal (piped output always is).")
 
 
 def emit(text, output):
@@ -72,7 +100,8 @@ batch_option = click.option("--batch", "-b", type=click.IntRange(min=1), default
 dtype_option = click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
                             help="Element type, for bytes.")
 input_option = click.option("--input", "input_shape", metavar="SHAPE",
-                            help="Override the spec's input, in its layout: 3x224x224.")
+                            help="Override the spec's input, in the spec's layout (the header line shows it): "
+                                 "3x224x224 if channels_first (C×H×W, the default), 224x224x3 if channels_last.")
 set_option = click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
                           help="Set one of the spec's top-level args (repeatable): --set aux_logits=true.")
 keras_option = click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
@@ -80,10 +109,17 @@ strict_option = click.option("--strict", is_flag=True, help="Treat uneven divisi
 analysis_options = options(batch_option, dtype_option, input_option, set_option, keras_option, strict_option)
 
 
+LOADED = "archcalc.loaded"     # ctx.meta: the graphs a command read, for warn_layouts
+
+
 def load(spec, input_shape=None, settings=()):
     """The spec as a Graph, with --input and --set applied; every command hands this to the library."""
     from .spec.graph import load_spec
-    return load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    graph = load_spec(spec, input_shape=input_shape, args=parse_settings(settings))
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.meta.setdefault(LOADED, []).append(graph)
+    return graph
 
 
 def parse_settings(settings):
@@ -133,8 +169,9 @@ def main():
 @click.option("--convention", type=click.Choice(tuple(CONVENTIONS)), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
+@wide_option
 @output_option
-def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, output):
+def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, wide, output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
@@ -145,16 +182,33 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
     """
     from .analysis.analyzer import analyze
     from .report.tables import summary
-    report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict,
-                     convention=convention)
-    emit(summary(report, fmt, rf=rf, train=train), output)
+    graph = load(spec, input_shape, settings)
+    report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention,
+                     backward=train or fmt not in ("table", "markdown", "csv"))
+    click.get_current_context().meta[LOADED].remove(graph)      # its warning goes into the report's
+    if graph.layout_note:
+        message, fix = graph.layout_note
+        report.warnings.insert(0, {"layer": "input", "line": None, "message": f"{message}; {fix}"})
+    emit(summary(report, fmt, rf=rf, train=train, width=terminal_width(wide, output)), output)
+
+
+def warn_layouts(ctx):
+    """On stderr, after a command that ran: each spec it read whose input looked written in the other
+    layout (summarize lists it among its warnings instead). Where the spec failed, the error says it."""
+    for graph in ctx.meta.pop(LOADED, []):
+        if graph.layout_note:
+            message, fix = graph.layout_note
+            click.echo(f"{paint('warning:', fg='yellow', bold=True)} {graph.name}: {message}\n  fix: {fix}",
+                       err=True)
 
 
 @main.command()
 @format_option
+@wide_option
 @output_option
-def zoo(fmt, output):
-    """List the built-in specs with their totals.
+def zoo(fmt, wide, output):
+    """List the built-in specs with their totals. Layout says how each input reads:
+    C×H×W (channels_first, PyTorch) or H×W×C (channels_last, Keras); --input follows it.
 
     \b
     Example:
@@ -162,20 +216,46 @@ def zoo(fmt, output):
     """
     from .api import zoo_rows
     from .report.tables import zoo_table
-    emit(zoo_table(zoo_rows(), fmt), output)
+    emit(zoo_table(zoo_rows(), fmt, width=terminal_width(wide, output)), output)
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table", show_default=True,
+              help="markdown: the docs' reference (each option's default and meaning, each tool's rule, what each "
+                   "type keeps for backward)")
+@wide_option
 @output_option
-def layers(output):
+def layers(fmt, wide, output):
     """List the layer types, their spellings and options.
+
+    On a terminal the table is wrapped to its width; --wide (or a pipe) keeps one line per type.
 
     \b
     Example:
-      archcalc layers
+      archcalc layers --format markdown
     """
-    from .report.tables import layer_types_table
-    emit(layer_types_table(), output)
+    from .report.tables import layer_rules_markdown, layer_types_table
+    table = layer_types_table(fmt, width=terminal_width(wide, output))
+    emit(table + "\n\n" + layer_rules_markdown() if fmt == "markdown" else table, output)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--from", "from_spec", metavar="NAME", shell_complete=complete_spec,
+              help="Copy this built-in spec (see `archcalc zoo`) instead of the starter network.")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def new(path, from_spec, force):
+    """Write a starter spec to PATH: a small commented network (a stem, two residual blocks,
+    a classifier) to edit, or with --from a copy of a built-in spec.
+
+    \b
+    Examples:
+      archcalc new my_net.yaml && archcalc summarize my_net.yaml
+      archcalc new my_resnet.yaml --from resnet18
+    """
+    from .spec.starter import write_starter
+    written = write_starter(path, from_spec, force=force)
+    click.echo(f"wrote {written}; next: archcalc summarize {written}", err=True)
 
 
 @main.command()
@@ -297,10 +377,10 @@ def from_torch(target, input_shape, name, output):
 
 @main.command()
 @spec_argument
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where to run the real model.")
 @batch_option
-@click.option("--dtype", type=click.Choice(["fp32", "fp64", "fp16", "bf16"]), default="fp32", show_default=True,
+@click.option("--dtype", type=click.Choice(tuple(TORCH_DTYPES)), default="fp32", show_default=True,
               help="Element type of the model and input.")
 @input_option
 @set_option
@@ -317,6 +397,18 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
     for backward. Exit status 0 when all agree, 1 on any disagreement, 2 on a bad spec.
+
+    \b
+    What is compared, and how it is measured:
+      output shape per layer: forward hooks
+      params, trainable, buffers: numel of parameters(), those with requires_grad, buffers()
+      FLOPs: torch.utils.flop_counter.FlopCounterMode (it counts only convolution and matrix
+        products, 2 per multiply-add, no bias) against archcalc's torch_flops, 2·MACs of conv2d
+        and dense; --train: backward FLOPs per layer, the counter's total while the autograd
+        nodes that layer's forward created run
+      saved bytes (not with --meta): saved_tensors_hooks in one training-mode forward,
+        deduplicated by storage, parameter and buffer storages excluded
+    (docs/verify.md has the details; --format json carries them as "compared".)
 
     \b
     Example:
@@ -376,54 +468,61 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
 @dtype_option
 @input_option
 @set_option
-@click.option("--mode", type=click.Choice(["inference", "training"]), default="inference", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="A forward pass, or one training step.")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="sgd",
-              show_default=True, help="Optimizer state in training: 0, 1 or 2 copies of the trained weights.")
+@click.option("--optimizer", type=click.Choice(tuple(OPTIMIZER_STATES)), default=None,
+              help="With --mode training (default sgd): optimizer state, 0, 1 or 2 copies of the trained weights.")
 @click.option("--mixed-precision", is_flag=True,
-              help="16-bit weights, gradients and activations (--dtype fp16/bf16) with fp32 master weights.")
+              help="With --mode training: 16-bit weights, gradients and activations (--dtype fp16/bf16) with "
+                   "fp32 master weights.")
 @click.option("--inplace", is_flag=True, help="Element-wise activations overwrite their input (ReLU(inplace=True)).")
 @click.option("--budget", metavar="BYTES", help="Device memory to fit in, e.g. 24GiB or 16GB: answers fits or not, "
               "and the largest batch that fits.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
                    "caching allocator does, and keeps dropout masks as 1-byte bools.")
 @format_option
+@wide_option
 @output_option
 def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, device,
-           fmt, output):
+           fmt, wide, output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
     \b
-    Example:
+    --optimizer and --mixed-precision describe a training step and need --mode training
+    (without it they are refused rather than ignored).
+
+    \b
+    Examples:
       archcalc memory vgg16 --inplace
       archcalc memory resnet50 --mode training --optimizer adam --batch 64 --budget 24GiB
       archcalc memory resnet50 --mode training --device cuda
     """
     from .analysis.memory import memory as measure
     from .report.tables import memory_report
-    result = measure(load(spec, input_shape, settings), batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
+    graph = load(spec, input_shape, settings)
+    result = measure(graph, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
                      mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
-    emit(memory_report(result, fmt), output)
+    emit(memory_report(result, fmt, width=terminal_width(wide, output)), output)
 
 
 @main.command()
 @spec_argument
 @input_option
 @set_option
-@click.option("--strategy", type=click.Choice(("ddp", "zero1", "zero2", "zero3", "fsdp-grad-op", "fsdp-full")),
+@click.option("--strategy", type=click.Choice(tuple(STRATEGIES)),
               help="One strategy in detail; without it, every strategy side by side.")
 @click.option("--devices", "-n", type=click.IntRange(min=1), default=8, show_default=True,
               help="Devices (GPUs) in all, over all nodes.")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes the devices are spread over (DeepSpeed's host estimate is per node).")
-@click.option("--offload", type=click.Choice(("none", "optimizer", "optimizer+params")), default="none",
+@click.option("--offload", type=click.Choice(OFFLOADS), default="none",
               show_default=True, help="ZeRO-Offload: optimizer state (and with zero3 the weights) in host memory.")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+@click.option("--optimizer", type=click.Choice(tuple(OPTIMIZER_STATES)), default="adam",
               show_default=True, help="Optimizer state: 0, 1 or 2 fp32 values per trained parameter.")
 @click.option("--fp32", "fp32", is_flag=True, help="Train in fp32 (no mixed precision, no master copy).")
-@click.option("--convention", type=click.Choice(("deepspeed", "zero-paper")), default="deepspeed",
+@click.option("--convention", type=click.Choice(SHARDING_CONVENTIONS), default="deepspeed",
               show_default=True, help="deepspeed: as its estimators count (20 bytes/param with the fp32 gradient "
                                       "copy); zero-paper: 2 + 2 + 12 bytes, as Rajbhandari et al. 2020.")
 @click.option("--no-zero-init", is_flag=True, help="ZeRO-3 host estimate without deepspeed.zero.Init.")
@@ -538,7 +637,8 @@ def explain(spec, layer, input_shape, settings, fmt, output):
     """
     from .homework.explain import explain as explain_spec
     from .report.homework import explanation
-    emit(explanation(explain_spec(load(spec, input_shape, settings), layer=layer), fmt), output)
+    graph = load(spec, input_shape, settings)
+    emit(explanation(explain_spec(graph, layer=layer), fmt), output)
 
 
 @main.command()
@@ -631,6 +731,23 @@ def refuse_unused(ctx, names, mode):
         raise click.UsageError(f"{listed} {'are' if len(given) > 1 else 'is'} not used {mode}")
 
 
+calc_layout_option = click.option(
+    "--layout", type=click.Choice(("channels_last", "channels_first")), default="channels_last", show_default=True,
+    help="How shapes are written: H×W×C (channels_last, as courses write them) or C×H×W (PyTorch).")
+calc_format_option = click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")),
+                                  default="text", show_default=True, help="Output format (not with --matrix).")
+
+
+def calc_text(exp, fmt):
+    """A calculator's explanation as text, Markdown or JSON (every count an integer)."""
+    if fmt == "json":
+        from .homework.calc import explanation_dict
+        from .report.tables import to_json
+        return to_json(explanation_dict(exp))
+    from .report.homework import explanation
+    return explanation(exp, fmt)
+
+
 def matrices(paths):
     from .homework.calc import read_matrices
     return [m for path in paths for m in read_matrices(path)]
@@ -651,10 +768,12 @@ def matrices(paths):
 @click.option("--kernel-matrix", "kernel_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Numeric mode: kernel values, one matrix per input channel.")
 @click.option("--bias", "bias_value", type=float, default=0.0, show_default=True, help="Numeric mode: bias added.")
+@calc_layout_option
+@calc_format_option
 @output_option
 @click.pass_context
 def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, dilation, groups, no_bias,
-              matrix_paths, kernel_paths, bias_value, output):
+              matrix_paths, kernel_paths, bias_value, layout, fmt, output):
     """A convolution's output size, parameters and MACs with the steps; with --matrix and
     --kernel-matrix, its actual output values (needs numpy).
 
@@ -664,12 +783,12 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
       archcalc calc conv --matrix image.txt --kernel-matrix k.txt --stride 1 --padding 1
     """
     from .homework import calc as calculators
-    from .report.homework import explanation, numeric
+    from .report.homework import numeric
     if matrix_paths or kernel_paths:
         if not (matrix_paths and kernel_paths):
             raise click.UsageError("numeric mode needs both --matrix and --kernel-matrix")
-        refuse_unused(ctx, ("input_size", "kernel", "in_channels", "filters", "dilation", "groups", "no_bias"),
-                      "with --matrix")
+        refuse_unused(ctx, ("input_size", "kernel", "in_channels", "filters", "dilation", "groups", "no_bias",
+                            "layout", "fmt"), "with --matrix")
         channels, kernels = matrices(matrix_paths), matrices(kernel_paths)
         values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
@@ -682,9 +801,9 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
     if not (input_size and kernel):
         raise click.UsageError("give --input and --kernel (or --matrix and --kernel-matrix for values)")
     refuse_unused(ctx, ("bias_value",), "without --matrix")
-    emit(explanation(calculators.conv_explanation(
+    emit(calc_text(calculators.conv_explanation(
         input_size=input_size, kernel=kernel, stride=stride, padding=padding, in_channels=in_channels,
-        filters=filters, dilation=dilation, groups=groups, bias=not no_bias)), output)
+        filters=filters, dilation=dilation, groups=groups, bias=not no_bias, layout=layout), fmt), output)
 
 
 @calc.command("pool")
@@ -697,9 +816,11 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
 @click.option("--ceil-mode", is_flag=True, help="Round the output size up, as ceil_mode=True.")
 @click.option("--matrix", "matrix_path", type=click.Path(exists=True, dir_okay=False),
               help="Numeric mode: the values to pool, one row per line (needs numpy).")
+@calc_layout_option
+@calc_format_option
 @output_option
 @click.pass_context
-def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mode, matrix_path, output):
+def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mode, matrix_path, layout, fmt, output):
     """A pooling layer's output size with the steps; with --matrix, the pooled values and,
     for max pooling, the backward routing mask.
 
@@ -709,9 +830,9 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
       archcalc calc pool --matrix m.txt --kernel 2 --stride 2 --mode max
     """
     from .homework import calc as calculators
-    from .report.homework import explanation, numeric
+    from .report.homework import numeric
     if matrix_path:
-        refuse_unused(ctx, ("input_size", "channels", "ceil_mode"), "with --matrix")
+        refuse_unused(ctx, ("input_size", "channels", "ceil_mode", "layout", "fmt"), "with --matrix")
         (matrix, *rest) = calculators.read_matrices(matrix_path)
         if rest:
             raise click.UsageError("pool --matrix takes one matrix (pooling works on each channel alone)")
@@ -725,26 +846,32 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
         return
     if not input_size:
         raise click.UsageError("give --input (or --matrix for values)")
-    emit(explanation(calculators.pool_explanation(
+    emit(calc_text(calculators.pool_explanation(
         input_size=input_size, kernel=kernel, stride=stride, padding=padding, channels=channels, mode=mode,
-        ceil_mode=ceil_mode)), output)
+        ceil_mode=ceil_mode, layout=layout), fmt), output)
 
 
 @calc.command("dense")
-@click.option("--inputs", type=int, required=True, metavar="N_IN", help="Input features.")
+@click.option("--input", "inputs", type=int, metavar="N_IN", help="Input features (as --input everywhere else).")
+@click.option("--inputs", "inputs_alias", type=int, hidden=True)
 @click.option("--units", type=int, required=True, metavar="N_OUT", help="Output features.")
 @click.option("--no-bias", is_flag=True, help="No bias per unit.")
+@calc_format_option
 @output_option
-def calc_dense(inputs, units, no_bias, output):
+def calc_dense(inputs, inputs_alias, units, no_bias, fmt, output):
     """A fully-connected layer's parameters and MACs with the steps.
 
     \b
     Example:
-      archcalc calc dense --inputs 9216 --units 4096
+      archcalc calc dense --input 9216 --units 4096
     """
     from .homework.calc import dense_explanation
-    from .report.homework import explanation
-    emit(explanation(dense_explanation(inputs=inputs, units=units, bias=not no_bias)), output)
+    if inputs is not None and inputs_alias is not None and inputs != inputs_alias:
+        raise click.UsageError("--input and --inputs are the same option; give it once")
+    inputs = inputs if inputs is not None else inputs_alias
+    if inputs is None:
+        raise click.UsageError("Missing option '--input' (the number of input features, e.g. --input 9216).")
+    emit(calc_text(dense_explanation(inputs=inputs, units=units, bias=not no_bias), fmt), output)
 
 
 @calc.command("kv-cache")

@@ -1,4 +1,4 @@
-"""The Python API as the README documents it, and the command-line conventions every command keeps."""
+"""The Python API as the docs (docs/api.md) show it, and the command-line conventions every command keeps."""
 import doctest
 import os
 import re
@@ -12,18 +12,17 @@ from archcalc.cli import main
 from conftest import ROOT, SPECS, run_cli
 
 
-def readme_section(title):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+def docs_page(name):
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
 def test_readme_python_api_example_runs():
     pytest.importorskip("torch")
-    blocks = readme_section("Python API")
-    assert blocks, "the README's Python API section has no python block"
+    blocks = docs_page("api.md")
+    assert blocks, "docs/api.md has no python block"
     for code in blocks:
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "docs/api.md", "exec"), {})
 
 
 def test_package_docstring_example():

@@ -56,7 +56,7 @@ def test_calc_bad_sizes_are_bad_input():
     (["conv", "--input", "5", "--kernel", "3", "--in-channels", "0"], "--in-channels must be at least 1, got 0"),
     (["pool", "--input", "5", "--kernel", "2", "--channels", "0"], "--channels must be at least 1, got 0"),
     (["pool", "--input", "5", "--kernel", "2", "--channels", "-3"], "--channels must be at least 1, got -3"),
-    (["dense", "--inputs", "0", "--units", "3"], "--inputs must be at least 1, got 0"),
+    (["dense", "--input", "0", "--units", "3"], "--input must be at least 1, got 0"),      # --inputs: the same
 ])
 def test_calc_sizes_below_one_are_bad_input(args, message):
     result = run_cli("calc", *args)

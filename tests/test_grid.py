@@ -9,7 +9,7 @@ from archcalc.report.grid import table, width
 tabulate = pytest.importorskip("tabulate").tabulate
 pytest.importorskip("wcwidth")        # tabulate measures wide characters only with it
 
-cells = st.text(alphabet=st.sampled_from("ab1 ,.·−×()합성곱층"), max_size=8).map(str.strip)
+cells = st.text(alphabet=st.sampled_from("ab1 ,.·−×()합성곱층\n"), max_size=8).map(str.strip)
 
 
 @settings(max_examples=300, deadline=None)

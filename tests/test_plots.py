@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import archcalc
 from archcalc.cli import main
-from archcalc.report.plots import BUBBLE_AREA, KIND_COLOURS, plot_comparison
+from archcalc.report.plots import KIND_COLOURS, bubble_area, plot_comparison
 from conftest import run_cli
 
 image = pytest.importorskip("matplotlib.image")
@@ -69,9 +69,25 @@ def test_comparison_chart_has_one_bubble_per_model(tmp_path):
     # Area grows with activation memory (ResNet-50 keeps the most, AlexNet the least).
     assert resnet50 > vgg16 > alexnet > 0
     memory = [r.totals.activation_bytes for r in reports]
-    floor, scale = BUBBLE_AREA
-    expected = (floor + scale) / (floor + scale * memory[1] / memory[2])     # the areas the chart promises
+    expected = (bubble_area(memory[2], min(memory), max(memory))
+                / bubble_area(memory[1], min(memory), max(memory)))      # the areas the chart promises
     assert resnet50 / vgg16 == pytest.approx(expected, rel=0.2)
+
+
+def test_small_models_get_bubbles_of_their_own_size(tmp_path):
+    """Issue 15: with area ∝ memory, mnist_cnn (261.9 KiB of activations) and mnist_fc (4.1 KiB) both sat on
+    the floor and looked the same. mnist_fc: outputs 512 + 512 + 10 + 10 = 1,044 floats = 4,176 bytes.
+    On the log scale: low = 4,176 / 10 bytes; span = log10(268,200 / 417.6) = 2.808 decades;
+    mnist_fc 40 + 2500·1/2.808 = 930 points², mnist_cnn 40 + 2500 = 2540 points²."""
+    reports = [archcalc.analyze(name) for name in ("mnist_fc", "mnist_cnn")]
+    fc_bytes, cnn_bytes = (r.totals.activation_bytes for r in reports)
+    assert fc_bytes == 4 * (512 + 512 + 10 + 10)
+    assert bubble_area(fc_bytes, fc_bytes, cnn_bytes) == pytest.approx(930, abs=2)
+    assert bubble_area(cnn_bytes, fc_bytes, cnn_bytes) == pytest.approx(2540)
+    path = plot_comparison(reports, tmp_path / "small.png")
+    pixels = image.imread(path)
+    fc, cnn = (share_of(pixels, 1 - 0.45 * (1 - rgb(c))) for c in ("#1f77b4", "#ff7f0e"))
+    assert cnn / fc == pytest.approx(2540 / 930, rel=0.25)
 
 
 def test_compare_from_the_command_line_writes_svg(tmp_path):

@@ -36,7 +36,7 @@ def test_every_zoo_spec_validates(validator, path):
 
 
 def test_the_readme_quick_start_spec_validates(validator):
-    text = (ROOT / "README.md").read_text(encoding="utf-8").split("copy it to `my_net.yaml`:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    text = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8").split("copy it to `my_net.yaml`:\n\n<!-- archcalc file my_net.yaml -->\n```yaml\n", 1)[1].split("```", 1)[0]
     assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == []
 
 

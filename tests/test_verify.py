@@ -115,7 +115,8 @@ def test_cli_exit_0_and_table():
     out = CliRunner().invoke(main, ["verify", "mnist_cnn", "--batch", "2", "--train"])
     assert out.exit_code == 0, out.output
     assert "conv1" in out.output and "✓" in out.output and "✗" not in out.output
-    assert "FlopCounterMode" in out.output and "All agree" in out.output
+    assert "FLOPs (torch)" in out.output and "All agree" in out.output
+    assert "Compared:" not in out.output         # said once, in --help and docs/verify.md (issue 15)
 
 
 def test_cli_exit_1_on_disagreement(monkeypatch):

@@ -46,7 +46,8 @@ class LayerMemory:
     saved_bytes: int        # training: what autograd keeps for this layer's backward
     param_bytes: int        # the layer's parameters, in the model dtype
     grad_bytes: int         # gradients of its trained parameters
-    optimizer_bytes: int    # optimizer state (and fp32 master weights) for its trained parameters
+    optimizer_bytes: int    # optimizer state for its trained parameters (the breakdown's "optimizer state")
+    master_bytes: int = 0   # fp32 master weights of its trained parameters (mixed precision only)
 
 
 @dataclass
@@ -111,14 +112,16 @@ def allocated(nbytes, device):
     return nbytes
 
 
-def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mixed_precision=False,
+def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mixed_precision=False,
            inplace=False, budget=None, input_shape=None, device="cpu"):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
     `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
-    the 1-byte bool CUDA keeps."""
+    the 1-byte bool CUDA keeps. `optimizer` (default sgd) and `mixed_precision` describe a training
+    step: given with mode 'inference' they would change nothing, so they are refused."""
+    _refuse_training_options(mode, optimizer, mixed_precision)
     graph = as_graph(spec, input_shape=input_shape)
-    options = dict(dtype=dtype, mode=mode, optimizer=optimizer, mixed_precision=mixed_precision, inplace=inplace,
-                   device=device)
+    options = dict(dtype=dtype, mode=mode, optimizer=optimizer or "sgd", mixed_precision=mixed_precision,
+                   inplace=inplace, device=device)
     _check(**options)
     result = _measure(graph, batch, **options)
     if budget is not None:
@@ -126,6 +129,22 @@ def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer="sgd", mi
         result.fits = result.peak_bytes <= result.budget
         result.max_batch = largest_batch(graph, result.budget, **options)
     return result
+
+
+def _refuse_training_options(mode, optimizer, mixed_precision):
+    """An option that has no effect in the chosen mode is a mistake to report, not to ignore: the answer
+    would be for inference while the user asked about an optimizer. (Switching to training instead
+    would answer a question the user did not ask, by a factor of several, without their seeing it.)"""
+    if mode != "inference":
+        return
+    given = ([f"--optimizer {optimizer}"] if optimizer is not None else []) + \
+        (["--mixed-precision"] if mixed_precision else [])
+    if given:
+        options = " and ".join(given)
+        raise SpecError(f"{options} {'describe' if len(given) > 1 else 'describes'} a training step, and the mode "
+                        "is inference (the default): the answer would ignore "
+                        f"{'them' if len(given) > 1 else 'it'}",
+                        hint=f"add --mode training, or leave out {options} for inference")
 
 
 def _check(dtype, mode, optimizer, mixed_precision, inplace, device):
@@ -262,8 +281,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
         result.layers.append(LayerMemory(
             record.name, record.type, new, live, record.saved_bytes if training else 0,
             sum(block(elements * width) for elements in params), sum(block(elements * width) for elements in trained),
-            sum(states * block(elements * optimizer_width) + (block(elements * MASTER_BYTES) if mixed_precision else 0)
-                for elements in trained)))
+            sum(states * block(elements * optimizer_width) for elements in trained),
+            sum(block(elements * MASTER_BYTES) for elements in trained) if mixed_precision else 0))
     result.param_bytes = sum(layer.param_bytes for layer in result.layers)
 
     if training:

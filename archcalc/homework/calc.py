@@ -1,7 +1,7 @@
 """One-off calculators without a spec: a single conv, pool or dense layer, worked out with the layer
 classes' own rules; and, with numpy, the actual output values of a small convolution or pooling.
 
-    >>> from archcalc.calc import conv_explanation
+    >>> from archcalc.homework.calc import conv_explanation
     >>> conv_explanation(input_size="227", kernel="11", stride="4", in_channels=3, filters=96).layers[0].result("params")
     34944
 
@@ -15,7 +15,7 @@ from .explain import Explanation, LayerExplanation
 from ..layers.conv import Conv2d
 from ..layers.dense import Dense
 from ..layers.pool import AvgPool2d, MaxPool2d
-from ..layers.shapes import CHANNELS_LAST, to_layout
+from ..layers.shapes import CHANNELS_LAST, LAYOUTS, to_layout
 
 POOLS = {"max": MaxPool2d, "avg": AvgPool2d}
 
@@ -58,38 +58,59 @@ def build(cls, **given):
     return cls(**cls.with_defaults(opts))
 
 
-def single(layer, ins, name):
-    """A one-layer Explanation, shapes shown height×width×channels as courses write them."""
+def single(layer, ins, name, layout=CHANNELS_LAST):
+    """A one-layer Explanation, shapes shown in `layout`: height×width×channels (channels_last, as
+    courses write them, the default) or channels×height×width (channels_first, as PyTorch prints them)."""
+    if layout not in LAYOUTS:
+        raise SpecError(f"unknown layout '{layout}'", hint=f"choose one of {', '.join(LAYOUTS)}")
     try:
         out = layer.output_shape(ins)
         steps = layer.explain(ins, out)
         warnings = layer.warnings(ins)
     except LayerError as err:
         raise SpecError(err.message, hint=err.hint) from None
-    explained = LayerExplanation(name, layer.type_name, layer.kind, None, to_layout(out, CHANNELS_LAST), steps,
+    explained = LayerExplanation(name, layer.type_name, layer.kind, None, to_layout(out, layout), steps,
                                  [] if any(s.exact for s in steps) else warnings)
-    return Explanation(name, to_layout(ins[0], CHANNELS_LAST), CHANNELS_LAST, [explained], layer.params(ins))
+    return Explanation(name, to_layout(ins[0], layout), layout, [explained], layer.params(ins))
 
 
 def conv_explanation(*, input_size, kernel, stride="1", padding="0", in_channels=1, filters=1, dilation="1",
-                     groups=1, bias=True):
+                     groups=1, bias=True, layout=CHANNELS_LAST):
     padding = padding if str(padding).lower() in ("same", "valid") else size_pair(padding, "padding")
     layer = build(Conv2d, filters=filters, kernel=size_pair(kernel, "kernel"), stride=size_pair(stride, "stride"),
                   padding=padding, dilation=size_pair(dilation, "dilation"), groups=groups, bias=bias)
     height, width = size_pair(input_size, "input", minimum=1)
-    return single(layer, [(at_least_one(in_channels, "in-channels"), height, width)], "conv")
+    return single(layer, [(at_least_one(in_channels, "in-channels"), height, width)], "conv", layout)
 
 
-def pool_explanation(*, input_size, kernel, stride=None, padding="0", channels=1, mode="max", ceil_mode=False):
+def pool_explanation(*, input_size, kernel, stride=None, padding="0", channels=1, mode="max", ceil_mode=False,
+                     layout=CHANNELS_LAST):
     layer = build(POOLS[mode], kernel=size_pair(kernel, "kernel"),
                   stride=size_pair(stride, "stride") if stride else None,
                   padding=size_pair(padding, "padding"), ceil_mode=ceil_mode)
     height, width = size_pair(input_size, "input", minimum=1)
-    return single(layer, [(at_least_one(channels, "channels"), height, width)], f"{mode}pool")
+    return single(layer, [(at_least_one(channels, "channels"), height, width)], f"{mode}pool", layout)
 
 
 def dense_explanation(*, inputs, units, bias=True):
-    return single(build(Dense, units=units, bias=bias), [(at_least_one(inputs, "inputs"),)], "dense")
+    return single(build(Dense, units=units, bias=bias), [(at_least_one(inputs, "input"),)], "dense")
+
+
+def explanation_dict(exp):
+    """An Explanation as plain data for `calc --format json`: shapes as lists in the explanation's layout,
+    every count an integer, each step with its formula, substitution and result."""
+    def value(result):
+        return list(to_layout(result, exp.layout)) if isinstance(result, tuple) else result
+    return {
+        "model": exp.model, "input_shape": list(exp.input_shape), "layout": exp.layout,
+        "layers": [{
+            "name": layer.name, "type": layer.type, "output_shape": list(layer.output_shape),
+            "params": layer.result("params"), "macs": layer.result("MACs"), "flops": layer.result("FLOPs"),
+            "steps": [{"quantity": s.quantity, "formula": s.formula, "substituted": s.substituted,
+                       "result": value(s.result), "exact": s.exact, "note": s.note} for s in layer.steps],
+            "warnings": list(layer.warnings),
+        } for layer in exp.layers],
+    }
 
 
 # ---- numeric versions (numpy)

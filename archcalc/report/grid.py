@@ -1,7 +1,7 @@
 """Plain-text and GitHub-Markdown tables, written here because `summarize` prints thousands of rows and
 importing and running tabulate costs more than the whole analysis. The output is tabulate's `simple` and
 `github` formats (with disable_numparse) byte for byte: tests/test_grid.py checks that against tabulate.
-Cells are text; East Asian wide characters count two columns, as in a terminal."""
+Cells are text, possibly of several lines; East Asian wide characters count two columns, as in a terminal."""
 import unicodedata
 
 MIN_PADDING = 2        # tabulate's: a column is at least two wider than its header
@@ -33,7 +33,15 @@ def table(rows, headers, style="simple", colalign=None):
     align = list(colalign or ()) + ["left"] * (columns - len(colalign or ()))
     if not rows:
         align = ["left"] * columns       # tabulate aligns the headers of an empty table to the left
-    sizes = [max([width(h) + MIN_PADDING] + [width(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    # With a line break anywhere, tabulate folds each row into as many lines as its tallest cell (a row of
+    # empty cells then takes none); without one, every row is one line.
+    multiline = any("\n" in cell for cell in headers) or any("\n" in cell for row in rows for cell in row)
+    split = (lambda cell: cell.splitlines()) if multiline else (lambda cell: [cell])
+    split_headers = [split(h) for h in headers]
+    split_rows = [[split(cell) for cell in row] for row in rows]
+    sizes = [max([max(map(width, h), default=0) + MIN_PADDING] +
+                 [max(map(width, row[i]), default=0) for row in split_rows])
+             for i, h in enumerate(split_headers)]
 
     def line(cells):
         padded = [_pad(cell, size, a) for cell, size, a in zip(cells, sizes, align)]
@@ -41,10 +49,16 @@ def table(rows, headers, style="simple", colalign=None):
             return "| " + " | ".join(padded) + " |"
         return "  ".join(padded).rstrip()
 
+    def lines(cells):
+        """A row of multi-line cells: as many lines as its tallest cell, shorter cells padded below."""
+        height = max(len(cell) for cell in cells)   # 0 for a multi-line table's empty row
+        return [line([cell[k] if k < len(cell) else "" for cell in cells]) for k in range(height)]
+
     if style == "github":
         rule = "|" + "|".join("-" * (size + 2) for size in sizes) + "|"
     elif style == "simple":
         rule = "  ".join("-" * size for size in sizes)
     else:
         raise ValueError(f"unknown table style {style!r}")
-    return "\n".join([line(headers), rule] + [line(row) for row in rows])
+    body = [text for row in split_rows for text in lines(row)]
+    return "\n".join(lines(split_headers) + [rule] + body)

@@ -17,6 +17,17 @@ FORMATS = (".png", ".svg", ".pdf")
 BUBBLE_AREA = (40, 2500)    # points²: every bubble's floor, plus this much at the largest activation memory
 
 
+def bubble_area(nbytes, smallest, largest):
+    """A bubble's area in points², growing with the logarithm of activation memory: models a few KiB
+    apart stay apart (mnist_fc's 4 KiB and mnist_cnn's 262 KiB are 1.8 decades), while VGG's 109 MiB
+    still gets the biggest. The smallest model is one decade above the floor, so it is never a dot."""
+    import math
+    floor, scale = BUBBLE_AREA
+    low = max(smallest, 1) / 10
+    span = math.log10(max(largest, 1) / low)
+    return floor + scale * math.log10(max(nbytes, 1) / low) / span
+
+
 def _figure(**kwargs):
     try:
         from matplotlib.figure import Figure
@@ -83,17 +94,19 @@ def plot_layers(report, path):
 
 
 def plot_comparison(reports, path):
-    """The classic comparison chart: MACs (x) against parameters (y), bubble area ∝ activation memory."""
+    """The classic comparison chart: MACs (x) against parameters (y), bubble area by activation memory
+    (log scale, so small models stay distinguishable; each bubble's label gives the figure)."""
     if not reports:
         raise SpecError("nothing to compare", hint="give at least one spec")
     figure = _figure(figsize=(9, 6.5), layout="constrained")
     from matplotlib.colors import to_rgba
     ax = figure.subplots()
     largest = max(r.totals.activation_bytes for r in reports) or 1
+    smallest = min(r.totals.activation_bytes for r in reports) or 1
     for index, report in enumerate(reports):
         t = report.totals
         colour = f"C{index % 10}"
-        area = BUBBLE_AREA[0] + BUBBLE_AREA[1] * t.activation_bytes / largest
+        area = bubble_area(t.activation_bytes, smallest, largest)
         fill = to_rgba(colour, alpha=0.45)           # see-through, so overlapping bubbles stay visible
         ax.scatter([t.macs], [t.params], s=area, facecolors=[fill], edgecolors=[colour], linewidths=1.5)
         radius = (area / 3.1416) ** 0.5          # points, so the label starts just right of the bubble
@@ -113,7 +126,7 @@ def plot_comparison(reports, path):
     ax.set_ylabel("Parameters (log scale)")
     ax.grid(True, which="major", alpha=0.3)
     batch = {r.batch for r in reports}
-    ax.set_title("Compute against size; bubble area ∝ activation memory"
+    ax.set_title("Compute against size; bubble area grows with activation memory (log scale)"
                  + (f" (batch {batch.pop()})" if len(batch) == 1 else ""), fontsize=12)
     return _save(figure, path)
 

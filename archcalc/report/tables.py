@@ -2,8 +2,6 @@
 import csv
 import io
 
-from ..layers.shapes import CHANNELS_FIRST
-
 FORMATS = ("table", "markdown", "csv", "json", "html")
 
 
@@ -23,12 +21,14 @@ def short(n):
 
 
 def human_bytes(n):
-    """Binary units, as memory is sold: 1 MiB = 1,048,576 bytes."""
+    """Binary units, as memory is sold: 1 MiB = 1,048,576 bytes. The next unit takes over at 1000 of
+    the smaller one, as people write sizes: 1,036,390 bytes is 1.0 MiB, not 1012.1 KiB; 1000 B is 1.0 KiB."""
     n = int(n)
-    for size, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= size:
+    if abs(n) < 1000:
+        return f"{n} B"
+    for size, suffix in ((2**10, "KiB"), (2**20, "MiB"), (2**30, "GiB"), (2**40, "TiB")):
+        if round(abs(n) / size, 1) < 1000 or suffix == "TiB":
             return f"{n / size:.1f} {suffix}"
-    return f"{n} B"
 
 
 def grouped(n):
@@ -67,8 +67,17 @@ def _csv(rows, headers):
     return buffer.getvalue().rstrip("\n")
 
 
-def summary(report, fmt="table", rf=False, train=False):
-    """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs."""
+def wrap_lines(text, width, indent="  "):
+    """One long line of prose as lines of at most `width` characters (None: as it is), later lines indented."""
+    if width is None or len(text) <= width:
+        return [text]
+    import textwrap
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
+
+
+def summary(report, fmt="table", rf=False, train=False, width=None):
+    """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs.
+    `width` (a table only): fit the table and wrap the warnings to that many characters."""
     if fmt == "json":
         return to_json(report.to_dict())
     if fmt == "html":
@@ -94,15 +103,22 @@ def summary(report, fmt="table", rf=False, train=False):
                     + [human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
     align = (["left", "left", "left", "right", "right", "right"] + (["right"] if train else []) + ["right"]
              + (["left"] if rf else []))
-    layout = "" if report.layout == CHANNELS_FIRST else f", {report.layout}"
+    layout = f", {report.layout}" if len(report.input_shape) == 3 else ""
     title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
-    lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt, align), ""]
+    drop = [1, headers.index("MACs")] + ([headers.index("Activations")] if rf else [])
+    table = fit_table(rows, headers, width, drop=drop, colalign=align) if fmt == "table" else \
+        _tabulate(rows, headers, fmt, align)
+    lines = [heading(title, fmt), "", table, ""]
     lines += totals_lines(report, fmt, train)
+    if report.notes:
+        layers = len({n["layer"] for n in report.notes})
+        lines += ["", f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding is left "
+                      "over); `archcalc explain` shows each."]
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
         for w in report.warnings:
             where = f" (line {w['line']})" if w.get("line") else ""
-            lines.append(f"- {w['layer']}{where}: {w['message']}")
+            lines += wrap_lines(f"- {w['layer']}{where}: {w['message']}", width if fmt == "table" else None)
     return "\n".join(lines)
 
 
@@ -152,21 +168,31 @@ def short_source(source):
     return text + (" (torchvision)" if "torchvision" in source and "torchvision" not in text else "")
 
 
-def zoo_table(rows, fmt="table"):
-    """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
+def layout_text(shape, layout):
+    """How a shape's axes read: 'C×H×W' (channels_first), 'H×W×C' (channels_last), '-' for a vector."""
+    if len(shape) != 3:
+        return "-"
+    return "H×W×C" if layout == "channels_last" else "C×H×W"
+
+
+def zoo_table(rows, fmt="table", width=None):
+    """rows: dicts with name, input, layout, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
         return to_json(rows)
     if fmt == "html":
         from .html import zoo_page
         return zoo_page(rows)
-    headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
+    headers = ["name", "input", "layout", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
-    table = [[r["name"], "×".join(map(str, r["input"])), r["depth"], grouped(r["params"]),
-              short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])] for r in rows]
+    table = [[r["name"], "×".join(map(str, r["input"])), layout_text(r["input"], r["layout"]), r["depth"],
+              grouped(r["params"]), short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])]
+             for r in rows]
     title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
-    body = _tabulate(table, ["Spec", "Input", "Depth", "Params", "MACs", "Activations", "Source"], fmt,
-                     ["left", "left", "right", "right", "right", "right", "left"])
+    headers = ["Spec", "Input", "Layout", "Depth", "Params", "MACs", "Activations", "Source"]
+    align = ["left", "left", "left", "right", "right", "right", "right", "left"]
+    body = (_tabulate(table, headers, fmt, align) if fmt != "table"
+            else fit_table(table, headers, width, wrap=(7,), drop=(7, 3), colalign=align))
     return "\n".join([heading(title, fmt), "", body])
 
 
@@ -215,9 +241,10 @@ def verification(result, fmt="table"):
                      f"measured {bytes_text(m['measured_peak'])}; an estimate, not checked")
         lines.append(f"  held by CUDA libraries (cuBLAS workspace), left out of the measured peak: "
                      f"{bytes_text(m['library_bytes'])}")
-    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
+    # What is compared, and how, is the same on every run: `archcalc verify --help` and docs/verify.md say
+    # it once (the JSON keeps it as "compared"); the run's output is its results.
     if result.not_measured:
-        lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
+        lines += ["", "Not measured:"] + [f"  - {item}" for item in result.not_measured]
     lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
     return "\n".join(lines)
 
@@ -248,8 +275,9 @@ def conventions_table(comparison, fmt="table"):
     return "\n".join(lines)
 
 
-def memory_report(result, fmt="table"):
-    """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer."""
+def memory_report(result, fmt="table", width=None):
+    """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer.
+    `width` (a table only): fit the table (Type, then Grads, then master weights go) and wrap the text."""
     if fmt == "json":
         return to_json(result.to_dict())
     if fmt == "html":
@@ -258,7 +286,8 @@ def memory_report(result, fmt="table"):
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
                + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
-                   ("optimizer_bytes", "Optimizer state")] if training
+                   ("optimizer_bytes", "Optimizer state")]
+                  + ([("master_bytes", "fp32 master weights")] if result.mixed_precision else []) if training
                   else [("live_bytes", "Live activations"), ("param_bytes", "Params")]))
     if fmt == "csv":
         return _csv([[getattr(layer, key) for key, _ in columns] for layer in result.layers],
@@ -270,16 +299,22 @@ def memory_report(result, fmt="table"):
            if training else "inference") + (", in-place activations" if result.inplace else "")
     title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}" + (
         ", CUDA allocator (512-byte blocks)" if result.device == "cuda" else "")
-    lines = [heading(title, fmt), "",
-             _tabulate(rows, [t for _, t in columns], fmt, ["left", "left"] + ["right"] * (len(columns) - 2)), "",
-             "Breakdown:"]
-    width = max(len(name) for name, _, _ in result.breakdown)
-    lines += [f"  {name + ':':<{width + 1}} {bytes_text(n):>30}  {how_counted}"
-              for name, n, how_counted in result.breakdown]
-    lines += ["", f"Peak memory: {bytes_text(result.peak_bytes)}"
-              + ("  (parameters + buffers + activations at the liveness peak)" if not training else
-                 "  (persistent state + the worst moment of forward/backward)")]
-    lines.append(f"Sum of all layer outputs (the textbook figure, nothing ever freed): {bytes_text(result.outputs_bytes)}")
+    align = ["left", "left"] + ["right"] * (len(columns) - 2)
+    titles = [t for _, t in columns]
+    width = width if fmt == "table" else None
+    table = (fit_table(rows, titles, width, drop=[1] + ([5] if training else []) + ([7] if len(columns) > 7 else []),
+                       colalign=align) if fmt == "table" else _tabulate(rows, titles, fmt, align))
+    lines = ([heading(title, fmt)] if fmt != "table" else wrap_lines(title, width)) + ["", table, "", "Breakdown:"]
+    name_width = max(len(name) for name, _, _ in result.breakdown)
+    for name, n, how_counted in result.breakdown:
+        line = f"  {name + ':':<{name_width + 1}} {bytes_text(n):>30}  {how_counted}"
+        lines += wrap_lines(line, width, indent=" " * (name_width + 36)) if width and width - name_width - 36 >= 40 \
+            else wrap_lines(line, width, indent="      ")
+    lines += [""] + wrap_lines(f"Peak memory: {bytes_text(result.peak_bytes)}"
+                        + ("  (parameters + buffers + activations at the liveness peak)" if not training else
+                           "  (persistent state + the worst moment of forward/backward)"), width)
+    lines += wrap_lines(f"Input + all layer outputs (the textbook figure, nothing ever freed): "
+                        f"{bytes_text(result.outputs_bytes)}", width)
     if result.allocated_bytes != result.outputs_bytes:
         blocks = ", in 512-byte blocks" if result.device == "cuda" else ""
         lines.append(f"  with views and in-place layers sharing storage{blocks}: {bytes_text(result.allocated_bytes)}")
@@ -293,16 +328,118 @@ def memory_report(result, fmt="table"):
         verdict = "fits" if result.fits else "does NOT fit"
         lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
                       f"largest batch that fits: {result.max_batch}"]
-    return "\n".join(lines)
+    after = lines.index("Breakdown:")
+    return "\n".join(lines[:after] + [part for line in lines[after:] for part in wrap_lines(line, width)])
 
 
-def layer_types_table():
-    """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
+def _default_text(value):
+    if isinstance(value, tuple) and len(set(value)) == 1:
+        value = value[0]
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def layer_types_table(fmt="table", width=None):
+    """Every registered layer type: canonical name, other spellings, kind and options (* = required).
+
+    `markdown` adds each option's default, its other spellings and its one-line doc (the docs' table).
+    `width`: wrap the text columns so the table fits that many characters (None: one line per type)."""
     from ..layers import layer_types
+    if fmt == "markdown":
+        rows = []
+        for cls in layer_types():
+            parts = []
+            for name, opt in cls.options.items():
+                notes = [] if opt.required else [_default_text(opt.default) if opt.default is not None else "-"]
+                notes += ["; ".join(f"`{a}`" for a in opt.aliases)] if opt.aliases else []
+                notes += [opt.doc] if opt.doc else []
+                parts.append(f"`{name}`{'*' if opt.required else ''}" + (f" ({'; '.join(notes)})" if notes else ""))
+            if cls.accepts_activation:
+                parts.append("`activation`")
+            rows.append([f"`{cls.type_name}`", ", ".join(cls.aliases) or "—", cls.kind, "; ".join(parts) or "—"])
+        return _tabulate(rows, ["Type", "Also written", "Kind", "Options (default; other spellings; meaning)"],
+                         "markdown")
     rows = []
     for cls in layer_types():
         options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
         if cls.accepts_activation:
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    return _tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table")
+    headers = ["Type", "Also written", "Kind", "Options (* required)"]
+    return fit_table(rows, headers, width, wrap=(1, 3), drop=(2,))
+
+
+def fit_table(rows, headers, width, wrap=(), drop=(), colalign=None):
+    """A plain table no wider than `width` characters (None: as it is, one line per row). First the
+    headers wrap to their column's data; then the columns in `wrap` wrap at word boundaries; if that is
+    not enough, the columns in `drop` go, in that order, until the table fits."""
+    table = _tabulate(rows, headers, "table", colalign)
+    if width is None or _table_width(table) <= width:
+        return table
+    keep = list(range(len(headers)))
+    dropping = list(drop)
+    while True:
+        table = _wrapped(rows, headers, keep, [c for c in wrap if c in keep], width, colalign)
+        if _table_width(table) <= width or not dropping:
+            break
+        keep.remove(dropping.pop(0))
+    left_out = [headers[c] for c in range(len(headers)) if c not in keep]
+    if left_out:
+        table += (f"\n({', '.join(left_out)} left out to fit {width} columns; --wide shows "
+                  f"{'them' if len(left_out) > 1 else 'it'})")
+    return table
+
+
+def _wrapped(rows, headers, keep, wrap, width, colalign):
+    """The `keep` columns, headers wrapped to their data, `wrap` columns wrapped to share what is left."""
+    import textwrap
+
+    def fill(text, limit):
+        return textwrap.fill(str(text), max(limit, 1), break_long_words=False, break_on_hyphens=False)
+    rows = [[r[i] for i in keep] for r in rows]
+    headers = [headers[i] for i in keep]
+    align = [colalign[i] for i in keep] if colalign else None
+    wrap = [keep.index(c) for c in wrap]
+    columns = range(len(headers))
+    data = [max((len(line) for r in rows for line in str(r[c]).splitlines()), default=0) for c in columns]
+    words = [max((len(w) for r in rows for w in str(r[c]).split()), default=0) for c in columns]
+    title_words = [max((len(w) for w in str(h).split()), default=0) for h in headers]
+    least = {c: max(words[c], title_words[c]) for c in wrap}          # a wrapped column: its longest word
+    fixed = sum(max(data[c], title_words[c]) for c in columns if c not in wrap) + 2 * (len(headers) - 1)
+    spare = width - fixed - sum(least.values())
+    extra = {c: max(data[c], len(headers[c])) - least[c] for c in wrap}
+    limits = dict(least)
+    if spare > 0 and sum(extra.values()):
+        for c in wrap:
+            limits[c] += min(extra[c], spare * extra[c] // sum(extra.values()))
+    body = [[fill(v, limits[c]) if c in limits else v for c, v in enumerate(r)] for r in rows]
+    titles = [fill(h, limits.get(c, max(data[c], title_words[c]))) for c, h in enumerate(headers)]
+    return _tabulate(body, titles, "table", align)
+
+
+def _table_width(table):
+    return max(len(line) for line in table.splitlines())
+
+
+def layer_rules_markdown():
+    """The docs' rule tables, from the registry: how each counting tool counts every type, and what each
+    type keeps for backward (its saved_tensors rule, as `archcalc memory` and `verify --train` use it)."""
+    import inspect
+
+    from ..layers import Layer, layer_types
+    from ..layers.counting import TOOLS
+    types = layer_types()
+    saved = []
+    for cls in types:
+        own = cls.saved_tensors is not Layer.saved_tensors
+        rule = " ".join((inspect.getdoc(cls.saved_tensors) or "").split()) if own else ""
+        saved.append([f"`{cls.type_name}`", rule or ("see its family's rule" if own else
+                                                     "nothing: its backward needs no tensor")])
+    return "\n".join([
+        "### What each tool counts", "",
+        _tabulate([[f"`{cls.type_name}`"] + [cls.counting[tool].text for tool in TOOLS] for cls in types],
+                  ["Type", *TOOLS], "markdown"), "",
+        "### Kept for backward", "",
+        "What autograd saves for each type in a training step (checked with `saved_tensors_hooks`).", "",
+        _tabulate(saved, ["Type", "Saved for backward"], "markdown")])

@@ -54,6 +54,7 @@ class Graph:
     file: str = None
     description: str = ""
     source: str = ""
+    layout_note: tuple = None   # (message, fix) when the input looks written in the other layout
 
     @property
     def output(self):
@@ -69,9 +70,13 @@ class Graph:
         return did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}"
 
     def error(self, node, err):
-        """Locate an error raised while analysing `node`."""
+        """Locate an error raised while analysing `node`; when the input looked written in the other
+        layout, say so: that is the likeliest cause of a shape that does not fit."""
         if node.context and node.context not in err.message:
             err.message += f" ({node.context})"
+        if self.layout_note and self.layout_note[0] not in err.message:
+            err.message += f"; {self.layout_note[0]}"
+            err.hint = self.layout_note[1]
         return err.located(file=self.file, line=node.line, layer=node.name)
 
 
@@ -107,6 +112,48 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     return from_layout(tuple(value), layout)
 
 
+def _as_written(value):
+    if isinstance(value, str):
+        try:
+            return [int(part) for part in value.lower().replace("×", "x").split("x")]
+        except ValueError:
+            return None
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def layout_note(written, layout, *, own=None, what="input"):
+    """(message, fix) when an image shape as written looks like the other layout, else None.
+
+    Looks like channels-last under channels_first: a last axis of 1, 3 or 4 after a first axis of 16 or
+    more ([32, 32, 3]); the reverse under channels_last ([3, 224, 224]). For --input, `own` is the spec's
+    own input as written: an --input whose channel count sits where the spec's own does not is suspect too."""
+    shape = _as_written(written)
+    if not shape or len(shape) != 3:
+        return None
+    first, _, last = shape
+    text = "×".join(map(str, shape))
+    channels_first = layout == CHANNELS_FIRST
+    reads = "channels×height×width" if channels_first else "height×width×channels"
+    other = "channels_last" if channels_first else "channels_first"
+    channels = first if channels_first else last
+    suspect = (last in (1, 3, 4) and first >= 16) if channels_first else (first in (1, 3, 4) and last >= 16)
+    own_shape = _as_written(own) if own is not None else None
+    if not suspect and own_shape and len(own_shape) == 3:
+        own_channels = own_shape[0] if channels_first else own_shape[-1]
+        suspect = channels != own_channels and (last if channels_first else first) == own_channels
+    if not suspect:
+        return None
+    reordered = [last, *shape[:2]] if channels_first else [*shape[1:], first]
+    message = (f"the {what} {text} is read as {reads} ({layout}, so {channels} channels); it looks like "
+               f"{other} order")
+    if what == "--input":
+        fix = f"this spec is {layout}: write --input {'x'.join(map(str, reordered))}"
+    else:
+        fix = (f"if {text} is {other.replace('_', ' ')}, add `layout: {other}` to the spec, or write "
+               f"input: [{', '.join(map(str, reordered))}]")
+    return message, fix
+
+
 def load_spec(source, *, input_shape=None, args=None):
     """Load a spec from a path, a built-in zoo name, or a dict; `input_shape` overrides the spec's input,
     `args` (a dict) the defaults of its top-level `args`."""
@@ -136,7 +183,8 @@ def as_graph(spec, *, input_shape=None, args=None):
 def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,
-                        hint="start from a built-in spec: archcalc zoo, then copy one from specs/")
+                        hint="`archcalc new my_net.yaml` writes a starter spec to edit; `archcalc zoo` lists the "
+                             "built-in ones, and `archcalc new my_net.yaml --from resnet18` copies one")
     line_of = getattr(data, "line_of", lambda key: None)
     for key in data:
         if key not in TOP_KEYS:
@@ -153,8 +201,10 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
                         hint="channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)")
     if input_shape is not None:
         shape = parse_shape(input_shape, layout, what="--input")
+        note = layout_note(input_shape, layout, own=data["input"], what="--input")
     else:
         shape = parse_shape(data["input"], layout, file=file, line=line_of("input"))
+        note = layout_note(data["input"], layout)
     blocks = data.get("blocks") or {}
     if not isinstance(blocks, dict):
         raise SpecError("`blocks` must map block names to definitions", file=file, line=line_of("blocks"),
@@ -178,6 +228,7 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         name=str(data.get("name") or (Path(file).stem if file else "model")),
         input_shape=shape, layout=layout, file=file,
         description=str(data.get("description") or ""), source=str(data.get("source") or ""),
+        layout_note=note,
     )
     expander = _Expander(graph, blocks)
     layers = data["layers"]
@@ -269,6 +320,14 @@ class _Expander:
             return entry, LineDict(), {}, line
         if isinstance(entry, dict) and entry:
             kinds = [k for k in entry if k not in ENTRY_KEYS]
+            types = [k for k in kinds if lookup(k) is not None or k in self.blocks]
+            if len(kinds) > 1 and len(types) == 1 and entry[types[0]] is None:
+                beside = [k for k in kinds if k != types[0]]
+                raise self.fail(
+                    f"{', '.join(beside)} {'are' if len(beside) > 1 else 'is'} written beside `{types[0]}:` "
+                    "instead of under it, so YAML reads them as keys of the list item, not as its options",
+                    line, scope, hint=f"indent {', '.join(beside)} two more spaces, under `{types[0]}:`, or write "
+                    f"`- {types[0]}: {{{', '.join(f'{k}: ...' for k in beside)}}}`")
             if len(kinds) != 1:
                 raise self.fail(
                     "a layer entry must have exactly one layer or block type as its key, got "
@@ -307,7 +366,13 @@ class _Expander:
                 raise
             name = siblings.get("name", options.get("name"))
             layer = scope.prefix + name if isinstance(name, str) and not name.startswith("$") else None
-            raise self.fail(err.message, line, scope, layer, err.hint) from None
+            message = err.message
+            if message.startswith("unknown argument"):
+                import re
+                # "unknown argument 'filtres' in 'filtres'" is how `$filtres` reads to the expression parser
+                message = re.sub(r"^unknown argument '(\w+)' in '\1'$", r"unknown argument '$\1'", message)
+                message += f" in the options of `{kind}`"
+            raise self.fail(message, line, scope, layer, err.hint) from None
         meta = {k: options.pop(k) for k in list(options) if k in ENTRY_KEYS and k != "activation"}
         meta.update(siblings)
         options_line = options.line_of if isinstance(options, LineDict) else (lambda key: line)
@@ -476,12 +541,16 @@ class _Expander:
         act_cls = lookup(activation) if isinstance(activation, str) else None
         if act_cls is None or act_cls.kind is not Kind.ACTIVATION:
             known = [t.type_name for t in layer_types() if t.kind is Kind.ACTIVATION]
+            hint = suggest(activation, kind="activation")
             raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
-                            hint=did_you_mean(activation, known) or f"activations: {', '.join(known)}")
+                            hint=hint or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"
         self.claim(act_name, line, scope)
         self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context),
                     line, scope)
+        # One rule in every scope: `from:` takes the entry's name or its activation's node name
+        # (`conv1_relu`), and both mean the activation's output, inside a block as at the top level.
+        scope.names[f"{local}_{act_cls.type_name}"] = act_name
         return act_name
 
     def append(self, node, line, scope):
@@ -501,6 +570,8 @@ class _Expander:
                             hint="merge the inputs first (add or concat), then use the block")
         if isinstance(block, list):
             block = LineDict(layers=block)
+        elif isinstance(block, dict) and not isinstance(block, LineDict):
+            block = LineDict(block)     # a spec given as a plain dict (the Python API) has no line numbers
         if not isinstance(block, dict) or "layers" not in block:
             raise self.fail(f"block '{kind}' must have a `layers:` list", getattr(block, "line", None) or line, scope,
                             hint=f"write `{kind}: {{args: {{...}}, layers: [...]}}`")
