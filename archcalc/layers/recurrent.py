@@ -13,7 +13,7 @@ size H_r (the projection P of an lstm with proj_size, else H) and input size F c
 docs/recurrent.md states the same and what each counting tool does with it.
 """
 from ..errors import LayerError, Unsupported
-from .counting import MACS, Rule, counted_as, torch_flops
+from .counting import Rule, counted_as, torch_flops
 from .registry import register
 from .shapes import Notice
 from .base import Kind, Layer, Option, Saved, Step, boolean, integer, keep_input, number
