@@ -1,5 +1,7 @@
 """The `archcalc` command: thin click wrappers over the library. Exit status: 0 ok, 1 a check
 found disagreement, 2 bad input (a spec, an option or a file)."""
+import contextlib
+import functools
 import os
 import sys
 
@@ -11,7 +13,7 @@ from .analysis.analyzer import DEVICES, DTYPE_BYTES
 from .analysis.memory import MODES, OPTIMIZER_STATES
 from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
 from .bridges.verify import TORCH_DTYPES
-from .errors import SpecError, writing
+from .errors import SpecError
 
 DTYPES = tuple(DTYPE_BYTES)
 
@@ -78,10 +80,21 @@ wide_option = click.option("--wide", is_flag=True,
 def emit(text, output):
     """Write to -o FILE, or stdout."""
     if output:
-        with writing(output), open(output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+        save(output, text + "\n")
     else:
         click.echo(text)
+
+
+def save(output, content, kind=None, target="output"):
+    """Every file archcalc writes goes through here: archcalc.output.write_output with this command's kind
+    (its name), its input files (never replaced) and --force; `target` names the option holding the path."""
+    from .output import write_output
+    ctx = click.get_current_context()
+    kind = kind or ctx.command_path.split(" ", 1)[-1]
+    inputs = [value for name, param in ctx.params.items() if name != target
+              for value in (param if isinstance(param, (tuple, list)) else (param,))
+              if isinstance(value, str) and value and os.path.isfile(value)]
+    write_output(output, content, kind=kind, inputs=inputs, force=ctx.meta.get("archcalc.force", False))
 
 
 def options(*decorators):
@@ -95,7 +108,8 @@ def options(*decorators):
 
 spec_argument = click.argument("spec", shell_complete=complete_spec)
 specs_argument = click.argument("specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_spec)
-batch_option = click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+MAX_BATCH = 2**40      # docs/limits.md: a batch larger than this is refused, so every count stays exact and printable
+batch_option = click.option("--batch", "-b", type=click.IntRange(min=1, max=MAX_BATCH), default=1, show_default=True,
                             help="Batch size N.")
 dtype_option = click.option("--dtype", type=click.Choice(DTYPES), default="fp32", show_default=True,
                             help="Element type, for bytes.")
@@ -124,23 +138,32 @@ def load(spec, input_shape=None, settings=()):
 
 def parse_settings(settings):
     """`--set NAME=VALUE` pairs -> a dict for the spec's top-level `args`; values read as YAML (true, 16, 0.5)."""
-    import yaml
+    from .spec.yamlio import load_yaml
     args = {}
     for item in settings:
         name, equals, value = item.partition("=")
         if not equals or not name.strip():
             raise SpecError(f"--set takes NAME=VALUE, got '{item}'", hint="e.g. --set aux_logits=true")
         try:
-            args[name.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SpecError(f"--set {name}: cannot read the value '{value}'",
+            args[name.strip()] = load_yaml(value)     # bounded like a spec's own numbers
+        except SpecError as err:
+            raise SpecError(f"--set {name}: cannot read the value: {err.message}",
                             hint="write a number, true/false or a word") from None
     return args
 
 
-def output_option(func):
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-                        help="Write to FILE instead of stdout.")(func)
+def output_option(func, required=False, help="Write to FILE instead of stdout."):
+    """-o FILE and --force, for every command that writes a file (see `save`)."""
+    @functools.wraps(func)
+    def command(*args, force=False, **kwargs):
+        click.get_current_context().meta["archcalc.force"] = force
+        return func(*args, **kwargs)
+    command = click.option("--force", is_flag=True,
+                           help="Replace FILE even if archcalc did not write it (never an input).")(command)
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), required=required, help=help)(command)
+
+
+image_output_option = functools.partial(output_option, required=True, help="Image file to write: .png, .svg or .pdf.")
 
 
 def format_option(func):
@@ -302,8 +325,7 @@ def diagram(spec, batch, dtype, input_shape, settings, keras, strict, fmt, outpu
 @analysis_options
 @click.option("--compare", is_flag=True,
               help="One chart of all SPECs: MACs against parameters, bubble area by activation memory.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="Image file to write: .png, .svg or .pdf.")
+@image_output_option
 def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, output):
     """Chart SPEC's layers, or compare several SPECs.
 
@@ -321,10 +343,7 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
         raise click.UsageError("several specs need --compare (or plot them one at a time)")
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
                for spec in specs]
-    if compare:
-        plot_comparison(reports, output)
-    else:
-        plot_layers(reports[0], output)
+    save(output, functools.partial(plot_comparison, reports) if compare else functools.partial(plot_layers, reports[0]))
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
@@ -438,8 +457,11 @@ def export_torch(spec, input_shape, settings, output):
     Example:
       archcalc export-torch resnet50 -o resnet50.py
     """
+    from .errors import require
+    graph = load(spec, input_shape, settings)
+    require("torch", "torch", "export-torch")
     from .bridges.torch_model import torch_source
-    emit(torch_source(load(spec, input_shape, settings)), output)
+    emit(torch_source(graph), output)
 
 
 @main.command()
@@ -614,7 +636,7 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
     result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
     if plot:
         from .report.plots import plot_roofline
-        plot_roofline(result, plot)
+        save(plot, functools.partial(plot_roofline, result), kind="roofline --plot", target="plot")
         click.echo(f"{paint('wrote', fg='green')} {plot}", err=True)
     emit(roofline_report(result, fmt), output)
 
@@ -670,7 +692,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         if not output:
             raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
         from .report.plots import plot_comparison
-        plot_comparison(reports, output)
+        save(output, functools.partial(plot_comparison, reports), kind="compare --plot")
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
     data = compare_reports(reports, list(specs))
@@ -748,6 +770,19 @@ def calc_text(exp, fmt):
     return explanation(exp, fmt)
 
 
+@contextlib.contextmanager
+def about_matrices(paths):
+    """An error about the matrices as a whole names the files they came from."""
+    try:
+        yield
+    except SpecError as err:
+        if not err.file:
+            err.file = paths[0]
+            if len(paths) > 1:
+                err.message += f" (matrices from {', '.join(paths)})"
+        raise
+
+
 def matrices(paths):
     from .homework.calc import read_matrices
     return [m for path in paths for m in read_matrices(path)]
@@ -790,7 +825,8 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
         refuse_unused(ctx, ("input_size", "kernel", "in_channels", "filters", "dilation", "groups", "no_bias",
                             "layout", "fmt"), "with --matrix")
         channels, kernels = matrices(matrix_paths), matrices(kernel_paths)
-        values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
+        with about_matrices(matrix_paths + kernel_paths):
+            values = calculators.conv_values(channels, kernels, stride=stride, padding=padding, bias=bias_value)
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
                                            kernel="x".join(map(str, kernels[0].shape)), stride=stride,
                                            padding=padding, in_channels=len(channels), bias=bool(bias_value))
@@ -836,7 +872,8 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
         (matrix, *rest) = calculators.read_matrices(matrix_path)
         if rest:
             raise click.UsageError("pool --matrix takes one matrix (pooling works on each channel alone)")
-        values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
+        with about_matrices((matrix_path,)):
+            values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
         exp = calculators.pool_explanation(input_size="x".join(map(str, matrix.shape)), kernel=kernel,
                                            stride=stride, padding=padding, mode=mode)
         blocks = [(f"{mode} pooled", values)]

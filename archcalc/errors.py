@@ -1,6 +1,7 @@
 """Errors a user can act on: each one knows where in the spec it happened and how to fix it."""
+import errno
+import os
 from contextlib import contextmanager
-from pathlib import Path
 
 
 class Unsupported(Exception):
@@ -36,11 +37,18 @@ class SpecError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        layer = f"layer '{self.layer}': " if self.layer else ""
-        text = f"{where}{layer}{self.message}"
+        layer = f"layer '{_clip(str(self.layer), 200)}': " if self.layer else ""
+        text = f"{where}{layer}{_clip(self.message, MAX_MESSAGE)}"
         if self.hint:
-            text += f"\n  fix: {self.hint}"
+            text += f"\n  fix: {_clip(self.hint, MAX_MESSAGE)}"
         return text
+
+
+MAX_MESSAGE = 1200      # characters of a message or a fix; a hostile file's text quoted in one is cut
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else f"{text[:limit - 200]} … ({len(text) - limit + 80:,} characters left out) … {text[-120:]}"
 
 
 class LayerError(SpecError):
@@ -61,18 +69,89 @@ def writing(path):
     try:
         yield
     except OSError as err:
-        raise SpecError(f"cannot write '{path}': {err.strerror or err}",
-                        hint="check that the folder exists and that you may write there") from None
+        long = err.errno == errno.ENAMETOOLONG and len(str(path)) > 80
+        shown = str(path)[:60] + "..." + str(path)[-12:] if long else str(path)
+        hint = {errno.ENOSPC: "the disk is full: free some space or write to another disk",
+                errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
+                errno.ENAMETOOLONG: "use a shorter file name",
+                errno.EROFS: "that file system is read-only: write somewhere else"}.get(
+            err.errno, "check that the folder exists and that you may write there")
+        raise SpecError(f"cannot write '{shown}': {err.strerror or err}", hint=hint) from None
 
 
-def read_text(path, what):
-    """The text of a file the user named (`what`: spec, answers, matrix); a file that is missing, unreadable
-    or not UTF-8 text becomes a SpecError."""
+MAX_INPUT_BYTES = 4 * 1024 * 1024   # a spec, answer file, pasted table or matrix; the largest built-in spec is ~10 KB
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def read_text(path, what, *, limit=MAX_INPUT_BYTES):
+    """The text of a file the user named (`what`: spec, answers, matrix). Its size is checked before it is
+    read; a byte-order mark selects UTF-8/16/32; anything else must be UTF-8. A file that is missing,
+    unreadable, too large, not text or holding NUL characters becomes a SpecError with the line."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise SpecError(f"cannot read the {what}: byte {err.start + 1} is not UTF-8 text", file=str(path),
-                        hint=f"the {what} must be a text file; is this the right file?") from None
+        size = os.stat(path).st_size
+        if size > limit:
+            raise SpecError(f"the {what} is {size:,} bytes, more than archcalc reads ({limit:,} bytes)",
+                            file=str(path), hint=f"is this the right file? a {what} is a few kilobytes")
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
     except OSError as err:
         raise SpecError(f"cannot read the {what}: {err.strerror or err}", file=str(path),
                         hint="check the path and that you may read the file") from None
+    if len(data) > limit:
+        raise SpecError(f"the {what} is more than {limit:,} bytes, more than archcalc reads", file=str(path),
+                        hint=f"is this the right file? a {what} is a few kilobytes")
+    return decode(data, path, what)
+
+
+def decode(data, path, what):
+    """Bytes of a user's file -> text, as read_text describes."""
+    encoding, skip = "utf-8", 0
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            encoding, skip = name, len(bom)
+            break
+    try:
+        text = data[skip:].decode(encoding)
+    except UnicodeDecodeError as err:
+        bad = skip + err.start
+        line = data[:bad].count(b"\n") + 1
+        column = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+        if encoding != "utf-8":
+            why = f"is not valid {encoding.upper()} text after its byte-order mark"
+        elif data.count(b"\x00") * 4 > len(data):
+            why = "it holds NUL bytes between its characters, as UTF-16 text without a byte-order mark does"
+        elif _binary(data):
+            raise SpecError(f"cannot read the {what}: byte {bad + 1} (0x{data[bad]:02x}) is not UTF-8 text; this "
+                            "looks like a binary file", file=str(path), line=line, column=column,
+                            hint=f"the {what} must be a text file; is this the right file?") from None
+        else:
+            why = f"byte 0x{data[bad]:02x} is not UTF-8 (Latin-1 or Windows-1252 text?)"
+        raise SpecError(f"cannot read the {what}: {why}", file=str(path), line=line, column=column,
+                        hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        if text.count("\x00") * 4 > len(text):
+            raise SpecError(f"cannot read the {what}: it holds NUL bytes between its characters, as UTF-16 text "
+                            "without a byte-order mark does", file=str(path), line=line, column=column,
+                            hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')")
+        raise SpecError(f"the {what} holds a NUL character (\\0)", file=str(path), line=line, column=column,
+                        hint=f"delete it; is this the right file? a {what} is plain text")
+    return text
+
+
+def _binary(data):
+    """Control bytes other than tab, newline and carriage return in the first KiB: not a text file."""
+    head = data[:1024]
+    return any(byte < 32 and byte not in (9, 10, 13) for byte in head)
+
+
+def require(module, extra, purpose):
+    """Import an optional dependency, or raise MissingExtra naming the extra that installs it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(module.split(".")[0], extra, purpose) from None

@@ -164,7 +164,8 @@ def test_binary_matrix_file_is_bad_input(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n")
     result = run_cli("calc", "pool", "--matrix", path, "--kernel", "2")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"error: {path}: cannot read the matrix: byte 1 is not UTF-8 text\n  fix: " in result.stderr
+    assert (f"error: {path}:1:1: cannot read the matrix: byte 1 (0x89) is not UTF-8 text; "
+            "this looks like a binary file\n  fix: ") in result.stderr
 
 
 def test_kernel_larger_than_the_input(tmp_path):

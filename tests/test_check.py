@@ -292,7 +292,8 @@ def test_binary_answers_file_is_bad_input(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n")
     result = run_cli("check", "mnist_cnn", path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"error: {path}: cannot read the answers: byte 1 is not UTF-8 text\n  fix: " in result.stderr
+    assert (f"error: {path}:1:1: cannot read the answers: byte 1 (0x89) is not UTF-8 text; "
+            "this looks like a binary file\n  fix: ") in result.stderr
 
 
 def test_check_takes_set_and_input_like_the_other_commands(tmp_path):

@@ -381,4 +381,5 @@ def test_a_binary_file_is_not_a_spec(tmp_path):
     path = tmp_path / "net.yaml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
     output = fails(path)
-    assert output.startswith(f"error: {path}: cannot read the spec: byte 1 is not UTF-8 text\n  fix: ")
+    assert output.startswith(f"error: {path}:1:1: cannot read the spec: byte 1 (0x89) is not UTF-8 text; this "
+                             "looks like a binary file\n  fix: ")

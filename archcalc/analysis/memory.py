@@ -20,6 +20,7 @@ allocator rounds each request up to a multiple of 512 bytes (`allocated`), so `-
 each parameter, buffer, gradient, optimizer state, activation and saved tensor in 512-byte blocks.
 """
 import re
+from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
@@ -99,7 +100,11 @@ def parse_bytes(text):
     if not match or match.group(2) not in UNITS and match.group(2):
         raise SpecError(f"cannot read the memory budget '{text}'",
                         hint="write a number and a unit: 24GiB, 16GB, 512MiB (GiB = 2^30 bytes, GB = 10^9)")
-    return int(float(match.group(1)) * UNITS[match.group(2) or "b"])
+    number = match.group(1)
+    if len(number) > 30 or int(number.partition("e")[2] or 0) > 30:
+        raise SpecError(f"the memory budget '{text}' is out of range",
+                        hint="write a number and a unit: 24GiB, 16GB, 512MiB (at most 1e30 bytes)")
+    return int(Fraction(number) * UNITS[match.group(2) or "b"])
 
 
 def allocated(nbytes, device):

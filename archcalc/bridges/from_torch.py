@@ -6,7 +6,9 @@ Each layer class names the torch modules and functions it is imported from (`tor
 `torch_functions`) and reads their settings (`from_torch_module`, `from_torch_call`); a layer archcalc
 cannot express is named in one error that lists them all.
 """
+import contextlib
 import importlib
+import io
 import inspect
 import operator
 import sys
@@ -45,9 +47,12 @@ def load_callable(target):
                         hint="e.g. archcalc from-torch torchvision.models:resnet18 --input 3x224x224")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))       # like `python -m`: modules beside you import
+    _torch()        # a missing torch is blamed on the install, not on the user's module
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
+        if (err.name or "").split(".")[0] == "torch":
+            raise MissingExtra("torch", "torch", "from-torch") from None
         raise SpecError(f"cannot import '{module_name}': {err}",
                         hint="run from the directory that holds the package, or install it") from None
     try:
@@ -204,6 +209,12 @@ def _tracer():
     return Tracer()
 
 
+def _first_line(err, limit=300):
+    """An exception as one short line: torch's messages can carry whole node dumps."""
+    text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _trace(model, input_shape):
     """The fx graph of `model`, and every node's output shape from one real forward pass at batch 1."""
     import torch
@@ -213,16 +224,19 @@ def _trace(model, input_shape):
     try:
         graph = tracer.trace(model)
     except Exception as err:  # noqa: BLE001 - any tracing failure is reported as the user's model problem
-        raise SpecError(f"torch.fx cannot trace {type(model).__name__}: {err}",
+        raise SpecError(f"torch.fx cannot trace {type(model).__name__}: {_first_line(err)}",
                         hint="from-torch needs a forward without data-dependent control flow") from None
     traced = torch.fx.GraphModule(tracer.root, graph)
     was_training = model.training
     traced.eval()
     try:
-        with torch.no_grad():
+        # ShapeProp prints its own traceback to stderr before raising; keep it off the user's terminal.
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(traced).propagate(torch.zeros((1, *input_shape)))
     except Exception as err:  # noqa: BLE001
-        raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: {err}",
+        cause = err.__cause__ if err.__cause__ is not None and str(err).startswith("ShapeProp error") else err
+        raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: "
+                        f"{_first_line(cause)}",
                         hint="check --input (channels, height, width without batch)") from None
     finally:
         model.train(was_training)

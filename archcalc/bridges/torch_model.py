@@ -33,14 +33,18 @@ class SpecModel(nn.Module):
                 last_use[ref] = index
         for index, node in enumerate(graph.nodes):
             ins = [shapes[ref] for ref in node.inputs]
-            module = node.layer.torch_module(ins)
-            if not node.trainable:
-                module.requires_grad_(False)
             try:
+                module = node.layer.torch_module(ins)
+                if not node.trainable:
+                    module.requires_grad_(False)
                 self._register(node.name, module)
+                shapes[node.name] = node.layer.output_shape(ins)
             except SpecError as err:
                 raise graph.error(node, err) from None
-            shapes[node.name] = node.layer.output_shape(ins)
+            except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as err:
+                first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                raise graph.error(node, SpecError(f"PyTorch cannot build this layer: {first}",
+                                                  hint="check its sizes; `archcalc summarize` shows them")) from None
             done = tuple(ref for ref in set(node.inputs) if last_use[ref] == index)
             self.plan.append((node.name, tuple(node.inputs), done))
 

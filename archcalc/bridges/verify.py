@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..analysis.analyzer import DTYPE_BYTES, analyze
-from ..errors import SpecError
+from ..errors import SpecError, require
 from ..layers.shapes import numel, to_layout
 from ..spec.graph import as_graph
 
@@ -87,6 +87,26 @@ def predicted_peak(graph, report, train):
     return t.param_bytes + t.buffer_bytes + inputs + t.saved_bytes + largest
 
 
+MAX_TENSOR_ELEMENTS = 2**62     # torch sizes are int64; a larger tensor overflows even on the meta device
+
+
+def _refuse_huge_tensors(graph, report, batch):
+    """A layer whose weights or output would pass MAX_TENSOR_ELEMENTS is refused before torch sees it."""
+    nodes = {node.name: node for node in graph.nodes}
+    for record in report.layers:
+        elements = batch
+        for size in record.output_shape:
+            elements *= size
+        if max(elements, record.params) > MAX_TENSOR_ELEMENTS:
+            node = nodes.get(record.name)
+            largest = max(elements, record.params)
+            raise SpecError(f"this layer's {'weights' if record.params > elements else 'output'} would hold "
+                            f"about 2^{largest.bit_length() - 1} elements, more than a torch tensor can "
+                            "(2^62), even on the meta device", file=graph.file,
+                            line=getattr(node, "line", None), layer=record.name,
+                            hint="check the sizes in the spec; verify builds every tensor")
+
+
 def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
            max_gib=DEFAULT_MAX_GIB, input_shape=None, progress=None):
     """Build the spec in torch, run it, and compare every layer with the static analysis.
@@ -98,7 +118,8 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
                         hint=f"choose one of {', '.join(TORCH_DTYPES)}")
     graph = as_graph(spec, input_shape=input_shape)
     report = analyze(graph, batch=batch, dtype=dtype, device=device)
-    import torch
+    _refuse_huge_tensors(graph, report, batch)
+    torch = require("torch", "torch", "verify")
     if device == "cuda" and not torch.cuda.is_available():
         raise SpecError("--device cuda, but torch sees no CUDA GPU here", hint="use --device cpu")
     peak = predicted_peak(graph, report, train)

@@ -201,8 +201,18 @@ def pool_values(matrix, *, kernel, stride=None, padding="0", mode="max"):
     return values, (mask if mode == "max" else None)
 
 
+MAX_NUMERIC_SIDE = 2048    # numeric mode slides a window in Python: padded input and output at most this per side
+
+
 def checked_shape(layer, shape):
     try:
-        return layer.output_shape([shape])
+        out = layer.output_shape([shape])
     except LayerError as err:
         raise SpecError(err.message, hint=err.hint) from None
+    (ph, pw) = layer.padding if isinstance(layer.padding, tuple) else (0, 0)
+    padded = (shape[1] + 2 * ph, shape[2] + 2 * pw)
+    if max(padded + tuple(out[1:])) > MAX_NUMERIC_SIDE:
+        raise SpecError(f"numeric mode works on matrices up to {MAX_NUMERIC_SIDE} per side, padding included; "
+                        f"this one is {padded[0]}×{padded[1]} padded, with a {out[1]}×{out[2]} output",
+                        hint="check --padding and --stride; without --matrix, calc gives the sizes for any input")
+    return out

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import operator
 import re
+import reprlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -73,6 +74,9 @@ def parse_given(raw):
         compact = compact.replace(",", "")              # thousands separators
     else:
         compact = compact.replace(",", ".")             # a decimal comma: 62,4M
+    if len(compact) > 40:
+        raise ValueError(f"cannot read {reprlib.repr(text)}: a number written with {len(compact):,} characters; "
+                         "write e.g. 62378344, 62,378,344 or 62.4M")
     match = NUMBER.match(compact)
     if not match or match.group(4).lower() not in PREFIXES:
         raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
@@ -86,6 +90,8 @@ def parse_given(raw):
     exact = not decimals and not exponent and not power
     tolerance = Fraction(0) if exact else unit / 2 * 1000 ** power
     binary = (mantissa * 1024 ** power, unit / 2 * 1024 ** power) if power else None
+    if abs(mantissa * 1000 ** power) >= 2**63:
+        raise ValueError(f"{text!r} is 2^63 or more, larger than any count in a network; write e.g. 62.4M")
     return Given(text, mantissa * 1000 ** power, tolerance, binary)
 
 
@@ -97,10 +103,16 @@ def parse_shape_answer(raw):
         word = str(item).strip()
         if word.lower() in ("none", "null", "?", "") and not dims:
             continue
+        if len(word) > 20:
+            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape: a size written with {len(word):,} "
+                             "characters; write e.g. [55, 55, 96] or 55x55x96")
         try:
             value = Fraction(word)
-        except ValueError:
-            raise ValueError(f"cannot read {raw!r} as a shape; write e.g. [55, 55, 96] or 55x55x96") from None
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape; write e.g. [55, 55, 96] or 55x55x96") \
+                from None
+        if abs(value) >= 2**63:
+            raise ValueError(f"{reprlib.repr(raw)} has a size of 2^63 or more; write e.g. [55, 55, 96] or 55x55x96")
         dims.append(int(value) if value.denominator == 1 else value)
     if not dims:
         raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")
@@ -162,6 +174,13 @@ def yaml_answers(data, graph, file):
     layers = data.get("layers") or {}
     if not isinstance(layers, dict):
         raise fail("`layers` must map layer names to answers", data.line_of("layers"))
+    unknown = [name for name in layers if name not in names]
+    if unknown and len(unknown) * 2 >= len(layers) > 1:
+        other = _spec_with_layers(layers, graph.name)
+        if other:
+            raise fail(f"these answers are for another model: {len(unknown)} of their {len(layers)} layer names "
+                       f"are not in {graph.name}, and all are in the built-in spec '{other}'",
+                       layers.line_of(unknown[0]), f"archcalc check {other} {file or 'FILE'}")
     for name, values in layers.items():
         line = layers.line_of(name)
         if name not in names:
@@ -170,6 +189,34 @@ def yaml_answers(data, graph, file):
     totals = data.get("totals") or {}
     items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
     return Answers(items, "yaml", file)
+
+
+def _spec_with_layers(answers, skip):
+    """The built-in spec (other than `skip`) that has a layer of every name in `answers` and agrees with
+    most of their `params`, or None."""
+    from ..spec import zoo
+    from ..spec.graph import load_spec
+    best, best_score = None, -1
+    for path in zoo.paths():
+        if path.stem == skip:
+            continue
+        try:
+            graph = load_spec(path)
+        except SpecError:
+            continue
+        if not all(name in {node.name for node in graph.nodes} for name in answers):
+            continue
+        params = {record.name: record.params for record in analyze(graph).layers}
+        score = 0
+        for name, values in answers.items():
+            try:
+                score += isinstance(values, dict) and "params" in values and \
+                    parse_given(values["params"]).matches(params[name])
+            except ValueError:
+                pass
+        if score > best_score:
+            best, best_score = path.stem, score
+    return best
 
 
 def answer_items(layer, values, keys, line, layout, fail):
@@ -199,6 +246,10 @@ def summary_answers(summary, graph, file):
     layout = CHANNELS_LAST if summary.format == KERAS else CHANNELS_FIRST
     rows = [row for i, row in enumerate(summary.rows)
             if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
+    if not rows:
+        raise SpecError("the table has a header but no layer rows", file=file, line=summary.header_line,
+                        hint="paste the whole table, from its header to its `Total params:` line")
+    refuse_other_model(rows, summary, graph, file)
     names = {node.name: i for i, node in enumerate(graph.nodes)}
     position, items = 0, []
     for row in rows:
@@ -234,6 +285,62 @@ def summary_answers(summary, graph, file):
         except ValueError as err:
             raise SpecError(str(err), file=file, line=line) from None
     return Answers(items, summary.format, file)
+
+
+def _weighted(types):
+    """'2 conv2d, 2 dense' for the layer types with weights, in order of first appearance."""
+    counts = {}
+    for name in types:
+        counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n} {t}" for t, n in counts.items()) or "none"
+
+
+def _signature(graph):
+    """(types of the layers with weights in order, {total params, counted either way})."""
+    report, keras = analyze(graph), analyze(graph, keras=True)
+    return [r.type for r in report.layers if r.params], {report.totals.params, keras.totals.params}
+
+
+def refuse_other_model(rows, summary, graph, file):
+    """A pasted table whose layers with weights and total both differ from the spec's was printed for
+    another model: say so, and which built-in spec it matches, instead of grading it row by row."""
+    types = []
+    for row in rows:
+        try:
+            params = parse_given("0" if row.params in ("--", "", "(recursive)") else row.params)
+        except ValueError:
+            return                                  # reported with its line while reading the rows
+        if params.value:
+            cls = lookup(row.type)
+            types.append(cls.type_name if cls else row.type)
+    total_text = summary.totals.get("params")
+    try:
+        total = parse_given(total_text[0]) if total_text else None
+    except ValueError:
+        return
+    spec_types, spec_totals = _signature(graph)
+    same_total = total is None or any(total.matches(n) or total.matches_binary(n) for n in spec_totals)
+    if same_total or types == spec_types:
+        return
+    looks_like = None
+    from ..spec import zoo
+    from ..spec.graph import load_spec
+    for path in zoo.paths():
+        if path.stem == graph.name:
+            continue
+        try:
+            other_types, other_totals = _signature(load_spec(path))
+        except SpecError:
+            continue
+        if other_types == types and (total is None or any(total.matches(n) for n in other_totals)):
+            looks_like = path.stem
+            break
+    written = f"{total.text} params" if total else "its params"
+    hint = (f"it matches the built-in spec '{looks_like}': archcalc check {looks_like} {file or 'FILE'}"
+            if looks_like else f"paste the summary printed for {graph.name}, or check it against its own spec")
+    raise SpecError(f"this table is for another model: its {len(types)} layer(s) with weights ({_weighted(types)}) "
+                    f"and {written} do not match {graph.name}'s {len(spec_types)} ({_weighted(spec_types)}) and "
+                    f"{min(spec_totals):,} params", file=file, line=summary.header_line, hint=hint)
 
 
 # ---- verdicts

@@ -30,6 +30,7 @@ class SummaryRow:
 @dataclass
 class Summary:
     format: str
+    header_line: int = 1
     rows: list = field(default_factory=list)
     totals: dict = field(default_factory=dict)      # params/trainable_params/non_trainable_params -> (text, line)
 
@@ -55,12 +56,15 @@ def parse_summary(text, file=None):
         raise SpecError(f"the table's header has no {' and '.join(f'`{t}`' for t in missing)} "
                         f"column{'s' if len(missing) > 1 else ''}", file=file, line=header + 1,
                         hint="paste the whole table as Keras or torchinfo prints it, its header line included")
-    summary = Summary(kind)
+    summary = Summary(kind, header + 1)
     for number, line in enumerate(lines, 1):
         match = TOTAL.match(line.strip(" │┃"))
         if match:
             summary.totals[TOTAL_KEYS[match.group(1).lower()]] = (match.group(2).strip(), number)
-    cells = split_box if any(ch in lines[header] for ch in BOX) else column_splitter(lines[header])
+    try:
+        cells = split_box if any(ch in lines[header] for ch in BOX) else column_splitter(lines[header])
+    except SpecError as err:
+        raise err.located(file=file, line=header + 1) from None
     for number in range(header + 2, len(lines) + 1):
         line = lines[number - 1]
         if TOTAL.match(line.strip(" │┃")):
@@ -85,7 +89,10 @@ def split_box(line):
 
 def column_splitter(header):
     """Slice rows at the header's column starts (Keras 2 and torchinfo pad columns with spaces)."""
-    shape_at, params_at = header.index("Output Shape"), header.index("Param #")
+    shape_at, params_at = header.find("Output Shape"), header.find("Param #")
+    if shape_at < 0 or params_at < shape_at:
+        raise SpecError("the table's header does not have `Output Shape` before `Param #`",
+                        hint="paste the whole table as Keras or torchinfo prints it, its header line included")
     rest = [header.index(title) for title in ("Connected to", "Mult-Adds", "Trainable", "Param %")
             if title in header and header.index(title) > params_at]
     end = min(rest) if rest else None

@@ -9,7 +9,7 @@ group (see registry). May import: errors only. Nothing outside this package bran
 # The families register their classes on import, in the order `archcalc layers` lists them.
 from . import conv, pool, dense, norm, regularization, merge, activation, resample, recurrent  # noqa: F401,I001
 from .base import Kind, Layer
-from .registry import layer_types, lookup, normalize, register, spellings
+from .registry import layer_types, lookup, normalize, register
 
 
 def suggest(word, kind=None):

@@ -155,11 +155,21 @@ def even_suggestion(window):
     """The input sizes, or the symmetric padding, next to this window's that would divide evenly."""
     w = window
     suggestion = f"inputs that divide evenly: {' or '.join(str(n) for n in even_sizes(w))}"
-    symmetric = next(
-        (p for p in range(w.pad_before, w.pad_before + w.stride + 1)
-         if (w.size + 2 * p - w.effective_kernel) % w.stride == 0),
-        None,
-    )
+    symmetric = _even_padding(w)
     if symmetric is not None and symmetric != w.pad_before:
         suggestion += f"; or padding {symmetric}"
     return suggestion
+
+
+def _even_padding(w):
+    """The smallest padding p >= pad_before with (N + 2p - F_eff) divisible by S, or None: solved as
+    2d = -r (mod S) for d = p - pad_before, r = (N + 2·pad_before - F_eff) mod S, without a loop over S."""
+    s = w.stride
+    t = -(w.size + 2 * w.pad_before - w.effective_kernel) % s
+    if s % 2:
+        d = t * ((s + 1) // 2) % s      # (s + 1) / 2 is the inverse of 2 modulo an odd s
+    elif t % 2:
+        return None                     # 2d is even, and so is every multiple of an even s: no solution
+    else:
+        d = t // 2 % (s // 2)
+    return w.pad_before + d

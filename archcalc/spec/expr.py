@@ -21,6 +21,8 @@ _COMPARE = {
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 MAX_EXPONENT = 64
 TOO_LARGE = 2**63       # beyond any count in a network; every step stays fast
+MAX_CHARS = 500         # an expression longer than this is refused before it is parsed
+MAX_DEPTH = 100         # operators nested inside each other (checked before evaluation, which recurses)
 
 
 def _divide(a, b):
@@ -31,12 +33,35 @@ def _divide(a, b):
 
 
 def evaluate(text, env):
+    if len(text) > MAX_CHARS:
+        raise SpecError(f"an expression of {len(text):,} characters ('{text[:40]}...')",
+                        hint=f"expressions are at most {MAX_CHARS} characters; compute the value once, as a "
+                             "block argument")
     try:
         tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         raise SpecError(f"cannot read the expression '{text}'",
                         hint="use numbers, argument names, + - * / // % ** and comparisons") from None
+    except (RecursionError, MemoryError):
+        raise _too_deep(text) from None
+    _check_depth(tree.body, text)
     return _eval(tree.body, env, text)
+
+
+def _check_depth(root, text):
+    """Refuse a tree nested deeper than MAX_DEPTH, walking it without recursion."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(text)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _too_deep(text):
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return SpecError(f"the expression '{shown}' nests operators more than {MAX_DEPTH} deep",
+                     hint="split it: compute parts as block arguments")
 
 
 def _eval(node, env, text):
@@ -60,7 +85,7 @@ def _eval(node, env, text):
         except ZeroDivisionError:
             raise SpecError(f"division by zero in '{text}'",
                             hint="check the arguments that the expression divides by") from None
-        except OverflowError:
+        except (OverflowError, MemoryError):
             raise _too_large(text) from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _number(_eval(node.operand, env, text), text)
@@ -98,6 +123,8 @@ def _checked(value, text):
     if isinstance(value, complex):
         raise SpecError(f"'{text}' is not a real number (a negative number to a fractional power)",
                         hint="check the signs of the numbers and arguments in the expression")
+    if value != value:      # NaN: inf - inf and the like
+        raise SpecError(f"'{text}' is not a number (NaN)", hint="check the expression")
     if abs(value) >= TOO_LARGE:
         raise _too_large(text)
     return value

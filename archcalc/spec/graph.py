@@ -8,6 +8,7 @@ main option (`dense: 10`). Entries may carry `name`, `from`, `repeat`, `first`, 
 for conv2d and dense, `activation`. A skipped entry (`when: false`) passes its first input through.
 Inside a block, `$in_channels` is the channel count (features, for a vector) of the block's input.
 """
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
 
 INPUT = "input"
-MAX_NODES = 100_000
+MAX_NODES = 100_000         # layers after expansion; entries visited (skipped ones too) are bounded the same
+MAX_BLOCK_DEPTH = 32        # blocks used inside blocks inside blocks...; real networks nest two or three
+MAX_ELEMENTS = 2**63       # elements of one layer's output (batch excluded)
+MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation")
 BLOCK_KEYS = ("args", "layers", "description")
@@ -94,11 +98,11 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     written = value
     if isinstance(value, str):
         try:
-            value = [int(part) for part in value.lower().replace("×", "x").split("x")]
+            value = [int(part) for part in value.lower().replace("×", "x").split("x")] if len(value) < 200 else None
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
-        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {written!r}",
+        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {reprlib.repr(written)}",
                         file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
     if not 1 <= len(value) <= MAX_INPUT_RANK:
         raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes [features] "
@@ -106,6 +110,9 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
                         "[channels, height, width] images and [channels, depth, height, width] volumes "
                         "(no batch dimension)",
                         file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
+    if any(d >= 2**63 for d in value):
+        raise SpecError(f"{what} shape has a size of 2^63 or more", file=file, line=line,
+                        hint="archcalc's sizes and counts stay below 2^63")
     if any(d < 1 for d in value):
         raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line,
                         hint="every size is a count of channels, pixels or features: 1 or more")
@@ -236,6 +243,11 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
                         hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
     expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
+    expander.check_sizes()
+    if not graph.nodes:
+        raise SpecError("every layer is skipped (`when: false`), so the network has no layers", file=file,
+                        line=line_of("layers"), hint="let at least one layer run: remove `when: false` or set "
+                                                     "the argument it names to true")
     return graph
 
 
@@ -246,6 +258,7 @@ def top_level_args(data, overrides, file):
     if not isinstance(declared, dict):
         raise SpecError("`args` must map argument names to default values", file=file, line=line,
                         hint="e.g. args: {aux_logits: false}")
+    check_argument_names(declared, getattr(declared, "line_of", lambda key: line), file, "the spec")
     for name in overrides or {}:
         if name not in declared:
             raise SpecError(f"the spec has no argument '{name}'", file=file, line=line,
@@ -255,7 +268,19 @@ def top_level_args(data, overrides, file):
 
 def _argument_hint(name, declared):
     """For an argument the spec or block does not declare: the nearest declared name, else all of them."""
-    return did_you_mean(name, declared) or f"its arguments: {', '.join(declared) or 'none'}"
+    words = [d for d in declared if isinstance(d, str)]
+    return (did_you_mean(name, words) if isinstance(name, str) else None) or \
+        f"its arguments: {', '.join(map(str, declared)) or 'none'}"
+
+
+def check_argument_names(declared, line_of, file, where):
+    """Argument names are words: YAML reads a bare on/off/yes/no as true/false, and 1 as a number."""
+    for name in declared:
+        if not isinstance(name, str):
+            spelled = {True: "on/yes/true", False: "off/no/false"}.get(name, repr(name))
+            raise SpecError(f"an argument of {where} is named {spelled}, which YAML reads as "
+                            f"{type(name).__name__} {name!r}, not a word", file=file, line=line_of(name),
+                            hint="quote it ('on': ...) or choose another name, e.g. enabled")
 
 
 @dataclass
@@ -271,6 +296,7 @@ class _Scope:
     names: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     last: str = None
+    times: int = 1          # how many identical expansions of this scope are still to come, this one included
 
     def previous(self):
         return self.last or self.input_ref
@@ -288,6 +314,7 @@ class _Expander:
         self.prefixes = set()    # their dotted prefixes: block instances
         self.shapes = {INPUT: graph.input_shape}   # output shapes, computed only for `$in_channels`
         self.sizes = {}          # block name -> at most how many nodes one use adds
+        self.visited = 0         # entries expanded so far, skipped ones included: bounded by MAX_NODES
 
     def shape_of(self, ref):
         """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
@@ -299,6 +326,19 @@ class _Expander:
             except SpecError as err:
                 raise self.graph.error(node, err) from None
         return self.shapes[ref]
+
+    def check_sizes(self):
+        """Every layer's output below MAX_ELEMENTS elements (transposed convolutions multiply sizes), so
+        every count stays exact, fast and printable; the first layer past it is named."""
+        for node in self.graph.nodes:
+            shape = self.shape_of(node.name)
+            elements = 1
+            for size in shape:
+                elements *= size
+            if elements >= MAX_ELEMENTS:
+                raise self.graph.error(node, SpecError(
+                    f"this layer's output has about 2^{elements.bit_length() - 1} elements; archcalc's sizes "
+                    "and counts stay below 2^63", hint="check the strides and sizes that lead here"))
 
     def fail(self, message, line, scope=None, layer=None, hint=None):
         if scope and scope.context:
@@ -365,14 +405,17 @@ class _Expander:
             if err.line:    # a layer before this block use failed while `$in_channels` was computed
                 raise
             name = siblings.get("name", options.get("name"))
-            layer = scope.prefix + name if isinstance(name, str) and not name.startswith("$") else None
+            if not (isinstance(name, str) and not name.startswith("$")):
+                cls = lookup(kind) if isinstance(kind, str) and kind not in self.blocks else None
+                base = kind if cls is None else cls.type_name
+                name = f"{base}_{scope.counters.get(base, 0) + 1}"     # the name it would have been given
             message = err.message
             if message.startswith("unknown argument"):
                 import re
                 # "unknown argument 'filtres' in 'filtres'" is how `$filtres` reads to the expression parser
                 message = re.sub(r"^unknown argument '(\w+)' in '\1'$", r"unknown argument '$\1'", message)
                 message += f" in the options of `{kind}`"
-            raise self.fail(message, line, scope, layer, err.hint) from None
+            raise self.fail(message, line, scope, scope.prefix + name, err.hint) from None
         meta = {k: options.pop(k) for k in list(options) if k in ENTRY_KEYS and k != "activation"}
         meta.update(siblings)
         options_line = options.line_of if isinstance(options, LineDict) else (lambda key: line)
@@ -397,6 +440,7 @@ class _Expander:
         trainable = self.flag(meta, "trainable", line, scope, name, hint="write trainable: false to freeze the layer")
         inputs = self.resolve_inputs(meta.get("from"), scope, line, name)
 
+        self.visit(1, line, scope, name)
         if not when:
             # A skipped layer passes its input through, so later references to it still resolve.
             if name:
@@ -409,6 +453,8 @@ class _Expander:
             raise self.unknown_type(kind, line, scope, name)
         if is_block:
             self.check_expansion(kind, repeat, line, scope, name)
+        else:
+            self.visit(repeat - 1, line, scope, name)
         for index in range(repeat):
             instance = options
             if index == 0 and first:
@@ -420,8 +466,10 @@ class _Expander:
                 local = f"{name}.{index}" if repeat > 1 else name
             these_inputs = inputs if index == 0 else (scope.previous(),)
             if is_block:
+                # Repetitions after a `first` one are alike, so their cost is known from this one's.
+                times = scope.times * (repeat - index if index or not first else 1)
                 out = self.expand_block(kind, self.blocks[kind], instance, local, these_inputs, scope, line,
-                                        trainable and scope.trainable)
+                                        trainable and scope.trainable, times)
             else:
                 out = self.add_layer(cls, instance, options_line, local, these_inputs, scope, line,
                                      trainable and scope.trainable)
@@ -441,23 +489,41 @@ class _Expander:
         return self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
                          hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
 
+    def visit(self, count, line, scope, name):
+        """Count entries expanded, skipped ones too, so that repeats of `when: false` layers are bounded;
+        refuse as soon as this scope's identical expansions still to come would pass the bound."""
+        self.visited += count
+        if self.visited + count * (scope.times - 1) > MAX_NODES:
+            raise self.fail(f"the spec expands to more than {MAX_NODES:,} entries (layers, skipped ones "
+                            "included)", line, scope, name,
+                            hint="check repeat counts and blocks that use other blocks many times")
+
     def check_expansion(self, kind, repeat, line, scope, name):
         """Refuse a block use that would pass MAX_NODES before expanding it, so absurd specs fail at once."""
-        size = repeat * self.block_size(kind)
-        if len(self.graph.nodes) + size > MAX_NODES:
+        size = repeat * self.block_size(kind, line=line, scope=scope) * scope.times
+        done = max(len(self.graph.nodes), self.visited)
+        if done + size > MAX_NODES:
+            so_far = f" after the {done:,} entries expanded so far" if done else ""
             raise self.fail(f"block '{kind}'" + (f" repeated {repeat} times" if repeat > 1 else "")
-                            + f" would expand to up to {size:,} layers, past archcalc's limit of {MAX_NODES:,}",
+                            + f" would expand to up to {size:,} layers{so_far}, past archcalc's limit of {MAX_NODES:,}",
                             line, scope, name, hint="check repeat counts and blocks that use other blocks many times")
 
-    def block_size(self, kind, inside=()):
+    def block_size(self, kind, inside=(), line=None, scope=None):
         """At most how many nodes one use of block `kind` adds (ignoring `when`; `$arg` repeats count once)."""
         if kind in inside:
             return 0    # a block that uses itself is reported when it is expanded
+        if len(inside) >= MAX_BLOCK_DEPTH:
+            raise self.too_deep(inside + (kind,), line, scope)
         if kind not in self.sizes:
-            self.sizes[kind] = self.count_block(kind, inside)
+            self.sizes[kind] = self.count_block(kind, inside, line, scope)
         return self.sizes[kind]
 
-    def count_block(self, kind, inside):
+    def too_deep(self, chain, line, scope):
+        shown = " → ".join(chain[:3] + ("…",) + chain[-2:]) if len(chain) > 6 else " → ".join(chain)
+        return self.fail(f"blocks use blocks more than {MAX_BLOCK_DEPTH} deep ({shown})", line, scope,
+                         hint="real networks nest blocks two or three deep; check which block each one uses")
+
+    def count_block(self, kind, inside, line=None, scope=None):
         block = self.blocks[kind]
         entries = block.get("layers") if isinstance(block, dict) else block
         total = 0
@@ -471,7 +537,8 @@ class _Expander:
             repeat = repeat if isinstance(repeat, int) and repeat > 0 else 1
             word = words[0] if len(words) == 1 else None
             activation = any(isinstance(d, dict) and "activation" in d for d in (entry, options))
-            inner = self.block_size(word, inside + (kind,)) if word in self.blocks else 1 + activation
+            inner = self.block_size(word, inside + (kind,), line, scope) if word in self.blocks \
+                else 1 + activation
             total += repeat * inner
         return total
 
@@ -534,6 +601,12 @@ class _Expander:
             raise self.fail(f"{cls.type_name} takes {wanted} input(s), got {len(inputs)}", line, scope, full,
                             hint="list its inputs with `from: [a, b]`" if cls.min_inputs > 1 else
                             "give a single layer in `from`")
+        if cls.type_name.startswith("adaptive_") and "output" in opts:
+            sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
+            if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
+                raise self.fail(f"{cls.type_name} output {opts['output']} is larger than archcalc takes "
+                                f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
+                                hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         self.claim(full, line, scope)
         self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context), line, scope)
         if activation is None:
@@ -559,12 +632,14 @@ class _Expander:
                             hint="check repeat counts and blocks that use other blocks many times")
         self.graph.nodes.append(node)
 
-    def expand_block(self, kind, block, args, local, inputs, scope, line, trainable):
+    def expand_block(self, kind, block, args, local, inputs, scope, line, trainable, times=1):
         full = scope.prefix + local
         if kind in scope.stack:
             chain = " → ".join(scope.stack + (kind,))
             raise self.fail(f"block '{kind}' uses itself ({chain})", line, scope, full,
                             hint="a block cannot contain itself, directly or through other blocks")
+        if len(scope.stack) >= MAX_BLOCK_DEPTH:
+            raise self.too_deep(scope.stack + (kind,), line, scope)
         if len(inputs) != 1:
             raise self.fail(f"block '{kind}' takes one input, got {len(inputs)}", line, scope, full,
                             hint="merge the inputs first (add or concat), then use the block")
@@ -583,6 +658,8 @@ class _Expander:
         if not isinstance(declared, dict):
             raise self.fail(f"`args` of block '{kind}' must map argument names to defaults", block.line_of("args"),
                             scope, hint="write `args: {filters: null, stride: 1}`; null means the user must pass it")
+        check_argument_names(declared, getattr(declared, "line_of", lambda key: line), self.graph.file,
+                             f"block '{kind}'")
         if IN_CHANNELS in declared:
             raise self.fail(f"block '{kind}' declares '{IN_CHANNELS}', which archcalc sets to the channels of "
                             "the block's input", block.line_of("args"), scope,
@@ -597,5 +674,5 @@ class _Expander:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
                             hint=f"pass them where the block is used: `- {kind}: {{{missing[0]}: ...}}`")
         inner = _Scope(prefix=full + ".", input_ref=inputs[0], env=env, trainable=trainable,
-                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}")
+                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}", times=times)
         return self.expand_list(block["layers"], inner, block.line_of("layers"))

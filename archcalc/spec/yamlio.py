@@ -3,6 +3,8 @@
 Only PyYAML's safe constructors are used (no Python objects, nothing executed); we add
 line numbers so errors can point at `alexnet.yaml:12`.
 """
+import math
+
 import yaml
 
 from ..errors import SpecError
@@ -10,6 +12,8 @@ from ..errors import SpecError
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 50              # lists and mappings inside each other; a spec needs fewer than ten
 MAX_ALIAS_VALUES = 100_000  # values that aliases (*name) add once expanded; a "billion laughs" adds 9^10
+MAX_INT_CHARS = 100         # an integer written longer than this is refused before it is converted
+TOO_LARGE = 2**63           # integers in a spec or answer file stay below this, as expression results do
 
 
 class LineDict(dict):
@@ -95,6 +99,31 @@ def _sequence(loader, node):
     return result
 
 
+def _integer(loader, node):
+    """A YAML integer, refused (with its line) when it is longer than MAX_INT_CHARS characters or not
+    below 2^63, before Python's own digit limit or the arithmetic downstream can fail on it."""
+    written = loader.construct_scalar(node)
+    if len(written) > MAX_INT_CHARS:
+        raise _refused(node, f"an integer written with {len(written):,} characters",
+                       "archcalc's sizes and counts stay below 2^63 (19 digits); check this number")
+    value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    if abs(value) >= TOO_LARGE:
+        raise _refused(node, f"the integer {written[:40]}{'...' if len(written) > 40 else ''} is too large",
+                       "archcalc's sizes and counts stay below 2^63 (9,223,372,036,854,775,808)")
+    return value
+
+
+def _float(loader, node):
+    """A YAML float; .nan, .inf and numbers too large for a float (1.0e999) are refused with their line."""
+    value = yaml.constructor.SafeConstructor.construct_yaml_float(loader, node)
+    if not math.isfinite(value):
+        raise _refused(node, f"'{loader.construct_scalar(node)}' is not a finite number",
+                       "write an ordinary number such as 0.5 or 1e-5; .nan and .inf are not sizes or rates")
+    return value
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _integer)
+_LineLoader.add_constructor("tag:yaml.org,2002:float", _float)
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
@@ -122,8 +151,16 @@ def load_yaml(text, file=None):
             f"malformed YAML: {problem}{context}",
             file=file, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None, hint=hint,
         ) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else None
+        column = err.position - (text.rfind("\n", 0, err.position) + 1) + 1 if line else None
+        raise SpecError(f"malformed YAML: {err.reason} (character {err.character!r})", file=file, line=line,
+                        column=column, hint="delete the character; YAML files are printable text") from None
     except yaml.YAMLError as err:
         raise SpecError(f"malformed YAML: {err}", file=file) from None
+    except RecursionError:
+        raise SpecError(f"lists and mappings nested too deep (more than {MAX_DEPTH} levels)", file=file,
+                        hint="a spec needs only a few levels: check the brackets") from None
 
 
 def _character_at(text, mark):
