@@ -92,7 +92,10 @@ def measure(tool, spec, batch, input_shape=None):
         graph, model, x = model_and_input(spec, batch, input_shape=input_shape)
     if tool == "torch":
         from torch.utils.flop_counter import FlopCounterMode
-        with FlopCounterMode(display=False) as counter:
+
+        from archcalc.bridges.verify import counted_paths
+        # oneDNN's fused CPU lstm counts 0: measured on torch's decomposed path, as verify does.
+        with counted_paths(graph), FlopCounterMode(display=False) as counter:
             model(x)
         return counter.get_total_flops()
     if tool == "thop":

@@ -20,6 +20,14 @@ from ..layers.base import PASS_THROUGH, TorchCall
 from ..spec.graph import INPUT, INPUT_DTYPES, parse_shape
 
 _PASS = object()       # the node forwards its input unchanged (Identity, contiguous, eval-mode dropout)
+_DROP = object()       # an element of a module's tuple output that nothing reads (the h_n of `out, _ = lstm(x)`)
+
+
+class _Alias:
+    """The node's value is the spec layer made for `source` (the output element of nn.LSTM's tuple)."""
+
+    def __init__(self, source):
+        self.source = source
 
 
 def _torch():
@@ -132,7 +140,10 @@ class _Converter:
         self.function_types = _function_table()
 
     def convert(self, node):
-        """(archcalc type, options, tensor inputs), _PASS, or None for a value that is not a tensor."""
+        """(archcalc type, options, tensor inputs), _PASS, _Alias, or None for a value that is not a tensor."""
+        element = self.tuple_element(node)
+        if element is not None:
+            return None if element is _DROP else element
         inputs = self.positional_tensors(node)     # sdpa(q, q, v), or a module called on x twice: repeats kept
         piece = self.piece(node)
         if piece is not None:
@@ -191,6 +202,28 @@ class _Converter:
             if isinstance(arg, (list, tuple)):
                 found += [a for a in arg if self.is_tensor(a)]
         return found or self.tensor_inputs(node)
+
+    def tuple_element(self, node):
+        """For `out, _ = self.lstm(x)`: fx's getitem on the tuple a layer's module returns. The element the
+        layer class names as its output (`torch_output_index`) is that layer's value (an _Alias); another
+        element nothing reads is dropped (_DROP); one that is read is unsupported. None otherwise."""
+        if node.op != "call_function" or node.target is not operator.getitem:
+            return None
+        source = node.args[0]
+        if getattr(source, "op", None) != "call_module":
+            return None
+        module = self.modules[source.target]
+        cls = self.module_types.get(type(module))
+        index = getattr(cls, "torch_output_index", None)
+        if index is None:
+            return None
+        if node.args[1] == index:
+            return _Alias(source)
+        if not node.users:
+            return _DROP
+        raise Unsupported(f"element {node.args[1]!r} of what torch.nn.{type(module).__name__} returns; archcalc's "
+                          f"{cls.type_name} is element {index} (the output sequence; `return: last` keeps its "
+                          "last step)")
 
     def is_tensor(self, arg):
         return hasattr(arg, "op") and self.shapes.get(arg.name) is not None
@@ -306,6 +339,9 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
             failed.add(node.name)
             continue
         if converted is None:
+            continue
+        if isinstance(converted, _Alias):
+            alias[node.name] = alias[converted.source.name]
             continue
         if converted is _PASS:
             source_node = converter.passed.get(node.name) or converter.tensor_inputs(node)[0]

@@ -163,13 +163,21 @@ def _measure(graph, report, result, seed, torch, progress):
             saved_by[current[0]] = saved_by.get(current[0], 0) + storage.nbytes()
         return tensor.detach()   # a saved tensor holding its graph would keep the model alive
 
+    paths = _counted_paths(graph, result.device)
+    open_paths = {}
+
     def entering(name):
         def hook(module, args):
             current[0] = name
+            if name in paths:
+                open_paths[name] = paths[name][1]()
+                open_paths[name].__enter__()
         return hook
 
     def leaving(name):
         def hook(module, args, out):
+            if name in open_paths:
+                open_paths.pop(name).__exit__(None, None, None)
             shapes[name] = tuple(out.shape[1:])
             progress(f"forward {len(shapes)}/{len(modules)}")
             current[0] = OUTSIDE
@@ -233,6 +241,7 @@ def _measure(graph, report, result, seed, torch, progress):
         "saved": saved_by,
         "peak": peak,
         "libraries": libraries,
+        "paths": sorted({what for what, _ in paths.values()}),
     }
 
 
@@ -244,6 +253,29 @@ def _first_owners(modules):
         owned[name] = [p for p in module.parameters() if id(p) not in seen]
         seen.update(id(p) for p in owned[name])
     return owned
+
+
+def _counted_paths(graph, device):
+    """{layer name: (what, context factory)} for the layers whose torch module must run another path on
+    `device` for FlopCounterMode to count it (a layer class's optional `torch_counted_path` hook: torch's
+    fused kernels, such as oneDNN's CPU lstm and cuDNN's recurrent layers, have no flop formula)."""
+    paths = {}
+    for node in graph.nodes:
+        hook = getattr(node.layer, "torch_counted_path", None)
+        found = hook(device) if hook is not None else None
+        if found is not None:
+            paths[node.name] = found
+    return paths
+
+
+@contextmanager
+def counted_paths(graph, device="cpu"):
+    """Every layer's counted path at once, for running a whole model under FlopCounterMode outside verify."""
+    from contextlib import ExitStack
+    with ExitStack() as stack:
+        for _, factory in {what: factory for what, factory in _counted_paths(graph, device).values()}.items():
+            stack.enter_context(factory())
+        yield
 
 
 @contextmanager
@@ -313,10 +345,11 @@ def _compare(graph, report, result, measured, peak):
         "output shape per layer: forward hooks",
         "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",
         f"FLOPs: torch.utils.flop_counter.FlopCounterMode, which counts only {COUNTED_OPS}; "
-        "archcalc predicts 2·MACs of conv2d and dense" + (
+        "archcalc predicts 2·MACs of convolutions, dense and recurrent layers" + (
             "; backward FLOPs per layer: the counter's total while the autograd nodes that layer's forward "
             "created run" if result.train else ""),
-    ] + ([] if result.meta else [
+    ] + [f"ran on another path so that FlopCounterMode counts it: {what}" for what in measured["paths"]] + (
+        [] if result.meta else [
         "saved bytes: torch.autograd.graph.saved_tensors_hooks in one training-mode forward, "
         "deduplicated by storage, parameter and buffer storages excluded"])
     if OUTSIDE in (saved or {}):

@@ -1,9 +1,9 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
 from .shapes import numel
-from .counting import INPUT_ELEMENTS, Rule, counted_as, times
+from .counting import INPUT_ELEMENTS, ZERO, Rule, counted_as, times
 from .registry import register
 from ..errors import LayerError, Unsupported
-from .base import Kind, Layer, Option, keep_input, keep_output, number
+from .base import Kind, Layer, Option, Saved, Step, dims, integer, keep_input, keep_output, number
 
 FUNCTIONAL_ONLY = Rule(INPUT_ELEMENTS.count, "1 per element (patched functional only)")
 TWICE = times(INPUT_ELEMENTS, 2, "2 per element (module hook + patched functional)")
@@ -186,3 +186,262 @@ class Softmax(Activation):
     def torch_kwargs(self, ins):
         return {"dim": 1}
 
+
+
+# ---- issue 12: learned, smooth and gated activations
+
+def feature_dim(shape):
+    """torch's dim of the feature axis for an input of this shape (internal layout, no batch): the last
+    for vectors (N, F) and sequences (N, T, F), the channels (dim 1) of a map (N, C, *spatial)."""
+    return -1 if len(shape) <= 2 else 1
+
+
+def feature_axis(shape):
+    """The same axis in the internal shape: the last for vectors and sequences, 0 (channels) for maps."""
+    return len(shape) - 1 if len(shape) <= 2 else 0
+
+
+def not_counted(module, function, aten=None, **rules):
+    """counted_as() with every tool that ignores the activation saying why (read from each tool's source)."""
+    aten = aten or function
+    zero = {
+        "torch": Rule(ZERO.count, "0: FlopCounterMode counts only matrix products and convolutions"),
+        "fvcore": Rule(ZERO.count, f"0: aten::{aten} {'have' if ' and ' in aten else 'has'} no handle"),
+        "thop": Rule(ZERO.count, f"0: no hook for {module}"),
+        "ptflops": Rule(ZERO.count, f"0: no hook for {module}, F.{function} not patched"),
+    }
+    zero.update(rules)
+    return counted_as(**zero)
+
+
+def torch_axis(layer, shape):
+    """The internal axis of the layer's `dim` option (torch's dim, batch included; None: the feature axis)."""
+    if layer.dim is None:
+        return feature_axis(shape)
+    rank = len(shape) + 1
+    if not -rank <= layer.dim < rank or layer.dim % rank == 0:
+        raise LayerError(f"{layer.type_name} dim={layer.dim} is not an axis of a sample of shape {tuple(shape)} "
+                         f"(torch's dims 1 to {rank - 1}, or -1 to -{rank - 1}; dim 0 is the batch)",
+                         hint="leave dim out for the feature axis: the last of vectors and sequences, a map's channels")
+    return layer.dim % rank - 1
+
+
+DIM = Option(integer(-5), default=None, aliases=("axis",),
+             doc="torch's dim, batch included (default: the feature axis, the last of vectors and sequences, a map's channels)")
+
+
+@register
+class PReLU(Activation):
+    """max(0, x) + a·min(0, x) with a learned slope a: one for the whole tensor, or one per torch channel
+    (dim 1: the channels of a map, the features of a vector, the tokens of a sequence)."""
+
+    type_name, torch_name = "prelu", "PReLU"
+    counting = not_counted(
+        "nn.PReLU", "prelu", aten="prelu",
+        thop=Rule(INPUT_ELEMENTS.count, "input elements (count_prelu: in eval mode only, 0 in train mode)"),
+        ptflops=TWICE)
+    torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
+    primary = "num_parameters"
+    example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}], "options": {"num_parameters": 3}}
+    options = {"num_parameters": Option(integer(1), default=1, aliases=("channels",),
+                                        doc="1, or the size of torch's dim 1 (one slope each)"),
+               "init": Option(number(), default=0.25, doc="initial slope (does not change any count)")}
+    inplace_capable = False
+
+    def output_shape(self, ins):
+        if self.num_parameters not in (1, ins[0][0]):
+            raise LayerError(f"prelu num_parameters {self.num_parameters} must be 1 or the size of the input's "
+                             f"first axis ({ins[0][0]} in {tuple(ins[0])})",
+                             hint="torch's PReLU has one slope, or one per channel (dim 1 of the batch)")
+        return ins[0]
+
+    def param_tensors(self, ins):
+        return (self.num_parameters,)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input, for both the input's gradient and the slope's."""
+        return [keep_input(ins, grad)] if grad.active else []
+
+    def torch_kwargs(self, ins):
+        return {"num_parameters": self.num_parameters, "init": self.init}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(num_parameters=m.num_parameters)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), Step("params", "1 or C", "", self.params(ins), "learned negative slopes"),
+                self.flops_step(ins, out)]
+
+
+@register
+class Hardsigmoid(Activation):
+    """relu6(x + 3)/6."""
+
+    type_name, torch_name = "hardsigmoid", "Hardsigmoid"
+    aliases = ("hard_sigmoid",)
+    counting = not_counted("nn.Hardsigmoid", "hardsigmoid")
+
+
+@register
+class Mish(Activation):
+    """x·tanh(softplus(x))."""
+
+    type_name, torch_name = "mish", "Mish"
+    counting = not_counted("nn.Mish", "mish")
+
+
+@register
+class SELU(Activation):
+    """scale·elu(x, alpha) with torch's fixed scale ≈ 1.0507 and alpha ≈ 1.6733."""
+
+    type_name, torch_name = "selu", "SELU"
+    counting = not_counted("nn.SELU", "selu")
+
+
+@register
+class Softplus(Activation):
+    """log(1 + exp(β·x))/β, linear above `threshold`."""
+
+    type_name, torch_name = "softplus", "Softplus"
+    counting = not_counted("nn.Softplus", "softplus")
+    inplace_capable = False
+    torch_functions = ("softplus",)
+    example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],
+               "options": {"beta": 2, "threshold": 10}}
+    options = {"beta": Option(number(), default=1.0), "threshold": Option(number(), default=20.0)}
+
+    def torch_kwargs(self, ins):
+        return {"beta": self.beta, "threshold": self.threshold}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(beta=m.beta, threshold=m.threshold)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return cls.non_default(beta=call.arg(1, "beta", 1.0), threshold=call.arg(2, "threshold", 20.0)), (0,)
+
+
+@register
+class LogSoftmax(Activation):
+    """x − log Σ exp(x) along `dim` (default the feature axis): exp, add to the sum and subtract per
+    element, one log per row."""
+
+    type_name, torch_name = "log_softmax", "LogSoftmax"
+    counting = not_counted("nn.LogSoftmax", "log_softmax", aten="log_softmax")
+    aliases = ("logsoftmax",)
+    torch_functions = ("log_softmax",)
+    saves_output = True
+    inplace_capable = False
+    options = {"dim": DIM}
+
+    def output_shape(self, ins):
+        torch_axis(self, ins[0])
+        return ins[0]
+
+    def rows(self, out):
+        return numel(out) // out[torch_axis(self, out)]
+
+    def flops(self, ins, out):
+        return 3 * numel(out) + self.rows(out)
+
+    def torch_kwargs(self, ins):
+        return {"dim": feature_dim(ins[0]) if self.dim is None else self.dim}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.dim is None:
+            raise Unsupported("LogSoftmax() without dim (torch picks one from the rank, deprecated): give dim")
+        return {"dim": m.dim}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dim = call.arg(1, "dim")
+        if dim is None:
+            raise Unsupported("log_softmax without dim: give dim")
+        return {"dim": dim}, (0,)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out), self.no_params_step(),
+                Step("FLOPs", "3·elements + rows", f"3·{dims(out)} + {self.rows(out)}", self.flops(ins, out),
+                     f"exp, sum and subtract per element; one log per row along axis {torch_axis(self, out)}")]
+
+
+class _Gated(Activation):
+    """a ⊙ act(b), where a and b are the first and second halves of the input's feature axis (the last for
+    vectors and sequences, a map's channels), as torch.nn.functional.glu splits: the output has half the
+    features. In a Llama or Gemma MLP, `dense` with 2·d units (the up and gate projections fused) then
+    swiglu / geglu is `up(x) ⊙ act(gate(x))`."""
+
+    inplace_capable = False
+    gate = ""
+    example = {"input": [5, 3], "before": [{"lstm": {"hidden": 6}}]}
+    options = {"dim": DIM}
+
+    def torch_kwargs(self, ins):
+        return {"dim": feature_dim(ins[0]) if self.dim is None else self.dim}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"dim": m.dim}
+
+    def output_shape(self, ins):
+        shape, axis = tuple(ins[0]), torch_axis(self, ins[0])
+        if shape[axis] % 2:
+            raise LayerError(f"{self.type_name} splits axis {axis} in two halves, but it has {shape[axis]} "
+                             f"(shape {shape})", hint="give the layer before it an even number of units")
+        return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1:]
+
+    def flops(self, ins, out):
+        """The gate's activation and the product: 2 per output element."""
+        return 2 * numel(out)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input (both halves are views of it) and act(b), which the product keeps for a's gradient."""
+        if not any(grad.inputs):
+            return []
+        return [keep_input(ins, grad), Saved.new(numel(out) * grad.batch)] if self.gate else [keep_input(ins, grad)]
+
+    def explain(self, ins, out):
+        axis = torch_axis(self, ins[0])
+        return [Step("output", "features/2", f"{ins[0][axis]}/2", out, "a and b: the two halves of the features"),
+                self.no_params_step(),
+                Step("FLOPs", "2·output elements", f"2·{dims(out)}", self.flops(ins, out),
+                     f"{self.gate or 'sigmoid'}(b) and the product a⊙{self.gate or 'sigmoid'}(b)")]
+
+
+@register
+class GLU(_Gated):
+    type_name, torch_name = "glu", "GLU"
+    counting = not_counted("nn.GLU", "glu")
+    torch_functions = ("glu",)
+    saves_output = False
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return {"dim": call.arg(1, "dim", -1)}, (0,)
+
+
+class _TorchGated(_Gated):
+    torch_functions = ()      # a chunk, an activation and a product in fx: not matched as one layer
+
+    def torch_module(self, ins):
+        from . import torch_modules
+        return getattr(torch_modules, self.torch_name)(**self.torch_kwargs(ins))
+
+
+GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,
+                 "output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)")
+
+
+@register
+class SwiGLU(_TorchGated):
+    type_name, torch_name, gate = "swiglu", "SwiGLU", "silu"
+    counting = not_counted("archcalc's SwiGLU module", "silu", aten="silu and aten::mul", ptflops=GATE_ONLY)
+
+
+@register
+class GeGLU(_TorchGated):
+    type_name, torch_name, gate = "geglu", "GeGLU", "gelu"
+    counting = not_counted("archcalc's GeGLU module", "gelu", aten="gelu and aten::mul", ptflops=GATE_ONLY)

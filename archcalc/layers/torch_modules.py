@@ -328,3 +328,65 @@ class DropPath(_Source):
             return x
         keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1 - self.rate)
         return x * keep.div_(1 - self.rate)
+
+
+class Recurrent(nn.Module):
+    """An nn.RNN, nn.LSTM or nn.GRU built with batch_first=True, returning (`returns`) its output sequence
+    (N, T, H·directions) as a contiguous batch-first tensor, a copy of its last step (N, H·directions), or
+    the last layer's final hidden state of each direction side by side (N, H·directions), not h_n itself."""
+
+    def __init__(self, rnn, returns="sequence"):
+        super().__init__()
+        self.rnn = rnn
+        self.returns = returns
+
+    def forward(self, x):
+        out, state = self.rnn(x)
+        if self.returns == "final":
+            h_n = state[0] if isinstance(state, tuple) else state          # lstm: (h_n, c_n)
+            directions = 2 if self.rnn.bidirectional else 1
+            return torch.cat(list(h_n[-directions:]), dim=1)
+        # torch's batch-first output is a transposed view of a (T, N, H) tensor: made contiguous like every
+        # other archcalc tensor, so that what the next layer keeps does not depend on who made its input
+        return out[:, -1].clone() if self.returns == "last" else out.contiguous()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(nn.{self.rnn!r}, returns={self.returns!r})"
+
+
+class SequenceRNN(Recurrent):
+    pass
+
+
+class SequenceLSTM(Recurrent):
+    pass
+
+
+class SequenceGRU(Recurrent):
+    pass
+
+
+class _Gated(nn.Module):
+    """The input's feature axis (`dim`) split in halves a, b; out = a * act(b), as F.glu does with sigmoid."""
+
+    activation = ""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=self.dim)
+        return a * getattr(nn.functional, self.activation)(b)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class SwiGLU(_Gated):
+    activation = "silu"
+
+
+class GeGLU(_Gated):
+    activation = "gelu"
+
