@@ -287,18 +287,29 @@ def from_torch(target, input_shape, name, output):
 @click.option("--meta", is_flag=True, help="Build on the meta device: shapes, params and FLOPs only.")
 @click.option("--max-gib", type=click.FloatRange(min=0), default=8, show_default=True,
               help="Switch to --meta when the predicted memory exceeds this many GiB.")
+@click.option("--keras", "keras", is_flag=True,
+              help="Build SPEC in Keras 3 (torch backend) instead and compare shapes and Keras's parameter counts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="Output format.")
 @output_option
-def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, fmt, output):
+def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, output):
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
-    for backward. Exit status 0 when all agree, 1 on any disagreement, 2 on a bad spec.
+    for backward. With --keras, build it in Keras 3 and compare every layer's output shape and
+    count_params() (batchnorm statistics as non-trainable, as Keras counts them). Exit status 0
+    when all agree, 1 on any disagreement, 2 on a bad spec.
 
     \b
     Example:
       archcalc verify alexnet --batch 2 --train
+      archcalc verify vgg16 --keras
     """
+    if keras:
+        from .bridges.keras_model import verify_keras
+        from .report.tables import keras_verification
+        result = verify_keras(load(spec, input_shape, settings), progress=terminal_progress())
+        emit(keras_verification(result, fmt), output)
+        sys.exit(0 if result.ok else 1)
     from .report.tables import verification
     from .bridges.verify import verify as run
     progress = terminal_progress()
@@ -439,6 +450,44 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
     emit(comparison(compare_reports(reports, list(specs)), fmt), output)
+
+
+@main.command("export-keras")
+@spec_argument
+@input_option
+@set_option
+@output_option
+def export_keras(spec, input_shape, settings, output):
+    """Print SPEC as Keras 3 source: keras.Sequential for a chain of layers, the functional
+    API otherwise, channels_last, the spec's layer names. Does not import Keras.
+
+    \b
+    Example:
+      archcalc export-keras mnist_cnn -o mnist_cnn_keras.py
+    """
+    from .bridges.keras_model import keras_source
+    emit(keras_source(load(spec, input_shape, settings)), output)
+
+
+@main.command("from-keras")
+@click.argument("target", metavar="MODEL.keras|PACKAGE.MODULE:CALLABLE")
+@click.option("--name", help="The spec's name (default: the Keras model's name).")
+@output_option
+def from_keras(target, name, output):
+    """Write a spec for a Keras 3 model: a saved .keras file, or PACKAGE.MODULE:CALLABLE that
+    returns a keras.Model (this runs that code). The spec is summarized before it is written,
+    so what is written is a spec archcalc reads. Needs keras.
+
+    \b
+    Example:
+      archcalc from-keras mnist_cnn.keras -o mnist_cnn.yaml
+      archcalc summarize mnist_cnn.yaml
+    """
+    from .bridges.from_keras import from_keras as convert
+    from .bridges.from_keras import load_keras_model
+    from .bridges.from_torch import to_yaml
+    spec = convert(load_keras_model(target), name=name, source=f"from-keras {target}")
+    emit(to_yaml(spec, header=f"Written by archcalc from-keras {target}"), output)
 
 
 @main.command()

@@ -68,6 +68,8 @@ class _Planner:
                          file=self.graph.file, line=node.line, layer=node.name, hint=hint)
 
     def unique(self, name):
+        """A Keras name for a spec name: dots become underscores (the torch backend refuses dots)."""
+        name = name.replace(".", "_").replace("/", "_")
         candidate, count = name, 1
         while candidate in self.names:
             count += 1
