@@ -505,17 +505,20 @@ def check(spec, answers, input_shape, settings, keras, fmt, output):
     worked formula and, when one mistake explains a wrong number exactly, which one.
 
     ANSWERS is YAML keyed by layer name (output_shape, params, macs, flops) with
-    `totals:`, or a pasted Keras model.summary() or torchinfo table. Numbers may be
-    written 62378344, 62,378,344, 62.4M or 159K. Exit status 0 when all answers are
-    right, 1 otherwise, 2 for an unreadable file.
+    `totals:` (and `input:` when the exercise uses another input size), or a pasted
+    Keras model.summary() (Keras 1, 2 or 3) or torchinfo table. Numbers may be
+    written 62378344, 62,378,344, 62.4M or 159K. A wrong answer whose diagnosis shows
+    the method right (rounding, units, one slipped digit) gets partial credit.
+    Exit status 0 when all answers are right, 1 otherwise, 2 for an unreadable file.
 
     \b
     Example:
       archcalc check alexnet answers.yaml
+      archcalc check alexnet answers.yaml --input 224x224x3
     """
     from .homework.check import check as check_answers
     from .report.homework import check_report
-    result = check_answers(load(spec, input_shape, settings), answers, keras=keras)
+    result = check_answers(spec, answers, keras=keras, input_shape=input_shape, args=parse_settings(settings))
     emit(check_report(result, fmt), output)
     sys.exit(0 if result.ok else 1)
 

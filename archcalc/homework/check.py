@@ -26,7 +26,7 @@ from ..layers.base import did_you_mean
 from ..report.tables import grouped
 from ..report.homework import shape_x, step_text, total_params_text
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from ..spec.graph import INPUT, as_graph
+from ..spec.graph import INPUT, Graph, as_graph, load_spec
 from .summary_parse import KERAS, detect, parse_summary
 from ..spec.yamlio import load_yaml
 
@@ -40,6 +40,16 @@ TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "param
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
 LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
           "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs"}
+ANSWER_KEYS = ("layers", "totals", "layout", "input")
+PARTIAL = Fraction(1, 2)
+# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
+CREDITS = {
+    "rounding": "right count, wrong rounding",
+    "units": "right count, wrong units",
+    "arithmetic": "right formula, wrong arithmetic",
+    "carried": "right method on an input carried over from an earlier answer",
+    "order": "right sizes, in the other order",
+}
 PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
 MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
 NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
@@ -151,9 +161,9 @@ def yaml_answers(data, graph, file):
                    "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
                    "  totals: {params: 62378344}")
     for key in data:
-        if key not in ("layers", "totals", "layout"):
+        if key not in ANSWER_KEYS:
             raise fail(f"unknown key '{key}' in the answers", data.line_of(key),
-                       did_you_mean(key, ("layers", "totals", "layout")) or "keys: layers, totals, layout")
+                       did_you_mean(key, ANSWER_KEYS) or f"keys: {', '.join(ANSWER_KEYS)}")
     layout = data.get("layout", graph.layout)
     if layout not in LAYOUTS:
         raise fail(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", data.line_of("layout"))
@@ -248,6 +258,12 @@ class Verdict:
     line: int
     working: list = field(default_factory=list)
     diagnosis: str = ""
+    credit: str = ""           # partial credit for a wrong answer, a key of CREDITS; "" for none
+
+    @property
+    def score(self):
+        """1 for a right answer, PARTIAL for a wrong one the diagnosis shows half right, else 0."""
+        return 1 if self.ok else (PARTIAL if self.credit else 0)
 
 
 @dataclass
@@ -261,16 +277,52 @@ class CheckResult:
     def ok(self):
         return all(v.ok for v in self.verdicts)
 
+    @property
+    def score(self):
+        """Points out of len(verdicts): 1 per right answer, PARTIAL per half-right one."""
+        return sum(v.score for v in self.verdicts)
 
-def check(spec, answers_path, *, keras=None):
-    """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""
-    graph = as_graph(spec)
-    return check_answers(graph, load_answers(answers_path, graph), keras=keras)
+
+def check(spec, answers_path, *, keras=None, input_shape=None, args=None):
+    """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`. `input_shape`
+    (or an `input:` key in the answers) and `args` (a spec's top-level args, as --set) change the network."""
+    return check_text(spec, read_text(answers_path, "answers"), keras=keras, input_shape=input_shape, args=args,
+                      file=str(answers_path))
 
 
-def check_text(spec, text, *, keras=None):
-    graph = as_graph(spec)
-    return check_answers(graph, read_answers(text, graph), keras=keras)
+def check_text(spec, text, *, keras=None, input_shape=None, args=None, file=None):
+    graph = answers_graph(spec, text, input_shape, args, file)
+    return check_answers(graph, read_answers(text, graph, file=file), keras=keras)
+
+
+def answers_graph(spec, text, input_shape, args, file):
+    """The spec's graph at the input the answers are for: --input, else the answers' `input:` key."""
+    written = None if detect(text) else answers_input(text, file)
+    if written is not None and input_shape is not None and str(written[0]) != str(input_shape):
+        raise SpecError(f"the answers are for input {written[0]} but --input says {input_shape}", file=file,
+                        line=written[1], hint="give the input once: drop --input or the answers' `input:` key")
+    shape = input_shape if input_shape is not None else (written[0] if written else None)
+    if isinstance(spec, Graph):
+        if shape is None and not args:
+            return spec
+        if spec.file is None:
+            raise SpecError("cannot change the input of a spec built in memory", hint="pass the spec's path or name")
+        spec = spec.file
+    return load_spec(spec, input_shape=shape, args=args)
+
+
+def answers_input(text, file):
+    """(the `input:` value, its line) of a YAML answers file, or None."""
+    try:
+        data = load_yaml(text, file=file)
+    except SpecError:
+        return None               # read_answers reports it with the whole file's context
+    if not isinstance(data, dict) or data.get("input") is None:
+        return None
+    value = data["input"]
+    if isinstance(value, list):
+        value = "x".join(str(v) for v in value)
+    return str(value), data.line_of("input")
 
 
 def check_answers(graph, answers, *, keras=None):
@@ -346,18 +398,25 @@ class _Checker:
             verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
             matches = answer.given.matches
         if not ok:
-            verdict.diagnosis = self.diagnose(answer, truth, matches, self.layer_mistakes(node, answer, truth))
+            verdict.diagnosis, verdict.credit = self.diagnose(answer, truth, matches,
+                                                              self.layer_mistakes(node, answer, truth))
         return verdict
 
     @staticmethod
     def diagnose(answer, truth, matches, mistakes):
-        """The first mistake whose value the answer matches; then K = 1024 for abbreviated numbers."""
-        for value, message in mistakes:
+        """(diagnosis, credit): the first mistake whose value the answer matches; for an abbreviated
+        number, the closest of rounding the wrong way and reading K as 1024 (of the right count or of a
+        mistake's); for an exact number, a single slipped or swapped digit."""
+        mistakes = [tuple(m) + ("",) * (4 - len(m)) for m in mistakes]
+        for value, message, credit, _ in mistakes:
             if matches(value):
-                return message
-        if isinstance(answer.given, Given) and answer.given.matches_binary(truth):
-            return binary_message(answer.given, truth)
-        return ""
+                return message, credit
+        given = answer.given
+        if not isinstance(given, Given) or given.value <= 0:
+            return "", ""
+        if given.tolerance == 0:
+            return digit_slip(given, truth)
+        return reading_diagnosis(given, truth, mistakes)
 
     # -- mistakes in one layer: values via the layer's own hooks on a changed copy or a changed input
 
@@ -376,6 +435,18 @@ class _Checker:
         step = next((s for s in steps if s.quantity == STEP_OF[quantity]), None)
         return value, step_text(step, None) if step else grouped(value)
 
+    def count_phrase(self, changed, ins, quantity, changes, value, truth):
+        """How a mistake's count reads when an abbreviated answer matches it: "16,777,216 = 4096·4096, the
+        count without bias; with bias it is 16,781,312". Only for the bias, else ""."""
+        if quantity == "output_shape" or "bias" not in changes:
+            return ""
+        step = next((s for s in changed.explain(ins, changed.output_shape(ins)) if s.quantity == STEP_OF[quantity]),
+                    None)
+        worked = f" = {step.substituted}" if step and step.substituted else ""
+        if changes["bias"] is False:
+            return f"{grouped(value)}{worked}, the count without bias; with bias it is {grouped(truth)}"
+        return f"{grouped(value)}{worked}, the count with a bias; without one (bias: false) it is {grouped(truth)}"
+
     def layer_mistakes(self, node, answer, truth):
         """(value, diagnosis) for each single mistake that changes this answer, most specific first."""
         layer, ins, quantity = node.layer, [self.shapes[ref] for ref in node.inputs], answer.quantity
@@ -387,7 +458,8 @@ class _Checker:
                 continue
             result = self.measure(changed, ins, quantity)
             if result and result[0] != truth:
-                found.append((result[0], f"{title}: {result[1]}"))
+                found.append((result[0], f"{title}: {result[1]}", "",
+                              self.count_phrase(changed, ins, quantity, changes, result[0], truth)))
         if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
             stats = layer.keras_non_trainable(ins)
             found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
@@ -404,7 +476,7 @@ class _Checker:
             if len(truth) > 1:
                 found.append((from_layout(to_layout(truth, other), answer.layout),
                               f"right sizes in {other} order; these answers are read {answer.layout}: "
-                              f"{shape_x(to_layout(truth, answer.layout))}"))
+                              f"{shape_x(to_layout(truth, answer.layout))}", "order"))
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
@@ -442,7 +514,7 @@ class _Checker:
         earlier = ", ".join(f"{self.origins[ref]} = {shape_x(to_layout(s, self.graph.layout))}"
                             for ref, s, right in zip(node.inputs, theirs, ins) if s != right)
         return [(result[0], f"carried over from your earlier answer {earlier}: this layer's own arithmetic is "
-                            f"right for that input: {result[1]}")]
+                            f"right for that input: {result[1]}", "carried")]
 
     def uneven_mistakes(self, node, layer, ins, truth):
         """Sizes that do not divide evenly: rounding up, or the input size the exercise probably meant."""
@@ -488,7 +560,7 @@ class _Checker:
         verdict = Verdict(None, answer.quantity, answer.given.text, grouped(truth), answer.given.matches(truth),
                           answer.line, working)
         if not verdict.ok:
-            verdict.diagnosis = self.diagnose(answer, truth, answer.given.matches,
+            verdict.diagnosis, verdict.credit = self.diagnose(answer, truth, answer.given.matches,
                                               self.total_mistakes(answer.quantity, truth))
         return verdict
 
@@ -509,12 +581,12 @@ class _Checker:
                                                      f"{grouped(self.report.totals.non_trainable_params)} of "
                                                      "the total are moving means and variances"))
         if quantity == "macs":
-            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"))
-            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked"))
+            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"))
+            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked", "units"))
         if quantity == "flops":
             macs = self.report.totals.macs
             found.append((macs, f"MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{grouped(macs)}, plus bias "
-                                "and the other layers' operations"))
+                                "and the other layers' operations", "units"))
             found.append((2 * macs, f"FLOPs counted as 2·MACs = 2·{grouped(macs)}: archcalc also counts bias "
                                     "additions, activations and pooling (see the FLOPs convention in the README)"))
         return found
@@ -570,10 +642,12 @@ def option_mistakes(node):
 
 def swapped_count_mistakes(quantity, truth, record):
     if quantity == "flops" and record.macs:
-        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}")]
+        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}",
+                 "units")]
     if quantity == "macs" and record.macs:
-        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"),
-                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}")]
+        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"),
+                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}",
+                 "units")]
     return []
 
 
@@ -587,6 +661,105 @@ def bias_sum_message(verb, kind, items, none=False):
             + f" ({names}): {sign} {amounts + ' = ' if amounts else ''}{grouped(sum(a for _, a in items))}")
 
 
-def binary_message(given, truth):
-    return (f"K = 1024: {given.text} read with binary prefixes is {grouped(round(given.binary[0]))}, which is "
-            f"{grouped(truth)}; parameter and operation counts use K = 1,000 and M = 1,000,000")
+# ---- readings of an abbreviated or slipped number
+
+PREFIX_POWERS = {"k": "1,024", "thousand": "1,024", "m": "1,024²", "million": "1,024²", "g": "1,024³",
+                 "b": "1,024³", "billion": "1,024³", "t": "1,024⁴"}
+
+
+def written_form(given):
+    """(decimals written, prefix as written) of a number like 102.7M, or None for another spelling (6.24e7)."""
+    match = re.fullmatch(r"\s*[+-]?\d[\d,\s_']*?(?:[.,](\d+))?\s*([a-zA-Z]*)\s*", given.text)
+    if not match or match.group(2).lower() not in PREFIXES:
+        return None
+    return len(match.group(1) or ""), match.group(2)
+
+
+def rounded_like(given, n):
+    """n written with the given's digits and prefix, rounded half up: 102,764,544 like 102.7M -> 102.8M."""
+    form = written_form(given)
+    if form is None:
+        return None
+    decimals, prefix = form
+    unit = 2 * given.tolerance
+    steps = (Fraction(n) / unit + Fraction(1, 2)).__floor__()
+    value = steps * unit / 1000 ** PREFIXES[prefix.lower()]
+    return f"{float(value):.{decimals}f}{prefix}"
+
+
+def roundings(given, n):
+    """How the given's digits come from n other than by rounding: "rounded down" (cut off), "rounded up"."""
+    unit = 2 * given.tolerance
+    if given.value == (Fraction(n) / unit).__floor__() * unit:
+        return "rounded down"
+    if given.value == (-(-Fraction(n) // unit)) * unit:
+        return "rounded up"
+    return None
+
+
+def reading_diagnosis(given, truth, mistakes):
+    """An abbreviated wrong number: the reading (rounded the wrong way, or K = 1024) of the right count or
+    of one mistake's that lands closest to the number it explains; binary only when closer than rounding."""
+    candidates = []
+    for value, message, credit, phrase in [(truth, None, None, None)] + mistakes:
+        if not isinstance(value, int) or value <= 0:
+            continue
+        how = roundings(given, value)
+        if how:
+            candidates.append((abs(given.value - value) / value, 0, how, value, message, credit, phrase))
+        if given.matches_binary(value):
+            candidates.append((abs(given.binary[0] - value) / value, 1, "binary", value, message, credit, phrase))
+    if not candidates:
+        return "", ""
+    # rounding the wrong way: the right count before a mistake's (within one unit, closeness means nothing);
+    # a binary reading only when it lands closer than that rounding
+    rounded_ones = sorted((c for c in candidates if c[1] == 0), key=lambda c: (c[4] is not None, c[0]))
+    binary_ones = sorted((c for c in candidates if c[1] == 1), key=lambda c: (c[0], c[4] is not None))
+    best = rounded_ones[0] if rounded_ones else None
+    if binary_ones and (best is None or binary_ones[0][0] < best[0]):
+        best = binary_ones[0]
+    _, _, how, value, message, credit, phrase = best
+    rounded = rounded_like(given, truth)
+    if message is None and how == "binary":
+        prefix = written_form(given)
+        power = f"{prefix[1]} = {PREFIX_POWERS.get(prefix[1].lower(), '1,024')}" if prefix else "K = 1,024"
+        return (f"K = 1024: {given.text} read with binary prefixes ({power}) is "
+                f"{grouped(round(given.binary[0]))}, which matches {grouped(truth)} to the digits written; "
+                f"counts use K = 1,000 and M = 1,000,000" + (f", so {grouped(truth)} is {rounded}" if rounded else ""),
+                "units")
+    if message is None:
+        return (f"{given.text} is {grouped(truth)} {how}" + (f"; rounded it is {rounded}" if rounded else ""),
+                "rounding")
+    if how == "binary":
+        prefix = written_form(given)
+        reading = f"reading {prefix[1]} as {PREFIX_POWERS.get(prefix[1].lower(), '1,024')}" if prefix else \
+            "with binary prefixes"
+    else:
+        reading = f"{grouped(value)} {how}"
+    if phrase and how == "binary":
+        return f"{given.text}, {reading}, matches {phrase}", credit or ""
+    if phrase:
+        return f"{given.text} matches {phrase} ({reading})", credit or ""
+    return (f"{given.text} matches {grouped(value)} ({reading}): {message}; the right count is {grouped(truth)}",
+            credit or "")
+
+
+def digit_slip(given, truth):
+    """An exact number one digit away from the right one, or with two neighbouring digits swapped."""
+    if given.value.denominator != 1:
+        return "", ""
+    theirs, right = str(int(given.value)), str(truth)
+    if len(theirs) != len(right) or len(right) < 3:
+        return "", ""
+    differ = [i for i, (a, b) in enumerate(zip(theirs, right)) if a != b]
+    places = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions")
+    if len(differ) == 1:
+        place = len(right) - 1 - differ[0]
+        where = f"the {places[place]} digit" if place < len(places) else "one digit"
+        return (f"only {where} differs from the right count {grouped(truth)}, as a slip in the arithmetic of "
+                "the right formula would give", "arithmetic")
+    if len(differ) == 2 and differ[1] == differ[0] + 1 and theirs[differ[0]] == right[differ[1]] \
+            and theirs[differ[1]] == right[differ[0]]:
+        return (f"two neighbouring digits are swapped: the right count is {grouped(truth)}, as a slip in writing "
+                "out the right result would give", "arithmetic")
+    return "", ""
