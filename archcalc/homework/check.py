@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..analysis.analyzer import analyze
+from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import LayerError, SpecError, read_text
 from .explain import explain
 from ..layers import lookup
@@ -32,15 +32,18 @@ from ..spec.yamlio import load_yaml
 
 LAYER_KEYS = {"output_shape": "output_shape", "shape": "output_shape", "output": "output_shape",
               "output_size": "output_shape", "params": "params", "parameters": "params", "param": "params",
-              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops"}
+              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops",
+              "receptive_field": "receptive_field", "rf": "receptive_field"}
 TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "params",
               "trainable_params": "trainable_params", "trainable": "trainable_params",
               "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
               "macs": "macs", "mult_adds": "macs", "flops": "flops"}
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
 LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
-          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs"}
-ANSWER_KEYS = ("layers", "totals", "layout", "input")
+          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
+ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
+POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
 PARTIAL = Fraction(1, 2)
 # Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
 CREDITS = {
@@ -127,6 +130,7 @@ class Answer:
     line: int
     layout: str = CHANNELS_FIRST
     batch: bool = False        # shapes copied from a summary carry a leading batch size
+    problem: dict = None       # a numeric pooling exercise: its input matrix, kernel, stride and mode
 
 
 @dataclass
@@ -156,7 +160,7 @@ def yaml_answers(data, graph, file):
     def fail(message, line, hint=None):
         return SpecError(message, file=file, line=line, hint=hint)
 
-    if not isinstance(data, dict) or not ({"layers", "totals"} & set(data)):
+    if not isinstance(data, dict) or not ({"layers", "totals", "pooling"} & set(data)):
         raise fail("answers must be a mapping with `layers:` and/or `totals:`", 1,
                    "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
                    "  totals: {params: 62378344}")
@@ -178,6 +182,7 @@ def yaml_answers(data, graph, file):
             raise fail(f"the spec has no layer named '{name}'", line, graph.layer_hint(name))
         items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
     totals = data.get("totals") or {}
+    items += pooling_answers(data.get("pooling") or {}, data.line_of("pooling"), fail)
     items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
     return Answers(items, "yaml", file)
 
@@ -197,11 +202,52 @@ def answer_items(layer, values, keys, line, layout, fail):
             raise fail(f"unknown answer '{key}' for {where}", key_line,
                        did_you_mean(key, keys) or f"answers: {', '.join(dict.fromkeys(keys.values()))}")
         try:
-            given = parse_shape_answer(raw) if quantity == "output_shape" else parse_given(raw)
+            given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_given(raw)
         except ValueError as err:
             raise fail(f"{where} {key}: {err}", key_line) from None
         items.append(Answer(layer, quantity, given, key_line, layout))
     return items
+
+
+def pooling_answers(exercises, line, fail):
+    """`pooling: {name: {input: [[...]], kernel: 2, stride: 2, mode: max, output: [[...]], mask: [[...]]}}`:
+    numeric pooling exercises, graded by calc's own pooling."""
+    if not isinstance(exercises, dict):
+        raise fail("`pooling` must map exercise names to {input: [[...]], kernel: 2, mode: max, output: [[...]]}",
+                   line)
+    items = []
+    for name, problem in exercises.items():
+        where = exercises.line_of(name)
+        if not isinstance(problem, dict) or "input" not in problem or "kernel" not in problem:
+            raise fail(f"pooling exercise '{name}' needs `input:` (a matrix) and `kernel:`", where,
+                       "e.g. ex5: {input: [[1, 2], [3, 4]], kernel: 2, mode: max, output: [[4]]}")
+        for key in problem:
+            if key not in POOL_KEYS:
+                raise fail(f"unknown key '{key}' in pooling exercise '{name}'", problem.line_of(key),
+                           did_you_mean(key, POOL_KEYS) or f"keys: {', '.join(POOL_KEYS)}")
+        if problem.get("mode", "max") not in ("max", "avg"):
+            raise fail(f"pooling exercise '{name}': mode must be max or avg", problem.line_of("mode"))
+        matrix = read_matrix(problem["input"], f"pooling exercise '{name}' input", problem.line_of("input"), fail)
+        for quantity, key in (("pool_output", "output"), ("pool_mask", "mask")):
+            if key in problem:
+                given = read_matrix(problem[key], f"pooling exercise '{name}' {key}", problem.line_of(key), fail)
+                items.append(Answer(name, quantity, given, problem.line_of(key),
+                                    problem={**problem, "input": matrix}))
+    return items
+
+
+def read_matrix(raw, what, line, fail):
+    """[[1, 2], [3, 4]] -> a tuple of tuples of Fractions (finite numbers, equal rows)."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(row, list) and row for row in raw):
+        raise fail(f"{what} must be a matrix such as [[1, 2], [3, 4]]", line)
+    if len({len(row) for row in raw}) > 1:
+        raise fail(f"{what}: the rows have different lengths", line)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for row in raw for v in row):
+        raise fail(f"{what}: every entry must be a number", line)
+    try:
+        return tuple(tuple(Fraction(str(v)) for v in row) for row in raw)
+    except (ValueError, ZeroDivisionError):
+        raise fail(f"{what}: every entry must be a number", line) from None
 
 
 def summary_answers(summary, graph, file):
@@ -335,6 +381,7 @@ def check_answers(graph, answers, *, keras=None):
 class _Checker:
     def __init__(self, graph, keras, answers):
         self.graph, self.keras = graph, keras
+        self.answers_file = answers.file
         self.report = analyze(graph, keras=keras)
         self.explanation = explain(graph, report=self.report)
         self.records = {r.name: r for r in self.report.layers}
@@ -378,6 +425,10 @@ class _Checker:
     def verdict(self, answer):
         if answer.layer is None:
             return self.total_verdict(answer)
+        if answer.problem is not None:
+            return pool_verdict(answer)
+        if answer.quantity == "receptive_field":
+            return self.field_verdict(answer)
         node, record = self.nodes[answer.layer], self.records[answer.layer]
         explained = self.steps[answer.layer]
         if answer.quantity == "output_shape":
@@ -548,6 +599,27 @@ class _Checker:
         hint = "" if layer.kind == "conv" or ceil else " (ceil_mode: true would round up)"
         found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
         return found
+
+    def field_verdict(self, answer):
+        record, explained = self.records[answer.layer], self.steps[answer.layer]
+        truth = record.receptive_field
+        if not isinstance(truth, ReceptiveField):
+            raise SpecError(f"'{answer.layer}' has no receptive field to check (it is not a windowed map layer)",
+                            file=self.answers_file, line=answer.line, hint="ask for a conv or pooling layer's")
+        given = answer.given * 2 if len(answer.given) == 1 else answer.given
+        working = [" = ".join((s.quantity, s.formula, s.substituted, str(s.result))) for s in explained.field_steps
+                   if s.quantity.startswith("r")]
+        correct = str(truth.size[0]) if truth.size[0] == truth.size[1] else shape_x(truth.size)
+        verdict = Verdict(answer.layer, "receptive_field", shape_x(answer.given), correct, tuple(given) == truth.size,
+                          answer.line, working)
+        before = [self.records[ref].receptive_field for ref in self.nodes[answer.layer].inputs if ref in self.records]
+        before = before[0] if before and isinstance(before[0], ReceptiveField) else ReceptiveField.of_input()
+        if not verdict.ok and tuple(given) == before.size:
+            verdict.diagnosis = (f"that is the receptive field of this layer's input, r_in = {shape_x(before.size)}; "
+                                 f"the layer widens it by (k − 1)·j_in")
+        elif not verdict.ok and tuple(given) == truth.jump:
+            verdict.diagnosis = f"that is the jump (effective stride) j = {shape_x(truth.jump)}, not the field size"
+        return verdict
 
     # -- totals
 
@@ -763,3 +835,52 @@ def digit_slip(given, truth):
         return (f"two neighbouring digits are swapped: the right count is {grouped(truth)}, as a slip in writing "
                 "out the right result would give", "arithmetic")
     return "", ""
+
+
+# ---- numeric pooling exercises
+
+def pool_verdict(answer):
+    """A pooled matrix or max-pool routing mask, against calc's own pooling of the exercise's input."""
+    import numpy as np
+    from .calc import pool_explanation, pool_values
+    problem = answer.problem
+    matrix = np.array([[float(v) for v in row] for row in problem["input"]])
+    mode = problem.get("mode", "max")
+    kernel, stride = str(problem["kernel"]), str(problem.get("stride") or problem["kernel"])
+    try:
+        values, mask = pool_values(matrix, kernel=kernel, stride=stride, mode=mode)
+        sizes = pool_explanation(input_size=f"{matrix.shape[0]}x{matrix.shape[1]}", kernel=kernel, stride=stride,
+                                 mode=mode)
+    except SpecError as err:
+        raise err.located(line=answer.line) from None
+    working = size_working(sizes.layers[0].steps, None)
+    if answer.quantity == "pool_mask":
+        if mode != "max":
+            raise SpecError(f"pooling exercise '{answer.layer}' asks for a mask, which only max pooling routes",
+                            line=answer.line, hint="remove `mask:` or set mode: max")
+        truth = mask
+        working.append("the gradient of each output flows back to the position of its window's maximum")
+    else:
+        truth = values
+    given = answer.given
+    ok = np.array(given, dtype=float).shape == truth.shape and bool(
+        np.all(np.abs(np.array(given, dtype=float) - truth) < 0.005))
+    verdict = Verdict(answer.layer, answer.quantity, matrix_words(given), matrix_words(truth), ok, answer.line,
+                      working)
+    if not ok and answer.quantity == "pool_output":
+        other, _ = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
+        if np.array(given, dtype=float).shape == other.shape and np.all(np.abs(np.array(given, dtype=float) - other)
+                                                                        < 0.005):
+            verdict.diagnosis = ("these are the window averages; max pooling keeps each window's largest value"
+                                 if mode == "max" else
+                                 "these are the window maxima; average pooling keeps each window's mean")
+    if not ok and answer.quantity == "pool_mask" and np.array(given).shape != truth.shape:
+        verdict.diagnosis = (f"the mask has the input's shape {truth.shape[0]}×{truth.shape[1]}: one entry per "
+                             "input position")
+    return verdict
+
+
+def matrix_words(matrix):
+    """[[9, 6], [9, 9]] as one line, whole numbers without a decimal point."""
+    rows = matrix.tolist() if hasattr(matrix, "tolist") else matrix
+    return "[" + ", ".join("[" + ", ".join(f"{float(v):g}" for v in row) + "]" for row in rows) + "]"
