@@ -8,6 +8,7 @@ import click
 from . import __version__
 from .analysis.conventions import CONVENTIONS
 from .errors import SpecError, writing
+from .homework.exercises import TOPICS as EXERCISE_TOPICS
 
 DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
 
@@ -521,6 +522,42 @@ def check(spec, answers, input_shape, settings, keras, fmt, output):
     result = check_answers(spec, answers, keras=keras, input_shape=input_shape, args=parse_settings(settings))
     emit(check_report(result, fmt), output)
     sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--count", type=click.IntRange(min=1, max=200), default=6, show_default=True,
+              help="Number of exercises.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The same seed gives the same sheet.")
+@click.option("--topics", default=",".join(EXERCISE_TOPICS), show_default=True, metavar="LIST",
+              help=f"Comma-separated, from: {', '.join(EXERCISE_TOPICS)}.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the answer key, with worked solutions, to FILE.")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the blank answers file that `archcalc check` grades to FILE.")
+@output_option
+def exercises(spec, count, seed, topics, key_path, answers_path, output):
+    """Write an exercise sheet (Markdown) on SPEC's layers: output size, parameters, MACs,
+    receptive field, and pooling by hand on random 4×4 matrices (forward max/average, and
+    the max-pooling backward mask). Without SPEC, one of the course's models is drawn.
+    A student fills in the --answers file and `archcalc check SPEC answers.yaml` grades it.
+
+    \b
+    Example:
+      archcalc exercises alexnet --count 8 --seed 3 -o sheet.md --key key.md --answers answers.yaml
+      archcalc check alexnet answers.yaml
+    """
+    from .homework.exercises import answers_yaml, make_sheet, sheet_markdown
+    chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
+    sheet = make_sheet(load(spec) if spec else None, count=count, seed=seed, topics=chosen)
+    if spec:
+        sheet.spec = spec
+    emit(sheet_markdown(sheet).rstrip("\n"), output)
+    if key_path:
+        emit(sheet_markdown(sheet, key=True).rstrip("\n"), key_path)
+    if answers_path:
+        emit(answers_yaml(sheet).rstrip("\n"), answers_path)
 
 
 @main.group()
