@@ -141,9 +141,11 @@ def complete_type(prefix, name, file, line):
                         hint="write the type in full, e.g. `max_pooling2d_1 (MaxPooling2D)`")
     if not candidates:
         return prefix
+    from ..layers import lookup
     listed = ", ".join(candidates[:-1]) + f" or {candidates[-1]}"
+    example = next((c for c in candidates if lookup(c)), candidates[0])
     raise SpecError(f"the cut-off type '{prefix}' of layer '{name}' is ambiguous: it could be {listed}",
-                    file=file, line=line, hint=f"write the type in full, e.g. `{name} ({candidates[0]})`")
+                    file=file, line=line, hint=f"write the type in full, e.g. `{name} ({example})`")
 
 
 def split_box(line):
