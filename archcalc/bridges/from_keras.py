@@ -209,14 +209,18 @@ def from_keras(model, *, name=None, source=None):
                         hint="build it with keras.Input(shape=(28, 28, 1)) and fixed sizes")
     alias, pending, problems, layers, taken = {}, {}, [], [], set()
     last = INPUT
+    alias[model.inputs[0]._keras_history.operation.name] = INPUT     # Sequential leaves its InputLayer out
     for layer in model.layers:
         cls = type(layer).__name__
         if cls == "InputLayer":
             alias[layer.name] = INPUT
             continue
         refs = _sources(layer)
-        if any(ref not in alias for ref in refs):
-            problems.append(f"{layer.name} ({cls}): its input comes from a layer that could not be imported")
+        if any(ref not in alias for ref in refs):       # after a layer already reported: only its own type
+            try:
+                _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), None)
+            except Unsupported as reason:
+                problems.append(f"{layer.name} ({cls}): {reason}")
             continue
         if cls == "ZeroPadding2D":
             pending[layer.name] = (tuple(tuple(p) for p in layer.padding), alias[refs[0]])
