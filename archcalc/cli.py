@@ -306,6 +306,9 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
       archcalc verify vgg16 --keras
     """
     if keras:
+        if train or meta or device != "cpu" or batch != 1 or dtype != "fp32":
+            raise SpecError("verify --keras compares output shapes and parameter counts only",
+                            hint="drop --train, --meta, --device, --batch and --dtype with --keras")
         from .bridges.keras_model import verify_keras
         from .report.tables import keras_verification
         result = verify_keras(load(spec, input_shape, settings), progress=terminal_progress())

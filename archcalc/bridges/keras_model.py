@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.analyzer import analyze
 from ..errors import MissingExtra, SpecError
-from ..layers.shapes import CHANNELS_LAST, to_layout
+from ..layers.shapes import CHANNELS_LAST, from_layout, to_layout
 from ..spec.graph import INPUT, as_graph
 
 # archcalc activation type -> the string Keras's `activation=` takes (only those that mean the same thing)
@@ -345,7 +345,7 @@ def verify_keras(spec, *, input_shape=None, progress=None):
     for node in graph.nodes:
         record, planned = records[node.name], by_node[node.name]
         built = model.get_layer(planned.name)
-        predicted_shape = keras_shape(to_layout_internal(record.output_shape, graph.layout))
+        predicted_shape = keras_shape(from_layout(tuple(record.output_shape), graph.layout))
         measured_shape = tuple(built.output.shape[1:])
         host = planned.nodes[0] == node.name      # a folded activation owns no weights of its own
         check = LayerCheck(node.name, f"{record.type} → {planned.cls}" if host else f"{record.type} (in {planned.name})")
@@ -354,8 +354,8 @@ def verify_keras(spec, *, input_shape=None, progress=None):
         check.checks["non_trainable"] = (record.params - record.trainable_params,
                                          _weights(built.non_trainable_weights) if host else 0)
         layers.append(check)
-    totals = report.totals
-    result = Verification(graph.name, f"Keras {import_keras().__version__} ({import_keras().backend.backend()} backend)",
+    totals, keras = report.totals, import_keras()
+    result = Verification(graph.name, f"Keras {keras.__version__} ({keras.backend.backend()} backend)",
                           1, "fp32", False, False, layers)
     result.totals = {"params": (totals.params, model.count_params()),
                      "trainable_params": (totals.trainable_params, _weights(model.trainable_weights)),
@@ -369,9 +369,3 @@ def verify_keras(spec, *, input_shape=None, progress=None):
         result.compared.append(f"Keras layers with no spec layer of their own (padding, reshapes): {', '.join(helpers)}")
     result.not_measured = ["FLOPs and saved bytes: Keras does not count them (archcalc verify without --keras does)"]
     return result
-
-
-def to_layout_internal(shape, layout):
-    """A record's shape (the spec's layout) -> archcalc's channels-first."""
-    from ..layers.shapes import from_layout
-    return from_layout(tuple(shape), layout)
