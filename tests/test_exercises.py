@@ -92,7 +92,7 @@ def test_cli_sheet_filled_in_and_graded(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "**Answer:**" not in sheet.read_text() and "**Answer:**" in key.read_text()
     blank = answers.read_text()
-    assert "___" in blank
+    assert "___" in blank and blank.strip() in sheet.read_text()         # the sheet carries the same blank file
     # a student copies the key's values into the blank file, one wrong on purpose
     filled = yaml.safe_load(re.search(r"```yaml\n(.*?)```", key.read_text(), re.S).group(1))
     student = yaml.safe_load(blank.replace("___", "0"))

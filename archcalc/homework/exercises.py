@@ -279,8 +279,10 @@ def sheet_markdown(sheet, *, key=False):
                         "(batch 1). Its layers, in order:", "",
              "| layer | type | settings |", "|---|---|---|"]
     lines += [f"| {name} | {kind} | {settings or '–'} |" for name, kind, settings in sheet.network]
-    lines += ["", f"Write your answers in the answers file (`archcalc exercises … --answers answers.yaml` writes "
-                  f"it with blanks) and grade them with `archcalc check {sheet.spec} answers.yaml`.", ""]
+    if not key:
+        lines += ["", "Copy the block at the end of this sheet into answers.yaml, replace each ___ with your "
+                      f"answer, and grade it with `archcalc check {sheet.spec} answers.yaml`."]
+    lines.append("")
     for exercise in sheet.exercises:
         lines += [f"## {exercise.number}. {TITLES[exercise.topic]}", "", exercise.question, ""]
         if exercise.problem:
@@ -288,6 +290,6 @@ def sheet_markdown(sheet, *, key=False):
         if key:
             lines += [f"**Answer:** {_answer_text(exercise)}", ""]
             lines += [f"- {step}" for step in exercise.solution] + [""]
-    if key:
-        lines += ["## Answers file, filled in", "", "```yaml", answers_yaml(sheet, filled=True).rstrip(), "```", ""]
+    heading = "## Answers file, filled in" if key else "## Your answers (answers.yaml)"
+    lines += [heading, "", "```yaml", answers_yaml(sheet, filled=key).rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
