@@ -161,12 +161,26 @@ def test_verify_keras_finds_a_real_disagreement(monkeypatch):
     assert outcome.exit_code == 1 and "DISAGREEMENT" in outcome.output
 
 
-def test_cli_verify_keras():
+def test_cli_verify_keras(write_spec):
     outcome = CliRunner().invoke(main, ["verify", "lenet5", "--keras"])
     assert outcome.exit_code == 0, outcome.output
     assert "All agree ✓" in outcome.output and "torch backend" in outcome.output
-    refused = CliRunner().invoke(main, ["verify", "googlenet", "--keras"])
-    assert refused.exit_code == 2 and "ceil_mode" in refused.output and "Traceback" not in refused.output
+    spec = write_spec("input: [1, 12, 12]\nlayers:\n  - maxpool2d: {name: pool, kernel: 2, dilation: 2}\n")
+    refused = CliRunner().invoke(main, ["verify", str(spec), "--keras"])
+    assert refused.exit_code == 2 and "Keras pools have no dilation" in refused.output
+    assert "Traceback" not in refused.output
+    torch_only = CliRunner().invoke(main, ["verify", "lenet5", "--keras", "--train"])
+    assert torch_only.exit_code == 2 and "--keras compares output shapes and parameter counts only" in torch_only.output
+
+
+def test_a_ceil_mode_max_pool_is_padded_at_the_end():
+    # GoogLeNet's maxpool1 (ceil_mode) on 112×112: (112 − 3)/2 + 1 = 55.5, rounded up to 56. Keras rounds
+    # down, so one zero row and column go at the end: (113 − 3)/2 + 1 = 56
+    result = verify_keras("googlenet")
+    assert result.ok, [layer for layer in result.layers if not layer.ok]
+    pool = next(layer for layer in result.layers if layer.name == "maxpool1")
+    assert pool.checks["shape"] == ((56, 56, 64), (56, 56, 64))
+    assert "layers.ZeroPadding2D(padding=((0, 1), (0, 1)), name='maxpool1_pad')" in keras_source("googlenet")
 
 
 # ---- export-keras

@@ -6,7 +6,9 @@ to Keras layers is plain data. Keras models are channels_last whatever the spec'
 course writes them: a spec's (C, H, W) is Keras's (None, H, W, C).
 
 Keras has no explicit padding on its layers: a padding that equals 'same' becomes padding="same",
-any other becomes a ZeroPadding2D layer before the conv or pool (named `<layer>_pad`). An activation
+any other becomes a ZeroPadding2D layer before the conv or pool (named `<layer>_pad`); a max-pool with
+ceil_mode gets the extra end pixels that make Keras's rounding down give PyTorch's size. ZeroPadding2D
+pads zeros where PyTorch's max-pool pads −∞: the values agree after a ReLU, the shapes always. An activation
 written as `activation: relu` on a conv or dense folds back into that Keras layer, as the course writes
 `layers.Conv2D(32, (3, 3), activation='relu')`. Local response normalization, which Keras lacks, is
 the small LocalResponseNorm layer below (registered so that a saved .keras file loads back).
@@ -105,8 +107,11 @@ class _Planner:
                 and following.layer.type_name in KERAS_ACTIVATIONS and not following.layer.opts)
 
     def padding(self, node, windows, inputs, stride_one_same):
-        """'same' when the pads are Keras's 'same', else a ZeroPadding2D layer before; -> (padding, inputs)."""
-        pads = [(w.pad_before, w.pad_after) for w in windows]
+        """'same' when the pads are Keras's 'same', else a ZeroPadding2D layer before; -> (padding, inputs).
+        A ceil_mode pool gets the extra pixels at the end that make Keras's rounding down give its size."""
+        pads = [(w.pad_before, w.pad_after + max((w.output - 1) * w.stride + w.effective_kernel
+                                                   - (w.size + w.pad_before + w.pad_after), 0))
+                for w in windows]
         if all(p == (0, 0) for p in pads):
             return None, inputs
         if stride_one_same and all(w.stride == 1 and w.pad_before + w.pad_after == w.effective_kernel - 1
@@ -145,8 +150,9 @@ class _Planner:
             self.add(nodes, "Dense", inputs, [layer.units], **kwargs, **extra)
         elif kind in ("maxpool2d", "avgpool2d"):
             windows = layer.windows(ins[0])
-            if layer.opts.get("ceil_mode") and any(w.remainder for w in windows):
-                raise self.fail(node, "ceil_mode rounds the output size up; Keras pools round down",
+            if kind == "avgpool2d" and layer.opts.get("ceil_mode") and any(w.remainder for w in windows):
+                raise self.fail(node, "ceil_mode rounds the output size up; Keras pools round down, and "
+                                "padding an average pool would change its values",
                                 hint="pick an input size that divides evenly, or drop ceil_mode")
             if layer.opts.get("dilation", (1, 1)) != (1, 1):
                 raise self.fail(node, "Keras pools have no dilation")
