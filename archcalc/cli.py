@@ -556,6 +556,9 @@ def exercises(spec, count, seed, topics, key_path, answers_path, output):
     sheet = make_sheet(load(spec) if spec else None, count=count, seed=seed, topics=chosen)
     if spec:
         sheet.spec = spec
+    if len(sheet.exercises) < sheet.asked:
+        click.echo(f"note: {len(sheet.exercises)} exercises, not {sheet.asked}: {sheet.model} has no more layers "
+                   f"for the topics {', '.join(chosen)}", err=True)
     emit(sheet_markdown(sheet).rstrip("\n"), output)
     if key_path:
         emit(sheet_markdown(sheet, key=True).rstrip("\n"), key_path)

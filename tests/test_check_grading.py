@@ -91,6 +91,17 @@ def test_score_counts_half_for_partial_credit():
     assert "1 of 3 answers right." in report and "score 1.5 of 3" in report
 
 
+def test_carried_over_and_swapped_order_get_partial_credit():
+    # conv2 written 23×23×256 (padding forgotten, 27 − 5 + 1 = 23): pool2's (23 − 3)/2 + 1 = 11 is right
+    # for that input, carried over; the right 13×13×256 in channels_first order is 256×13×13
+    result = check_text("alexnet", "layers:\n  conv2: {output_shape: [23, 23, 256]}\n"
+                                   "  pool2: {output_shape: [11, 11, 256]}\n  pool5: {output_shape: [256, 6, 6]}\n")
+    conv2, pool2, pool5 = result.verdicts
+    assert conv2.credit == "" and conv2.diagnosis.startswith("padding forgotten")
+    assert pool2.credit == "carried" and pool2.diagnosis.startswith("carried over")
+    assert pool5.credit == "order" and pool5.score == Fraction(1, 2)
+
+
 # ---- another input size: --input, --set and the answers' input: key
 
 def test_input_key_grades_alexnet_at_224():

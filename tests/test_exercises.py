@@ -114,6 +114,13 @@ def test_cli_sheet_filled_in_and_graded(tmp_path):
     assert unfilled.returncode == 2 and "___" in unfilled.stderr and "Traceback" not in unfilled.stderr
 
 
+def test_cli_says_when_the_layers_run_out():
+    # mnist_cnn has five layers with parameters (conv1-3, fc1-2): ten params questions cannot be asked
+    result = run_cli("exercises", "mnist_cnn", "--topics", "params", "--count", "10")
+    assert result.returncode == 0 and result.stdout.count("## ") == 5 + 1       # + the answers section
+    assert "note: 5 exercises, not 10" in result.stderr
+
+
 def test_cli_refuses_an_unknown_topic():
     result = run_cli("exercises", "mnist_cnn", "--topics", "params,flops")
     assert result.returncode == 2 and "unknown topic(s): flops" in result.stderr

@@ -258,6 +258,23 @@ def test_from_keras_cli_with_a_saved_file_and_a_callable(tmp_path, monkeypatch):
     assert archcalc.analyze(str(spec)).totals.params == 54_186
 
 
+def test_from_keras_refuses_a_spec_that_counts_differently(course, monkeypatch):
+    """The spec is summarized before it is handed back: a mapping that lost a bias must not get through."""
+    from archcalc.bridges import from_keras as module
+    original = module._convert
+
+    def lossy(layer, shape, pending):
+        converted = original(layer, shape, pending)
+        if converted and converted[0] == "dense":
+            converted[1]["bias"] = False
+        return converted
+    monkeypatch.setattr(module, "_convert", lossy)
+    with pytest.raises(SpecError) as info:
+        from_keras(course["mnist_fc"])
+    # without the 512 + 10 biases: 407,050 − 522 = 406,528
+    assert "has 406,528 params but Keras counts 407,050" in str(info.value)
+
+
 def test_from_keras_names_every_layer_it_cannot_import():
     model = keras.Sequential([keras.Input((10, 4)), layers.Conv1D(8, 3), layers.LSTM(5), layers.Dense(2)])
     with pytest.raises(SpecError) as info:

@@ -201,7 +201,12 @@ def from_keras(model, *, name=None, source=None):
     """A spec (a plain dict, for archcalc.analyze or to_yaml) equivalent to the Keras `model`, checked
     against Keras's own count_params() before it is returned."""
     import_keras()
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    try:
+        model.inputs
+    except (AttributeError, ValueError):
+        raise SpecError(f"{model.name} has no input shape yet",
+                        hint="build it with keras.Input(shape=(28, 28, 1)) as its first layer") from None
+    if not model.inputs or len(model.inputs) != 1 or len(model.outputs) != 1:
         raise SpecError("from-keras handles models with one input and one output")
     input_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in input_shape):

@@ -65,6 +65,7 @@ class Sheet:
     layout: str
     network: list                 # (name, type, settings) rows describing the layers
     exercises: list
+    asked: int = 0                # how many were asked for; more than len(exercises) when the layers ran out
 
 
 ALWAYS_SHOWN = ("filters", "kernel", "stride", "padding", "units")
@@ -133,7 +134,7 @@ def make_sheet(spec=None, *, count=6, seed=0, topics=TOPICS):
     network = [(n.name, n.layer.type_name, _settings(n)) for n in graph.nodes]
     spec_word = spec if isinstance(spec, str) else (graph.file or graph.name)
     return Sheet(graph.name, str(spec_word), seed, tuple(to_layout(graph.input_shape, graph.layout)), graph.layout,
-                 network, exercises)
+                 network, exercises, count)
 
 
 def _ancestors(graph, name):
