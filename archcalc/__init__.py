@@ -5,22 +5,33 @@
     >>> report.totals.params
     407050
 
-Also: archcalc.from_torch.from_torch (a torch model -> spec), archcalc.plots.plot_layers and
-plot_comparison (charts), archcalc.diagram.to_svg and to_dot, archcalc.schema.spec_schema.
+Every command has a function here: analyze, load_spec, memory, explain, compare, check, verify,
+to_torch, torch_source, from_torch, plot_layers, plot_comparison, to_svg, to_dot, spec_schema.
+Only analyze, load_spec and SpecError load with the package; the others import their module (and
+torch or matplotlib) on first use, so `import archcalc` stays as light as `summarize` needs.
 """
+import importlib
+
 __version__ = "0.1.0"
 
 from .analysis.analyzer import LayerRecord, Report, Totals, analyze  # noqa: E402
 from .errors import SpecError  # noqa: E402
 from .spec.graph import load_spec  # noqa: E402
 
+_LAZY = {
+    "memory": "analysis.memory", "explain": "homework.explain", "compare": "homework.compare",
+    "check": "homework.check", "verify": "bridges.verify", "to_torch": "bridges.torch_model",
+    "torch_source": "bridges.torch_model", "from_torch": "bridges.from_torch", "plot_layers": "report.plots",
+    "plot_comparison": "report.plots", "to_svg": "report.diagram", "to_dot": "report.diagram",
+    "spec_schema": "spec.schema",
+}
 
-def to_torch(spec, **kwargs):
-    """Build the equivalent torch.nn.Module (needs the `torch` extra): one submodule per spec layer,
-    same names, freshly initialised weights. spec: a path, built-in name, dict or Graph."""
-    from .bridges.torch_model import to_torch as build
-    return build(spec, **kwargs)
+
+def __getattr__(name):
+    """PEP 562: archcalc.memory(...) imports archcalc.analysis.memory on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'archcalc' has no attribute {name!r}")
 
 
-__all__ = ["analyze", "load_spec", "to_torch", "Report", "LayerRecord", "Totals", "SpecError",
-           "__version__"]
+__all__ = ["analyze", "load_spec", "Report", "LayerRecord", "Totals", "SpecError", "__version__", *_LAZY]

@@ -1,6 +1,7 @@
 """Small library functions the CLI builds on, reachable from Python too."""
 from .spec import zoo
 from .analysis.analyzer import analyze
+from .layers import lookup
 from .spec.graph import as_graph, load_spec
 
 
@@ -34,5 +35,5 @@ def compare_conventions(spec, *, batch=1, input_shape=None):
                      "includes": convention.includes, "total": reports[name].totals.flops, "by_kind": by_kind})
     return {
         "model": graph.name, "batch": batch, "kinds": kinds, "conventions": rows,
-        "rules": {t: {name: c.rule(t).text for name, c in CONVENTIONS.items()} for t in types},
+        "rules": {t: {name: c.rule(lookup(t)).text for name, c in CONVENTIONS.items()} for t in types},
     }

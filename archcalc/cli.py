@@ -249,6 +249,29 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
 
 
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port on 127.0.0.1; 0 for any free one (8765 falls back to a free one when taken).")
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option("--verbose", is_flag=True, help="Log every request on stderr.")
+def serve(spec, port, no_browser, verbose):
+    """The playground: a local web page with a YAML editor, the per-layer table, totals, the
+    diagram, worked arithmetic for a clicked layer, memory and comparison views, and downloads.
+
+    Listens on 127.0.0.1 only and needs no network; SPEC (a file or built-in name) opens in the
+    editor. The page computes nothing itself: the server answers with the same library as the CLI.
+    Stop it with Ctrl+C.
+
+    \b
+    Example:
+      archcalc serve alexnet --port 8000
+    """
+    from .web.server import serve as run
+    run(spec, port=port, open_browser=not no_browser, verbose=verbose,
+        ready=lambda url: click.echo(f"archcalc playground at {url}  (Ctrl+C stops it)", err=True))
+
+
 @main.command("from-torch")
 @click.argument("target", metavar="PACKAGE.MODULE:CALLABLE")
 @click.option("--input", "input_shape", metavar="SHAPE", required=True,
@@ -402,11 +425,123 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
 
 @main.command()
 @spec_argument
+@input_option
+@set_option
+@click.option("--strategy", type=click.Choice(("ddp", "zero1", "zero2", "zero3", "fsdp-grad-op", "fsdp-full")),
+              help="One strategy in detail; without it, every strategy side by side.")
+@click.option("--devices", "-n", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Devices (GPUs) in all, over all nodes.")
+@click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Nodes the devices are spread over (DeepSpeed's host estimate is per node).")
+@click.option("--offload", type=click.Choice(("none", "optimizer", "optimizer+params")), default="none",
+              show_default=True, help="ZeRO-Offload: optimizer state (and with zero3 the weights) in host memory.")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+              show_default=True, help="Optimizer state: 0, 1 or 2 fp32 values per trained parameter.")
+@click.option("--fp32", "fp32", is_flag=True, help="Train in fp32 (no mixed precision, no master copy).")
+@click.option("--convention", type=click.Choice(("deepspeed", "zero-paper")), default="deepspeed",
+              show_default=True, help="deepspeed: as its estimators count (20 bytes/param with the fp32 gradient "
+                                      "copy); zero-paper: 2 + 2 + 12 bytes, as Rajbhandari et al. 2020.")
+@click.option("--no-zero-init", is_flag=True, help="ZeRO-3 host estimate without deepspeed.zero.Init.")
+@click.option("--batch", "-b", type=click.IntRange(min=1), help="Per-device batch: add what one device holds at "
+              "the end of its forward pass (saved activations, input, output).")
+@click.option("--budget", metavar="BYTES", help="Device memory, e.g. 80GB: whether model states + activations fit "
+              "(needs --batch).")
+@format_option
+@output_option
+def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimizer, fp32, convention,
+          no_zero_init, batch, budget, fmt, output):
+    """Model states per device when training SPEC is sharded over N devices: ZeRO stages
+    1-3 and FSDP, each device's weights, gradients and optimizer state, as DeepSpeed's
+    estimators count them (with and without CPU offload).
+
+    \b
+    Examples:
+      archcalc shard resnet50 --devices 8
+      archcalc shard vgg16 --strategy zero3 --devices 16 --nodes 2
+      archcalc shard vgg16 --strategy zero2 --devices 8 --offload optimizer
+      archcalc shard resnet50 --devices 8 --batch 64 --budget 24GB
+    """
+    from .analysis.analyzer import analyze
+    from .analysis import sharding
+    from .report.hardware import sharding_report, strategies_table
+    if budget is not None and batch is None:
+        raise click.UsageError("--budget needs --batch (the per-device batch whose activations come on top)")
+    graph = load(spec, input_shape, settings)
+    report = analyze(graph)
+    common = dict(devices=devices, nodes=nodes, optimizer=optimizer, mixed_precision=not fp32,
+                  convention=convention)
+    if strategy is None:
+        if offload != "none":
+            raise click.UsageError("--offload needs --strategy zero1, zero2 or zero3")
+        results = sharding.compare_strategies(report, **common)
+        if batch is not None:
+            results = [sharding.add_activations(r, graph, batch=batch, budget=budget) for r in results]
+        emit(strategies_table(results, fmt), output)
+        return
+    result = sharding.shard(report, strategy=strategy, offload=offload, zero_init=not no_zero_init, **common)
+    if batch is not None:
+        sharding.add_activations(result, graph, batch=batch, budget=budget)
+    table = None
+    if strategy in ("zero2", "zero3") and not fp32 and optimizer in ("adam", "adamw") and convention == "deepspeed":
+        table = sharding.offload_table(report, strategy=strategy, devices=devices, nodes=nodes)
+    emit(sharding_report(result, fmt, table), output)
+
+
+def _gpu_names():
+    from .analysis.roofline import accelerators
+    return ", ".join(accelerators())
+
+
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--gpu", "gpu", default="h100-sxm", show_default=True, metavar="NAME",
+              help="Accelerator from the built-in list (see `archcalc roofline --list`) or from --gpu-file.")
+@click.option("--gpu-file", type=click.Path(dir_okay=False), help="Your own accelerators, shaped like "
+              "archcalc/data/accelerators.yaml; they add to (or replace) the built-in ones.")
+@batch_option
+@click.option("--dtype", type=click.Choice(("fp32", "tf32", "fp16", "bf16", "fp8", "int8")), default="bf16",
+              show_default=True, help="Element type: bytes per element and which peak applies.")
+@click.option("--train", is_flag=True, help="A training step: backward counted as 2x forward FLOPs and bytes.")
+@input_option
+@set_option
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also draw the log-log roofline chart to FILE (.png, .svg or .pdf).")
+@click.option("--list", "list_gpus", is_flag=True, help="List the known accelerators and their sources.")
+@format_option
+@output_option
+def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, plot, list_gpus, fmt, output):
+    """Lower-bound time of SPEC on a named GPU: per layer FLOPs, bytes moved, arithmetic
+    intensity, whether it is compute- or memory-bound, and max(FLOPs/peak, bytes/bandwidth);
+    the sum is a lower bound per step. Datasheet peaks, no measurement: real runs are slower.
+
+    \b
+    Examples:
+      archcalc roofline resnet50 --gpu a100-80gb --batch 64 --dtype bf16
+      archcalc roofline resnet50 --gpu h100-sxm --train --batch 256 --plot roofline.png
+      archcalc roofline --list
+    """
+    from .analysis.roofline import accelerators, roofline as bound
+    from .report.hardware import accelerators_table, roofline_report
+    if list_gpus:
+        emit(accelerators_table(accelerators(gpu_file), fmt), output)
+        return
+    if spec is None:
+        raise click.UsageError("give a SPEC (a YAML file or a built-in name), or --list for the GPUs")
+    result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
+    if plot:
+        from .report.plots import plot_roofline
+        plot_roofline(result, plot)
+        click.echo(f"{paint('wrote', fg='green')} {plot}", err=True)
+    emit(roofline_report(result, fmt), output)
+
+
+@main.command()
+@spec_argument
 @click.option("--layer", "layer", metavar="NAME", help="Explain only this layer.")
 @input_option
 @set_option
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown")), default="text", show_default=True,
-              help="Plain text, or Markdown to paste into a report.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "html")), default="text", show_default=True,
+              help="Plain text, Markdown to paste into a report, or a self-contained HTML page.")
 @output_option
 def explain(spec, layer, input_shape, settings, fmt, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
@@ -453,7 +588,12 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         plot_comparison(reports, output)
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
-    emit(comparison(compare_reports(reports, list(specs)), fmt), output)
+    data = compare_reports(reports, list(specs))
+    if fmt == "html":
+        from .report.html import comparison_page
+        emit(comparison_page(data, reports), output)     # with the MACs-against-params chart
+    else:
+        emit(comparison(data, fmt), output)
 
 
 @main.command("export-keras")
@@ -501,7 +641,7 @@ def from_keras(target, name, output):
 @set_option
 @click.option("--keras/--pytorch", "keras", default=None,
               help="Count batchnorm moving statistics as params the Keras way [default: Keras for Keras tables].")
-@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json", "html")), default="text",
               show_default=True, help="Output format.")
 @output_option
 def check(spec, answers, input_shape, settings, keras, fmt, output):
@@ -700,6 +840,38 @@ def calc_dense(inputs, units, no_bias, output):
     from .homework.calc import dense_explanation
     from .report.homework import explanation
     emit(explanation(dense_explanation(inputs=inputs, units=units, bias=not no_bias)), output)
+
+
+@calc.command("kv-cache")
+@click.option("--layers", type=int, required=True, help="Decoder layers.")
+@click.option("--kv-heads", type=int, required=True, help="Key/value heads (num_key_value_heads; fewer than "
+              "--heads under grouped-query attention).")
+@click.option("--head-dim", type=int, required=True, help="Size of one head (hidden size / heads).")
+@click.option("--tokens", type=int, required=True, help="Tokens per sequence: prompt + generated.")
+@batch_option
+@click.option("--kv-dtype", type=click.Choice(("fp32", "fp16", "bf16", "fp8", "int8")), default="fp16",
+              show_default=True, help="Element type of the cache.")
+@click.option("--heads", type=int, help="Query heads: also show what full multi-head attention would keep.")
+@click.option("--budget", metavar="BYTES", help="Memory for the cache (24GiB): the longest context that fits.")
+@output_option
+def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, budget, output):
+    """A decoder's KV cache: layers × 2 × kv heads × head dim × tokens × batch × bytes.
+
+    \b
+    Example:
+      archcalc calc kv-cache --layers 32 --kv-heads 8 --head-dim 128 --tokens 8192 --batch 4 --heads 32
+    """
+    from .analysis.inference import kv_cache, max_tokens
+    from .report.hardware import kv_cache_text
+    cache = kv_cache(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=tokens, batch=batch,
+                     dtype=kv_dtype, heads=heads)
+    longest = None
+    if budget is not None:
+        from .analysis.memory import parse_bytes
+        budget = parse_bytes(budget)
+        longest = max_tokens(budget, layers=layers, kv_heads=kv_heads, head_dim=head_dim, batch=batch,
+                             dtype=kv_dtype)
+    emit(kv_cache_text(cache, budget, longest), output)
 
 
 if __name__ == "__main__":  # pragma: no cover

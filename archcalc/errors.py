@@ -3,6 +3,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class Unsupported(Exception):
+    """A torch (or Keras) operation with no archcalc equivalent; the text says what is missing."""
+
+
 class SpecError(Exception):
     """A mistake in a spec or in a command's input; the CLI prints it and exits with status 2."""
 

@@ -222,8 +222,7 @@ def test_duplicate_yaml_key(write_spec):
 
 @pytest.mark.parametrize("value,wrong", [
     ("abc", "got 'abc'"),
-    ("3x32", "has 2 dimensions"),
-    ("3x32x32x1", "has 4 dimensions"),
+    ("3x32x32x1x2", "has 5 dimensions"),
     ("0x32x32", "has a size below 1"),
 ])
 def test_bad_input_option(write_spec, value, wrong):

@@ -1,5 +1,5 @@
 """Walk a graph and compute every number as plain data. Never prints; renderers do that."""
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from . import conventions
 from ..errors import SpecError
@@ -13,7 +13,7 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass
 class ReceptiveField:
-    """Per spatial axis (height, width): field size r, jump j (effective stride) and start
+    """Per spatial axis (e.g. height, width): field size r, jump j (effective stride) and start
     (input coordinate of the centre of the first output's field; pixel centres are 0, 1, ...)."""
 
     size: tuple
@@ -21,8 +21,8 @@ class ReceptiveField:
     start: tuple
 
     @classmethod
-    def of_input(cls):
-        return cls((1, 1), (1, 1), (0.0, 0.0))
+    def of_input(cls, axes=2):
+        return cls((1,) * axes, (1,) * axes, (0.0,) * axes)
 
     def step(self, steps):
         """r_out = r_in + (k − 1)·j_in, j_out = j_in·s, start_out = start_in + ((k − 1)/2 − p)·j_in."""
@@ -32,6 +32,9 @@ class ReceptiveField:
             jump.append(j * s)
             start.append(c + ((k - 1) / 2 - p) * j)
         return ReceptiveField(tuple(size), tuple(jump), tuple(start))
+
+
+INTERNAL = {"internal": True}
 
 
 @dataclass
@@ -56,6 +59,17 @@ class LayerRecord:
     saved_bytes: int = 0             # kept for backward by this layer, storages saved earlier not recounted
     torch_flops: int = 0             # what torch's FlopCounterMode counts: conv and matmul, no bias
     torch_backward_flops: int = 0
+    # What later stages read instead of walking the graph again (not part of the JSON contract):
+    layer: object = field(default=None, repr=False, metadata=INTERNAL)       # the Layer, for its hooks
+    in_shapes: tuple = field(default=(), repr=False, metadata=INTERNAL)      # internal layout, no batch
+    out_shape: tuple = field(default=(), repr=False, metadata=INTERNAL)
+    needs_grad: bool = field(default=False, repr=False, metadata=INTERNAL)   # its output requires grad
+    saves_network_input: bool = field(default=False, repr=False, metadata=INTERNAL)
+    workspace: int = field(default=0, repr=False, metadata=INTERNAL)         # temporaries, bytes per sample
+
+    def as_row(self):
+        """The record's JSON-contract fields, as plain values."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("internal")}
 
 
 @dataclass
@@ -103,7 +117,7 @@ class Report:
         along = {}
         for r in self.layers:
             before = max((along.get(ref, 0) for ref in r.inputs), default=0)
-            along[r.name] = before + (r.kind in ("conv", "dense"))
+            along[r.name] = before + r.kind.weighted
         return along[self.layers[-1].name] if self.layers else 0
 
     def to_dict(self):
@@ -113,7 +127,7 @@ class Report:
                 "size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)}
         layers = []
         for r in self.layers:
-            row = asdict(r)
+            row = r.as_row()
             row["output_shape"] = list(r.output_shape)
             row["inputs"] = list(r.inputs)
             row["receptive_field"] = field_of(r.receptive_field)
@@ -128,9 +142,17 @@ class Report:
             "convention": self.convention,
             "device": self.device,
             "layers": layers,
-            "totals": asdict(self.totals),
+            "totals": dict(vars(self.totals)),
             "warnings": list(self.warnings),
         }
+
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
 
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
@@ -163,7 +185,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
                     keras=keras, file=graph.file, device=device, convention=convention)
     shapes = {INPUT: graph.input_shape}
-    fields = {INPUT: ReceptiveField.of_input() if len(graph.input_shape) == 3 else None}
+    spatial_axes = len(graph.input_shape) - 1
+    fields = {INPUT: ReceptiveField.of_input(spatial_axes) if spatial_axes else None}
     totals = report.totals
     saved = SavedStorages(allocation)
     needs_grad = {INPUT: False}
@@ -182,18 +205,17 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
                             batch, device)
             storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
-            saved_bytes = saved.add(layer.saved_tensors(ins, out, grad), width,
-                                    [storage[ref] for ref in node.inputs], storage[node.name])
+            kept = layer.saved_tensors(ins, out, grad)
+            saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
+            workspace = layer.workspace(ins, out, width)
             torch_flops = layer.torch_flops(ins, out) * batch
             torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
         except SpecError as err:
             raise graph.error(node, err) from None
-        for message in warnings:
+        for notice in warnings:
             if strict:
-                raise graph.error(node, SpecError(
-                    message.split(". ")[0] + " (--strict)",
-                    hint=message.split(". ", 1)[1] if ". " in message else None))
-            report.warnings.append({"layer": node.name, "line": node.line, "message": message})
+                raise graph.error(node, SpecError(notice.message + " (--strict)", hint=notice.hint or None))
+            report.warnings.append({"layer": node.name, "line": node.line, "message": notice.text})
         extra = layer.keras_non_trainable(ins) if keras else 0
         trainable = params if node.trainable else 0
         elements = 0 if layer.is_view() else numel(out) * batch
@@ -203,7 +225,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         report.layers.append(LayerRecord(
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
             params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
-            saved_bytes, torch_flops, torch_backward_flops))
+            saved_bytes, torch_flops, torch_backward_flops, layer, tuple(ins), out, grad.active,
+            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace))
         totals.params += params + extra
         totals.trainable_params += trainable
         totals.buffers += buffers
@@ -235,16 +258,16 @@ class SavedStorages:
     def add(self, tensors, width, input_storages, output_storage):
         """Bytes that `tensors` (a layer's saved_tensors) add to what is kept."""
         added = 0
-        for which, elements, element_bytes in tensors:
-            if which == "new":
-                key = self.fresh()
-            elif which == "output":
+        for tensor in tensors:
+            if tensor.output:
                 key = output_storage
+            elif tensor.input is not None:
+                key = input_storages[tensor.input]
             else:
-                key = input_storages[int(which.split(":")[1])]
+                key = self.fresh()
             if key not in self.kept:
                 self.kept.add(key)
-                added += self.allocation(elements * (element_bytes or width))
+                added += self.allocation(tensor.elements * (tensor.element_bytes or width))
         return added
 
 

@@ -25,7 +25,6 @@ from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze
 from ..errors import SpecError
-from ..layers.base import Autograd
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
 
@@ -83,6 +82,14 @@ class MemoryReport:
 
     def to_dict(self):
         return asdict(self)
+
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
 
 
 def parse_bytes(text):
@@ -164,9 +171,9 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     for index, record in enumerate(report.layers):
         source = storage_of[record.inputs[0]]
         sole_reader = max(last_read.get(name, -1) for name in members[source]) == index
-        shares = (record.activation_elements == 0                        # a view: flatten
-                  or (record.type == "dropout" and mode == "inference")   # eval-mode dropout returns its input
-                  or (inplace and record.kind == "activation" and record.type != "softmax" and sole_reader))
+        shares = (record.activation_elements == 0                                # a view: flatten
+                  or (mode == "inference" and record.layer.eval_identity)          # eval dropout returns its input
+                  or (inplace and record.layer.inplace_capable and sole_reader))
         storage = source if shares else record.name
         storage_of[record.name] = storage
         members.setdefault(storage, []).append(record.name)
@@ -187,24 +194,16 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     return rows
 
 
-def _layer_facts(graph, batch, width):
-    """What the report does not carry, from the layers' own hooks in one walk: each layer's temporaries
-    (bytes per sample), its parameter tensors (elements of each) and buffer tensors ((elements, bytes
-    per element or None) of each), which tensors get a gradient (some trained weight upstream), and the
-    index of the first layer that saves the network input for backward (its saved bytes hold it), or None."""
-    shapes, needs_grad, saver, workspaces, tensors = {INPUT: graph.input_shape}, {INPUT: False}, None, [], []
-    for index, node in enumerate(graph.nodes):
-        ins = [shapes[ref] for ref in node.inputs]
-        shapes[node.name] = out = node.layer.output_shape(ins)
-        workspaces.append(node.layer.workspace(ins, out, width))
-        tensors.append((node.layer.param_tensors(ins), node.layer.buffer_tensors(ins)))
-        grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs),
-                        node.trainable and node.layer.params(ins) > 0, batch)
-        needs_grad[node.name] = grad.active
-        if saver is None and INPUT in node.inputs:
-            saved = {which for which, _, _ in node.layer.saved_tensors(ins, out, grad)}
-            if any(f"input:{i}" in saved for i, ref in enumerate(node.inputs) if ref == INPUT):
-                saver = index
+def _layer_facts(report):
+    """What the memory model reads off the analyzer's records: each layer's temporaries (bytes per
+    sample), its parameter tensors (elements of each) and buffer tensors ((elements, bytes per element
+    or None) of each), which tensors get a gradient, and the index of the first layer that saves the
+    network input for backward (its saved bytes hold it), or None."""
+    workspaces = [record.workspace for record in report.layers]
+    tensors = [(record.layer.param_tensors(record.in_shapes), record.layer.buffer_tensors(record.in_shapes))
+               for record in report.layers]
+    needs_grad = {INPUT: False, **{record.name: record.needs_grad for record in report.layers}}
+    saver = next((index for index, record in enumerate(report.layers) if record.saves_network_input), None)
     return workspaces, tensors, needs_grad, saver
 
 
@@ -228,7 +227,7 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
         if not reading:
             continue                        # nobody reads it: no gradient flows
         merge = reading[0] < last and report.layers[reading[0]]
-        shares = len(reading) == 1 and merge and (merge.type in ("add", "concat") or
+        shares = len(reading) == 1 and merge and (merge.layer.gradient_passes_through or
                                                   merge.activation_elements == 0)
         owner[name] = owner[merge.name] if shares and merge.name in owner else name
         key = owner[name]
@@ -246,7 +245,7 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     result = MemoryReport(graph.name, mode, batch, dtype, optimizer if training else "-",
                           mixed_precision, inplace, device)
     result.input_bytes = block(numel(graph.input_shape) * batch * width)
-    workspaces, tensors, needs_grad, saver = _layer_facts(graph, batch, width)
+    workspaces, tensors, needs_grad, saver = _layer_facts(report)
     rows = _liveness(report, result.input_bytes, workspaces, width, mode, inplace, block)
     result.outputs_bytes = numel(graph.input_shape) * batch * width + report.totals.activation_bytes
     result.allocated_bytes = result.input_bytes + sum(new for new, _ in rows)

@@ -2,8 +2,9 @@
 
 `archcalc from-torch PACKAGE.MODULE:CALLABLE` imports and calls the user's own code (that is the
 point of the command); the spec it writes is plain data, read back like any other spec.
-Every layer is mapped by one small function below, keyed by the torch module class or the function
-that fx recorded; a layer archcalc cannot express is named in one error that lists them all.
+Each layer class names the torch modules and functions it is imported from (`torch_modules`,
+`torch_functions`) and reads their settings (`from_torch_module`, `from_torch_call`); a layer archcalc
+cannot express is named in one error that lists them all.
 """
 import importlib
 import inspect
@@ -11,15 +12,12 @@ import operator
 import sys
 from pathlib import Path
 
-from ..errors import MissingExtra, SpecError
-from ..layers import lookup
+from ..errors import MissingExtra, SpecError, Unsupported
+from ..layers import layer_types
+from ..layers.base import PASS_THROUGH, TorchCall
 from ..spec.graph import INPUT, parse_shape
 
 _PASS = object()       # the node forwards its input unchanged (Identity, contiguous, eval-mode dropout)
-
-
-class Unsupported(Exception):
-    """One traced operation with no archcalc equivalent; `reason` says what is missing."""
 
 
 def _torch():
@@ -71,122 +69,37 @@ def _check_callable_without_arguments(function, target):
         pass        # no signature to read (a built-in): calling it will tell
 
 
-def _pair(value):
-    """(3, 3) -> 3; (3, 5) -> [3, 5]: the spec's shortest spelling."""
-    if isinstance(value, (tuple, list)):
-        return value[0] if len(set(value)) == 1 else list(value)
-    return value
-
-
-def _options(type_name, **given):
-    """Options that differ from the layer type's defaults, so the spec reads like a hand-written one."""
-    options = lookup(type_name).options
-    kept = {}
-    for key, value in given.items():
-        default = options[key].default
-        if value != default and _pair(value) != _pair(default):
-            kept[key] = value
-    return kept
-
-
-# ---- torch.nn modules -> (archcalc type, options)
-
-def _conv(m):
-    if m.padding_mode != "zeros":
-        raise Unsupported(f"padding_mode='{m.padding_mode}' (archcalc pads with zeros)")
-    padding = m.padding if isinstance(m.padding, str) else _pair(m.padding)
-    return "conv2d", {"filters": m.out_channels, "kernel": _pair(m.kernel_size),
-                      **_options("conv2d", stride=_pair(m.stride), padding=padding, dilation=_pair(m.dilation),
-                                 groups=m.groups, bias=m.bias is not None)}
-
-
-def _linear(m):
-    return "dense", {"units": m.out_features, **_options("dense", bias=m.bias is not None)}
-
-
-def _batchnorm(m):
-    given = {"eps": m.eps, "affine": m.affine}
-    if m.momentum is not None:
-        given["momentum"] = m.momentum
-    return "batchnorm", _options("batchnorm", **given)
-
-
-def _window(m):
-    return {"kernel": _pair(m.kernel_size), "stride": _pair(m.stride), "padding": _pair(m.padding)}
-
-
-def _maxpool(m):
-    if m.return_indices:
-        raise Unsupported("return_indices=True")
-    return "maxpool2d", _options("maxpool2d", **_window(m), dilation=_pair(m.dilation), ceil_mode=m.ceil_mode)
-
-
-def _avgpool(m):
-    if m.divisor_override:
-        raise Unsupported("divisor_override")
-    return "avgpool2d", _options("avgpool2d", **_window(m), ceil_mode=m.ceil_mode,
-                                 count_include_pad=m.count_include_pad)
-
-
-def _adaptive_avgpool(m):
-    size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * 2
-    if None in size:
-        raise Unsupported("an output size of None (keep the input size)")
-    return "adaptive_avgpool2d", {"output": _pair(size)}
-
-
-def _flatten(m):
-    if (m.start_dim, m.end_dim) != (1, -1):
-        raise Unsupported(f"flatten(start_dim={m.start_dim}, end_dim={m.end_dim}); archcalc flattens all but batch")
-    return "flatten", {}
-
-
-def _softmax(m):
-    if m.dim not in (1, -1, None):
-        raise Unsupported(f"softmax over dim={m.dim}; archcalc's softmax runs over channels (dim 1)")
-    return "softmax", {}
-
-
 def _module_table():
+    """torch module class -> layer class, from each layer class's `torch_modules`."""
     from torch import nn
 
-    from . import torch_model as torch_bridge
-    table = {
-        nn.Conv2d: _conv, nn.Linear: _linear,
-        nn.BatchNorm2d: _batchnorm, nn.BatchNorm1d: _batchnorm,
-        nn.MaxPool2d: _maxpool, nn.AvgPool2d: _avgpool, nn.AdaptiveAvgPool2d: _adaptive_avgpool,
-        nn.Flatten: _flatten, nn.Softmax: _softmax,
-        nn.Dropout: lambda m: ("dropout", _options("dropout", rate=m.p)),
-        nn.LocalResponseNorm: lambda m: ("lrn", {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k}),
-        nn.LeakyReLU: lambda m: ("leaky_relu", _options("leaky_relu", negative_slope=m.negative_slope)),
-        nn.ELU: lambda m: ("elu", _options("elu", alpha=m.alpha)),
-        nn.GELU: lambda m: _exact_gelu(m.approximate),
-        nn.Identity: lambda m: _PASS,
-        # archcalc's own modules, so that a model from archcalc.to_torch comes back unchanged
-        torch_bridge.Add: lambda m: ("add", {}), torch_bridge.Concat: lambda m: ("concat", {}),
-        torch_bridge.Multiply: lambda m: ("multiply", {}),
-        torch_bridge.GlobalAvgPool2d: lambda m: ("global_avgpool2d", {}),
-        torch_bridge.GlobalMaxPool2d: lambda m: ("global_maxpool2d", {}),
-    }
-    for name in ("ReLU", "ReLU6", "SiLU", "Hardswish", "Tanh", "Sigmoid"):
-        table[getattr(nn, name)] = lambda m, type_name=name.lower(): (type_name, {})
+    from ..layers import torch_modules
+    table = {nn.Identity: None}                  # None: forwards its input
+    for cls in layer_types():
+        for name in cls.torch_modules:
+            table[_torch_class(name, nn, torch_modules)] = cls
     return table
 
 
-def _exact_gelu(approximate):
-    if approximate != "none":
-        raise Unsupported(f"GELU(approximate='{approximate}')")
-    return "gelu", {}
+def _torch_class(name, nn, torch_modules):
+    """'Conv2d' in torch.nn, 'Add' in archcalc's own torch modules, or 'package.module:Class' (a plugin's)."""
+    if ":" in name:
+        module, _, attribute = name.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+    return getattr(nn, name, None) or getattr(torch_modules, name)
 
 
-# ---- functions and tensor methods that fx records
-
-_ADD = ("add", "add_", "iadd")
-_MUL = ("mul", "mul_", "imul")
-_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu",
-                "silu": "silu", "relu6": "relu6", "hardswish": "hardswish"}
-_RESHAPES = ("flatten", "view", "reshape")
-_PASS_THROUGH = ("contiguous", "clone")
+def _function_table():
+    """Function or Tensor-method name (lower case) -> layer class, from each class's `torch_functions`;
+    `contiguous` and `clone` forward their input."""
+    table = {"contiguous": None, "clone": None}
+    for cls in layer_types():
+        for name in cls.torch_functions:
+            if table.get(name, cls) is not cls:
+                raise RuntimeError(f"torch function '{name}' is claimed by both {table[name].type_name} "
+                                   f"and {cls.type_name}")
+            table[name] = cls
+    return table
 
 
 def _function_name(node):
@@ -209,62 +122,33 @@ class _Converter:
     def __init__(self, modules, shapes):
         self.modules = modules
         self.shapes = shapes          # fx node name -> output tensor shape with batch, or None for a non-tensor
-        self.table = _module_table()
+        self.module_types = _module_table()
+        self.function_types = _function_table()
 
     def convert(self, node):
         """(archcalc type, options, tensor inputs), _PASS, or None for a value that is not a tensor."""
+        inputs = self.tensor_inputs(node)
         if node.op == "call_module":
             module = self.modules[node.target]
-            mapper = self.table.get(type(module))
-            if mapper is None:
+            if type(module) not in self.module_types:
                 raise Unsupported("no archcalc layer type for it")
-            result = mapper(module)
-            return result if result is _PASS else (*result, self.tensor_inputs(node))
-        name = _function_name(node).lower()
+            cls = self.module_types[type(module)]
+            return _PASS if cls is None else (cls.type_name, cls.from_torch_module(module), inputs)
         if self.shapes.get(node.name) is None:
             return None       # a size or other plain value that feeds a reshape
-        inputs = self.tensor_inputs(node)
-        if name in _ADD or name in _MUL:
-            operands = [a for a in node.args if self.is_tensor(a)]
-            if len(operands) != 2 or len(node.args) != 2 or node.kwargs.get("alpha", 1) != 1:
-                raise Unsupported("archcalc adds and multiplies two tensors, not a tensor and a constant")
-            return ("add" if name in _ADD else "multiply", {}, operands)
-        if name == "cat":
-            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-            if dim != 1:
-                raise Unsupported(f"cat over dim={dim}; archcalc concatenates channels (dim 1)")
-            return ("concat", {}, [arg for arg in node.args[0] if self.is_tensor(arg)])
-        if name in _ACTIVATIONS:
-            if node.kwargs.get("approximate", "none") != "none":
-                raise Unsupported(f"gelu(approximate='{node.kwargs['approximate']}')")
-            return (_ACTIVATIONS[name], {}, inputs[:1])
-        if name == "dropout":
-            rate = node.kwargs.get("p", node.args[1] if len(node.args) > 1 else 0.5)
-            return ("dropout", _options("dropout", rate=rate), inputs[:1])
-        if name == "softmax":
-            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-            if dim not in (1, -1):
-                raise Unsupported(f"softmax over dim={dim}")
-            return ("softmax", {}, inputs[:1])
-        if name == "adaptive_avg_pool2d":
-            size = node.kwargs.get("output_size", node.args[1] if len(node.args) > 1 else None)
-            return ("adaptive_avgpool2d", {"output": _pair(size)}, inputs[:1])
-        if name == "mean":
-            dims = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else None)
-            keepdim = node.kwargs.get("keepdim", node.args[2] if len(node.args) > 2 else False)
-            if list(dims or ()) in ([2, 3], [-2, -1]) and not keepdim and len(self.shapes[inputs[0].name]) == 4:
-                return ("global_avgpool2d", {}, inputs[:1])
-            raise Unsupported("a mean other than over height and width (x.mean([2, 3]))")
-        if name in _RESHAPES:
-            before, after = self.shapes[inputs[0].name], self.shapes[node.name]
-            if len(after) == 2 and len(before) > 2:
-                return ("flatten", {}, inputs[:1])
-            if after[:len(before)] == before and all(d == 1 for d in after[len(before):]):
-                return _PASS      # (N, C) -> (N, C, 1, 1) to scale channels: archcalc's multiply takes (C,)
-            raise Unsupported(f"a reshape from {tuple(before[1:])} to {tuple(after[1:])}; archcalc can only flatten")
-        if name in _PASS_THROUGH:
+        name = _function_name(node).lower()
+        if name not in self.function_types:
+            raise Unsupported("no archcalc layer type for it")
+        cls = self.function_types[name]
+        if cls is None:
             return _PASS
-        raise Unsupported("no archcalc layer type for it")
+        call = TorchCall(name, tuple(node.args), dict(node.kwargs),
+                         tuple(self.shapes[arg.name] for arg in inputs), self.shapes[node.name])
+        answer = cls.from_torch_call(call)
+        if answer == PASS_THROUGH:
+            return _PASS
+        options, reads = answer
+        return cls.type_name, options, [inputs[i] for i in reads]
 
     def is_tensor(self, arg):
         return hasattr(arg, "op") and self.shapes.get(arg.name) is not None
@@ -277,11 +161,13 @@ def _tracer():
     """fx's tracer, keeping archcalc's own torch modules whole (as it does torch.nn's)."""
     import torch.fx
 
-    from . import torch_model as torch_bridge
+    from ..layers import torch_modules
+    leaves = set(_module_table())      # every module a layer type is imported from stays whole
 
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, module, qualified_name):
-            return type(module).__module__ == torch_bridge.__name__ or super().is_leaf_module(module, qualified_name)
+            return (type(module).__module__ == torch_modules.__name__ or type(module) in leaves
+                    or super().is_leaf_module(module, qualified_name))
     return Tracer()
 
 

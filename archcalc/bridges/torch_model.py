@@ -11,45 +11,11 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..layers import torch_modules
 from ..spec.graph import INPUT, as_graph
 
 # Words the exported source cannot use for a layer: the forward's own names and every nn.Module attribute.
 RESERVED = frozenset(("x", "self", "torch", "nn", "input", *dir(nn.Module())))
-
-
-class Add(nn.Module):
-    def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
-
-
-class Concat(nn.Module):
-    def forward(self, *xs):
-        return torch.cat(xs, dim=1)
-
-
-class Multiply(nn.Module):
-    """Element-wise product; an (N, C) input scales the channels of an (N, C, H, W) one."""
-
-    def forward(self, *xs):
-        rank = max(x.dim() for x in xs)
-        out = None
-        for x in xs:
-            x = x.reshape(*x.shape, *([1] * (rank - x.dim())))
-            out = x if out is None else out * x
-        return out
-
-
-class GlobalAvgPool2d(nn.Module):
-    def forward(self, x):
-        return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
-
-
-class GlobalMaxPool2d(nn.Module):
-    def forward(self, x):
-        return torch.flatten(nn.functional.adaptive_max_pool2d(x, 1), 1)
 
 
 class SpecModel(nn.Module):
@@ -132,7 +98,7 @@ def _module_source(module):
     text = repr(module)
     if isinstance(module, nn.Conv2d) and isinstance(module.padding, str):
         text = text.replace(f"padding={module.padding}", f"padding={module.padding!r}")
-    return text if type(module).__module__ == __name__ else f"nn.{text}"
+    return text if type(module).__module__ == torch_modules.__name__ else f"nn.{text}"
 
 
 def _docstring(text):
@@ -151,8 +117,10 @@ def torch_source(graph):
     for node in graph.nodes:
         module = model.get_submodule(node.name)
         attr = _identifier(node.name, attrs)
-        if type(module).__module__ == __name__ and type(module) not in helpers:
-            helpers.append(type(module))
+        if type(module).__module__ == torch_modules.__name__:
+            for helper in reversed(type(module).__mro__):     # a shared base first, then the class itself
+                if helper.__module__ == torch_modules.__name__ and helper not in helpers:
+                    helpers.append(helper)
         comment = f"  # {node.name}" if attr != node.name else ""
         init.append(f"        self.{attr} = {_module_source(module)}{comment}")
         if not node.trainable and any(True for _ in module.parameters()):

@@ -328,6 +328,14 @@ class CheckResult:
         """Points out of len(verdicts): 1 per right answer, PARTIAL per half-right one."""
         return sum(v.score for v in self.verdicts)
 
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
 
 def check(spec, answers_path, *, keras=None, input_shape=None, args=None):
     """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`. `input_shape`

@@ -11,6 +11,18 @@ from ..analysis.analyzer import analyze
 METRICS = ("params", "trainable_params", "macs", "flops", "param_bytes", "activation_bytes", "depth", "layers")
 
 
+class Comparison(dict):
+    """What compare returns: a plain dict (JSON as it is) that also renders itself in a notebook."""
+
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
+
 def fraction(part, whole):
     """part / whole, or None when whole is 0 (a ratio of nothing)."""
     return part / whole if whole else None
@@ -56,5 +68,5 @@ def compare_reports(reports, specs=None):
     for model in models:
         model["ratios"] = {m: fraction(model["totals"][m], first[m]) for m in METRICS}
     kinds = list(dict.fromkeys(kind for model in models for kind in model["by_kind"]))
-    return {"batch": first_report.batch, "dtype": first_report.dtype, "keras": first_report.keras,
-            "metrics": list(METRICS), "kinds": kinds, "models": models}
+    return Comparison({"batch": first_report.batch, "dtype": first_report.dtype, "keras": first_report.keras,
+            "metrics": list(METRICS), "kinds": kinds, "models": models})

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import SpecError
 from ..layers.base import COUNTS, Step
-from ..layers.shapes import from_layout
 from ..spec.graph import INPUT, as_graph
 
 
@@ -45,6 +44,14 @@ class Explanation:
     layers: list
     total_params: int
 
+    def _repr_html_(self):
+        from ..report.html import repr_html
+        return repr_html(self)
+
+    def _repr_markdown_(self):
+        from ..report.html import repr_markdown
+        return repr_markdown(self)
+
 
 def explain(spec, *, layer=None, input_shape=None, report=None):
     """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`.
@@ -53,12 +60,11 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
     report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
         raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file, hint=graph.layer_hint(layer))
-    shapes = {INPUT: graph.input_shape}
-    fields = {INPUT: ReceptiveField.of_input(), **{r.name: r.receptive_field for r in report.layers}}
+    fields = {INPUT: ReceptiveField.of_input(len(graph.input_shape) - 1),
+              **{r.name: r.receptive_field for r in report.layers}}
     layers = []
     for node, record in zip(graph.nodes, report.layers):
-        ins = [shapes[ref] for ref in node.inputs]
-        out = shapes[node.name] = from_layout(record.output_shape, graph.layout)
+        ins, out = list(record.in_shapes), record.out_shape
         if layer is not None and node.name != layer:
             continue
         try:
@@ -71,6 +77,9 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
     return Explanation(report.model, report.input_shape, report.layout, layers, report.totals.params)
 
 
+AXIS_SUFFIXES = {2: ("_h", "_w"), 3: ("_d", "_h", "_w")}
+
+
 def field_steps(node, ins, record, fields):
     """r_out = r_in + (k − 1)·j_in and j_out = j_in·s with the layer's numbers, per axis (one line when
     both agree); the results are the analyzer's, from the widest input field as at a merge."""
@@ -80,7 +89,8 @@ def field_steps(node, ins, record, fields):
     if not inputs or not isinstance(steps, tuple) or not isinstance(out, ReceptiveField):
         return []
     before = max(inputs, key=lambda f: f.size)
-    axes = [("", 0)] if steps[0] == steps[1] and before.size[0] == before.size[1] else [("_h", 0), ("_w", 1)]
+    same = all(step == steps[0] for step in steps) and len(set(before.size)) == 1
+    axes = [("", 0)] if same or len(steps) == 1 else list(zip(AXIS_SUFFIXES[len(steps)], range(len(steps))))
     lines = []
     for suffix, axis in axes:
         k, s, p = steps[axis]

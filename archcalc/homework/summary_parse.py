@@ -143,7 +143,8 @@ def complete_type(prefix, name, file, line):
         return prefix
     from ..layers import lookup
     listed = ", ".join(candidates[:-1]) + f" or {candidates[-1]}"
-    example = next((c for c in candidates if lookup(c)), candidates[0])
+    known = sorted((c for c in candidates if lookup(c)), key=lambda c: "2D" not in c)   # the course's 2-D first
+    example = (known or candidates)[0]
     raise SpecError(f"the cut-off type '{prefix}' of layer '{name}' is ambiguous: it could be {listed}",
                     file=file, line=line, hint=f"write the type in full, e.g. `{name} ({example})`")
 

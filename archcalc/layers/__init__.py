@@ -1,39 +1,26 @@
-"""The layer registry: spelling -> layer class. Adding a layer type is one class and one line here."""
-from .activation import ACTIVATIONS
-from .base import Layer, did_you_mean
-from .conv import Conv2d
-from .dense import Dense, Flatten
-from .merge import Add, Concat, Multiply
-from .norm import BatchNorm, LocalResponseNorm
-from .pool import AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
-from .regularization import Dropout
+"""Layers: one class per layer type, the only home of that type's rules (shape, parameters, buffers,
+MACs and FLOPs under every counting convention, saved-for-backward bytes, receptive-field step,
+explanation, torch module, the torch ops it is imported from).
 
-LAYER_TYPES = (
-    Conv2d,
-    MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d,
-    Dense, Flatten,
-    BatchNorm, LocalResponseNorm,
-    Dropout,
-    Add, Concat, Multiply,
-    *ACTIVATIONS,
-)
-
-
-def normalize(name):
-    """Spellings match case-insensitively and ignoring '_' and '-': Conv2D = conv2d, MaxPooling2D = max_pooling2d."""
-    return str(name).lower().replace("_", "").replace("-", "")
-
-
-REGISTRY = {normalize(alias): cls for cls in LAYER_TYPES for alias in (cls.type_name, *cls.aliases)}
-
-
-def lookup(name):
-    """The layer class for a spelling, or None."""
-    return REGISTRY.get(normalize(name))
+Adding a type is one class, in its family's file or a new one, decorated with `@register`; a new
+family file is imported below. Other packages add types through the `archcalc.layers` entry-point
+group (see registry). May import: errors only. Nothing outside this package branches on a type name.
+"""
+# The families register their classes on import, in the order `archcalc layers` lists them.
+from . import conv, pool, dense, norm, regularization, merge, activation  # noqa: F401,I001
+from .base import Kind, Layer, did_you_mean
+from .registry import layer_types, lookup, normalize, register, spellings
 
 
 def suggest(name):
-    return did_you_mean(normalize(name), REGISTRY)
+    return did_you_mean(normalize(name), spellings())
 
 
-__all__ = ["Layer", "LAYER_TYPES", "REGISTRY", "lookup", "suggest"]
+def __getattr__(name):
+    """LAYER_TYPES (every registered class) is computed on use, after plugins load."""
+    if name == "LAYER_TYPES":
+        return layer_types()
+    raise AttributeError(f"module 'archcalc.layers' has no attribute {name!r}")
+
+
+__all__ = ["Kind", "Layer", "layer_types", "lookup", "normalize", "register", "suggest"]

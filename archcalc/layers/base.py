@@ -5,9 +5,35 @@ the list of input shapes (internal layout, no batch) so a layer never needs to k
 where it sits in the graph. Counts are Python integers.
 """
 from dataclasses import dataclass
+from enum import Enum
 
-from ..errors import LayerError
+from ..errors import LayerError, Unsupported
 from .shapes import numel, uneven_consequence, window_warnings
+
+
+class Kind(str, Enum):
+    """A layer's family, read by breakdowns, the diagram's and the charts' colours and `depth`."""
+
+    CONV = "conv"
+    DENSE = "dense"
+    POOL = "pool"
+    NORM = "norm"
+    ACTIVATION = "activation"
+    MERGE = "merge"
+    RESHAPE = "reshape"
+    REGULARIZATION = "regularization"
+    ATTENTION = "attention"
+    EMBEDDING = "embedding"
+    RECURRENT = "recurrent"
+    OTHER = "other"
+
+    def __str__(self):
+        return self.value
+
+    @property
+    def weighted(self):
+        """Conv, dense, attention and recurrent layers are what a paper counts as its depth."""
+        return self in (Kind.CONV, Kind.DENSE, Kind.ATTENTION, Kind.RECURRENT)
 
 
 class Option:
@@ -39,34 +65,50 @@ def integer(minimum=1):
     return parse
 
 
-def pair(minimum=1):
-    """An int, or [h, w]: kernel, stride, dilation."""
+MAP_AXES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+AXES_WRITTEN = {1: "[length]", 2: "[height, width]", 3: "[depth, height, width]"}
+
+
+def sizes(rank, minimum=1):
+    """An int, or one per spatial axis ([h, w] in 2-D): kernel, stride, dilation."""
     single = integer(minimum)
+    written = AXES_WRITTEN[rank]
 
     def parse(value):
         if isinstance(value, (list, tuple)):
-            if len(value) != 2:
-                raise LayerError(f"expected an integer or [height, width], got {list(value)!r}")
-            return (single(value[0]), single(value[1]))
-        value = single(value)
-        return (value, value)
-    parse.describe = f"integer >= {minimum} or [height, width]"
-    parse.schema = {"anyOf": [single.schema, {"type": "array", "items": single.schema, "minItems": 2, "maxItems": 2}]}
+            if len(value) != rank:
+                raise LayerError(f"expected an integer or {written}, got {list(value)!r}")
+            return tuple(single(v) for v in value)
+        return (single(value),) * rank
+    parse.describe = f"integer >= {minimum} or {written}"
+    parse.schema = {"anyOf": [single.schema,
+                              {"type": "array", "items": single.schema, "minItems": rank, "maxItems": rank}]}
     return parse
 
 
-def padding(value):
-    """An int, [h, w], 'valid' (0) or 'same' (resolved by the layer, which knows its kernel)."""
-    if isinstance(value, str):
-        word = value.lower()
-        if word in ("same", "valid"):
-            return word
-        raise LayerError(f"padding must be an integer, [height, width], 'same' or 'valid', got {value!r}")
-    return pair(0)(value)
+def pair(minimum=1):
+    """An int, or [h, w]."""
+    return sizes(2, minimum)
 
 
-padding.describe = "integer >= 0, [height, width], 'same' or 'valid'"
-padding.schema = {"anyOf": [pair(0).schema, {"enum": ["same", "valid"]}]}
+def padding_of(rank):
+    """An int, one per axis, 'valid' (0) or 'same' (resolved by the layer, which knows its kernel)."""
+    per_axis = sizes(rank, 0)
+    written = AXES_WRITTEN[rank]
+
+    def parse(value):
+        if isinstance(value, str):
+            word = value.lower()
+            if word in ("same", "valid"):
+                return word
+            raise LayerError(f"padding must be an integer, {written}, 'same' or 'valid', got {value!r}")
+        return per_axis(value)
+    parse.describe = f"integer >= 0, {written}, 'same' or 'valid'"
+    parse.schema = {"anyOf": [per_axis.schema, {"enum": ["same", "valid"]}]}
+    return parse
+
+
+padding = padding_of(2)
 
 
 def boolean(value):
@@ -114,13 +156,29 @@ class Autograd:
         return self.weights or any(self.inputs)
 
 
+@dataclass(frozen=True)
+class Saved:
+    """One tensor autograd keeps for backward: whose storage it is (input `index`, the layer's output,
+    or a fresh tensor), its elements including the batch, and its bytes per element (None: the
+    activation dtype). Two layers saving one storage count it once."""
+
+    elements: int
+    element_bytes: int = None
+    input: int = None          # index of the input whose storage this is
+    output: bool = False       # the layer's own output
+
+    @classmethod
+    def new(cls, elements, element_bytes=None):
+        return cls(elements, element_bytes)
+
+
 def keep_input(ins, grad, index=0):
     """A saved input: the whole tensor, which is its own storage or a view of it."""
-    return (f"input:{index}", numel(ins[index]) * grad.batch, None)
+    return Saved(numel(ins[index]) * grad.batch, input=index)
 
 
 def keep_output(out, grad):
-    return ("output", numel(out) * grad.batch, None)
+    return Saved(numel(out) * grad.batch, output=True)
 
 
 @dataclass(frozen=True)
@@ -148,10 +206,14 @@ def dims(shape):
     return "·".join(str(d) for d in shape)
 
 
+AXIS_SUFFIXES = {1: ("",), 2: ("_h", "_w"), 3: ("_d", "_h", "_w")}
+
+
 def window_steps(windows):
-    """The output-size steps of a sliding window: one "O" when height and width agree, else O_h and O_w."""
-    axes = [("", windows[0])] if windows[0] == windows[1] else [("_h", windows[0]), ("_w", windows[1])]
-    same_kernel = (windows[0].kernel, windows[0].dilation) == (windows[1].kernel, windows[1].dilation)
+    """The output-size steps of a sliding window: one "O" when every axis agrees, else O_h and O_w (O_d...)."""
+    same = all(w == windows[0] for w in windows)
+    axes = [("", windows[0])] if same else list(zip(AXIS_SUFFIXES[len(windows)], windows))
+    same_kernel = all((w.kernel, w.dilation) == (windows[0].kernel, windows[0].dilation) for w in windows)
     steps = []
     for suffix, w in axes:
         kernel, kernel_symbol = str(w.kernel), "F"
@@ -188,17 +250,51 @@ def did_you_mean(word, candidates):
     return f"did you mean '{close[0]}'?" if close else None
 
 
+PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """One function or Tensor-method call that torch.fx recorded, as a layer class sees it on import:
+    the call's name, positional and keyword arguments, its tensor inputs' shapes and its output's
+    (with batch)."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+    input_shapes: tuple
+    output_shape: tuple
+
+    def arg(self, index, key, default=None):
+        """The argument given at `index` or as `key`."""
+        return self.kwargs.get(key, self.args[index] if len(self.args) > index else default)
+
+
+def as_pair(value):
+    """(3, 3) -> 3; (3, 5) -> [3, 5]: the spec's shortest spelling of a torch size."""
+    if isinstance(value, (tuple, list)):
+        return value[0] if len(set(value)) == 1 else list(value)
+    return value
+
+
 class Layer:
     """Base of every layer type. Subclasses set the class attributes and override the hooks they need."""
 
     type_name = ""          # canonical spelling, shown in tables
     aliases = ()            # other spellings (Keras, PyTorch), matched case-insensitively
-    kind = "other"          # family for breakdowns: conv, dense, pool, norm, activation, merge, reshape, regularization
+    kind = Kind.OTHER       # family for breakdowns and colours
+    counting = None         # tool -> counting.Rule for every tool in counting.TOOLS; required
     options = {}
     primary = None          # option that a bare scalar sets: `dense: 10`, `dropout: 0.5`
     min_inputs = 1
     max_inputs = 1
     accepts_activation = False
+    example = None                   # a tiny spec using the type, checked against torch and the tools in tests
+    torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
+    torch_functions = ()             # functions and Tensor methods fx records that import as this type
+    eval_identity = False            # in eval mode it returns its input tensor (dropout)
+    inplace_capable = False          # may overwrite its input (element-wise activations, with --inplace)
+    gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
 
     def __init__(self, **opts):
         self.opts = opts
@@ -249,6 +345,42 @@ class Layer:
         opts = {name: option.default for name, option in cls.options.items()}
         opts.update(given)
         return opts
+
+    @classmethod
+    def example_spec(cls):
+        """`example` as a whole spec: it is one already when it has `layers`, else `input`, the layers
+        `before` it (so that a gradient reaches it) and one layer of this type with `options`."""
+        if cls.example is None:
+            return None
+        if "layers" in cls.example:
+            return {"name": f"example_{cls.type_name}", **cls.example}
+        return {"name": f"example_{cls.type_name}", "input": cls.example["input"],
+                "layers": [*cls.example.get("before", ()), {cls.type_name: dict(cls.example.get("options", {}))}]}
+
+    @classmethod
+    def non_default(cls, **given):
+        """The options among `given` that differ from this type's defaults, so an imported spec reads
+        like a hand-written one."""
+        kept = {}
+        for key, value in given.items():
+            default = cls.options[key].default
+            if value != default and as_pair(value) != as_pair(default):
+                kept[key] = value
+        return kept
+
+    # ---- import from torch (archcalc from-torch)
+
+    @classmethod
+    def from_torch_module(cls, module):
+        """The spec options of a torch module listed in `torch_modules`; raise Unsupported for a
+        setting archcalc cannot express."""
+        return {}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        """(options, indices of the tensor inputs it reads) for a TorchCall listed in
+        `torch_functions`, or PASS_THROUGH; raise Unsupported for what archcalc cannot express."""
+        return {}, (0,)
 
     # ---- analysis hooks
 
@@ -313,9 +445,8 @@ class Layer:
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")
 
     def saved_tensors(self, ins, out, grad):
-        """What autograd keeps for backward in training mode, as (which, elements, bytes_per_element)
-        triples: which is "input:<i>", "output" or "new" (a fresh tensor); bytes_per_element None means
-        the activation dtype; elements include the batch. Parameters and buffers are never listed."""
+        """What autograd keeps for backward in training mode, as Saved values (elements include the
+        batch). Parameters and buffers are never listed."""
         return []
 
     def torch_flops(self, ins, out):
@@ -334,11 +465,16 @@ class Layer:
     # ---- helpers for subclasses
 
     @staticmethod
-    def require_map(shape, what):
-        if len(shape) != 3:
+    def require_map(shape, what, rank=2):
+        """A map of `rank` spatial axes: (channels, length), (channels, height, width) or (channels, depth,
+        height, width)."""
+        if len(shape) != rank + 1:
+            axes = ", ".join(("channels",) + MAP_AXES[rank])
+            got = "a vector" if len(shape) == 1 else f"a {len(shape)}-dimensional tensor"
             raise LayerError(
-                f"{what} needs a feature map (channels, height, width), got a vector of shape {tuple(shape)}",
-                hint="apply it before flatten/dense, or use a layer meant for vectors",
+                f"{what} needs a feature map ({axes}), got {got} of shape {tuple(shape)}",
+                hint="apply it before flatten/dense, or use a layer meant for vectors" if len(shape) < rank + 1
+                else f"use the {len(shape) - 1}-D form of the layer",
             )
 
     @staticmethod
@@ -369,10 +505,16 @@ class Windowed(Layer):
 
     def kernel_terms(self):
         """("F·F", "3·3") for a square kernel, ("F_h·F_w", "3·5") otherwise: the window's size in a formula."""
-        kh, kw = self.kernel
-        return ("F·F" if kh == kw else "F_h·F_w"), f"{kh}·{kw}"
+        return self.axes_symbol("F", self.kernel), "·".join(str(k) for k in self.kernel)
 
     @staticmethod
-    def size_symbol(out):
+    def axes_symbol(letter, values):
+        """F·F for equal sizes on two axes, F_h·F_w when they differ; F in 1-D, F·F·F or F_d·F_h·F_w in 3-D."""
+        if len(set(values)) == 1:
+            return "·".join([letter] * len(values))
+        return "·".join(letter + suffix for suffix in AXIS_SUFFIXES[len(values)])
+
+    @classmethod
+    def size_symbol(cls, out):
         """The output positions per channel in a formula: O·O when square."""
-        return "O·O" if out[1] == out[2] else "O_h·O_w"
+        return cls.axes_symbol("O", out[1:])

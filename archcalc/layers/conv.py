@@ -1,31 +1,53 @@
-"""2-D convolution, including grouped, depthwise and dilated."""
-from ..errors import LayerError
+"""Convolutions over 1, 2 or 3 spatial axes, including grouped, depthwise and dilated, and their
+transposed forms. One class per family is written for any rank; Conv1d/2d/3d set the rank."""
+from ..errors import LayerError, Unsupported
+from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, integer, keep_input, padding_of,
+                   sizes, weights_flops_step, window_steps)
+from .counting import MACS, MACS_BIAS, WEIGHTED, Rule, counted_as, torch_flops
+from .registry import register
 from .shapes import Window, numel
-from .base import (Option, Step, Windowed, boolean, dims, integer, keep_input, padding, pair, weights_flops_step,
-                   window_steps)
 
 
-class Conv2d(Windowed):
-    type_name = "conv2d"
-    aliases = ("conv", "convolution2d", "conv2d_layer")
-    kind = "conv"
-    accepts_activation = True
-    options = {
+def conv_options(rank):
+    return {
         "filters": Option(integer(1), required=True, aliases=("out_channels",), doc="output channels K"),
-        "kernel": Option(pair(1), required=True, aliases=("kernel_size",), doc="F, int or [h, w]"),
-        "stride": Option(pair(1), default=(1, 1), aliases=("strides",), doc="S"),
-        "padding": Option(padding, default=(0, 0), aliases=("pad",), doc="P: int, [h, w], 'valid' or 'same'"),
-        "dilation": Option(pair(1), default=(1, 1), aliases=("dilation_rate",), doc="D"),
+        "kernel": Option(sizes(rank, 1), required=True, aliases=("kernel_size",), doc=f"F, int or {_axes(rank)}"),
+        "stride": Option(sizes(rank, 1), default=(1,) * rank, aliases=("strides",), doc="S"),
+        "padding": Option(padding_of(rank), default=(0,) * rank, aliases=("pad",),
+                          doc=f"P: int, {_axes(rank)}, 'valid' or 'same'"),
+        "dilation": Option(sizes(rank, 1), default=(1,) * rank, aliases=("dilation_rate",), doc="D"),
         "groups": Option(integer(1), default=1, doc="1 = dense, C_in = depthwise"),
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per filter"),
     }
 
+
+def _axes(rank):
+    return {1: "[l]", 2: "[h, w]", 3: "[d, h, w]"}[rank]
+
+
+class _Conv(Windowed):
+    """A convolution with `rank` spatial axes: O = (N − D(F − 1) − 1 + 2P)/S + 1 on each."""
+
+    rank = 2
+    kind = Kind.CONV
+    counting = WEIGHTED
+    accepts_activation = True
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.padding_mode != "zeros":
+            raise Unsupported(f"padding_mode='{m.padding_mode}' (archcalc pads with zeros)")
+        padding = m.padding if isinstance(m.padding, str) else as_pair(m.padding)
+        return {"filters": m.out_channels, "kernel": as_pair(m.kernel_size),
+                **cls.non_default(stride=as_pair(m.stride), padding=padding, dilation=as_pair(m.dilation),
+                                  groups=m.groups, bias=m.bias is not None)}
+
     def pads(self):
-        """((top, bottom), (left, right)): 'same' pads d(k-1) in total, the odd pixel at the end, as PyTorch does."""
+        """((before, after), ...) per axis: 'same' pads d(k-1) in total, the odd pixel at the end, as PyTorch does."""
         if self.padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * self.rank
         if self.padding == "same":
-            if self.stride != (1, 1):
+            if any(s != 1 for s in self.stride):
                 raise LayerError(
                     "padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)",
                     hint="write the padding as a number, e.g. padding: (kernel - 1) // 2",
@@ -35,16 +57,12 @@ class Conv2d(Windowed):
         return tuple((p, p) for p in self.padding)
 
     def windows(self, shape):
-        _, height, width = shape
-        return [
-            Window(size, k, s, before, after, d)
-            for size, k, s, (before, after), d in zip(
-                (height, width), self.kernel, self.stride, self.pads(), self.dilation
-            )
-        ]
+        return [Window(size, k, s, before, after, d)
+                for size, k, s, (before, after), d in zip(shape[1:], self.kernel, self.stride, self.pads(),
+                                                         self.dilation)]
 
     def check_channels(self, shape):
-        self.require_map(shape, "conv2d")
+        self.require_map(shape, self.type_name, self.rank)
         channels = shape[0]
         if channels % self.groups or self.filters % self.groups:
             raise LayerError(
@@ -60,13 +78,11 @@ class Conv2d(Windowed):
 
     def param_tensors(self, ins):
         channels = self.check_channels(ins[0])
-        kh, kw = self.kernel
-        weight = self.filters * (channels // self.groups) * kh * kw
+        weight = self.filters * (channels // self.groups) * numel(self.kernel)
         return (weight, self.filters) if self.bias else (weight,)
 
     def macs(self, ins, out):
-        kh, kw = self.kernel
-        return out[0] * out[1] * out[2] * (ins[0][0] // self.groups) * kh * kw
+        return numel(out) * (ins[0][0] // self.groups) * numel(self.kernel)
 
     def flops(self, ins, out):
         return 2 * self.macs(ins, out) + self.bias_adds(ins, out)
@@ -78,7 +94,7 @@ class Conv2d(Windowed):
         from torch import nn
         pads = self.pads()
         symmetric = all(before == after for before, after in pads)
-        return nn.Conv2d(
+        return getattr(nn, self.torch_modules[0])(
             ins[0][0], self.filters, self.kernel, stride=self.stride,
             padding=tuple(before for before, _ in pads) if symmetric else "same",
             dilation=self.dilation, groups=self.groups, bias=self.bias,
@@ -90,11 +106,12 @@ class Conv2d(Windowed):
         convolves that copy, so the copy is what it keeps."""
         if not grad.active:
             return []
-        (top, bottom), (left, right) = self.pads()
-        if (top, left) == (bottom, right):
+        pads = self.pads()
+        if all(before == after for before, after in pads):
             return [keep_input(ins, grad)]
-        channels, height, width = ins[0]
-        return [("new", grad.batch * channels * (height + bottom - top) * (width + right - left), None)]
+        channels, *spatial = ins[0]
+        padded = [size + after - before for size, (before, after) in zip(spatial, pads)]
+        return [Saved.new(grad.batch * channels * numel(padded))]
 
     def torch_backward_flops(self, ins, out, grad):
         """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
@@ -119,8 +136,168 @@ class Conv2d(Windowed):
             params = Step("params", f"{per_filter_symbol}·K", f"{per_filter}·{self.filters}", self.params(ins),
                           "; ".join(filter(None, [note, "no bias (bias: false)"])))
         size_symbol = self.size_symbol(out)
+        positions = "·".join(str(d) for d in out[1:])
         return window_steps(self.windows(ins[0])) + [
             params,
-            Step("MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{out[1]}·{out[2]}",
+            Step("MACs", f"{per_filter_symbol}·K·{size_symbol}", f"{per_filter}·{self.filters}·{positions}",
                  self.macs(ins, out)),
             weights_flops_step(self, ins, out, f"K·{size_symbol}", dims(out))]
+
+
+@register
+class Conv1d(_Conv):
+    type_name = "conv1d"
+    aliases = ("convolution1d", "conv1d_layer")
+    rank = 1
+    options = conv_options(1)
+    torch_modules = ("Conv1d",)
+    example = {"input": [4, 11], "options": {"filters": 6, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}}
+
+
+@register
+class Conv2d(_Conv):
+    type_name = "conv2d"
+    aliases = ("conv", "convolution2d", "conv2d_layer")
+    rank = 2
+    options = conv_options(2)
+    torch_modules = ("Conv2d",)
+    example = {"input": [6, 9, 9], "options": {"filters": 4, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}}
+
+
+@register
+class Conv3d(_Conv):
+    type_name = "conv3d"
+    aliases = ("convolution3d", "conv3d_layer")
+    rank = 3
+    options = conv_options(3)
+    torch_modules = ("Conv3d",)
+    example = {"input": [2, 5, 6, 6], "options": {"filters": 4, "kernel": [3, 3, 2], "stride": 2, "padding": 1}}
+
+
+class _ConvTranspose(_Conv):
+    """The gradient of a convolution as a layer: O = (N − 1)·S − 2P + D·(F − 1) + output_padding + 1 on each
+    axis; every input position is scattered through the whole kernel."""
+
+    counting = counted_as(torch=torch_flops("2·MACs"), torchvision=MACS, fvcore=MACS, ptflops=MACS_BIAS,
+                          torchinfo=Rule(lambda l, i, o, b: l.params(i) * numel(o[1:]) * b,
+                                         "weight and bias elements · output positions (its Conv rule)"),
+                          thop=Rule(lambda l, i, o, b: numel(o) * b * (i[0][0] // l.groups) * numel(l.kernel),
+                                    "the convolution formula on the output: O elements·(C_in/G)·F^r"))
+    accepts_activation = True
+
+    @classmethod
+    def transposed_options(cls, rank):
+        options = {k: v for k, v in conv_options(rank).items() if k != "padding"}
+        options["padding"] = Option(sizes(rank, 0), default=(0,) * rank, aliases=("pad",), doc="P removed from each side")
+        options["output_padding"] = Option(sizes(rank, 0), default=(0,) * rank, doc="added to one side of the output")
+        return options
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.padding_mode != "zeros":
+            raise Unsupported(f"padding_mode='{m.padding_mode}'")
+        return {"filters": m.out_channels, "kernel": as_pair(m.kernel_size),
+                **cls.non_default(stride=as_pair(m.stride), padding=as_pair(m.padding),
+                                  output_padding=as_pair(m.output_padding), dilation=as_pair(m.dilation),
+                                  groups=m.groups, bias=m.bias is not None)}
+
+    def pads(self):
+        return tuple((p, p) for p in self.padding)
+
+    def axis_sizes(self, shape):
+        """(output, (N − 1)·S − 2P + D·(F − 1) + output_padding + 1 worked) per axis."""
+        for k, s, d, op in zip(self.kernel, self.stride, self.dilation, self.output_padding):
+            if op >= max(s, d):
+                raise LayerError(f"output_padding {op} must be smaller than the stride or the dilation",
+                                 hint="PyTorch refuses it: use output_padding below max(stride, dilation)")
+        out = []
+        for n, k, s, p, d, op in zip(shape[1:], self.kernel, self.stride, self.padding, self.dilation,
+                                     self.output_padding):
+            size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+            if size < 1:
+                raise LayerError(f"the output size {size} is below 1", hint="use less padding or a larger input")
+            out.append(size)
+        return out
+
+    def windows(self, shape):
+        raise AssertionError("a transposed convolution has no sliding window over its input")
+
+    def warnings(self, ins):
+        return []
+
+    def receptive_step(self, ins):
+        """Each output sees ceil(F/S) inputs along an axis: not a window of the input, so the field is
+        not carried through (documented)."""
+        return None
+
+    def output_shape(self, ins):
+        self.check_channels(ins[0])
+        return (self.filters,) + tuple(self.axis_sizes(ins[0]))
+
+    def param_tensors(self, ins):
+        channels = self.check_channels(ins[0])
+        weight = channels * (self.filters // self.groups) * numel(self.kernel)
+        return (weight, self.filters) if self.bias else (weight,)
+
+    def macs(self, ins, out):
+        """Each input element meets K/G filters through the whole kernel."""
+        return numel(ins[0]) * (self.filters // self.groups) * numel(self.kernel)
+
+    def torch_module(self, ins):
+        from torch import nn
+        return getattr(nn, self.torch_modules[0])(
+            ins[0][0], self.filters, self.kernel, stride=self.stride, padding=self.padding,
+            output_padding=self.output_padding, groups=self.groups, bias=self.bias, dilation=self.dilation)
+
+    def saved_tensors(self, ins, out, grad):
+        return [keep_input(ins, grad)] if grad.active else []
+
+    def explain(self, ins, out):
+        channels = ins[0][0]
+        steps = []
+        for suffix, n, k, s, p, d, op, o in zip(
+                ("",) if self.rank == 1 or len(set(out[1:])) == 1 and len(set(ins[0][1:])) == 1 else
+                ("_d", "_h", "_w")[3 - self.rank:], ins[0][1:], self.kernel, self.stride, self.padding,
+                self.dilation, self.output_padding, out[1:]):
+            steps.append(Step(f"O{suffix}", "(N − 1)·S − 2P + D·(F − 1) + output_padding + 1",
+                              f"({n} − 1)·{s} − 2·{p} + {d}·({k} − 1) + {op} + 1", o))
+        kernel_symbol, kernel = self.kernel_terms()
+        per = f"{kernel}·({self.filters}/{self.groups})" if self.groups > 1 else f"{kernel}·{self.filters}"
+        per_symbol = f"{kernel_symbol}·(K/G)" if self.groups > 1 else f"{kernel_symbol}·K"
+        bias = f" + {self.filters}" if self.bias else ""
+        return steps + [
+            Step("params", f"C_in·{per_symbol}" + (" + K" if self.bias else ""), f"{channels}·{per}{bias}",
+                 self.params(ins)),
+            Step("MACs", f"C_in·{self.axes_symbol('N', ins[0][1:])}·{per_symbol}",
+                 f"{dims(ins[0])}·{per}", self.macs(ins, out), "every input element is spread over the kernel"),
+            weights_flops_step(self, ins, out, f"K·{self.size_symbol(out)}", dims(out))]
+
+
+@register
+class ConvTranspose1d(_ConvTranspose):
+    type_name = "conv_transpose1d"
+    aliases = ("conv1dtranspose", "convtranspose1d", "deconv1d")
+    rank = 1
+    options = _ConvTranspose.transposed_options(1)
+    torch_modules = ("ConvTranspose1d",)
+    example = {"input": [4, 7], "options": {"filters": 6, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1}}
+
+
+@register
+class ConvTranspose2d(_ConvTranspose):
+    type_name = "conv_transpose2d"
+    aliases = ("conv2dtranspose", "convtranspose2d", "deconv2d", "deconv")
+    rank = 2
+    options = _ConvTranspose.transposed_options(2)
+    torch_modules = ("ConvTranspose2d",)
+    example = {"input": [4, 5, 5], "options": {"filters": 6, "kernel": 3, "stride": 2, "groups": 2}}
+
+
+@register
+class ConvTranspose3d(_ConvTranspose):
+    type_name = "conv_transpose3d"
+    aliases = ("conv3dtranspose", "convtranspose3d", "deconv3d")
+    rank = 3
+    options = _ConvTranspose.transposed_options(3)
+    torch_modules = ("ConvTranspose3d",)
+    example = {"input": [2, 3, 4, 4], "options": {"filters": 3, "kernel": 2, "stride": 2}}

@@ -1,19 +1,29 @@
 """Fully-connected layers and the flatten that feeds them."""
-from ..errors import LayerError
+from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .base import Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
+from .counting import WEIGHTED, counted_as
+from .registry import register
+from .base import PASS_THROUGH, Kind, Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
 
 
+@register
 class Dense(Layer):
     type_name = "dense"
     aliases = ("linear", "fc", "fully_connected")
-    kind = "dense"
+    kind = Kind.DENSE
+    counting = WEIGHTED
+    torch_modules = ("Linear",)
+    example = {"input": [12], "options": {"units": 5}}
     accepts_activation = True
     primary = "units"
     options = {
         "units": Option(integer(1), required=True, aliases=("out_features", "features"), doc="n_out"),
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per unit"),
     }
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"units": m.out_features, **cls.non_default(bias=m.bias is not None)}
 
     def inputs(self, ins):
         if len(ins[0]) != 1:
@@ -68,9 +78,29 @@ class Dense(Layer):
                         weights_flops_step(self, ins, out, "n_out", self.units)]
 
 
+@register
 class Flatten(Layer):
     type_name = "flatten"
-    kind = "reshape"
+    kind = Kind.RESHAPE
+    counting = counted_as()
+    torch_modules = ("Flatten",)
+    example = {"input": [2, 3, 3], "layers": ["relu", "flatten", {"dense": 4}]}
+    torch_functions = ("flatten", "view", "reshape")
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if (m.start_dim, m.end_dim) != (1, -1):
+            raise Unsupported(f"flatten(start_dim={m.start_dim}, end_dim={m.end_dim}); archcalc flattens all but batch")
+        return {}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        before, after = call.input_shapes[0], call.output_shape
+        if len(after) == 2 and len(before) > 2:
+            return {}, (0,)
+        if after[:len(before)] == before and all(d == 1 for d in after[len(before):]):
+            return PASS_THROUGH   # (N, C) -> (N, C, 1, 1) to scale channels: archcalc's multiply takes (C,)
+        raise Unsupported(f"a reshape from {tuple(before[1:])} to {tuple(after[1:])}; archcalc can only flatten")
 
     def output_shape(self, ins):
         return (numel(ins[0]),)

@@ -1,13 +1,22 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
-from ..errors import LayerError
+from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .base import Layer, Step, dims, keep_input
+from .counting import counted_as
+from .registry import register
+from .base import Kind, Layer, Saved, Step, dims, keep_input
 
 
 class _Merge(Layer):
-    kind = "merge"
+    kind = Kind.MERGE
+    counting = counted_as()
     min_inputs = 2
     max_inputs = None
+
+    @classmethod
+    def from_torch_call(cls, call):
+        if len(call.input_shapes) != 2 or len(call.args) != 2 or call.kwargs.get("alpha", 1) != 1:
+            raise Unsupported("archcalc adds and multiplies two tensors, not a tensor and a constant")
+        return {}, (0, 1)
 
     @staticmethod
     def listed(ins):
@@ -23,8 +32,13 @@ class _Merge(Layer):
                 Step("FLOPs", "(inputs − 1)·elements", f"{len(ins) - 1}·{dims(out)}", self.flops(ins, out))]
 
 
+@register
 class Add(_Merge):
     type_name = "add"
+    gradient_passes_through = True
+    torch_modules = ("Add",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"sigmoid": {"name": "b", "from": "input"}}, {"add": {"from": ["a", "b"]}}]}
+    torch_functions = ("add", "add_", "iadd")
     aliases = ("residual",)
 
     def output_shape(self, ins):
@@ -37,14 +51,26 @@ class Add(_Merge):
         return ins[0]
 
     def torch_module(self, ins):
-        from ..bridges.torch_model import Add as Module
+        from .torch_modules import Add as Module
         return Module()
 
 
+@register
 class Concat(_Merge):
     """Concatenate along the channel axis (features for vectors)."""
 
     type_name = "concat"
+    gradient_passes_through = True
+    torch_modules = ("Concat",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"tanh": {"name": "b", "from": "input"}}, {"concat": {"from": ["a", "b"]}}]}
+    torch_functions = ("cat",)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dim = call.arg(1, "dim", 0)
+        if dim != 1:
+            raise Unsupported(f"cat over dim={dim}; archcalc concatenates channels (dim 1)")
+        return {}, tuple(range(len(call.input_shapes)))
     aliases = ("concatenate", "cat")
 
     def output_shape(self, ins):
@@ -64,14 +90,18 @@ class Concat(_Merge):
                 self.no_params_step(), Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
 
     def torch_module(self, ins):
-        from ..bridges.torch_model import Concat as Module
+        from .torch_modules import Concat as Module
         return Module()
 
 
+@register
 class Multiply(_Merge):
     """Element-wise product; a (C,) input scales each channel of a (C, H, W) input, as in squeeze-and-excitation."""
 
     type_name = "multiply"
+    torch_modules = ("Multiply",)
+    example = {"input": [3, 4, 4], "layers": [{"relu": {"name": "a"}}, {"global_avgpool2d": {"name": "g", "from": "input"}}, {"sigmoid": {"name": "s"}}, {"multiply": {"from": ["a", "s"]}}]}
+    torch_functions = ("mul", "mul_", "imul")
     aliases = ("mul", "scale")
 
     def output_shape(self, ins):
@@ -95,7 +125,7 @@ class Multiply(_Merge):
         return steps
 
     def torch_module(self, ins):
-        from ..bridges.torch_model import Multiply as Module
+        from .torch_modules import Multiply as Module
         return Module()
 
     def saved_tensors(self, ins, out, grad):
@@ -111,6 +141,6 @@ class Multiply(_Merge):
                 saved.append(keep_input(ins, grad, index))
             padded = [tuple(s) + (1,) * (rank - len(s)) for s in (running_shape, ins[index])]
             running_shape = tuple(max(a, b) for a, b in zip(*padded))
-            running = ("new", numel(running_shape) * grad.batch, None)
+            running = Saved.new(numel(running_shape) * grad.batch)
             running_grad = running_grad or grad.inputs[index]
         return saved

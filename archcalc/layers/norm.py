@@ -1,12 +1,39 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
 from .shapes import numel
-from .base import Layer, Option, Step, boolean, dims, integer, keep_input, number
+from .counting import Rule, counted_as
+from .registry import register
+from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
 
+def _affine(per_element, text):
+    """Norm layers: `per_element` per input element, doubled when γ and β are learned."""
+    return Rule(lambda l, i, o, b: per_element * numel(i[0]) * b * (2 if l.affine else 1), text)
+
+
+def _ptflops_lrn(layer, ins, out, batch):
+    """F.local_response_norm's patched calls: x.mul(x), avg_pool3d over the channel-padded map,
+    .mul(alpha), .add(k)."""
+    channels, *spatial = ins[0]
+    return (3 * numel(ins[0]) + (channels + layer.size - 1) * numel(spatial)) * batch
+
+
+@register
 class BatchNorm(Layer):
     type_name = "batchnorm"
     aliases = ("batchnorm2d", "batchnorm1d", "batch_norm", "batchnormalization", "batch_normalization", "bn")
-    kind = "norm"
+    kind = Kind.NORM
+    counting = counted_as(fvcore=_affine(1, "2 per input element (1 without affine); 5 in training mode"),
+                          thop=_affine(2, "4 per input element (2 without affine)"),
+                          ptflops=_affine(1, "2 per input element (1 without affine)"))
+    torch_modules = ("BatchNorm2d", "BatchNorm1d")
+    example = {"input": [3, 4, 4]}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        given = {"eps": m.eps, "affine": m.affine}
+        if m.momentum is not None:
+            given["momentum"] = m.momentum
+        return cls.non_default(**given)
     options = {
         "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon",)),
         "momentum": Option(number(0, 1), default=0.1),
@@ -39,7 +66,7 @@ class BatchNorm(Layer):
         """The input plus this batch's mean and inverse standard deviation (C each, not per sample)."""
         if not grad.active:
             return []
-        return [keep_input(ins, grad), ("new", ins[0][0], None), ("new", ins[0][0], None)]
+        return [keep_input(ins, grad), Saved.new(ins[0][0]), Saved.new(ins[0][0])]
 
     def explain(self, ins, out):
         channels = ins[0][0]
@@ -52,12 +79,20 @@ class BatchNorm(Layer):
                      "inference: statistics folded into one multiply and one add per element")]
 
 
+@register
 class LocalResponseNorm(Layer):
     """b = a / (k + α/n · Σ a²)^β over n neighbouring channels (AlexNet: n=5, α=1e-4, β=0.75, k=2)."""
 
     type_name = "lrn"
     aliases = ("localresponsenorm", "local_response_norm", "local_response_normalization")
-    kind = "norm"
+    kind = Kind.NORM
+    counting = counted_as(ptflops=Rule(_ptflops_lrn, "3 per element + the channel-padded map"))
+    torch_modules = ("LocalResponseNorm",)
+    example = {"input": [6, 4, 4], "options": {"size": 3}}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": m.k}
     options = {
         "size": Option(integer(1), default=5, aliases=("depth_radius",), doc="n, channels summed"),
         "alpha": Option(number(minimum=0), default=1e-4),
@@ -81,7 +116,7 @@ class LocalResponseNorm(Layer):
         channels, *spatial = ins[0]
         padded = (channels + self.size - 1) * numel(spatial) * grad.batch
         every = numel(ins[0]) * grad.batch
-        return [keep_input(ins, grad), ("new", padded, None), ("new", every, None), ("new", every, None)]
+        return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every)]
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),

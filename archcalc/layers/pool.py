@@ -1,29 +1,61 @@
-"""Pooling: windowed max/average, adaptive average, and global pooling."""
-from ..errors import LayerError
+"""Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
+Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
+from ..errors import LayerError, Unsupported
+from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
+from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
+from .registry import register
 from .shapes import Window, numel
-from .base import Layer, Option, Step, Windowed, boolean, dims, keep_input, pair, window_steps
+
+TWICE = times(INPUT_ELEMENTS, 2, "2 per input element (module hook + functional)")
+AXES = {1: "[l]", 2: "[h, w]", 3: "[d, h, w]"}
+
+
+def _thop_adaptive_avgpool(layer, ins, out, batch):
+    """thop's float arithmetic: (ΠN/O + 1) · output elements, truncated."""
+    kernel = 1.0
+    for size, output in zip(ins[0][1:], out[1:]):
+        kernel *= size / output
+    return int((kernel + 1) * numel(out) * batch)
+
+
+def window_pool_options(rank):
+    return {
+        "kernel": Option(sizes(rank, 1), required=True, aliases=("kernel_size", "pool_size"),
+                         doc=f"F, int or {AXES[rank]}"),
+        "stride": Option(sizes(rank, 1), default=None, aliases=("strides",), doc="S, defaults to the kernel"),
+        "padding": Option(sizes(rank, 0), default=(0,) * rank, aliases=("pad",), doc="P, at most half the kernel"),
+        "ceil_mode": Option(boolean, default=False, doc="round the output size up instead of down"),
+    }
+
+
+def named(family, rank, **attributes):
+    """One rank of a pooling family: maxpool1d, maxpool2d, maxpool3d..., registered."""
+    cls = type(f"{family.__name__.lstrip('_')}{rank}d", (family,), {"rank": rank, **attributes})
+    cls.__module__ = __name__
+    cls.__doc__ = family.__doc__
+    return register(cls)
 
 
 class _WindowPool(Windowed):
     """Shared rules of max and average pooling: the window arithmetic is the convolution's."""
 
-    kind = "pool"
+    kind = Kind.POOL
     primary = "kernel"      # `maxpool2d: 2`
-    options = {
-        "kernel": Option(pair(1), required=True, aliases=("kernel_size", "pool_size"), doc="F, int or [h, w]"),
-        "stride": Option(pair(1), default=None, aliases=("strides",), doc="S, defaults to the kernel"),
-        "padding": Option(pair(0), default=(0, 0), aliases=("pad",), doc="P, at most half the kernel"),
-        "ceil_mode": Option(boolean, default=False, doc="round the output size up instead of down"),
-    }
+    rank = 2
+
+    @classmethod
+    def window_options(cls, m, **more):
+        return cls.non_default(kernel=as_pair(m.kernel_size), stride=as_pair(m.stride), padding=as_pair(m.padding),
+                               ceil_mode=m.ceil_mode, **more)
 
     def strides(self):
         return self.stride or self.kernel
 
     def dilations(self):
-        return (1, 1)
+        return (1,) * self.rank
 
     def windows(self, shape):
-        self.require_map(shape, self.type_name)
+        self.require_map(shape, self.type_name, self.rank)
         for k, p, d in zip(self.kernel, self.padding, self.dilations()):
             if 2 * p > d * (k - 1) + 1:
                 raise LayerError(
@@ -39,7 +71,7 @@ class _WindowPool(Windowed):
         return (ins[0][0],) + tuple(w.output for w in self.windows(ins[0]))
 
     def window_elements(self):
-        return self.kernel[0] * self.kernel[1]
+        return numel(self.kernel)
 
     def explain(self, ins, out):
         window_symbol, window = self.kernel_terms()
@@ -49,10 +81,14 @@ class _WindowPool(Windowed):
             Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
 
 
-class MaxPool2d(_WindowPool):
-    type_name = "maxpool2d"
-    aliases = ("maxpool", "max_pool2d", "maxpooling2d", "max_pooling2d")
-    options = dict(_WindowPool.options, dilation=Option(pair(1), default=(1, 1), doc="D"))
+class _MaxPool(_WindowPool):
+    counting = counted_as(ptflops=TWICE)
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.return_indices:
+            raise Unsupported("return_indices=True")
+        return cls.window_options(m, dilation=as_pair(m.dilation))
 
     def dilations(self):
         return self.dilation
@@ -63,11 +99,12 @@ class MaxPool2d(_WindowPool):
 
     def torch_module(self, ins):
         from torch import nn
-        return nn.MaxPool2d(self.kernel, self.strides(), self.padding, self.dilation, ceil_mode=self.ceil_mode)
+        return getattr(nn, self.torch_modules[0])(self.kernel, self.strides(), self.padding, self.dilation,
+                                                  ceil_mode=self.ceil_mode)
 
     def saved_tensors(self, ins, out, grad):
         """The input and the argmax of every window as int64 indices (8 bytes, whatever the dtype)."""
-        return [keep_input(ins, grad), ("new", numel(out) * grad.batch, 8)] if grad.active else []
+        return [keep_input(ins, grad), Saved.new(numel(out) * grad.batch, 8)] if grad.active else []
 
     @staticmethod
     def window_flops_step(window_symbol, window, outputs_symbol, outputs):
@@ -78,10 +115,18 @@ class MaxPool2d(_WindowPool):
         return numel(out) * 8
 
 
-class AvgPool2d(_WindowPool):
-    type_name = "avgpool2d"
-    aliases = ("avgpool", "avg_pool2d", "averagepooling2d", "average_pooling2d")
-    options = dict(_WindowPool.options, count_include_pad=Option(boolean, default=True, doc="divide by F·F at borders"))
+def max_pool_options(rank):
+    return dict(window_pool_options(rank), dilation=Option(sizes(rank, 1), default=(1,) * rank, doc="D"))
+
+
+class _AvgPool(_WindowPool):
+    counting = counted_as(thop=OUTPUT_ELEMENTS, ptflops=TWICE)
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if getattr(m, "divisor_override", None):
+            raise Unsupported("divisor_override")
+        return cls.window_options(m, count_include_pad=m.count_include_pad)
 
     def flops(self, ins, out):
         """F·F − 1 additions and one division per output element."""
@@ -89,7 +134,8 @@ class AvgPool2d(_WindowPool):
 
     def torch_module(self, ins):
         from torch import nn
-        return nn.AvgPool2d(self.kernel, self.strides(), self.padding, self.ceil_mode, self.count_include_pad)
+        return getattr(nn, self.torch_modules[0])(self.kernel, self.strides(), self.padding, self.ceil_mode,
+                                                  self.count_include_pad)
 
     def saved_tensors(self, ins, out, grad):
         return [keep_input(ins, grad)] if grad.active else []
@@ -99,26 +145,67 @@ class AvgPool2d(_WindowPool):
         return f"{window_symbol}·{outputs_symbol}", f"{window}·{outputs}"
 
 
+def avg_pool_options(rank):
+    return dict(window_pool_options(rank),
+                count_include_pad=Option(boolean, default=True, doc=f"divide by {'·'.join(['F'] * rank)} at borders"))
+
+
+# fvcore has a handle for aten::adaptive_avg_pool2d only: its 1-D and 3-D forms (and the means that
+# global pooling runs as) count 0 there.
+NO_FVCORE_HANDLE = Rule(lambda layer, ins, out, batch: 0, "0: fvcore has no handle for the 1-D or 3-D op")
+
+
+def _spellings(base, rank, keras):
+    """maxpool2d: maxpool, max_pool2d, maxpooling2d, max_pooling2d (the 2-D form also answers to `maxpool`)."""
+    return tuple(filter(None, (base if rank == 2 else None, f"{base.replace('pool', '_pool')}{rank}d",
+                               f"{keras}{rank}d", f"{keras.replace('pooling', '_pooling')}{rank}d")))
+
+
+MAX_POOLS = {rank: named(_MaxPool, rank, type_name=f"maxpool{rank}d",
+                         aliases=_spellings("maxpool", rank, "maxpooling"), options=max_pool_options(rank),
+                         torch_modules=(f"MaxPool{rank}d",),
+                         example={"input": [3] + [9] * rank, "options": {"kernel": 3, "stride": 2, "padding": 1}})
+             for rank in (1, 2, 3)}
+AVG_POOLS = {rank: named(_AvgPool, rank, type_name=f"avgpool{rank}d",
+                         aliases=_spellings("avgpool", rank, "averagepooling"), options=avg_pool_options(rank),
+                         torch_modules=(f"AvgPool{rank}d",), example={"input": [3] + [8] * rank, "options": {"kernel": 2}})
+             for rank in (1, 2, 3)}
+MaxPool2d, AvgPool2d = MAX_POOLS[2], AVG_POOLS[2]
+
+
 def adaptive_windows(size, out):
     """Window lengths PyTorch's adaptive pooling uses: [floor(i·N/O), ceil((i+1)·N/O))."""
     return [-(-(i + 1) * size // out) - (i * size // out) for i in range(out)]
 
 
-class AdaptiveAvgPool2d(Layer):
-    type_name = "adaptive_avgpool2d"
-    aliases = ("adaptiveavgpool2d", "adaptive_avg_pool2d", "adaptive_avgpool")
-    kind = "pool"
+class _AdaptiveAvgPool(Layer):
+    kind = Kind.POOL
     primary = "output"
-    options = {"output": Option(pair(1), required=True, aliases=("output_size",), doc="output size, int or [h, w]")}
+    rank = 2
+    counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=TWICE,
+                          thop=Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"))
+
+    @classmethod
+    def from_torch_module(cls, m):
+        size = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size,) * cls.rank
+        if None in size:
+            raise Unsupported("an output size of None (keep the input size)")
+        return {"output": as_pair(size)}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return {"output": as_pair(call.arg(1, "output_size"))}, (0,)
 
     def output_shape(self, ins):
-        self.require_map(ins[0], self.type_name)
+        self.require_map(ins[0], self.type_name, self.rank)
         return (ins[0][0],) + tuple(self.output)
 
     def flops(self, ins, out):
         """One addition or division per input element of every window (windows may overlap)."""
-        (channels, height, width), (oh, ow) = ins[0], self.output
-        return channels * sum(adaptive_windows(height, oh)) * sum(adaptive_windows(width, ow))
+        total = ins[0][0]
+        for size, output in zip(ins[0][1:], self.output):
+            total *= sum(adaptive_windows(size, output))
+        return total
 
     def receptive_step(self, ins):
         steps = []
@@ -130,30 +217,51 @@ class AdaptiveAvgPool2d(Layer):
 
     def torch_module(self, ins):
         from torch import nn
-        return nn.AdaptiveAvgPool2d(self.output)
+        return getattr(nn, self.torch_modules[0])(self.output)
 
     def saved_tensors(self, ins, out, grad):
         """An output of 1×1 runs as a mean, which keeps nothing; any other size keeps the input."""
-        return [keep_input(ins, grad)] if grad.active and tuple(self.output) != (1, 1) else []
+        return [keep_input(ins, grad)] if grad.active and set(self.output) != {1} else []
 
     def explain(self, ins, out):
-        (channels, height, width), (oh, ow) = ins[0], self.output
-        rows, cols = sum(adaptive_windows(height, oh)), sum(adaptive_windows(width, ow))
+        channels = ins[0][0]
+        sums = [sum(adaptive_windows(size, o)) for size, o in zip(ins[0][1:], self.output)]
+        symbols = {1: "Σ window lengths", 2: "Σ window heights·Σ window widths",
+                   3: "Σ window depths·Σ window heights·Σ window widths"}[self.rank]
         return [Step("output", "output_size", "", out, "window i spans [floor(i·N/O), ceil((i+1)·N/O))"),
                 self.no_params_step("no parameters: pooling only averages"),
-                Step("FLOPs", "C·Σ window heights·Σ window widths", f"{channels}·{rows}·{cols}",
+                Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
                      self.flops(ins, out), "one add or divide per input element of every window")]
 
 
-class GlobalAvgPool2d(Layer):
-    """Keras's GlobalAveragePooling2D: (C, H, W) -> (C,), the mean of each channel."""
+for _rank in (1, 2, 3):
+    named(_AdaptiveAvgPool, _rank, type_name=f"adaptive_avgpool{_rank}d",
+          aliases=(f"adaptiveavgpool{_rank}d", f"adaptive_avg_pool{_rank}d") + (("adaptive_avgpool",) if _rank == 2 else ()),
+          options={"output": Option(sizes(_rank, 1), required=True, aliases=("output_size",),
+                                    doc=f"output size, int or {AXES[_rank]}")},
+          torch_modules=(f"AdaptiveAvgPool{_rank}d",), torch_functions=(f"adaptive_avg_pool{_rank}d",),
+          counting=_AdaptiveAvgPool.counting if _rank == 2 else {**_AdaptiveAvgPool.counting, "fvcore": NO_FVCORE_HANDLE},
+          example={"input": [3] + [7] * _rank, "options": {"output": 3}})
 
-    type_name = "global_avgpool2d"
-    aliases = ("globalaveragepooling2d", "global_average_pooling2d", "global_avgpool", "gap")
-    kind = "pool"
+
+class _GlobalAvgPool(Layer):
+    """Keras's GlobalAveragePooling: (C, *spatial) -> (C,), the mean of each channel."""
+
+    kind = Kind.POOL
+    rank = 2
+    counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=INPUT_ELEMENTS)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        dims_, keepdim = call.arg(1, "dim"), call.arg(2, "keepdim", False)
+        axes = list(range(2, 2 + cls.rank))
+        negative = list(range(-cls.rank, 0))
+        if list(dims_ or ()) in (axes, negative) and not keepdim and len(call.input_shapes[0]) == cls.rank + 2:
+            return {}, (0,)
+        raise Unsupported("a mean other than over every spatial axis (x.mean([2, 3]))")
 
     def output_shape(self, ins):
-        self.require_map(ins[0], self.type_name)
+        self.require_map(ins[0], self.type_name, self.rank)
         return (ins[0][0],)
 
     def flops(self, ins, out):
@@ -163,8 +271,8 @@ class GlobalAvgPool2d(Layer):
         return "global"
 
     def torch_module(self, ins):
-        from ..bridges.torch_model import GlobalAvgPool2d as Module
-        return Module()
+        from . import torch_modules
+        return getattr(torch_modules, self.torch_modules[0])()
 
     def explain(self, ins, out):
         return [Step("output", "C", "", out, "one value per channel"),
@@ -173,26 +281,39 @@ class GlobalAvgPool2d(Layer):
 
     @staticmethod
     def global_flops(shape):
-        return "C·H·W", dims(shape)
+        return "C·" + "·".join(("L",) if len(shape) == 2 else ("H", "W") if len(shape) == 3 else ("D", "H", "W")), \
+            dims(shape)
 
 
-class GlobalMaxPool2d(GlobalAvgPool2d):
-    type_name = "global_maxpool2d"
-    aliases = ("globalmaxpooling2d", "global_max_pooling2d", "global_maxpool")
+class _GlobalMaxPool(_GlobalAvgPool):
+    counting = counted_as(ptflops=INPUT_ELEMENTS)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        raise Unsupported("no function imports as global max pooling")
 
     def flops(self, ins, out):
-        channels, height, width = ins[0]
-        return channels * (height * width - 1)
-
-    def torch_module(self, ins):
-        from ..bridges.torch_model import GlobalMaxPool2d as Module
-        return Module()
+        return ins[0][0] * (numel(ins[0][1:]) - 1)
 
     def saved_tensors(self, ins, out, grad):
-        """adaptive_max_pool2d keeps the input and one int64 index per channel."""
-        return [keep_input(ins, grad), ("new", out[0] * grad.batch, 8)] if grad.active else []
+        """adaptive_max_pool keeps the input and one int64 index per channel."""
+        return [keep_input(ins, grad), Saved.new(out[0] * grad.batch, 8)] if grad.active else []
 
     @staticmethod
     def global_flops(shape):
-        channels, height, width = shape
-        return "C·(H·W − 1)", f"{channels}·({height}·{width} − 1)"
+        channels, *spatial = shape
+        symbols = "·".join(("L",) if len(spatial) == 1 else ("H", "W") if len(spatial) == 2 else ("D", "H", "W"))
+        return f"C·({symbols} − 1)", f"{channels}·({'·'.join(str(d) for d in spatial)} − 1)"
+
+
+for _rank in (1, 2, 3):
+    short = ("global_avgpool", "gap") if _rank == 2 else ()
+    named(_GlobalAvgPool, _rank, type_name=f"global_avgpool{_rank}d",
+          aliases=(f"globalaveragepooling{_rank}d", f"global_average_pooling{_rank}d") + short,
+          torch_modules=(f"GlobalAvgPool{_rank}d",), torch_functions=("mean",) if _rank == 2 else (),
+          counting=_GlobalAvgPool.counting if _rank == 2 else {**_GlobalAvgPool.counting, "fvcore": NO_FVCORE_HANDLE},
+          example={"input": [3] + [5] * _rank})
+    named(_GlobalMaxPool, _rank, type_name=f"global_maxpool{_rank}d",
+          aliases=(f"globalmaxpooling{_rank}d", f"global_max_pooling{_rank}d") + (("global_maxpool",) if _rank == 2 else ()),
+          torch_modules=(f"GlobalMaxPool{_rank}d",), torch_functions=(),
+          example={"input": [3] + [5] * _rank})

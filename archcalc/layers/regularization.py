@@ -1,12 +1,28 @@
 """Dropout: free at inference, a random mask in training."""
 from .shapes import numel
-from .base import Layer, Option, Step, number
+from .counting import counted_as
+from .registry import register
+from .base import Kind, Layer, Option, Saved, Step, number
 
 
+@register
 class Dropout(Layer):
     type_name = "dropout"
-    kind = "regularization"
+    kind = Kind.REGULARIZATION
+    counting = counted_as()
     primary = "rate"
+    eval_identity = True
+    torch_modules = ("Dropout",)
+    example = {"input": [3, 4, 4], "layers": ["relu", {"dropout": 0.3}]}
+    torch_functions = ("dropout",)
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(rate=m.p)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return cls.non_default(rate=call.arg(1, "p", 0.5)), (0,)
     options = {"rate": Option(number(minimum=0, below=1), default=0.5, aliases=("p",), doc="fraction dropped")}
 
     def torch_module(self, ins):
@@ -22,7 +38,7 @@ class Dropout(Layer):
         (values 0 and 1/(1 − rate)); on CUDA the fused native_dropout keeps a bool mask (1 byte)."""
         if self.rate == 0 or not any(grad.inputs):
             return []
-        return [("new", numel(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]
+        return [Saved.new(numel(ins[0]) * grad.batch, 1 if grad.device == "cuda" else None)]
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),

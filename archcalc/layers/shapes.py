@@ -8,6 +8,18 @@ from dataclasses import dataclass
 
 from ..errors import LayerError
 
+
+@dataclass(frozen=True)
+class Notice:
+    """A warning about one layer: what happens, and what would avoid it. `text` is both, as printed."""
+
+    message: str
+    hint: str = ""
+
+    @property
+    def text(self):
+        return f"{self.message}. {self.hint}" if self.hint else self.message
+
 CHANNELS_FIRST = "channels_first"
 CHANNELS_LAST = "channels_last"
 LAYOUTS = (CHANNELS_FIRST, CHANNELS_LAST)
@@ -81,25 +93,32 @@ def numel(shape):
     return total
 
 
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def axis_names(rank):
+    """What the spatial axes of a rank-`rank` map are called: length; height, width; depth, height, width."""
+    return AXIS_NAMES.get(rank) or tuple(f"axis {i}" for i in range(1, rank + 1))
+
+
 def window_warnings(windows):
-    """Uneven-division warnings for the (height, width) windows of one layer; one message when both agree."""
-    if len(windows) == 2 and windows[0] == windows[1]:
-        message = uneven_warning("height and width", windows[0])
-        return [message] if message else []
-    return [m for m in (uneven_warning(axis, w) for axis, w in zip(("height", "width"), windows)) if m]
+    """Uneven-division Notices for the windows of one layer, one per spatial axis; one for all when they agree."""
+    names = axis_names(len(windows))
+    if len(windows) > 1 and all(w == windows[0] for w in windows):
+        notice = uneven_warning(" and ".join([", ".join(names[:-1]), names[-1]]), windows[0])
+        return [notice] if notice else []
+    return [n for n in (uneven_warning(axis, w) for axis, w in zip(names, windows)) if n]
 
 
 def uneven_warning(axis, window):
-    """Explain a sliding window whose (N - F + P) is not a multiple of S, or None if it divides evenly."""
+    """A Notice for a sliding window whose (N - F + P) is not a multiple of S, or None if it divides evenly."""
     if window.remainder == 0 or window.span < 0:
         return None
     w = window
     pad = f"2·{w.pad_before}" if w.pad_before == w.pad_after else f"{w.pad_before}+{w.pad_after}"
     kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
-    return (
-        f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {w.unrounded} "
-        f"is not an integer; {uneven_consequence(w)}"
-    )
+    return Notice(f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {w.unrounded} "
+                  f"is not an integer; {uneven_effect(w)}", even_suggestion(w))
 
 
 def even_sizes(window):
@@ -111,6 +130,11 @@ def even_sizes(window):
 
 def uneven_consequence(window):
     """What PyTorch does with an uneven division, and the input sizes or padding that would divide evenly."""
+    return f"{uneven_effect(window)}. {even_suggestion(window)}"
+
+
+def uneven_effect(window):
+    """What PyTorch does with an uneven division: round up, or down losing padding or input pixels."""
     w = window
     if w.ceil_mode:
         effect = f"PyTorch rounds up (ceil_mode) to {w.output}"
@@ -119,6 +143,12 @@ def uneven_consequence(window):
     else:
         lost = w.remainder - w.pad_after
         effect = f"PyTorch rounds down to {w.output}; the last {lost} input position(s) are never seen"
+    return effect
+
+
+def even_suggestion(window):
+    """The input sizes, or the symmetric padding, next to this window's that would divide evenly."""
+    w = window
     suggestion = f"inputs that divide evenly: {' or '.join(str(n) for n in even_sizes(w))}"
     symmetric = next(
         (p for p in range(w.pad_before, w.pad_before + w.stride + 1)
@@ -127,4 +157,4 @@ def uneven_consequence(window):
     )
     if symmetric is not None and symmetric != w.pad_before:
         suggestion += f"; or padding {symmetric}"
-    return f"{effect}. {suggestion}"
+    return suggestion

@@ -37,6 +37,9 @@ def arrow_index(steps):
 
 def explanation(exp, fmt="text"):
     """The worked arithmetic of every explained layer, as aligned text or Markdown."""
+    if fmt == "html":
+        from .html import explanation_page
+        return explanation_page(exp)
     layout = exp.layout
     markdown = fmt == "markdown"
     lines = [heading(f"{exp.model}: worked arithmetic", fmt),
@@ -114,6 +117,9 @@ def comparison(data, fmt="table"):
     """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
     if fmt == "json":
         return to_json(data)
+    if fmt == "html":
+        from .html import comparison_page
+        return comparison_page(data)
     models = data["models"]
     if fmt == "csv":
         rows = []
@@ -158,6 +164,9 @@ def check_report(result, fmt="text"):
         from dataclasses import asdict
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                         "score": float(result.score), "verdicts": [asdict(v) for v in result.verdicts]})
+    if fmt == "html":
+        from .html import check_page
+        return check_page(result)
     from ..homework.check import CREDITS, LABELS
     markdown = fmt == "markdown"
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"

@@ -116,3 +116,50 @@ def plot_comparison(reports, path):
     ax.set_title("Compute against size; bubble area ∝ activation memory"
                  + (f" (batch {batch.pop()})" if len(batch) == 1 else ""), fontsize=12)
     return _save(figure, path)
+
+
+def plot_roofline(result, path):
+    """A log-log roofline (analysis.roofline): attainable FLOP/s against arithmetic intensity, the
+    bandwidth slope meeting the dtype's dense peak, one point per layer at its lower-bound rate."""
+    points = [layer for layer in result.layers if layer.bytes and layer.flops]
+    if not points:
+        raise SpecError("no layer does any arithmetic: nothing to draw on a roofline")
+    figure = _figure(figsize=(9, 6.2), layout="constrained")
+    ax = figure.subplots()
+    low = min(layer.intensity for layer in points) / 4
+    high = max(max(layer.intensity for layer in points), result.ridge) * 4
+    xs = [low, result.ridge, high]
+    ax.plot(xs, [min(result.peak, x * result.bandwidth) for x in xs], color="black", linewidth=2, zorder=1)
+    ax.axvline(result.ridge, color="grey", linestyle=":", linewidth=1)
+    ax.annotate(f"peak {result.peak / 1e12:g} TFLOP/s ({result.dtype}, dense)", (high, result.peak),
+                xytext=(-4, 6), textcoords="offset points", ha="right", fontsize=9)
+    ax.annotate(f"{result.bandwidth / 1e9:g} GB/s", (low * 2, low * 2 * result.bandwidth),
+                xytext=(6, -2), textcoords="offset points", ha="left", va="top", fontsize=9, rotation=0)
+    kinds = sorted({layer.kind for layer in points})
+    for kind in kinds:
+        mine = [layer for layer in points if layer.kind == kind]
+        ax.scatter([layer.intensity for layer in mine], [layer.flops / layer.seconds for layer in mine],
+                   s=[24 + 600 * layer.seconds / result.seconds for layer in mine],
+                   color=KIND_COLOURS.get(kind, KIND_COLOURS["other"]), alpha=0.75, label=kind, zorder=2,
+                   edgecolors="white", linewidths=0.5)
+    labelled = set()              # the five slowest layers by name, one label per spot on the chart
+    for layer in sorted(points, key=lambda layer: layer.seconds, reverse=True):
+        spot = (f"{layer.intensity:.2g}", f"{layer.flops / layer.seconds:.2g}")
+        if spot in labelled or len(labelled) == 5:
+            continue
+        labelled.add(spot)
+        ax.annotate(layer.name, (layer.intensity, layer.flops / layer.seconds), xytext=(6, -10),
+                    textcoords="offset points", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_xlabel("Arithmetic intensity (FLOPs per byte moved, log scale)")
+    ax.set_ylabel("FLOP/s at the lower-bound time (log scale)")
+    ax.yaxis.set_major_formatter(_formatter(lambda v: short(v) + "FLOP/s"))
+    ax.grid(True, which="major", alpha=0.3)
+    phase = "training step" if result.train else "forward"
+    ax.set_title(f"{result.model} on {result.gpu.name}: {phase}, batch {result.batch}, {result.dtype}\n"
+                 f"lower bounds from datasheet peaks (no measurement); point area ∝ share of the step's time",
+                 fontsize=11)
+    ax.legend(loc="lower right", fontsize=9, frameon=False)
+    return _save(figure, path)

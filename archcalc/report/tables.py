@@ -4,7 +4,7 @@ import io
 
 from ..layers.shapes import CHANNELS_FIRST
 
-FORMATS = ("table", "markdown", "csv", "json")
+FORMATS = ("table", "markdown", "csv", "json", "html")
 
 
 def to_json(data):
@@ -72,6 +72,9 @@ def summary(report, fmt="table", rf=False, train=False):
     """The per-layer table, the totals and the warnings of one report; `train` adds backward FLOPs."""
     if fmt == "json":
         return to_json(report.to_dict())
+    if fmt == "html":
+        from .html import summary_page
+        return summary_page(report, rf=rf, train=train)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
                    "activation_bytes"] + (["torch_backward_flops"] if train else [])
@@ -154,6 +157,9 @@ def zoo_table(rows, fmt="table"):
     """rows: dicts with name, input, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
         return to_json(rows)
+    if fmt == "html":
+        from .html import zoo_page
+        return zoo_page(rows)
     headers = ["name", "input", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
@@ -221,6 +227,9 @@ def conventions_table(comparison, fmt="table"):
     """Every convention's total side by side, what each includes, then the rule per layer type."""
     if fmt == "json":
         return to_json(comparison)
+    if fmt == "html":
+        from .html import conventions_page
+        return conventions_page(comparison)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
     if fmt == "csv":
@@ -244,6 +253,9 @@ def memory_report(result, fmt="table"):
     """Per-layer memory, the breakdown, the peak beside the textbook sum, and the budget answer."""
     if fmt == "json":
         return to_json(result.to_dict())
+    if fmt == "html":
+        from .html import memory_page
+        return memory_page(result)
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
                + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
@@ -287,9 +299,9 @@ def memory_report(result, fmt="table"):
 
 def layer_types_table():
     """Every registered layer type: canonical name, other spellings, kind and options (* = required)."""
-    from ..layers import LAYER_TYPES
+    from ..layers import layer_types
     rows = []
-    for cls in LAYER_TYPES:
+    for cls in layer_types():
         options = ", ".join(f"{name}{'*' if opt.required else ''}" for name, opt in cls.options.items())
         if cls.accepts_activation:
             options += ", activation"

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import zoo
 from ..errors import LayerError, SpecError, read_text
 from .expr import substitute
-from ..layers import LAYER_TYPES, lookup, normalize, suggest
+from ..layers import Kind, layer_types, lookup, normalize, suggest
 from ..layers.base import did_you_mean
 from ..layers.shapes import CHANNELS_FIRST, LAYOUTS, from_layout
 from .yamlio import LineDict, LineList, load_yaml
@@ -81,8 +81,11 @@ def is_name(word):
         and word != INPUT
 
 
+MAX_INPUT_RANK = 4      # channels and up to three spatial axes
+
+
 def parse_shape(value, layout, *, file=None, line=None, what="input"):
-    """[3, 224, 224], "3x224x224" or [784] in `layout` -> internal channels-first tuple."""
+    """[3, 224, 224], "3x224x224", [128, 768] or [784] in `layout` -> internal channels-first tuple."""
     written = value
     if isinstance(value, str):
         try:
@@ -92,9 +95,11 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
         raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {written!r}",
                         file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
-    if len(value) not in (1, 3):
-        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes "
-                        "[channels, height, width] images or [features] vectors (no batch dimension)",
+    if not 1 <= len(value) <= MAX_INPUT_RANK:
+        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes [features] "
+                        "vectors or token ids, [tokens, features] sequences or [channels, length] signals, "
+                        "[channels, height, width] images and [channels, depth, height, width] volumes "
+                        "(no batch dimension)",
                         file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
     if any(d < 1 for d in value):
         raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line,
@@ -469,8 +474,8 @@ class _Expander:
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
-        if act_cls is None or act_cls.kind != "activation":
-            known = [t.type_name for t in LAYER_TYPES if t.kind == "activation"]
+        if act_cls is None or act_cls.kind is not Kind.ACTIVATION:
+            known = [t.type_name for t in layer_types() if t.kind is Kind.ACTIVATION]
             raise self.fail(f"unknown activation {activation!r}", options_line("activation"), scope, full,
                             hint=did_you_mean(activation, known) or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"

@@ -4,7 +4,7 @@ Editors use it for completion and validation (see the README's "Editor support")
 slightly stricter than the loader: it lists layer types and options in the spellings the
 registry declares (the loader also accepts other capitalisations).
 """
-from ..layers import LAYER_TYPES
+from ..layers import Kind, layer_types
 from ..layers.shapes import LAYOUTS
 from .graph import ENTRY_KEYS
 
@@ -41,7 +41,7 @@ def _entry_meta():
 
 
 def _activation_names():
-    return sorted({name for cls in LAYER_TYPES if cls.kind == "activation" for name in (cls.type_name, *cls.aliases)})
+    return sorted({name for cls in layer_types() if cls.kind is Kind.ACTIVATION for name in (cls.type_name, *cls.aliases)})
 
 
 def layer_schema(cls):
@@ -72,14 +72,14 @@ def spec_schema():
     """The whole schema, as a dict ready for json.dumps."""
     layers = {}
     bare_names = []
-    for cls in LAYER_TYPES:
+    for cls in layer_types():
         definition = layer_schema(cls)
         layers[cls.type_name] = definition
         for spelling in (cls.type_name, *cls.aliases):
             if not any(o.required for o in cls.options.values()):
                 bare_names.append(spelling)
     spellings = {spelling: {"$ref": f"#/$defs/layers/{cls.type_name}"}
-                 for cls in LAYER_TYPES for spelling in (cls.type_name, *cls.aliases)}
+                 for cls in layer_types() for spelling in (cls.type_name, *cls.aliases)}
     meta = _entry_meta()
     entry = {
         "anyOf": [
