@@ -679,8 +679,10 @@ def check(spec, answers, input_shape, settings, keras, fmt, output):
               help="Also write the answer key, with worked solutions, to FILE.")
 @click.option("--answers", "answers_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the blank answers file that `archcalc check` grades to FILE.")
+@click.option("--format", "fmt", type=click.Choice(("markdown", "html")), default="markdown", show_default=True,
+              help="The sheet and key as Markdown, or as self-contained HTML pages to print.")
 @output_option
-def exercises(spec, count, seed, topics, key_path, answers_path, output):
+def exercises(spec, count, seed, topics, key_path, answers_path, fmt, output):
     """Write an exercise sheet (Markdown) on SPEC's layers: output size, parameters, MACs,
     receptive field, and pooling by hand on random 4×4 matrices (forward max/average, and
     the max-pooling backward mask). Without SPEC, one of the course's models is drawn.
@@ -691,7 +693,8 @@ def exercises(spec, count, seed, topics, key_path, answers_path, output):
       archcalc exercises alexnet --count 8 --seed 3 -o sheet.md --key key.md --answers answers.yaml
       archcalc check alexnet answers.yaml
     """
-    from .homework.exercises import answers_yaml, make_sheet, sheet_markdown
+    from .homework.exercises import answers_yaml, make_sheet, sheet_html, sheet_markdown
+    render = sheet_html if fmt == "html" else sheet_markdown
     chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
     sheet = make_sheet(load(spec) if spec else None, count=count, seed=seed, topics=chosen)
     if spec:
@@ -699,9 +702,9 @@ def exercises(spec, count, seed, topics, key_path, answers_path, output):
     if len(sheet.exercises) < sheet.asked:
         click.echo(f"note: {len(sheet.exercises)} exercises, not {sheet.asked}: {sheet.model} has no more layers "
                    f"for the topics {', '.join(chosen)}", err=True)
-    emit(sheet_markdown(sheet).rstrip("\n"), output)
+    emit(render(sheet).rstrip("\n"), output)
     if key_path:
-        emit(sheet_markdown(sheet, key=True).rstrip("\n"), key_path)
+        emit(render(sheet, key=True).rstrip("\n"), key_path)
     if answers_path:
         emit(answers_yaml(sheet).rstrip("\n"), answers_path)
 

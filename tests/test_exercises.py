@@ -124,3 +124,15 @@ def test_cli_says_when_the_layers_run_out():
 def test_cli_refuses_an_unknown_topic():
     result = run_cli("exercises", "mnist_cnn", "--topics", "params,flops")
     assert result.returncode == 2 and "unknown topic(s): flops" in result.stderr
+
+
+def test_html_sheet_and_key(tmp_path):
+    sheet, key = tmp_path / "sheet.html", tmp_path / "key.html"
+    result = run_cli("exercises", "lenet5", "--count", "4", "--seed", "2", "--format", "html", "-o", sheet,
+                     "--key", key)
+    assert result.returncode == 0, result.stderr
+    page, answers = sheet.read_text(), key.read_text()
+    assert page.startswith("<!doctype html>") and "<b>Answer:</b>" not in page and "___" in page
+    assert "<b>Answer:</b>" in answers and "http" not in page.split("<body>")[1].split("Written by")[0]
+    markdown = run_cli("exercises", "lenet5", "--count", "4", "--seed", "2").stdout
+    assert all(f"## {n}. " in markdown for n in range(1, 5)) and page.count("<h3>") == 4 + 1

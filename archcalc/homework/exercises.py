@@ -294,3 +294,32 @@ def sheet_markdown(sheet, *, key=False):
     heading = "## Answers file, filled in" if key else "## Your answers (answers.yaml)"
     lines += [heading, "", "```yaml", answers_yaml(sheet, filled=key).rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def sheet_html(sheet, *, key=False):
+    """The sheet or its key as one self-contained HTML page (no request when opened), for printing."""
+    from html import escape
+
+    from ..report.html import page, table
+
+    def inline(text):           # `code` spans as <code>, the rest escaped
+        parts = text.split("`")
+        return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
+    title = f"{sheet.model}: {'answer key' if key else 'exercises'} (seed {sheet.seed})"
+    layout = f" ({sheet.layout})" if len(sheet.input_shape) > 1 else ""
+    body = [f"<h2>{escape(title)}</h2>",
+            f"<p>Network <code>{escape(sheet.model)}</code>, input {escape(shape_x(sheet.input_shape))}"
+            f"{escape(layout)}, one example (batch 1). Its layers, in order:</p>",
+            table(["layer", "type", "settings"], [[n, t, s or "–"] for n, t, s in sheet.network])]
+    for exercise in sheet.exercises:
+        body += [f"<h3>{exercise.number}. {escape(TITLES[exercise.topic])}</h3>", f"<p>{inline(exercise.question)}</p>"]
+        if exercise.problem:
+            matrix = exercise.problem["input"]
+            body.append(table([""] * len(matrix[0]), matrix, numeric=range(len(matrix[0]))).replace(
+                "<thead><tr>" + "<th class=\"num\"></th>" * len(matrix[0]) + "</tr></thead>", ""))
+        if key:
+            body.append(f"<p><b>Answer:</b> {escape(_answer_text(exercise))}</p>")
+            body += [f'<div class="step">{escape(step)}</div>' for step in exercise.solution]
+    heading = "Answers file, filled in" if key else "Your answers (answers.yaml)"
+    body += [f"<h3>{heading}</h3>", f"<pre>{escape(answers_yaml(sheet, filled=key))}</pre>"]
+    return page(title, "".join(body))
