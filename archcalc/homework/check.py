@@ -1,7 +1,11 @@
 """Check a student's answers against a spec, and name the mistake when one mistake explains a wrong
-number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...).
+number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...), or how
+an abbreviated number came about (rounded the wrong way, binary prefixes); a wrong answer whose
+diagnosis shows the method right gets partial credit (CREDITS).
 
-Answers are a small YAML file keyed by layer name, or a pasted Keras / torchinfo summary table.
+Answers are a small YAML file keyed by layer name (output shapes, counts, receptive fields; `input:`
+for another input size; `pooling:` for numeric pooling exercises), or a pasted Keras 1/2/3 or
+torchinfo summary table.
 Every correct value and every "what your mistake gives" value comes from the layer classes' own
 hooks, applied to a copy of the layer with one option changed (or to a different input), so a
 diagnosis is exact arithmetic, never a guess from ratios.
@@ -614,10 +618,10 @@ class _Checker:
         if not isinstance(truth, ReceptiveField):
             raise SpecError(f"'{answer.layer}' has no receptive field to check (it is not a windowed map layer)",
                             file=self.answers_file, line=answer.line, hint="ask for a conv or pooling layer's")
-        given = answer.given * 2 if len(answer.given) == 1 else answer.given
+        given = answer.given * len(truth.size) if len(answer.given) == 1 else answer.given
         working = [" = ".join((s.quantity, s.formula, s.substituted, str(s.result))) for s in explained.field_steps
                    if s.quantity.startswith("r")]
-        correct = str(truth.size[0]) if truth.size[0] == truth.size[1] else shape_x(truth.size)
+        correct = str(truth.size[0]) if len(set(truth.size)) == 1 else shape_x(truth.size)
         verdict = Verdict(answer.layer, "receptive_field", shape_x(answer.given), correct, tuple(given) == truth.size,
                           answer.line, working)
         before = [self.records[ref].receptive_field for ref in self.nodes[answer.layer].inputs if ref in self.records]

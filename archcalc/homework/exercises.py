@@ -165,7 +165,7 @@ def _layer_exercise(number, topic, node, graph, record, explained, inputs, field
         solution.append(step_text(step, layout))
     else:
         field_size = record.receptive_field.size
-        answer = field_size[0] if field_size[0] == field_size[1] else tuple(field_size)
+        answer = field_size[0] if len(set(field_size)) == 1 else tuple(field_size)
         solution = ["from the input (r = 1, j = 1), each windowed layer on the way in turn: "
                     "r_out = r_in + (k − 1)·j_in, j_out = j_in·s"]
         for name in _ancestors(graph, node.name):
