@@ -10,7 +10,7 @@ Every correct value and every "what your mistake gives" value comes from the lay
 hooks, applied to a copy of the layer with one option changed (or to a different input), so a
 diagnosis is exact arithmetic, never a guess from ratios.
 
-    >>> from archcalc.check import check_text
+    >>> from archcalc.homework.check import check_text
     >>> result = check_text("alexnet", "layers:\\n  conv1: {params: 34848}\\n")
     >>> result.verdicts[0].diagnosis.split(":")[0]
     'bias left out'
