@@ -113,6 +113,33 @@ def test_a_wrong_row_in_a_real_summary_is_diagnosed(course):
     assert bad[0].diagnosis.startswith("bias left out")
 
 
+def test_an_exported_resnet_summary_is_graded_right():
+    """Keras 3 at 80 columns wraps shapes ("(None, 112, 112," / "64)") and cuts types with an ellipsis
+    ("(BatchNormalizatio…"); export-keras's names (layer1_0_conv1) are matched to the spec's even where
+    Keras lists a downsample branch in another order."""
+    text = summary_text(keras_model.to_keras("resnet18")[2])
+    assert "(BatchNormalizatio…" in text and "(None, 112, 112," in text
+    result = check_text("resnet18", text)
+    assert result.ok, [v for v in result.verdicts if not v.ok][:3]
+    params = {v.layer: v.given for v in result.verdicts if v.quantity == "params" and v.layer}
+    # conv1 7·7·3·64 = 9,408 (no bias); bn1 Keras's 4·64 = 256; layer4.0.downsample_conv 1·1·256·512 = 131,072
+    assert (params["conv1"], params["bn1"], params["layer4.0.downsample_conv"]) == ("9,408", "256", "131,072")
+
+
+def test_cut_off_names_that_fit_several_layers_are_refused(monkeypatch):
+    import contextlib
+    import io
+    model = keras_model.to_keras("googlenet")[2]
+    with pytest.raises(SpecError) as info:       # at 80 columns "inception3a_branch…" fits six convolutions
+        check_text("googlenet", summary_text(model))
+    assert "could be any of 6 conv2d layers" in str(info.value) and "line_length" in info.value.hint
+    monkeypatch.setenv("COLUMNS", "200")          # rich prints as wide as the terminal
+    wide = io.StringIO()
+    with contextlib.redirect_stdout(wide):
+        model.summary(line_length=170)
+    assert check_text("googlenet", wide.getvalue()).ok
+
+
 @pytest.mark.parametrize("name", list(TOTALS))
 def test_verify_keras_agrees_on_every_layer(name):
     result = verify_keras(name, input_shape=INPUTS.get(name))

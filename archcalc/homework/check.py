@@ -260,13 +260,26 @@ def summary_answers(summary, graph, file):
     rows = [row for i, row in enumerate(summary.rows)
             if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
     names = {node.name: i for i, node in enumerate(graph.nodes)}
-    position, items = 0, []
+    for name, i in list(names.items()):
+        names.setdefault(name.replace(".", "_"), i)    # export-keras names layer1.0.conv1 layer1_0_conv1
+    position, items, used = 0, [], set()
     for row in rows:
         if row.params == "(recursive)":
             continue                                  # torchinfo repeats a module used twice; counted once
         cls = lookup(row.type)
-        if row.name in names and names[row.name] >= position:
-            index = names[row.name]
+        named = names.get(row.name)
+        if named is None and row.name.endswith("…") and cls is not None:     # Keras 3 cut the name off
+            begun = sorted({i for n, i in names.items() if n.startswith(row.name[:-1]) and i not in used
+                            and isinstance(graph.nodes[i].layer, cls)})
+            if len(begun) > 1:
+                raise SpecError(f"the cut-off name '{row.name}' could be any of {len(begun)} {cls.type_name} layers "
+                                f"({', '.join(graph.nodes[i].name for i in begun[:4])}{', …' if len(begun) > 4 else ''})",
+                                file=file, line=row.line,
+                                hint="print the table wide enough for whole names: model.summary(line_length=160) "
+                                     "in a wide terminal or notebook")
+            named = begun[0] if begun else None
+        if named is not None and (named >= position or (cls is not None and isinstance(graph.nodes[named].layer, cls))):
+            index = named                             # by name, in any order when the type agrees too
         elif cls is None:
             if row.params.strip("-0") == "":
                 continue                              # InputLayer, Activation, ...: nothing to check
@@ -279,7 +292,8 @@ def summary_answers(summary, graph, file):
                 raise SpecError(f"row {row.name or row.type} ({row.type}) has no matching {cls.type_name} layer "
                                 "left in the spec", file=file, line=row.line,
                                 hint="the table and the spec must list the same layers in the same order")
-        position = index + 1
+        position = max(position, index + 1)
+        used.add(index)
         name = graph.nodes[index].name
         try:
             if row.shape:

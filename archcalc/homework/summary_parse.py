@@ -2,7 +2,8 @@
 
 Keras 1 and early Keras 2 print columns padded with spaces under `Layer (type)  Output Shape  Param #`
 and cut a cell that is too long (`max_pooling2d_1 (MaxPooling2`); later Keras 2 wraps long cells onto
-extra lines; Keras 3 draws the same columns with box characters (│ ┃). A cut type is matched to the one
+extra lines; Keras 3 draws the same columns with box characters (│ ┃), wraps long names and shapes onto
+a second line and ends a cell it still has to cut with "…". A cut type is matched to the one
 Keras class it begins (with the layer's default name to tell MaxPooling1D from MaxPooling2D). Rows
 pasted from slides or PDFs, with tabs or single spaces between the cells, are read by the shape
 `(None, 26, 26, 32)` in the middle. torchinfo prints `Layer (type:depth-idx)  Output Shape  Param #`
@@ -94,8 +95,9 @@ def parse_summary(text, file=None):
         if RULE.match(line) or not line.strip(" │┃"):
             continue
         first, shape, params = cells(line)
-        if not shape and not params and summary.rows:
-            summary.rows[-1].name += first.strip()       # a long cell wrapped onto the next line
+        if not params and summary.rows and (not shape or kind == KERAS):
+            summary.rows[-1].name += first.strip()       # long cells wrapped onto the next line
+            summary.rows[-1].shape += shape
             continue
         summary.rows.append(SummaryRow(first, "", shape, params, number, tree_depth(first)))
     for row in summary.rows:
@@ -114,6 +116,8 @@ def keras_cells(columns):
             if len(parts) >= 3:
                 return parts[0], parts[1], parts[2]
         first, shape, params = columns(line)
+        if any(ch in line for ch in BOX):
+            return first, shape, params                  # Keras 3's boxes say where each cell is
         if (shape and not SHAPE.fullmatch(shape)) or (not shape and SHAPE.search(first)):
             found = SHAPE.search(line)
             if found:
@@ -178,6 +182,8 @@ def name_and_type(cell, kind, file, line):
     text = re.sub(r"^[\s│|├└+─]*", "", cell).strip()
     text = re.sub(r":\s*\d+-\d+$", "", text)         # torchinfo's depth-idx
     match = re.match(r"^(\S+?)\s*\(([^()]+)\)$", text)
+    if kind == KERAS and text.endswith("…"):          # Keras 3 ends a cut cell with an ellipsis
+        text, match = text[:-1], None
     if kind == KERAS:
         cut = re.match(r"^(\S+?)\s*\(([^()]*)$", text)         # Keras 1/2 cut the cell off
         if not match and cut:
