@@ -302,6 +302,35 @@ def test_from_keras_refuses_a_spec_that_counts_differently(course, monkeypatch):
     assert "has 406,528 params but Keras counts 407,050" in str(info.value)
 
 
+def test_from_keras_refuses_a_spec_with_other_shapes(monkeypatch):
+    """Same parameter count, other shapes: the per-layer shape check catches what the total cannot."""
+    from archcalc.bridges import from_keras as module
+    original = module._convert
+
+    def strided(layer, shape, pending):
+        converted = original(layer, shape, pending)
+        if converted and converted[0] == "conv2d":
+            converted[1]["stride"] = 2
+        return converted
+    monkeypatch.setattr(module, "_convert", strided)
+    model = keras.Sequential([keras.Input((16, 16, 3)), layers.Conv2D(8, (3, 3), name="conv"),
+                              layers.GlobalAveragePooling2D(), layers.Dense(2)])
+    with pytest.raises(SpecError) as info:
+        from_keras(model)
+    # stride 2: (16 − 3)/2 + 1 = 7 (7.5 floored) instead of (16 − 3)/1 + 1 = 14
+    assert "the spec's conv gives (7, 7, 8) but Keras's conv gives (14, 14, 8)" in str(info.value)
+
+
+def test_googlenet_goes_to_keras_and_back():
+    """export-keras pads GoogLeNet's ceil_mode max-pools at the end; from-keras reads that back as ceil_mode."""
+    graph, _, model = keras_model.to_keras("googlenet")
+    spec = from_keras(model)
+    pools = [entry["maxpool2d"] for entry in spec["layers"] if "maxpool2d" in entry]
+    assert pools[0] == {"name": "maxpool1", "kernel": 3, "stride": 2, "ceil_mode": True}
+    back, original = archcalc.analyze(spec), archcalc.analyze(graph)
+    assert (back.totals.params, back.totals.macs) == (original.totals.params, original.totals.macs)
+
+
 def test_from_keras_names_every_layer_it_cannot_import():
     model = keras.Sequential([keras.Input((10,)), layers.Embedding(100, 8), layers.LSTM(5), layers.Dense(2)])
     with pytest.raises(SpecError) as info:

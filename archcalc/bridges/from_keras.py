@@ -88,18 +88,24 @@ def _same_padding(size, kernel, stride, dilation=1):
     return total // 2
 
 
-def _padding(layer, shape, pending, kernel, stride, dilation=(1, 1)):
-    """The spec's padding for a conv or pool: its own 'same', plus a ZeroPadding2D folded into it."""
+def _padding(layer, shape, pending, kernel, stride, dilation=(1, 1), ceil=False):
+    """(the spec's padding, ceil_mode) for a conv or pool: its own 'same', plus a ZeroPadding2D folded into
+    it. `ceil`: a max-pool may take extra end pixels (fewer than its stride) as ceil_mode, as export-keras
+    writes GoogLeNet's; from_keras then checks every output shape against Keras's."""
     if layer.padding == "same":
         pads = [_same_padding(n, k, s, d) for n, k, s, d in zip(shape[:2], kernel, stride, dilation)]
     else:
         pads = [0, 0]
+    rounds_up = False
     if pending:
         (top, bottom), (left, right) = pending
-        if top != bottom or left != right:
-            raise Unsupported("ZeroPadding2D with different padding before and after")
+        extra = (bottom - top, right - left)
+        if extra != (0, 0):
+            if not (ceil and layer.padding == "valid" and all(0 <= e < s for e, s in zip(extra, stride))):
+                raise Unsupported("ZeroPadding2D with different padding before and after")
+            rounds_up = True
         pads = [pads[0] + top, pads[1] + left]
-    return _pair(pads)
+    return _pair(pads), rounds_up
 
 
 def _convert(layer, shape, pending):
@@ -112,7 +118,7 @@ def _convert(layer, shape, pending):
         options = {"filters": layer.filters, "kernel": _pair(kernel)}
         if tuple(stride) != (1, 1):
             options["stride"] = _pair(stride)
-        padding = _padding(layer, shape, pending, kernel, stride, dilation)
+        padding, _ = _padding(layer, shape, pending, kernel, stride, dilation)
         if padding != 0:
             options["padding"] = padding
         if tuple(dilation) != (1, 1):
@@ -132,7 +138,9 @@ def _convert(layer, shape, pending):
         options = {"kernel": _pair(kernel)}
         if tuple(stride) != tuple(kernel):
             options["stride"] = _pair(stride)
-        padding = _padding(layer, shape, pending, kernel, stride)
+        padding, rounds_up = _padding(layer, shape, pending, kernel, stride, ceil=cls == "MaxPooling2D")
+        if rounds_up:
+            options["ceil_mode"] = True
         if padding != 0:
             options["padding"] = padding
             if cls == "AveragePooling2D" and layer.padding == "same":
@@ -212,7 +220,7 @@ def from_keras(model, *, name=None, source=None):
     if any(d is None for d in input_shape):
         raise SpecError(f"the model's input shape {input_shape} has unknown sizes",
                         hint="build it with keras.Input(shape=(28, 28, 1)) and fixed sizes")
-    alias, pending, problems, layers, taken = {}, {}, [], [], set()
+    alias, pending, problems, layers, taken, produced = {}, {}, [], [], set(), {}
     last = INPUT
     alias[model.inputs[0]._keras_history.operation.name] = INPUT     # Sequential leaves its InputLayer out
     for layer in model.layers:
@@ -222,6 +230,8 @@ def from_keras(model, *, name=None, source=None):
             continue
         refs = _sources(layer)
         if any(ref not in alias for ref in refs):       # after a layer already reported: only its own type
+            if cls in ("ZeroPadding2D", "Reshape", "Identity"):
+                continue
             try:
                 _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), None)
             except Unsupported as reason:
@@ -253,6 +263,7 @@ def from_keras(model, *, name=None, source=None):
         layers.append({type_name: entry})
         activation = options.get("activation")
         alias[layer.name] = last = f"{spec_name}_{activation}" if activation else spec_name
+        produced[layer.name] = last
         if activation:
             taken.add(last)
     if pending:
@@ -269,12 +280,13 @@ def from_keras(model, *, name=None, source=None):
     if source:
         spec["source"] = source
     spec["layers"] = layers
-    _check_against_keras(spec, model)
+    _check_against_keras(spec, model, produced)
     return spec
 
 
-def _check_against_keras(spec, model):
-    """Summarize the spec with Keras's counting; its total must be Keras's count_params()."""
+def _check_against_keras(spec, model, produced):
+    """Summarize the spec with Keras's counting: its total must be Keras's count_params(), and each spec
+    layer's output shape the shape of the Keras layer it came from."""
     from ..analysis.analyzer import analyze
     try:
         report = analyze(spec, keras=True)
@@ -284,3 +296,9 @@ def _check_against_keras(spec, model):
     if report.totals.params != model.count_params():
         raise SpecError(f"the spec for {model.name} has {report.totals.params:,} params but Keras counts "
                         f"{model.count_params():,}", hint="please report this model; the import missed something")
+    shapes = {r.name: tuple(r.output_shape) for r in report.layers}
+    for keras_name, spec_name in produced.items():
+        theirs = tuple(model.get_layer(keras_name).output.shape[1:])
+        if shapes[spec_name] != theirs:
+            raise SpecError(f"the spec's {spec_name} gives {shapes[spec_name]} but Keras's {keras_name} gives "
+                            f"{theirs}", hint="please report this model; the import missed something")
