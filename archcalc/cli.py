@@ -7,10 +7,14 @@ import click
 
 from . import __version__
 from .analysis.conventions import CONVENTIONS
+from .analysis.analyzer import DEVICES, DTYPE_BYTES
+from .analysis.memory import MODES, OPTIMIZER_STATES
+from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
+from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError, writing
 from .homework.exercises import TOPICS as EXERCISE_TOPICS
 
-DTYPES = ("fp32", "fp16", "bf16", "int8", "fp64")
+DTYPES = tuple(DTYPE_BYTES)
 
 
 class ArchcalcGroup(click.Group):
@@ -147,7 +151,7 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
     from .analysis.analyzer import analyze
     from .report.tables import summary
     report = analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict,
-                     convention=convention)
+                     convention=convention, backward=train or fmt not in ("table", "markdown", "csv"))
     emit(summary(report, fmt, rf=rf, train=train), output)
 
 
@@ -167,16 +171,19 @@ def zoo(fmt, output):
 
 
 @main.command()
+@click.option("--format", "fmt", type=click.Choice(("table", "markdown")), default="table", show_default=True,
+              help="markdown: the docs' reference (types, each tool's rule, what each keeps for backward)")
 @output_option
-def layers(output):
+def layers(fmt, output):
     """List the layer types, their spellings and options.
 
     \b
     Example:
       archcalc layers
+      archcalc layers --format markdown -o docs/layers.md
     """
-    from .report.tables import layer_types_table
-    emit(layer_types_table(), output)
+    from .report.tables import layer_reference_markdown, layer_types_table
+    emit(layer_reference_markdown() if fmt == "markdown" else layer_types_table(), output)
 
 
 @main.command()
@@ -298,10 +305,10 @@ def from_torch(target, input_shape, name, output):
 
 @main.command()
 @spec_argument
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Where to run the real model.")
 @batch_option
-@click.option("--dtype", type=click.Choice(["fp32", "fp64", "fp16", "bf16"]), default="fp32", show_default=True,
+@click.option("--dtype", type=click.Choice(tuple(TORCH_DTYPES)), default="fp32", show_default=True,
               help="Element type of the model and input.")
 @input_option
 @set_option
@@ -391,16 +398,16 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
 @dtype_option
 @input_option
 @set_option
-@click.option("--mode", type=click.Choice(["inference", "training"]), default="inference", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True,
               help="A forward pass, or one training step.")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="sgd",
+@click.option("--optimizer", type=click.Choice(tuple(OPTIMIZER_STATES)), default="sgd",
               show_default=True, help="Optimizer state in training: 0, 1 or 2 copies of the trained weights.")
 @click.option("--mixed-precision", is_flag=True,
               help="16-bit weights, gradients and activations (--dtype fp16/bf16) with fp32 master weights.")
 @click.option("--inplace", is_flag=True, help="Element-wise activations overwrite their input (ReLU(inplace=True)).")
 @click.option("--budget", metavar="BYTES", help="Device memory to fit in, e.g. 24GiB or 16GB: answers fits or not, "
               "and the largest batch that fits.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
                    "caching allocator does, and keeps dropout masks as 1-byte bools.")
 @format_option
@@ -427,18 +434,18 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
 @spec_argument
 @input_option
 @set_option
-@click.option("--strategy", type=click.Choice(("ddp", "zero1", "zero2", "zero3", "fsdp-grad-op", "fsdp-full")),
+@click.option("--strategy", type=click.Choice(tuple(STRATEGIES)),
               help="One strategy in detail; without it, every strategy side by side.")
 @click.option("--devices", "-n", type=click.IntRange(min=1), default=8, show_default=True,
               help="Devices (GPUs) in all, over all nodes.")
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Nodes the devices are spread over (DeepSpeed's host estimate is per node).")
-@click.option("--offload", type=click.Choice(("none", "optimizer", "optimizer+params")), default="none",
+@click.option("--offload", type=click.Choice(OFFLOADS), default="none",
               show_default=True, help="ZeRO-Offload: optimizer state (and with zero3 the weights) in host memory.")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="adam",
+@click.option("--optimizer", type=click.Choice(tuple(OPTIMIZER_STATES)), default="adam",
               show_default=True, help="Optimizer state: 0, 1 or 2 fp32 values per trained parameter.")
 @click.option("--fp32", "fp32", is_flag=True, help="Train in fp32 (no mixed precision, no master copy).")
-@click.option("--convention", type=click.Choice(("deepspeed", "zero-paper")), default="deepspeed",
+@click.option("--convention", type=click.Choice(SHARDING_CONVENTIONS), default="deepspeed",
               show_default=True, help="deepspeed: as its estimators count (20 bytes/param with the fp32 gradient "
                                       "copy); zero-paper: 2 + 2 + 12 bytes, as Rajbhandari et al. 2020.")
 @click.option("--no-zero-init", is_flag=True, help="ZeRO-3 host estimate without deepspeed.zero.Init.")

@@ -20,7 +20,7 @@ COMMANDS = {
     "memory": ["memory", "{}", "--format", "json"],
     "training": ["memory", "{}", "--format", "json", "--mode", "training", "--optimizer", "adam", "--batch", "4"],
     "cuda": ["memory", "{}", "--format", "json", "--mode", "training", "--device", "cuda"],
-    "explain": ["explain", "{}", "--format", "json"],
+    "explain": ["explain", "{}"],
     "conventions": ["conventions", "{}", "--format", "json"],
 }
 

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from archcalc.cli import main
+import archcalc
+
 from conftest import ROOT, SPECS, run_cli
 
 LAYER_KEYS = {"name", "type", "output_shape", "params", "trainable_params", "macs", "flops", "activation_bytes"}
@@ -204,3 +206,26 @@ def test_output_into_a_missing_folder_is_bad_input(tmp_path, command):
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert f"error: cannot write '{target}': No such file or directory" in result.output
     assert "\n  fix: check that the folder exists" in result.output
+
+
+def test_resnet50_warns_only_where_input_pixels_are_lost():
+    """Hand-derived: the stride-2 1×1 downsample convs see positions 0, 2, …, 54 of 56 (55 is never read):
+    (56 − 1 + 2·0)/2 + 1 = 28.5, remainder 1 > padding 0, in layer2, 3 and 4: three warnings. conv1
+    ((224 − 7 + 2·3)/2 + 1), the max pool ((112 − 3 + 2·1)/2 + 1) and the three strided 3×3 convs
+    ((N − 3 + 2·1)/2 + 1) leave only padding over: five notes, which do not change a result."""
+    report = archcalc.analyze("resnet50")
+    assert [w["layer"] for w in report.warnings] == [f"layer{i}.0.downsample_conv" for i in (2, 3, 4)]
+    assert [n["layer"] for n in report.notes] == ["conv1", "maxpool", "layer2.0.conv2", "layer3.0.conv2",
+                                                  "layer4.0.conv2"]
+    out = run_cli("summarize", "resnet50").stdout
+    assert "Notes: 5 layer(s) divide unevenly but lose no input pixel" in out
+    assert out.count("is not an integer") == 3
+    explained = run_cli("explain", "resnet50", "--layer", "conv1").stdout
+    assert "only padding is left over" in explained
+
+
+def test_warning_formula_symbols_match_its_numbers(write_spec):
+    """(11 − 2 + 2·0)/2 + 1 = 5.5: the symbols say 2P where the numbers say 2·P."""
+    path = write_spec("input: [1, 11, 11]\nlayers:\n  - maxpool2d: {kernel: 2}\n")
+    message = archcalc.analyze(path).warnings[0]["message"]
+    assert message.startswith("height and width: (N − F + 2P)/S + 1 = (11 − 2 + 2·0)/2 + 1 = 9/2 + 1 = 5.5")

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import archcalc
+from archcalc.layers import layer_types
 from archcalc.spec import zoo
 from archcalc.errors import SpecError
 from archcalc.layers.conv import Conv2d
@@ -178,12 +179,11 @@ layers:
 """
 
 
-def test_every_layer_type_explains_itself(write_spec):
-    from archcalc.layers import LAYER_TYPES
-    path = write_spec(EVERY_TYPE)
-    report = archcalc.analyze(path)
-    assert {r.type for r in report.layers} == {cls.type_name for cls in LAYER_TYPES}
-    for layer, record in zip(explain(path).layers, report.layers):
+def check_explained(spec):
+    """Every layer's explained params, MACs and FLOPs are the analyzer's, and every worked step evaluates
+    to its result (floored or ceiled where the division is uneven)."""
+    report = archcalc.analyze(spec)
+    for layer, record in zip(explain(spec).layers, report.layers):
         assert (layer.result("params"), layer.result("MACs"), layer.result("FLOPs")) == (
             record.params, record.macs, record.flops), layer.name
         assert layer.steps[-1].quantity == "FLOPs"
@@ -192,6 +192,17 @@ def test_every_layer_type_explains_itself(write_spec):
                 value = evaluate(step.substituted)
                 assert (math.ceil(value) if step.exact and "ceil" in step.note else
                         math.floor(value) if step.exact else value) == step.result, (layer.name, step)
+
+
+def test_a_network_of_the_classic_types_explains_itself(write_spec):
+    check_explained(write_spec(EVERY_TYPE))
+
+
+@pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
+def test_every_registered_type_explains_itself(cls):
+    spec = cls.example_spec()
+    assert cls.type_name in {r.type for r in archcalc.analyze(spec).layers}
+    check_explained(spec)
 
 
 @settings(max_examples=60, deadline=None)

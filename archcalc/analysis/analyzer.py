@@ -104,7 +104,8 @@ class Report:
     dtype: str
     layers: list = field(default_factory=list)
     totals: Totals = field(default_factory=Totals)
-    warnings: list = field(default_factory=list)    # {"layer", "line", "message"}
+    warnings: list = field(default_factory=list)    # {"layer", "line", "message"}: what changes a result
+    notes: list = field(default_factory=list)       # the same, for what does not (padding left over)
     keras: bool = False
     file: str = None
     convention: str = "archcalc"      # how `flops` is counted (archcalc.conventions)
@@ -144,6 +145,7 @@ class Report:
             "layers": layers,
             "totals": dict(vars(self.totals)),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
     def _repr_html_(self):
@@ -156,7 +158,7 @@ class Report:
 
 
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
-            convention="archcalc", allocation=None):
+            convention="archcalc", allocation=None, backward=True):
     """Analyze a spec and return a Report; nothing is printed.
 
     spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
@@ -171,7 +173,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     data tensor, every layer's weights trained unless the spec freezes them; `device` matters
     because dropout keeps a different mask on CUDA. allocation, if given, maps one tensor's bytes to
     what the device allocator takes for it (archcalc.memory passes the CUDA caching allocator's
-    rounding); saved_bytes then counts allocated bytes instead of the tensors' own.
+    rounding); saved_bytes then counts allocated bytes instead of the tensors' own. backward=False skips
+    what only training needs (saved bytes, backward FLOPs, temporaries): those fields are then None.
     """
     graph = as_graph(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
@@ -205,17 +208,21 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and params > 0,
                             batch, device)
             storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh()
-            kept = layer.saved_tensors(ins, out, grad)
-            saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
-            workspace = layer.workspace(ins, out, width)
             torch_flops = layer.torch_flops(ins, out) * batch
-            torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
+            if backward:
+                kept = layer.saved_tensors(ins, out, grad)
+                saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
+                workspace = layer.workspace(ins, out, width)
+                torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
+            else:
+                kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
         except SpecError as err:
             raise graph.error(node, err) from None
         for notice in warnings:
             if strict:
                 raise graph.error(node, SpecError(notice.message + " (--strict)", hint=notice.hint or None))
-            report.warnings.append({"layer": node.name, "line": node.line, "message": notice.text})
+            (report.warnings if notice.changes_result else report.notes).append(
+                {"layer": node.name, "line": node.line, "message": notice.text})
         extra = layer.keras_non_trainable(ins) if keras else 0
         trainable = params if node.trainable else 0
         elements = 0 if layer.is_view() else numel(out) * batch
@@ -234,9 +241,12 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         totals.flops += flops
         totals.activation_bytes += elements * width
         totals.buffer_bytes += layer.buffer_bytes(ins, width)
-        totals.saved_bytes += saved_bytes
         totals.torch_flops += torch_flops
-        totals.torch_backward_flops += torch_backward_flops
+        if backward:
+            totals.saved_bytes += saved_bytes
+            totals.torch_backward_flops += torch_backward_flops
+    if not backward:
+        totals.saved_bytes = totals.torch_backward_flops = None
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report

@@ -71,7 +71,7 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
             steps = node.layer.explain(ins, out)
         except SpecError as err:
             raise graph.error(node, err) from None
-        warnings = [w["message"] for w in report.warnings if w["layer"] == node.name]
+        warnings = [w["message"] for w in report.warnings + report.notes if w["layer"] == node.name]
         layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,
                                        steps, warnings, field_steps(node, ins, record, fields)))
     return Explanation(report.model, report.input_shape, report.layout, layers, report.totals.params)

@@ -7,7 +7,7 @@ family file is imported below. Other packages add types through the `archcalc.la
 group (see registry). May import: errors only. Nothing outside this package branches on a type name.
 """
 # The families register their classes on import, in the order `archcalc layers` lists them.
-from . import conv, pool, dense, norm, regularization, merge, activation  # noqa: F401,I001
+from . import conv, pool, dense, norm, regularization, merge, activation, resample  # noqa: F401,I001
 from .base import Kind, Layer, did_you_mean
 from .registry import layer_types, lookup, normalize, register, spellings
 

@@ -39,6 +39,8 @@ class Activation(Layer):
         return {}
 
     def saved_tensors(self, ins, out, grad):
+        """The output where the derivative is a function of it (relu, sigmoid, tanh, softmax), else the
+        input; nothing when no gradient reaches it."""
         if not any(grad.inputs):
             return []
         return [keep_output(out, grad) if self.saves_output else keep_input(ins, grad)]

@@ -297,13 +297,18 @@ class Layer:
     gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
 
     def __init__(self, **opts):
+        """Each option becomes an attribute (self.kernel); registration refuses an option named like a hook."""
         self.opts = opts
+        self.__dict__.update(opts)
+        self.memo = {}           # per input shape: what several hooks derive (windows), computed once
 
-    def __getattr__(self, name):
-        opts = self.__dict__.get("opts", {})
-        if name in opts:
-            return opts[name]
-        raise AttributeError(name)
+    def memoized(self, key, compute):
+        """compute() once per `key` (a hook's name and the input shapes): a layer's hooks share their windows."""
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = compute()
+            return value
 
     # ---- construction
 

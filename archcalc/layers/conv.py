@@ -44,6 +44,9 @@ class _Conv(Windowed):
 
     def pads(self):
         """((before, after), ...) per axis: 'same' pads d(k-1) in total, the odd pixel at the end, as PyTorch does."""
+        return self.memoized("pads", self.resolve_padding)
+
+    def resolve_padding(self):
         if self.padding == "valid":
             return ((0, 0),) * self.rank
         if self.padding == "same":
@@ -57,9 +60,9 @@ class _Conv(Windowed):
         return tuple((p, p) for p in self.padding)
 
     def windows(self, shape):
-        return [Window(size, k, s, before, after, d)
-                for size, k, s, (before, after), d in zip(shape[1:], self.kernel, self.stride, self.pads(),
-                                                         self.dilation)]
+        return self.memoized(("windows", tuple(shape)), lambda: [
+            Window(size, k, s, before, after, d)
+            for size, k, s, (before, after), d in zip(shape[1:], self.kernel, self.stride, self.pads(), self.dilation)])
 
     def check_channels(self, shape):
         self.require_map(shape, self.type_name, self.rank)

@@ -20,12 +20,12 @@ def _ptflops_lrn(layer, ins, out, batch):
 @register
 class BatchNorm(Layer):
     type_name = "batchnorm"
-    aliases = ("batchnorm2d", "batchnorm1d", "batch_norm", "batchnormalization", "batch_normalization", "bn")
+    aliases = ("batchnorm2d", "batchnorm1d", "batchnorm3d", "batch_norm", "batchnormalization", "batch_normalization", "bn")
     kind = Kind.NORM
     counting = counted_as(fvcore=_affine(1, "2 per input element (1 without affine); 5 in training mode"),
                           thop=_affine(2, "4 per input element (2 without affine)"),
                           ptflops=_affine(1, "2 per input element (1 without affine)"))
-    torch_modules = ("BatchNorm2d", "BatchNorm1d")
+    torch_modules = ("BatchNorm2d", "BatchNorm1d", "BatchNorm3d")
     example = {"input": [3, 4, 4]}
 
     @classmethod
@@ -59,7 +59,7 @@ class BatchNorm(Layer):
 
     def torch_module(self, ins):
         from torch import nn
-        module = nn.BatchNorm2d if len(ins[0]) == 3 else nn.BatchNorm1d
+        module = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}[len(ins[0])]
         return module(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine)
 
     def saved_tensors(self, ins, out, grad):

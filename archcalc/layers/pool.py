@@ -55,6 +55,9 @@ class _WindowPool(Windowed):
         return (1,) * self.rank
 
     def windows(self, shape):
+        return self.memoized(("windows", tuple(shape)), lambda: self.make_windows(shape))
+
+    def make_windows(self, shape):
         self.require_map(shape, self.type_name, self.rank)
         for k, p, d in zip(self.kernel, self.padding, self.dilations()):
             if 2 * p > d * (k - 1) + 1:

@@ -24,6 +24,9 @@ def register(cls):
         raise TypeError(f"layer type '{cls.type_name}' ({cls.__module__}.{cls.__name__}) does not say how "
                         f"{', '.join(missing)} count it: set `counting = counted_as(...)` "
                         "(archcalc.layers.counting)")
+    shadowing = [name for name in cls.options if hasattr(cls, name)]
+    if shadowing:
+        raise TypeError(f"options {shadowing} of '{cls.type_name}' have the names of class attributes or hooks")
     for spelling in (cls.type_name, *cls.aliases):
         taken = _SPELLINGS.get(normalize(spelling))
         if taken is not None and taken is not cls:

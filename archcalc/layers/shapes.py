@@ -15,6 +15,7 @@ class Notice:
 
     message: str
     hint: str = ""
+    changes_result: bool = True    # False: a note (an uneven division that loses no input pixel)
 
     @property
     def text(self):
@@ -115,10 +116,14 @@ def uneven_warning(axis, window):
     if window.remainder == 0 or window.span < 0:
         return None
     w = window
-    pad = f"2·{w.pad_before}" if w.pad_before == w.pad_after else f"{w.pad_before}+{w.pad_after}"
+    if w.pad_before == w.pad_after:
+        pad_symbol, pad = "2P", f"2·{w.pad_before}"
+    else:
+        pad_symbol, pad = "P_before + P_after", f"{w.pad_before} + {w.pad_after}"
     kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
-    return Notice(f"{axis}: (N − F + P)/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {w.unrounded} "
-                  f"is not an integer; {uneven_effect(w)}", even_suggestion(w))
+    loses_pixels = w.ceil_mode or w.remainder > w.pad_after
+    return Notice(f"{axis}: (N − F + {pad_symbol})/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = "
+                  f"{w.unrounded} is not an integer; {uneven_effect(w)}", even_suggestion(w), loses_pixels)
 
 
 def even_sizes(window):

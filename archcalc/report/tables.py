@@ -55,9 +55,8 @@ def shape_text(shape):
 
 
 def _tabulate(rows, headers, fmt, colalign=None):
-    from tabulate import tabulate
-    style = {"table": "simple", "markdown": "github"}[fmt]
-    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True, colalign=colalign)
+    from .grid import table
+    return table(rows, headers, {"table": "simple", "markdown": "github"}[fmt], colalign)
 
 
 def _csv(rows, headers):
@@ -99,6 +98,10 @@ def summary(report, fmt="table", rf=False, train=False):
     title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
     lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt, align), ""]
     lines += totals_lines(report, fmt, train)
+    if report.notes:
+        layers = len({n["layer"] for n in report.notes})
+        lines += ["", f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding is left "
+                      "over); `archcalc explain` shows each."]
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
         for w in report.warnings:
@@ -307,6 +310,39 @@ def layer_types_table():
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
     return _tabulate(rows, ["Type", "Also written", "Kind", "Options (* required)"], "table")
+
+
+def layer_reference_markdown():
+    """The docs' layer reference, generated from the registry: every type with its spellings, kind and
+    options; how each counting tool counts it; and what it keeps for backward (its saved_tensors rule)."""
+    import inspect
+
+    from ..layers import Layer, layer_types
+    from ..layers.counting import TOOLS
+    types = layer_types()
+    rows = []
+    for cls in types:
+        options = ", ".join(f"`{name}`{'*' if opt.required else ''}" for name, opt in cls.options.items())
+        if cls.accepts_activation:
+            options += ", `activation`"
+        rows.append([f"`{cls.type_name}`", ", ".join(cls.aliases), str(cls.kind), options or "-",
+                     (inspect.getdoc(cls) or "").split("\n")[0]])
+    lines = ["## Layer types", "", "`*` marks a required option.", "",
+             _tabulate(rows, ["Type", "Also written", "Kind", "Options", "What it is"], "markdown"), "",
+             "## What each tool counts", "",
+             _tabulate([[f"`{cls.type_name}`"] + [cls.counting[tool].text for tool in TOOLS] for cls in types],
+                       ["Type", *TOOLS], "markdown"), "",
+             "## Kept for backward", "",
+             "What autograd saves for each type in a training step (the rule `archcalc memory` and `verify "
+             "--train` use; checked with `saved_tensors_hooks`).", ""]
+    saved = []
+    for cls in types:
+        own = cls.saved_tensors is not Layer.saved_tensors
+        rule = " ".join((inspect.getdoc(cls.saved_tensors) or "").split()) if own else ""
+        saved.append([f"`{cls.type_name}`", rule or ("see its family's rule" if own else
+                                                     "nothing: its backward needs no tensor")])
+    lines.append(_tabulate(saved, ["Type", "Saved for backward"], "markdown"))
+    return "\n".join(lines)
 
 
 KERAS_VERIFY_COLUMNS = (("shape", "Output shape (Keras)"), ("params", "Params"), ("non_trainable", "Non-trainable"))
