@@ -43,6 +43,13 @@ def test_rounded_up_is_named_too():
     assert v.diagnosis == "0.62M is 614,656 rounded up; rounded it is 0.61M" and v.credit == "rounding"
 
 
+def test_rounding_in_scientific_notation():
+    # 62,378,344 = 6.2378344e7: two decimals rounded is 6.24e7 (right); 6.23e7 is it cut off
+    assert one("alexnet", "totals: {params: 6.24e7}\n").ok
+    v = one("alexnet", "totals: {params: 6.23e7}\n")
+    assert v.diagnosis == "6.23e7 is 62,378,344 rounded down; rounded it is 6.24e7" and v.credit == "rounding"
+
+
 def test_binary_prefix_of_the_right_count_is_wrong_units():
     # 62,378,344 / 1,048,576 = 59.489…: "59.5M" read with M = 1,024² is 59.5·1,048,576 = 62,390,272,
     # within half a unit (0.05·1,048,576 = 52,428.8) of 62,378,344. Rounding 62.378M never gives 59.5M.

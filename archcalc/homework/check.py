@@ -484,7 +484,7 @@ class _Checker:
         """(diagnosis, credit): the first mistake whose value the answer matches; for an abbreviated
         number, the closest of rounding the wrong way and reading K as 1024 (of the right count or of a
         mistake's); for an exact number, a single slipped or swapped digit."""
-        mistakes = [tuple(m) + ("",) * (4 - len(m)) for m in mistakes]
+        mistakes = [tuple(m) + ("", None)[len(m) - 2:] for m in mistakes]
         for value, message, credit, _ in mistakes:
             if matches(value):
                 return message, credit
@@ -512,17 +512,15 @@ class _Checker:
         step = next((s for s in steps if s.quantity == STEP_OF[quantity]), None)
         return value, step_text(step, None) if step else grouped(value)
 
-    def count_phrase(self, changed, ins, quantity, changes, value, truth):
-        """How a mistake's count reads when an abbreviated answer matches it: "16,777,216 = 4096·4096, the
-        count without bias; with bias it is 16,781,312". Only for the bias, else ""."""
+    def bias_reading(self, changed, ins, quantity, changes):
+        """For a bias mistake, ("no bias" or "bias", " = 4096·4096"): how its count reads when an abbreviated
+        answer matches it ("16,777,216 = 4096·4096, the count without bias"); None for other mistakes."""
         if quantity == "output_shape" or "bias" not in changes:
-            return ""
+            return None
         step = next((s for s in changed.explain(ins, changed.output_shape(ins)) if s.quantity == STEP_OF[quantity]),
                     None)
-        worked = f" = {step.substituted}" if step and step.substituted else ""
-        if changes["bias"] is False:
-            return f"{grouped(value)}{worked}, the count without bias; with bias it is {grouped(truth)}"
-        return f"{grouped(value)}{worked}, the count with a bias; without one (bias: false) it is {grouped(truth)}"
+        return ("no bias" if changes["bias"] is False else "bias",
+                f" = {step.substituted}" if step and step.substituted else "")
 
     def layer_mistakes(self, node, answer, truth):
         """(value, diagnosis) for each single mistake that changes this answer, most specific first."""
@@ -536,7 +534,7 @@ class _Checker:
             result = self.measure(changed, ins, quantity)
             if result and result[0] != truth:
                 found.append((result[0], f"{title}: {result[1]}", "",
-                              self.count_phrase(changed, ins, quantity, changes, result[0], truth)))
+                              self.bias_reading(changed, ins, quantity, changes)))
         if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
             stats = layer.keras_non_trainable(ins)
             found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
@@ -766,23 +764,28 @@ PREFIX_POWERS = {"k": "1,024", "thousand": "1,024", "m": "1,024²", "million": "
 
 
 def written_form(given):
-    """(decimals written, prefix as written) of a number like 102.7M, or None for another spelling (6.24e7)."""
+    """(decimals written, prefix as written, exponent) of 102.7M -> (1, "M", 0) or 6.24e7 -> (2, "", 7);
+    None for another spelling."""
     match = re.fullmatch(r"\s*[+-]?\d[\d,\s_']*?(?:[.,](\d+))?\s*([a-zA-Z]*)\s*", given.text)
-    if not match or match.group(2).lower() not in PREFIXES:
-        return None
-    return len(match.group(1) or ""), match.group(2)
+    if match and match.group(2).lower() in PREFIXES:
+        return len(match.group(1) or ""), match.group(2), 0
+    match = re.fullmatch(r"\s*[+-]?\d+(?:\.(\d+))?[eE]([+-]?\d+)\s*", given.text)
+    if match:
+        return len(match.group(1) or ""), "", int(match.group(2))
+    return None
 
 
 def rounded_like(given, n):
-    """n written with the given's digits and prefix, rounded half up: 102,764,544 like 102.7M -> 102.8M."""
+    """n written with the given's digits and prefix, rounded half up: 102,764,544 like 102.7M -> 102.8M,
+    62,378,344 like 6.23e7 -> 6.24e7."""
     form = written_form(given)
     if form is None:
         return None
-    decimals, prefix = form
+    decimals, prefix, exponent = form
     unit = 2 * given.tolerance
     steps = (Fraction(n) / unit + Fraction(1, 2)).__floor__()
-    value = steps * unit / 1000 ** PREFIXES[prefix.lower()]
-    return f"{float(value):.{decimals}f}{prefix}"
+    value = steps * unit / 1000 ** PREFIXES[prefix.lower()] / Fraction(10) ** exponent
+    return f"{float(value):.{decimals}f}{prefix}" + (f"e{exponent}" if exponent else "")
 
 
 def roundings(given, n):
@@ -795,19 +798,51 @@ def roundings(given, n):
     return None
 
 
+# Every sentence a reading of a number can give, whole, so that each can be translated as one.
+READINGS = {
+    "rounded down": "{given} is {truth} rounded down; rounded it is {rounded}",
+    "rounded up": "{given} is {truth} rounded up; rounded it is {rounded}",
+    "binary": "K = 1024: {given} read with binary prefixes ({prefix} = {power}) is {value}, which matches "
+              "{truth} to the digits written; counts use K = 1,000 and M = 1,000,000, so {truth} is {rounded}",
+    ("mistake", "binary"): "{given}, reading {prefix} as {power}, matches {value}: {mistake}; the right count is "
+                           "{truth}",
+    ("mistake", "rounded down"): "{given} matches {value} rounded down: {mistake}; the right count is {truth}",
+    ("mistake", "rounded up"): "{given} matches {value} rounded up: {mistake}; the right count is {truth}",
+    ("no bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count without "
+                           "bias; with bias it is {truth}",
+    ("no bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count without bias; with "
+                                 "bias it is {truth}",
+    ("no bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count without bias; with bias "
+                               "it is {truth}",
+    ("bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count with a bias; "
+                        "without one (bias: false) it is {truth}",
+    ("bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count with a bias; without one "
+                              "(bias: false) it is {truth}",
+    ("bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count with a bias; without one "
+                            "(bias: false) it is {truth}",
+    "one digit": "only the {place} digit differs from the right count {truth}, as a slip in the arithmetic of "
+                 "the right formula would give",
+    "swapped": "two neighbouring digits are swapped: the right count is {truth}, as a slip in writing out the "
+               "right result would give",
+}
+PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions",
+          "ten-millions", "hundred-millions", "billions")
+
+
 def reading_diagnosis(given, truth, mistakes):
     """An abbreviated wrong number: the reading (rounded the wrong way, or K = 1024) of the right count or
     of one mistake's that lands closest to the number it explains; binary only when closer than rounding."""
     candidates = []
-    for value, message, credit, phrase in [(truth, None, None, None)] + mistakes:
+    for value, message, credit, bias in [(truth, None, None, None)] + mistakes:
         if not isinstance(value, int) or value <= 0:
             continue
         how = roundings(given, value)
         if how:
-            candidates.append((abs(given.value - value) / value, 0, how, value, message, credit, phrase))
+            candidates.append((abs(given.value - value) / value, 0, how, value, message, credit, bias))
         if given.matches_binary(value):
-            candidates.append((abs(given.binary[0] - value) / value, 1, "binary", value, message, credit, phrase))
-    if not candidates:
+            candidates.append((abs(given.binary[0] - value) / value, 1, "binary", value, message, credit, bias))
+    rounded = rounded_like(given, truth)
+    if not candidates or rounded is None:
         return "", ""
     # rounding the wrong way: the right count before a mistake's (within one unit, closeness means nothing);
     # a binary reading only when it lands closer than that rounding
@@ -816,30 +851,16 @@ def reading_diagnosis(given, truth, mistakes):
     best = rounded_ones[0] if rounded_ones else None
     if binary_ones and (best is None or binary_ones[0][0] < best[0]):
         best = binary_ones[0]
-    _, _, how, value, message, credit, phrase = best
-    rounded = rounded_like(given, truth)
-    if message is None and how == "binary":
-        prefix = written_form(given)
-        power = f"{prefix[1]} = {PREFIX_POWERS.get(prefix[1].lower(), '1,024')}" if prefix else "K = 1,024"
-        return (f"K = 1024: {given.text} read with binary prefixes ({power}) is "
-                f"{grouped(round(given.binary[0]))}, which matches {grouped(truth)} to the digits written; "
-                f"counts use K = 1,000 and M = 1,000,000" + (f", so {grouped(truth)} is {rounded}" if rounded else ""),
-                "units")
+    _, _, how, value, message, credit, bias = best
+    prefix = written_form(given)[1]
+    words = {"given": given.text, "truth": grouped(truth), "rounded": rounded, "value": grouped(value),
+             "prefix": prefix, "power": PREFIX_POWERS.get(prefix.lower(), "1,024"), "mistake": message,
+             "worked": bias[1] if bias else ""}
     if message is None:
-        return (f"{given.text} is {grouped(truth)} {how}" + (f"; rounded it is {rounded}" if rounded else ""),
-                "rounding")
-    if how == "binary":
-        prefix = written_form(given)
-        reading = f"reading {prefix[1]} as {PREFIX_POWERS.get(prefix[1].lower(), '1,024')}" if prefix else \
-            "with binary prefixes"
-    else:
-        reading = f"{grouped(value)} {how}"
-    if phrase and how == "binary":
-        return f"{given.text}, {reading}, matches {phrase}", credit or ""
-    if phrase:
-        return f"{given.text} matches {phrase} ({reading})", credit or ""
-    return (f"{given.text} matches {grouped(value)} ({reading}): {message}; the right count is {grouped(truth)}",
-            credit or "")
+        if how == "binary":
+            words["value"] = grouped(round(given.binary[0]))
+        return READINGS[how].format(**words), "units" if how == "binary" else "rounding"
+    return READINGS[(bias[0] if bias else "mistake", how)].format(**words), credit or ""
 
 
 def digit_slip(given, truth):
@@ -850,16 +871,12 @@ def digit_slip(given, truth):
     if len(theirs) != len(right) or len(right) < 3:
         return "", ""
     differ = [i for i, (a, b) in enumerate(zip(theirs, right)) if a != b]
-    places = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions")
-    if len(differ) == 1:
-        place = len(right) - 1 - differ[0]
-        where = f"the {places[place]} digit" if place < len(places) else "one digit"
-        return (f"only {where} differs from the right count {grouped(truth)}, as a slip in the arithmetic of "
-                "the right formula would give", "arithmetic")
+    if len(differ) == 1 and len(right) - 1 - differ[0] < len(PLACES):
+        return READINGS["one digit"].format(place=PLACES[len(right) - 1 - differ[0]], truth=grouped(truth)), \
+            "arithmetic"
     if len(differ) == 2 and differ[1] == differ[0] + 1 and theirs[differ[0]] == right[differ[1]] \
             and theirs[differ[1]] == right[differ[0]]:
-        return (f"two neighbouring digits are swapped: the right count is {grouped(truth)}, as a slip in writing "
-                "out the right result would give", "arithmetic")
+        return READINGS["swapped"].format(truth=grouped(truth)), "arithmetic"
     return "", ""
 
 
