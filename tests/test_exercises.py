@@ -132,7 +132,7 @@ def test_html_sheet_and_key(tmp_path):
                      "--key", key)
     assert result.returncode == 0, result.stderr
     page, answers = sheet.read_text(), key.read_text()
-    assert page.startswith("<!doctype html>") and "<b>Answer:</b>" not in page and "___" in page
-    assert "<b>Answer:</b>" in answers and "http" not in page.split("<body>")[1].split("Written by")[0]
+    assert page.startswith("<!doctype html>") and "<b>Answer:" not in page and "___" in page
+    assert "<b>Answer: " in answers and "http" not in page.split("<body>")[1].split("Written by")[0]
     markdown = run_cli("exercises", "lenet5", "--count", "4", "--seed", "2").stdout
     assert all(f"## {n}. " in markdown for n in range(1, 5)) and page.count("<h3>") == 4 + 1

@@ -37,6 +37,28 @@ POOL_QUESTIONS = {
            "backward routing mask: for each input position, how many outputs' gradients flow back to it.",
     "avg": "Average-pool this {n}×{n} input with a {k}×{k} window and stride {s}. Give the pooled output.",
 }
+# The sheet's other sentences and labels, each whole, in one place (for translation).
+TEXT = {
+    "title": "{model}: exercises (seed {seed})",
+    "key title": "{model}: answer key (seed {seed})",
+    "network": "Network `{model}`, input {shape}{layout}, one example (batch 1). Its layers, in order:",
+    "layer question": "`{layer}` ({type}: {settings}) takes {shape} ({source}). {question}",
+    "the input": "the network input",
+    "copy answers": "Copy the block at the end of this sheet into answers.yaml, replace each ___ with your answer, "
+                    "and grade it with `archcalc check {spec} answers.yaml`.",
+    "answer": "**Answer:** {answer}",
+    "answers heading": "Your answers (answers.yaml)",
+    "filled heading": "Answers file, filled in",
+    "output shape": "output shape: {shape}",
+    "field start": "from the input (r = 1, j = 1), each windowed layer on the way in turn: "
+                   "r_out = r_in + (k − 1)·j_in, j_out = j_in·s",
+    "pool window": "output ({row}, {column}): {mode}({values}) = {result}",
+    "pool backward": "backward: each output's gradient flows to the position of its window's maximum; "
+                     "the mask counts the outputs routed to each input position",
+    "pooled answer": "output {output}",
+    "pooled answer with mask": "output {output}, mask {mask}",
+    "answers file header": "# answers to the {model} exercise sheet (seed {seed}): replace each ___, then run",
+}
 ANSWER_KEYS = {"output-size": "output_shape", "params": "params", "macs": "macs", "receptive-field": "receptive_field"}
 BLANK = "___"
 
@@ -150,14 +172,15 @@ def _layer_exercise(number, topic, node, graph, record, explained, inputs, field
     layout = graph.layout
     source = node.inputs[0]
     given = shape_x(inputs[source]) if source != INPUT else shape_x(to_layout(graph.input_shape, layout))
-    where = "the network input" if source == INPUT else source
+    where = TEXT["the input"] if source == INPUT else source
     example = "H×W×C" if layout == "channels_last" else "C×H×W"
     text = QUESTIONS[topic].format(layer=f"`{node.name}`", example=example)
-    question = f"`{node.name}` ({node.layer.type_name}: {_settings(node)}) takes {given} ({where}). {text}"
+    question = TEXT["layer question"].format(layer=node.name, type=node.layer.type_name, settings=_settings(node),
+                                             shape=given, source=where, question=text)
     if topic == "output-size":
         answer = tuple(record.output_shape)
         solution = [step_text(s, layout) for s in explained.steps if s.quantity not in ("params", "MACs", "FLOPs")]
-        solution.append(f"output shape: {shape_x(answer)}")
+        solution.append(TEXT["output shape"].format(shape=shape_x(answer)))
     elif topic in ("params", "macs"):
         step = explained.step("params" if topic == "params" else "MACs")
         answer = record.params if topic == "params" else record.macs
@@ -166,8 +189,7 @@ def _layer_exercise(number, topic, node, graph, record, explained, inputs, field
     else:
         field_size = record.receptive_field.size
         answer = field_size[0] if len(set(field_size)) == 1 else tuple(field_size)
-        solution = ["from the input (r = 1, j = 1), each windowed layer on the way in turn: "
-                    "r_out = r_in + (k − 1)·j_in, j_out = j_in·s"]
+        solution = [TEXT["field start"]]
         for name in _ancestors(graph, node.name):
             worked = [f"{s.quantity} = {s.substituted} = {s.result}" for s in field_steps[name] if s.quantity[0] in "rj"]
             if worked:
@@ -192,12 +214,12 @@ def _pool_exercise(number, rng):
                       for c in range(j * stride, j * stride + kernel)]
             listed = ", ".join(map(str, window))
             result = f"{pooled[i, j]:g}"
-            solution.append(f"output ({i + 1}, {j + 1}): {mode}({listed}) = {result}")
+            solution.append(TEXT["pool window"].format(row=i + 1, column=j + 1, mode=mode, values=listed,
+                                                       result=result))
     answer = {"output": _whole(pooled)}
     if mode == "max":
         answer["mask"] = _whole(mask)
-        solution.append("backward: each output's gradient flows to the position of its window's maximum; "
-                        "the mask counts the outputs routed to each input position")
+        solution.append(TEXT["pool backward"])
     question = POOL_QUESTIONS[mode].format(n=POOL_SIZE, k=kernel, s=stride)
     problem = {"input": matrix, "kernel": kernel, "stride": stride, "mode": mode}
     return Exercise(number, "pooling", question, None, answer, solution, problem)
@@ -219,8 +241,9 @@ def _matrix_markdown(matrix):
 def _answer_text(exercise):
     answer = exercise.answer
     if exercise.topic == "pooling":
-        text = f"output {answer['output']}"
-        return text + (f", mask {answer['mask']}" if "mask" in answer else "")
+        if "mask" in answer:
+            return TEXT["pooled answer with mask"].format(output=answer["output"], mask=answer["mask"])
+        return TEXT["pooled answer"].format(output=answer["output"])
     if isinstance(answer, tuple):
         return shape_x(answer)
     return grouped(answer)
@@ -242,7 +265,7 @@ def _blank_like(matrix):
 
 def answers_yaml(sheet, *, filled=False):
     """The answers file `archcalc check` grades: blanks (___) to fill in, or the key's values."""
-    lines = [f"# answers to the {sheet.model} exercise sheet (seed {sheet.seed}): replace each {BLANK}, then run",
+    lines = [TEXT["answers file header"].format(model=sheet.model, seed=sheet.seed),
              f"#   archcalc check {sheet.spec} answers.yaml",
              "input: [" + ", ".join(map(str, sheet.input_shape)) + "]"]
     by_layer = {}
@@ -275,23 +298,21 @@ def answers_yaml(sheet, *, filled=False):
 def sheet_markdown(sheet, *, key=False):
     """The sheet a teacher hands out (key=False), or its answer key with worked solutions (key=True)."""
     layout = f" ({sheet.layout})" if len(sheet.input_shape) > 1 else ""
-    title = f"# {sheet.model}: {'answer key' if key else 'exercises'} (seed {sheet.seed})"
-    lines = [title, "", f"Network `{sheet.model}`, input {shape_x(sheet.input_shape)}{layout}, one example "
-                        "(batch 1). Its layers, in order:", "",
+    title = "# " + TEXT["key title" if key else "title"].format(model=sheet.model, seed=sheet.seed)
+    lines = [title, "", TEXT["network"].format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout), "",
              "| layer | type | settings |", "|---|---|---|"]
     lines += [f"| {name} | {kind} | {settings or '–'} |" for name, kind, settings in sheet.network]
     if not key:
-        lines += ["", "Copy the block at the end of this sheet into answers.yaml, replace each ___ with your "
-                      f"answer, and grade it with `archcalc check {sheet.spec} answers.yaml`."]
+        lines += ["", TEXT["copy answers"].format(spec=sheet.spec)]
     lines.append("")
     for exercise in sheet.exercises:
         lines += [f"## {exercise.number}. {TITLES[exercise.topic]}", "", exercise.question, ""]
         if exercise.problem:
             lines += [_matrix_markdown(exercise.problem["input"]), ""]
         if key:
-            lines += [f"**Answer:** {_answer_text(exercise)}", ""]
+            lines += [TEXT["answer"].format(answer=_answer_text(exercise)), ""]
             lines += [f"- {step}" for step in exercise.solution] + [""]
-    heading = "## Answers file, filled in" if key else "## Your answers (answers.yaml)"
+    heading = "## " + TEXT["filled heading" if key else "answers heading"]
     lines += [heading, "", "```yaml", answers_yaml(sheet, filled=key).rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -305,11 +326,10 @@ def sheet_html(sheet, *, key=False):
     def inline(text):           # `code` spans as <code>, the rest escaped
         parts = text.split("`")
         return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
-    title = f"{sheet.model}: {'answer key' if key else 'exercises'} (seed {sheet.seed})"
+    title = TEXT["key title" if key else "title"].format(model=sheet.model, seed=sheet.seed)
     layout = f" ({sheet.layout})" if len(sheet.input_shape) > 1 else ""
-    body = [f"<h2>{escape(title)}</h2>",
-            f"<p>Network <code>{escape(sheet.model)}</code>, input {escape(shape_x(sheet.input_shape))}"
-            f"{escape(layout)}, one example (batch 1). Its layers, in order:</p>",
+    network = TEXT["network"].format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout)
+    body = [f"<h2>{escape(title)}</h2>", f"<p>{inline(network)}</p>",
             table(["layer", "type", "settings"], [[n, t, s or "–"] for n, t, s in sheet.network])]
     for exercise in sheet.exercises:
         body += [f"<h3>{exercise.number}. {escape(TITLES[exercise.topic])}</h3>", f"<p>{inline(exercise.question)}</p>"]
@@ -318,8 +338,9 @@ def sheet_html(sheet, *, key=False):
             body.append(table([""] * len(matrix[0]), matrix, numeric=range(len(matrix[0]))).replace(
                 "<thead><tr>" + "<th class=\"num\"></th>" * len(matrix[0]) + "</tr></thead>", ""))
         if key:
-            body.append(f"<p><b>Answer:</b> {escape(_answer_text(exercise))}</p>")
+            answer = TEXT["answer"].format(answer=_answer_text(exercise)).replace("**", "")
+            body.append(f"<p><b>{escape(answer)}</b></p>")
             body += [f'<div class="step">{escape(step)}</div>' for step in exercise.solution]
-    heading = "Answers file, filled in" if key else "Your answers (answers.yaml)"
+    heading = TEXT["filled heading" if key else "answers heading"]
     body += [f"<h3>{heading}</h3>", f"<pre>{escape(answers_yaml(sheet, filled=key))}</pre>"]
     return page(title, "".join(body))
