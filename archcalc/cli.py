@@ -14,6 +14,7 @@ from .analysis.memory import MODES, OPTIMIZER_STATES
 from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
 from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError
+from .homework.exercises import TOPICS as EXERCISE_TOPICS
 
 DTYPES = tuple(DTYPE_BYTES)
 
@@ -410,13 +411,17 @@ def from_torch(target, input_shape, name, output):
 @click.option("--meta", is_flag=True, help="Build on the meta device: shapes, params and FLOPs only.")
 @click.option("--max-gib", type=click.FloatRange(min=0), default=8, show_default=True,
               help="Switch to --meta when the predicted memory exceeds this many GiB.")
+@click.option("--keras", "keras", is_flag=True,
+              help="Build SPEC in Keras 3 (torch backend) instead and compare shapes and Keras's parameter counts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="Output format.")
 @output_option
-def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, fmt, output):
+def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, output):
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
-    for backward. Exit status 0 when all agree, 1 on any disagreement, 2 on a bad spec.
+    for backward. With --keras, build it in Keras 3 and compare every layer's output shape and
+    count_params() (batchnorm statistics as non-trainable, as Keras counts them). Exit status 0
+    when all agree, 1 on any disagreement, 2 on a bad spec.
 
     \b
     What is compared, and how it is measured:
@@ -433,7 +438,17 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     \b
     Example:
       archcalc verify alexnet --batch 2 --train
+      archcalc verify vgg16 --keras
     """
+    if keras:
+        if train or meta or device != "cpu" or batch != 1 or dtype != "fp32":
+            raise SpecError("verify --keras compares output shapes and parameter counts only",
+                            hint="drop --train, --meta, --device, --batch and --dtype with --keras")
+        from .bridges.keras_model import verify_keras
+        from .report.tables import keras_verification
+        result = verify_keras(load(spec, input_shape, settings), progress=terminal_progress())
+        emit(keras_verification(result, fmt), output)
+        sys.exit(0 if result.ok else 1)
     from .report.tables import verification
     from .bridges.verify import verify as run
     progress = terminal_progress()
@@ -704,6 +719,44 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         emit(comparison(data, fmt), output)
 
 
+@main.command("export-keras")
+@spec_argument
+@input_option
+@set_option
+@output_option
+def export_keras(spec, input_shape, settings, output):
+    """Print SPEC as Keras 3 source: keras.Sequential for a chain of layers, the functional
+    API otherwise, channels_last, the spec's layer names. Does not import Keras.
+
+    \b
+    Example:
+      archcalc export-keras mnist_cnn -o mnist_cnn_keras.py
+    """
+    from .bridges.keras_model import keras_source
+    emit(keras_source(load(spec, input_shape, settings)), output)
+
+
+@main.command("from-keras")
+@click.argument("target", metavar="MODEL.keras|PACKAGE.MODULE:CALLABLE")
+@click.option("--name", help="The spec's name (default: the Keras model's name).")
+@output_option
+def from_keras(target, name, output):
+    """Write a spec for a Keras 3 model: a saved .keras file, or PACKAGE.MODULE:CALLABLE that
+    returns a keras.Model (this runs that code). The spec is summarized before it is written,
+    so what is written is a spec archcalc reads. Needs keras.
+
+    \b
+    Example:
+      archcalc from-keras mnist_cnn.keras -o mnist_cnn.yaml
+      archcalc summarize mnist_cnn.yaml
+    """
+    from .bridges.from_keras import from_keras as convert
+    from .bridges.from_keras import load_keras_model
+    from .bridges.from_torch import to_yaml
+    spec = convert(load_keras_model(target), name=name, source=f"from-keras {target}")
+    emit(to_yaml(spec, header=f"Written by archcalc from-keras {target}"), output)
+
+
 @main.command()
 @spec_argument
 @click.argument("answers", type=click.Path(exists=True, dir_okay=False))
@@ -719,19 +772,64 @@ def check(spec, answers, input_shape, settings, keras, fmt, output):
     worked formula and, when one mistake explains a wrong number exactly, which one.
 
     ANSWERS is YAML keyed by layer name (output_shape, params, macs, flops) with
-    `totals:`, or a pasted Keras model.summary() or torchinfo table. Numbers may be
-    written 62378344, 62,378,344, 62.4M or 159K. Exit status 0 when all answers are
-    right, 1 otherwise, 2 for an unreadable file.
+    `totals:` (and `input:` when the exercise uses another input size), or a pasted
+    Keras model.summary() (Keras 1, 2 or 3) or torchinfo table. Numbers may be
+    written 62378344, 62,378,344, 62.4M or 159K. A wrong answer whose diagnosis shows
+    the method right (rounding, units, one slipped digit) gets partial credit.
+    Exit status 0 when all answers are right, 1 otherwise, 2 for an unreadable file.
 
     \b
     Example:
       archcalc check alexnet answers.yaml
+      archcalc check alexnet answers.yaml --input 224x224x3
     """
     from .homework.check import check as check_answers
     from .report.homework import check_report
-    result = check_answers(load(spec, input_shape, settings), answers, keras=keras)
+    result = check_answers(spec, answers, keras=keras, input_shape=input_shape, args=parse_settings(settings))
     emit(check_report(result, fmt), output)
     sys.exit(0 if result.ok else 1)
+
+
+@main.command()
+@click.argument("spec", required=False, shell_complete=complete_spec)
+@click.option("--count", type=click.IntRange(min=1, max=200), default=6, show_default=True,
+              help="Number of exercises.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="The same seed gives the same sheet.")
+@click.option("--topics", default=",".join(EXERCISE_TOPICS), show_default=True, metavar="LIST",
+              help=f"Comma-separated, from: {', '.join(EXERCISE_TOPICS)}.")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the answer key, with worked solutions, to FILE.")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the blank answers file that `archcalc check` grades to FILE.")
+@click.option("--format", "fmt", type=click.Choice(("markdown", "html")), default="markdown", show_default=True,
+              help="The sheet and key as Markdown, or as self-contained HTML pages to print.")
+@output_option
+def exercises(spec, count, seed, topics, key_path, answers_path, fmt, output):
+    """Write an exercise sheet (Markdown) on SPEC's layers: output size, parameters, MACs,
+    receptive field, and pooling by hand on random 4×4 matrices (forward max/average, and
+    the max-pooling backward mask). Without SPEC, one of the course's models is drawn.
+    A student fills in the --answers file and `archcalc check SPEC answers.yaml` grades it.
+
+    \b
+    Example:
+      archcalc exercises alexnet --count 8 --seed 3 -o sheet.md --key key.md --answers answers.yaml
+      archcalc check alexnet answers.yaml
+    """
+    from .homework.exercises import answers_yaml, make_sheet, sheet_html, sheet_markdown
+    render = sheet_html if fmt == "html" else sheet_markdown
+    chosen = tuple(t.strip() for t in topics.split(",") if t.strip())
+    sheet = make_sheet(load(spec) if spec else None, count=count, seed=seed, topics=chosen)
+    if spec:
+        sheet.spec = spec
+    if len(sheet.exercises) < sheet.asked:
+        click.echo(f"note: {len(sheet.exercises)} exercises, not {sheet.asked}: {sheet.model} has no more layers "
+                   f"for the topics {', '.join(chosen)}", err=True)
+    emit(render(sheet).rstrip("\n"), output)
+    if key_path:
+        emit(render(sheet, key=True).rstrip("\n"), key_path)
+    if answers_path:
+        emit(answers_yaml(sheet).rstrip("\n"), answers_path)
 
 
 @main.group()

@@ -1,12 +1,16 @@
 """Check a student's answers against a spec, and name the mistake when one mistake explains a wrong
-number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...).
+number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...), or how
+an abbreviated number came about (rounded the wrong way, binary prefixes); a wrong answer whose
+diagnosis shows the method right gets partial credit (CREDITS).
 
-Answers are a small YAML file keyed by layer name, or a pasted Keras / torchinfo summary table.
+Answers are a small YAML file keyed by layer name (output shapes, counts, receptive fields; `input:`
+for another input size; `pooling:` for numeric pooling exercises), or a pasted Keras 1/2/3 or
+torchinfo summary table.
 Every correct value and every "what your mistake gives" value comes from the layer classes' own
 hooks, applied to a copy of the layer with one option changed (or to a different input), so a
 diagnosis is exact arithmetic, never a guess from ratios.
 
-    >>> from archcalc.check import check_text
+    >>> from archcalc.homework.check import check_text
     >>> result = check_text("alexnet", "layers:\\n  conv1: {params: 34848}\\n")
     >>> result.verdicts[0].diagnosis.split(":")[0]
     'bias left out'
@@ -19,7 +23,7 @@ import reprlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..analysis.analyzer import analyze
+from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import LayerError, SpecError, read_text
 from .explain import explain
 from ..layers import lookup
@@ -27,20 +31,33 @@ from ..layers.base import did_you_mean
 from ..report.tables import grouped
 from ..report.homework import shape_x, step_text, total_params_text
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from ..spec.graph import INPUT, as_graph
+from ..spec.graph import INPUT, Graph, as_graph, load_spec
 from .summary_parse import KERAS, detect, parse_summary
 from ..spec.yamlio import load_yaml
 
 LAYER_KEYS = {"output_shape": "output_shape", "shape": "output_shape", "output": "output_shape",
               "output_size": "output_shape", "params": "params", "parameters": "params", "param": "params",
-              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops"}
+              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops",
+              "receptive_field": "receptive_field", "rf": "receptive_field"}
 TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "params",
               "trainable_params": "trainable_params", "trainable": "trainable_params",
               "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
               "macs": "macs", "mult_adds": "macs", "flops": "flops"}
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
 LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
-          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs"}
+          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
+ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
+POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
+PARTIAL = Fraction(1, 2)
+# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
+CREDITS = {
+    "rounding": "right count, wrong rounding",
+    "units": "right count, wrong units",
+    "arithmetic": "right formula, wrong arithmetic",
+    "carried": "right method on an input carried over from an earlier answer",
+    "order": "right sizes, in the other order",
+}
 PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
 MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
 NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
@@ -129,6 +146,7 @@ class Answer:
     line: int
     layout: str = CHANNELS_FIRST
     batch: bool = False        # shapes copied from a summary carry a leading batch size
+    problem: dict = None       # a numeric pooling exercise: its input matrix, kernel, stride and mode
 
 
 @dataclass
@@ -158,14 +176,14 @@ def yaml_answers(data, graph, file):
     def fail(message, line, hint=None):
         return SpecError(message, file=file, line=line, hint=hint)
 
-    if not isinstance(data, dict) or not ({"layers", "totals"} & set(data)):
+    if not isinstance(data, dict) or not ({"layers", "totals", "pooling"} & set(data)):
         raise fail("answers must be a mapping with `layers:` and/or `totals:`", 1,
                    "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
                    "  totals: {params: 62378344}")
     for key in data:
-        if key not in ("layers", "totals", "layout"):
+        if key not in ANSWER_KEYS:
             raise fail(f"unknown key '{key}' in the answers", data.line_of(key),
-                       did_you_mean(key, ("layers", "totals", "layout")) or "keys: layers, totals, layout")
+                       did_you_mean(key, ANSWER_KEYS) or f"keys: {', '.join(ANSWER_KEYS)}")
     layout = data.get("layout", graph.layout)
     if layout not in LAYOUTS:
         raise fail(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", data.line_of("layout"))
@@ -187,6 +205,7 @@ def yaml_answers(data, graph, file):
             raise fail(f"the spec has no layer named '{name}'", line, graph.layer_hint(name))
         items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
     totals = data.get("totals") or {}
+    items += pooling_answers(data.get("pooling") or {}, data.line_of("pooling"), fail)
     items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
     return Answers(items, "yaml", file)
 
@@ -234,11 +253,52 @@ def answer_items(layer, values, keys, line, layout, fail):
             raise fail(f"unknown answer '{key}' for {where}", key_line,
                        did_you_mean(key, keys) or f"answers: {', '.join(dict.fromkeys(keys.values()))}")
         try:
-            given = parse_shape_answer(raw) if quantity == "output_shape" else parse_given(raw)
+            given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_given(raw)
         except ValueError as err:
             raise fail(f"{where} {key}: {err}", key_line) from None
         items.append(Answer(layer, quantity, given, key_line, layout))
     return items
+
+
+def pooling_answers(exercises, line, fail):
+    """`pooling: {name: {input: [[...]], kernel: 2, stride: 2, mode: max, output: [[...]], mask: [[...]]}}`:
+    numeric pooling exercises, graded by calc's own pooling."""
+    if not isinstance(exercises, dict):
+        raise fail("`pooling` must map exercise names to {input: [[...]], kernel: 2, mode: max, output: [[...]]}",
+                   line)
+    items = []
+    for name, problem in exercises.items():
+        where = exercises.line_of(name)
+        if not isinstance(problem, dict) or "input" not in problem or "kernel" not in problem:
+            raise fail(f"pooling exercise '{name}' needs `input:` (a matrix) and `kernel:`", where,
+                       "e.g. ex5: {input: [[1, 2], [3, 4]], kernel: 2, mode: max, output: [[4]]}")
+        for key in problem:
+            if key not in POOL_KEYS:
+                raise fail(f"unknown key '{key}' in pooling exercise '{name}'", problem.line_of(key),
+                           did_you_mean(key, POOL_KEYS) or f"keys: {', '.join(POOL_KEYS)}")
+        if problem.get("mode", "max") not in ("max", "avg"):
+            raise fail(f"pooling exercise '{name}': mode must be max or avg", problem.line_of("mode"))
+        matrix = read_matrix(problem["input"], f"pooling exercise '{name}' input", problem.line_of("input"), fail)
+        for quantity, key in (("pool_output", "output"), ("pool_mask", "mask")):
+            if key in problem:
+                given = read_matrix(problem[key], f"pooling exercise '{name}' {key}", problem.line_of(key), fail)
+                items.append(Answer(name, quantity, given, problem.line_of(key),
+                                    problem={**problem, "input": matrix}))
+    return items
+
+
+def read_matrix(raw, what, line, fail):
+    """[[1, 2], [3, 4]] -> a tuple of tuples of Fractions (finite numbers, equal rows)."""
+    if not isinstance(raw, list) or not raw or not all(isinstance(row, list) and row for row in raw):
+        raise fail(f"{what} must be a matrix such as [[1, 2], [3, 4]]", line)
+    if len({len(row) for row in raw}) > 1:
+        raise fail(f"{what}: the rows have different lengths", line)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for row in raw for v in row):
+        raise fail(f"{what}: every entry must be a number", line)
+    try:
+        return tuple(tuple(Fraction(str(v)) for v in row) for row in raw)
+    except (ValueError, ZeroDivisionError):
+        raise fail(f"{what}: every entry must be a number", line) from None
 
 
 def summary_answers(summary, graph, file):
@@ -251,13 +311,26 @@ def summary_answers(summary, graph, file):
                         hint="paste the whole table, from its header to its `Total params:` line")
     refuse_other_model(rows, summary, graph, file)
     names = {node.name: i for i, node in enumerate(graph.nodes)}
-    position, items = 0, []
+    for name, i in list(names.items()):
+        names.setdefault(name.replace(".", "_"), i)    # export-keras names layer1.0.conv1 layer1_0_conv1
+    position, items, used = 0, [], set()
     for row in rows:
         if row.params == "(recursive)":
             continue                                  # torchinfo repeats a module used twice; counted once
         cls = lookup(row.type)
-        if row.name in names and names[row.name] >= position:
-            index = names[row.name]
+        named = names.get(row.name)
+        if named is None and row.name.endswith("…") and cls is not None:     # Keras 3 cut the name off
+            begun = sorted({i for n, i in names.items() if n.startswith(row.name[:-1]) and i not in used
+                            and isinstance(graph.nodes[i].layer, cls)})
+            if len(begun) > 1:
+                raise SpecError(f"the cut-off name '{row.name}' could be any of {len(begun)} {cls.type_name} layers "
+                                f"({', '.join(graph.nodes[i].name for i in begun[:4])}{', …' if len(begun) > 4 else ''})",
+                                file=file, line=row.line,
+                                hint="print the table wide enough for whole names: model.summary(line_length=160) "
+                                     "in a wide terminal or notebook")
+            named = begun[0] if begun else None
+        if named is not None and (named >= position or (cls is not None and isinstance(graph.nodes[named].layer, cls))):
+            index = named                             # by name, in any order when the type agrees too
         elif cls is None:
             if row.params.strip("-0") == "":
                 continue                              # InputLayer, Activation, ...: nothing to check
@@ -270,7 +343,8 @@ def summary_answers(summary, graph, file):
                 raise SpecError(f"row {row.name or row.type} ({row.type}) has no matching {cls.type_name} layer "
                                 "left in the spec", file=file, line=row.line,
                                 hint="the table and the spec must list the same layers in the same order")
-        position = index + 1
+        position = max(position, index + 1)
+        used.add(index)
         name = graph.nodes[index].name
         try:
             if row.shape:
@@ -355,6 +429,12 @@ class Verdict:
     line: int
     working: list = field(default_factory=list)
     diagnosis: str = ""
+    credit: str = ""           # partial credit for a wrong answer, a key of CREDITS; "" for none
+
+    @property
+    def score(self):
+        """1 for a right answer, PARTIAL for a wrong one the diagnosis shows half right, else 0."""
+        return 1 if self.ok else (PARTIAL if self.credit else 0)
 
 
 @dataclass
@@ -368,6 +448,11 @@ class CheckResult:
     def ok(self):
         return all(v.ok for v in self.verdicts)
 
+    @property
+    def score(self):
+        """Points out of len(verdicts): 1 per right answer, PARTIAL per half-right one."""
+        return sum(v.score for v in self.verdicts)
+
     def _repr_html_(self):
         from ..report.html import repr_html
         return repr_html(self)
@@ -377,15 +462,46 @@ class CheckResult:
         return repr_markdown(self)
 
 
-def check(spec, answers_path, *, keras=None):
-    """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`."""
-    graph = as_graph(spec)
-    return check_answers(graph, load_answers(answers_path, graph), keras=keras)
+def check(spec, answers_path, *, keras=None, input_shape=None, args=None):
+    """Check the answers in a file (YAML, or a Keras/torchinfo summary) against `spec`. `input_shape`
+    (or an `input:` key in the answers) and `args` (a spec's top-level args, as --set) change the network."""
+    return check_text(spec, read_text(answers_path, "answers"), keras=keras, input_shape=input_shape, args=args,
+                      file=str(answers_path))
 
 
-def check_text(spec, text, *, keras=None):
-    graph = as_graph(spec)
-    return check_answers(graph, read_answers(text, graph), keras=keras)
+def check_text(spec, text, *, keras=None, input_shape=None, args=None, file=None):
+    graph = answers_graph(spec, text, input_shape, args, file)
+    return check_answers(graph, read_answers(text, graph, file=file), keras=keras)
+
+
+def answers_graph(spec, text, input_shape, args, file):
+    """The spec's graph at the input the answers are for: --input, else the answers' `input:` key."""
+    written = None if detect(text) else answers_input(text, file)
+    if written is not None and input_shape is not None and str(written[0]) != str(input_shape):
+        raise SpecError(f"the answers are for input {written[0]} but --input says {input_shape}", file=file,
+                        line=written[1], hint="give the input once: drop --input or the answers' `input:` key")
+    shape = input_shape if input_shape is not None else (written[0] if written else None)
+    if isinstance(spec, Graph):
+        if shape is None and not args:
+            return spec
+        if spec.file is None:
+            raise SpecError("cannot change the input of a spec built in memory", hint="pass the spec's path or name")
+        spec = spec.file
+    return load_spec(spec, input_shape=shape, args=args)
+
+
+def answers_input(text, file):
+    """(the `input:` value, its line) of a YAML answers file, or None."""
+    try:
+        data = load_yaml(text, file=file)
+    except SpecError:
+        return None               # read_answers reports it with the whole file's context
+    if not isinstance(data, dict) or data.get("input") is None:
+        return None
+    value = data["input"]
+    if isinstance(value, list):
+        value = "x".join(str(v) for v in value)
+    return str(value), data.line_of("input")
 
 
 def check_answers(graph, answers, *, keras=None):
@@ -398,6 +514,7 @@ def check_answers(graph, answers, *, keras=None):
 class _Checker:
     def __init__(self, graph, keras, answers):
         self.graph, self.keras = graph, keras
+        self.answers_file = answers.file
         self.report = analyze(graph, keras=keras)
         self.explanation = explain(graph, report=self.report)
         self.records = {r.name: r for r in self.report.layers}
@@ -441,6 +558,10 @@ class _Checker:
     def verdict(self, answer):
         if answer.layer is None:
             return self.total_verdict(answer)
+        if answer.problem is not None:
+            return pool_verdict(answer)
+        if answer.quantity == "receptive_field":
+            return self.field_verdict(answer)
         node, record = self.nodes[answer.layer], self.records[answer.layer]
         explained = self.steps[answer.layer]
         if answer.quantity == "output_shape":
@@ -461,18 +582,25 @@ class _Checker:
             verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
             matches = answer.given.matches
         if not ok:
-            verdict.diagnosis = self.diagnose(answer, truth, matches, self.layer_mistakes(node, answer, truth))
+            verdict.diagnosis, verdict.credit = self.diagnose(answer, truth, matches,
+                                                              self.layer_mistakes(node, answer, truth))
         return verdict
 
     @staticmethod
     def diagnose(answer, truth, matches, mistakes):
-        """The first mistake whose value the answer matches; then K = 1024 for abbreviated numbers."""
-        for value, message in mistakes:
+        """(diagnosis, credit): the first mistake whose value the answer matches; for an abbreviated
+        number, the closest of rounding the wrong way and reading K as 1024 (of the right count or of a
+        mistake's); for an exact number, a single slipped or swapped digit."""
+        mistakes = [tuple(m) + ("", None)[len(m) - 2:] for m in mistakes]
+        for value, message, credit, _ in mistakes:
             if matches(value):
-                return message
-        if isinstance(answer.given, Given) and answer.given.matches_binary(truth):
-            return binary_message(answer.given, truth)
-        return ""
+                return message, credit
+        given = answer.given
+        if not isinstance(given, Given) or given.value <= 0:
+            return "", ""
+        if given.tolerance == 0:
+            return digit_slip(given, truth)
+        return reading_diagnosis(given, truth, mistakes)
 
     # -- mistakes in one layer: values via the layer's own hooks on a changed copy or a changed input
 
@@ -491,6 +619,16 @@ class _Checker:
         step = next((s for s in steps if s.quantity == STEP_OF[quantity]), None)
         return value, step_text(step, None) if step else grouped(value)
 
+    def bias_reading(self, changed, ins, quantity, changes):
+        """For a bias mistake, ("no bias" or "bias", " = 4096·4096"): how its count reads when an abbreviated
+        answer matches it ("16,777,216 = 4096·4096, the count without bias"); None for other mistakes."""
+        if quantity == "output_shape" or "bias" not in changes:
+            return None
+        step = next((s for s in changed.explain(ins, changed.output_shape(ins)) if s.quantity == STEP_OF[quantity]),
+                    None)
+        return ("no bias" if changes["bias"] is False else "bias",
+                f" = {step.substituted}" if step and step.substituted else "")
+
     def layer_mistakes(self, node, answer, truth):
         """(value, diagnosis) for each single mistake that changes this answer, most specific first."""
         layer, ins, quantity = node.layer, [self.shapes[ref] for ref in node.inputs], answer.quantity
@@ -502,7 +640,8 @@ class _Checker:
                 continue
             result = self.measure(changed, ins, quantity)
             if result and result[0] != truth:
-                found.append((result[0], f"{title}: {result[1]}"))
+                found.append((result[0], f"{title}: {result[1]}", "",
+                              self.bias_reading(changed, ins, quantity, changes)))
         if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
             stats = layer.keras_non_trainable(ins)
             found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
@@ -519,7 +658,7 @@ class _Checker:
             if len(truth) > 1:
                 found.append((from_layout(to_layout(truth, other), answer.layout),
                               f"right sizes in {other} order; these answers are read {answer.layout}: "
-                              f"{shape_x(to_layout(truth, answer.layout))}"))
+                              f"{shape_x(to_layout(truth, answer.layout))}", "order"))
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
@@ -557,7 +696,7 @@ class _Checker:
         earlier = ", ".join(f"{self.origins[ref]} = {shape_x(to_layout(s, self.graph.layout))}"
                             for ref, s, right in zip(node.inputs, theirs, ins) if s != right)
         return [(result[0], f"carried over from your earlier answer {earlier}: this layer's own arithmetic is "
-                            f"right for that input: {result[1]}")]
+                            f"right for that input: {result[1]}", "carried")]
 
     def uneven_mistakes(self, node, layer, ins, truth):
         """Sizes that do not divide evenly: rounding up, or the input size the exercise probably meant."""
@@ -592,6 +731,27 @@ class _Checker:
         found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
         return found
 
+    def field_verdict(self, answer):
+        record, explained = self.records[answer.layer], self.steps[answer.layer]
+        truth = record.receptive_field
+        if not isinstance(truth, ReceptiveField):
+            raise SpecError(f"'{answer.layer}' has no receptive field to check (it is not a windowed map layer)",
+                            file=self.answers_file, line=answer.line, hint="ask for a conv or pooling layer's")
+        given = answer.given * len(truth.size) if len(answer.given) == 1 else answer.given
+        working = [" = ".join((s.quantity, s.formula, s.substituted, str(s.result))) for s in explained.field_steps
+                   if s.quantity.startswith("r")]
+        correct = str(truth.size[0]) if len(set(truth.size)) == 1 else shape_x(truth.size)
+        verdict = Verdict(answer.layer, "receptive_field", shape_x(answer.given), correct, tuple(given) == truth.size,
+                          answer.line, working)
+        before = [self.records[ref].receptive_field for ref in self.nodes[answer.layer].inputs if ref in self.records]
+        before = before[0] if before and isinstance(before[0], ReceptiveField) else ReceptiveField.of_input()
+        if not verdict.ok and tuple(given) == before.size:
+            verdict.diagnosis = (f"that is the receptive field of this layer's input, r_in = {shape_x(before.size)}; "
+                                 f"the layer widens it by (k − 1)·j_in")
+        elif not verdict.ok and tuple(given) == truth.jump:
+            verdict.diagnosis = f"that is the jump (effective stride) j = {shape_x(truth.jump)}, not the field size"
+        return verdict
+
     # -- totals
 
     def total_verdict(self, answer):
@@ -603,7 +763,7 @@ class _Checker:
         verdict = Verdict(None, answer.quantity, answer.given.text, grouped(truth), answer.given.matches(truth),
                           answer.line, working)
         if not verdict.ok:
-            verdict.diagnosis = self.diagnose(answer, truth, answer.given.matches,
+            verdict.diagnosis, verdict.credit = self.diagnose(answer, truth, answer.given.matches,
                                               self.total_mistakes(answer.quantity, truth))
         return verdict
 
@@ -624,12 +784,12 @@ class _Checker:
                                                      f"{grouped(self.report.totals.non_trainable_params)} of "
                                                      "the total are moving means and variances"))
         if quantity == "macs":
-            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"))
-            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked"))
+            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"))
+            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked", "units"))
         if quantity == "flops":
             macs = self.report.totals.macs
             found.append((macs, f"MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{grouped(macs)}, plus bias "
-                                "and the other layers' operations"))
+                                "and the other layers' operations", "units"))
             found.append((2 * macs, f"FLOPs counted as 2·MACs = 2·{grouped(macs)}: archcalc also counts bias "
                                     "additions, activations and pooling (see the FLOPs convention in the README)"))
         return found
@@ -685,10 +845,12 @@ def option_mistakes(node):
 
 def swapped_count_mistakes(quantity, truth, record):
     if quantity == "flops" and record.macs:
-        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}")]
+        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}",
+                 "units")]
     if quantity == "macs" and record.macs:
-        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"),
-                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}")]
+        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"),
+                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}",
+                 "units")]
     return []
 
 
@@ -702,6 +864,173 @@ def bias_sum_message(verb, kind, items, none=False):
             + f" ({names}): {sign} {amounts + ' = ' if amounts else ''}{grouped(sum(a for _, a in items))}")
 
 
-def binary_message(given, truth):
-    return (f"K = 1024: {given.text} read with binary prefixes is {grouped(round(given.binary[0]))}, which is "
-            f"{grouped(truth)}; parameter and operation counts use K = 1,000 and M = 1,000,000")
+# ---- readings of an abbreviated or slipped number
+
+PREFIX_POWERS = {"k": "1,024", "thousand": "1,024", "m": "1,024²", "million": "1,024²", "g": "1,024³",
+                 "b": "1,024³", "billion": "1,024³", "t": "1,024⁴"}
+
+
+def written_form(given):
+    """(decimals written, prefix as written, exponent) of 102.7M -> (1, "M", 0) or 6.24e7 -> (2, "", 7);
+    None for another spelling."""
+    match = re.fullmatch(r"\s*[+-]?\d[\d,\s_']*?(?:[.,](\d+))?\s*([a-zA-Z]*)\s*", given.text)
+    if match and match.group(2).lower() in PREFIXES:
+        return len(match.group(1) or ""), match.group(2), 0
+    match = re.fullmatch(r"\s*[+-]?\d+(?:\.(\d+))?[eE]([+-]?\d+)\s*", given.text)
+    if match:
+        return len(match.group(1) or ""), "", int(match.group(2))
+    return None
+
+
+def rounded_like(given, n):
+    """n written with the given's digits and prefix, rounded half up: 102,764,544 like 102.7M -> 102.8M,
+    62,378,344 like 6.23e7 -> 6.24e7."""
+    form = written_form(given)
+    if form is None:
+        return None
+    decimals, prefix, exponent = form
+    unit = 2 * given.tolerance
+    steps = (Fraction(n) / unit + Fraction(1, 2)).__floor__()
+    value = steps * unit / 1000 ** PREFIXES[prefix.lower()] / Fraction(10) ** exponent
+    return f"{float(value):.{decimals}f}{prefix}" + (f"e{exponent}" if exponent else "")
+
+
+def roundings(given, n):
+    """How the given's digits come from n other than by rounding: "rounded down" (cut off), "rounded up"."""
+    unit = 2 * given.tolerance
+    if given.value == (Fraction(n) / unit).__floor__() * unit:
+        return "rounded down"
+    if given.value == (-(-Fraction(n) // unit)) * unit:
+        return "rounded up"
+    return None
+
+
+# Every sentence a reading of a number can give, whole, so that each can be translated as one.
+READINGS = {
+    "rounded down": "{given} is {truth} rounded down; rounded it is {rounded}",
+    "rounded up": "{given} is {truth} rounded up; rounded it is {rounded}",
+    "binary": "K = 1024: {given} read with binary prefixes ({prefix} = {power}) is {value}, which matches "
+              "{truth} to the digits written; counts use K = 1,000 and M = 1,000,000, so {truth} is {rounded}",
+    ("mistake", "binary"): "{given}, reading {prefix} as {power}, matches {value}: {mistake}; the right count is "
+                           "{truth}",
+    ("mistake", "rounded down"): "{given} matches {value} rounded down: {mistake}; the right count is {truth}",
+    ("mistake", "rounded up"): "{given} matches {value} rounded up: {mistake}; the right count is {truth}",
+    ("no bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count without "
+                           "bias; with bias it is {truth}",
+    ("no bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count without bias; with "
+                                 "bias it is {truth}",
+    ("no bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count without bias; with bias "
+                               "it is {truth}",
+    ("bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count with a bias; "
+                        "without one (bias: false) it is {truth}",
+    ("bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count with a bias; without one "
+                              "(bias: false) it is {truth}",
+    ("bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count with a bias; without one "
+                            "(bias: false) it is {truth}",
+    "one digit": "only the {place} digit differs from the right count {truth}, as a slip in the arithmetic of "
+                 "the right formula would give",
+    "swapped": "two neighbouring digits are swapped: the right count is {truth}, as a slip in writing out the "
+               "right result would give",
+}
+PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions",
+          "ten-millions", "hundred-millions", "billions")
+
+
+def reading_diagnosis(given, truth, mistakes):
+    """An abbreviated wrong number: the reading (rounded the wrong way, or K = 1024) of the right count or
+    of one mistake's that lands closest to the number it explains; binary only when closer than rounding."""
+    candidates = []
+    for value, message, credit, bias in [(truth, None, None, None)] + mistakes:
+        if not isinstance(value, int) or value <= 0:
+            continue
+        how = roundings(given, value)
+        if how:
+            candidates.append((abs(given.value - value) / value, 0, how, value, message, credit, bias))
+        if given.matches_binary(value):
+            candidates.append((abs(given.binary[0] - value) / value, 1, "binary", value, message, credit, bias))
+    rounded = rounded_like(given, truth)
+    if not candidates or rounded is None:
+        return "", ""
+    # rounding the wrong way: the right count before a mistake's (within one unit, closeness means nothing);
+    # a binary reading only when it lands closer than that rounding
+    rounded_ones = sorted((c for c in candidates if c[1] == 0), key=lambda c: (c[4] is not None, c[0]))
+    binary_ones = sorted((c for c in candidates if c[1] == 1), key=lambda c: (c[0], c[4] is not None))
+    best = rounded_ones[0] if rounded_ones else None
+    if binary_ones and (best is None or binary_ones[0][0] < best[0]):
+        best = binary_ones[0]
+    _, _, how, value, message, credit, bias = best
+    prefix = written_form(given)[1]
+    words = {"given": given.text, "truth": grouped(truth), "rounded": rounded, "value": grouped(value),
+             "prefix": prefix, "power": PREFIX_POWERS.get(prefix.lower(), "1,024"), "mistake": message,
+             "worked": bias[1] if bias else ""}
+    if message is None:
+        if how == "binary":
+            words["value"] = grouped(round(given.binary[0]))
+        return READINGS[how].format(**words), "units" if how == "binary" else "rounding"
+    return READINGS[(bias[0] if bias else "mistake", how)].format(**words), credit or ""
+
+
+def digit_slip(given, truth):
+    """An exact number one digit away from the right one, or with two neighbouring digits swapped."""
+    if given.value.denominator != 1:
+        return "", ""
+    theirs, right = str(int(given.value)), str(truth)
+    if len(theirs) != len(right) or len(right) < 3:
+        return "", ""
+    differ = [i for i, (a, b) in enumerate(zip(theirs, right)) if a != b]
+    if len(differ) == 1 and len(right) - 1 - differ[0] < len(PLACES):
+        return READINGS["one digit"].format(place=PLACES[len(right) - 1 - differ[0]], truth=grouped(truth)), \
+            "arithmetic"
+    if len(differ) == 2 and differ[1] == differ[0] + 1 and theirs[differ[0]] == right[differ[1]] \
+            and theirs[differ[1]] == right[differ[0]]:
+        return READINGS["swapped"].format(truth=grouped(truth)), "arithmetic"
+    return "", ""
+
+
+# ---- numeric pooling exercises
+
+def pool_verdict(answer):
+    """A pooled matrix or max-pool routing mask, against calc's own pooling of the exercise's input."""
+    import numpy as np
+    from .calc import pool_explanation, pool_values
+    problem = answer.problem
+    matrix = np.array([[float(v) for v in row] for row in problem["input"]])
+    mode = problem.get("mode", "max")
+    kernel, stride = str(problem["kernel"]), str(problem.get("stride") or problem["kernel"])
+    try:
+        values, mask = pool_values(matrix, kernel=kernel, stride=stride, mode=mode)
+        sizes = pool_explanation(input_size=f"{matrix.shape[0]}x{matrix.shape[1]}", kernel=kernel, stride=stride,
+                                 mode=mode)
+    except SpecError as err:
+        raise err.located(line=answer.line) from None
+    working = size_working(sizes.layers[0].steps, None)
+    if answer.quantity == "pool_mask":
+        if mode != "max":
+            raise SpecError(f"pooling exercise '{answer.layer}' asks for a mask, which only max pooling routes",
+                            line=answer.line, hint="remove `mask:` or set mode: max")
+        truth = mask
+        working.append("the gradient of each output flows back to the position of its window's maximum")
+    else:
+        truth = values
+    given = answer.given
+    ok = np.array(given, dtype=float).shape == truth.shape and bool(
+        np.all(np.abs(np.array(given, dtype=float) - truth) < 0.005))
+    verdict = Verdict(answer.layer, answer.quantity, matrix_words(given), matrix_words(truth), ok, answer.line,
+                      working)
+    if not ok and answer.quantity == "pool_output":
+        other, _ = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
+        if np.array(given, dtype=float).shape == other.shape and np.all(np.abs(np.array(given, dtype=float) - other)
+                                                                        < 0.005):
+            verdict.diagnosis = ("these are the window averages; max pooling keeps each window's largest value"
+                                 if mode == "max" else
+                                 "these are the window maxima; average pooling keeps each window's mean")
+    if not ok and answer.quantity == "pool_mask" and np.array(given).shape != truth.shape:
+        verdict.diagnosis = (f"the mask has the input's shape {truth.shape[0]}×{truth.shape[1]}: one entry per "
+                             "input position")
+    return verdict
+
+
+def matrix_words(matrix):
+    """[[9, 6], [9, 9]] as one line, whole numbers without a decimal point."""
+    rows = matrix.tolist() if hasattr(matrix, "tolist") else matrix
+    return "[" + ", ".join("[" + ", ".join(f"{float(v):g}" for v in row) + "]" for row in rows) + "]"

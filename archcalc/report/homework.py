@@ -163,11 +163,11 @@ def check_report(result, fmt="text"):
     if fmt == "json":
         from dataclasses import asdict
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
-                        "verdicts": [asdict(v) for v in result.verdicts]})
+                        "score": float(result.score), "verdicts": [asdict(v) for v in result.verdicts]})
     if fmt == "html":
         from .html import check_page
         return check_page(result)
-    from ..homework.check import LABELS
+    from ..homework.check import CREDITS, LABELS
     markdown = fmt == "markdown"
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
     lines = [heading(f"{result.model}: checking {what}", fmt), ""]
@@ -182,14 +182,20 @@ def check_report(result, fmt="text"):
             lines.append(f"- {mark} **{label}**: {value}")
             details = [f"`{w}`" for w in verdict.working]
             details += [f"**diagnosis**: {verdict.diagnosis}"] if verdict.diagnosis else []
+            details += [f"**partial credit**: {CREDITS[verdict.credit]}"] if verdict.credit else []
             lines += [f"  - {d}" for d in details]
             continue
         lines.append(f"{mark} {label:<{width}}  {value}  (line {verdict.line})")
         lines += [f"    {w}" for w in verdict.working]
         if verdict.diagnosis:
             lines.append(f"    diagnosis: {verdict.diagnosis}")
+        if verdict.credit:
+            lines.append(f"    partial credit: {CREDITS[verdict.credit]}")
     right = sum(v.ok for v in result.verdicts)
     lines += ["", f"{right} of {len(result.verdicts)} answers right."]
+    partial = sum(1 for v in result.verdicts if v.credit and not v.ok)
+    if partial:
+        lines.append(f"{partial} more half right: score {float(result.score):g} of {len(result.verdicts)}.")
     return "\n".join(lines)
 
 

@@ -289,13 +289,14 @@ def comparison_page(data, reports=None):
 # ---- check
 
 def check_body(result):
-    from ..homework.check import LABELS
+    from ..homework.check import CREDITS, LABELS
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
     rows = []
     for v in result.verdicts:
         mark = ("html", '<span class="ok">✓</span>' if v.ok else '<span class="bad">✗</span>')
         working = ("html", "<br>".join(f"<code>{escape(w)}</code>" for w in v.working)
-                   + (f"<br><b>diagnosis:</b> {escape(v.diagnosis)}" if v.diagnosis else ""))
+                   + (f"<br><b>diagnosis:</b> {escape(v.diagnosis)}" if v.diagnosis else "")
+                   + (f"<br><b>partial credit:</b> {escape(CREDITS[v.credit])}" if v.credit else ""))
         rows.append([mark, f"{v.layer or 'total'} {LABELS[v.quantity]}", v.given, v.correct, working])
     right = sum(v.ok for v in result.verdicts)
     return (f"<h3>{escape(result.model)}: checking {escape(what)}</h3>"

@@ -443,3 +443,22 @@ def layer_rules_markdown():
         "### Kept for backward", "",
         "What autograd saves for each type in a training step (checked with `saved_tensors_hooks`).", "",
         _tabulate(saved, ["Type", "Saved for backward"], "markdown")])
+
+
+KERAS_VERIFY_COLUMNS = (("shape", "Output shape (Keras)"), ("params", "Params"), ("non_trainable", "Non-trainable"))
+
+
+def keras_verification(result, fmt="table"):
+    """`verify --keras`: archcalc's Keras counting vs the Keras model's own, per layer and in total."""
+    if fmt == "json":
+        return to_json(result.to_dict())
+    rows = [[layer.name, layer.type] + [_agreement(layer.checks[key], shape_text if key == "shape" else grouped)
+                                        for key, _ in KERAS_VERIFY_COLUMNS] for layer in result.layers]
+    headers = ["Layer", "Type"] + [title for _, title in KERAS_VERIFY_COLUMNS]
+    lines = [heading(f"verify {result.model} against {result.device}", fmt), "", _tabulate(rows, headers, fmt), "",
+             "Totals (predicted vs measured):"]
+    lines += [f"  {key.replace('_', ' ')}: {_agreement(values)}" for key, values in result.totals.items()]
+    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
+    lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
+    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    return "\n".join(lines)

@@ -1,0 +1,304 @@
+"""Import a Keras 3 model as an archcalc spec: each standard Keras layer mapped to ours by one small
+function keyed by its class name, the wiring read from the functional graph Keras keeps.
+
+`archcalc from-keras model.keras` loads a saved model; `archcalc from-keras PACKAGE.MODULE:CALLABLE`
+imports and calls the user's code (that is the point of the command). Before the spec is handed back it
+is analyzed with Keras's counting and its total compared with the model's count_params(), so a spec that
+archcalc would read differently from Keras is never written. Keras is imported inside these functions.
+"""
+import importlib
+import math
+import operator
+import re
+import sys
+from pathlib import Path
+
+from ..errors import SpecError
+from ..spec.graph import INPUT
+from .keras_model import import_keras
+
+ACTIVATION_NAMES = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu",
+                    "silu": "silu", "swish": "silu", "hard_swish": "hardswish", "hard_silu": "hardswish",
+                    "relu6": "relu6", "elu": "elu", "leaky_relu": "leaky_relu"}
+
+
+class Unsupported(Exception):
+    """A Keras layer or option with no archcalc equivalent; the text says what."""
+
+
+def load_keras_model(target):
+    """A .keras file, or 'package.module:callable' returning a keras.Model (or the model itself)."""
+    keras = import_keras()
+    from .keras_model import custom_layers
+    if target.endswith((".keras", ".h5")) or Path(target).is_file():
+        if not Path(target).is_file():
+            raise SpecError(f"no such file: {target}", hint="save the model with model.save('net.keras')")
+        try:
+            return keras.saving.load_model(target, custom_objects=custom_layers(), compile=False)
+        except Exception as err:  # noqa: BLE001 - any load failure is the file's problem, said plainly
+            raise SpecError(f"Keras cannot load {target}: {err}", hint="save it with Keras 3: model.save('net.keras')")
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise SpecError(f"'{target}' is neither a .keras file nor PACKAGE.MODULE:CALLABLE",
+                        hint="e.g. archcalc from-keras net.keras, or archcalc from-keras mypackage.models:build")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise SpecError(f"cannot import '{module_name}': {err}",
+                        hint="run from the directory that holds the module, or install it") from None
+    try:
+        built = operator.attrgetter(attribute)(module)
+    except AttributeError:
+        raise SpecError(f"'{module_name}' has no attribute '{attribute}'") from None
+    if not isinstance(built, keras.Model):
+        if not callable(built):
+            raise SpecError(f"'{target}' is neither a keras.Model nor callable")
+        built = built()
+    if not isinstance(built, keras.Model):
+        raise SpecError(f"'{target}' returned {type(built).__name__}, not a keras.Model",
+                        hint="point at a function that builds the model with no arguments")
+    return built
+
+
+def _pair(value):
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    return value[0] if value[0] == value[1] else list(value)
+
+
+def _activation(layer):
+    """The archcalc name of a layer's `activation=`, None for linear."""
+    function = getattr(layer, "activation", None)
+    name = getattr(function, "__name__", None) if function is not None else None
+    if name in (None, "linear"):
+        return None
+    if name not in ACTIVATION_NAMES:
+        raise Unsupported(f"activation '{name}'")
+    return ACTIVATION_NAMES[name]
+
+
+def _same_padding(size, kernel, stride, dilation=1):
+    """Keras's padding='same' as archcalc's symmetric padding, when it is symmetric."""
+    effective = dilation * (kernel - 1) + 1
+    total = max((math.ceil(size / stride) - 1) * stride + effective - size, 0)
+    if total % 2:
+        raise Unsupported(f"padding='same' pads {total} pixel(s) unevenly (more at the end); archcalc pads "
+                          "both sides alike")
+    return total // 2
+
+
+def _padding(layer, shape, pending, kernel, stride, dilation=(1, 1), ceil=False):
+    """(the spec's padding, ceil_mode) for a conv or pool: its own 'same', plus a ZeroPadding2D folded into
+    it. `ceil`: a max-pool may take extra end pixels (fewer than its stride) as ceil_mode, as export-keras
+    writes GoogLeNet's; from_keras then checks every output shape against Keras's."""
+    if layer.padding == "same":
+        pads = [_same_padding(n, k, s, d) for n, k, s, d in zip(shape[:2], kernel, stride, dilation)]
+    else:
+        pads = [0, 0]
+    rounds_up = False
+    if pending:
+        (top, bottom), (left, right) = pending
+        extra = (bottom - top, right - left)
+        if extra != (0, 0):
+            if not (ceil and layer.padding == "valid" and all(0 <= e < s for e, s in zip(extra, stride))):
+                raise Unsupported("ZeroPadding2D with different padding before and after")
+            rounds_up = True
+        pads = [pads[0] + top, pads[1] + left]
+    return _pair(pads), rounds_up
+
+
+def _convert(layer, shape, pending):
+    """(archcalc type, options) for one Keras layer; `shape` is its input's (H, W, C) without batch."""
+    cls = type(layer).__name__
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise Unsupported("data_format='channels_first' (archcalc reads Keras models as channels_last)")
+    if cls == "Conv2D":
+        kernel, stride, dilation = layer.kernel_size, layer.strides, layer.dilation_rate
+        options = {"filters": layer.filters, "kernel": _pair(kernel)}
+        if tuple(stride) != (1, 1):
+            options["stride"] = _pair(stride)
+        padding, _ = _padding(layer, shape, pending, kernel, stride, dilation)
+        if padding != 0:
+            options["padding"] = padding
+        if tuple(dilation) != (1, 1):
+            options["dilation"] = _pair(dilation)
+        if layer.groups != 1:
+            options["groups"] = layer.groups
+        if not layer.use_bias:
+            options["bias"] = False
+        activation = _activation(layer)
+        return "conv2d", {**options, **({"activation": activation} if activation else {})}
+    if cls == "Dense":
+        options = {"units": layer.units, **({} if layer.use_bias else {"bias": False})}
+        activation = _activation(layer)
+        return "dense", {**options, **({"activation": activation} if activation else {})}
+    if cls in ("MaxPooling2D", "AveragePooling2D"):
+        kernel, stride = layer.pool_size, layer.strides or layer.pool_size
+        options = {"kernel": _pair(kernel)}
+        if tuple(stride) != tuple(kernel):
+            options["stride"] = _pair(stride)
+        padding, rounds_up = _padding(layer, shape, pending, kernel, stride, ceil=cls == "MaxPooling2D")
+        if rounds_up:
+            options["ceil_mode"] = True
+        if padding != 0:
+            options["padding"] = padding
+            if cls == "AveragePooling2D" and layer.padding == "same":
+                options["count_include_pad"] = False      # Keras averages over the real pixels only
+        return ("maxpool2d" if cls == "MaxPooling2D" else "avgpool2d"), options
+    if pending:
+        raise Unsupported("ZeroPadding2D before a layer other than a conv or pool")
+    simple = {"Flatten": "flatten", "GlobalAveragePooling2D": "global_avgpool2d",
+              "GlobalMaxPooling2D": "global_maxpool2d", "Add": "add", "Multiply": "multiply", "Softmax": "softmax"}
+    if cls in simple:
+        if cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and layer.keepdims:
+            raise Unsupported("keepdims=True")
+        return simple[cls], {}
+    if cls == "Concatenate":
+        if layer.axis not in (-1, 3):
+            raise Unsupported(f"concatenation over axis {layer.axis}; archcalc concatenates channels")
+        return "concat", {}
+    if cls == "Dropout":
+        return "dropout", {"rate": float(layer.rate)}
+    if cls == "BatchNormalization":
+        if layer.axis not in (-1, len(shape)):
+            raise Unsupported(f"axis={layer.axis}; archcalc normalizes over channels")
+        if layer.center != layer.scale:
+            raise Unsupported("center and scale set differently")
+        options = {"eps": float(layer.epsilon), "momentum": round(1 - float(layer.momentum), 12)}
+        if not layer.scale:
+            options["affine"] = False
+        return "batchnorm", options
+    if cls == "Activation":
+        name = _activation(layer)
+        return (name, {}) if name else None
+    if cls == "ReLU":
+        if layer.negative_slope or layer.threshold:
+            raise Unsupported("ReLU with negative_slope or threshold")
+        if layer.max_value is None:
+            return "relu", {}
+        if float(layer.max_value) == 6:
+            return "relu6", {}
+        raise Unsupported(f"ReLU(max_value={layer.max_value})")
+    if cls == "LeakyReLU":
+        return "leaky_relu", {"negative_slope": float(layer.negative_slope)}
+    if cls == "ELU":
+        return "elu", {"alpha": float(layer.alpha)}
+    if cls == "LocalResponseNorm":
+        return "lrn", {"size": layer.size, "alpha": layer.alpha, "beta": layer.beta, "k": layer.k}
+    raise Unsupported("no archcalc layer type for it")
+
+
+def _spec_name(name, taken):
+    word = re.sub(r"[^A-Za-z0-9_]", "_", name) or "layer"
+    candidate, count = word, 1
+    while candidate in taken or candidate == INPUT:
+        count += 1
+        candidate = f"{word}_{count}"
+    taken.add(candidate)
+    return candidate
+
+
+def _sources(layer):
+    """The names of the layers whose outputs feed `layer`."""
+    inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+    return [tensor._keras_history.operation.name for tensor in inputs]
+
+
+def from_keras(model, *, name=None, source=None):
+    """A spec (a plain dict, for archcalc.analyze or to_yaml) equivalent to the Keras `model`, checked
+    against Keras's own count_params() before it is returned."""
+    import_keras()
+    try:
+        model.inputs
+    except (AttributeError, ValueError):
+        raise SpecError(f"{model.name} has no input shape yet",
+                        hint="build it with keras.Input(shape=(28, 28, 1)) as its first layer") from None
+    if not model.inputs or len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise SpecError("from-keras handles models with one input and one output")
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in input_shape):
+        raise SpecError(f"the model's input shape {input_shape} has unknown sizes",
+                        hint="build it with keras.Input(shape=(28, 28, 1)) and fixed sizes")
+    alias, pending, problems, layers, taken, produced = {}, {}, [], [], set(), {}
+    last = INPUT
+    alias[model.inputs[0]._keras_history.operation.name] = INPUT     # Sequential leaves its InputLayer out
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls == "InputLayer":
+            alias[layer.name] = INPUT
+            continue
+        refs = _sources(layer)
+        if any(ref not in alias for ref in refs):       # after a layer already reported: only its own type
+            if cls in ("ZeroPadding2D", "Reshape", "Identity"):
+                continue
+            try:
+                _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), None)
+            except Unsupported as reason:
+                problems.append(f"{layer.name} ({cls}): {reason}")
+            continue
+        if cls == "ZeroPadding2D":
+            pending[layer.name] = (tuple(tuple(p) for p in layer.padding), alias[refs[0]])
+            alias[layer.name] = layer.name
+            continue
+        padded = [pending.pop(ref) for ref in refs if ref in pending]
+        inputs = [padded[0][1]] if padded else [alias[ref] for ref in refs]
+        if cls in ("Reshape", "Identity") and len(refs) == 1:
+            alias[layer.name] = alias[refs[0]]       # a (1, 1, C) reshape before a channel-scaling multiply
+            continue
+        try:
+            converted = _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), padded and padded[0][0])
+        except Unsupported as reason:
+            problems.append(f"{layer.name} ({cls}): {reason}")
+            continue
+        if converted is None:
+            alias[layer.name] = alias[refs[0]]
+            continue
+        type_name, options = converted
+        spec_name = _spec_name(layer.name, taken)
+        entry = {"name": spec_name}
+        if inputs != [last]:
+            entry["from"] = inputs[0] if len(inputs) == 1 else inputs
+        entry.update(options)
+        layers.append({type_name: entry})
+        activation = options.get("activation")
+        alias[layer.name] = last = f"{spec_name}_{activation}" if activation else spec_name
+        produced[layer.name] = last
+        if activation:
+            taken.add(last)
+    if pending:
+        problems += [f"{key} (ZeroPadding2D): nothing archcalc can fold it into follows" for key in pending]
+    if problems:
+        listed = "\n  ".join(problems)
+        raise SpecError(f"{len(problems)} layer(s) of {model.name} have no archcalc equivalent:\n  {listed}",
+                        hint="archcalc reads standard Keras layers; see `archcalc layers`")
+    output = model.outputs[0]._keras_history.operation.name
+    if alias.get(output) != last:
+        raise SpecError(f"{model.name} must return the output of its last layer", hint="from-keras handles "
+                        "single-output models whose last layer is the output")
+    spec = {"name": name or model.name, "input": list(input_shape), "layout": "channels_last"}
+    if source:
+        spec["source"] = source
+    spec["layers"] = layers
+    _check_against_keras(spec, model, produced)
+    return spec
+
+
+def _check_against_keras(spec, model, produced):
+    """Summarize the spec with Keras's counting: its total must be Keras's count_params(), and each spec
+    layer's output shape the shape of the Keras layer it came from."""
+    from ..analysis.analyzer import analyze
+    try:
+        report = analyze(spec, keras=True)
+    except SpecError as err:
+        raise SpecError(f"the spec written for {model.name} does not summarize: {err}",
+                        hint="please report this model; the import missed something") from None
+    if report.totals.params != model.count_params():
+        raise SpecError(f"the spec for {model.name} has {report.totals.params:,} params but Keras counts "
+                        f"{model.count_params():,}", hint="please report this model; the import missed something")
+    shapes = {r.name: tuple(r.output_shape) for r in report.layers}
+    for keras_name, spec_name in produced.items():
+        theirs = tuple(model.get_layer(keras_name).output.shape[1:])
+        if shapes[spec_name] != theirs:
+            raise SpecError(f"the spec's {spec_name} gives {shapes[spec_name]} but Keras's {keras_name} gives "
+                            f"{theirs}", hint="please report this model; the import missed something")

@@ -1,0 +1,377 @@
+"""The spec as a real Keras 3 model, its Keras source, and a check of every layer against Keras's own counts.
+
+Keras is imported inside the functions that build a model (with KERAS_BACKEND=torch unless the user
+chose a backend), so `summarize` and `export-keras` never pay for it; the plan that maps spec layers
+to Keras layers is plain data. Keras models are channels_last whatever the spec's layout, as the
+course writes them: a spec's (C, H, W) is Keras's (None, H, W, C).
+
+Keras has no explicit padding on its layers: a padding that equals 'same' becomes padding="same",
+any other becomes a ZeroPadding2D layer before the conv or pool (named `<layer>_pad`); a max-pool with
+ceil_mode gets the extra end pixels that make Keras's rounding down give PyTorch's size. ZeroPadding2D
+pads zeros where PyTorch's max-pool pads −∞: the values agree after a ReLU, the shapes always. An activation
+written as `activation: relu` on a conv or dense folds back into that Keras layer, as the course writes
+`layers.Conv2D(32, (3, 3), activation='relu')`. Local response normalization, which Keras lacks, is
+the small LocalResponseNorm layer below (registered so that a saved .keras file loads back).
+"""
+import os
+from dataclasses import dataclass, field
+
+from ..analysis.analyzer import analyze
+from ..errors import MissingExtra, SpecError
+from ..layers.shapes import CHANNELS_LAST, from_layout, to_layout
+from ..spec.graph import INPUT, as_graph
+
+# archcalc activation type -> the string Keras's `activation=` takes (only those that mean the same thing)
+KERAS_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu",
+                     "silu": "silu", "hardswish": "hard_swish", "relu6": "relu6"}
+INPUT_NAME = "input"
+
+
+@dataclass
+class KerasLayer:
+    """One Keras layer of the plan: its class (in keras.layers, or archcalc's own), arguments, the plan
+    names it reads, and the spec nodes whose output it produces (a folded activation adds a second)."""
+
+    name: str
+    cls: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
+    nodes: list = field(default_factory=list)
+    custom: bool = False
+
+    def call_source(self):
+        words = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        words.append(f"name={self.name!r}")
+        prefix = "" if self.custom else "layers."
+        return f"{prefix}{self.cls}({', '.join(words)})"
+
+
+def keras_shape(shape):
+    """archcalc's channels-first (C, H, W) -> Keras's (H, W, C); vectors unchanged."""
+    return tuple(to_layout(tuple(shape), CHANNELS_LAST))
+
+
+class _Planner:
+    def __init__(self, graph):
+        self.graph = graph
+        self.shapes = {INPUT: graph.input_shape}
+        for node in graph.nodes:
+            self.shapes[node.name] = node.layer.output_shape([self.shapes[r] for r in node.inputs])
+        self.consumers = {}
+        for node in graph.nodes:
+            for ref in node.inputs:
+                self.consumers.setdefault(ref, []).append(node.name)
+        self.plan, self.produced = [], {INPUT: INPUT_NAME}
+        self.names = {INPUT_NAME}
+
+    def fail(self, node, message, hint=None):
+        return SpecError(f"Keras cannot express {node.name} ({node.layer.type_name}): {message}",
+                         file=self.graph.file, line=node.line, layer=node.name, hint=hint)
+
+    def unique(self, name):
+        """A Keras name for a spec name: dots become underscores (the torch backend refuses dots)."""
+        name = name.replace(".", "_").replace("/", "_")
+        candidate, count = name, 1
+        while candidate in self.names:
+            count += 1
+            candidate = f"{name}_{count}"
+        self.names.add(candidate)
+        return candidate
+
+    def add(self, node_names, cls, inputs, args=(), custom=False, **kwargs):
+        layer = KerasLayer(self.unique(node_names[0] if node_names else "layer"), cls, list(args), kwargs,
+                           inputs, list(node_names), custom)
+        self.plan.append(layer)
+        for name in node_names:
+            self.produced[name] = layer.name
+        return layer
+
+    def run(self):
+        skip = set()
+        for index, node in enumerate(self.graph.nodes):
+            if node.name in skip:
+                continue
+            following = self.graph.nodes[index + 1] if index + 1 < len(self.graph.nodes) else None
+            folded = self.foldable(node, following)
+            if folded:
+                skip.add(following.name)
+            self.layer(node, [self.produced[r] for r in node.inputs], folded and following)
+        return self.plan
+
+    def foldable(self, node, following):
+        """An `activation:` written on a conv or dense (the node after it, named <name>_<activation>)."""
+        return (following is not None and node.layer.accepts_activation
+                and following.name == f"{node.name}_{following.layer.type_name}"
+                and tuple(following.inputs) == (node.name,) and self.consumers.get(node.name) == [following.name]
+                and following.layer.type_name in KERAS_ACTIVATIONS and not following.layer.opts)
+
+    def padding(self, node, windows, inputs, stride_one_same):
+        """'same' when the pads are Keras's 'same', else a ZeroPadding2D layer before; -> (padding, inputs).
+        A ceil_mode pool gets the extra pixels at the end that make Keras's rounding down give its size."""
+        pads = [(w.pad_before, w.pad_after + max((w.output - 1) * w.stride + w.effective_kernel
+                                                   - (w.size + w.pad_before + w.pad_after), 0))
+                for w in windows]
+        if all(p == (0, 0) for p in pads):
+            return None, inputs
+        if stride_one_same and all(w.stride == 1 and w.pad_before + w.pad_after == w.effective_kernel - 1
+                                   and w.pad_after - w.pad_before in (0, 1) for w in windows):
+            return "same", inputs
+        pad = self.add([], "ZeroPadding2D", inputs, padding=tuple(pads))
+        pad.name = self.rename(pad, f"{node.name}_pad")
+        return None, [pad.name]
+
+    def rename(self, layer, name):
+        self.names.discard(layer.name)
+        return self.unique(name)
+
+    def layer(self, node, inputs, activation_node):
+        layer, kind = node.layer, node.layer.type_name
+        ins = [self.shapes[r] for r in node.inputs]
+        nodes = [node.name] + ([activation_node.name] if activation_node else [])
+        extra = {"activation": KERAS_ACTIVATIONS[activation_node.layer.type_name]} if activation_node else {}
+        if kind == "conv2d":
+            windows = layer.windows(ins[0])
+            padding, inputs = self.padding(node, windows, inputs, True)
+            kwargs = {}
+            if layer.stride != (1, 1):
+                kwargs["strides"] = _short(layer.stride)
+            if padding:
+                kwargs["padding"] = padding
+            if layer.dilation != (1, 1):
+                kwargs["dilation_rate"] = _short(layer.dilation)
+            if layer.opts.get("groups", 1) != 1:
+                kwargs["groups"] = layer.opts["groups"]
+            if not layer.bias:
+                kwargs["use_bias"] = False
+            self.add(nodes, "Conv2D", inputs, [layer.filters, tuple(layer.kernel)], **kwargs, **extra)
+        elif kind == "dense":
+            kwargs = {} if layer.bias else {"use_bias": False}
+            self.add(nodes, "Dense", inputs, [layer.units], **kwargs, **extra)
+        elif kind in ("maxpool2d", "avgpool2d"):
+            windows = layer.windows(ins[0])
+            if kind == "avgpool2d" and layer.opts.get("ceil_mode") and any(w.remainder for w in windows):
+                raise self.fail(node, "ceil_mode rounds the output size up; Keras pools round down, and "
+                                "padding an average pool would change its values",
+                                hint="pick an input size that divides evenly, or drop ceil_mode")
+            if layer.opts.get("dilation", (1, 1)) != (1, 1):
+                raise self.fail(node, "Keras pools have no dilation")
+            if kind == "avgpool2d" and not layer.opts.get("count_include_pad", True) and any(
+                    w.pad_before or w.pad_after for w in windows):
+                raise self.fail(node, "count_include_pad: false has no Keras equivalent with explicit padding")
+            _, inputs = self.padding(node, windows, inputs, False)
+            kwargs = {} if tuple(layer.strides()) == tuple(layer.kernel) else {"strides": _short(layer.strides())}
+            self.add(nodes, "MaxPooling2D" if kind == "maxpool2d" else "AveragePooling2D", inputs,
+                     [tuple(layer.kernel)], **kwargs)
+        elif kind == "adaptive_avgpool2d":
+            size, out = ins[0][1:], self.shapes[node.name][1:]
+            if any(n % o for n, o in zip(size, out)):
+                raise self.fail(node, f"an adaptive pool from {size} to {out} has uneven windows",
+                                hint="Keras expresses it only when the input size is a multiple of the output")
+            self.add(nodes, "AveragePooling2D", inputs, [_short(tuple(n // o for n, o in zip(size, out)))])
+        elif kind == "flatten":
+            self.add(nodes, "Flatten", inputs)
+        elif kind == "batchnorm":
+            kwargs = {}
+            if layer.opts.get("eps", 1e-5) != 1e-3:
+                kwargs["epsilon"] = layer.opts.get("eps", 1e-5)
+            kwargs["momentum"] = round(1 - layer.opts.get("momentum", 0.1), 12)   # Keras's momentum is 1 − torch's
+            if not layer.opts.get("affine", True):
+                kwargs.update(center=False, scale=False)
+            self.add(nodes, "BatchNormalization", inputs, **kwargs)
+        elif kind == "lrn":
+            self.add(nodes, "LocalResponseNorm", inputs, custom=True,
+                     **{k: layer.opts[k] for k in ("size", "alpha", "beta", "k")})
+        elif kind == "dropout":
+            self.add(nodes, "Dropout", inputs, [layer.opts.get("rate", 0.5)])
+        elif kind == "global_avgpool2d":
+            self.add(nodes, "GlobalAveragePooling2D", inputs)
+        elif kind == "global_maxpool2d":
+            self.add(nodes, "GlobalMaxPooling2D", inputs)
+        elif kind == "add":
+            self.add(nodes, "Add", inputs)
+        elif kind == "concat":
+            self.add(nodes, "Concatenate", inputs, axis=-1)
+        elif kind == "multiply":
+            ranks = [len(s) for s in ins]
+            if len(set(ranks)) > 1:      # a (C,) vector scales the channels of a (C, H, W) map
+                reshaped = []
+                for ref, shape, name in zip(node.inputs, ins, inputs):
+                    if len(shape) == 1:
+                        scale = self.add([], "Reshape", [name], [(1, 1, shape[0])])
+                        scale.name = self.rename(scale, f"{node.name}_reshape")
+                        name = scale.name
+                    reshaped.append(name)
+                inputs = reshaped
+            self.add(nodes, "Multiply", inputs)
+        elif kind == "softmax":
+            self.add(nodes, "Softmax", inputs)
+        elif kind == "leaky_relu":
+            self.add(nodes, "LeakyReLU", inputs, negative_slope=layer.opts.get("negative_slope", 0.01))
+        elif kind == "elu":
+            self.add(nodes, "ELU", inputs, alpha=layer.opts.get("alpha", 1.0))
+        elif kind in KERAS_ACTIVATIONS:
+            self.add(nodes, "Activation", inputs, [KERAS_ACTIVATIONS[kind]])
+        else:
+            raise self.fail(node, "no Keras layer for this type", hint="see `archcalc layers` for the types")
+
+
+def _short(pair):
+    """(3, 3) -> 3, (3, 5) -> (3, 5): Keras takes either."""
+    pair = tuple(pair)
+    return pair[0] if len(set(pair)) == 1 else pair
+
+
+def keras_plan(spec, *, input_shape=None):
+    """The Keras layers that build `spec`, in order (plain data, no Keras import)."""
+    graph = as_graph(spec, input_shape=input_shape)
+    return graph, _Planner(graph).run()
+
+
+def _is_chain(plan):
+    previous = INPUT_NAME
+    for layer in plan:
+        if layer.inputs != [previous]:
+            return False
+        previous = layer.name
+    return True
+
+
+LRN_SOURCE = '''
+@keras.saving.register_keras_serializable(package="archcalc")
+class LocalResponseNorm(keras.layers.Layer):
+    """b = a / (k + alpha/n * sum of a**2 over n neighbouring channels)**beta, as torch.nn.LocalResponseNorm."""
+
+    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def call(self, x):
+        squared = keras.ops.square(x)
+        channels = x.shape[-1]
+        before = self.size // 2
+        padded = keras.ops.pad(squared, [[0, 0]] * (len(x.shape) - 1) + [[before, self.size - 1 - before]])
+        total = sum(padded[..., i:i + channels] for i in range(self.size))
+        return x / keras.ops.power(self.k + self.alpha / self.size * total, self.beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+'''
+
+
+def keras_source(spec, *, input_shape=None):
+    """Readable, self-contained Keras 3 source of the spec's model: keras.Sequential for a chain of
+    layers, the functional API otherwise; layer names are the spec's."""
+    graph, plan = keras_plan(spec, input_shape=input_shape)
+    shape = keras_shape(graph.input_shape)
+    lines = [f'"""{graph.name}, exported by archcalc export-keras. Input: (None, {", ".join(map(str, shape))})."""',
+             "import os", "", 'os.environ.setdefault("KERAS_BACKEND", "torch")', "",
+             "import keras  # noqa: E402", "from keras import layers  # noqa: E402", ""]
+    if any(layer.cls == "LocalResponseNorm" for layer in plan):
+        lines += [LRN_SOURCE.rstrip(), ""]
+    lines += ["", "def build_model():"]
+    if _is_chain(plan):
+        lines += ["    return keras.Sequential([", f"        keras.Input(shape={shape!r}),"]
+        lines += [f"        {layer.call_source()}," for layer in plan]
+        lines += [f"    ], name={graph.name!r})"]
+    else:
+        variables = {INPUT_NAME: "inputs"}
+        lines.append(f"    inputs = keras.Input(shape={shape!r}, name={INPUT_NAME!r})")
+        for layer in plan:
+            variable = variables[layer.name] = "".join(c if c.isalnum() else "_" for c in layer.name)
+            args = [variables[i] for i in layer.inputs]
+            arg = args[0] if len(args) == 1 else f"[{', '.join(args)}]"
+            lines.append(f"    {variable} = {layer.call_source()}({arg})")
+        lines.append(f"    return keras.Model(inputs, {variables[plan[-1].name]}, name={graph.name!r})")
+    lines += ["", "", 'if __name__ == "__main__":', "    build_model().summary()"]
+    return "\n".join(lines)
+
+
+# ---- with Keras
+
+def import_keras():
+    """Keras 3, on the torch backend unless KERAS_BACKEND says otherwise."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError:
+        raise MissingExtra("keras", "keras", "verify --keras") from None
+    if not keras.__version__.startswith("3"):
+        raise SpecError(f"archcalc needs Keras 3, found {keras.__version__}", hint="pip install 'keras>=3'")
+    return keras
+
+
+_CUSTOM = {}
+
+
+def custom_layers():
+    """archcalc's own Keras layers (LocalResponseNorm), defined once from the source export-keras writes."""
+    if not _CUSTOM:
+        keras = import_keras()
+        namespace = {"keras": keras}
+        exec(compile(LRN_SOURCE, __file__ + ":LRN_SOURCE", "exec"), namespace)    # archcalc's own code, not a spec's
+        _CUSTOM["LocalResponseNorm"] = namespace["LocalResponseNorm"]
+    return _CUSTOM
+
+
+def to_keras(spec, *, input_shape=None):
+    """A spec -> (graph, plan, keras.Model) built with the functional API, names as in the plan."""
+    keras = import_keras()
+    graph, plan = keras_plan(spec, input_shape=input_shape)
+    tensors = {INPUT_NAME: keras.Input(shape=keras_shape(graph.input_shape), name=INPUT_NAME)}
+    for layer in plan:
+        cls = custom_layers()[layer.cls] if layer.custom else getattr(keras.layers, layer.cls)
+        built = cls(*layer.args, **layer.kwargs, name=layer.name)
+        args = [tensors[i] for i in layer.inputs]
+        tensors[layer.name] = built(args[0] if len(args) == 1 else args)
+    model = keras.Model(tensors[INPUT_NAME], tensors[plan[-1].name], name=graph.name)
+    return graph, plan, model
+
+
+def _weights(weights):
+    import math
+    return sum(math.prod(w.shape) for w in weights)
+
+
+def verify_keras(spec, *, input_shape=None, progress=None):
+    """Build the spec in Keras 3 and compare every spec layer's output shape and parameter count (Keras's
+    count_params, batchnorm moving statistics included as non-trainable) with archcalc's Keras counting."""
+    from .verify import LayerCheck, Verification
+    graph = as_graph(spec, input_shape=input_shape)
+    if progress:
+        progress(f"building {graph.name} in Keras")
+    graph, plan, model = to_keras(graph)
+    report = analyze(graph, keras=True)
+    records = {r.name: r for r in report.layers}
+    by_node = {name: layer for layer in plan for name in layer.nodes}
+    layers = []
+    for node in graph.nodes:
+        record, planned = records[node.name], by_node[node.name]
+        built = model.get_layer(planned.name)
+        predicted_shape = keras_shape(from_layout(tuple(record.output_shape), graph.layout))
+        measured_shape = tuple(built.output.shape[1:])
+        host = planned.nodes[0] == node.name      # a folded activation owns no weights of its own
+        check = LayerCheck(node.name, f"{record.type} → {planned.cls}" if host else f"{record.type} (in {planned.name})")
+        check.checks["shape"] = (predicted_shape, measured_shape)
+        check.checks["params"] = (record.params, built.count_params() if host else 0)
+        check.checks["non_trainable"] = (record.params - record.trainable_params,
+                                         _weights(built.non_trainable_weights) if host else 0)
+        layers.append(check)
+    totals, keras = report.totals, import_keras()
+    result = Verification(graph.name, f"Keras {keras.__version__} ({keras.backend.backend()} backend)",
+                          1, "fp32", False, False, layers)
+    result.totals = {"params": (totals.params, model.count_params()),
+                     "trainable_params": (totals.trainable_params, _weights(model.trainable_weights)),
+                     "non_trainable_params": (totals.non_trainable_params, _weights(model.non_trainable_weights))}
+    helpers = [layer.name for layer in plan if not layer.nodes]
+    result.compared = ["output shape of each layer: Keras's layer.output.shape, channels_last, without the batch",
+                       "params: Keras's layer.count_params() (batchnorm's moving mean and variance included, "
+                       "as Keras's model.summary() lists them); non-trainable: the layer's non_trainable_weights",
+                       "totals: model.count_params(), trainable_weights and non_trainable_weights"]
+    if helpers:
+        result.compared.append(f"Keras layers with no spec layer of their own (padding, reshapes): {', '.join(helpers)}")
+    result.not_measured = ["FLOPs and saved bytes: Keras does not count them (archcalc verify without --keras does)"]
+    return result
