@@ -6,7 +6,8 @@
     407050
 
 Every command has a function here: analyze, load_spec, memory, explain, compare, check, verify,
-to_torch, torch_source, from_torch, plot_layers, plot_comparison, to_svg, to_dot, spec_schema.
+to_torch, torch_source, from_torch, to_keras, verify_keras, from_keras, make_sheet (exercises), shard,
+roofline, plot_layers, plot_comparison, to_svg, to_dot, spec_schema.
 Only analyze, load_spec and SpecError load with the package; the others import their module (and
 torch or matplotlib) on first use, so `import archcalc` stays as light as `summarize` needs.
 """
@@ -23,7 +24,9 @@ _LAZY = {
     "check": "homework.check", "verify": "bridges.verify", "to_torch": "bridges.torch_model",
     "torch_source": "bridges.torch_model", "from_torch": "bridges.from_torch", "plot_layers": "report.plots",
     "plot_comparison": "report.plots", "to_svg": "report.diagram", "to_dot": "report.diagram",
-    "spec_schema": "spec.schema",
+    "spec_schema": "spec.schema", "to_keras": "bridges.keras_model", "verify_keras": "bridges.keras_model",
+    "from_keras": "bridges.from_keras", "make_sheet": "homework.exercises", "shard": "analysis.sharding",
+    "roofline": "analysis.roofline", "kv_cache": "analysis.inference",
 }
 
 
