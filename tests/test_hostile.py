@@ -131,7 +131,7 @@ CASES = [
     ("expr-unknown-argument-unnamed-layer",
      {"net.yaml": "input: [3, 32, 32]\nblocks:\n  b:\n    layers: [{conv2d: {filters: $width, kernel: 3}}]\n"
                   "layers: [b]\n"},
-     ["summarize", "{net.yaml}"], "{net.yaml}:4: layer 'b_1.conv2d_1': unknown argument 'width'"),
+     ["summarize", "{net.yaml}"], "{net.yaml}:4: layer 'b_1.conv2d_1': unknown argument '$width' in the options of `conv2d`"),
     ("expr-nan-from-inf", {"net.yaml": in_block("1e308 * 10 - 1e308 * 10")}, ["summarize", "{net.yaml}"],
      "{net.yaml}:5: layer 'b_1.c': '1e308 * 10 - 1e308 * 10' is too large"),
     # ---- blocks

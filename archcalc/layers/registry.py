@@ -64,8 +64,3 @@ def lookup(name):
         load_plugins()
         found = _SPELLINGS.get(normalize(name))
     return found
-
-
-def spellings():
-    load_plugins()
-    return dict(_SPELLINGS)
