@@ -20,6 +20,9 @@ NOT_RUN_HERE = {
     "verify": "builds and runs a torch model: seconds per example",
     "export-torch": "needs torch",
     "from-torch": "imports a user's module",
+    "serve": "runs a web server until stopped (tests/test_web_server.py starts it)",
+    "export-keras": "needs keras: tests/test_keras.py runs it",
+    "from-keras": "needs keras: tests/test_keras.py runs it",
 }
 WRITTEN_BY_A_SKIPPED_EXAMPLE = {"small.yaml": "from-torch"}
 

@@ -255,7 +255,8 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # BERT-base (512 tokens) 96 bytes above.
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.015, "resnet34": 0.015,
              "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
-             "gpt2": 0.03, "vit_b_16": 0.01, "bert_base": 1e-6}
+             "gpt2": 0.03, "vit_b_16": 0.01, "bert_base": 1e-6,
+             "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")

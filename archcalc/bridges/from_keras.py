@@ -6,16 +6,14 @@ imports and calls the user's code (that is the point of the command). Before the
 is analyzed with Keras's counting and its total compared with the model's count_params(), so a spec that
 archcalc would read differently from Keras is never written. Keras is imported inside these functions.
 """
-import importlib
 import math
-import operator
 import re
-import sys
 from pathlib import Path
 
 from ..errors import SpecError
 from ..spec.graph import INPUT
 from .keras_model import import_keras
+from .targets import build_target
 
 ACTIVATION_NAMES = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu",
                     "silu": "silu", "swish": "silu", "hard_swish": "hardswish", "hard_silu": "hardswish",
@@ -37,29 +35,11 @@ def load_keras_model(target):
             return keras.saving.load_model(target, custom_objects=custom_layers(), compile=False)
         except Exception as err:  # noqa: BLE001 - any load failure is the file's problem, said plainly
             raise SpecError(f"Keras cannot load {target}: {err}", hint="save it with Keras 3: model.save('net.keras')")
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
+    if ":" not in target:
         raise SpecError(f"'{target}' is neither a .keras file nor PACKAGE.MODULE:CALLABLE",
                         hint="e.g. archcalc from-keras net.keras, or archcalc from-keras mypackage.models:build")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise SpecError(f"cannot import '{module_name}': {err}",
-                        hint="run from the directory that holds the module, or install it") from None
-    try:
-        built = operator.attrgetter(attribute)(module)
-    except AttributeError:
-        raise SpecError(f"'{module_name}' has no attribute '{attribute}'") from None
-    if not isinstance(built, keras.Model):
-        if not callable(built):
-            raise SpecError(f"'{target}' is neither a keras.Model nor callable")
-        built = built()
-    if not isinstance(built, keras.Model):
-        raise SpecError(f"'{target}' returned {type(built).__name__}, not a keras.Model",
-                        hint="point at a function that builds the model with no arguments")
-    return built
+    return build_target(target, keras.Model, what="keras.Model", framework="keras", command="from-keras",
+                        example="archcalc from-keras mypackage.models:build")
 
 
 def _pair(value):

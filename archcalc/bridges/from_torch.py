@@ -9,12 +9,10 @@ cannot express is named in one error that lists them all.
 import contextlib
 import importlib
 import io
-import inspect
 import operator
-import sys
-from pathlib import Path
 
 from ..errors import MissingExtra, SpecError, Unsupported
+from .targets import build_target
 from ..layers import layer_types
 from ..layers.base import PASS_THROUGH, TorchCall
 from ..spec.graph import INPUT, INPUT_DTYPES, parse_shape
@@ -41,45 +39,9 @@ def _torch():
 
 def load_callable(target):
     """'package.module:callable' -> the torch.nn.Module it builds (an instance may be named directly)."""
-    module_name, _, attribute = target.partition(":")
-    if not module_name or not attribute:
-        raise SpecError(f"'{target}' is not PACKAGE.MODULE:CALLABLE",
-                        hint="e.g. archcalc from-torch torchvision.models:resnet18 --input 3x224x224")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))       # like `python -m`: modules beside you import
-    _torch()        # a missing torch is blamed on the install, not on the user's module
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        if (err.name or "").split(".")[0] == "torch":
-            raise MissingExtra("torch", "torch", "from-torch") from None
-        raise SpecError(f"cannot import '{module_name}': {err}",
-                        hint="run from the directory that holds the package, or install it") from None
-    try:
-        built = operator.attrgetter(attribute)(module)
-    except AttributeError:
-        raise SpecError(f"'{module_name}' has no attribute '{attribute}'") from None
-    nn = _torch().nn
-    if not isinstance(built, nn.Module):
-        if not callable(built):
-            raise SpecError(f"'{target}' is neither a torch.nn.Module nor callable")
-        _check_callable_without_arguments(built, target)
-        built = built()
-    if not isinstance(built, nn.Module):
-        raise SpecError(f"'{target}' returned {type(built).__name__}, not a torch.nn.Module",
-                        hint="point at a function or class that builds the model with no arguments")
-    return built
-
-
-def _check_callable_without_arguments(function, target):
-    """from-torch calls CALLABLE with no arguments: say so plainly when it needs some (torch.nn:Conv2d)."""
-    try:
-        inspect.signature(function).bind()
-    except TypeError as err:
-        raise SpecError(f"'{target}' needs arguments ({err})",
-                        hint="point at a function that builds the model, e.g. def build(): return Net(10)") from None
-    except ValueError:
-        pass        # no signature to read (a built-in): calling it will tell
+    nn = _torch().nn       # a missing torch is blamed on the install, not on the user's module
+    return build_target(target, nn.Module, what="torch.nn.Module", framework="torch", command="from-torch",
+                        example="archcalc from-torch torchvision.models:resnet18 --input 3x224x224")
 
 
 def _module_table():

@@ -112,8 +112,8 @@ def summary(report, fmt="table", rf=False, train=False, width=None):
     lines += totals_lines(report, fmt, train)
     if report.notes:
         layers = len({n["layer"] for n in report.notes})
-        lines += ["", f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding is left "
-                      "over); `archcalc explain` shows each."]
+        lines += [""] + wrap_lines(f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding "
+                                   "is left over); `archcalc explain` shows each.", width if fmt == "table" else None)
     if report.warnings:
         lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
         for w in report.warnings:
@@ -160,6 +160,9 @@ def rf_text(rf):
     return f"{size} (jump {jump})"
 
 
+ZOO_WIDTH = 120      # the zoo table's width when no terminal says otherwise (piped, -o): sources wrap
+
+
 def short_source(source):
     """A citation cut to its authors and year ("He et al. 2016"), marked when the spec is torchvision's variant."""
     import re
@@ -192,7 +195,7 @@ def zoo_table(rows, fmt="table", width=None):
     headers = ["Spec", "Input", "Layout", "Depth", "Params", "MACs", "Activations", "Source"]
     align = ["left", "left", "left", "right", "right", "right", "right", "left"]
     body = (_tabulate(table, headers, fmt, align) if fmt != "table"
-            else fit_table(table, headers, width, wrap=(7,), drop=(7, 3), colalign=align))
+            else fit_table(table, headers, width or ZOO_WIDTH, wrap=(7,), drop=(7, 3), colalign=align))
     return "\n".join([heading(title, fmt), "", body])
 
 
@@ -406,16 +409,25 @@ def _wrapped(rows, headers, keep, wrap, width, colalign):
     words = [max((len(w) for r in rows for w in str(r[c]).split()), default=0) for c in columns]
     title_words = [max((len(w) for w in str(h).split()), default=0) for h in headers]
     least = {c: max(words[c], title_words[c]) for c in wrap}          # a wrapped column: its longest word
-    fixed = sum(max(data[c], title_words[c]) for c in columns if c not in wrap) + 2 * (len(headers) - 1)
+    # a column is at least its header's width plus the writer's two (report.grid.MIN_PADDING)
+    fixed = sum(max(data[c], title_words[c] + 2) for c in columns if c not in wrap) + 2 * (len(headers) - 1)
     spare = width - fixed - sum(least.values())
     extra = {c: max(data[c], len(headers[c])) - least[c] for c in wrap}
     limits = dict(least)
     if spare > 0 and sum(extra.values()):
         for c in wrap:
             limits[c] += min(extra[c], spare * extra[c] // sum(extra.values()))
-    body = [[fill(v, limits[c]) if c in limits else v for c, v in enumerate(r)] for r in rows]
-    titles = [fill(h, limits.get(c, max(data[c], title_words[c]))) for c, h in enumerate(headers)]
-    return _tabulate(body, titles, "table", align)
+    def render():
+        body = [[fill(v, limits[c]) if c in limits else v for c, v in enumerate(r)] for r in rows]
+        titles = [fill(h, limits.get(c, max(data[c], title_words[c]))) for c, h in enumerate(headers)]
+        return _tabulate(body, titles, "table", align)
+    table = render()
+    excess = _table_width(table) - width
+    if excess > 0 and limits:          # the estimate left the table a little wide: take it off the widest column
+        widest = max(limits, key=lambda c: limits[c] - least[c])
+        limits[widest] = max(least[widest], limits[widest] - excess)
+        table = render()
+    return table
 
 
 def _table_width(table):

@@ -119,8 +119,10 @@ def api_memory(body):
     from ..analysis.memory import memory
     from ..report import html
     budget = body.get("budget") or None
+    mode = str(body.get("mode", "inference"))
+    optimizer = str(body.get("optimizer", "sgd")) if mode == "training" else None    # inference has none
     result = memory(graph_of(body), batch=number(body, "batch", 1), dtype=str(body.get("dtype", "fp32")),
-                    mode=str(body.get("mode", "inference")), optimizer=str(body.get("optimizer", "sgd")),
+                    mode=mode, optimizer=optimizer,
                     mixed_precision=bool(body.get("mixed_precision", False)), inplace=bool(body.get("inplace", False)),
                     budget=str(budget) if budget is not None else None, device=str(body.get("device", "cpu")))
     return {"html": html.memory_body(result), "peak_bytes": result.peak_bytes, "fits": result.fits,
