@@ -103,3 +103,17 @@ def _give_memory_back():
 
 RSS_GROWTH_MIB = 256
 _after_cleanup = [0]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A playground on a free loopback port, serving in a thread for the tests of one module."""
+    import threading
+
+    from archcalc.web import server as web
+    srv = web.make_server(port=0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()

@@ -9,7 +9,6 @@ Expected numbers are worked out by hand in the comments (mnist_cnn: 28×28×1 in
 import os
 import shutil
 import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="chromium is not installed (apt-get install -y chromium)")
 
-from archcalc.web import server as web  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = web.make_server(port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import http.client
 import json
 import re
 import subprocess
-import threading
 import time
 
 import pytest
@@ -16,17 +15,6 @@ from conftest import SPECS, archcalc_command, run_cli
 TINY = "name: tiny\ninput: [3, 32, 32]\nlayers:\n  - conv2d: {name: c1, filters: 8, kernel: 3}\n  - flatten\n" \
        "  - dense: {name: out, units: 10}\n"
 # c1: (3·3·3 + 1)·8 = 224 params, 30×30×8 = 7,200 outputs; out: 7,200·10 + 10 = 72,010; 72,234 in all.
-
-
-@pytest.fixture(scope="module")
-def server():
-    """A playground on a free loopback port, serving in a thread for this module's tests."""
-    srv = web.make_server(port=0)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def request(srv, method, path, body=None, headers=None, raw=None):

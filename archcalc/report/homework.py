@@ -113,6 +113,18 @@ def ratio(fraction):
     return f"{fraction:.3g}×" if fraction < 1000 else f"{fraction:,.0f}×"
 
 
+def comparison_rows(data):
+    """One row per metric: its label, then each model's value, the later ones with [their ratio to the first]."""
+    rows = []
+    for metric in data["metrics"]:
+        row = [COMPARE_LABELS[metric]]
+        for i, m in enumerate(data["models"]):
+            cell = compare_value(metric, m["totals"][metric])
+            row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
+        rows.append(row)
+    return rows
+
+
 def comparison(data, fmt="table"):
     """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
     if fmt == "json":
@@ -130,13 +142,7 @@ def comparison(data, fmt="table"):
                 rows += [[m["name"], kind, q, part[q], "", part[f"{q}_share"]] for q in ("params", "flops")]
         return _csv(rows, ["model", "group", "metric", "value", "ratio_to_first", "share_of_model"])
     names = [m["name"] for m in models]
-    rows = []
-    for metric in data["metrics"]:
-        row = [COMPARE_LABELS[metric]]
-        for i, m in enumerate(models):
-            cell = compare_value(metric, m["totals"][metric])
-            row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
-        rows.append(row)
+    rows = comparison_rows(data)
     lines = [heading(" vs ".join(names), fmt), "", _tabulate(rows, [""] + names, fmt), ""]
     if len(models) > 1:
         lines.append(f"[ ] = as a share or multiple of {names[0]}'s value.")

@@ -254,16 +254,10 @@ def memory_page(result):
 # ---- compare
 
 def comparison_body(data):
-    from .homework import COMPARE_LABELS, compare_value, percent, ratio
+    from .homework import comparison_rows, percent
     models = data["models"]
     names = [m["name"] for m in models]
-    rows = []
-    for metric in data["metrics"]:
-        row = [COMPARE_LABELS[metric]]
-        for i, m in enumerate(models):
-            cell = compare_value(metric, m["totals"][metric])
-            row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
-        rows.append(row)
+    rows = comparison_rows(data)
     body = f"<h3>{escape(' vs '.join(names))}</h3>" + table([""] + names, rows, numeric=set(range(1, len(names) + 1)))
     if len(models) > 1:
         body += f'<p class="muted">[ ] = as a share or multiple of {escape(names[0])}\'s value.</p>'
