@@ -1042,5 +1042,45 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
     emit(kv_cache_text(cache, budget, longest), output)
 
 
+
+@main.command()
+@spec_argument
+@set_option
+@batch_option
+@click.option("--prompt", type=int, required=True, help="Prompt tokens per sequence, processed at once (prefill).")
+@click.option("--generate", type=int, default=0, show_default=True, help="Tokens to generate, one decode step each.")
+@click.option("--dtype", type=click.Choice(("fp32", "fp16", "bf16")), default="bf16", show_default=True,
+              help="The model's activations, and its weights unless --weights says otherwise.")
+@click.option("--kv-dtype", type=click.Choice(("fp32", "fp16", "bf16", "fp8", "int8")), default=None,
+              help="Element type of the KV cache (default: --dtype).")
+@click.option("--weights", type=click.Choice(("fp32", "fp16", "bf16", "int8", "int4")), default=None,
+              help="Store the weight matrices (dense and attention projections) at this precision; int4/int8 keep "
+                   "one fp16 scale per group. Embeddings, norms and biases stay at --dtype.")
+@click.option("--group-size", type=int, default=128, show_default=True,
+              help="Inputs per quantisation group of each matrix row; -1: one scale per row (GPTQ's group_size=-1).")
+@click.option("--budget", metavar="BYTES", help="Device memory, e.g. 24GB or 80GiB: fits or not, the largest batch "
+              "and the longest context that fit.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@output_option
+def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, group_size, budget, fmt, output):
+    """What serving SPEC costs: the KV cache, the weights (quantised with --weights), prefill's FLOPs and
+    activation peak, each decode step's FLOPs, activation peak and bytes read, and whether it fits.
+
+    \b
+    A decode step feeds one token that attends to every token before it and itself; its FLOPs are
+    each layer's at one token, with attention's products and softmax over the whole context.
+
+    \b
+    Examples:
+      archcalc infer gpt2 --prompt 512 --generate 128 --batch 8
+      archcalc infer gpt2 --prompt 512 --generate 128 --weights int4 --group-size 128 --budget 4GB
+    """
+    from .analysis.inference import infer as run_infer
+    from .report.inference import inference_report
+    result = run_infer(spec, prompt=prompt, generate=generate, batch=batch, dtype=dtype, kv_dtype=kv_dtype,
+                       weights=weights, group_size=None if group_size == -1 else group_size, budget=budget,
+                       args=parse_settings(settings))
+    emit(inference_report(result, fmt), output)
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

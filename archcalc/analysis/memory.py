@@ -210,6 +210,17 @@ def _liveness(report, input_bytes, workspace, width, mode, inplace, block):
     return rows
 
 
+def liveness_peak(report, input_bytes, workspace, width, mode="inference", inplace=False):
+    """(peak activation bytes, the layer running then) of a forward pass by liveness, with `workspace`
+    (bytes per sample per layer) as each layer's temporaries: what infer asks of a decode step."""
+    rows = _liveness(report, input_bytes, workspace, width, mode, inplace, lambda nbytes: nbytes)
+    peak, layer = input_bytes, INPUT
+    for record, (_, live) in zip(report.layers, rows):
+        if live > peak:
+            peak, layer = live, record.name
+    return peak, layer
+
+
 def _own_params(record):
     """The layer's parameter tensors, less a weight it shares with an earlier layer (`tie`), which is
     allocated once, at its owner."""

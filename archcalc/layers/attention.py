@@ -22,6 +22,12 @@ def _sequence(layer, shape, what="input"):
     return shape
 
 
+def _whole_context(context):
+    if isinstance(context, bool) or not isinstance(context, int) or context < 1:
+        raise LayerError(f"a decode step's context must be a whole number of tokens >= 1, got {context!r}")
+    return context
+
+
 def _out_proj(layer, ins, out, batch):
     """The out_proj nn.Linear child, which is all these tools see of the module."""
     n, q = out[0], layer.q_width(ins)
@@ -258,6 +264,85 @@ class MultiHeadAttention(Layer):
                                                                                  else ""),
                      f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
                      + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
+
+
+    # ---- decoding with a KV cache (archcalc infer) and selective checkpointing (memory --checkpoint)
+
+    def kv_cache_heads(self, ins):
+        """Causal self-attention caches one key and one value per key/value head for every token; an
+        encoder's (non-causal) attention or cross-attention keeps no cache that grows with decoding."""
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        if len(ins) > 1:
+            raise LayerError("attention over a second input (cross-attention) is not modelled while decoding",
+                             hint="archcalc infer models decoder-only models: causal self-attention")
+        if not self.causal:
+            raise LayerError("this attention is not causal: its tokens also attend to later ones, so "
+                             "nothing computed for a prompt carries over to the next token (no KV cache)",
+                             hint="archcalc infer is for decoders (causal: true); `archcalc memory` and "
+                                  "`summarize` give an encoder's forward pass")
+        return kv_heads, head_dim
+
+    def weight_matrices(self, ins):
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        q, kv = self.heads * head_dim, kv_heads * head_dim
+        inputs = ((q + 2 * kv, d),) if len(ins) == 1 or d_kv == d else ((q, d), (kv, d_kv), (kv, d_kv))
+        return inputs + ((d, q),)
+
+    def _decode_terms(self, ins, context):
+        """One query token over `context` cached keys: the projections of that one token (its q, and the
+        k and v it adds to the cache), then q·kᵀ and weights·v over the context (2·h·C·d_h MACs)."""
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        if n != 1 or len(ins) > 1:
+            raise LayerError("a decode step is one token of self-attention", hint="analyse it at one token")
+        q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
+        projections = d * q + 2 * d * kv + q * d
+        return projections, 2 * h * context * head_dim, h, head_dim, q, kv
+
+    def decode_flops(self, ins, out, context):
+        """2 per MAC, bias adds of one token, scaling h·d_h, softmax 3·h·C; no mask: the newest token may
+        attend to every cached one (a causal mask over one query row masks nothing)."""
+        projections, scores, h, head_dim, q, kv = self._decode_terms(ins, _whole_context(context))
+        return 2 * (projections + scores) + self.bias_adds(ins, out) + h * head_dim + 3 * h * context
+
+    def decode_torch_flops(self, ins, out, context):
+        projections, scores, *_ = self._decode_terms(ins, _whole_context(context))
+        return 2 * (projections + scores)
+
+    def decode_workspace(self, ins, out, width, context):
+        """workspace's two moments at one query over C keys: the token's projections (P), grouped heads'
+        repeated k and v over the context (R), scores and weights (h·C each), q scaled, the heads' output
+        and its reshaped copy; less the output. The cache's keys and values are counted apart."""
+        projections_, scores_, h, head_dim, q, kv = self._decode_terms(ins, _whole_context(context))
+        n, d, m, d_kv, kv_heads, _ = self.dims(ins)
+        projections = q + 2 * kv
+        repeated = 2 * h * context * head_dim if kv_heads != h else 0
+        scores = h * context
+        at_scores = projections + repeated + q + scores
+        at_output = projections + repeated + 2 * scores + 2 * q
+        return max(max(at_scores, at_output) - d, 0) * width
+
+    def selective_recompute(self, ins, out, grad):
+        """Megatron-LM's selective recomputation: the core attention (scaling, q·kᵀ, mask, softmax,
+        dropout, weights·v) runs under checkpoint, so the (h, n, m) scores, weights and dropout tensors
+        are not kept; the core's inputs q, k and v are (views of the packed projection where it is one
+        tensor), beside the projections' input and the heads' output that out_proj keeps."""
+        if not grad.active:
+            return None
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        b, h = grad.batch, self.heads
+        q, kv = h * head_dim, kv_heads * head_dim
+        saved = []
+        if grad.weights:
+            saved += [Saved(numel(ins[0]) * b, input=0)] + ([Saved(numel(ins[1]) * b, input=1)] if len(ins) > 1 else [])
+        if len(ins) == 1:
+            saved.append(Saved.new(b * n * (q + 2 * kv)))
+        else:
+            saved += [Saved.new(b * n * q), Saved.new(b * m * kv), Saved.new(b * m * kv)]
+        if grad.weights:
+            saved.append(Saved.new(b * n * q))
+        scores = h * n * m
+        flops = n * q + 4 * scores * head_dim + 3 * scores + (scores if self.causal else 0)
+        return saved, flops
 
 
 @register

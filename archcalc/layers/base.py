@@ -474,6 +474,37 @@ class Layer:
         """Worked arithmetic as a list of Steps; the default fits element-wise layers (shape kept, no weights)."""
         return [self.same_shape_step(out), self.no_params_step(), self.flops_step(ins, out)]
 
+    # ---- inference and checkpointing hooks (archcalc infer, memory --checkpoint)
+
+    def kv_cache_heads(self, ins):
+        """(key/value heads, head dim) of the keys and values this layer caches for every token while a
+        decoder generates, or None: a layer that keeps no KV cache."""
+        return None
+
+    def weight_matrices(self, ins):
+        """(rows, columns) of each parameter matrix a weight quantiser (GPTQ, AWQ) stores in groups along
+        its columns, the input dimension; () when the layer has none."""
+        return ()
+
+    def decode_flops(self, ins, out, context):
+        """archcalc FLOPs of one decode step (ins at one token, per sample) when the step's token attends
+        to `context` tokens, itself included; a token-wise layer's are its FLOPs at one token."""
+        return self.flops(ins, out)
+
+    def decode_torch_flops(self, ins, out, context):
+        """What FlopCounterMode counts for the same decode step."""
+        return self.torch_flops(ins, out)
+
+    def decode_workspace(self, ins, out, width, context):
+        """Temporaries (bytes per sample) of the same decode step; the KV cache itself is counted apart."""
+        return self.workspace(ins, out, width)
+
+    def selective_recompute(self, ins, out, grad):
+        """Selective activation checkpointing (Megatron-LM's): (what the layer keeps for backward instead,
+        as Saved values, and the forward FLOPs per sample recomputed in backward to rebuild the rest), or
+        None when the layer has nothing it would rather recompute."""
+        return None
+
     # ---- helpers for subclasses
 
     @staticmethod

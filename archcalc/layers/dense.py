@@ -54,6 +54,9 @@ class Dense(Layer):
         self.inputs(ins)
         return tuple(ins[0][:-1]) + (self.units,)
 
+    def weight_matrices(self, ins):
+        return ((self.units, self.inputs(ins)),)
+
     def weight_shape(self, ins):
         """Its weight as torch holds it, (out, in): what `tie` matches against the layer it shares with."""
         return (self.units, self.inputs(ins))
