@@ -66,6 +66,12 @@ class LayerRecord:
     needs_grad: bool = field(default=False, repr=False, metadata=INTERNAL)   # its output requires grad
     saves_network_input: bool = field(default=False, repr=False, metadata=INTERNAL)
     workspace: int = field(default=0, repr=False, metadata=INTERNAL)         # temporaries, bytes per sample
+    # what checkpointing re-plans from: (storage, bytes) of every tensor the layer saves (before
+    # de-duplication), its inputs' storages and its output's
+    kept: tuple = field(default=(), repr=False, metadata=INTERNAL)
+    storages: tuple = field(default=((), None), repr=False, metadata=INTERNAL)
+    autograd: object = field(default=None, repr=False, metadata=INTERNAL)    # the layer's Autograd
+    block: str = field(default="", repr=False, metadata=INTERNAL)            # its outermost block use
 
     def as_row(self):
         """The record's JSON-contract fields, as plain values."""
@@ -211,6 +217,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
                 torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
             else:
                 kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
+                saved.last = []
         except SpecError as err:
             raise graph.error(node, err) from None
         for notice in warnings:
@@ -228,7 +235,9 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
             params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
             saved_bytes, torch_flops, torch_backward_flops, layer, tuple(ins), out, grad.active,
-            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace))
+            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace,
+            tuple(saved.last), (tuple(storage[ref] for ref in node.inputs), storage[node.name]), grad,
+            getattr(node, "block", "")))
         totals.params += params + extra
         totals.trainable_params += trainable
         totals.buffers += buffers
@@ -276,6 +285,7 @@ class SavedStorages:
         self.kept = set()
         self.sizes = {}     # storage -> its elements: a saved view (x[:, 0]) keeps its whole storage alive
         self.allocation = allocation or (lambda nbytes: nbytes)
+        self.last = []      # (storage, bytes) of each tensor the last `add` was given
 
     def fresh(self, elements=None):
         self.count += 1
@@ -286,6 +296,7 @@ class SavedStorages:
     def add(self, tensors, width, input_storages, output_storage):
         """Bytes that `tensors` (a layer's saved_tensors) add to what is kept."""
         added = 0
+        self.last = []
         for tensor in tensors:
             if tensor.output:
                 key = output_storage
@@ -293,10 +304,11 @@ class SavedStorages:
                 key = input_storages[tensor.input]
             else:
                 key = self.fresh()
+            nbytes = self.allocation(max(tensor.elements, self.sizes.get(key, 0)) * (tensor.element_bytes or width))
+            self.last.append((key, nbytes))
             if key not in self.kept:
                 self.kept.add(key)
-                elements = max(tensor.elements, self.sizes.get(key, 0))
-                added += self.allocation(elements * (tensor.element_bytes or width))
+                added += nbytes
         return added
 
 

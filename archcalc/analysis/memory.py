@@ -49,6 +49,9 @@ class LayerMemory:
     grad_bytes: int         # gradients of its trained parameters
     optimizer_bytes: int    # optimizer state for its trained parameters (the breakdown's "optimizer state")
     master_bytes: int = 0   # fp32 master weights of its trained parameters (mixed precision only)
+    recompute_flops: int = 0     # --checkpoint: forward FLOPs run again in backward to rebuild what it saves
+    recomputed_bytes: int = 0    # --checkpoint: what that rebuilds, alive from the recomputation to its backward
+    step_bytes: int = 0          # training: everything on the device at the worst moment of its backward
 
 
 @dataclass
@@ -81,6 +84,9 @@ class MemoryReport:
     budget: int = None
     fits: bool = None
     max_batch: int = None
+    checkpoint: str = "none"        # activation checkpointing: none, blocks, every:N, selective
+    segments: list = field(default_factory=list)    # checkpointed runs of layers, [first, last] names
+    recompute_flops: int = 0        # forward FLOPs recomputed in backward (archcalc's convention)
 
     def to_dict(self):
         return asdict(self)
@@ -110,15 +116,23 @@ def allocated(nbytes, device):
 
 
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mixed_precision=False,
-           inplace=False, budget=None, input_shape=None, device="cpu"):
+           inplace=False, budget=None, input_shape=None, device="cpu", checkpoint="none"):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
     `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
     the 1-byte bool CUDA keeps. `optimizer` (default sgd) and `mixed_precision` describe a training
-    step: given with mode 'inference' they would change nothing, so they are refused."""
+    step: given with mode 'inference' they would change nothing, so they are refused. `checkpoint`
+    (training): none, blocks (each block use the spec names, else each run ending at a residual
+    merge), every:N (each run of N layers) or selective (attention's scores recomputed), see
+    checkpoint_plan."""
     _refuse_training_options(mode, optimizer, mixed_precision)
     graph = as_graph(spec, input_shape=input_shape)
+    checkpoint = parse_checkpoint(checkpoint)
+    if mode != "training" and checkpoint != ("none", 0):
+        raise SpecError(f"--checkpoint {checkpoint_text(checkpoint)} describes a training step, and the mode is "
+                        "inference: nothing is saved for backward to checkpoint",
+                        hint="add --mode training (or --train), or leave out --checkpoint")
     options = dict(dtype=dtype, mode=mode, optimizer=optimizer or "sgd", mixed_precision=mixed_precision,
-                   inplace=inplace, device=device)
+                   inplace=inplace, device=device, checkpoint=checkpoint)
     _check(**options)
     result = _measure(graph, batch, **options)
     if budget is not None:
@@ -144,7 +158,7 @@ def _refuse_training_options(mode, optimizer, mixed_precision):
                         hint=f"add --mode training, or leave out {options} for inference")
 
 
-def _check(dtype, mode, optimizer, mixed_precision, inplace, device):
+def _check(dtype, mode, optimizer, mixed_precision, inplace, device, checkpoint=("none", 0)):
     if mode not in MODES:
         raise SpecError(f"unknown mode '{mode}'", hint=f"choose one of {', '.join(MODES)}")
     if optimizer not in OPTIMIZER_STATES:
@@ -275,7 +289,7 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
 INPUT_BYTES = {"int64": 8, "int32": 4}
 
 
-def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, device):
+def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, device, checkpoint=("none", 0)):
     block = partial(allocated, device=device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device, allocation=block)
     width = DTYPE_BYTES[dtype]
@@ -307,6 +321,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
 
     if training:
         _training_step(result, report, all_trained, needs_grad, saver, width, optimizer_width, states, block)
+        if checkpoint != ("none", 0):
+            _checkpointed_step(result, report, checkpoint, needs_grad, width, block)
         return result
     result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
     result.breakdown = _persistent_rows(result, report, width) + [
@@ -336,10 +352,13 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
         grads_after += layer.grad_bytes
         alive = sum(size for first, last, size in gradients if first <= index <= last)
         step = saved_before + held + alive + grads_after
+        layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
         saved_before -= layer.saved_bytes - saved_input[index]
     persistent += result.optimizer_bytes + result.master_bytes
+    for layer in result.layers:
+        layer.step_bytes += persistent
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
     blocks = _block_note(result)
     result.breakdown = _persistent_rows(result, report, width) + [
@@ -364,3 +383,204 @@ def _persistent_rows(result, report, width):
     blocks = _block_note(result)
     return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes{blocks}"],
             ["buffers", result.buffer_bytes, f"batch-norm running statistics{blocks}"]]
+
+
+# ---- activation checkpointing (memory --checkpoint)
+
+CHECKPOINTS = ("none", "blocks", "every:N", "selective")
+
+
+def parse_checkpoint(text):
+    """'none', 'blocks', 'selective' or 'every:N' (N >= 1) -> (kind, N)."""
+    if isinstance(text, tuple):
+        return text
+    word = str(text).strip().lower()
+    if word in ("none", "blocks", "selective"):
+        return word, 0
+    kind, colon, count = word.partition(":")
+    if kind == "every" and colon and count.isdigit() and int(count) >= 1:
+        return "every", int(count)
+    raise SpecError(f"unknown checkpointing '{text}'",
+                    hint="choose none, blocks, every:N (N a whole number >= 1, e.g. every:4) or selective")
+
+
+def checkpoint_text(plan):
+    kind, count = plan
+    return f"every:{count}" if kind == "every" else kind
+
+
+def checkpoint_plan(report, checkpoint):
+    """The checkpointed segments, as (first, end) layer indices (end excluded), in execution order:
+    blocks: each block use the spec names at its top level (`h.3`, `layer1.0`: nodes that share a
+    record.block), or, in a spec without blocks, each run of layers that ends at a residual merge (a
+    merge layer of two or more inputs); every:N: each run of N layers, from the first; selective: none
+    (the layers' selective_recompute hooks decide)."""
+    kind, count = parse_checkpoint(checkpoint)
+    n = len(report.layers)
+    if kind == "every":
+        return [(start, min(start + count, n)) for start in range(0, n, count)]
+    if kind != "blocks":
+        return []
+    segments, start = [], None
+    for index, record in enumerate(report.layers):
+        if start is not None and record.block != report.layers[start].block:
+            segments.append((start, index))
+            start = None
+        if start is None and record.block:
+            start = index
+    if start is not None:
+        segments.append((start, n))
+    if segments:
+        return segments
+    from ..layers.base import Kind
+    start = 0
+    for index, record in enumerate(report.layers):
+        if record.kind == Kind.MERGE and len(record.inputs) > 1:
+            segments.append((start, index + 1))
+            start = index + 1
+    if not segments:
+        raise SpecError(f"{report.model} names no blocks and has no residual merges, so it has no blocks to "
+                        "checkpoint", hint="use --checkpoint every:N to keep the input of every N-th layer")
+    return segments
+
+
+def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
+    """Re-plan the training step under activation checkpointing (torch.utils.checkpoint, non-reentrant,
+    as PyTorch runs it: a checkpointed segment keeps only its inputs through the forward pass; when
+    backward reaches it, its forward runs again up to the last layer that saves anything, rebuilding
+    what its layers save, which each layer's backward then frees as usual). Selective: each layer's
+    selective_recompute hook replaces what it keeps, and its FLOPs are recomputed in its backward."""
+    batch = report.batch
+    layers = report.layers
+    n = len(layers)
+    segments = checkpoint_plan(report, checkpoint)
+    selective = checkpoint[0] == "selective"
+    segment_of = {index: s for s, (first, end) in enumerate(segments) for index in range(first, end)}
+    size, producer, input_key = {}, {}, None        # storage -> bytes, -> index of the layer that made it
+    for index, record in enumerate(layers):
+        ins, out = record.storages
+        for ref, key in zip(record.inputs, ins):
+            if ref == INPUT:
+                input_key = key
+                size[key] = result.input_bytes
+                producer[key] = -1
+        if out not in size:
+            size[out] = block(numel(record.out_shape) * batch * width)
+            producer[out] = index
+    fresh = iter(range(-1, -10**9, -1))
+    kept = []                                       # per layer: [(storage, bytes)]
+    recompute = [0] * n
+    dropped = [0] * n                               # selective: bytes its recomputation rebuilds
+    for index, record in enumerate(layers):
+        tensors = list(record.kept)
+        alternative = record.layer.selective_recompute(record.in_shapes, record.out_shape, record.autograd) \
+            if selective else None
+        if alternative is not None:
+            saved, flops = alternative
+            ins, out = record.storages
+            tensors = []
+            for tensor in saved:
+                key = out if tensor.output else ins[tensor.input] if tensor.input is not None else next(fresh)
+                nbytes = block(tensor.elements * (tensor.element_bytes or width))
+                tensors.append((key, max(nbytes, size.get(key, 0))))
+                if key not in producer:
+                    producer[key] = index
+            recompute[index] = flops * batch
+            # what it no longer keeps is rebuilt in its backward, beside the core's temporaries
+            mine = {key for key, _ in tensors}
+            dropped[index] = sum(nbytes for key, nbytes in record.kept if key not in mine)
+        kept.append(tensors)
+    # the forward pass: what stays until backward, each storage counted at the first layer keeping it
+    forward = [0] * n
+    recomputed = [0] * n
+    alive, input_saver = set(), None
+    entries, unkept = {}, set()
+    for s, (first, end) in enumerate(segments):
+        external = []
+        for index in range(first, end):
+            for key in layers[index].storages[0]:
+                if producer.get(key, -1) < first and key not in external:
+                    external.append(key)
+        entries[s] = external
+        if not any(kept[index] for index in range(first, end)):
+            # torch.utils.checkpoint hands a segment's inputs to the saved-tensor hooks whatever it
+            # holds, but a segment none of whose layers saves anything is never recomputed, and its
+            # frame, with those inputs, is freed at once: seen by the hooks, kept by nobody
+            unkept.update(key for key in external if key != input_key)
+            entries[s] = []
+    for index in range(n):
+        s = segment_of.get(index)
+        tensors = kept[index] if s is None else \
+            [(key, size[key]) for key in entries[s]] if index == segments[s][0] else []
+        for key, nbytes in tensors:
+            if key not in alive:
+                alive.add(key)
+                forward[index] += nbytes
+                if key == input_key:
+                    input_saver = index
+    # the recomputation of each segment: new storages for everything its layers save but its inputs
+    moments = {}
+    for s, (first, end) in enumerate(segments):
+        saving = [index for index in range(first, end) if kept[index]]
+        if not saving:
+            continue
+        last_saving = saving[-1]
+        seen = set(entries[s])
+        created = {}                                # storage -> (index it appears at, bytes)
+        for index in range(first, last_saving + 1):
+            recompute[index] = layers[index].flops
+            for key, nbytes in kept[index]:
+                if key not in seen:
+                    seen.add(key)
+                    recomputed[index] += nbytes
+                    created[key] = (max(producer.get(key, index), first), nbytes)
+        # PyTorch frees nothing the recomputation makes until it stops (measured with the CPU profiler:
+        # the recomputed forward's outputs and temporaries all stay alive till its last saved tensor is
+        # rebuilt); then only what the layers save survives
+        outputs = {layers[j].storages[1] for j in range(first, last_saving + 1)} - set(created) - set(entries[s])
+        worst = (sum(recomputed[first:last_saving + 1]) + sum(size[key] for key in outputs)
+                 + sum(block(layers[j].workspace * batch) for j in range(first, last_saving + 1)))
+        moments[end - 1] = worst
+    for index in range(n):
+        if dropped[index]:
+            recomputed[index] = dropped[index]
+            moments[index] = dropped[index] + block(layers[index].workspace * batch)
+    # backward, as _training_step walks it, with the recomputation before each segment's last layer
+    held = result.input_bytes + block(numel(layers[-1].out_shape) * batch * width)
+    input_part = result.input_bytes if input_saver is not None else 0
+    saved_now = sum(forward) - input_part
+    result.saved_bytes = sum(forward) + sum(size[key] for key in unkept - alive)
+    result.forward_end_bytes = saved_now + held
+    result.backward_peak_bytes, result.backward_peak_layer = 0, ""
+    gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    persistent = result.param_bytes + result.buffer_bytes + result.optimizer_bytes + result.master_bytes
+    grads_after = 0
+    for index in reversed(range(n)):
+        record, layer = layers[index], result.layers[index]
+        worst = 0
+        if index in moments:
+            waiting = sum(nbytes for first, last, nbytes in gradients if first <= index < last)
+            worst = saved_now + held + waiting + grads_after + moments[index]
+            s = segment_of.get(index)
+            saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
+        grads_after += layer.grad_bytes
+        gradient = sum(nbytes for first, last, nbytes in gradients if first <= index <= last)
+        step = max(worst, saved_now + held + gradient + grads_after)
+        layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
+            recompute[index]
+        layer.step_bytes = persistent + step
+        if step > result.backward_peak_bytes:
+            result.backward_peak_bytes, result.backward_peak_layer = step, record.name
+        saved_now -= forward[index] - (input_part if index == input_saver else 0) + recomputed[index]
+    result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
+    result.checkpoint = checkpoint_text(checkpoint)
+    result.segments = [[layers[first].name, layers[end - 1].name] for first, end in segments]
+    result.recompute_flops = sum(recompute)
+    what = (f"{len(segments)} checkpointed segments keep only their inputs" if segments else
+            "attention's scores and weights are not kept")
+    result.breakdown[-1] = [
+        "at the worst moment", result.peak_bytes - persistent,
+        (f"end of forward ({what})" if result.forward_end_bytes >= result.backward_peak_bytes else
+         f"backward of '{result.backward_peak_layer}' ({what}; what is recomputed alive until its backward)")]
+    result.breakdown.append(["recomputed in backward", result.recompute_flops,
+                             f"FLOPs (archcalc's convention), --checkpoint {result.checkpoint}"])

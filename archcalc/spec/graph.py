@@ -43,6 +43,7 @@ class Node:
     line: int = None
     context: str = ""
     tie: str = None       # the earlier layer whose weight tensor this layer shares (`tie: wte`)
+    block: str = ""       # the outermost block use it belongs to (`h.3`), "" at the top level
 
     @property
     def type_name(self):
@@ -316,6 +317,7 @@ class _Scope:
     counters: dict = field(default_factory=dict)
     last: str = None
     times: int = 1          # how many identical expansions of this scope are still to come, this one included
+    block: str = ""         # the outermost block use being expanded (`h.3`, `layer1.0`)
 
     def previous(self):
         return self.last or self.input_ref
@@ -648,7 +650,8 @@ class _Expander:
                                 f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
                                 hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         self.claim(full, line, scope)
-        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context, tie),
+        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context, tie,
+                         block=scope.block),
                     line, scope)
         if activation is None:
             return full
@@ -660,7 +663,8 @@ class _Expander:
                             hint=hint or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"
         self.claim(act_name, line, scope)
-        self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context),
+        self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context,
+                         block=scope.block),
                     line, scope)
         # One rule in every scope: `from:` takes the entry's name or its activation's node name
         # (`conv1_relu`), and both mean the activation's output, inside a block as at the top level.
@@ -715,5 +719,6 @@ class _Expander:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
                             hint=f"pass them where the block is used: `- {kind}: {{{missing[0]}: ...}}`")
         inner = _Scope(prefix=full + ".", input_ref=inputs[0], env=env, trainable=trainable,
-                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}", times=times)
+                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}", times=times,
+                       block=scope.block or full)
         return self.expand_list(block["layers"], inner, block.line_of("layers"))
