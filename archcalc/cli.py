@@ -519,11 +519,16 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
 @click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
                    "caching allocator does, and keeps dropout masks as 1-byte bools.")
+@click.option("--train", "train", is_flag=True, help="Short for --mode training.")
+@click.option("--checkpoint", metavar="none|blocks|every:N|selective", default="none", show_default=True,
+              help="With --mode training, activation checkpointing (torch.utils.checkpoint): each block the spec "
+                   "names, each run of N layers, or selective (attention's scores recomputed, as Megatron-LM); "
+                   "adds what each layer recomputes and its backward's moment.")
 @format_option
 @wide_option
 @output_option
 def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, device,
-           fmt, wide, output):
+           train, checkpoint, fmt, wide, output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
@@ -536,12 +541,14 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
       archcalc memory vgg16 --inplace
       archcalc memory resnet50 --mode training --optimizer adam --batch 64 --budget 24GiB
       archcalc memory resnet50 --mode training --device cuda
+      archcalc memory gpt2 --input 256 --train --checkpoint blocks --batch 8
     """
     from .analysis.memory import memory as measure
     from .report.tables import memory_report
     graph = load(spec, input_shape, settings)
-    result = measure(graph, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
-                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
+    result = measure(graph, batch=batch, dtype=dtype, mode="training" if train else mode, optimizer=optimizer,
+                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device,
+                     checkpoint=checkpoint)
     emit(memory_report(result, fmt, width=terminal_width(wide, output)), output)
 
 

@@ -525,10 +525,13 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
         if not saving:
             continue
         last_saving = saving[-1]
+        # autograd saves a layer's inputs before it computes and its own tensors after: a last layer
+        # that keeps only inputs stops the recomputation before it runs (torch's early stop)
+        ran = last_saving + (0 if all(key in layers[last_saving].storages[0] for key, _ in kept[last_saving]) else 1)
         seen = set(entries[s])
         created = {}                                # storage -> (index it appears at, bytes)
         for index in range(first, last_saving + 1):
-            recompute[index] = layers[index].flops
+            recompute[index] = layers[index].flops if index < ran else 0
             for key, nbytes in kept[index]:
                 if key not in seen:
                     seen.add(key)
@@ -536,16 +539,17 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
                     created[key] = (max(producer.get(key, index), first), nbytes)
         # PyTorch frees nothing the recomputation makes until it stops (measured with the CPU profiler:
         # the recomputed forward's outputs and temporaries all stay alive till its last saved tensor is
-        # rebuilt); then only what the layers save survives
-        outputs = {layers[j].storages[1] for j in range(first, last_saving + 1)} - set(created) - set(entries[s])
+        # rebuilt, and till the backward that asked for it returns); then only what the layers save survives
+        outputs = {layers[j].storages[1] for j in range(first, ran)} - set(created) - set(entries[s])
         worst = (sum(recomputed[first:last_saving + 1]) + sum(size[key] for key in outputs)
-                 + sum(block(layers[j].workspace * batch) for j in range(first, last_saving + 1)))
-        moments[end - 1] = worst
+                 + sum(block(layers[j].workspace * batch) for j in range(first, ran)))
+        moments[last_saving] = worst
     for index in range(n):
         if dropped[index]:
             recomputed[index] = dropped[index]
             moments[index] = dropped[index] + block(layers[index].workspace * batch)
-    # backward, as _training_step walks it, with the recomputation before each segment's last layer
+    # backward, as _training_step walks it, with each recomputation in the backward of the segment's
+    # last layer that saves anything
     held = result.input_bytes + block(numel(layers[-1].out_shape) * batch * width)
     input_part = result.input_bytes if input_saver is not None else 0
     saved_now = sum(forward) - input_part
@@ -558,13 +562,14 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     for index in reversed(range(n)):
         record, layer = layers[index], result.layers[index]
         worst = 0
-        if index in moments:
-            waiting = sum(nbytes for first, last, nbytes in gradients if first <= index < last)
-            worst = saved_now + held + waiting + grads_after + moments[index]
-            s = segment_of.get(index)
-            saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
         grads_after += layer.grad_bytes
         gradient = sum(nbytes for first, last, nbytes in gradients if first <= index <= last)
+        if index in moments:
+            # the recomputation runs inside this layer's backward (the first to unpack a saved tensor),
+            # and what it made stays until that backward returns: the gradients it computes beside it
+            worst = saved_now + held + gradient + grads_after + moments[index]
+            s = segment_of.get(index)
+            saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
         step = max(worst, saved_now + held + gradient + grads_after)
         layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
             recompute[index]
@@ -582,5 +587,3 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
         "at the worst moment", result.peak_bytes - persistent,
         (f"end of forward ({what})" if result.forward_end_bytes >= result.backward_peak_bytes else
          f"backward of '{result.backward_peak_layer}' ({what}; what is recomputed alive until its backward)")]
-    result.breakdown.append(["recomputed in backward", result.recompute_flops,
-                             f"FLOPs (archcalc's convention), --checkpoint {result.checkpoint}"])

@@ -323,7 +323,7 @@ class MultiHeadAttention(Layer):
 
     def selective_recompute(self, ins, out, grad):
         """Megatron-LM's selective recomputation: the core attention (scaling, q·kᵀ, mask, softmax,
-        dropout, weights·v) runs under checkpoint, so the (h, n, m) scores, weights and dropout tensors
+        dropout, weights·v) runs under checkpoint (torch.utils.checkpoint, non-reentrant), so the (h, n, m) scores, weights and dropout tensors
         are not kept; the core's inputs q, k and v are (views of the packed projection where it is one
         tensor), beside the projections' input and the heads' output that out_proj keeps."""
         if not grad.active:
@@ -340,8 +340,10 @@ class MultiHeadAttention(Layer):
             saved += [Saved.new(b * n * q), Saved.new(b * m * kv), Saved.new(b * m * kv)]
         if grad.weights:
             saved.append(Saved.new(b * n * q))
+        # recomputed: the scaling, q·kᵀ, the mask and the softmax (and dropout); not weights·v, whose
+        # inputs autograd saves before it runs, so torch's early stop ends the recomputation there
         scores = h * n * m
-        flops = n * q + 4 * scores * head_dim + 3 * scores + (scores if self.causal else 0)
+        flops = n * q + 2 * scores * head_dim + 3 * scores + (scores if self.causal else 0)
         return saved, flops
 
 

@@ -292,12 +292,17 @@ def memory_report(result, fmt="table", width=None):
                    ("optimizer_bytes", "Optimizer state")]
                   + ([("master_bytes", "fp32 master weights")] if result.mixed_precision else []) if training
                   else [("live_bytes", "Live activations"), ("param_bytes", "Params")]))
+    checkpointed = training and getattr(result, "checkpoint", "none") != "none"
+    if checkpointed:       # --checkpoint: what each layer rebuilds in backward, and its backward's moment
+        columns = columns[:4] + [("recomputed_bytes", "Recomputed"), ("recompute_flops", "Recompute FLOPs"),
+                                 ("step_bytes", "At its backward")] + columns[4:]
     if fmt == "csv":
         return _csv([[getattr(layer, key) for key, _ in columns] for layer in result.layers],
                     [key for key, _ in columns])
-    rows = [[getattr(layer, key) if key in ("name", "type") else human_bytes(getattr(layer, key))
+    rows = [[getattr(layer, key) if key in ("name", "type") else short(getattr(layer, key))
+             if key == "recompute_flops" else human_bytes(getattr(layer, key))
              for key, _ in columns] for layer in result.layers]
-    how = (f"training step, {result.optimizer}" + (", mixed precision (fp32 master weights)"
+    how = (f"training step, {result.optimizer}" + (f", --checkpoint {result.checkpoint}" if checkpointed else "") + (", mixed precision (fp32 master weights)"
                                                    if result.mixed_precision else "")
            if training else "inference") + (", in-place activations" if result.inplace else "")
     title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}" + (
@@ -305,7 +310,10 @@ def memory_report(result, fmt="table", width=None):
     align = ["left", "left"] + ["right"] * (len(columns) - 2)
     titles = [t for _, t in columns]
     width = width if fmt == "table" else None
-    table = (fit_table(rows, titles, width, drop=[1] + ([5] if training else []) + ([7] if len(columns) > 7 else []),
+    drop = [1] + ([5] if training else []) + ([7] if len(columns) > 7 else [])
+    if checkpointed:       # Type, then Grads, then the optimizer state go first; the checkpoint columns stay
+        drop = [1, 8, 9] + ([10] if len(columns) > 10 else [])
+    table = (fit_table(rows, titles, width, drop=drop,
                        colalign=align) if fmt == "table" else _tabulate(rows, titles, fmt, align))
     lines = ([heading(title, fmt)] if fmt != "table" else wrap_lines(title, width)) + ["", table, "", "Breakdown:"]
     name_width = max(len(name) for name, _, _ in result.breakdown)
@@ -327,6 +335,11 @@ def memory_report(result, fmt="table", width=None):
     else:
         lines.append(f"Saved for backward (all layers, end of forward): {bytes_text(result.saved_bytes)}")
         lines.append(f"Parameter gradients (all, freed by zero_grad): {bytes_text(result.grad_bytes)}")
+        if checkpointed:
+            lines.append(f"Recomputed in backward (--checkpoint {result.checkpoint}): "
+                         f"{grouped(result.recompute_flops)} FLOPs"
+                         + (f", {len(result.segments)} segments from '{result.segments[0][0]}' to "
+                            f"'{result.segments[-1][1]}'" if result.segments else ""))
     if result.budget is not None:
         verdict = "fits" if result.fits else "does NOT fit"
         lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
