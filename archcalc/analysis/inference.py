@@ -342,7 +342,7 @@ def infer(spec, *, prompt, generate=0, batch=1, dtype="bf16", kv_dtype=None, wei
     result.kv_per_token = sum(2 * kv_heads * head_dim for _, kv_heads, head_dim in layers) * width
     shapes = sorted({(kv_heads, head_dim) for _, kv_heads, head_dim in layers})
     result.kv_rule = (f"{len(layers)} layers × 2 (key, value) × {shapes[0][0]} kv heads × {shapes[0][1]} head dim × "
-                      f"{width} bytes" if len(shapes) == 1 else
+                      f"{width} byte{'s' if width > 1 else ''}" if len(shapes) == 1 else
                       " + ".join(f"2 × {h} × {d}" for _, h, d in layers) + f" elements × {width} bytes")
     result.kv_per_sequence = result.kv_per_token * context
     result.kv_bytes = result.kv_per_sequence * batch
