@@ -520,10 +520,11 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
               help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
                    "caching allocator does, and keeps dropout masks as 1-byte bools.")
 @click.option("--train", "train", is_flag=True, help="Short for --mode training.")
-@click.option("--checkpoint", metavar="none|blocks|every:N|selective", default="none", show_default=True,
+@click.option("--checkpoint", metavar="none|blocks|every:N|selective|compare", default="none", show_default=True,
               help="With --mode training, activation checkpointing (torch.utils.checkpoint): each block the spec "
                    "names, each run of N layers, or selective (attention's scores recomputed, as Megatron-LM); "
-                   "adds what each layer recomputes and its backward's moment.")
+                   "adds what each layer recomputes and its backward's moment. compare: every choice side by side "
+                   "(a training step).")
 @format_option
 @wide_option
 @output_option
@@ -542,10 +543,18 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
       archcalc memory resnet50 --mode training --optimizer adam --batch 64 --budget 24GiB
       archcalc memory resnet50 --mode training --device cuda
       archcalc memory gpt2 --input 256 --train --checkpoint blocks --batch 8
+      archcalc memory gpt2 --input 256 --checkpoint compare --batch 8
     """
     from .analysis.memory import memory as measure
     from .report.tables import memory_report
     graph = load(spec, input_shape, settings)
+    if checkpoint == "compare":         # every choice side by side
+        from .analysis.memory import compare_checkpoints
+        from .report.tables import checkpoint_table
+        rows = compare_checkpoints(graph, batch=batch, dtype=dtype, optimizer=optimizer,
+                                   mixed_precision=mixed_precision, inplace=inplace, device=device)
+        emit(checkpoint_table(rows, graph.name, fmt), output)
+        return
     result = measure(graph, batch=batch, dtype=dtype, mode="training" if train else mode, optimizer=optimizer,
                      mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device,
                      checkpoint=checkpoint)

@@ -112,7 +112,22 @@ def test_checkpoint_needs_training_and_a_known_choice():
         memory("mnist_fc", mode="training", checkpoint="blocks")
 
 
+def test_compare_is_each_choice_side_by_side():
+    from archcalc.analysis.memory import compare_checkpoints
+    rows = compare_checkpoints(TINY_GPT, batch=2)
+    assert [row["checkpoint"] for row in rows] == ["none", "blocks", "selective", "every:2", "every:4"]
+    for row in rows:
+        alone = memory(TINY_GPT, batch=2, mode="training", checkpoint=row["checkpoint"])
+        assert (row["saved_bytes"], row["peak_bytes"], row["recompute_flops"]) == \
+            (alone.saved_bytes, alone.peak_bytes, alone.recompute_flops)
+    # no blocks and no residual merges: the row is left out, not an error
+    assert [row["checkpoint"] for row in compare_checkpoints("mnist_fc")] == ["none", "selective", "every:2", "every:4"]
+
+
 def test_cli_checkpoint():
+    table = run_cli("memory", "gpt2", "--input", "32", "--checkpoint", "compare")
+    assert table.returncode == 0, table.stderr
+    assert all(word in table.stdout for word in ("none", "blocks", "selective", "every:4", "Recomputed FLOPs"))
     done = run_cli("memory", "gpt2", "--input", "32", "--train", "--checkpoint", "blocks", "--wide")
     assert done.returncode == 0, done.stderr
     assert "--checkpoint blocks" in done.stdout and "Recompute FLOPs" in done.stdout

@@ -587,3 +587,22 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
         "at the worst moment", result.peak_bytes - persistent,
         (f"end of forward ({what})" if result.forward_end_bytes >= result.backward_peak_bytes else
          f"backward of '{result.backward_peak_layer}' ({what}; what is recomputed alive until its backward)")]
+
+
+def compare_checkpoints(spec, *, every=(2, 4), **options):
+    """Each checkpointing choice side by side for one training step: [{checkpoint, saved_bytes,
+    peak_bytes, worst, recompute_flops}], none first; `blocks` only where the spec has blocks or
+    residual merges, `every:N` for each N in `every`. `options` are memory()'s (mode is training)."""
+    rows = []
+    choices = ["none", "blocks", "selective"] + [f"every:{n}" for n in every]
+    for choice in choices:
+        try:
+            result = memory(spec, mode="training", checkpoint=choice, **options)
+        except SpecError:
+            if choice == "blocks":
+                continue
+            raise
+        rows.append({"checkpoint": choice, "saved_bytes": result.saved_bytes, "peak_bytes": result.peak_bytes,
+                     "worst": result.backward_peak_layer if result.backward_peak_bytes > result.forward_end_bytes
+                     else "end of forward", "recompute_flops": result.recompute_flops})
+    return rows

@@ -487,3 +487,22 @@ def keras_verification(result, fmt="table"):
     lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
     lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
     return "\n".join(lines)
+
+
+def checkpoint_table(rows, model, fmt="table"):
+    """`archcalc memory --train --checkpoint compare`: each choice's saved bytes, peak and recomputed FLOPs."""
+    if fmt == "json":
+        return to_json(rows)
+    keys = ["checkpoint", "saved_bytes", "peak_bytes", "worst", "recompute_flops"]
+    if fmt == "csv":
+        return _csv([[row[key] for key in keys] for row in rows], keys)
+    if fmt not in ("table", "markdown"):
+        from ..errors import SpecError
+        raise SpecError(f"--checkpoint compare prints a table, markdown, csv or json, not {fmt}",
+                        hint="use --format table, markdown, csv or json")
+    table = [[row["checkpoint"], bytes_text(row["saved_bytes"]), bytes_text(row["peak_bytes"]), row["worst"],
+              count_text(row["recompute_flops"])] for row in rows]
+    headers = ["Checkpoint", "Saved for backward", "Peak", "Worst moment", "Recomputed FLOPs"]
+    return "\n".join([heading(f"{model}: activation checkpointing, one training step", fmt), "",
+                      _tabulate(table, headers, fmt,
+                                ["left", "right", "right", "left", "right"])])
