@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import SpecError
 from .tables import human_bytes, shape_text, short
-from ..spec.graph import INPUT
+from ..analysis.analyzer import INPUT
 
 FORMATS = ("svg", "dot")
 SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot"}

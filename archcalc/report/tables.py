@@ -80,9 +80,6 @@ def summary(report, fmt="table", rf=False, train=False, width=None):
     `width` (a table only): fit the table and wrap the warnings to that many characters."""
     if fmt == "json":
         return to_json(report.to_dict())
-    if fmt == "html":
-        from .html import summary_page
-        return summary_page(report, rf=rf, train=train)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
                    "activation_bytes"] + (["torch_backward_flops"] if train else [])
@@ -182,9 +179,6 @@ def zoo_table(rows, fmt="table", width=None):
     """rows: dicts with name, input, layout, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
         return to_json(rows)
-    if fmt == "html":
-        from .html import zoo_page
-        return zoo_page(rows)
     headers = ["name", "input", "layout", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
@@ -256,9 +250,6 @@ def conventions_table(comparison, fmt="table"):
     """Every convention's total side by side, what each includes, then the rule per layer type."""
     if fmt == "json":
         return to_json(comparison)
-    if fmt == "html":
-        from .html import conventions_page
-        return conventions_page(comparison)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
     if fmt == "csv":
@@ -283,9 +274,6 @@ def memory_report(result, fmt="table", width=None):
     `width` (a table only): fit the table (Type, then Grads, then master weights go) and wrap the text."""
     if fmt == "json":
         return to_json(result.to_dict())
-    if fmt == "html":
-        from .html import memory_page
-        return memory_page(result)
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
                + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
