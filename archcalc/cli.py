@@ -1032,7 +1032,7 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
                      dtype=kv_dtype, heads=heads)
     longest = None
     if budget is not None:
-        from .analysis.memory import parse_bytes
+        from .units import parse_bytes
         budget = parse_bytes(budget)
         longest = max_tokens(budget, layers=layers, kv_heads=kv_heads, head_dim=head_dim, batch=batch,
                              dtype=kv_dtype)

@@ -28,10 +28,10 @@ from ..errors import LayerError, SpecError, read_text
 from .explain import explain
 from ..layers import lookup
 from ..layers.base import did_you_mean
-from ..report.tables import grouped
+from ..units import grouped
 from ..report.homework import shape_x, step_text, total_params_text
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from ..spec.graph import INPUT, Graph, as_graph, load_spec
+from ..spec.graph import INPUT, Graph, load_spec
 from .summary_parse import KERAS, detect, parse_summary
 from ..spec.yamlio import load_yaml
 

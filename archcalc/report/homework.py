@@ -1,6 +1,7 @@
 """Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
 from ..layers.base import COUNTS
-from .tables import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
+from .tables import _csv, _tabulate, heading, to_json
+from ..units import count_text, grouped, human_bytes
 from ..layers.shapes import to_layout
 
 MAX_SUM_TERMS = 12      # longer sums are shown as their total only

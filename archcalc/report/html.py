@@ -12,7 +12,8 @@ from pathlib import Path
 from ..version import __version__
 from ..layers.base import COUNTS
 from ..layers.shapes import CHANNELS_FIRST
-from .tables import bytes_text, count_text, grouped, human_bytes, rf_text, shape_text, short
+from .tables import rf_text, shape_text
+from ..units import bytes_text, count_text, grouped, human_bytes, short
 
 CSS = """
 .archcalc{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:13px;color:#1d2430}
