@@ -428,8 +428,8 @@ def _decoder(config, tokens, f):
                      f"weights are applied as (1 + w): the same {d} parameters each.")
     description = f"{f.capitalize()} family causal language model, {layers} layers of width {d}"
     return _spec(description, cls, n,
-                 {"decoder_layer": (block, f"model.layers.0 ... {layers - 1}: x + self_attn(input_layernorm(x)), "
-                                           "then x + mlp(post_attention_layernorm(x))")}, top), notes
+                 {"decoder_layer": (block, f"model.layers.0 ... {layers - 1}: x + self_attn(norm(x)), "
+                                           "then x + mlp(norm(x))")}, top), notes
 
 
 def _spec(description, cls, tokens, blocks, layers):
