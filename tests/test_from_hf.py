@@ -334,3 +334,13 @@ def test_no_torch_or_transformers_imported():
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode == 0, done.stderr
     assert "torch" not in done.stdout and "transformers" not in done.stdout
+
+
+@pytest.mark.parametrize("tool", ["torch", "thop", "ptflops", "fvcore", "torchinfo"])
+def test_attention_out_bias_under_each_tools_convention(tool):
+    """The rules that see the output projection (ptflops and torchinfo count its bias) follow out_bias."""
+    from test_conventions import measure
+    for bias, out_bias in ((True, False), (False, True)):
+        spec = {"name": "qwen_attention", "input": [5, 8],
+                "layers": [{"attention": {"heads": 4, "kv_heads": 2, "bias": bias, "out_bias": out_bias}}]}
+        assert archcalc.analyze(spec, batch=2, convention=tool).totals.flops == measure(tool, spec, 2), (bias, out_bias)
