@@ -63,6 +63,9 @@ TINY = {
     "bert": {"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
              "intermediate_size": 96, "vocab_size": 128, "max_position_embeddings": 64},
 }
+# without dropout the spec has no dropout layers (the residuals read the layer before)
+TINY["gpt2_no_dropout"] = {**TINY["gpt2"], "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+TINY["bert_no_dropout"] = {**TINY["bert"], "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 TOKENS, BATCH = 16, 2
 
 
@@ -167,7 +170,7 @@ def test_tiny_configs_flops_forward_and_backward_equal_flopcountermode(transform
     with FlopCounterMode(display=False) as counter:
         out = model(ids)
     forward = counter.get_total_flops()
-    result = out.pooler_output if name == "bert" else out.logits
+    result = out.pooler_output if name.startswith("bert") else out.logits
     with FlopCounterMode(display=False) as counter:
         result.sum().backward()
     backward = counter.get_total_flops()
@@ -175,6 +178,8 @@ def test_tiny_configs_flops_forward_and_backward_equal_flopcountermode(transform
     assert (report.totals.torch_flops, report.totals.torch_backward_flops) == (forward, backward)
     assert report.totals.params == sum(p.numel() for p in model.parameters())
     assert report.layers[-1].output_shape == tuple(result.shape[1:])
+    if "no_dropout" in name:
+        assert "dropout" not in {r.type for r in report.layers}
 
 
 def test_tiny_llama_flops_by_hand():
@@ -344,3 +349,13 @@ def test_attention_out_bias_under_each_tools_convention(tool):
         spec = {"name": "qwen_attention", "input": [5, 8],
                 "layers": [{"attention": {"heads": 4, "kv_heads": 2, "bias": bias, "out_bias": out_bias}}]}
         assert archcalc.analyze(spec, batch=2, convention=tool).totals.flops == measure(tool, spec, 2), (bias, out_bias)
+
+
+@pytest.mark.parametrize("key,value", [("hidden_act", ["silu"]), ("hidden_size", float("nan")),
+                                       ("vocab_size", 10**400), ("tie_word_embeddings", "false"),
+                                       ("rms_norm_eps", float("inf")), ("num_hidden_layers", 100_000),
+                                       ("head_dim", 0), ("attention_dropout", 1.0), ("model_type", ["llama"])])
+def test_hostile_values_are_spec_errors_naming_the_key(key, value):
+    with pytest.raises(SpecError) as caught:
+        archcalc.from_hf_yaml({**TINY["llama"], key: value})
+    assert key in str(caught.value) and caught.value.hint

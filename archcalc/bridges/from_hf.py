@@ -113,8 +113,8 @@ class Config:
     def activation(self, keys, default, mapping=None):
         key = self.first(keys)
         value = self.data.get(key) or default
-        value = (mapping or {}).get(value, value)
-        if value not in ACTIVATIONS:
+        value = (mapping or {}).get(value, value) if isinstance(value, str) else value
+        if not isinstance(value, str) or value not in ACTIVATIONS:
             raise self.error(key, f"'{key}' is {value!r}, an activation archcalc has no counterpart for",
                              hint=f"one of: {', '.join(ACTIVATIONS)}")
         return ACTIVATIONS[value]
