@@ -754,6 +754,28 @@ def from_keras(target, name, output):
     emit(to_yaml(spec, header=f"Written by archcalc from-keras {target}"), output)
 
 
+@main.command("from-hf")
+@click.argument("config", metavar="CONFIG.json|FOLDER")
+@click.option("--tokens", type=click.IntRange(min=1, max=2**31 - 1),
+              help="Input length in tokens (default: the config's max_position_embeddings).")
+@click.option("--name", help="The spec's name (default: the model's folder or _name_or_path).")
+@output_option
+def from_hf(config, tokens, name, output):
+    """Write a spec from a Hugging Face config.json (or a model folder holding one), without the model:
+    no torch, no transformers, no download. Families: gpt2, bert, llama, mistral, qwen2, gemma. The
+    spec is loaded before it is written, so what is written is a spec archcalc reads.
+
+    \b
+    Example:
+      archcalc from-hf Llama-2-7b-hf/config.json -o llama2_7b.yaml
+      archcalc summarize llama2_7b.yaml --input 2048
+    """
+    from .bridges.from_hf import CONFIG_NAME, from_hf_yaml
+    if os.path.isdir(config):        # the config.json inside is an input too: -o never replaces it
+        click.get_current_context().params["config_file"] = os.path.join(config, CONFIG_NAME)
+    emit(from_hf_yaml(config, tokens=tokens, name=name).rstrip("\n"), output)
+
+
 @main.command()
 @spec_argument
 @click.argument("answers", type=click.Path(exists=True, dir_okay=False))
