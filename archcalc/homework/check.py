@@ -1,7 +1,7 @@
 """Check a student's answers against a spec, and name the mistake when one mistake explains a wrong
 number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...), or how
 an abbreviated number came about (rounded the wrong way, binary prefixes); a wrong answer whose
-diagnosis shows the method right gets partial credit (CREDITS).
+diagnosis shows the method right gets partial credit (a Verdict's `credit`, named in report.homework.CREDITS).
 
 Answers are a small YAML file keyed by layer name (output shapes, counts, receptive fields; `input:`
 for another input size; `pooling:` for numeric pooling exercises), or a pasted Keras 1/2/3 or
@@ -28,10 +28,10 @@ from ..errors import LayerError, SpecError, read_text
 from .explain import explain
 from ..layers import lookup
 from ..layers.base import did_you_mean
-from ..report.tables import grouped
+from ..units import grouped
 from ..report.homework import shape_x, step_text, total_params_text
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
-from ..spec.graph import INPUT, Graph, as_graph, load_spec
+from ..spec.graph import INPUT, Graph, load_spec
 from .summary_parse import KERAS, detect, parse_summary
 from ..spec.yamlio import load_yaml
 
@@ -44,20 +44,9 @@ TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "param
               "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
               "macs": "macs", "mult_adds": "macs", "flops": "flops"}
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
-LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
-          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
-          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
 ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
 POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
 PARTIAL = Fraction(1, 2)
-# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
-CREDITS = {
-    "rounding": "right count, wrong rounding",
-    "units": "right count, wrong units",
-    "arithmetic": "right formula, wrong arithmetic",
-    "carried": "right method on an input carried over from an earlier answer",
-    "order": "right sizes, in the other order",
-}
 PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
 MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
 NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
@@ -429,7 +418,7 @@ class Verdict:
     line: int
     working: list = field(default_factory=list)
     diagnosis: str = ""
-    credit: str = ""           # partial credit for a wrong answer, a key of CREDITS; "" for none
+    credit: str = ""           # partial credit for a wrong answer, a key of report.homework.CREDITS; "" for none
 
     @property
     def score(self):
@@ -454,12 +443,12 @@ class CheckResult:
         return sum(v.score for v in self.verdicts)
 
     def _repr_html_(self):
-        from ..report.html import repr_html
-        return repr_html(self)
+        from ..report.html import check_body, fragment
+        return fragment(check_body(self))
 
     def _repr_markdown_(self):
-        from ..report.html import repr_markdown
-        return repr_markdown(self)
+        from ..report.homework import check_report
+        return check_report(self, "markdown")
 
 
 def check(spec, answers_path, *, keras=None, input_shape=None, args=None):

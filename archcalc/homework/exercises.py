@@ -17,7 +17,7 @@ from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import SpecError
 from ..layers.shapes import to_layout
 from ..report.homework import shape_x, step_text
-from ..report.tables import grouped
+from ..units import grouped
 from ..spec.graph import INPUT, as_graph
 from .explain import explain
 

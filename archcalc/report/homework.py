@@ -1,6 +1,7 @@
 """Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
 from ..layers.base import COUNTS
-from .tables import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
+from .tables import _csv, _tabulate, heading, to_json
+from ..units import count_text, grouped, human_bytes
 from ..layers.shapes import to_layout
 
 MAX_SUM_TERMS = 12      # longer sums are shown as their total only
@@ -37,9 +38,6 @@ def arrow_index(steps):
 
 def explanation(exp, fmt="text"):
     """The worked arithmetic of every explained layer, as aligned text or Markdown."""
-    if fmt == "html":
-        from .html import explanation_page
-        return explanation_page(exp)
     layout = exp.layout
     markdown = fmt == "markdown"
     lines = [heading(f"{exp.model}: worked arithmetic", fmt),
@@ -87,6 +85,19 @@ def total_params_text(exp):
 
 # ---- compare
 
+# What each checked quantity and each kind of partial credit is called (homework.check grades; this says it).
+LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
+          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
+# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
+CREDITS = {
+    "rounding": "right count, wrong rounding",
+    "units": "right count, wrong units",
+    "arithmetic": "right formula, wrong arithmetic",
+    "carried": "right method on an input carried over from an earlier answer",
+    "order": "right sizes, in the other order",
+}
+
 COMPARE_LABELS = {
     "params": "Total params", "trainable_params": "Trainable params", "macs": "MACs", "flops": "FLOPs",
     "param_bytes": "Parameter memory", "activation_bytes": "Activation memory", "depth": "Depth (conv + dense)",
@@ -129,9 +140,6 @@ def comparison(data, fmt="table"):
     """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
     if fmt == "json":
         return to_json(data)
-    if fmt == "html":
-        from .html import comparison_page
-        return comparison_page(data)
     models = data["models"]
     if fmt == "csv":
         rows = []
@@ -170,10 +178,6 @@ def check_report(result, fmt="text"):
         from dataclasses import asdict
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                         "score": float(result.score), "verdicts": [asdict(v) for v in result.verdicts]})
-    if fmt == "html":
-        from .html import check_page
-        return check_page(result)
-    from ..homework.check import CREDITS, LABELS
     markdown = fmt == "markdown"
     what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
     lines = [heading(f"{result.model}: checking {what}", fmt), ""]
