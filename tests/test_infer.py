@@ -15,7 +15,7 @@ except ImportError:
 
 # A Llama-style decoder, small: RMSNorm before each half, grouped-query attention (4 query heads sharing
 # 2 key/value heads of 16, no biases), a SwiGLU MLP of 172; no positions (rotary left out).
-LLAMA_TOY = {"name": "llama_toy", "input": {"shape": [64], "dtype": "int64"},
+LLAMA_TOY = {"name": "llama_toy", "input": {"shape": [2048], "dtype": "int64"},
              "blocks": {"decoder": {"layers": [
                  {"rmsnorm": {"name": "input_norm"}},
                  {"attention": {"name": "attn", "heads": 4, "kv_heads": 2, "causal": True, "bias": False}},
@@ -113,7 +113,7 @@ def test_budget_answers_are_the_edges_of_what_fits():
     (dict(prompt=0), "--prompt must be a whole number >= 1"),
     (dict(prompt=-4), "--prompt must be"),
     (dict(prompt=4, generate=-1), "--generate must be"),
-    (dict(prompt=1000, generate=100), "1024 positions"),
+    (dict(prompt=1000, generate=100), "past the 1,024 tokens of the spec.s input"),
     (dict(prompt=4, dtype="int8"), "float type"),
 ])
 def test_bad_input(kwargs, words):

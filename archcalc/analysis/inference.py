@@ -136,7 +136,6 @@ def quantized_model(matrices, *, other_params=0, other_dtype="fp16", **options):
 # ---- a whole decoder from its spec: archcalc infer
 
 INFER_DTYPES = ("fp32", "fp16", "bf16")      # the model's own dtype (weights not quantised, activations)
-MAX_CONTEXT_SEARCHED = 2**40
 
 
 @dataclass
@@ -212,6 +211,15 @@ def _graph_at(spec, tokens, args):
         raise SpecError(f"{base.name}'s input {tuple(shape)} is not a sequence of tokens", file=base.file,
                         hint="infer analyses decoders: input [tokens] of token ids, or [tokens, features]")
     return load_spec(spec, input_shape=[tokens] + shape[1:], args=args)
+
+
+def _window(spec, args):
+    """The context window: the tokens of the spec's own input (GPT-2's 1,024; a from-hf spec's
+    max_position_embeddings)."""
+    from ..layers.shapes import to_layout
+    from ..spec.graph import load_spec
+    base = load_spec(spec, args=args)
+    return to_layout(base.input_shape, base.layout)[0]
 
 
 def _cache_layers(graph, report):
@@ -331,6 +339,11 @@ def infer(spec, *, prompt, generate=0, batch=1, dtype="bf16", kv_dtype=None, wei
     if group_size is not None:
         _whole("group_size", group_size)
     context = prompt + generate
+    window = _window(spec, args)
+    if context > window:
+        raise SpecError(f"a prompt of {prompt:,} and {generate:,} generated tokens make a context of {context:,}, "
+                        f"past the {window:,} tokens of the spec's input (its context window)",
+                        hint="shorten the prompt or the generation, or give the spec a longer input")
     prefill_graph = _graph_at(spec, prompt, args)
     report = analyze(prefill_graph, batch=1, dtype=dtype, backward=False)
     layers = _cache_layers(prefill_graph, report)
@@ -392,8 +405,8 @@ def _footprint(result, decoder, batch, context):
 
 def _longest_context(spec, args, result, decoder):
     """The most tokens per sequence (prompt + generated) that fit the budget at this batch and prompt,
-    by doubling then bisection on the exact footprint; capped where the model's positions end. 0 when
-    even the prompt alone does not fit."""
+    by doubling then bisection on the exact footprint; never past the context window (the spec's input)
+    nor where the model's positions end. 0 when even the prompt alone does not fit."""
     from .analyzer import analyze
 
     def fits(context):
@@ -407,15 +420,20 @@ def _longest_context(spec, args, result, decoder):
         return True
     if not fits(result.prompt):
         return 0
+    window = _window(spec, args)
+    if fits(window):
+        return window if holds(window) else _longest_held(result.prompt, window, holds)
     low, high = result.prompt, result.prompt * 2
-    while high <= MAX_CONTEXT_SEARCHED and fits(high):
+    while high <= window and fits(high):
         low, high = high, high * 2
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (middle, high) if fits(middle) else (low, middle)
-    if holds(low):
-        return low
-    good, bad = result.prompt, low          # the prompt was analysed already
+    return low if holds(low) else _longest_held(result.prompt, low, holds)
+
+
+def _longest_held(good, bad, holds):
+    """Bisection between a context the model holds (`good`) and one it does not (`bad`)."""
     while bad - good > 1:
         middle = (good + bad) // 2
         good, bad = (middle, bad) if holds(middle) else (good, middle)
