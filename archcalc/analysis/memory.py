@@ -24,7 +24,7 @@ from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-from .analyzer import DTYPE_BYTES, analyze
+from .analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
@@ -110,13 +110,13 @@ def allocated(nbytes, device):
 
 
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mixed_precision=False,
-           inplace=False, budget=None, input_shape=None, device="cpu"):
+           inplace=False, budget=None, input_shape=None, device="cpu", attention="naive"):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
     `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
     the 1-byte bool CUDA keeps. `optimizer` (default sgd) and `mixed_precision` describe a training
     step: given with mode 'inference' they would change nothing, so they are refused."""
     _refuse_training_options(mode, optimizer, mixed_precision)
-    graph = as_graph(spec, input_shape=input_shape)
+    graph = configured(as_graph(spec, input_shape=input_shape), attention, device)   # --attention: naive or flash
     options = dict(dtype=dtype, mode=mode, optimizer=optimizer or "sgd", mixed_precision=mixed_precision,
                    inplace=inplace, device=device)
     _check(**options)

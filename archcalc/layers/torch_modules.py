@@ -156,10 +156,11 @@ class Attention(_Source):
     self-attention; q/k/v_proj_weight when keys come from another width), grouped key/value heads, and
     the explicit math path (matmul, softmax, matmul), so FlopCounterMode counts it on every device."""
 
-    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None):
-        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim)
+    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None,
+                 fused=False):
+        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim, *((fused,) if fused else ()))
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
-        self.causal, self.dropout = causal, dropout
+        self.causal, self.dropout, self.fused = causal, dropout, fused
         q, kv = heads * head_dim, kv_heads * head_dim
         self.sizes = (q, kv, kv)
         self.packed = kdim is None
@@ -192,22 +193,29 @@ class Attention(_Source):
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
-        scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
-        if self.causal:
-            scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
-        weights = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training)
-        out = (weights @ v).transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
+        if self.fused:      # --attention flash: the backend F.scaled_dot_product_attention picks
+            out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                                             is_causal=self.causal)
+        else:
+            scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
+            if self.causal:
+                scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
+            out = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training) @ v
+        out = out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
         return self.out_proj(out)
 
 
 class ScaledDotProductAttention(_Source):
     """softmax(q·kᵀ/√d)·v over given (N, heads, n, d) tensors, by the math path."""
 
-    def __init__(self, causal=False, dropout=0.0):
-        super().__init__(causal, dropout)
-        self.causal, self.dropout = causal, dropout
+    def __init__(self, causal=False, dropout=0.0, fused=False):
+        super().__init__(causal, dropout, *((fused,) if fused else ()))
+        self.causal, self.dropout, self.fused = causal, dropout, fused
 
     def forward(self, q, k, v):
+        if self.fused:      # --attention flash
+            return nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                                              is_causal=self.causal)
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
         if self.causal:
             n, m = scores.shape[-2:]
