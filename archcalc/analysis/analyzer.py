@@ -66,6 +66,8 @@ class LayerRecord:
     needs_grad: bool = field(default=False, repr=False, metadata=INTERNAL)   # its output requires grad
     saves_network_input: bool = field(default=False, repr=False, metadata=INTERNAL)
     workspace: int = field(default=0, repr=False, metadata=INTERNAL)         # temporaries, bytes per sample
+    backward_workspace: int = field(default=0, repr=False, metadata=INTERNAL)    # its backward's, bytes per sample
+    tie: str = field(default=None, repr=False, metadata=INTERNAL)            # the layer whose weight it shares
 
     def as_row(self):
         """The record's JSON-contract fields, as plain values."""
@@ -226,9 +228,11 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
                 kept = layer.saved_tensors(ins, out, grad)
                 saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
                 workspace = layer.workspace(ins, out, width)
+                backward_workspace = layer.backward_workspace(ins, out, width) if grad.active else 0
                 torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
             else:
                 kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
+                backward_workspace = None
         except SpecError as err:
             raise graph.error(node, err) from None
         for notice in warnings:
@@ -246,7 +250,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
             params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
             saved_bytes, torch_flops, torch_backward_flops, layer, tuple(ins), out, grad.active,
-            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace))
+            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace, backward_workspace,
+            node.tie))
         totals.params += params + extra
         totals.trainable_params += trainable
         totals.buffers += buffers

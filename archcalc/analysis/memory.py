@@ -320,11 +320,14 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    shared = _shared_gradients(report, width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
         alive = sum(size for first, last, size in gradients if first <= index <= last)
-        step = saved_before + held + alive + grads_after
+        # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
+        step = (saved_before + held + alive + grads_after + shared.get(index, 0)
+                + block(record.backward_workspace * batch))
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
         saved_before -= layer.saved_bytes - saved_input[index]
@@ -341,6 +344,20 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
          "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
+
+
+def _shared_gradients(report, width, block):
+    """{backward step: bytes} of the gradients of a weight two layers share (`tie`): autograd holds the
+    later layer's contribution from its backward on, and at the owner's backward adds the owner's out of
+    place, so three weight-sized tensors are alive there, the sum being the gradient already counted."""
+    position, extra = {record.name: index for index, record in enumerate(report.layers)}, {}
+    for index, record in enumerate(report.layers):
+        owner = position.get(record.tie)
+        if owner is not None and report.layers[owner].trainable_params:
+            size = block(numel(record.layer.weight_shape(record.in_shapes)) * width)
+            for step in range(owner, index + 1):
+                extra[step] = extra.get(step, 0) + (2 * size if step == owner else size)
+    return extra
 
 
 def _block_note(result):

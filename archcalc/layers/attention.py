@@ -325,6 +325,24 @@ class MultiHeadAttention(Fusable):
         at_output = projections + repeated + (scores if self.causal else 0) + scores + 2 * n * q
         return max(max(at_scores, at_output) - n * d, 0) * width
 
+    def backward_workspace(self, ins, out, width):
+        """naive (measured with the CPU profiler): at softmax's backward two score-sized gradients are
+        alive, of the weights (from weights·v's backward) and of the scores (2·h·n·m), while four
+        (n, d)-sized tensors the memory model holds through the layer's backward are already freed or not
+        yet made (out_proj's saved input and its output's gradient, v's copy, the input's gradient);
+        grouped heads add the gradient of the repeated v. With dropout the worst moment is earlier, at
+        weights·v's backward: one score-sized gradient, out_proj's saved input and its output's gradient
+        freed (by the softmax's backward dropout's mask and output are freed). flash: the kernel's backward
+        works in tiles, nothing score-sized."""
+        if self.fused:
+            return 0
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        h = self.heads
+        if self.dropout:
+            return max(h * n * m - 2 * n * d, 0) * width
+        repeated = h * m * head_dim if kv_heads != h else 0
+        return max(2 * h * n * m - (n * h * head_dim + h * m * head_dim + 2 * n * d) + repeated, 0) * width
+
     def torch_module(self, ins):
         from .torch_modules import Attention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
