@@ -196,12 +196,12 @@ class Attention(_Source):
         if self.fused:      # --attention flash: the backend F.scaled_dot_product_attention picks
             out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
                                                              is_causal=self.causal)
-        else:
-            scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
-            if self.causal:
-                scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
-            out = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training) @ v
-        out = out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
+            return self.out_proj(out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
+        scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
+        if self.causal:
+            scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
+        weights = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training)
+        out = (weights @ v).transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
         return self.out_proj(out)
 
 
