@@ -359,11 +359,11 @@ class MultiHeadAttention(Fusable):
         return [Step("output", "(n, d)", f"({n}, {d})", out, f"{h} heads of d_h = {head_dim}"), params,
                 Step("MACs", "projections + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + 2·{h}·{n}·{m}·"
                      f"{head_dim}", self.macs(ins, out), "q·kᵀ and weights·v, per head"),
+                *self.attention_steps(ins, out),
                 Step("FLOPs", "2·MACs + biases + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal
                                                                                  else ""),
                      f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
-                     + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out)),
-                *self.attention_steps(ins, out)]
+                     + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
 
     def attention_steps(self, ins, out):
         """The attention arithmetic beyond the counts: the core's FLOPs under the FlashAttention papers'
