@@ -21,7 +21,7 @@ and 2.5× that for backward.
 """
 from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .counting import MACS, Rule, counted_as, torch_flops
+from .counting import MACS, ZERO, Rule, counted_as, torch_flops
 from .registry import register
 from .base import Autograd, Kind, Layer, Option, Saved, Step, boolean, dims, integer, number
 
@@ -88,7 +88,8 @@ class MultiHeadAttention(Fusable):
                           "scaling; flash: 2·projection MACs + the fused op's formula, 2·2·h·n·m·d_h on CUDA "
                           "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)"),
         flashattention=Rule(_flash_paper, FLASH_PAPER_RULE),
-        torchvision=MACS, fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
+        torchvision=Rule(MACS.count, "MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash"),
+        fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
                                       "MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
                                       "(naive); flash: the projections only (no handle for "
                                       "aten::scaled_dot_product_attention)"),
@@ -97,7 +98,8 @@ class MultiHeadAttention(Fusable):
         ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
                                 "F.scaled_dot_product_attention are not patched), naive or flash"),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.bias else 0)) * b,
-                       "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
+                       "out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
+                       "flash"))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
@@ -412,7 +414,12 @@ class ScaledDotProductAttention(Fusable):
                           flashattention=Rule(lambda l, i, o, b: l.paper_core(i) * b,
                                               "FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
                                               "backward 2.5× that"),
-                          torchvision=MACS, fvcore=Rule(lambda l, i, o, b: 0 if l.fused else l.macs(i, o) * b,
+                          thop=Rule(ZERO.count, "0: no module hook reaches the products, naive or flash"),
+                          ptflops=Rule(ZERO.count, "0: @ and F.scaled_dot_product_attention are not patched, "
+                                                   "naive or flash"),
+                          torchinfo=Rule(ZERO.count, "0: no parameters, naive or flash"),
+                          torchvision=Rule(MACS.count, "MACs, naive or flash"),
+                          fvcore=Rule(lambda l, i, o, b: 0 if l.fused else l.macs(i, o) * b,
                                                         "MACs: two aten::matmul (naive); flash 0: no handle for "
                                                         "aten::scaled_dot_product_attention"))
     torch_modules = ("ScaledDotProductAttention",)
