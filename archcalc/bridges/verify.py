@@ -302,7 +302,10 @@ def _fused_attention(torch, attention):
     if not fused:
         raise SpecError("--attention flash, but every fused scaled-dot-product backend is disabled here",
                         hint="enable one (torch.nn.attention.sdpa_kernel), or use --attention naive")
-    with sdpa_kernel(fused):
+    import warnings
+    with sdpa_kernel(fused), warnings.catch_warnings():
+        # torch explains on stderr why each fused kernel refused a case; the refusal itself is reported once
+        warnings.filterwarnings("ignore", message=".*(kernel not used|do not support|not supported).*")
         yield
 
 
