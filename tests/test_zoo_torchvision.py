@@ -18,12 +18,36 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-# spec -> (torchvision builder kwargs, the spec's input, a small input for saved bytes, spec args)
-TORCHVISION = {
-    "convnext_tiny": ("convnext_tiny", {}, (3, 224, 224), "3x64x64", {}),
-    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}, (3, 224, 224), "3x64x64", {}),
-    "efficientnet_b0": ("efficientnet_b0", {}, (3, 224, 224), "3x64x64", {}),
-    "densenet121": ("densenet121", {}, (3, 224, 224), "3x64x64", {}),
+class Case:
+    """One spec (with its `--set` args) against one torchvision model: the builder's keyword arguments,
+    the mode FlopCounterMode runs it in, and the smaller input for the saved-bytes run."""
+
+    def __init__(self, spec, builder=None, *, args=None, kwargs=None, small="3x64x64", flops_mode="eval",
+                 batch=2):
+        self.spec, self.builder = spec, builder or spec
+        self.args, self.kwargs = args or {}, kwargs or {}
+        self.small, self.flops_mode, self.batch = small, flops_mode, batch
+
+    def graph(self, input_shape=None):
+        return archcalc.load_spec(self.spec, args=self.args, input_shape=input_shape)
+
+    def model(self, device):
+        with torch.device(device):
+            return getattr(torchvision.models, self.builder)(weights=None, **self.kwargs)
+
+
+CASES = {
+    "convnext_tiny": Case("convnext_tiny"),
+    "shufflenet_v2_x1_0": Case("shufflenet_v2_x1_0"),
+    "efficientnet_b0": Case("efficientnet_b0"),
+    "densenet121": Case("densenet121"),
+    # torchvision runs the auxiliary head only in training: the spec's default (aux_logits: true) is
+    # torchvision's training forward, FLOPs and saved bytes alike; the aux head needs the full 299 input
+    # (its 5×5 pool and 5×5 convolution need Mixed_6e's 17×17).
+    "inception_v3": Case("inception_v3", small="3x299x299", flops_mode="train"),
+    # without it, torchvision's inception_v3(aux_logits=False) and the eval forward; 75 px is its minimum
+    "inception_v3-no-aux": Case("inception_v3", args={"aux_logits": False}, kwargs={"aux_logits": False},
+                                small="3x75x75"),
 }
 
 # torchvision's documented parameter counts (Weights.meta["num_params"]), derived by hand in each header.
@@ -32,53 +56,63 @@ DOCUMENTED_PARAMS = {
     "shufflenet_v2_x1_0": 2_278_604,
     "efficientnet_b0": 5_288_548,
     "densenet121": 7_978_856,
+    "inception_v3": 27_161_264,         # with AuxLogits (3,326_696), as torchvision documents it
+    "inception_v3-no-aux": 23_834_568,  # 27,161,264 − 768·128 − 256 − 25·128·768 − 1,536 − 769,000
 }
 
 
-def torchvision_model(name, device):
-    builder, kwargs, *_ = TORCHVISION[name]
-    with torch.device(device):
-        return getattr(torchvision.models, builder)(weights=None, **kwargs)
-
-
-def spec_args(name):
-    return TORCHVISION[name][4]
-
-
-@pytest.fixture(scope="module", params=sorted(TORCHVISION))
+@pytest.fixture(scope="module", params=sorted(CASES))
 def meta_model(request):
-    return request.param, torchvision_model(request.param, "meta")
+    return request.param, CASES[request.param].model("meta")
 
 
 def test_documented_parameter_counts(meta_model):
     name, model = meta_model
     assert sum(p.numel() for p in model.parameters()) == DOCUMENTED_PARAMS[name]
-    assert archcalc.analyze(archcalc.load_spec(name, args=spec_args(name))).totals.params == DOCUMENTED_PARAMS[name]
+    assert archcalc.analyze(CASES[name].graph()).totals.params == DOCUMENTED_PARAMS[name]
 
 
 def test_parameters_and_buffers_tensor_by_tensor(meta_model):
     """The same tensors, not only the same totals: the sorted element counts of every parameter and buffer."""
     name, model = meta_model
-    graph = archcalc.load_spec(name, args=spec_args(name))
+    graph = CASES[name].graph()
     with torch.device("meta"):
         ours = archcalc.to_torch(graph)
     assert sorted(p.numel() for p in ours.parameters()) == sorted(p.numel() for p in model.parameters())
     assert sorted(b.numel() for b in ours.buffers()) == sorted(b.numel() for b in model.buffers())
-    report = archcalc.analyze(graph)
-    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
+    assert archcalc.analyze(graph).totals.buffers == sum(b.numel() for b in model.buffers())
+
+
+def torch_flops(model, shape, mode, batch=2):
+    """FlopCounterMode's forward FLOPs and the (main) output, on the meta device, for a batch of 2
+    (training-mode batch norm refuses one value per channel, as on the aux head's 1×1 map)."""
+    model.train(mode == "train")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        out = model(torch.empty((batch, *shape), device="meta"))
+    return counter.get_total_flops(), out[0] if isinstance(out, tuple) else out
 
 
 def test_output_shape_and_torch_flops(meta_model):
-    """FlopCounterMode on torchvision's model (eval mode, meta device) = archcalc's torch convention."""
+    """FlopCounterMode on torchvision's model (meta device, eval mode unless the case says training) =
+    archcalc's torch convention at the spec's own input."""
     name, model = meta_model
-    shape = TORCHVISION[name][2]
-    model.eval()
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(torch.empty((1, *shape), device="meta"))
-    report = archcalc.analyze(archcalc.load_spec(name, args=spec_args(name)), convention="torch")
+    graph = CASES[name].graph()
+    flops, out = torch_flops(model, graph.input_shape, CASES[name].flops_mode)
+    report = archcalc.analyze(graph, convention="torch", batch=2)
     assert tuple(out.shape[1:]) == tuple(report.layers[-1].output_shape)
-    assert report.totals.flops == counter.get_total_flops()
+    assert report.totals.flops == flops
+
+
+def test_inception_v3_eval_forward_is_the_spec_without_aux():
+    """torchvision's default inception_v3 (aux head built) in eval mode skips the head: its FLOPs are the
+    spec's with --set aux_logits=false, and the head's own are the difference."""
+    flops, _ = torch_flops(CASES["inception_v3"].model("meta"), (3, 299, 299), "eval")
+    no_aux = archcalc.analyze(CASES["inception_v3-no-aux"].graph(), convention="torch", batch=2).totals.flops
+    assert no_aux == flops
+    with_aux = archcalc.analyze(CASES["inception_v3"].graph(), convention="torch", batch=2).totals.flops
+    # the head's convolutions and linear, for 2 samples: 2·2·(25·768·128 + 25·128·768 + 768·1000)
+    assert with_aux - no_aux == 2 * 2 * (25 * 768 * 128 + 25 * 128 * 768 + 768 * 1000)
 
 
 def saved_bytes(model, x):
@@ -100,15 +134,14 @@ def saved_bytes(model, x):
     return sum(nbytes for _, nbytes in kept.values())
 
 
-@pytest.mark.parametrize("name", sorted(TORCHVISION))
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_saved_bytes_match_torchvision(name):
-    _, _, _, small, args = TORCHVISION[name]
+    case = CASES[name]
     torch.manual_seed(0)
-    model = torchvision_model(name, "cpu")
-    shape = tuple(int(s) for s in small.split("x"))
-    measured = saved_bytes(model, torch.randn((2, *shape)))
-    graph = archcalc.load_spec(name, args=args, input_shape=small)
-    assert archcalc.analyze(graph, batch=2).totals.saved_bytes == measured
+    model = case.model("cpu")
+    shape = tuple(int(s) for s in case.small.split("x"))
+    measured = saved_bytes(model, torch.randn((case.batch, *shape)))
+    assert archcalc.analyze(case.graph(case.small), batch=case.batch).totals.saved_bytes == measured
 
 
 def test_efficientnet_b0_parameters_by_hand():
