@@ -44,9 +44,10 @@ CASES = {
     # torchvision runs the auxiliary head only in training: the spec's default (aux_logits: true) is
     # torchvision's training forward, FLOPs and saved bytes alike; the aux head needs the full 299 input
     # (its 5×5 pool and 5×5 convolution need Mixed_6e's 17×17).
-    "inception_v3": Case("inception_v3", small="3x299x299", flops_mode="train"),
+    "inception_v3": Case("inception_v3", kwargs={"init_weights": False}, small="3x299x299", flops_mode="train"),
     # without it, torchvision's inception_v3(aux_logits=False) and the eval forward; 75 px is its minimum
-    "inception_v3-no-aux": Case("inception_v3", args={"aux_logits": False}, kwargs={"aux_logits": False},
+    "inception_v3-no-aux": Case("inception_v3", args={"aux_logits": False},
+                                kwargs={"aux_logits": False, "init_weights": False},
                                 small="3x75x75"),
 }
 
@@ -59,6 +60,14 @@ DOCUMENTED_PARAMS = {
     "inception_v3": 27_161_264,         # with AuxLogits (3,326_696), as torchvision documents it
     "inception_v3-no-aux": 23_834_568,  # 27,161,264 − 768·128 − 256 − 25·128·768 − 1,536 − 769,000
 }
+
+
+@pytest.fixture(autouse=True)
+def release_memory():
+    """Each CPU run builds a whole model: collect it before the next, so the file stays under 2 GB."""
+    yield
+    import gc
+    gc.collect()
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -157,3 +166,117 @@ def test_efficientnet_b0_parameters_by_hand():
     assert blocks == 3_594_460
     stem, head, classifier = 27 * 32 + 2 * 32, 320 * 1280 + 2 * 1280, 1280 * 1000 + 1000
     assert stem + blocks + head + classifier == DOCUMENTED_PARAMS["efficientnet_b0"]
+
+
+# ---- the zoo specs with no torchvision model: the papers' layouts, written here in plain torch
+
+class PaperUNet(torch.nn.Module):
+    """Ronneberger et al. 2015, Figure 1, written from the paper: unpadded 3×3 convolutions with ReLU,
+    2×2 max pools, 2×2 up-convolutions (transposed, stride 2), centre-cropped skips concatenated before
+    the upsampled map, a final 1×1 convolution to 2 classes."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+
+        def double(c, o):
+            return nn.Sequential(nn.Conv2d(c, o, 3), nn.ReLU(), nn.Conv2d(o, o, 3), nn.ReLU())
+        widths = [64, 128, 256, 512]
+        self.down = nn.ModuleList(double(c, o) for c, o in zip([1] + widths[:-1], widths))
+        self.bottom = double(512, 1024)
+        self.upconv = nn.ModuleList(nn.ConvTranspose2d(2 * w, w, 2, stride=2) for w in reversed(widths))
+        self.up = nn.ModuleList(double(2 * w, w) for w in reversed(widths))
+        self.final = nn.Conv2d(64, 2, 1)
+
+    def forward(self, x):
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = torch.nn.functional.max_pool2d(x, 2)
+        x = self.bottom(x)
+        for upconv, block, skip in zip(self.upconv, self.up, reversed(skips)):
+            x = upconv(x)
+            margin = (skip.shape[-1] - x.shape[-1]) // 2
+            x = block(torch.cat([skip[:, :, margin:-margin, margin:-margin], x], 1))
+        return self.final(x)
+
+
+class PaperM5(torch.nn.Module):
+    """Dai et al. 2017, Table 1, M5: [80/4, 128], pool 4, [3, 128], pool 4, [3, 256], pool 4, [3, 512],
+    pool 4, global average pool, 10 classes; BN and ReLU after each convolution; "same" padding."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        layers, c = [], 1
+        for o, k, s, p in [(128, 80, 4, 38), (128, 3, 1, 1), (256, 3, 1, 1), (512, 3, 1, 1)]:
+            layers += [nn.Conv1d(c, o, k, s, p), nn.BatchNorm1d(o), nn.ReLU(), nn.MaxPool1d(4)]
+            c = o
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean(-1))
+
+
+PAPERS = {"unet": (PaperUNet, "1x188x188", 1), "m5": (PaperM5, "1x32000", 2)}    # (model, input, batch)
+
+
+def test_unet_parameters_by_hand():
+    """Figure 1: a 3×3 convolution from c to o has 9co + o parameters, a 2×2 up-convolution 4co + o."""
+    def conv(k, c, o):
+        return k * c * o + o
+    down = sum(conv(9, c, o) + conv(9, o, o) for c, o in [(1, 64), (64, 128), (128, 256), (256, 512)])
+    bottom = conv(9, 512, 1024) + conv(9, 1024, 1024)
+    up = sum(conv(4, 2 * o, o) + conv(9, 2 * o, o) + conv(9, o, o) for o in [512, 256, 128, 64])
+    assert (down, bottom, up) == (4_684_224, 14_157_824, 12_188_480)
+    assert down + bottom + up + conv(1, 64, 2) == 31_030_658
+    report = archcalc.analyze("unet")
+    assert report.totals.params == 31_030_658 and report.totals.buffers == 0
+    assert tuple(report.layers[-1].output_shape) == (2, 388, 388)      # the paper's output tile
+
+
+def test_m5_parameters_by_hand():
+    convs = [80 * 1 * 128 + 128, 3 * 128 * 128 + 128, 3 * 128 * 256 + 256, 3 * 256 * 512 + 512]
+    assert convs == [10_368, 49_280, 98_560, 393_728]
+    bn = 2 * (128 + 128 + 256 + 512)
+    report = archcalc.analyze("m5")
+    assert report.totals.params == sum(convs) + bn + 512 * 10 + 10 == 559_114
+    assert report.totals.buffers == bn + 4 == 2_052            # running mean and var, 4 batch counters
+    # the paper's map sizes: 32000/4 = 8000, then /4 at each pool: 2000, 500, 125, 31
+    sizes = {r.name: r.output_shape[-1] for r in report.layers}
+    assert [sizes[f"pool{i}"] for i in range(1, 5)] == [2000, 500, 125, 31]
+
+
+@pytest.mark.parametrize("name", sorted(PAPERS))
+def test_paper_models_match_their_plain_torch_reference(name):
+    cls, small, batch = PAPERS[name]
+    graph = archcalc.load_spec(name)
+    with torch.device("meta"):
+        model, ours = cls(), archcalc.to_torch(graph)
+    assert sorted(p.numel() for p in ours.parameters()) == sorted(p.numel() for p in model.parameters())
+    assert sorted(b.numel() for b in ours.buffers()) == sorted(b.numel() for b in model.buffers())
+    flops, out = torch_flops(model, graph.input_shape, "eval")
+    report = archcalc.analyze(graph, convention="torch", batch=2)
+    assert tuple(out.shape[1:]) == tuple(report.layers[-1].output_shape)
+    assert report.totals.flops == flops
+    torch.manual_seed(0)
+    shape = tuple(int(s) for s in small.split("x"))
+    measured = saved_bytes(cls(), torch.randn((batch, *shape)))
+    assert archcalc.analyze(archcalc.load_spec(name, input_shape=small), batch=batch).totals.saved_bytes == measured
+
+
+# archcalc's own verify (the spec built with to_torch, every layer compared with real torch, forward and
+# backward) for the cheap ones; the others take 10-20 s each on CPU and are verified by hand
+# (`archcalc verify NAME`, docs/zoo.md).
+VERIFY_SMALL = {"m5": (None, 2), "unet": ("1x188x188", 1), "shufflenet_v2_x1_0": ("3x64x64", 2)}
+
+
+@pytest.mark.parametrize("name", sorted(VERIFY_SMALL))
+def test_archcalc_verify_agrees(name):
+    small, batch = VERIFY_SMALL[name]
+    result = archcalc.verify(name, input_shape=small, batch=batch, train=True)
+    bad = {layer.name: {k: v for k, v in layer.checks.items() if v[1] is not None and v[0] != v[1]}
+           for layer in result.layers if not layer.ok}
+    assert result.ok, bad
