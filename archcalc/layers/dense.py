@@ -107,14 +107,16 @@ class Dense(Layer):
 
     def explain_sequence(self, ins, out):
         n, n_in = self.positions(ins), ins[0][-1]
+        word = "tokens" if len(ins[0]) == 2 else "positions"     # a `last_axis` map: every (h, w)
+        where = f"({n}, {self.units})" if len(ins[0]) == 2 else f"({'×'.join(map(str, ins[0][:-1]))}, {self.units})"
         params = (Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
-                       "one weight shared by every token") if self.bias else
+                       f"one weight shared by every {word[:-1]}") if self.bias else
                   Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), "no bias (bias: false)"))
-        flops = (Step("FLOPs", "2·MACs + tokens·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
+        flops = (Step("FLOPs", f"2·MACs + {word}·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
                       self.flops(ins, out)) if self.bias else
                  Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out)))
-        return [Step("output", "(tokens, n_out)", f"({n}, {self.units})", out, "applied at each position"), params,
-                Step("MACs", "tokens·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
+        return [Step("output", f"({word}, n_out)", where, out, "applied at each position"), params,
+                Step("MACs", f"{word}·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
 
 @register
