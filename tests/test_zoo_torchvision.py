@@ -280,3 +280,11 @@ def test_archcalc_verify_agrees(name):
     bad = {layer.name: {k: v for k, v in layer.checks.items() if v[1] is not None and v[0] != v[1]}
            for layer in result.layers if not layer.ok}
     assert result.ok, bad
+
+
+def test_channel_shuffle_is_torchvisions_own():
+    """The spec's channel_shuffle (nn.ChannelShuffle) gives the values of torchvision's channel_shuffle."""
+    from torchvision.models.shufflenetv2 import channel_shuffle
+    x = torch.randn(2, 116, 3, 3)
+    ours = archcalc.to_torch({"input": [116, 3, 3], "layers": [{"channel_shuffle": 2}]})
+    assert torch.equal(ours(x), channel_shuffle(x, 2))
