@@ -7,8 +7,9 @@ classifier here ends in adaptive pooling, so a smaller image runs the same layer
 
 Expected totals are torchvision's documented counts (the `num_params` of each Weights enum), re-derived
 by hand in each spec's header and, below, in the arithmetic of the hand-derivation tests. The U-Net and
-the M5 audio classifier have no torchvision model: their references are the papers' tables, derived by
-hand here, and their own `archcalc verify`.
+the M5 audio classifier have no torchvision model: their references are the papers' figures and tables,
+derived by hand here, plain-torch models written from the papers (compared the same way), and
+`archcalc verify`.
 """
 import pytest
 
@@ -17,6 +18,7 @@ import archcalc
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
 
 class Case:
     """One spec (with its `--set` args) against one torchvision model: the builder's keyword arguments,
@@ -57,9 +59,24 @@ DOCUMENTED_PARAMS = {
     "shufflenet_v2_x1_0": 2_278_604,
     "efficientnet_b0": 5_288_548,
     "densenet121": 7_978_856,
-    "inception_v3": 27_161_264,         # with AuxLogits (3,326_696), as torchvision documents it
+    "inception_v3": 27_161_264,         # with AuxLogits (3,326,696), as torchvision documents it
     "inception_v3-no-aux": 23_834_568,  # 27,161,264 − 768·128 − 256 − 25·128·768 − 1,536 − 769,000
 }
+
+
+@pytest.mark.parametrize("name", ["convnext_tiny", "shufflenet_v2_x1_0", "efficientnet_b0", "densenet121",
+                                  "inception_v3-no-aux"])
+def test_torchvision_weights_metadata(name):
+    """What torchvision's Weights enums publish (no download): num_params, and "GFLOPS" (_ops), which are
+    conv + linear multiply-adds in billions to 3 decimals; inception_v3's are its eval forward, without
+    the aux head (its num_params do include the head's parameters)."""
+    case = CASES[name]
+    meta = torchvision.models.get_model_weights(case.builder).DEFAULT.meta
+    assert meta["num_params"] == DOCUMENTED_PARAMS["inception_v3" if name.startswith("inception") else name]
+    report = archcalc.analyze(case.graph())
+    conv_linear = sum(r.macs for r in report.layers if r.kind in ("conv", "dense"))
+    assert conv_linear == report.totals.macs
+    assert round(conv_linear / 1e9, 3) == meta["_ops"]
 
 
 @pytest.fixture(autouse=True)
