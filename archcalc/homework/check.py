@@ -27,6 +27,7 @@ from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import LayerError, SpecError, read_text
 from .explain import explain
 from ..layers import lookup
+from ..i18n import N_, _, ngettext
 from ..layers.base import did_you_mean
 from ..report.tables import grouped
 from ..report.homework import shape_x, step_text, total_params_text
@@ -44,19 +45,20 @@ TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "param
               "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
               "macs": "macs", "mult_adds": "macs", "flops": "flops"}
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
-LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
-          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
-          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
+LABELS = {"output_shape": N_("output shape"), "params": N_("params"), "trainable_params": N_("trainable params"),
+          "non_trainable_params": N_("non-trainable params"), "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": N_("receptive field"), "pool_output": N_("pooled output"),
+          "pool_mask": N_("max-pool backward mask")}
 ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
 POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
 PARTIAL = Fraction(1, 2)
 # Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
 CREDITS = {
-    "rounding": "right count, wrong rounding",
-    "units": "right count, wrong units",
-    "arithmetic": "right formula, wrong arithmetic",
-    "carried": "right method on an input carried over from an earlier answer",
-    "order": "right sizes, in the other order",
+    "rounding": N_("right count, wrong rounding"),
+    "units": N_("right count, wrong units"),
+    "arithmetic": N_("right formula, wrong arithmetic"),
+    "carried": N_("right method on an input carried over from an earlier answer"),
+    "order": N_("right sizes, in the other order"),
 }
 PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
 MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute

@@ -4,7 +4,7 @@ explanation, torch module, the torch ops it is imported from).
 
 Adding a type is one class, in its family's file or a new one, decorated with `@register`; a new
 family file is imported below. Other packages add types through the `archcalc.layers` entry-point
-group (see registry). May import: errors only. Nothing outside this package branches on a type name.
+group (see registry). May import: errors and i18n only. Nothing outside this package branches on a type name.
 """
 # The families register their classes on import, in the order `archcalc layers` lists them.
 from . import conv, pool, dense, norm, regularization, merge, activation, resample, recurrent  # noqa: F401,I001

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .shapes import numel, uneven_consequence, window_warnings
 
 
@@ -221,7 +222,7 @@ def window_steps(windows):
             if w is windows[0] or not same_kernel:
                 steps.append(Step(f"F_eff{'' if same_kernel else suffix}", "D·(F − 1) + 1",
                                   f"{w.dilation}·({w.kernel} − 1) + 1", w.effective_kernel,
-                                  "dilation spreads the kernel over more input"))
+                                  _("dilation spreads the kernel over more input")))
             kernel, kernel_symbol = str(w.effective_kernel), "F_eff"
         if w.pad_before == w.pad_after:
             pad_symbol, pad = "2P", f"2·{w.pad_before}"
@@ -230,7 +231,7 @@ def window_steps(windows):
         exact = note = ""
         if w.remainder:
             exact = w.unrounded
-            note = "not an integer: " + uneven_consequence(w)
+            note = _("not an integer: {consequence}").format(consequence=uneven_consequence(w))
         steps.append(Step(f"O{suffix}", f"(N − {kernel_symbol} + {pad_symbol})/S + 1",
                           f"({w.size} − {kernel} + {pad})/{w.stride} + 1", w.output, note, exact))
     return steps
@@ -247,7 +248,7 @@ def weights_flops_step(layer, ins, out, bias_symbol, bias_count):
 def did_you_mean(word, candidates):
     import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    return _("did you mean '{word}'?").format(word=close[0]) if close else None
 
 
 PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
@@ -490,19 +491,19 @@ class Layer:
             )
 
     @staticmethod
-    def same_shape_step(out, why="same as the input"):
-        return Step("output", "", "", out, why)
+    def same_shape_step(out, why=None):
+        return Step("output", "", "", out, _("same as the input") if why is None else why)
 
     @staticmethod
-    def no_params_step(why="no parameters"):
-        return Step("params", "", "", 0, why)
+    def no_params_step(why=None):
+        return Step("params", "", "", 0, _("no parameters") if why is None else why)
 
     def flops_step(self, ins, out):
         """FLOPs of a layer that does a fixed amount of work per output element."""
         per = self.flops(ins, out) // max(numel(out), 1)
         if per == 1:
-            return Step("FLOPs", "elements", dims(out), self.flops(ins, out))
-        return Step("FLOPs", "per element · elements", f"{per}·{dims(out)}", self.flops(ins, out))
+            return Step("FLOPs", _("elements"), dims(out), self.flops(ins, out))
+        return Step("FLOPs", _("per element · elements"), f"{per}·{dims(out)}", self.flops(ins, out))
 
 
 class Windowed(Layer):

@@ -1,6 +1,7 @@
 """Fully-connected layers and the flatten that feeds them. A dense layer takes a (features,) vector or a
 (tokens, features) sequence, applied at each position with one shared weight (MACs = tokens·in·out)."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .shapes import numel
 from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
@@ -93,22 +94,22 @@ class Dense(Layer):
         steps = [Step("output", "n_out", "", out)]
         if self.bias:
             steps.append(Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
-                              "a weight per input and one bias, for each output"))
+                              _("a weight per input and one bias, for each output")))
         else:
             steps.append(Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins),
-                              "no bias (bias: false)"))
+                              _("no bias (bias: false)")))
         return steps + [Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", self.macs(ins, out)),
                         weights_flops_step(self, ins, out, "n_out", self.units)]
 
     def explain_sequence(self, ins, out):
         n, n_in = ins[0]
         params = (Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
-                       "one weight shared by every token") if self.bias else
-                  Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), "no bias (bias: false)"))
+                       _("one weight shared by every token")) if self.bias else
+                  Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), _("no bias (bias: false)")))
         flops = (Step("FLOPs", "2·MACs + tokens·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
                       self.flops(ins, out)) if self.bias else
                  Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out)))
-        return [Step("output", "(tokens, n_out)", f"({n}, {self.units})", out, "applied at each position"), params,
+        return [Step("output", "(tokens, n_out)", f"({n}, {self.units})", out, _("applied at each position")), params,
                 Step("MACs", "tokens·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
 
@@ -167,7 +168,8 @@ class Flatten(Layer):
 
     def explain(self, ins, out):
         if len(out) > 1:
-            return [Step("output", "", dims(ins[0]), out, f"axes {self.span(ins)[0]}..{self.span(ins)[1]} joined"),
-                    self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+            first, last = self.span(ins)
+            return [Step("output", "", dims(ins[0]), out, _("axes {first}..{last} joined").format(first=first, last=last)),
+                    self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
         return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
-                self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+                self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]

@@ -1,6 +1,7 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
 from .shapes import numel
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
@@ -120,8 +121,8 @@ class LocalResponseNorm(Layer):
         return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every)]
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),
-                Step("FLOPs", "(2n + 3)·elements", f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
+        return [self.same_shape_step(out), self.no_params_step(_("no parameters: n, α, β and k are fixed")),
+                Step("FLOPs", _("(2n + 3)·elements"), f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
 
     def workspace(self, ins, out, width):
         """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for

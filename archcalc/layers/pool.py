@@ -1,6 +1,7 @@
 """Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
 Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
 from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
@@ -80,7 +81,7 @@ class _WindowPool(Windowed):
         window_symbol, window = self.kernel_terms()
         flops = self.window_flops_step(window_symbol, window, f"C·{self.size_symbol(out)}", dims(out))
         return window_steps(self.windows(ins[0])) + [
-            self.no_params_step("no parameters: pooling only compares or averages"),
+            self.no_params_step(_("no parameters: pooling only compares or averages")),
             Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
 
 
@@ -231,7 +232,7 @@ class _AdaptiveAvgPool(Layer):
         sums = [sum(adaptive_windows(size, o)) for size, o in zip(ins[0][1:], self.output)]
         symbols = {1: "Σ window lengths", 2: "Σ window heights·Σ window widths",
                    3: "Σ window depths·Σ window heights·Σ window widths"}[self.rank]
-        return [Step("output", "output_size", "", out, "window i spans [floor(i·N/O), ceil((i+1)·N/O))"),
+        return [Step("output", "output_size", "", out, _("window i spans [floor(i·N/O), ceil((i+1)·N/O))")),
                 self.no_params_step("no parameters: pooling only averages"),
                 Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
                      self.flops(ins, out), "one add or divide per input element of every window")]
@@ -278,8 +279,8 @@ class _GlobalAvgPool(Layer):
         return getattr(torch_modules, self.torch_modules[0])()
 
     def explain(self, ins, out):
-        return [Step("output", "C", "", out, "one value per channel"),
-                self.no_params_step("no parameters: pooling only compares or averages"),
+        return [Step("output", "C", "", out, _("one value per channel")),
+                self.no_params_step(_("no parameters: pooling only compares or averages")),
                 Step("FLOPs", *self.global_flops(ins[0]), self.flops(ins, out))]
 
     @staticmethod
