@@ -14,6 +14,7 @@ from .analysis.memory import MODES, OPTIMIZER_STATES
 from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
 from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError
+from .i18n import _
 from .homework.exercises import TOPICS as EXERCISE_TOPICS
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -22,11 +23,20 @@ DTYPES = tuple(DTYPE_BYTES)
 class ArchcalcGroup(click.Group):
     """Turns a SpecError anywhere below into one clear message and exit status 2, never a traceback."""
 
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, hoist_lang(args))
+
+    def main(self, *args, **kwargs):
+        from .i18n import kept
+        with kept():                # --lang holds for this run only (CliRunner runs many in one process)
+            return super().main(*args, **kwargs)
+
     def invoke(self, ctx):
         try:
             result = super().invoke(ctx)
         except SpecError as err:
-            click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
+            label = _("error:")
+            click.echo(f"{paint(label, fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
         except SystemExit as done:          # check and verify exit 1 on a disagreement: they still ran
             if done.code in (0, 1, None):
@@ -34,6 +44,35 @@ class ArchcalcGroup(click.Group):
             raise
         warn_layouts(ctx)
         return result
+
+
+def hoist_lang(args):
+    """`--lang ko` (or `--lang=ko`) anywhere on the line, before a `--`, moves to the front where the group's
+    option reads it: so every command takes it, `archcalc explain lenet5 --lang ko` as `archcalc --lang ko ...`."""
+    args, found, rest = list(args), [], []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            rest += args[i:]
+            break
+        if args[i] == "--lang" and i + 1 < len(args):
+            found, i = args[i:i + 2], i + 2
+            continue
+        if args[i].startswith("--lang="):
+            found, i = [args[i]], i + 1
+            continue
+        rest.append(args[i])
+        i += 1
+    return found + rest
+
+
+def choose_language(ctx, param, value):
+    """--lang, else $ARCHCALC_LANG, else the locale (archcalc.i18n); every run sets it afresh."""
+    from .i18n import available, normalize, set_language
+    if value is not None and normalize(value) not in available():
+        raise click.BadParameter(f"'{value}' is not one of {', '.join(available())}", ctx, param)
+    set_language(value)
+    return value
 
 
 def paint(text, **style):
@@ -175,6 +214,9 @@ def format_option(func):
 
 @click.group(cls=ArchcalcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="archcalc")
+@click.option("--lang", metavar="LANG", callback=choose_language, is_eager=True, expose_value=False,
+              help="Language of the output: en or ko (any command: archcalc explain lenet5 --lang ko). "
+                   "Default: $ARCHCALC_LANG, else Korean when the locale is (LANG=ko_KR.UTF-8), else English.")
 def main():
     """Static calculator for neural-network architectures: shapes, parameters,
     MACs/FLOPs, memory and receptive field, from a YAML spec.
@@ -222,7 +264,8 @@ def warn_layouts(ctx):
     for graph in ctx.meta.pop(LOADED, []):
         if graph.layout_note:
             message, fix = graph.layout_note
-            click.echo(f"{paint('warning:', fg='yellow', bold=True)} {graph.name}: {message}\n  fix: {fix}",
+            warning, fix_label = _("warning:"), _("fix:")
+            click.echo(f"{paint(warning, fg='yellow', bold=True)} {graph.name}: {message}\n  {fix_label} {fix}",
                        err=True)
 
 
@@ -929,9 +972,10 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
                                            kernel="x".join(map(str, kernels[0].shape)), stride=stride,
                                            padding=padding, in_channels=len(channels), bias=bool(bias_value))
-        title = (f"conv: {len(channels)} channel(s), kernel {kernels[0].shape[0]}×{kernels[0].shape[1]}, "
-                 f"bias {bias_value:g} (cross-correlation, as PyTorch's conv2d)")
-        emit(numeric(title, exp, [("output", values)]), output)
+        title = _("conv: {channels} channel(s), kernel {kernel}, bias {bias} (cross-correlation, as PyTorch's "
+                  "conv2d)").format(channels=len(channels), kernel=f"{kernels[0].shape[0]}×{kernels[0].shape[1]}",
+                                    bias=f"{bias_value:g}")
+        emit(numeric(title, exp, [(_("output"), values)]), output)
         return
     if not (input_size and kernel):
         raise click.UsageError("give --input and --kernel (or --matrix and --kernel-matrix for values)")
@@ -975,10 +1019,10 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
             values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
         exp = calculators.pool_explanation(input_size="x".join(map(str, matrix.shape)), kernel=kernel,
                                            stride=stride, padding=padding, mode=mode)
-        blocks = [(f"{mode} pooled", values)]
+        blocks = [(_("max pooled") if mode == "max" else _("avg pooled"), values)]
         if mask is not None:
-            blocks.append(("routing mask (the gradient of each output flows back to its 1)", mask))
-        emit(numeric(f"{mode} pooling", exp, blocks), output)
+            blocks.append((_("routing mask (the gradient of each output flows back to its 1)"), mask))
+        emit(numeric(_("max pooling") if mode == "max" else _("avg pooling"), exp, blocks), output)
         return
     if not input_size:
         raise click.UsageError("give --input (or --matrix for values)")

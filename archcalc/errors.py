@@ -3,6 +3,8 @@ import errno
 import os
 from contextlib import contextmanager
 
+from .i18n import _
+
 
 class Unsupported(Exception):
     """A torch (or Keras) operation with no archcalc equivalent; the text says what is missing."""
@@ -37,10 +39,10 @@ class SpecError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        layer = f"layer '{_clip(str(self.layer), 200)}': " if self.layer else ""
+        layer = _("layer '{layer}': ").format(layer=_clip(str(self.layer), 200)) if self.layer else ""
         text = f"{where}{layer}{_clip(self.message, MAX_MESSAGE)}"
         if self.hint:
-            text += f"\n  fix: {_clip(self.hint, MAX_MESSAGE)}"
+            text += "\n  " + _("fix:") + " " + _clip(self.hint, MAX_MESSAGE)
         return text
 
 

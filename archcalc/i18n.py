@@ -97,6 +97,16 @@ def using(language_code):
         set_language(previous)
 
 
+@contextlib.contextmanager
+def kept():
+    """Whatever a block sets (the CLI's --lang), the language before it comes back after it."""
+    saved = dict(_active)
+    try:
+        yield
+    finally:
+        _active.update(saved)
+
+
 def _catalog():
     if _active["catalog"] is None:
         language()

@@ -30,7 +30,7 @@ from ..layers import lookup
 from ..i18n import N_, _, ngettext
 from ..layers.base import did_you_mean
 from ..report.tables import grouped
-from ..report.homework import shape_x, step_text, total_params_text
+from ..report.homework import KIND_LABELS, shape_x, step_text, total_params_text
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
 from ..spec.graph import INPUT, Graph, as_graph, load_spec
 from .summary_parse import KERAS, detect, parse_summary
@@ -579,7 +579,8 @@ class _Checker:
             step = explained.step(STEP_OF[answer.quantity])
             working = [step_text(step, self.graph.layout)] if step else []
             if answer.quantity == "params" and self.keras and record.params != step.result:
-                working.append(f"+ moving mean and variance, which Keras also lists: 4·C = {grouped(record.params)}")
+                working.append(_("+ moving mean and variance, which Keras also lists: 4·C = {count}").format(
+                    count=grouped(record.params)))
             ok = answer.given.matches(truth)
             verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
             matches = answer.given.matches
@@ -594,7 +595,7 @@ class _Checker:
         number, the closest of rounding the wrong way and reading K as 1024 (of the right count or of a
         mistake's); for an exact number, a single slipped or swapped digit."""
         mistakes = [tuple(m) + ("", None)[len(m) - 2:] for m in mistakes]
-        for value, message, credit, _ in mistakes:
+        for value, message, credit, _bias in mistakes:
             if matches(value):
                 return message, credit
         given = answer.given
@@ -642,14 +643,15 @@ class _Checker:
                 continue
             result = self.measure(changed, ins, quantity)
             if result and result[0] != truth:
-                found.append((result[0], f"{title}: {result[1]}", "",
+                found.append((result[0], _("{mistake}: {working}").format(mistake=title, working=result[1]), "",
                               self.bias_reading(changed, ins, quantity, changes)))
         if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
             stats = layer.keras_non_trainable(ins)
-            found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
-                                         f"are 4·C = 4·{ins[0][0]} = {grouped(truth + stats)}, but only γ and β "
-                                         f"(2·C = {grouped(truth)}) are trained; the statistics are buffers "
-                                         "(Keras lists them as non-trainable params)"))
+            found.append((truth + stats, _("batchnorm statistics counted as trainable: γ, β, moving mean and variance "
+                                           "are 4·C = 4·{channels} = {all}, but only γ and β (2·C = {trained}) are "
+                                           "trained; the statistics are buffers (Keras lists them as non-trainable "
+                                           "params)").format(channels=ins[0][0], all=grouped(truth + stats),
+                                                             trained=grouped(truth))))
         found += swapped_count_mistakes(quantity, truth, self.records[node.name])
         if quantity != "output_shape" and answer.given.tolerance == 0 and answer.given.value.denominator == 1:
             found += self.channel_mistakes(node, layer, ins, quantity, truth, int(answer.given.value))
@@ -659,8 +661,9 @@ class _Checker:
             other = CHANNELS_FIRST if answer.layout == CHANNELS_LAST else CHANNELS_LAST
             if len(truth) > 1:
                 found.append((from_layout(to_layout(truth, other), answer.layout),
-                              f"right sizes in {other} order; these answers are read {answer.layout}: "
-                              f"{shape_x(to_layout(truth, answer.layout))}", "order"))
+                              _("right sizes in {other} order; these answers are read {layout}: {shape}").format(
+                                  other=other, layout=answer.layout, shape=shape_x(to_layout(truth, answer.layout))),
+                              "order"))
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
@@ -676,7 +679,8 @@ class _Checker:
             return result[0] if result else None
         slope = (at(channels + step) or 0) - truth
         symbol = "C_in" if layer.kind == "conv" else "n_in"
-        source = f"{node.inputs[0]}'s output" if node.inputs[0] != INPUT else "the network input"
+        source = (_("{layer}'s output").format(layer=node.inputs[0]) if node.inputs[0] != INPUT
+                  else _("the network input"))
 
         if slope <= 0 or (given_value - truth) % slope:
             return []
@@ -684,9 +688,12 @@ class _Checker:
         result = self.measure(layer, [(wrong,) + tuple(ins[0][1:])], quantity) if wrong >= 1 else None
         if not result or result[0] != given_value:
             return []
-        what = "channels" if layer.kind == "conv" else "features"
-        return [(given_value, f"wrong number of input {what}: {result[1]} uses {symbol} = {wrong}, but "
-                              f"{node.name}'s input ({source}) has {channels}")]
+        sentence = (_("wrong number of input channels: {working} uses {symbol} = {wrong}, but {layer}'s input "
+                      "({source}) has {right}") if layer.kind == "conv" else
+                    _("wrong number of input features: {working} uses {symbol} = {wrong}, but {layer}'s input "
+                      "({source}) has {right}"))
+        return [(given_value, sentence.format(working=result[1], symbol=symbol, wrong=wrong, layer=node.name,
+                                              source=source, right=channels))]
 
     def carried_mistakes(self, node, layer, ins, quantity, truth):
         theirs = [self.student_shapes[ref] for ref in node.inputs]
@@ -697,8 +704,9 @@ class _Checker:
             return []
         earlier = ", ".join(f"{self.origins[ref]} = {shape_x(to_layout(s, self.graph.layout))}"
                             for ref, s, right in zip(node.inputs, theirs, ins) if s != right)
-        return [(result[0], f"carried over from your earlier answer {earlier}: this layer's own arithmetic is "
-                            f"right for that input: {result[1]}", "carried")]
+        return [(result[0], _("carried over from your earlier answer {earlier}: this layer's own arithmetic is "
+                              "right for that input: {working}").format(earlier=earlier, working=result[1]),
+                 "carried")]
 
     def uneven_mistakes(self, node, layer, ins, truth):
         """Sizes that do not divide evenly: rounding up, or the input size the exercise probably meant."""
@@ -712,10 +720,11 @@ class _Checker:
                           f"{w.unrounded}"
                           for w in windows[:1 if square else 2] if w.remainder)
         ceil = windows[0].ceil_mode
-        rounds = f"PyTorch rounds {'up (ceil_mode)' if ceil else 'down'} to {shape_x(to_layout(truth, self.graph.layout))}"
+        rounds = (_("PyTorch rounds up (ceil_mode) to {shape}") if ceil else _("PyTorch rounds down to {shape}")
+                  ).format(shape=shape_x(to_layout(truth, self.graph.layout)))
         unrounded = (truth[0],) + tuple(Fraction(w.span, w.stride) + 1 for w in windows)
-        found = [(unrounded, f"not rounded: {exact} is not an integer, and a layer has whole output positions; "
-                             f"{rounds}")]
+        found = [(unrounded, _("not rounded: {exact} is not an integer, and a layer has whole output positions; "
+                               "{rounds}").format(exact=exact, rounds=rounds))]
         rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=not ceil).output for w in windows)
         for axis, w in enumerate(windows):
             for size in even_sizes(w) if w.remainder else ():
@@ -725,20 +734,25 @@ class _Checker:
                     shape[2] = size
                 result = self.measure(layer, [tuple(shape)], "output_shape")
                 if result:
-                    also = f"; rounding {'down' if ceil else 'up'} gives the same number" if result[0] == rounded else ""
-                    found.append((result[0], f"uneven input size: {exact} is not an integer and {rounds}; "
-                                             f"your answer is what an input of {size} gives: {result[1]}; "
-                                             f"{size} is probably the size meant{also}"))
-        hint = "" if layer.kind == "conv" or ceil else " (ceil_mode: true would round up)"
-        found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
+                    also = ((_("; rounding down gives the same number") if ceil else
+                             _("; rounding up gives the same number")) if result[0] == rounded else "")
+                    found.append((result[0], _("uneven input size: {exact} is not an integer and {rounds}; "
+                                               "your answer is what an input of {size} gives: {working}; "
+                                               "{size} is probably the size meant").format(
+                        exact=exact, rounds=rounds, size=size, working=result[1]) + also))
+        hint = "" if layer.kind == "conv" or ceil else _(" (ceil_mode: true would round up)")
+        found.append((rounded, (_("rounded down: {exact} is not an integer and {rounds}") if ceil else
+                                _("rounded up: {exact} is not an integer and {rounds}")).format(
+            exact=exact, rounds=rounds) + hint))
         return found
 
     def field_verdict(self, answer):
         record, explained = self.records[answer.layer], self.steps[answer.layer]
         truth = record.receptive_field
         if not isinstance(truth, ReceptiveField):
-            raise SpecError(f"'{answer.layer}' has no receptive field to check (it is not a windowed map layer)",
-                            file=self.answers_file, line=answer.line, hint="ask for a conv or pooling layer's")
+            raise SpecError(_("'{layer}' has no receptive field to check (it is not a windowed map layer)").format(
+                layer=answer.layer), file=self.answers_file, line=answer.line,
+                hint=_("ask for a conv or pooling layer's"))
         given = answer.given * len(truth.size) if len(answer.given) == 1 else answer.given
         working = [" = ".join((s.quantity, s.formula, s.substituted, str(s.result))) for s in explained.field_steps
                    if s.quantity.startswith("r")]
@@ -748,10 +762,11 @@ class _Checker:
         before = [self.records[ref].receptive_field for ref in self.nodes[answer.layer].inputs if ref in self.records]
         before = before[0] if before and isinstance(before[0], ReceptiveField) else ReceptiveField.of_input()
         if not verdict.ok and tuple(given) == before.size:
-            verdict.diagnosis = (f"that is the receptive field of this layer's input, r_in = {shape_x(before.size)}; "
-                                 f"the layer widens it by (k − 1)·j_in")
+            verdict.diagnosis = _("that is the receptive field of this layer's input, r_in = {size}; "
+                                  "the layer widens it by (k − 1)·j_in").format(size=shape_x(before.size))
         elif not verdict.ok and tuple(given) == truth.jump:
-            verdict.diagnosis = f"that is the jump (effective stride) j = {shape_x(truth.jump)}, not the field size"
+            verdict.diagnosis = _("that is the jump (effective stride) j = {jump}, not the field size").format(
+                jump=shape_x(truth.jump))
         return verdict
 
     # -- totals
@@ -772,28 +787,32 @@ class _Checker:
     def total_mistakes(self, quantity, truth):
         found = []
         stats = sum(n.layer.keras_non_trainable([self.shapes[ref] for ref in n.inputs]) for n in self.graph.nodes)
-        buffers = (f"the moving mean and variance, 2·C per batchnorm = {grouped(stats)}; PyTorch keeps them as "
-                   "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)")
+        buffers = _("the moving mean and variance, 2·C per batchnorm = {count}; PyTorch keeps them as "
+                    "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)").format(
+            count=grouped(stats))
         if quantity in ("params", "trainable_params"):
             found += self.bias_total_mistakes(truth)
             if stats and not self.keras:
-                what = "parameters" if quantity == "params" else "trainable"
-                found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
+                sentence = (_("batchnorm statistics counted as parameters: + {buffers}") if quantity == "params"
+                            else _("batchnorm statistics counted as trainable: + {buffers}"))
+                found.append((truth + stats, sentence.format(buffers=buffers)))
         if quantity == "non_trainable_params" and stats and not self.keras:
-            found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
+            found.append((stats, _("batchnorm statistics counted as non-trainable params: {buffers}").format(
+                buffers=buffers)))
         if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
-            found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
-                                                     f"{grouped(self.report.totals.non_trainable_params)} of "
-                                                     "the total are moving means and variances"))
+            found.append((self.report.totals.params, _("non-trainable batchnorm statistics counted as trainable: "
+                                                       "{count} of the total are moving means and variances").format(
+                count=grouped(self.report.totals.non_trainable_params))))
         if quantity == "macs":
-            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"))
-            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked", "units"))
+            found.append((self.report.totals.flops, _("FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"), "units"))
+            found.append((2 * truth, _("FLOPs (2 per MAC) given where MACs were asked"), "units"))
         if quantity == "flops":
             macs = self.report.totals.macs
-            found.append((macs, f"MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{grouped(macs)}, plus bias "
-                                "and the other layers' operations", "units"))
-            found.append((2 * macs, f"FLOPs counted as 2·MACs = 2·{grouped(macs)}: archcalc also counts bias "
-                                    "additions, activations and pooling (see the FLOPs convention in the README)"))
+            found.append((macs, _("MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{macs}, plus bias "
+                                  "and the other layers' operations").format(macs=grouped(macs)), "units"))
+            found.append((2 * macs, _("FLOPs counted as 2·MACs = 2·{macs}: archcalc also counts bias "
+                                      "additions, activations and pooling (see the FLOPs convention in the README)"
+                                      ).format(macs=grouped(macs))))
         return found
 
     def bias_total_mistakes(self, truth):
@@ -808,7 +827,8 @@ class _Checker:
             (left_out if node.layer.bias else counted).setdefault(node.layer.kind, []).append((node.name, amount))
         found = []
         for name, amount in (item for items in left_out.values() for item in items):
-            found.append((truth - amount, f"bias left out in {name}: − {grouped(amount)}"))
+            found.append((truth - amount, _("bias left out in {layer}: − {amount}").format(layer=name,
+                                                                                             amount=grouped(amount))))
         groups = dict(left_out)
         if len(left_out) > 1:
             groups["all"] = [item for items in left_out.values() for item in items]
@@ -833,37 +853,46 @@ def option_mistakes(node):
     layer, opts = node.layer, node.layer.opts
     found = []
     if opts.get("bias") is True:
-        found.append(("bias left out", {"bias": False}))
+        found.append((_("bias left out"), {"bias": False}))
     if opts.get("bias") is False:
-        found.append((f"bias counted, but {node.name} has none (bias: false)", {"bias": True}))
+        found.append((_("bias counted, but {layer} has none (bias: false)").format(layer=node.name), {"bias": True}))
     if "padding" in opts and opts["padding"] not in ((0, 0), "valid"):
-        found.append(("padding forgotten (P = 0)", {"padding": (0, 0)}))
+        found.append((_("padding forgotten (P = 0)"), {"padding": (0, 0)}))
     if "stride" in opts and (opts["stride"] or layer.kernel) != (1, 1):
-        found.append(("stride ignored (S = 1)", {"stride": (1, 1)}))
+        found.append((_("stride ignored (S = 1)"), {"stride": (1, 1)}))
     if opts.get("groups", 1) > 1:
-        found.append((f"grouped convolution ignored (G = 1 instead of {opts['groups']})", {"groups": 1}))
+        found.append((_("grouped convolution ignored (G = 1 instead of {groups})").format(groups=opts["groups"]),
+                      {"groups": 1}))
     return found
 
 
 def swapped_count_mistakes(quantity, truth, record):
     if quantity == "flops" and record.macs:
-        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}",
-                 "units")]
+        return [(record.macs, _("MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {flops}").format(
+            flops=grouped(record.flops)), "units")]
     if quantity == "macs" and record.macs:
-        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"),
-                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}",
-                 "units")]
+        return [(record.flops, _("FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"), "units"),
+                (2 * record.macs, _("FLOPs (2 per MAC) given where MACs were asked: MACs = {macs}").format(
+                    macs=grouped(record.macs)), "units")]
     return []
 
 
+BIAS_SUMS = {  # (left out or counted, of every layer or of one kind): whole sentences, to translate as one
+    ("left out in", True): N_("bias left out in every one of the {count} layers ({names}): − {sum}"),
+    ("left out in", False): N_("bias left out in every one of the {count} {kind} layers ({names}): − {sum}"),
+    ("counted in", True): N_("bias counted in every one of the {count} layers that have none (bias: false) "
+                             "({names}): + {sum}"),
+    ("counted in", False): N_("bias counted in every one of the {count} {kind} layers that have none "
+                              "(bias: false) ({names}): + {sum}"),
+}
+
+
 def bias_sum_message(verb, kind, items, none=False):
-    names = ", ".join(name for name, _ in items)
-    amounts = f"({' + '.join(grouped(a) for _, a in items)})" if len(items) <= 8 else ""
-    what = "layers" if kind == "all" else f"{kind} layers"
-    sign = "+" if none else "−"
-    which = "that have none (bias: false)" if none else ""
-    return (f"bias {verb} every one of the {len(items)} {what} {which}".replace("  ", " ").rstrip()
-            + f" ({names}): {sign} {amounts + ' = ' if amounts else ''}{grouped(sum(a for _, a in items))}")
+    names = ", ".join(name for name, _amount in items)
+    amounts = f"({' + '.join(grouped(a) for _name, a in items)})" if len(items) <= 8 else ""
+    total = grouped(sum(a for _name, a in items))
+    return _(BIAS_SUMS[verb, kind == "all"]).format(count=len(items), kind=_(KIND_LABELS.get(kind, kind)),
+                                                    names=names, sum=f"{amounts} = {total}" if amounts else total)
 
 
 # ---- readings of an abbreviated or slipped number
@@ -909,33 +938,33 @@ def roundings(given, n):
 
 # Every sentence a reading of a number can give, whole, so that each can be translated as one.
 READINGS = {
-    "rounded down": "{given} is {truth} rounded down; rounded it is {rounded}",
-    "rounded up": "{given} is {truth} rounded up; rounded it is {rounded}",
-    "binary": "K = 1024: {given} read with binary prefixes ({prefix} = {power}) is {value}, which matches "
-              "{truth} to the digits written; counts use K = 1,000 and M = 1,000,000, so {truth} is {rounded}",
-    ("mistake", "binary"): "{given}, reading {prefix} as {power}, matches {value}: {mistake}; the right count is "
-                           "{truth}",
-    ("mistake", "rounded down"): "{given} matches {value} rounded down: {mistake}; the right count is {truth}",
-    ("mistake", "rounded up"): "{given} matches {value} rounded up: {mistake}; the right count is {truth}",
-    ("no bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count without "
-                           "bias; with bias it is {truth}",
-    ("no bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count without bias; with "
-                                 "bias it is {truth}",
-    ("no bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count without bias; with bias "
-                               "it is {truth}",
-    ("bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count with a bias; "
-                        "without one (bias: false) it is {truth}",
-    ("bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count with a bias; without one "
-                              "(bias: false) it is {truth}",
-    ("bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count with a bias; without one "
-                            "(bias: false) it is {truth}",
-    "one digit": "only the {place} digit differs from the right count {truth}, as a slip in the arithmetic of "
-                 "the right formula would give",
-    "swapped": "two neighbouring digits are swapped: the right count is {truth}, as a slip in writing out the "
-               "right result would give",
+    "rounded down": N_("{given} is {truth} rounded down; rounded it is {rounded}"),
+    "rounded up": N_("{given} is {truth} rounded up; rounded it is {rounded}"),
+    "binary": N_("K = 1024: {given} read with binary prefixes ({prefix} = {power}) is {value}, which matches "
+              "{truth} to the digits written; counts use K = 1,000 and M = 1,000,000, so {truth} is {rounded}"),
+    ("mistake", "binary"): N_("{given}, reading {prefix} as {power}, matches {value}: {mistake}; the right count is "
+                           "{truth}"),
+    ("mistake", "rounded down"): N_("{given} matches {value} rounded down: {mistake}; the right count is {truth}"),
+    ("mistake", "rounded up"): N_("{given} matches {value} rounded up: {mistake}; the right count is {truth}"),
+    ("no bias", "binary"): N_("{given}, reading {prefix} as {power}, matches {value}{worked}, the count without "
+                           "bias; with bias it is {truth}"),
+    ("no bias", "rounded down"): N_("{given} matches {value}{worked} rounded down, the count without bias; with "
+                                 "bias it is {truth}"),
+    ("no bias", "rounded up"): N_("{given} matches {value}{worked} rounded up, the count without bias; with bias "
+                               "it is {truth}"),
+    ("bias", "binary"): N_("{given}, reading {prefix} as {power}, matches {value}{worked}, the count with a bias; "
+                        "without one (bias: false) it is {truth}"),
+    ("bias", "rounded down"): N_("{given} matches {value}{worked} rounded down, the count with a bias; without one "
+                              "(bias: false) it is {truth}"),
+    ("bias", "rounded up"): N_("{given} matches {value}{worked} rounded up, the count with a bias; without one "
+                            "(bias: false) it is {truth}"),
+    "one digit": N_("only the {place} digit differs from the right count {truth}, as a slip in the arithmetic of "
+                 "the right formula would give"),
+    "swapped": N_("two neighbouring digits are swapped: the right count is {truth}, as a slip in writing out the "
+               "right result would give"),
 }
-PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions",
-          "ten-millions", "hundred-millions", "billions")
+PLACES = (N_("ones"), N_("tens"), N_("hundreds"), N_("thousands"), N_("ten-thousands"), N_("hundred-thousands"),
+          N_("millions"), N_("ten-millions"), N_("hundred-millions"), N_("billions"))
 
 
 def reading_diagnosis(given, truth, mistakes):
@@ -960,7 +989,7 @@ def reading_diagnosis(given, truth, mistakes):
     best = rounded_ones[0] if rounded_ones else None
     if binary_ones and (best is None or binary_ones[0][0] < best[0]):
         best = binary_ones[0]
-    _, _, how, value, message, credit, bias = best
+    _order, _kind, how, value, message, credit, bias = best
     prefix = written_form(given)[1]
     words = {"given": given.text, "truth": grouped(truth), "rounded": rounded, "value": grouped(value),
              "prefix": prefix, "power": PREFIX_POWERS.get(prefix.lower(), "1,024"), "mistake": message,
@@ -968,8 +997,8 @@ def reading_diagnosis(given, truth, mistakes):
     if message is None:
         if how == "binary":
             words["value"] = grouped(round(given.binary[0]))
-        return READINGS[how].format(**words), "units" if how == "binary" else "rounding"
-    return READINGS[(bias[0] if bias else "mistake", how)].format(**words), credit or ""
+        return _(READINGS[how]).format(**words), "units" if how == "binary" else "rounding"
+    return _(READINGS[(bias[0] if bias else "mistake", how)]).format(**words), credit or ""
 
 
 def digit_slip(given, truth):
@@ -981,11 +1010,11 @@ def digit_slip(given, truth):
         return "", ""
     differ = [i for i, (a, b) in enumerate(zip(theirs, right)) if a != b]
     if len(differ) == 1 and len(right) - 1 - differ[0] < len(PLACES):
-        return READINGS["one digit"].format(place=PLACES[len(right) - 1 - differ[0]], truth=grouped(truth)), \
+        return _(READINGS["one digit"]).format(place=_(PLACES[len(right) - 1 - differ[0]]), truth=grouped(truth)), \
             "arithmetic"
     if len(differ) == 2 and differ[1] == differ[0] + 1 and theirs[differ[0]] == right[differ[1]] \
             and theirs[differ[1]] == right[differ[0]]:
-        return READINGS["swapped"].format(truth=grouped(truth)), "arithmetic"
+        return _(READINGS["swapped"]).format(truth=grouped(truth)), "arithmetic"
     return "", ""
 
 
@@ -1008,10 +1037,10 @@ def pool_verdict(answer):
     working = size_working(sizes.layers[0].steps, None)
     if answer.quantity == "pool_mask":
         if mode != "max":
-            raise SpecError(f"pooling exercise '{answer.layer}' asks for a mask, which only max pooling routes",
-                            line=answer.line, hint="remove `mask:` or set mode: max")
+            raise SpecError(_("pooling exercise '{name}' asks for a mask, which only max pooling routes").format(
+                name=answer.layer), line=answer.line, hint=_("remove `mask:` or set mode: max"))
         truth = mask
-        working.append("the gradient of each output flows back to the position of its window's maximum")
+        working.append(_("the gradient of each output flows back to the position of its window's maximum"))
     else:
         truth = values
     given = answer.given
@@ -1020,15 +1049,15 @@ def pool_verdict(answer):
     verdict = Verdict(answer.layer, answer.quantity, matrix_words(given), matrix_words(truth), ok, answer.line,
                       working)
     if not ok and answer.quantity == "pool_output":
-        other, _ = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
+        other, _mask = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
         if np.array(given, dtype=float).shape == other.shape and np.all(np.abs(np.array(given, dtype=float) - other)
                                                                         < 0.005):
-            verdict.diagnosis = ("these are the window averages; max pooling keeps each window's largest value"
+            verdict.diagnosis = (_("these are the window averages; max pooling keeps each window's largest value")
                                  if mode == "max" else
-                                 "these are the window maxima; average pooling keeps each window's mean")
+                                 _("these are the window maxima; average pooling keeps each window's mean"))
     if not ok and answer.quantity == "pool_mask" and np.array(given).shape != truth.shape:
-        verdict.diagnosis = (f"the mask has the input's shape {truth.shape[0]}×{truth.shape[1]}: one entry per "
-                             "input position")
+        verdict.diagnosis = _("the mask has the input's shape {shape}: one entry per input position").format(
+            shape=f"{truth.shape[0]}×{truth.shape[1]}")
     return verdict
 
 

@@ -29,7 +29,7 @@ def step_text(step, layout, bold=False):
     return " = ".join(parts)
 
 
-QUANTITIES = {"params": N_("params"), "weights": N_("weights")}
+QUANTITIES = {"params": N_("params"), "weights": N_("weights"), "output": N_("output")}
 
 
 def quantity_text(quantity):
@@ -205,7 +205,9 @@ def check_report(result, fmt="text"):
     else:
         title = _("{model}: checking {source} answers").format(model=result.model, source=result.source)
     lines = [heading(title, fmt), ""]
-    labels = [f"{v.layer or _('total')} {_(LABELS[v.quantity])}" for v in result.verdicts]
+    total = _("total")
+    labels = [(v.layer or total) + " " + _(LABELS[v.quantity]) for v in result.verdicts]
+    diagnosis, partial_credit = _("diagnosis"), _("partial credit")
     width = max(map(text_width, labels), default=0)
     for verdict, label in zip(result.verdicts, labels):
         mark = "✓" if verdict.ok else "✗"
@@ -216,17 +218,18 @@ def check_report(result, fmt="text"):
         if markdown:
             lines.append(f"- {mark} **{label}**: {value}")
             details = [f"`{w}`" for w in verdict.working]
-            details += [f"**{_('diagnosis')}**: {verdict.diagnosis}"] if verdict.diagnosis else []
-            details += [f"**{_('partial credit')}**: {_(CREDITS[verdict.credit])}"] if verdict.credit else []
+            details += [f"**{diagnosis}**: {verdict.diagnosis}"] if verdict.diagnosis else []
+            details += [f"**{partial_credit}**: {_(CREDITS[verdict.credit])}"] if verdict.credit else []
             lines += [f"  - {d}" for d in details]
             continue
         pad = " " * (width - text_width(label))
-        lines.append(f"{mark} {label}{pad}  {value}  ({_('line {line}').format(line=verdict.line)})")
+        where = _("line {line}").format(line=verdict.line)
+        lines.append(f"{mark} {label}{pad}  {value}  ({where})")
         lines += [f"    {w}" for w in verdict.working]
         if verdict.diagnosis:
-            lines.append(f"    {_('diagnosis')}: {verdict.diagnosis}")
+            lines.append(f"    {diagnosis}: {verdict.diagnosis}")
         if verdict.credit:
-            lines.append(f"    {_('partial credit')}: {_(CREDITS[verdict.credit])}")
+            lines.append(f"    {partial_credit}: " + _(CREDITS[verdict.credit]))
     right = sum(v.ok for v in result.verdicts)
     lines += ["", _("{right} of {count} answers right.").format(right=right, count=len(result.verdicts))]
     partial = sum(1 for v in result.verdicts if v.credit and not v.ok)
@@ -259,5 +262,5 @@ def numeric(title, exp, blocks):
     """`calc conv/pool --matrix`: the size arithmetic, then each (label, matrix) block."""
     lines = [title, *size_lines(exp)]
     for label, matrix in blocks:
-        lines += ["", f"{_(label)}:", matrix_text(matrix)]
+        lines += ["", f"{label}:", matrix_text(matrix)]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import zoo
 from ..errors import LayerError, SpecError, read_text
+from ..i18n import _
 from .expr import substitute
 from ..layers import Kind, layer_types, lookup, normalize, suggest
 from ..layers.base import did_you_mean
@@ -73,8 +74,9 @@ class Graph:
         names = [node.name for node in self.nodes]
         inside = [n for n in names if n.startswith(f"{name}.")]
         if inside:
-            return f"'{name}' is a block use; name one of its layers: {', '.join(inside[:4])}, ..."
-        return did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}"
+            return _("'{name}' is a block use; name one of its layers: {layers}, ...").format(
+                name=name, layers=", ".join(inside[:4]))
+        return did_you_mean(name, names) or _("its layers: {layers}").format(layers=", ".join(names[:12]))
 
     def error(self, node, err):
         """Locate an error raised while analysing `node`; when the input looked written in the other

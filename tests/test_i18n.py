@@ -1,0 +1,235 @@
+"""archcalc in Korean (issue 16, part 1): --lang and the locale choose the language, the homework commands
+speak Korean on the course's classic exercises with no English sentence left, the shipped catalog is
+compiled from its .po and holds every message the code marks, and a language is one catalog dropped in."""
+import io
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from archcalc import i18n
+from conftest import ROOT, cli, run_cli
+
+babel = pytest.importorskip("babel")
+from babel.messages import mofile, pofile  # noqa: E402
+from babel.messages.extract import extract_from_dir  # noqa: E402
+
+CATALOG = ROOT / "archcalc" / "locale" / "ko" / "LC_MESSAGES" / "archcalc.po"
+COMPILED = CATALOG.with_suffix(".mo")
+CLASSIC = ("lenet5", "alexnet", "vgg16", "mnist_fc", "mnist_cnn")
+
+# Answers as a student writes them, some wrong so that every kind of diagnosis is printed; the right
+# values, by hand:
+#   mnist_fc  fc1 (784 + 1)·512 = 401,920 (784·512 = 401,408 leaves the bias out); fc2 (512 + 1)·10 = 5,130
+#   lenet5    conv1 (32 − 5)/1 + 1 = 28 -> 6×28×28, (5·5·1 + 1)·6 = 156; fc1 (400 + 1)·120 = 48,120
+#             (400·120 = 48,000 leaves the bias out); 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706
+#   alexnet   conv1 (11·11·3 + 1)·96 = 34,944 (34,848 without bias); conv2 (27 − 5 + 2·2)/1 + 1 = 27
+#             (23 with the padding forgotten); pool1 (55 − 3)/2 + 1 = 27 (53 with the stride ignored)
+#   vgg16     fc6 (25,088 + 1)·4,096 = 102,764,544 (102.7M rounded down); fc7 (4,096 + 1)·4,096 =
+#             16,781,312 (16M = 4,096·4,096 = 16,777,216 in binary prefixes)
+#   mnist_cnn conv biases 32 + 64 + 64 = 160 left out of 93,322: 93,162; pool2 (11 − 2)/2 + 1 = 5.5 -> 5
+#             (6 rounded up)
+ANSWERS = {
+    "mnist_fc": "layers:\n  fc1: {params: 401408}\n  fc2: {params: 5130}\ntotals: {params: 407050}\n",
+    "lenet5": "layers:\n  conv1: {output_shape: 6x28x28, params: 156}\n  fc1: {params: 48000}\n"
+              "totals: {params: 61706}\n",
+    "alexnet": "layers:\n  conv1: {params: 34848}\n  conv2: {output_shape: [23, 23, 256]}\n"
+               "  pool1: {output_shape: 53x53x96}\ntotals: {params: 62.4M}\n",
+    "vgg16": "layers:\n  fc6: {params: 102.7M}\n  fc7: {params: 16M}\n",
+    "mnist_cnn": "layers:\n  conv1: {output_shape: [26, 26, 32], params: 320}\n  pool2: {output_shape: [6, 6, 64]}\n"
+                 "totals: {params: 93162}\n",
+}
+CALCS = [
+    ("conv", "--input", "227", "--kernel", "11", "--stride", "4", "--filters", "96", "--in-channels", "3"),
+    ("conv", "--input", "224", "--kernel", "11", "--stride", "4", "--filters", "96", "--in-channels", "3"),
+    ("conv", "--input", "27", "--kernel", "5", "--padding", "2", "--filters", "256", "--in-channels", "96"),
+    ("pool", "--input", "55", "--kernel", "3", "--stride", "2", "--channels", "96"),
+    ("dense", "--input", "9216", "--units", "4096"),
+]
+
+# Words an output line may hold in any language: units, symbols, tool and format names, the layer types
+# (registry names) and the specs' own layer names (added per run).
+SYMBOLS = {"MACs", "FLOPs", "KiB", "MiB", "GiB", "TiB", "PyTorch", "Keras", "torch", "torchinfo", "yaml", "fp32",
+           "vs", "channels_first", "channels_last", "ceil_mode", "tie", "bias", "false", "true"}
+WORD_RUN = re.compile(r"(?<![\w.'/-])[A-Za-z][A-Za-z'-]*(?: +[A-Za-z][A-Za-z'-]*)+(?![\w])")
+
+
+def type_names():
+    from archcalc.layers.registry import layer_types
+    names = set()
+    for cls in layer_types():
+        names |= {cls.type_name, *getattr(cls, "aliases", ())}
+    return names
+
+
+def layer_names(spec):
+    from archcalc import load_spec
+    return {node.name for node in load_spec(spec).nodes}
+
+
+def english_sentences(text, allowed):
+    """Runs of two or more words in Latin letters, none of them allowed: an untranslated sentence."""
+    found = []
+    for line in text.splitlines():
+        for run in WORD_RUN.findall(line):
+            words = [w for w in run.split() if w not in allowed and w.lower() not in allowed]
+            # an allowed word breaks the run: look for two unallowed words next to each other
+            run_words = run.split()
+            for a, b in zip(run_words, run_words[1:]):
+                if a in words and b in words and (len(a) > 1 or a == "a") and (len(b) > 1 or b == "a"):
+                    found.append(line.strip())
+                    break
+    return found
+
+
+def homework_runs(tmp_path):
+    """(command line, allowed words) for every homework command on the classic exercises."""
+    runs = []
+    for spec in CLASSIC:
+        allowed = SYMBOLS | type_names() | layer_names(spec) | set(CLASSIC)
+        answers = tmp_path / f"{spec}.yaml"
+        answers.write_text(ANSWERS[spec], encoding="utf-8")
+        runs += [(("explain", spec), allowed), (("explain", spec, "--format", "markdown"), allowed),
+                 (("summarize", spec), allowed), (("summarize", spec, "--format", "markdown"), allowed),
+                 (("check", spec, answers), allowed), (("check", spec, answers, "--format", "markdown"), allowed)]
+    everything = SYMBOLS | type_names() | set().union(*(layer_names(s) for s in CLASSIC)) | set(CLASSIC)
+    runs += [(("compare", "mnist_fc", "mnist_cnn"), everything), (("compare", "lenet5", "alexnet", "vgg16"), everything)]
+    runs += [(("calc",) + args, everything) for args in CALCS]
+    return runs
+
+
+def test_homework_commands_leave_no_english_sentence_in_korean(tmp_path):
+    untranslated = {}
+    for args, allowed in homework_runs(tmp_path):
+        result = cli(*args, "--lang", "ko")
+        assert result.returncode in (0, 1), (args, result.stderr)
+        assert re.search("[가-힣]", result.stdout), args          # it did speak Korean
+        left = english_sentences(result.stdout + result.stderr, allowed)
+        if left:
+            untranslated[" ".join(map(str, args[:2]))] = left
+    assert not untranslated, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in untranslated.items())
+
+
+def test_the_detector_finds_english():
+    """The check above can fail: an English sentence is found, formulas and allowed names are not."""
+    assert english_sentences("conv1  params left out here", {"conv1"}) == ["conv1  params left out here"]
+    assert english_sentences("O = (N − F + 2P)/S + 1 = (32 − 5 + 2·0)/1 + 1 = 28", set()) == []
+    assert english_sentences("conv1  conv2d  (6, 28, 28)  156  117.6K", {"conv1", "conv2d"}) == []
+    assert english_sentences("fc1  파라미터 수 = (n_in + 1)·n_out", {"fc1"}) == []
+
+
+def test_lang_option_anywhere_and_english_by_default():
+    english = cli("explain", "lenet5", "--layer", "conv1")
+    assert "worked arithmetic" in english.stdout and "출력" not in english.stdout
+    after = cli("explain", "lenet5", "--layer", "conv1", "--lang", "ko").stdout
+    before = cli("--lang", "ko", "explain", "lenet5", "--layer", "conv1").stdout
+    assert after == before and "계산 과정" in after
+    # (5·5·1 + 1)·6 = 156: the formula keeps its symbols in Korean
+    assert "파라미터 수 = (F·F·C_in + 1)·K = (5·5·1 + 1)·6 = 156" in after
+    assert "O = (N − F + 2P)/S + 1 = (32 − 5 + 2·0)/1 + 1 = 28" in after
+    assert cli("explain", "lenet5", "--layer", "conv1").stdout == english.stdout   # --lang held for one run only
+
+
+@pytest.mark.parametrize("environment,korean", [
+    ({"LANG": "ko_KR.UTF-8"}, True),
+    ({"LC_ALL": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}, True),
+    ({"LC_ALL": "en_US.UTF-8", "LANG": "ko_KR.UTF-8"}, False),       # LC_ALL wins, as in POSIX
+    ({"LANG": "C.UTF-8"}, False),
+    ({"LANG": "ko_KR.UTF-8", "ARCHCALC_LANG": "en"}, False),
+    ({"LANG": "en_US.UTF-8", "ARCHCALC_LANG": "ko"}, True),
+])
+def test_the_locale_chooses_the_language(environment, korean):
+    import os
+    env = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "ARCHCALC_LANG")}
+    result = run_cli("explain", "lenet5", "--layer", "conv1", env={**env, **environment})
+    assert result.returncode == 0
+    assert ("계산 과정" in result.stdout) is korean
+
+
+def test_errors_and_fixes_are_translated():
+    result = cli("explain", "lenet5", "--layer", "conv9", "--lang", "ko")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("오류:") and "conv9" in result.stderr
+    assert not english_sentences(result.stderr, {"conv1", "conv2", "lenet5"}), result.stderr
+    assert cli("explain", "lenet5", "--lang", "xx").returncode == 2
+
+
+def test_korean_tables_stay_aligned():
+    """Every line of a summary table is as wide on screen as its rule, Korean headers counting two columns."""
+    from archcalc.report.grid import width
+    out = cli("summarize", "lenet5", "--lang", "ko").stdout.splitlines()
+    rule = next(i for i, line in enumerate(out) if set(line) <= {"-", " "} and line)
+    header = out[rule - 1]
+    assert re.search("[가-힣]", header)
+    starts = [m.start() for m in re.finditer(r"(?:^|  )(-+)", out[rule])]
+    cells = [m.start(1) for m in re.finditer(r"(?:^|  )(-+)", out[rule])]
+    assert starts
+    # each header cell starts (in screen columns) where its rule starts
+    columns, position = [], 0
+    for i, ch in enumerate(header):
+        if i == 0 or (header[i - 1] == " " and i >= 2 and header[i - 2] == " " and ch != " "):
+            columns.append(position)
+        position += width(ch)
+    assert set(columns) <= set(cells) | {0}
+
+
+def test_api_language():
+    import archcalc
+    from archcalc.homework.explain import explain
+    from archcalc.report.homework import explanation
+    previous = archcalc.set_language("ko")
+    try:
+        assert "계산 과정" in explanation(explain("lenet5", layer="conv1"))
+    finally:
+        archcalc.set_language(previous)
+    with i18n.using("en"):
+        assert "worked arithmetic" in explanation(explain("lenet5", layer="conv1"))
+    with pytest.raises(ValueError, match="no catalog"):
+        archcalc.set_language("xx")
+
+
+def read_catalog(path):
+    with open(path, "rb") as handle:
+        return pofile.read_po(handle)
+
+
+def test_the_shipped_mo_is_the_po_compiled():
+    """Babel compiles the .po to the very bytes shipped (run `python tools/i18n.py compile` after editing it)."""
+    buffer = io.BytesIO()
+    mofile.write_mo(buffer, read_catalog(CATALOG))
+    assert COMPILED.read_bytes() == buffer.getvalue(), "run: python tools/i18n.py compile"
+
+
+def test_every_marked_message_has_a_korean_translation():
+    """What the code marks with _(), N_() or ngettext is in the Korean catalog, translated."""
+    catalog = read_catalog(CATALOG)
+    marked = {message if isinstance(message, str) else message[0]
+              for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT / "archcalc"))}
+    missing = sorted(m for m in marked if not (catalog.get(m) and catalog.get(m).string))
+    assert not missing, "not translated (python tools/i18n.py update, then translate):\n" + "\n".join(missing)
+    placeholders = re.compile(r"\{(\w*)[^{}]*\}")
+    for message in catalog:
+        if message.id and isinstance(message.id, str) and message.string:
+            assert sorted(placeholders.findall(message.id)) == sorted(placeholders.findall(message.string)), message.id
+
+
+def test_a_second_language_is_one_catalog(tmp_path, monkeypatch):
+    """Drop archcalc.mo into locale/<code>/LC_MESSAGES and --lang <code> speaks it: nothing else changes."""
+    locale = tmp_path / "locale"
+    shutil.copytree(ROOT / "archcalc" / "locale", locale)
+    catalog = read_catalog(CATALOG)
+    catalog.locale = None
+    for message in catalog:
+        if message.id == "{model}: worked arithmetic":
+            message.string = "{model}: calcul détaillé"
+        elif message.id:
+            message.string = ""
+    (locale / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    with open(locale / "fr" / "LC_MESSAGES" / "archcalc.mo", "wb") as handle:
+        mofile.write_mo(handle, catalog)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", locale)
+    assert "fr" in i18n.available()
+    result = cli("explain", "lenet5", "--layer", "conv1", "--lang", "fr")
+    assert result.returncode == 0 and result.stdout.startswith("lenet5: calcul détaillé")

@@ -1,0 +1,64 @@
+"""The message catalogs, in development (needs Babel: pip install -e '.[test]').
+
+    python tools/i18n.py update     # extract every _(), N_(), ngettext() from archcalc/ into
+                                    # archcalc/locale/archcalc.pot and merge it into each language's .po
+    python tools/i18n.py compile    # each .po -> its .mo, which ships with the package
+
+Translate in archcalc/locale/<code>/LC_MESSAGES/archcalc.po (new messages come in with an empty msgstr),
+then compile; tests/test_i18n.py checks that each shipped .mo is its .po compiled and that nothing marked
+is left untranslated. A new language: `pybabel init -D archcalc -i archcalc/locale/archcalc.pot
+-d archcalc/locale -l <code>`, translate, compile.
+"""
+import sys
+from pathlib import Path
+
+from babel.messages import mofile, pofile
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCALE = ROOT / "archcalc" / "locale"
+DOMAIN = "archcalc"
+
+
+def catalogs():
+    return sorted(LOCALE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+
+
+def extract():
+    """Every marked message of the package, with the files it is in (no line numbers: merges stay quiet)."""
+    template = Catalog(project="archcalc", domain=DOMAIN)
+    for filename, _line, message, comments, context in extract_from_dir(str(ROOT / "archcalc")):
+        template.add(message, locations=[(f"archcalc/{filename}", None)], auto_comments=comments, context=context)
+    return template
+
+
+def write_po(path, catalog):
+    with open(path, "wb") as handle:
+        pofile.write_po(handle, catalog, width=100, sort_output=True, include_lineno=False, omit_header=False)
+
+
+def update():
+    template = extract()
+    write_po(LOCALE / f"{DOMAIN}.pot", template)
+    for path in catalogs():
+        with open(path, "rb") as handle:
+            catalog = pofile.read_po(handle)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        write_po(path, catalog)
+        missing = [m.id for m in catalog if m.id and not m.string]
+        print(f"{path.relative_to(ROOT)}: {len(missing)} to translate")
+
+
+def compile_all():
+    for path in catalogs():
+        with open(path, "rb") as handle:
+            catalog = pofile.read_po(handle)
+        with open(path.with_suffix(".mo"), "wb") as handle:
+            mofile.write_mo(handle, catalog)
+        print(f"wrote {path.with_suffix('.mo').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    {"update": update, "compile": compile_all}[sys.argv[1] if len(sys.argv) > 1 else "update"]()
