@@ -157,22 +157,22 @@ def test_errors_and_fixes_are_translated():
 
 
 def test_korean_tables_stay_aligned():
-    """Every line of a summary table is as wide on screen as its rule, Korean headers counting two columns."""
-    from archcalc.report.grid import width
+    """Korean headers take two columns a character: every line of the summary table is as wide on screen as
+    its rule (the last column is right-aligned), and the writer is tabulate + wcwidth byte for byte."""
+    from archcalc.report.grid import table, width
     out = cli("summarize", "lenet5", "--lang", "ko").stdout.splitlines()
-    rule = next(i for i, line in enumerate(out) if set(line) <= {"-", " "} and line)
-    header = out[rule - 1]
-    assert re.search("[가-힣]", header)
-    starts = [m.start() for m in re.finditer(r"(?:^|  )(-+)", out[rule])]
-    cells = [m.start(1) for m in re.finditer(r"(?:^|  )(-+)", out[rule])]
-    assert starts
-    # each header cell starts (in screen columns) where its rule starts
-    columns, position = [], 0
-    for i, ch in enumerate(header):
-        if i == 0 or (header[i - 1] == " " and i >= 2 and header[i - 2] == " " and ch != " "):
-            columns.append(position)
-        position += width(ch)
-    assert set(columns) <= set(cells) | {0}
+    rule = next(i for i, line in enumerate(out) if line and set(line) <= {"-", " "})
+    body = out[rule - 1:out.index("", rule)]
+    assert re.search("[가-힣]", body[0]) and len(body) == 2 + 12          # header, rule, lenet5's 12 layers
+    assert {width(line) for line in body} == {len(out[rule])}
+    tabulate = pytest.importorskip("tabulate")
+    pytest.importorskip("wcwidth")
+    with i18n.using("ko"):
+        headers = [i18n._(h) for h in ("Layer", "Type", "Output shape", "Params")]
+    rows = [["conv1", "conv2d", "(6, 28, 28)", "156"], ["합성곱층", "완전연결층", "(120)", "48,120"]]
+    align = ["left", "left", "left", "right"]
+    assert table(rows, headers, "simple", align) == tabulate.tabulate(rows, headers, "simple", colalign=align,
+                                                                      disable_numparse=True)
 
 
 def test_api_language():
