@@ -86,7 +86,8 @@ class Given:
 def parse_given(raw):
     """62378344, "62,378,344", "62.4M", "159K", "1.2 billion", "6.24e7" -> Given; ValueError if unreadable."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise ValueError(f"expected a number such as 62378344, 62,378,344 or 62.4M, got {raw!r}")
+        raise ValueError(_("expected a number such as 62378344, 62,378,344 or 62.4M, got {value}").format(
+            value=repr(raw)))
     text = str(raw).strip()
     compact = re.sub(r"[\s_'\u202f]", "", text)
     if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?[a-zA-Z]*", compact):
@@ -98,7 +99,8 @@ def parse_given(raw):
                          "write e.g. 62378344, 62,378,344 or 62.4M")
     match = NUMBER.match(compact)
     if not match or match.group(4).lower() not in PREFIXES:
-        raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
+        raise ValueError(_("cannot read {value} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K").format(
+            value=repr(text)))
     digits, decimals, exponent, prefix = match.groups()
     if abs(int(exponent or 0)) > MAX_EXPONENT:
         raise ValueError(f"cannot read {text!r}: its exponent is out of range; write e.g. 6.24e7")
@@ -128,13 +130,13 @@ def parse_shape_answer(raw):
         try:
             value = Fraction(word)
         except (ValueError, ZeroDivisionError):
-            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape; write e.g. [55, 55, 96] or 55x55x96") \
-                from None
+            raise ValueError(_("cannot read {value} as a shape; write e.g. [55, 55, 96] or 55x55x96").format(
+                value=reprlib.repr(raw))) from None
         if abs(value) >= 2**63:
             raise ValueError(f"{reprlib.repr(raw)} has a size of 2^63 or more; write e.g. [55, 55, 96] or 55x55x96")
         dims.append(int(value) if value.denominator == 1 else value)
     if not dims:
-        raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")
+        raise ValueError(_("{value} has no sizes; write e.g. [55, 55, 96] or 55x55x96").format(value=repr(raw)))
     return tuple(dims)
 
 
@@ -169,8 +171,8 @@ def read_answers(text, graph, file=None):
     else:
         answers = yaml_answers(load_yaml(text, file=file), graph, file)
     if not answers.items:
-        raise SpecError("the file has no answers to check", file=file, line=1,
-                        hint="give at least one number or shape, e.g. layers: {conv1: {params: 320}}")
+        raise SpecError(_("the file has no answers to check"), file=file, line=1,
+                        hint=_("give at least one number or shape, e.g. layers: {conv1: {params: 320}}"))
     return answers
 
 
@@ -179,32 +181,34 @@ def yaml_answers(data, graph, file):
         return SpecError(message, file=file, line=line, hint=hint)
 
     if not isinstance(data, dict) or not ({"layers", "totals", "pooling"} & set(data)):
-        raise fail("answers must be a mapping with `layers:` and/or `totals:`", 1,
-                   "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
+        raise fail(_("answers must be a mapping with `layers:` and/or `totals:`"), 1,
+                   _("e.g.") + "\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
                    "  totals: {params: 62378344}")
     for key in data:
         if key not in ANSWER_KEYS:
-            raise fail(f"unknown key '{key}' in the answers", data.line_of(key),
-                       did_you_mean(key, ANSWER_KEYS) or f"keys: {', '.join(ANSWER_KEYS)}")
+            raise fail(_("unknown key '{key}' in the answers").format(key=key), data.line_of(key),
+                       did_you_mean(key, ANSWER_KEYS) or _("keys: {keys}").format(keys=", ".join(ANSWER_KEYS)))
     layout = data.get("layout", graph.layout)
     if layout not in LAYOUTS:
-        raise fail(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", data.line_of("layout"))
+        raise fail(_("layout must be one of {layouts}, got {value}").format(layouts=", ".join(LAYOUTS),
+                                                                            value=repr(layout)), data.line_of("layout"))
     names = [node.name for node in graph.nodes]
     items = []
     layers = data.get("layers") or {}
     if not isinstance(layers, dict):
-        raise fail("`layers` must map layer names to answers", data.line_of("layers"))
+        raise fail(_("`layers` must map layer names to answers"), data.line_of("layers"))
     unknown = [name for name in layers if name not in names]
     if unknown and len(unknown) * 2 >= len(layers) > 1:
         other = _spec_with_layers(layers, graph.name)
         if other:
-            raise fail(f"these answers are for another model: {len(unknown)} of their {len(layers)} layer names "
-                       f"are not in {graph.name}, and all are in the built-in spec '{other}'",
+            raise fail(_("these answers are for another model: {unknown} of their {count} layer names "
+                         "are not in {model}, and all are in the built-in spec '{other}'").format(
+                unknown=len(unknown), count=len(layers), model=graph.name, other=other),
                        layers.line_of(unknown[0]), f"archcalc check {other} {file or 'FILE'}")
     for name, values in layers.items():
         line = layers.line_of(name)
         if name not in names:
-            raise fail(f"the spec has no layer named '{name}'", line, graph.layer_hint(name))
+            raise fail(_("the spec has no layer named '{layer}'").format(layer=name), line, graph.layer_hint(name))
         items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
     totals = data.get("totals") or {}
     items += pooling_answers(data.get("pooling") or {}, data.line_of("pooling"), fail)
@@ -243,17 +247,17 @@ def _spec_with_layers(answers, skip):
 def answer_items(layer, values, keys, line, layout, fail):
     where = f"'{layer}'" if layer else "totals"
     if not isinstance(values, dict):
-        raise fail(f"the answers for {where} must be a mapping such as {{params: 34944}}", line)
+        raise fail(_("the answers for {where} must be a mapping such as {{params: 34944}}").format(where=where), line)
     items = []
     for key, raw in values.items():
         key_line = values.line_of(key) if hasattr(values, "line_of") else line
         if isinstance(key, int) and raw is None:
-            raise fail(f"a number with commas inside {{ }} reads as several keys ({key} here)", key_line,
-                       "quote it, params: '62,378,344', or write it without commas")
+            raise fail(_("a number with commas inside {{ }} reads as several keys ({key} here)").format(key=key),
+                       key_line, _("quote it, params: '62,378,344', or write it without commas"))
         quantity = keys.get(str(key).lower())
         if quantity is None:
-            raise fail(f"unknown answer '{key}' for {where}", key_line,
-                       did_you_mean(key, keys) or f"answers: {', '.join(dict.fromkeys(keys.values()))}")
+            raise fail(_("unknown answer '{key}' for {where}").format(key=key, where=where), key_line,
+                       did_you_mean(key, keys) or _("answers: {keys}").format(keys=", ".join(dict.fromkeys(keys.values()))))
         try:
             given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_given(raw)
         except ValueError as err:
@@ -336,8 +340,9 @@ def summary_answers(summary, graph, file):
         elif cls is None:
             if row.params.strip("-0") == "":
                 continue                              # InputLayer, Activation, ...: nothing to check
-            raise SpecError(f"cannot match {row.name or row.type} ({row.type}) to a layer type archcalc knows",
-                            file=file, line=row.line, hint="remove the row, or add the layer to the spec")
+            raise SpecError(_("cannot match {row} ({type}) to a layer type archcalc knows").format(
+                row=row.name or row.type, type=row.type), file=file, line=row.line,
+                hint=_("remove the row, or add the layer to the spec"))
         else:
             index = next((i for i in range(position, len(graph.nodes)) if isinstance(graph.nodes[i].layer, cls)),
                          None)

@@ -57,9 +57,9 @@ def _is_int(value):
 def integer(minimum=1):
     def parse(value):
         if not _is_int(value):
-            raise LayerError(f"expected an integer, got {value!r}")
+            raise LayerError(_("expected an integer, got {value}").format(value=repr(value)))
         if value < minimum:
-            raise LayerError(f"must be at least {minimum}, got {value}")
+            raise LayerError(_("must be at least {minimum}, got {value}").format(minimum=minimum, value=value))
         return value
     parse.describe = f"integer >= {minimum}"
     parse.schema = {"type": "integer", "minimum": minimum}
@@ -78,7 +78,8 @@ def sizes(rank, minimum=1):
     def parse(value):
         if isinstance(value, (list, tuple)):
             if len(value) != rank:
-                raise LayerError(f"expected an integer or {written}, got {list(value)!r}")
+                raise LayerError(_("expected an integer or {written}, got {value}").format(written=written,
+                                                                                           value=repr(list(value))))
             return tuple(single(v) for v in value)
         return (single(value),) * rank
     parse.describe = f"integer >= {minimum} or {written}"
@@ -102,7 +103,8 @@ def padding_of(rank):
             word = value.lower()
             if word in ("same", "valid"):
                 return word
-            raise LayerError(f"padding must be an integer, {written}, 'same' or 'valid', got {value!r}")
+            raise LayerError(_("padding must be an integer, {written}, 'same' or 'valid', got {value}").format(
+                written=written, value=repr(value)))
         return per_axis(value)
     parse.describe = f"integer >= 0, {written}, 'same' or 'valid'"
     parse.schema = {"anyOf": [per_axis.schema, {"enum": ["same", "valid"]}]}
@@ -114,7 +116,7 @@ padding = padding_of(2)
 
 def boolean(value):
     if not isinstance(value, bool):
-        raise LayerError(f"expected true or false, got {value!r}")
+        raise LayerError(_("expected true or false, got {value}").format(value=repr(value)))
     return value
 
 
@@ -125,13 +127,13 @@ boolean.schema = {"type": "boolean"}
 def number(minimum=None, maximum=None, below=None):
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise LayerError(f"expected a number, got {value!r}")
+            raise LayerError(_("expected a number, got {value}").format(value=repr(value)))
         if minimum is not None and value < minimum:
-            raise LayerError(f"must be at least {minimum}, got {value}")
+            raise LayerError(_("must be at least {minimum}, got {value}").format(minimum=minimum, value=value))
         if maximum is not None and value > maximum:
-            raise LayerError(f"must be at most {maximum}, got {value}")
+            raise LayerError(_("must be at most {maximum}, got {value}").format(maximum=maximum, value=value))
         if below is not None and value >= below:
-            raise LayerError(f"must be below {below}, got {value}")
+            raise LayerError(_("must be below {below}, got {value}").format(below=below, value=value))
         return value
     bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
               f"< {below}" if below is not None else ""]
@@ -336,8 +338,8 @@ class Layer:
         if str(key).lower() in names:
             return names[str(key).lower()]
         known = ", ".join(cls.options) or "none"
-        hint = did_you_mean(key, names) or f"options of {cls.type_name}: {known}"
-        raise LayerError(f"unknown option '{key}' for {cls.type_name}", hint=hint)
+        hint = did_you_mean(key, names) or _("options of {type}: {options}").format(type=cls.type_name, options=known)
+        raise LayerError(_("unknown option '{key}' for {type}").format(key=key, type=cls.type_name), hint=hint)
 
     @classmethod
     def parse_option(cls, name, value):
@@ -345,8 +347,9 @@ class Layer:
         try:
             return option.parse(value)
         except LayerError as err:
-            err.message = f"option '{name}': {err.message}"
-            err.hint = err.hint or f"{name} takes {getattr(option.parse, 'describe', 'a value')}"
+            err.message = _("option '{name}': {message}").format(name=name, message=err.message)
+            err.hint = err.hint or _("{name} takes {values}").format(name=name,
+                                                                     values=getattr(option.parse, "describe", "a value"))
             raise
 
     @classmethod
@@ -482,12 +485,13 @@ class Layer:
         """A map of `rank` spatial axes: (channels, length), (channels, height, width) or (channels, depth,
         height, width)."""
         if len(shape) != rank + 1:
-            axes = ", ".join(("channels",) + MAP_AXES[rank])
-            got = "a vector" if len(shape) == 1 else f"a {len(shape)}-dimensional tensor"
+            axes = ", ".join([_("channels")] + [_(axis) for axis in MAP_AXES[rank]])
+            got = _("a vector") if len(shape) == 1 else _("a {rank}-dimensional tensor").format(rank=len(shape))
             raise LayerError(
-                f"{what} needs a feature map ({axes}), got {got} of shape {tuple(shape)}",
-                hint="apply it before flatten/dense, or use a layer meant for vectors" if len(shape) < rank + 1
-                else f"use the {len(shape) - 1}-D form of the layer",
+                _("{what} needs a feature map ({axes}), got {got} of shape {shape}").format(
+                    what=what, axes=axes, got=got, shape=tuple(shape)),
+                hint=_("apply it before flatten/dense, or use a layer meant for vectors") if len(shape) < rank + 1
+                else _("use the {rank}-D form of the layer").format(rank=len(shape) - 1),
             )
 
     @staticmethod

@@ -70,9 +70,10 @@ class _Conv(Windowed):
         channels = shape[0]
         if channels % self.groups or self.filters % self.groups:
             raise LayerError(
-                f"groups={self.groups} must divide both the input channels ({channels}) "
-                f"and filters ({self.filters})",
-                hint=f"choose groups among the common divisors of {channels} and {self.filters}",
+                _("groups={groups} must divide both the input channels ({channels}) and filters ({filters})").format(
+                    groups=self.groups, channels=channels, filters=self.filters),
+                hint=_("choose groups among the common divisors of {channels} and {filters}").format(
+                    channels=channels, filters=self.filters),
             )
         return channels
 

@@ -41,9 +41,9 @@ class Dense(Layer):
     def inputs(self, ins):
         if len(ins[0]) > 2:
             raise LayerError(
-                f"dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
-                f"{tuple(ins[0])}",
-                hint="add `- flatten` (or a global pooling layer) before it",
+                _("dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
+                  "{shape}").format(shape=tuple(ins[0])),
+                hint=_("add `- flatten` (or a global pooling layer) before it"),
             )
         return ins[0][-1]
 
@@ -149,8 +149,9 @@ class Flatten(Layer):
         start, end = self.start % rank if -rank <= self.start < rank else None, \
             self.end % rank if -rank <= self.end < rank else None
         if start is None or end is None or start > end:
-            raise LayerError(f"flatten axes {self.start}..{self.end} do not fit an input of shape {tuple(ins[0])}",
-                             hint="axes count from 0 after the batch; -1 is the last")
+            raise LayerError(_("flatten axes {start}..{end} do not fit an input of shape {shape}").format(
+                start=self.start, end=self.end, shape=tuple(ins[0])),
+                hint=_("axes count from 0 after the batch; -1 is the last"))
         return start, end
 
     def output_shape(self, ins):

@@ -63,8 +63,9 @@ class _WindowPool(Windowed):
         for k, p, d in zip(self.kernel, self.padding, self.dilations()):
             if 2 * p > d * (k - 1) + 1:
                 raise LayerError(
-                    f"padding {p} is more than half the kernel {k}; PyTorch refuses it",
-                    hint=f"use padding at most {(d * (k - 1) + 1) // 2}",
+                    _("padding {padding} is more than half the kernel {kernel}; PyTorch refuses it").format(
+                        padding=p, kernel=k),
+                    hint=_("use padding at most {most}").format(most=(d * (k - 1) + 1) // 2),
                 )
         return [
             Window(size, k, s, p, p, d, self.ceil_mode)

@@ -62,10 +62,10 @@ class Window:
         """Output size exactly as PyTorch computes it (floor, or ceil with ceil_mode)."""
         if self.span < 0:
             raise LayerError(
-                f"kernel {self.effective_kernel} is larger than the padded input "
-                f"{self.size + self.pad_before + self.pad_after} "
-                f"(input {self.size} + padding {self.pad_before + self.pad_after})",
-                hint="use a smaller kernel, add padding, or feed a larger input",
+                _("kernel {kernel} is larger than the padded input {padded} (input {size} + padding {padding})").format(
+                    kernel=self.effective_kernel, padded=self.size + self.pad_before + self.pad_after, size=self.size,
+                    padding=self.pad_before + self.pad_after),
+                hint=_("use a smaller kernel, add padding, or feed a larger input"),
             )
         out = self.span // self.stride + 1
         if self.ceil_mode and self.remainder:
