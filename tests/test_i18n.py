@@ -52,7 +52,8 @@ CALCS = [
 # Words an output line may hold in any language: units, symbols, tool and format names, the layer types
 # (registry names) and the specs' own layer names (added per run).
 SYMBOLS = {"MACs", "FLOPs", "KiB", "MiB", "GiB", "TiB", "PyTorch", "Keras", "torch", "torchinfo", "yaml", "fp32",
-           "vs", "channels_first", "channels_last", "ceil_mode", "tie", "bias", "false", "true"}
+           "vs", "channels_first", "channels_last", "ceil_mode", "tie", "bias", "false", "true",
+           "archcalc", "explain", "check", "calc", "compare", "summarize"}
 WORD_RUN = re.compile(r"(?<![\w.'/-])[A-Za-z][A-Za-z'-]*(?: +[A-Za-z][A-Za-z'-]*)+(?![\w])")
 
 
@@ -93,9 +94,11 @@ def homework_runs(tmp_path):
         answers.write_text(ANSWERS[spec], encoding="utf-8")
         runs += [(("explain", spec), allowed), (("explain", spec, "--format", "markdown"), allowed),
                  (("summarize", spec), allowed), (("summarize", spec, "--format", "markdown"), allowed),
-                 (("check", spec, answers), allowed), (("check", spec, answers, "--format", "markdown"), allowed)]
+                 (("check", spec, answers), allowed), (("check", spec, answers, "--format", "markdown"), allowed),
+                 (("explain", spec, "--format", "html"), allowed), (("check", spec, answers, "--format", "html"), allowed)]
     everything = SYMBOLS | type_names() | set().union(*(layer_names(s) for s in CLASSIC)) | set(CLASSIC)
-    runs += [(("compare", "mnist_fc", "mnist_cnn"), everything), (("compare", "lenet5", "alexnet", "vgg16"), everything)]
+    runs += [(("compare", "mnist_fc", "mnist_cnn"), everything), (("compare", "lenet5", "alexnet", "vgg16"), everything),
+             (("compare", "mnist_fc", "mnist_cnn", "--format", "html"), everything)]
     runs += [(("calc",) + args, everything) for args in CALCS]
     return runs
 
@@ -106,7 +109,12 @@ def test_homework_commands_leave_no_english_sentence_in_korean(tmp_path):
         result = cli(*args, "--lang", "ko")
         assert result.returncode in (0, 1), (args, result.stderr)
         assert re.search("[가-힣]", result.stdout), args          # it did speak Korean
-        left = english_sentences(result.stdout + result.stderr, allowed)
+        text = result.stdout + result.stderr
+        if "html" in args:          # the page's words, without its markup, style, script and drawing
+            import html
+            text = re.sub(r"<(script|style|svg)\b.*?</\1>", "", text, flags=re.S)
+            text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
+        left = english_sentences(text, allowed)
         if left:
             untranslated[" ".join(map(str, args[:2]))] = left
     assert not untranslated, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in untranslated.items())

@@ -72,13 +72,15 @@ class BatchNorm(Layer):
 
     def explain(self, ins, out):
         channels = ins[0][0]
-        stats = (f"running mean and variance (2·C = {2 * channels:,}) are buffers, not trainable; "
-                 "Keras lists them as non-trainable params")
-        params = (Step("params", "2·C", f"2·{channels}", self.params(ins), f"γ and β per channel; {stats}")
-                  if self.affine else self.no_params_step(f"no γ, β (affine: false); {stats}"))
+        stats = _("running mean and variance (2·C = {count}) are buffers, not trainable; "
+                  "Keras lists them as non-trainable params").format(count=f"{2 * channels:,}")
+        params = (Step("params", "2·C", f"2·{channels}", self.params(ins),
+                       _("γ and β per channel; {statistics}").format(statistics=stats))
+                  if self.affine else self.no_params_step(_("no γ, β (affine: false); {statistics}").format(
+                      statistics=stats)))
         return [self.same_shape_step(out), params,
-                Step("FLOPs", "2·elements", f"2·{dims(out)}", self.flops(ins, out),
-                     "inference: statistics folded into one multiply and one add per element")]
+                Step("FLOPs", "2·" + _("elements"), f"2·{dims(out)}", self.flops(ins, out),
+                     _("inference: statistics folded into one multiply and one add per element"))]
 
 
 @register

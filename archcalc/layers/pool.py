@@ -231,12 +231,13 @@ class _AdaptiveAvgPool(Layer):
     def explain(self, ins, out):
         channels = ins[0][0]
         sums = [sum(adaptive_windows(size, o)) for size, o in zip(ins[0][1:], self.output)]
-        symbols = {1: "Σ window lengths", 2: "Σ window heights·Σ window widths",
-                   3: "Σ window depths·Σ window heights·Σ window widths"}[self.rank]
+        lengths, heights, widths, depths = (_("Σ window lengths"), _("Σ window heights"), _("Σ window widths"),
+                                            _("Σ window depths"))
+        symbols = {1: lengths, 2: f"{heights}·{widths}", 3: f"{depths}·{heights}·{widths}"}[self.rank]
         return [Step("output", "output_size", "", out, _("window i spans [floor(i·N/O), ceil((i+1)·N/O))")),
-                self.no_params_step("no parameters: pooling only averages"),
+                self.no_params_step(_("no parameters: pooling only averages")),
                 Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
-                     self.flops(ins, out), "one add or divide per input element of every window")]
+                     self.flops(ins, out), _("one add or divide per input element of every window"))]
 
 
 for _rank in (1, 2, 3):
