@@ -14,7 +14,7 @@ from .analysis.memory import MODES, OPTIMIZER_STATES
 from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
 from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError
-from .i18n import _
+from .i18n import N_, _
 from .homework.exercises import TOPICS as EXERCISE_TOPICS
 
 DTYPES = tuple(DTYPE_BYTES)
@@ -1084,6 +1084,71 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
         longest = max_tokens(budget, layers=layers, kv_heads=kv_heads, head_dim=head_dim, batch=batch,
                              dtype=kv_dtype)
     emit(kv_cache_text(cache, budget, longest), output)
+
+
+# ---- --help in the active language (archcalc.i18n): the homework commands' texts are in the catalogs
+# (tools/i18n.py extracts them from HELP_TRANSLATED); any other text shows as written.
+
+HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense")
+HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
+
+
+class TranslatedHelp(click.HelpFormatter):
+    """Writes a command's help, headings and option texts through the catalog."""
+
+    def write_usage(self, prog, args="", prefix=None):
+        super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
+
+    def write_heading(self, heading):
+        super().write_heading(_(heading))
+
+    def write_text(self, text):
+        super().write_text(_(text))
+
+    def write_dl(self, rows, *args, **kwargs):
+        super().write_dl([(term, option_help(text)) for term, text in rows], *args, **kwargs)
+
+
+def option_help(text):
+    """An option's help and click's "  [default: fp32]" after it, each in the active language."""
+    body, bracket, extra = text.partition("  [")
+    extra = extra.replace("default:", _("default:")).replace("required", _("required"))
+    return _(body) + bracket + extra
+
+
+class TranslatedContext(click.Context):
+    formatter_class = TranslatedHelp
+
+
+def every_command(group=None, path=()):
+    """(path, command) for the group and every command below it: ("calc", "conv") for `archcalc calc conv`."""
+    group = group or main
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from every_command(command, path + (name,)) if isinstance(command, click.Group) else \
+            [(path + (name,), command)]
+
+
+def translated_short_help(command, limit=45):
+    """The one-line summary in a group's command list, cut from the translated description."""
+    import inspect
+    import warnings
+    with warnings.catch_warnings():     # click 8.2+ marks it deprecated; 9.0 drops it: then the first sentence
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from click.utils import make_default_short_help
+        except ImportError:        # pragma: no cover
+            def make_default_short_help(text, limit):
+                first = " ".join(text.split("\n\n", 1)[0].split()).split(". ", 1)[0]
+                return first if len(first) <= limit else first[:limit - 3].rsplit(" ", 1)[0] + "..."
+    if command.short_help:
+        return _(inspect.cleandoc(command.short_help))
+    return make_default_short_help(_(inspect.cleandoc(command.help).partition("\f")[0]), limit) if command.help else ""
+
+
+for _path, _command in every_command():
+    _command.context_class = TranslatedContext
+    _command.get_short_help_str = functools.partial(translated_short_help, _command)
 
 
 if __name__ == "__main__":  # pragma: no cover

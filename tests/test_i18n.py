@@ -225,6 +225,15 @@ def test_api_language():
         archcalc.set_language("xx")
 
 
+def tools_i18n():
+    """tools/i18n.py, the catalogs' extract/compile script, as a module."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("tools_i18n", ROOT / "tools" / "i18n.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def read_catalog(path):
     with open(path, "rb") as handle:
         return pofile.read_po(handle)
@@ -242,6 +251,7 @@ def test_every_marked_message_has_a_korean_translation():
     catalog = read_catalog(CATALOG)
     marked = {message if isinstance(message, str) else message[0]
               for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT / "archcalc"))}
+    marked |= set(tools_i18n().help_texts())            # the homework commands' --help
     missing = sorted(m for m in marked if not (catalog.get(m) and catalog.get(m).string))
     assert not missing, "not translated (python tools/i18n.py update, then translate):\n" + "\n".join(missing)
     placeholders = re.compile(r"\{(\w*)[^{}]*\}")
@@ -269,3 +279,24 @@ def test_a_second_language_is_one_catalog(tmp_path, monkeypatch):
     assert "fr" in i18n.available()
     result = cli("explain", "lenet5", "--layer", "conv1", "--lang", "fr")
     assert result.returncode == 0 and result.stdout.startswith("lenet5: calcul détaillé")
+
+
+@pytest.mark.parametrize("command", ["summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool",
+                                     "calc dense"])
+def test_homework_help_is_korean(command):
+    """`--help` of the homework commands: the description, every option's help and click's headings."""
+    korean = cli(*command.split(), "--help", "--lang", "ko")
+    english = cli(*command.split(), "--help")
+    assert korean.returncode == english.returncode == 0
+    assert "사용법:" in korean.stdout and "옵션:" in korean.stdout and "Usage:" in english.stdout
+    allowed = SYMBOLS | type_names() | set(CLASSIC) | {"OPTIONS", "SPEC", "SPECS", "ANSWERS", "FILE", "NAME",
+                                                       "SHAPE", "COMMAND", "ARGS", "numpy", "INTEGER", "RANGE"}
+    from archcalc.cli import HELP_TRANSLATED
+    listed_elsewhere = re.compile(r"^  (\S+)  ")         # a command list's row for a command not translated
+    lines = [line for line in korean.stdout.splitlines()
+             if not (listed_elsewhere.match(line) and f"{command} {listed_elsewhere.match(line)[1]}" not in HELP_TRANSLATED
+                     and not line.lstrip().startswith("-"))]
+    # option names and their metavars are code: drop the `--option METAVAR` column before looking for English
+    text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
+                     for line in lines)
+    assert not english_sentences(text, allowed), korean.stdout

@@ -26,11 +26,33 @@ def catalogs():
 
 
 def extract():
-    """Every marked message of the package, with the files it is in (no line numbers: merges stay quiet)."""
+    """Every marked message of the package, with the files it is in (no line numbers: merges stay quiet),
+    and the --help texts of the commands archcalc.cli.HELP_TRANSLATED names."""
     template = Catalog(project="archcalc", domain=DOMAIN)
     for filename, _line, message, comments, context in extract_from_dir(str(ROOT / "archcalc")):
         template.add(message, locations=[(f"archcalc/{filename}", None)], auto_comments=comments, context=context)
+    for message in help_texts():
+        template.add(message, locations=[("archcalc/cli.py", None)], auto_comments=["--help"])
     return template
+
+
+def help_texts():
+    """What `archcalc COMMAND --help` writes for the group and the commands in HELP_TRANSLATED: each
+    command's description (as click cleans it) and each option's help."""
+    import inspect
+
+    import click
+
+    sys.path.insert(0, str(ROOT))
+    from archcalc.cli import HELP_TRANSLATED, every_command
+    texts = ["Show this message and exit."]
+    for path, command in every_command():
+        if path and " ".join(path) not in HELP_TRANSLATED:
+            continue
+        if command.help:
+            texts.append(inspect.cleandoc(command.help).partition("\f")[0])
+        texts += [param.help for param in command.params if isinstance(param, click.Option) and param.help]
+    return list(dict.fromkeys(texts))
 
 
 def write_po(path, catalog):
