@@ -300,3 +300,22 @@ def test_homework_help_is_korean(command):
     text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
                      for line in lines)
     assert not english_sentences(text, allowed), korean.stdout
+
+
+@pytest.mark.parametrize("spec", ["mnist_cnn", "alexnet"])
+def test_exercise_sheets_in_korean(spec, tmp_path):
+    """`exercises --lang ko`: the sheet, its key with the worked solutions, and the answers file's comments."""
+    sheet, key, answers = tmp_path / "sheet.md", tmp_path / "key.md", tmp_path / "answers.yaml"
+    result = cli("exercises", spec, "--count", "8", "--seed", "3", "-o", sheet, "--key", key, "--answers", answers,
+                 "--lang", "ko")
+    assert result.returncode == 0, result.stderr
+    from archcalc.layers.registry import layer_types
+    options = {word for cls in layer_types() for name in cls.options for word in name.split("_")}
+    allowed = SYMBOLS | type_names() | layer_names(spec) | options | {spec, "answers", "yaml", "exercise", "max",
+                                                                     "avg", "input", "kernel", "stride", "mode"}
+    for path in (sheet, key):
+        text = path.read_text(encoding="utf-8")
+        assert re.search("[가-힣]", text)
+        assert not english_sentences(text, allowed), path.name
+    comments = [line for line in answers.read_text(encoding="utf-8").splitlines() if line.startswith("# ")]
+    assert comments and re.search("[가-힣]", comments[0])

@@ -276,18 +276,22 @@ def pooling_answers(exercises, line, fail):
     for name, problem in exercises.items():
         where = exercises.line_of(name)
         if not isinstance(problem, dict) or "input" not in problem or "kernel" not in problem:
-            raise fail(f"pooling exercise '{name}' needs `input:` (a matrix) and `kernel:`", where,
+            raise fail(_("pooling exercise '{name}' needs `input:` (a matrix) and `kernel:`").format(name=name), where,
                        "e.g. ex5: {input: [[1, 2], [3, 4]], kernel: 2, mode: max, output: [[4]]}")
         for key in problem:
             if key not in POOL_KEYS:
-                raise fail(f"unknown key '{key}' in pooling exercise '{name}'", problem.line_of(key),
-                           did_you_mean(key, POOL_KEYS) or f"keys: {', '.join(POOL_KEYS)}")
+                raise fail(_("unknown key '{key}' in pooling exercise '{name}'").format(key=key, name=name),
+                           problem.line_of(key),
+                           did_you_mean(key, POOL_KEYS) or _("keys: {keys}").format(keys=", ".join(POOL_KEYS)))
         if problem.get("mode", "max") not in ("max", "avg"):
-            raise fail(f"pooling exercise '{name}': mode must be max or avg", problem.line_of("mode"))
-        matrix = read_matrix(problem["input"], f"pooling exercise '{name}' input", problem.line_of("input"), fail)
+            raise fail(_("pooling exercise '{name}': mode must be max or avg").format(name=name),
+                       problem.line_of("mode"))
+        matrix = read_matrix(problem["input"], _("pooling exercise '{name}' {key}").format(name=name, key="input"),
+                             problem.line_of("input"), fail)
         for quantity, key in (("pool_output", "output"), ("pool_mask", "mask")):
             if key in problem:
-                given = read_matrix(problem[key], f"pooling exercise '{name}' {key}", problem.line_of(key), fail)
+                given = read_matrix(problem[key], _("pooling exercise '{name}' {key}").format(name=name, key=key),
+                                    problem.line_of(key), fail)
                 items.append(Answer(name, quantity, given, problem.line_of(key),
                                     problem={**problem, "input": matrix}))
     return items
@@ -296,15 +300,15 @@ def pooling_answers(exercises, line, fail):
 def read_matrix(raw, what, line, fail):
     """[[1, 2], [3, 4]] -> a tuple of tuples of Fractions (finite numbers, equal rows)."""
     if not isinstance(raw, list) or not raw or not all(isinstance(row, list) and row for row in raw):
-        raise fail(f"{what} must be a matrix such as [[1, 2], [3, 4]]", line)
+        raise fail(_("{what} must be a matrix such as [[1, 2], [3, 4]]").format(what=what), line)
     if len({len(row) for row in raw}) > 1:
-        raise fail(f"{what}: the rows have different lengths", line)
+        raise fail(_("{what}: the rows have different lengths").format(what=what), line)
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for row in raw for v in row):
-        raise fail(f"{what}: every entry must be a number", line)
+        raise fail(_("{what}: every entry must be a number").format(what=what), line)
     try:
         return tuple(tuple(Fraction(str(v)) for v in row) for row in raw)
     except (ValueError, ZeroDivisionError):
-        raise fail(f"{what}: every entry must be a number", line) from None
+        raise fail(_("{what}: every entry must be a number").format(what=what), line) from None
 
 
 def summary_answers(summary, graph, file):
