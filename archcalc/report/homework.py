@@ -197,7 +197,7 @@ def check_report(result, fmt="text"):
     if fmt == "html":
         from .html import check_page
         return check_page(result)
-    from ..homework.check import CREDITS, LABELS
+    from ..homework.text import CREDITS, LABELS
     markdown = fmt == "markdown"
     if result.file:
         title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,

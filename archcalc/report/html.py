@@ -292,7 +292,7 @@ def comparison_page(data, reports=None):
 # ---- check
 
 def check_body(result):
-    from ..homework.check import CREDITS, LABELS
+    from ..homework.text import CREDITS, LABELS
     if result.file:
         title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,
                                                                  source=result.source)
