@@ -68,8 +68,9 @@ class MissingExtra(SpecError):
     """An optional dependency is not installed; the message names the pip command that adds it."""
 
     def __init__(self, package, extra, purpose):
-        super().__init__(f"{purpose} needs {package}, which is not installed",
-                         hint=f"pip install 'archcalc[{extra}]'  (or: pip install {package})")
+        super().__init__(_("{purpose} needs {package}, which is not installed").format(purpose=purpose, package=package),
+                         hint=_("pip install 'archcalc[{extra}]'  (or: pip install {package})").format(extra=extra,
+                                                                                                      package=package))
 
 
 @contextmanager
@@ -80,12 +81,13 @@ def writing(path):
     except OSError as err:
         long = err.errno == errno.ENAMETOOLONG and len(str(path)) > 80
         shown = str(path)[:60] + "..." + str(path)[-12:] if long else str(path)
-        hint = {errno.ENOSPC: "the disk is full: free some space or write to another disk",
-                errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
-                errno.ENAMETOOLONG: "use a shorter file name",
-                errno.EROFS: "that file system is read-only: write somewhere else"}.get(
-            err.errno, "check that the folder exists and that you may write there")
-        raise SpecError(f"cannot write '{shown}': {err.strerror or err}", hint=hint) from None
+        hint = {errno.ENOSPC: N_("the disk is full: free some space or write to another disk"),
+                errno.EDQUOT: N_("your disk quota is used up: free some space or write elsewhere"),
+                errno.ENAMETOOLONG: N_("use a shorter file name"),
+                errno.EROFS: N_("that file system is read-only: write somewhere else")}.get(
+            err.errno, N_("check that the folder exists and that you may write there"))
+        raise SpecError(_("cannot write '{path}': {why}").format(path=shown, why=err.strerror or err),
+                        hint=_(hint)) from None
 
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024   # a spec, answer file, pasted table or matrix; the largest built-in spec is ~10 KB
