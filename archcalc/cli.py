@@ -55,7 +55,9 @@ def hoist_lang(args):
         if args[i] == "--":
             rest += args[i:]
             break
-        if args[i] == "--lang" and i + 1 < len(args):
+        if args[i] == "--lang":
+            if i + 1 == len(args):
+                return ["--lang"]           # no value: the group's option says that it needs one
             found, i = args[i:i + 2], i + 2
             continue
         if args[i].startswith("--lang="):

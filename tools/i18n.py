@@ -21,6 +21,18 @@ LOCALE = ROOT / "archcalc" / "locale"
 DOMAIN = "archcalc"
 
 
+# Each catalog's opening comment: what a translator keeps to (the course's terms, the formulas' symbols).
+HEADERS = {
+    None: "# archcalc's messages in {locale}.\n# Keep {{placeholders}} (they may move), formulas in their symbols "
+          "(O = (N − F + 2P)/S + 1),\n# layer type names (conv2d, dense) and option names as they are.",
+    "ko": "# archcalc's messages in Korean (ko).\n# Keep {{placeholders}} (they may move), formulas in their symbols "
+          "(O = (N − F + 2P)/S + 1),\n# layer type names (conv2d, dense) and option names as they are.\n"
+          "# The course's terms: 합성곱층 (conv), 풀링층 (pool), 완전연결층 (dense), 파라미터 수 / 가중치 수 (params),\n"
+          "# 특성 맵 (feature map), 스트라이드 (stride), 패딩 (padding), 수용 영역 (receptive field),\n"
+          "# 출력 크기 (output size / output shape), 편향 (bias).",
+}
+
+
 def catalogs():
     return sorted(LOCALE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
 
@@ -68,6 +80,12 @@ def update():
             catalog = pofile.read_po(handle)
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
+        catalog.project, catalog.version = "archcalc", ""
+        catalog.msgid_bugs_address = catalog.last_translator = ""
+        catalog.language_team = f"archcalc {catalog.locale}"
+        catalog.copyright_holder = "the archcalc authors"
+        catalog.revision_date = template.creation_date
+        catalog.header_comment = HEADERS.get(str(catalog.locale), HEADERS[None]).format(locale=catalog.locale)
         write_po(path, catalog)
         missing = [m.id for m in catalog if m.id and not m.string]
         print(f"{path.relative_to(ROOT)}: {len(missing)} to translate")
