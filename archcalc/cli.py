@@ -324,7 +324,7 @@ def new(path, from_spec, force):
     """
     from .spec.starter import write_starter
     written = write_starter(path, from_spec, force=force)
-    click.echo(f"wrote {written}; next: archcalc summarize {written}", err=True)
+    click.echo(_("wrote {path}; next: archcalc summarize {path}").format(path=written), err=True)
 
 
 @main.command()

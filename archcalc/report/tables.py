@@ -197,8 +197,8 @@ def zoo_table(rows, fmt="table", width=None):
     table = [[r["name"], "×".join(map(str, r["input"])), layout_text(r["input"], r["layout"]), r["depth"],
               grouped(r["params"]), short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])]
              for r in rows]
-    title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
-    headers = ["Spec", "Input", "Layout", "Depth", "Params", "MACs", "Activations", "Source"]
+    title = _("Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)")
+    headers = [_("Spec"), _("Input"), _("Layout"), _("Depth"), _("Params"), "MACs", _("Activations"), _("Source")]
     align = ["left", "left", "left", "right", "right", "right", "right", "left"]
     body = (_tabulate(table, headers, fmt, align) if fmt != "table"
             else fit_table(table, headers, width or ZOO_WIDTH, wrap=(7,), drop=(7, 3), colalign=align))
