@@ -27,6 +27,7 @@ _LAZY = {
     "spec_schema": "spec.schema", "to_keras": "bridges.keras_model", "verify_keras": "bridges.keras_model",
     "from_keras": "bridges.from_keras", "make_sheet": "homework.exercises", "shard": "analysis.sharding",
     "roofline": "analysis.roofline", "kv_cache": "analysis.inference",
+    "from_hf": "bridges.from_hf", "from_hf_yaml": "bridges.from_hf",
     "set_language": "i18n",
 }
 

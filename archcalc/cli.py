@@ -249,7 +249,7 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
       archcalc summarize resnet50 --convention fvcore --train
     """
     from .analysis.analyzer import analyze
-    from .report.tables import summary
+    from .report.formats import render
     graph = load(spec, input_shape, settings)
     report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention,
                      backward=train or fmt not in ("table", "markdown", "csv"))
@@ -257,7 +257,7 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
     if graph.layout_note:
         message, fix = graph.layout_note
         report.warnings.insert(0, {"layer": "input", "line": None, "message": f"{message}; {fix}"})
-    emit(summary(report, fmt, rf=rf, train=train, width=terminal_width(wide, output)), output)
+    emit(render("summary", report, fmt, rf=rf, train=train, width=terminal_width(wide, output)), output)
 
 
 def warn_layouts(ctx):
@@ -284,8 +284,8 @@ def zoo(fmt, wide, output):
       archcalc zoo --format markdown
     """
     from .api import zoo_rows
-    from .report.tables import zoo_table
-    emit(zoo_table(zoo_rows(), fmt, width=terminal_width(wide, output)), output)
+    from .report.formats import render
+    emit(render("zoo", zoo_rows(), fmt, width=terminal_width(wide, output)), output)
 
 
 @main.command()
@@ -541,8 +541,8 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
       archcalc conventions resnet50
     """
     from .api import compare_conventions
-    from .report.tables import conventions_table
-    emit(conventions_table(compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
+    from .report.formats import render
+    emit(render("conventions", compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
 
 
 @main.command()
@@ -583,11 +583,11 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
       archcalc memory resnet50 --mode training --device cuda
     """
     from .analysis.memory import memory as measure
-    from .report.tables import memory_report
+    from .report.formats import render
     graph = load(spec, input_shape, settings)
     result = measure(graph, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
                      mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
-    emit(memory_report(result, fmt, width=terminal_width(wide, output)), output)
+    emit(render("memory", result, fmt, width=terminal_width(wide, output)), output)
 
 
 @main.command()
@@ -719,9 +719,9 @@ def explain(spec, layer, input_shape, settings, fmt, output):
       archcalc explain alexnet --layer conv1
     """
     from .homework.explain import explain as explain_spec
-    from .report.homework import explanation
+    from .report.formats import render
     graph = load(spec, input_shape, settings)
-    emit(explanation(explain_spec(graph, layer=layer), fmt), output)
+    emit(render("explanation", explain_spec(graph, layer=layer), fmt), output)
 
 
 @main.command()
@@ -747,7 +747,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
     """
     from .analysis.analyzer import analyze
     from .homework.compare import compare_reports
-    from .report.homework import comparison
+    from .report.formats import render
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras) for spec in specs]
     if plot:
         if not output:
@@ -757,11 +757,8 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
         click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
         output = None
     data = compare_reports(reports, list(specs))
-    if fmt == "html":
-        from .report.html import comparison_page
-        emit(comparison_page(data, reports), output)     # with the MACs-against-params chart
-    else:
-        emit(comparison(data, fmt), output)
+    # the HTML page also draws the MACs-against-params chart from the reports
+    emit(render("comparison", data, fmt, **({"reports": reports} if fmt == "html" else {})), output)
 
 
 @main.command("export-keras")
@@ -802,6 +799,28 @@ def from_keras(target, name, output):
     emit(to_yaml(spec, header=f"Written by archcalc from-keras {target}"), output)
 
 
+@main.command("from-hf")
+@click.argument("config", metavar="CONFIG.json|FOLDER")
+@click.option("--tokens", type=click.IntRange(min=1, max=2**31 - 1),
+              help="Input length in tokens (default: the config's max_position_embeddings).")
+@click.option("--name", help="The spec's name (default: the model's folder or _name_or_path).")
+@output_option
+def from_hf(config, tokens, name, output):
+    """Write a spec from a Hugging Face config.json (or a model folder holding one), without the model:
+    no torch, no transformers, no download. Families: gpt2, bert, llama, mistral, qwen2, gemma. The
+    spec is loaded before it is written, so what is written is a spec archcalc reads.
+
+    \b
+    Example:
+      archcalc from-hf Llama-2-7b-hf/config.json -o llama2_7b.yaml
+      archcalc summarize llama2_7b.yaml --input 2048
+    """
+    from .bridges.from_hf import CONFIG_NAME, from_hf_yaml
+    if os.path.isdir(config):        # the config.json inside is an input too: -o never replaces it
+        click.get_current_context().params["config_file"] = os.path.join(config, CONFIG_NAME)
+    emit(from_hf_yaml(config, tokens=tokens, name=name).rstrip("\n"), output)
+
+
 @main.command()
 @spec_argument
 @click.argument("answers", type=click.Path(exists=True, dir_okay=False))
@@ -829,9 +848,9 @@ def check(spec, answers, input_shape, settings, keras, fmt, output):
       archcalc check alexnet answers.yaml --input 224x224x3
     """
     from .homework.check import check as check_answers
-    from .report.homework import check_report
+    from .report.formats import render
     result = check_answers(spec, answers, keras=keras, input_shape=input_shape, args=parse_settings(settings))
-    emit(check_report(result, fmt), output)
+    emit(render("check", result, fmt), output)
     sys.exit(0 if result.ok else 1)
 
 
@@ -910,8 +929,8 @@ def calc_text(exp, fmt):
         from .homework.calc import explanation_dict
         from .report.tables import to_json
         return to_json(explanation_dict(exp))
-    from .report.homework import explanation
-    return explanation(exp, fmt)
+    from .report.formats import render
+    return render("explanation", exp, fmt)
 
 
 @contextlib.contextmanager
@@ -1081,7 +1100,7 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
                      dtype=kv_dtype, heads=heads)
     longest = None
     if budget is not None:
-        from .analysis.memory import parse_bytes
+        from .units import parse_bytes
         budget = parse_bytes(budget)
         longest = max_tokens(budget, layers=layers, kv_heads=kv_heads, head_dim=head_dim, batch=batch,
                              dtype=kv_dtype)

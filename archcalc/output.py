@@ -24,7 +24,8 @@ STATE_ENV = "ARCHCALC_STATE_DIR"      # where the record of written files lives 
 MAX_RECORDS = 2000                    # the oldest records are dropped beyond this
 MAX_HASHED_BYTES = 256 * 1024 * 1024  # a larger existing file is not hashed, so never taken for archcalc's own
 # Outputs whose format has room for a comment: a file starting so was written by archcalc, on any machine.
-MARKERS = {"from-torch": b"# Written by archcalc from-torch"}
+MARKERS = {"from-torch": b"# Written by archcalc from-torch",
+           "from-hf": b"# Written by archcalc from-hf"}
 
 
 def state_file():

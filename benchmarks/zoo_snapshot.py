@@ -1,6 +1,5 @@
 """Write every zoo spec's JSON outputs (summarize under each convention, --rf, memory in both modes,
 explain) into a folder, so two builds can be diffed byte for byte: `python benchmarks/zoo_snapshot.py DIR`."""
-import json
 import sys
 from pathlib import Path
 

@@ -22,6 +22,8 @@ SPECS = ROOT / "specs"
 # keep their spec's input.
 REDUCED_INPUT = {name: "3x96x96" for name in ("resnet34", "resnet101", "resnet152", "se_resnet50",
                                                "vgg16_bn", "vgg19")}
+# the transformers at 128 tokens: every rule is the same as at their full context, the n² terms included
+REDUCED_INPUT.update(gpt2="128", bert_base="128")
 
 
 

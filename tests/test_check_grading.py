@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 
 from archcalc.errors import SpecError
-from archcalc.homework.check import check, check_text
+from archcalc.homework.check import check_text
 from archcalc.report.homework import check_report
 from conftest import run_cli
 

@@ -128,7 +128,7 @@ def test_readme_links_point_at_pages_that_exist():
 
 def test_readme_is_short_and_keeps_the_ci_test_command():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    command = "pip install torch==2.13.0 -e '.[test]' && pytest -q"
+    command = "pip install torch==2.14.1 torchvision==0.29.1 -e '.[test]' && pytest -q"
     assert command in readme and command in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert len(readme.splitlines()) < 120
 

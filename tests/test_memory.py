@@ -9,7 +9,8 @@ from archcalc.cli import main
 from archcalc.errors import SpecError
 import archcalc
 from archcalc.spec import zoo
-from archcalc.analysis.memory import allocated, memory, parse_bytes
+from archcalc.analysis.memory import allocated, memory
+from archcalc.units import parse_bytes
 from archcalc.spec.graph import load_spec
 from archcalc.bridges.torch_model import example_input
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 import archcalc
 from archcalc.analysis.memory import memory
 from archcalc.cli import main
-from archcalc.report.tables import human_bytes
+from archcalc.units import human_bytes
 from archcalc.spec.graph import load_spec
 from archcalc.spec.zoo import names as zoo_names
 from archcalc.errors import SpecError

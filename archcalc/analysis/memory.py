@@ -19,21 +19,18 @@ Every tensor is counted on its own, as the device allocator sees it: on CUDA, Py
 allocator rounds each request up to a multiple of 512 bytes (`allocated`), so `--device cuda` counts
 each parameter, buffer, gradient, optimizer state, activation and saved tensor in 512-byte blocks.
 """
-import re
-from fractions import Fraction
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze
 from ..errors import SpecError
+from ..units import parse_bytes
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 MODES = ("inference", "training")
 MASTER_BYTES = 4            # fp32 master weights and optimizer state under mixed precision
-UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 MAX_BATCH_SEARCHED = 2**20
 CUDA_BLOCK = 512            # PyTorch's CUDA caching allocator hands out multiples of this (kMinBlockSize)
 
@@ -84,19 +81,6 @@ class MemoryReport:
 
     def to_dict(self):
         return asdict(self)
-
-
-def parse_bytes(text):
-    """'24GiB', '16 GB', '512MiB', '1e9' (bytes) -> int bytes; GB is 10^9 and GiB 2^30."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
-    if not match or match.group(2) not in UNITS and match.group(2):
-        raise SpecError(f"cannot read the memory budget '{text}'",
-                        hint="write a number and a unit: 24GiB, 16GB, 512MiB (GiB = 2^30 bytes, GB = 10^9)")
-    number = match.group(1)
-    if len(number) > 30 or int(number.partition("e")[2] or 0) > 30:
-        raise SpecError(f"the memory budget '{text}' is out of range",
-                        hint="write a number and a unit: 24GiB, 16GB, 512MiB (at most 1e30 bytes)")
-    return int(Fraction(number) * UNITS[match.group(2) or "b"])
 
 
 def allocated(nbytes, device):

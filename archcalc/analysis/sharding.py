@@ -146,9 +146,9 @@ def shard(report, *, strategy="zero2", devices=8, nodes=1, offload="none", optim
         if strategy == "fsdp-grad-op":
             kinds.append(("weights, whole", weight, total, False,
                           f"{bits} weights gathered in forward and kept until backward"))
-            gathered = [(f"largest unit's gradients", weight, f"{bits} gradients before their reduce-scatter")]
+            gathered = [("largest unit's gradients", weight, f"{bits} gradients before their reduce-scatter")]
         else:
-            gathered = [(f"largest unit, gathered", 2 * weight, f"{bits} weights and gradients held whole")]
+            gathered = [("largest unit, gathered", 2 * weight, f"{bits} weights and gradients held whole")]
     else:
         kinds = [("weights", weight, total, stage >= 3, f"{bits} weights"),
                  ("gradients", weight, trained, stage >= 2, f"{bits} gradients")]
@@ -260,7 +260,8 @@ def add_activations(result, spec, *, batch, budget=None, input_shape=None):
     own `batch` (everything saved for backward, the input and the output, from archcalc.memory at
     bf16 under mixed precision, else fp32), so total_bytes = model states + that, a lower bound of the
     device's peak (backward adds activation gradients). `budget` (bytes or '80GB') adds fits."""
-    from .memory import memory, parse_bytes
+    from .memory import memory
+    from ..units import parse_bytes
     dtype = "bf16" if result.mixed_precision else "fp32"
     step = memory(spec, batch=batch, dtype=dtype, mode="training", optimizer=result.optimizer,
                   mixed_precision=result.mixed_precision, input_shape=input_shape)

@@ -1,7 +1,7 @@
 """Check a student's answers against a spec, and name the mistake when one mistake explains a wrong
 number exactly (bias left out, padding forgotten, stride ignored, MACs for FLOPs, K = 1024, ...), or how
 an abbreviated number came about (rounded the wrong way, binary prefixes); a wrong answer whose
-diagnosis shows the method right gets partial credit (CREDITS).
+diagnosis shows the method right gets partial credit (a Verdict's `credit`, named in report.homework.CREDITS).
 
 Answers are a small YAML file keyed by layer name (output shapes, counts, receptive fields; `input:`
 for another input size; `pooling:` for numeric pooling exercises), or a pasted Keras 1/2/3 or
@@ -26,13 +26,12 @@ from ..errors import LayerError, SpecError, read_text
 from ..i18n import _
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, even_sizes, from_layout, to_layout
 from ..report.homework import shape_x, step_text, total_params_text
-from ..report.tables import grouped
 from ..spec.graph import INPUT, Graph, load_spec
+from ..units import grouped
 from .answers import Answer, Answers, Given, answers_input, load_answers, parse_given, parse_shape_answer, read_answers
 from .diagnoses import bias_sum_message, digit_slip, option_mistakes, reading_diagnosis, swapped_count_mistakes
 from .explain import explain
 from .summary_parse import KERAS, detect
-from .text import CREDITS, LABELS
 
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
 
@@ -50,7 +49,7 @@ class Verdict:
     line: int
     working: list = field(default_factory=list)
     diagnosis: str = ""
-    credit: str = ""           # partial credit for a wrong answer, a key of CREDITS; "" for none
+    credit: str = ""           # partial credit for a wrong answer, a key of report.homework.CREDITS; "" for none
 
     @property
     def score(self):
@@ -75,12 +74,12 @@ class CheckResult:
         return sum(v.score for v in self.verdicts)
 
     def _repr_html_(self):
-        from ..report.html import repr_html
-        return repr_html(self)
+        from ..report.html import check_body, fragment
+        return fragment(check_body(self))
 
     def _repr_markdown_(self):
-        from ..report.html import repr_markdown
-        return repr_markdown(self)
+        from ..report.homework import check_report
+        return check_report(self, "markdown")
 
 
 def check(spec, answers_path, *, keras=None, input_shape=None, args=None):
@@ -502,4 +501,4 @@ def matrix_words(matrix):
 
 # check's API; answers.py reads the answers, diagnoses.py names the mistakes, text.py holds every sentence
 __all__ = ["check", "check_text", "check_answers", "CheckResult", "Verdict", "read_answers", "load_answers",
-           "parse_given", "parse_shape_answer", "Answer", "Answers", "Given", "LABELS", "CREDITS"]
+           "parse_given", "parse_shape_answer", "Answer", "Answers", "Given"]

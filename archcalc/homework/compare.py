@@ -15,12 +15,12 @@ class Comparison(dict):
     """What compare returns: a plain dict (JSON as it is) that also renders itself in a notebook."""
 
     def _repr_html_(self):
-        from ..report.html import repr_html
-        return repr_html(self)
+        from ..report.html import comparison_body, fragment
+        return fragment(comparison_body(self))
 
     def _repr_markdown_(self):
-        from ..report.html import repr_markdown
-        return repr_markdown(self)
+        from ..report.homework import comparison
+        return comparison(self, "markdown")
 
 
 def fraction(part, whole):

@@ -18,7 +18,7 @@ from ..errors import SpecError
 from ..i18n import N_, _
 from ..layers.shapes import to_layout
 from ..report.homework import shape_x, step_text
-from ..report.tables import grouped
+from ..units import grouped
 from ..spec.graph import INPUT, as_graph
 from .explain import explain
 

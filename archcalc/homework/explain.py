@@ -46,12 +46,12 @@ class Explanation:
     total_params: int
 
     def _repr_html_(self):
-        from ..report.html import repr_html
-        return repr_html(self)
+        from ..report.html import explanation_body, fragment
+        return fragment(explanation_body(self))
 
     def _repr_markdown_(self):
-        from ..report.html import repr_markdown
-        return repr_markdown(self)
+        from ..report.homework import explanation
+        return explanation(self, "markdown")
 
 
 def explain(spec, *, layer=None, input_shape=None, report=None):

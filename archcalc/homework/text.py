@@ -1,23 +1,7 @@
-"""Every sentence and label `check` can show, each whole so that it translates as one (archcalc.i18n):
-the answer labels, the partial credits, the readings of an abbreviated number, the bias sums."""
-
+"""The sentences `check`'s diagnoses are made of, each whole so that it translates as one (archcalc.i18n):
+the readings of an abbreviated number, the bias sums, the places of a slipped digit. The answer labels
+and the partial credits' names belong to their renderer (report.homework.LABELS, CREDITS)."""
 from ..i18n import N_
-
-LABELS = {"output_shape": N_("output shape"), "params": N_("params"), "trainable_params": N_("trainable params"),
-          "non_trainable_params": N_("non-trainable params"), "macs": "MACs", "flops": "FLOPs",
-          "receptive_field": N_("receptive field"), "pool_output": N_("pooled output"),
-          "pool_mask": N_("max-pool backward mask")}
-
-
-# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
-CREDITS = {
-    "rounding": N_("right count, wrong rounding"),
-    "units": N_("right count, wrong units"),
-    "arithmetic": N_("right formula, wrong arithmetic"),
-    "carried": N_("right method on an input carried over from an earlier answer"),
-    "order": N_("right sizes, in the other order"),
-}
-
 
 BIAS_SUMS = {  # (left out or counted, of every layer or of one kind): whole sentences, to translate as one
     ("left out in", True): N_("bias left out in every one of the {count} layers ({names}): − {sum}"),

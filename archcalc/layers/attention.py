@@ -25,7 +25,7 @@ def _sequence(layer, shape, what="input"):
 def _out_proj(layer, ins, out, batch):
     """The out_proj nn.Linear child, which is all these tools see of the module."""
     n, q = out[0], layer.q_width(ins)
-    return n * (q * out[1] + (out[1] if layer.bias else 0)) * batch
+    return n * (q * out[1] + (out[1] if layer.out_biased else 0)) * batch
 
 
 @register
@@ -45,7 +45,7 @@ class MultiHeadAttention(Layer):
         thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, "out_proj's MACs only: the nn.Linear child "
                                                                      "(no hook for the rest)"),
         ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear and @ are not patched)"),
-        torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.bias else 0)) * b,
+        torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
                        "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
@@ -56,6 +56,8 @@ class MultiHeadAttention(Layer):
                            doc="key/value heads (default: heads; 1 = multi-query)"),
         "head_dim": Option(integer(1), default=None, doc="features per head (default: d / heads)"),
         "bias": Option(boolean, default=True, doc="biases on the projections"),
+        "out_bias": Option(boolean, default=None, doc="a bias on the output projection (default: as `bias`); "
+                                                      "Qwen2 has q, k, v biases and none on o_proj"),
         "causal": Option(boolean, default=False, doc="each query sees only keys at or before it"),
         "dropout": Option(number(minimum=0, below=1), default=0.0, doc="on the attention weights"),
     }
@@ -69,7 +71,9 @@ class MultiHeadAttention(Layer):
         if type(m).__name__ == "Attention":
             return {"heads": m.heads, **cls.non_default(kv_heads=m.kv_heads if m.kv_heads != m.heads else None,
                                                         bias=m.in_proj_bias is not None, causal=m.causal,
-                                                        dropout=m.dropout)}
+                                                        dropout=m.dropout),
+                    **({"out_bias": m.out_proj.bias is not None}
+                       if (m.out_proj.bias is not None) != (m.in_proj_bias is not None) else {})}
         if not m.batch_first:
             raise Unsupported("nn.MultiheadAttention(batch_first=False); archcalc's sequences are (N, n, d)")
         if m.bias_k is not None or m.add_zero_attn or m.kdim != m.embed_dim or m.vdim != m.embed_dim:
@@ -124,6 +128,11 @@ class MultiHeadAttention(Layer):
 
     # ---- sizes
 
+    @property
+    def out_biased(self):
+        """Whether the output projection has a bias: `out_bias` where given, else `bias`."""
+        return self.bias if self.out_bias is None else self.out_bias
+
     def dims(self, ins):
         n, d = _sequence(self, ins[0])
         m, d_kv = _sequence(self, ins[1], "memory") if len(ins) > 1 else (n, d)
@@ -151,8 +160,8 @@ class MultiHeadAttention(Layer):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv = self.heads * head_dim, kv_heads * head_dim
         weights = (q * d + 2 * kv * d,) if len(ins) == 1 or d_kv == d else (q * d, kv * d_kv, kv * d_kv)
-        biases = (q + 2 * kv, d) if self.bias else ()
-        return weights + biases[:1] + (d * q,) + biases[1:]
+        return (weights + ((q + 2 * kv,) if self.bias else ()) + (d * q,)
+                + ((d,) if self.out_biased else ()))
 
     def products(self, ins):
         """MACs of each matrix product: the q, k, v projections, q·kᵀ, weights·v, out_proj."""
@@ -166,7 +175,8 @@ class MultiHeadAttention(Layer):
 
     def bias_adds(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
-        return (n * self.heads * head_dim + 2 * m * kv_heads * head_dim + n * d) if self.bias else 0
+        return (((n * self.heads * head_dim + 2 * m * kv_heads * head_dim) if self.bias else 0)
+                + (n * d if self.out_biased else 0))
 
     def flops(self, ins, out):
         """2 per MAC, bias adds, scaling q (n·h·d_h), softmax 3 per score, the causal mask 1 per score."""
@@ -242,12 +252,14 @@ class MultiHeadAttention(Layer):
         from .torch_modules import Attention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         return Attention(d, self.heads, kv_heads, head_dim, self.bias, self.causal, self.dropout,
-                         kdim=None if len(ins) == 1 or d_kv == d else d_kv)
+                         kdim=None if len(ins) == 1 or d_kv == d else d_kv, out_bias=self.out_bias)
 
     def explain(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         p, h = self.products(ins), self.heads
-        params = Step("params", "q, k, v and out projections" + (" + biases" if self.bias else ""),
+        biases = (" + biases" if self.bias and self.out_biased else " + q, k, v biases" if self.bias
+                  else " + out bias" if self.out_biased else "")
+        params = Step("params", "q, k, v and out projections" + biases,
                       " + ".join(f"{t:,}" for t in self.param_tensors(ins)), self.params(ins),
                       "as nn.MultiheadAttention" + (f"; {kv_heads} key/value heads shared by {h} query heads"
                                                      if kv_heads != h else ""))

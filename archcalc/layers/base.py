@@ -7,7 +7,7 @@ where it sits in the graph. Counts are Python integers.
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import LayerError, Unsupported
+from ..errors import LayerError
 from ..i18n import _
 from .shapes import numel, uneven_consequence, window_warnings
 

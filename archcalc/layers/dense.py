@@ -5,7 +5,7 @@ from ..i18n import _
 from .shapes import numel
 from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
-from .base import PASS_THROUGH, Kind, Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
+from .base import Kind, Layer, Option, Step, boolean, dims, integer, keep_input, weights_flops_step
 
 
 def any_axis(value):

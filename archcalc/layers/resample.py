@@ -4,7 +4,7 @@ import math
 
 from ..errors import LayerError, Unsupported
 from .base import Kind, Layer, Option, Step, boolean, dims, number
-from .counting import OUTPUT_ELEMENTS, ZERO, Rule, counted_as
+from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .shapes import numel
 

@@ -7,7 +7,7 @@ contiguous tensor, permute, transpose, select, slice) cost no memory and no FLOP
 """
 from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .counting import INPUT_ELEMENTS, MACS, OUTPUT_ELEMENTS, Rule, counted_as, torch_flops
+from .counting import MACS, Rule, counted_as, torch_flops
 from .registry import register
 from .base import PASS_THROUGH, Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 

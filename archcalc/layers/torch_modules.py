@@ -156,8 +156,10 @@ class Attention(_Source):
     self-attention; q/k/v_proj_weight when keys come from another width), grouped key/value heads, and
     the explicit math path (matmul, softmax, matmul), so FlopCounterMode counts it on every device."""
 
-    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None):
-        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim)
+    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None, out_bias=None):
+        # out_bias (None: as bias) only in the constructor call export-torch writes when it is given
+        super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim,
+                         *(() if out_bias is None else (out_bias,)))
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.causal, self.dropout = causal, dropout
         q, kv = heads * head_dim, kv_heads * head_dim
@@ -171,7 +173,7 @@ class Attention(_Source):
             self.k_proj_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(kv, kdim)))
             self.v_proj_weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(kv, kdim)))
         self.in_proj_bias = nn.Parameter(torch.zeros(q + 2 * kv)) if bias else None
-        self.out_proj = nn.Linear(q, dim, bias=bias)
+        self.out_proj = nn.Linear(q, dim, bias=bias if out_bias is None else out_bias)
 
     def forward(self, x, memory=None):
         batch, n = x.shape[:2]

@@ -9,8 +9,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import SpecError
-from .tables import human_bytes, shape_text, short
-from ..spec.graph import INPUT
+from .tables import shape_text
+from ..units import human_bytes, short
+from ..analysis.analyzer import INPUT
 
 FORMATS = ("svg", "dot")
 SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot"}
@@ -133,7 +134,7 @@ def to_svg(report):
         f"<title>{escape(report.model)}</title>",
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-        f'<rect width="100%" height="100%" fill="white"/>',
+        '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{MARGIN}" y="{MARGIN + 10}" font-size="16" font-weight="bold">{escape(report.model)}</text>',
         f'<text x="{MARGIN}" y="{MARGIN + 28}" font-size="12" fill="#333">{escape(totals)}</text>',
         '<g class="edges" fill="none" stroke="#555" stroke-width="1.3">',

@@ -1,6 +1,7 @@
 """Text for the hardware what-ifs: model states per device under sharding (analysis.sharding) and
 lower-bound times on a named accelerator (analysis.roofline). Numbers are computed there."""
-from .tables import _csv, _tabulate, bytes_text, grouped, heading, human_bytes, short, to_json
+from .tables import _csv, _tabulate, heading, to_json
+from ..units import bytes_text, grouped, human_bytes, short
 
 GIB = 2**30
 

@@ -2,7 +2,8 @@
 from ..i18n import N_, _
 from ..layers.base import COUNTS
 from .grid import width as text_width
-from .tables import _csv, _tabulate, count_text, grouped, heading, human_bytes, to_json
+from .tables import _csv, _tabulate, heading, to_json
+from ..units import count_text, grouped, human_bytes
 from ..layers.shapes import to_layout
 
 MAX_SUM_TERMS = 12      # longer sums are shown as their total only
@@ -47,9 +48,6 @@ def arrow_index(steps):
 
 def explanation(exp, fmt="text"):
     """The worked arithmetic of every explained layer, as aligned text or Markdown."""
-    if fmt == "html":
-        from .html import explanation_page
-        return explanation_page(exp)
     layout = exp.layout
     markdown = fmt == "markdown"
     shown = shape_x(exp.input_shape) + (f" ({layout})" if len(exp.input_shape) > 1 else "")
@@ -98,6 +96,20 @@ def total_params_text(exp):
 
 
 # ---- compare
+
+# What each checked quantity and each kind of partial credit is called (homework.check grades; this says it).
+LABELS = {"output_shape": N_("output shape"), "params": N_("params"), "trainable_params": N_("trainable params"),
+          "non_trainable_params": N_("non-trainable params"), "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": N_("receptive field"), "pool_output": N_("pooled output"),
+          "pool_mask": N_("max-pool backward mask")}
+# Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
+CREDITS = {
+    "rounding": N_("right count, wrong rounding"),
+    "units": N_("right count, wrong units"),
+    "arithmetic": N_("right formula, wrong arithmetic"),
+    "carried": N_("right method on an input carried over from an earlier answer"),
+    "order": N_("right sizes, in the other order"),
+}
 
 COMPARE_LABELS = {
     "params": N_("Total params"), "trainable_params": N_("Trainable params"), "macs": "MACs", "flops": "FLOPs",
@@ -148,9 +160,6 @@ def comparison(data, fmt="table"):
     """Side-by-side totals, ratios to the first model, and the breakdown by layer kind."""
     if fmt == "json":
         return to_json(data)
-    if fmt == "html":
-        from .html import comparison_page
-        return comparison_page(data)
     models = data["models"]
     if fmt == "csv":
         rows = []
@@ -194,10 +203,6 @@ def check_report(result, fmt="text"):
         from dataclasses import asdict
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                         "score": float(result.score), "verdicts": [asdict(v) for v in result.verdicts]})
-    if fmt == "html":
-        from .html import check_page
-        return check_page(result)
-    from ..homework.text import CREDITS, LABELS
     markdown = fmt == "markdown"
     if result.file:
         title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,

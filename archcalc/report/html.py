@@ -13,7 +13,8 @@ from ..i18n import _
 from ..version import __version__
 from ..layers.base import COUNTS
 from ..layers.shapes import CHANNELS_FIRST
-from .tables import bytes_text, count_text, grouped, human_bytes, rf_text, shape_text, short
+from .tables import rf_text, shape_text
+from ..units import bytes_text, count_text, grouped, human_bytes, short
 
 CSS = """
 .archcalc{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;font-size:13px;color:#1d2430}
@@ -292,7 +293,7 @@ def comparison_page(data, reports=None):
 # ---- check
 
 def check_body(result):
-    from ..homework.text import CREDITS, LABELS
+    from .homework import CREDITS, LABELS
     if result.file:
         title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,
                                                                  source=result.source)
@@ -377,37 +378,15 @@ def conventions_page(comparison):
     return page(f"{comparison['model']}: archcalc conventions", body)
 
 
-# ---- what the report objects' _repr_html_ / _repr_markdown_ call
+# ---- what the analysis reports' _repr_html_ / _repr_markdown_ call (the homework results have their own)
 
 def repr_html(obj):
-    """Rich notebook output for any report object the API returns."""
-    from ..analysis.analyzer import Report
+    """Rich notebook output for a Report or a MemoryReport (archcalc/__init__ wires it)."""
     from ..analysis.memory import MemoryReport
-    from ..homework.check import CheckResult
-    from ..homework.explain import Explanation
-    if isinstance(obj, Report):
-        return summary_fragment(obj)
-    if isinstance(obj, MemoryReport):
-        return fragment(memory_body(obj))
-    if isinstance(obj, CheckResult):
-        return fragment(check_body(obj))
-    if isinstance(obj, Explanation):
-        return fragment(explanation_body(obj))
-    return fragment(comparison_body(obj))
+    return fragment(memory_body(obj)) if isinstance(obj, MemoryReport) else summary_fragment(obj)
 
 
 def repr_markdown(obj):
-    from ..analysis.analyzer import Report
     from ..analysis.memory import MemoryReport
-    from ..homework.check import CheckResult
-    from ..homework.explain import Explanation
-    from . import homework, tables
-    if isinstance(obj, Report):
-        return tables.summary(obj, "markdown")
-    if isinstance(obj, MemoryReport):
-        return tables.memory_report(obj, "markdown")
-    if isinstance(obj, CheckResult):
-        return homework.check_report(obj, "markdown")
-    if isinstance(obj, Explanation):
-        return homework.explanation(obj, "markdown")
-    return homework.comparison(obj, "markdown")
+    from . import tables
+    return tables.memory_report(obj, "markdown") if isinstance(obj, MemoryReport) else tables.summary(obj, "markdown")

@@ -6,7 +6,7 @@ caller's backend or global figure state.
 from pathlib import Path
 
 from ..errors import MissingExtra, SpecError, writing
-from .tables import human_bytes, short
+from ..units import human_bytes, short
 
 # One colour per layer kind, shared with the legend.
 KIND_COLOURS = {

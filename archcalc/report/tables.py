@@ -2,6 +2,7 @@
 import io
 
 from ..i18n import _
+from ..units import bytes_text, count_text, grouped, human_bytes, short
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 
@@ -9,41 +10,6 @@ FORMATS = ("table", "markdown", "csv", "json", "html")
 def to_json(data):
     import json  # only when asked for: keeps the table path's start-up light
     return json.dumps(data, indent=2)
-
-
-def short(n):
-    """62,378,344 -> 62.4M: three significant figures, SI prefixes of 1000."""
-    n = int(n)
-    for size, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if abs(n) >= size:
-            value = n / size
-            return f"{value:.3g}{suffix}" if value < 1000 else f"{value:.0f}{suffix}"
-    return str(n)
-
-
-def human_bytes(n):
-    """Binary units, as memory is sold: 1 MiB = 1,048,576 bytes. The next unit takes over at 1000 of
-    the smaller one, as people write sizes: 1,036,390 bytes is 1.0 MiB, not 1012.1 KiB; 1000 B is 1.0 KiB."""
-    n = int(n)
-    if abs(n) < 1000:
-        return f"{n} B"
-    for size, suffix in ((2**10, "KiB"), (2**20, "MiB"), (2**30, "GiB"), (2**40, "TiB")):
-        if round(abs(n) / size, 1) < 1000 or suffix == "TiB":
-            return f"{n / size:.1f} {suffix}"
-
-
-def grouped(n):
-    return f"{int(n):,}"
-
-
-def count_text(n):
-    """62,378,344 (62.4M): exact, then short."""
-    return f"{grouped(n)} ({short(n)})"
-
-
-def bytes_text(n):
-    """1.5 MiB (1,572,864 bytes): readable, then exact."""
-    return _("{readable} ({exact} bytes)").format(readable=human_bytes(n), exact=grouped(n))
 
 
 def heading(title, fmt):
@@ -82,9 +48,6 @@ def summary(report, fmt="table", rf=False, train=False, width=None):
     `width` (a table only): fit the table and wrap the warnings to that many characters."""
     if fmt == "json":
         return to_json(report.to_dict())
-    if fmt == "html":
-        from .html import summary_page
-        return summary_page(report, rf=rf, train=train)
     if fmt == "csv":
         headers = ["name", "type", "output_shape", "params", "trainable_params", "buffers", "macs", "flops",
                    "activation_bytes"] + (["torch_backward_flops"] if train else [])
@@ -188,9 +151,6 @@ def zoo_table(rows, fmt="table", width=None):
     """rows: dicts with name, input, layout, depth, params, macs, activation_bytes, source."""
     if fmt == "json":
         return to_json(rows)
-    if fmt == "html":
-        from .html import zoo_page
-        return zoo_page(rows)
     headers = ["name", "input", "layout", "depth", "params", "macs", "activation_bytes", "source"]
     if fmt == "csv":
         return _csv([[r[h] if h != "input" else "x".join(map(str, r[h])) for h in headers] for r in rows], headers)
@@ -228,7 +188,7 @@ def verification(result, fmt="table"):
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.type]
-        for key, _ in columns:
+        for key, _title in columns:
             if key not in layer.checks:
                 row.append("")
             else:
@@ -262,9 +222,6 @@ def conventions_table(comparison, fmt="table"):
     """Every convention's total side by side, what each includes, then the rule per layer type."""
     if fmt == "json":
         return to_json(comparison)
-    if fmt == "html":
-        from .html import conventions_page
-        return conventions_page(comparison)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
     if fmt == "csv":
@@ -289,9 +246,6 @@ def memory_report(result, fmt="table", width=None):
     `width` (a table only): fit the table (Type, then Grads, then master weights go) and wrap the text."""
     if fmt == "json":
         return to_json(result.to_dict())
-    if fmt == "html":
-        from .html import memory_page
-        return memory_page(result)
     training = result.mode == "training"
     columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
                + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),

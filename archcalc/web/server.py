@@ -151,18 +151,13 @@ def api_compare(body):
 
 def api_export(body):
     """The text of a download: the same renderers as `summarize --format` and `diagram`."""
-    from ..report import html, tables
     from ..report.diagram import to_svg
+    from ..report.formats import render
     fmt = body.get("format")
     if fmt not in EXPORTS:
         raise SpecError(f"cannot export as {fmt!r}", hint=f"choose one of {', '.join(EXPORTS)}")
     report = analysis(body)
-    if fmt == "svg":
-        text = to_svg(report)
-    elif fmt == "html":
-        text = html.summary_page(report)
-    else:
-        text = tables.summary(report, fmt)
+    text = to_svg(report) if fmt == "svg" else render("summary", report, fmt)
     mime, suffix = EXPORTS[fmt]
     return {"filename": f"{report.model}.{suffix}", "mime": mime, "text": text}
 
