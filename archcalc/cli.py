@@ -16,6 +16,7 @@ from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError
 from .i18n import N_, _
 from .homework.exercises import TOPICS as EXERCISE_TOPICS
+from .layers.base import ATTENTION
 
 DTYPES = tuple(DTYPE_BYTES)
 
@@ -163,6 +164,10 @@ set_option = click.option("--set", "settings", multiple=True, metavar="NAME=VALU
 keras_option = click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
 strict_option = click.option("--strict", is_flag=True, help="Treat uneven divisions as errors.")
 analysis_options = options(batch_option, dtype_option, input_option, set_option, keras_option, strict_option)
+# --attention: the choices come from the library (layers.base.ATTENTION)
+attention_option = click.option("--attention", type=click.Choice(ATTENTION), default="naive",
+                                show_default=True, help="How attention runs: naive (eager PyTorch's math path, the "
+                                "(heads, n, n) scores kept for backward) or flash (a fused kernel, O(n) kept).")
 
 
 LOADED = "archcalc.loaded"     # ctx.meta: the graphs a command read, for warn_layouts
@@ -237,9 +242,11 @@ def main():
 @click.option("--convention", type=click.Choice(tuple(CONVENTIONS)), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
+@attention_option
 @wide_option
 @output_option
-def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, wide, output):
+def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, attention, wide,
+              output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
@@ -247,12 +254,13 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
       archcalc summarize alexnet --format markdown
       archcalc summarize googlenet --set aux_logits=true
       archcalc summarize resnet50 --convention fvcore --train
+      archcalc summarize gpt2 --attention flash --convention flashattention
     """
     from .analysis.analyzer import analyze
     from .report.formats import render
     graph = load(spec, input_shape, settings)
     report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention,
-                     backward=train or fmt not in ("table", "markdown", "csv"))
+                     backward=train or fmt not in ("table", "markdown", "csv"), attention=attention)
     click.get_current_context().meta[LOADED].remove(graph)      # its warning goes into the report's
     if graph.layout_note:
         message, fix = graph.layout_note
@@ -460,8 +468,10 @@ def from_torch(target, input_shape, name, output):
               help="Build SPEC in Keras 3 (torch backend) instead and compare shapes and Keras's parameter counts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="Output format.")
+@attention_option
 @output_option
-def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, output):
+def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, attention,
+           output):
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
     for backward. With --keras, build it in Keras 3 and compare every layer's output shape and
@@ -498,7 +508,7 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     from .bridges.verify import verify as run
     progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
-                 seed=seed, meta=meta, max_gib=max_gib, progress=progress)
+                 seed=seed, meta=meta, max_gib=max_gib, progress=progress, attention=attention)
     if progress:
         progress("")
     emit(verification(result, fmt), output)
@@ -531,8 +541,9 @@ def export_torch(spec, input_shape, settings, output):
 @input_option
 @set_option
 @format_option
+@attention_option
 @output_option
-def conventions(spec, batch, input_shape, settings, fmt, output):
+def conventions(spec, batch, input_shape, settings, fmt, attention, output):
     """FLOPs of SPEC as each popular tool counts them, side by side, with what each includes
     and its rule for every layer type in the spec.
 
@@ -542,7 +553,8 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
     """
     from .api import compare_conventions
     from .report.formats import render
-    emit(render("conventions", compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
+    emit(render("conventions", compare_conventions(load(spec, input_shape, settings), batch=batch, attention=attention),
+                fmt), output)
 
 
 @main.command()
@@ -565,10 +577,11 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
               help="Whose allocator to count with: cuda rounds every tensor up to 512-byte blocks, as PyTorch's "
                    "caching allocator does, and keeps dropout masks as 1-byte bools.")
 @format_option
+@attention_option
 @wide_option
 @output_option
 def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, device,
-           fmt, wide, output):
+           fmt, attention, wide, output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
@@ -586,7 +599,8 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
     from .report.formats import render
     graph = load(spec, input_shape, settings)
     result = measure(graph, batch=batch, dtype=dtype, mode=mode, optimizer=optimizer,
-                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device)
+                     mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device,
+                     attention=attention)
     emit(render("memory", result, fmt, width=terminal_width(wide, output)), output)
 
 
@@ -709,8 +723,9 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
 @set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "html")), default="text", show_default=True,
               help="Plain text, Markdown to paste into a report, or a self-contained HTML page.")
+@attention_option
 @output_option
-def explain(spec, layer, input_shape, settings, fmt, output):
+def explain(spec, layer, input_shape, settings, fmt, attention, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
     the spec's numbers substituted, in the notation courses use.
 
@@ -721,7 +736,7 @@ def explain(spec, layer, input_shape, settings, fmt, output):
     from .homework.explain import explain as explain_spec
     from .report.formats import render
     graph = load(spec, input_shape, settings)
-    emit(render("explanation", explain_spec(graph, layer=layer), fmt), output)
+    emit(render("explanation", explain_spec(graph, layer=layer, attention=attention), fmt), output)
 
 
 @main.command()

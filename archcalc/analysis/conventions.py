@@ -40,6 +40,10 @@ CONVENTIONS = {c.name: c for c in (
                "(twice where both the module hook and the patched functional fire)"),
     Convention("torchinfo", "torchinfo.summary(model, input_size).total_mult_adds", "Mult-Adds",
                "MACs + bias of conv; every other layer with weights: its parameter count per sample"),
+    Convention("flashattention", "FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
+               "flops()", "FLOPs",
+               "attention's q·kᵀ and weights·v as 4·n·m·h·d_h, halved when causal (no softmax, scaling or mask; "
+               "their backward is 2.5× that); every other layer as torch counts it"),
 )}
 assert tuple(CONVENTIONS) == TOOLS, "analysis.conventions and layers.counting.TOOLS list the same tools"
 

@@ -22,7 +22,7 @@ each parameter, buffer, gradient, optimizer state, activation and saved tensor i
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-from .analyzer import DTYPE_BYTES, analyze
+from .analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError
 from ..units import parse_bytes
 from ..layers.shapes import numel
@@ -94,13 +94,13 @@ def allocated(nbytes, device):
 
 
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mixed_precision=False,
-           inplace=False, budget=None, input_shape=None, device="cpu"):
+           inplace=False, budget=None, input_shape=None, device="cpu", attention="naive"):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
     `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
     the 1-byte bool CUDA keeps. `optimizer` (default sgd) and `mixed_precision` describe a training
     step: given with mode 'inference' they would change nothing, so they are refused."""
     _refuse_training_options(mode, optimizer, mixed_precision)
-    graph = as_graph(spec, input_shape=input_shape)
+    graph = configured(as_graph(spec, input_shape=input_shape), attention, device)   # --attention: naive or flash
     options = dict(dtype=dtype, mode=mode, optimizer=optimizer or "sgd", mixed_precision=mixed_precision,
                    inplace=inplace, device=device)
     _check(**options)
@@ -304,11 +304,14 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    shared = _shared_gradients(report, width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
         alive = sum(size for first, last, size in gradients if first <= index <= last)
-        step = saved_before + held + alive + grads_after
+        # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
+        step = (saved_before + held + alive + grads_after + shared.get(index, 0)
+                + block(record.backward_workspace * batch))
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
         saved_before -= layer.saved_bytes - saved_input[index]
@@ -325,6 +328,20 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
          "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
+
+
+def _shared_gradients(report, width, block):
+    """{backward step: bytes} of the gradients of a weight two layers share (`tie`): autograd holds the
+    later layer's contribution from its backward on, and at the owner's backward adds the owner's out of
+    place, so three weight-sized tensors are alive there, the sum being the gradient already counted."""
+    position, extra = {record.name: index for index, record in enumerate(report.layers)}, {}
+    for index, record in enumerate(report.layers):
+        owner = position.get(record.tie)
+        if owner is not None and report.layers[owner].trainable_params:
+            size = block(numel(record.layer.weight_shape(record.in_shapes)) * width)
+            for step in range(owner, index + 1):
+                extra[step] = extra.get(step, 0) + (2 * size if step == owner else size)
+    return extra
 
 
 def _block_note(result):

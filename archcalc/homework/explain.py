@@ -10,7 +10,7 @@ analyzer computed, so an explanation always agrees with `archcalc summarize`.
 """
 from dataclasses import dataclass, field
 
-from ..analysis.analyzer import ReceptiveField, analyze
+from ..analysis.analyzer import ReceptiveField, analyze, configured
 from ..errors import SpecError
 from ..i18n import _
 from ..layers.base import COUNTS, Step
@@ -54,10 +54,11 @@ class Explanation:
         return explanation(self, "markdown")
 
 
-def explain(spec, *, layer=None, input_shape=None, report=None):
+def explain(spec, *, layer=None, input_shape=None, report=None, attention="naive"):
     """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`.
-    `report`: the graph's analysis when the caller already has one (check does), so it is not redone."""
-    graph = as_graph(spec, input_shape=input_shape)
+    `report`: the graph's analysis when the caller already has one (check does), so it is not redone.
+    `attention` as in analyze: attention layers explain the kernel chosen."""
+    graph = configured(as_graph(spec, input_shape=input_shape), attention)
     report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
         raise SpecError(_("the spec has no layer named '{layer}'").format(layer=layer), file=graph.file,

@@ -253,6 +253,12 @@ def did_you_mean(word, candidates):
     return _("did you mean '{word}'?").format(word=close[0]) if close else None
 
 
+# How attention runs, an analysis option (`--attention`, analyze(attention=...)) that reaches the layers
+# through Layer.configured: "naive" is eager PyTorch's math path (the (heads, n, m) scores and weights are
+# tensors, kept for backward); "flash" a fused kernel (F.scaled_dot_product_attention's flash or
+# memory-efficient backend) that keeps O(n) softmax statistics instead and recomputes the scores in backward.
+ATTENTION = ("naive", "flash")
+
 PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
 
 
@@ -456,6 +462,18 @@ class Layer:
         """(kernel, stride, pad_before) per spatial axis as ((kh, sh, ph), (kw, sw, pw)),
         None for a pointwise layer, or 'global' when every output sees the whole input."""
         return None
+
+    def configured(self, *, attention="naive", device="cpu"):
+        """This layer as an analysis runs it, under the analysis options that change how a layer runs
+        (`attention`, one of ATTENTION, and the device, where that decides which kernel torch takes): a
+        layer they concern returns a copy set to them, every other layer itself."""
+        return self
+
+    def backward_workspace(self, ins, out, width):
+        """Bytes of temporaries alive, beside its saved tensors and the gradients, at the worst moment of
+        the layer's own backward in eager PyTorch (per sample); 0 when its backward makes none beyond
+        the input gradients."""
+        return 0
 
     def torch_module(self, ins):
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")

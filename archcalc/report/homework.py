@@ -40,7 +40,8 @@ def quantity_text(quantity):
 
 def arrow_index(steps):
     """The step that gets `→ output shape`: the last size step before the counts, unless it shows the shape itself."""
-    sizes = [i for i, s in enumerate(steps) if s.quantity not in COUNTS]
+    first_count = next((i for i, s in enumerate(steps) if s.quantity in COUNTS), len(steps))
+    sizes = [i for i, s in enumerate(steps[:first_count]) if s.quantity not in COUNTS]   # not steps after the counts
     if not sizes or isinstance(steps[sizes[-1]].result, tuple):
         return None
     return sizes[-1]
