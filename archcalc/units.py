@@ -58,4 +58,5 @@ def count_text(n):
 
 def bytes_text(n):
     """1.5 MiB (1,572,864 bytes): readable, then exact."""
-    return f"{human_bytes(n)} ({grouped(n)} bytes)"
+    from .i18n import _
+    return _("{readable} ({exact} bytes)").format(readable=human_bytes(n), exact=grouped(n))

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests read English output whatever the machine's locale (LANG=ko_KR.UTF-8 would make it Korean);
+# tests/test_i18n.py chooses its languages itself.
+os.environ["ARCHCALC_LANG"] = "en"
 SPECS = ROOT / "specs"
 
 # Checks whose rule is per layer and the same at any input size run the deepest and widest zoo siblings at

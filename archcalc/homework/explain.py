@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.analyzer import ReceptiveField, analyze, configured
 from ..errors import SpecError
+from ..i18n import _
 from ..layers.base import COUNTS, Step
 from ..spec.graph import INPUT, as_graph
 
@@ -60,7 +61,8 @@ def explain(spec, *, layer=None, input_shape=None, report=None, attention="naive
     graph = configured(as_graph(spec, input_shape=input_shape), attention)
     report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
-        raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file, hint=graph.layer_hint(layer))
+        raise SpecError(_("the spec has no layer named '{layer}'").format(layer=layer), file=graph.file,
+                        hint=graph.layer_hint(layer))
     fields = {INPUT: ReceptiveField.of_input(len(graph.input_shape) - 1),
               **{r.name: r.receptive_field for r in report.layers}}
     layers = []
@@ -74,8 +76,8 @@ def explain(spec, *, layer=None, input_shape=None, report=None, attention="naive
             raise graph.error(node, err) from None
         if node.tie is not None:        # its weight is another layer's: counted there (model.parameters())
             steps = [step if step.quantity != "params" else
-                     Step("params", step.formula + " − shared weight", f"{record.params}", record.params,
-                          f"the weight is {node.tie}'s (tie: {node.tie}), counted once, there")
+                     Step("params", step.formula + " − " + _("shared weight"), f"{record.params}", record.params,
+                          _("the weight is {layer}'s (tie: {layer}), counted once, there").format(layer=node.tie))
                      for step in steps]
         warnings = [w["message"] for w in report.warnings + report.notes if w["layer"] == node.name]
         layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,
