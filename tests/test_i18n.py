@@ -4,8 +4,6 @@ compiled from its .po and holds every message the code marks, and a language is 
 import io
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 

@@ -1,5 +1,5 @@
-"""Students' answers as they are written: numbers (62.4M, 6.24e7, 62,378,344) and shapes (55x55x96,
-(None, 55, 55, 96)) parsed exactly, YAML answer files and pasted Keras or torchinfo summaries read into
+"""Students' answers as they are written: numbers (62.4M, 6.24e7, 62,378,344; read by units.parse_count)
+and shapes (55x55x96, (None, 55, 55, 96)) parsed exactly, YAML answer files and pasted Keras or torchinfo summaries read into
 Answers, each item with its line. Nothing here grades: check does."""
 import re
 import reprlib
@@ -11,6 +11,7 @@ from ..errors import SpecError, read_text
 from ..i18n import _
 from ..layers import lookup
 from ..layers.base import did_you_mean
+from ..units import parse_count
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS
 from ..spec.yamlio import load_yaml
 from .summary_parse import KERAS, detect, parse_summary
@@ -31,64 +32,6 @@ ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
 
 
 POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
-
-
-PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
-
-
-MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
-
-
-NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Given:
-    """A number as written, and the values it stands for: 62.4M means 62,350,000 … 62,450,000."""
-
-    text: str
-    value: Fraction
-    tolerance: Fraction              # half a unit of the last written digit; 0 for an exact integer
-    binary: tuple = None             # (value, tolerance) if the prefix is read as 1024, 1024², ...
-
-    def matches(self, n):
-        return abs(n - self.value) <= self.tolerance
-
-    def matches_binary(self, n):
-        return self.binary is not None and abs(n - self.binary[0]) <= self.binary[1]
-
-
-def parse_given(raw):
-    """62378344, "62,378,344", "62.4M", "159K", "1.2 billion", "6.24e7" -> Given; ValueError if unreadable."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise ValueError(_("expected a number such as 62378344, 62,378,344 or 62.4M, got {value}").format(
-            value=repr(raw)))
-    text = str(raw).strip()
-    compact = re.sub(r"[\s_'\u202f]", "", text)
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?[a-zA-Z]*", compact):
-        compact = compact.replace(",", "")              # thousands separators
-    else:
-        compact = compact.replace(",", ".")             # a decimal comma: 62,4M
-    if len(compact) > 40:
-        raise ValueError(f"cannot read {reprlib.repr(text)}: a number written with {len(compact):,} characters; "
-                         "write e.g. 62378344, 62,378,344 or 62.4M")
-    match = NUMBER.match(compact)
-    if not match or match.group(4).lower() not in PREFIXES:
-        raise ValueError(_("cannot read {value} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K").format(
-            value=repr(text)))
-    digits, decimals, exponent, prefix = match.groups()
-    if abs(int(exponent or 0)) > MAX_EXPONENT:
-        raise ValueError(f"cannot read {text!r}: its exponent is out of range; write e.g. 6.24e7")
-    power = PREFIXES[prefix.lower()]
-    scale = Fraction(10) ** int(exponent or 0)
-    mantissa = Fraction(digits) * scale
-    unit = Fraction(1, 10 ** len(decimals or "")) * scale
-    exact = not decimals and not exponent and not power
-    tolerance = Fraction(0) if exact else unit / 2 * 1000 ** power
-    binary = (mantissa * 1024 ** power, unit / 2 * 1024 ** power) if power else None
-    if abs(mantissa * 1000 ** power) >= 2**63:
-        raise ValueError(f"{text!r} is 2^63 or more, larger than any count in a network; write e.g. 62.4M")
-    return Given(text, mantissa * 1000 ** power, tolerance, binary)
 
 
 def parse_shape_answer(raw):
@@ -209,7 +152,7 @@ def _spec_with_layers(answers, skip):
         for name, values in answers.items():
             try:
                 score += isinstance(values, dict) and "params" in values and \
-                    parse_given(values["params"]).matches(params[name])
+                    parse_count(values["params"]).matches(params[name])
             except ValueError:
                 pass
         if score > best_score:
@@ -232,7 +175,7 @@ def answer_items(layer, values, keys, line, layout, fail):
             raise fail(_("unknown answer '{key}' for {where}").format(key=key, where=where), key_line,
                        did_you_mean(key, keys) or _("answers: {keys}").format(keys=", ".join(dict.fromkeys(keys.values()))))
         try:
-            given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_given(raw)
+            given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_count(raw)
         except ValueError as err:
             raise fail(f"{where} {key}: {err}", key_line) from None
         items.append(Answer(layer, quantity, given, key_line, layout))
@@ -334,12 +277,12 @@ def summary_answers(summary, graph, file):
             if row.shape:
                 items.append(Answer(name, "output_shape", parse_shape_answer(row.shape), row.line, layout, True))
             params = "0" if row.params in ("--", "") else row.params
-            items.append(Answer(name, "params", parse_given(params), row.line, layout, True))
+            items.append(Answer(name, "params", parse_count(params), row.line, layout, True))
         except ValueError as err:
             raise SpecError(str(err), file=file, line=row.line) from None
     for quantity, (text, line) in summary.totals.items():
         try:
-            items.append(Answer(None, quantity, parse_given(text), line, layout))
+            items.append(Answer(None, quantity, parse_count(text), line, layout))
         except ValueError as err:
             raise SpecError(str(err), file=file, line=line) from None
     return Answers(items, summary.format, file)
@@ -365,7 +308,7 @@ def refuse_other_model(rows, summary, graph, file):
     types = []
     for row in rows:
         try:
-            params = parse_given("0" if row.params in ("--", "", "(recursive)") else row.params)
+            params = parse_count("0" if row.params in ("--", "", "(recursive)") else row.params)
         except ValueError:
             return                                  # reported with its line while reading the rows
         if params.value:
@@ -373,7 +316,7 @@ def refuse_other_model(rows, summary, graph, file):
             types.append(cls.type_name if cls else row.type)
     total_text = summary.totals.get("params")
     try:
-        total = parse_given(total_text[0]) if total_text else None
+        total = parse_count(total_text[0]) if total_text else None
     except ValueError:
         return
     spec_types, spec_totals = _signature(graph)

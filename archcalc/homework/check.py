@@ -27,8 +27,8 @@ from ..i18n import _
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, even_sizes, from_layout, to_layout
 from ..report.homework import shape_x, step_text, total_params_text
 from ..spec.graph import INPUT, Graph, load_spec
-from ..units import grouped
-from .answers import Answer, Answers, Given, answers_input, load_answers, parse_given, parse_shape_answer, read_answers
+from ..units import Given, grouped
+from .answers import Answer, Answers, answers_input, load_answers, parse_shape_answer, read_answers
 from .diagnoses import bias_sum_message, digit_slip, option_mistakes, reading_diagnosis, swapped_count_mistakes
 from .explain import explain
 from .summary_parse import KERAS, detect
@@ -501,4 +501,4 @@ def matrix_words(matrix):
 
 # check's API; answers.py reads the answers, diagnoses.py names the mistakes, text.py holds every sentence
 __all__ = ["check", "check_text", "check_answers", "CheckResult", "Verdict", "read_answers", "load_answers",
-           "parse_given", "parse_shape_answer", "Answer", "Answers", "Given"]
+           "parse_shape_answer", "Answer", "Answers"]

@@ -7,8 +7,7 @@ from fractions import Fraction
 
 from ..i18n import _
 from ..report.homework import KIND_LABELS
-from ..units import grouped
-from .answers import PREFIXES
+from ..units import PREFIXES, grouped
 from .text import BIAS_SUMS, PLACES, PREFIX_POWERS, READINGS
 
 
