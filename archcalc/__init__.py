@@ -28,6 +28,7 @@ _LAZY = {
     "from_keras": "bridges.from_keras", "make_sheet": "homework.exercises", "shard": "analysis.sharding",
     "roofline": "analysis.roofline", "kv_cache": "analysis.inference",
     "from_hf": "bridges.from_hf", "from_hf_yaml": "bridges.from_hf",
+    "set_language": "i18n",
     "infer": "analysis.inference",
     "compare_checkpoints": "analysis.memory",
 }

@@ -20,12 +20,13 @@ def zoo_rows():
     return rows
 
 
-def compare_conventions(spec, *, batch=1, input_shape=None):
+def compare_conventions(spec, *, batch=1, input_shape=None, attention="naive"):
     """Each counting convention's total for one spec, split by layer kind, and its rule for each
-    layer type the spec uses (plain data, for `archcalc conventions`)."""
+    layer type the spec uses (plain data, for `archcalc conventions`); `attention` as in analyze."""
     from .analysis.conventions import CONVENTIONS
     graph = as_graph(spec, input_shape=input_shape)
-    reports = {name: analyze(graph, batch=batch, convention=name) for name in CONVENTIONS}
+    reports = {name: analyze(graph, batch=batch, convention=name, attention=attention, backward=False)
+               for name in CONVENTIONS}
     kinds = list(dict.fromkeys(r.kind for r in reports["archcalc"].layers))
     types = list(dict.fromkeys(r.type for r in reports["archcalc"].layers))
     rows = []

@@ -14,7 +14,9 @@ from .analysis.memory import MODES, OPTIMIZER_STATES
 from .analysis.sharding import CONVENTIONS as SHARDING_CONVENTIONS, OFFLOADS, STRATEGIES
 from .bridges.verify import TORCH_DTYPES
 from .errors import SpecError
+from .i18n import N_, _
 from .homework.exercises import TOPICS as EXERCISE_TOPICS
+from .layers.base import ATTENTION
 
 DTYPES = tuple(DTYPE_BYTES)
 
@@ -22,11 +24,20 @@ DTYPES = tuple(DTYPE_BYTES)
 class ArchcalcGroup(click.Group):
     """Turns a SpecError anywhere below into one clear message and exit status 2, never a traceback."""
 
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, hoist_lang(args))
+
+    def main(self, *args, **kwargs):
+        from .i18n import kept
+        with kept():                # --lang holds for this run only (CliRunner runs many in one process)
+            return super().main(*args, **kwargs)
+
     def invoke(self, ctx):
         try:
             result = super().invoke(ctx)
         except SpecError as err:
-            click.echo(f"{paint('error:', fg='red', bold=True)} {err}", err=True)
+            label = _("error:")
+            click.echo(f"{paint(label, fg='red', bold=True)} {err}", err=True)
             ctx.exit(2)
         except SystemExit as done:          # check and verify exit 1 on a disagreement: they still ran
             if done.code in (0, 1, None):
@@ -34,6 +45,37 @@ class ArchcalcGroup(click.Group):
             raise
         warn_layouts(ctx)
         return result
+
+
+def hoist_lang(args):
+    """`--lang ko` (or `--lang=ko`) anywhere on the line, before a `--`, moves to the front where the group's
+    option reads it: so every command takes it, `archcalc explain lenet5 --lang ko` as `archcalc --lang ko ...`."""
+    args, found, rest = list(args), [], []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            rest += args[i:]
+            break
+        if args[i] == "--lang":
+            if i + 1 == len(args):
+                return ["--lang"]           # no value: the group's option says that it needs one
+            found, i = args[i:i + 2], i + 2
+            continue
+        if args[i].startswith("--lang="):
+            found, i = [args[i]], i + 1
+            continue
+        rest.append(args[i])
+        i += 1
+    return found + rest
+
+
+def choose_language(ctx, param, value):
+    """--lang, else $ARCHCALC_LANG, else the locale (archcalc.i18n); every run sets it afresh."""
+    from .i18n import available, normalize, set_language
+    if value is not None and normalize(value) not in available():
+        raise click.BadParameter(f"'{value}' is not one of {', '.join(available())}", ctx, param)
+    set_language(value)
+    return value
 
 
 def paint(text, **style):
@@ -122,6 +164,10 @@ set_option = click.option("--set", "settings", multiple=True, metavar="NAME=VALU
 keras_option = click.option("--keras", is_flag=True, help="Count batchnorm moving statistics as non-trainable params.")
 strict_option = click.option("--strict", is_flag=True, help="Treat uneven divisions as errors.")
 analysis_options = options(batch_option, dtype_option, input_option, set_option, keras_option, strict_option)
+# --attention: the choices come from the library (layers.base.ATTENTION)
+attention_option = click.option("--attention", type=click.Choice(ATTENTION), default="naive",
+                                show_default=True, help="How attention runs: naive (eager PyTorch's math path, the "
+                                "(heads, n, n) scores kept for backward) or flash (a fused kernel, O(n) kept).")
 
 
 LOADED = "archcalc.loaded"     # ctx.meta: the graphs a command read, for warn_layouts
@@ -175,6 +221,9 @@ def format_option(func):
 
 @click.group(cls=ArchcalcGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="archcalc")
+@click.option("--lang", metavar="LANG", callback=choose_language, is_eager=True, expose_value=False,
+              help="Language of the output: en or ko (any command: archcalc explain lenet5 --lang ko). "
+                   "Default: $ARCHCALC_LANG, else Korean when the locale is (LANG=ko_KR.UTF-8), else English.")
 def main():
     """Static calculator for neural-network architectures: shapes, parameters,
     MACs/FLOPs, memory and receptive field, from a YAML spec.
@@ -193,9 +242,11 @@ def main():
 @click.option("--convention", type=click.Choice(tuple(CONVENTIONS)), default="archcalc", show_default=True,
               help="Count FLOPs as this tool does (see `archcalc conventions`).")
 @click.option("--train", is_flag=True, help="Add backward FLOPs, as torch's FlopCounterMode counts them.")
+@attention_option
 @wide_option
 @output_option
-def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, wide, output):
+def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf, convention, train, attention, wide,
+              output):
     """Per-layer table and totals for SPEC (a YAML file or a built-in name).
 
     \b
@@ -203,12 +254,13 @@ def summarize(spec, batch, dtype, input_shape, settings, keras, strict, fmt, rf,
       archcalc summarize alexnet --format markdown
       archcalc summarize googlenet --set aux_logits=true
       archcalc summarize resnet50 --convention fvcore --train
+      archcalc summarize gpt2 --attention flash --convention flashattention
     """
     from .analysis.analyzer import analyze
     from .report.formats import render
     graph = load(spec, input_shape, settings)
     report = analyze(graph, batch=batch, dtype=dtype, keras=keras, strict=strict, convention=convention,
-                     backward=train or fmt not in ("table", "markdown", "csv"))
+                     backward=train or fmt not in ("table", "markdown", "csv"), attention=attention)
     click.get_current_context().meta[LOADED].remove(graph)      # its warning goes into the report's
     if graph.layout_note:
         message, fix = graph.layout_note
@@ -222,7 +274,8 @@ def warn_layouts(ctx):
     for graph in ctx.meta.pop(LOADED, []):
         if graph.layout_note:
             message, fix = graph.layout_note
-            click.echo(f"{paint('warning:', fg='yellow', bold=True)} {graph.name}: {message}\n  fix: {fix}",
+            warning, fix_label = _("warning:"), _("fix:")
+            click.echo(f"{paint(warning, fg='yellow', bold=True)} {graph.name}: {message}\n  {fix_label} {fix}",
                        err=True)
 
 
@@ -279,7 +332,7 @@ def new(path, from_spec, force):
     """
     from .spec.starter import write_starter
     written = write_starter(path, from_spec, force=force)
-    click.echo(f"wrote {written}; next: archcalc summarize {written}", err=True)
+    click.echo(_("wrote {path}; next: archcalc summarize {path}").format(path=written), err=True)
 
 
 @main.command()
@@ -415,8 +468,10 @@ def from_torch(target, input_shape, name, output):
               help="Build SPEC in Keras 3 (torch backend) instead and compare shapes and Keras's parameter counts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]), default="table",
               show_default=True, help="Output format.")
+@attention_option
 @output_option
-def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, output):
+def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta, max_gib, keras, fmt, attention,
+           output):
     """Run SPEC as a real PyTorch model and compare every layer with archcalc's prediction:
     output shape, parameters, FLOPs (as torch's FlopCounterMode counts them) and bytes saved
     for backward. With --keras, build it in Keras 3 and compare every layer's output shape and
@@ -453,7 +508,7 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     from .bridges.verify import verify as run
     progress = terminal_progress()
     result = run(load(spec, input_shape, settings), device=device, batch=batch, dtype=dtype, train=train,
-                 seed=seed, meta=meta, max_gib=max_gib, progress=progress)
+                 seed=seed, meta=meta, max_gib=max_gib, progress=progress, attention=attention)
     if progress:
         progress("")
     emit(verification(result, fmt), output)
@@ -486,8 +541,9 @@ def export_torch(spec, input_shape, settings, output):
 @input_option
 @set_option
 @format_option
+@attention_option
 @output_option
-def conventions(spec, batch, input_shape, settings, fmt, output):
+def conventions(spec, batch, input_shape, settings, fmt, attention, output):
     """FLOPs of SPEC as each popular tool counts them, side by side, with what each includes
     and its rule for every layer type in the spec.
 
@@ -497,7 +553,8 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
     """
     from .api import compare_conventions
     from .report.formats import render
-    emit(render("conventions", compare_conventions(load(spec, input_shape, settings), batch=batch), fmt), output)
+    emit(render("conventions", compare_conventions(load(spec, input_shape, settings), batch=batch, attention=attention),
+                fmt), output)
 
 
 @main.command()
@@ -526,10 +583,11 @@ def conventions(spec, batch, input_shape, settings, fmt, output):
                    "adds what each layer recomputes and its backward's moment. compare: every choice side by side "
                    "(a training step).")
 @format_option
+@attention_option
 @wide_option
 @output_option
 def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_precision, inplace, budget, device,
-           train, checkpoint, fmt, wide, output):
+           train, checkpoint, fmt, attention, wide, output):
     """Memory of SPEC per layer: inference peak by liveness (beside the textbook sum of all
     outputs), or a training step's parameters, gradients, optimizer state and saved activations.
 
@@ -552,12 +610,13 @@ def memory(spec, batch, dtype, input_shape, settings, mode, optimizer, mixed_pre
         from .analysis.memory import compare_checkpoints
         from .report.tables import checkpoint_table
         rows = compare_checkpoints(graph, batch=batch, dtype=dtype, optimizer=optimizer,
-                                   mixed_precision=mixed_precision, inplace=inplace, device=device)
+                                   mixed_precision=mixed_precision, inplace=inplace, device=device,
+                                   attention=attention)
         emit(checkpoint_table(rows, graph.name, fmt), output)
         return
     result = measure(graph, batch=batch, dtype=dtype, mode="training" if train else mode, optimizer=optimizer,
                      mixed_precision=mixed_precision, inplace=inplace, budget=budget, device=device,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, attention=attention)
     emit(render("memory", result, fmt, width=terminal_width(wide, output)), output)
 
 
@@ -680,8 +739,9 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
 @set_option
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "html")), default="text", show_default=True,
               help="Plain text, Markdown to paste into a report, or a self-contained HTML page.")
+@attention_option
 @output_option
-def explain(spec, layer, input_shape, settings, fmt, output):
+def explain(spec, layer, input_shape, settings, fmt, attention, output):
     """Worked arithmetic for each layer: output size, parameters, MACs and FLOPs with
     the spec's numbers substituted, in the notation courses use.
 
@@ -692,7 +752,7 @@ def explain(spec, layer, input_shape, settings, fmt, output):
     from .homework.explain import explain as explain_spec
     from .report.formats import render
     graph = load(spec, input_shape, settings)
-    emit(render("explanation", explain_spec(graph, layer=layer), fmt), output)
+    emit(render("explanation", explain_spec(graph, layer=layer, attention=attention), fmt), output)
 
 
 @main.command()
@@ -964,9 +1024,10 @@ def calc_conv(ctx, input_size, kernel, stride, padding, in_channels, filters, di
         exp = calculators.conv_explanation(input_size="x".join(map(str, channels[0].shape)),
                                            kernel="x".join(map(str, kernels[0].shape)), stride=stride,
                                            padding=padding, in_channels=len(channels), bias=bool(bias_value))
-        title = (f"conv: {len(channels)} channel(s), kernel {kernels[0].shape[0]}×{kernels[0].shape[1]}, "
-                 f"bias {bias_value:g} (cross-correlation, as PyTorch's conv2d)")
-        emit(numeric(title, exp, [("output", values)]), output)
+        title = _("conv: {channels} channel(s), kernel {kernel}, bias {bias} (cross-correlation, as PyTorch's "
+                  "conv2d)").format(channels=len(channels), kernel=f"{kernels[0].shape[0]}×{kernels[0].shape[1]}",
+                                    bias=f"{bias_value:g}")
+        emit(numeric(title, exp, [(_("output"), values)]), output)
         return
     if not (input_size and kernel):
         raise click.UsageError("give --input and --kernel (or --matrix and --kernel-matrix for values)")
@@ -1010,10 +1071,10 @@ def calc_pool(ctx, input_size, kernel, stride, padding, channels, mode, ceil_mod
             values, mask = calculators.pool_values(matrix, kernel=kernel, stride=stride, padding=padding, mode=mode)
         exp = calculators.pool_explanation(input_size="x".join(map(str, matrix.shape)), kernel=kernel,
                                            stride=stride, padding=padding, mode=mode)
-        blocks = [(f"{mode} pooled", values)]
+        blocks = [(_("max pooled") if mode == "max" else _("avg pooled"), values)]
         if mask is not None:
-            blocks.append(("routing mask (the gradient of each output flows back to its 1)", mask))
-        emit(numeric(f"{mode} pooling", exp, blocks), output)
+            blocks.append((_("routing mask (the gradient of each output flows back to its 1)"), mask))
+        emit(numeric(_("max pooling") if mode == "max" else _("avg pooling"), exp, blocks), output)
         return
     if not input_size:
         raise click.UsageError("give --input (or --matrix for values)")
@@ -1116,6 +1177,71 @@ def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, gro
                        weights=weights, group_size=None if group_size == -1 else group_size, budget=budget,
                        args=parse_settings(settings))
     emit(inference_report(result, fmt), output)
+
+# ---- --help in the active language (archcalc.i18n): the homework commands' texts are in the catalogs
+# (tools/i18n.py extracts them from HELP_TRANSLATED); any other text shows as written.
+
+HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense")
+HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
+
+
+class TranslatedHelp(click.HelpFormatter):
+    """Writes a command's help, headings and option texts through the catalog."""
+
+    def write_usage(self, prog, args="", prefix=None):
+        super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
+
+    def write_heading(self, heading):
+        super().write_heading(_(heading))
+
+    def write_text(self, text):
+        super().write_text(_(text))
+
+    def write_dl(self, rows, *args, **kwargs):
+        super().write_dl([(term, option_help(text)) for term, text in rows], *args, **kwargs)
+
+
+def option_help(text):
+    """An option's help and click's "  [default: fp32]" after it, each in the active language."""
+    body, bracket, extra = text.partition("  [")
+    extra = extra.replace("default:", _("default:")).replace("required", _("required"))
+    return _(body) + bracket + extra
+
+
+class TranslatedContext(click.Context):
+    formatter_class = TranslatedHelp
+
+
+def every_command(group=None, path=()):
+    """(path, command) for the group and every command below it: ("calc", "conv") for `archcalc calc conv`."""
+    group = group or main
+    yield path, group
+    for name, command in getattr(group, "commands", {}).items():
+        yield from every_command(command, path + (name,)) if isinstance(command, click.Group) else \
+            [(path + (name,), command)]
+
+
+def translated_short_help(command, limit=45):
+    """The one-line summary in a group's command list, cut from the translated description."""
+    import inspect
+    import warnings
+    with warnings.catch_warnings():     # click 8.2+ marks it deprecated; 9.0 drops it: then the first sentence
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            from click.utils import make_default_short_help
+        except ImportError:        # pragma: no cover
+            def make_default_short_help(text, limit):
+                first = " ".join(text.split("\n\n", 1)[0].split()).split(". ", 1)[0]
+                return first if len(first) <= limit else first[:limit - 3].rsplit(" ", 1)[0] + "..."
+    if command.short_help:
+        return _(inspect.cleandoc(command.short_help))
+    return make_default_short_help(_(inspect.cleandoc(command.help).partition("\f")[0]), limit) if command.help else ""
+
+
+for _path, _command in every_command():
+    _command.context_class = TranslatedContext
+    _command.get_short_help_str = functools.partial(translated_short_help, _command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -3,6 +3,15 @@ import errno
 import os
 from contextlib import contextmanager
 
+from .i18n import N_, _
+
+FILE_KINDS = {"spec": N_("spec"), "answers": N_("answers"), "matrix": N_("matrix"), "GPU file": N_("GPU file")}
+
+
+def _kind(what):
+    """The kind of file a message names (spec, answers, matrix), in the active language."""
+    return _(FILE_KINDS[what]) if what in FILE_KINDS else what
+
 
 class Unsupported(Exception):
     """A torch (or Keras) operation with no archcalc equivalent; the text says what is missing."""
@@ -37,10 +46,10 @@ class SpecError(Exception):
                 if self.column:
                     where += f":{self.column}"
             where += ": "
-        layer = f"layer '{_clip(str(self.layer), 200)}': " if self.layer else ""
+        layer = _("layer '{layer}': ").format(layer=_clip(str(self.layer), 200)) if self.layer else ""
         text = f"{where}{layer}{_clip(self.message, MAX_MESSAGE)}"
         if self.hint:
-            text += f"\n  fix: {_clip(self.hint, MAX_MESSAGE)}"
+            text += "\n  " + _("fix:") + " " + _clip(self.hint, MAX_MESSAGE)
         return text
 
 
@@ -59,8 +68,9 @@ class MissingExtra(SpecError):
     """An optional dependency is not installed; the message names the pip command that adds it."""
 
     def __init__(self, package, extra, purpose):
-        super().__init__(f"{purpose} needs {package}, which is not installed",
-                         hint=f"pip install 'archcalc[{extra}]'  (or: pip install {package})")
+        super().__init__(_("{purpose} needs {package}, which is not installed").format(purpose=purpose, package=package),
+                         hint=_("pip install 'archcalc[{extra}]'  (or: pip install {package})").format(extra=extra,
+                                                                                                      package=package))
 
 
 @contextmanager
@@ -71,12 +81,13 @@ def writing(path):
     except OSError as err:
         long = err.errno == errno.ENAMETOOLONG and len(str(path)) > 80
         shown = str(path)[:60] + "..." + str(path)[-12:] if long else str(path)
-        hint = {errno.ENOSPC: "the disk is full: free some space or write to another disk",
-                errno.EDQUOT: "your disk quota is used up: free some space or write elsewhere",
-                errno.ENAMETOOLONG: "use a shorter file name",
-                errno.EROFS: "that file system is read-only: write somewhere else"}.get(
-            err.errno, "check that the folder exists and that you may write there")
-        raise SpecError(f"cannot write '{shown}': {err.strerror or err}", hint=hint) from None
+        hint = {errno.ENOSPC: N_("the disk is full: free some space or write to another disk"),
+                errno.EDQUOT: N_("your disk quota is used up: free some space or write elsewhere"),
+                errno.ENAMETOOLONG: N_("use a shorter file name"),
+                errno.EROFS: N_("that file system is read-only: write somewhere else")}.get(
+            err.errno, N_("check that the folder exists and that you may write there"))
+        raise SpecError(_("cannot write '{path}': {why}").format(path=shown, why=err.strerror or err),
+                        hint=_(hint)) from None
 
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024   # a spec, answer file, pasted table or matrix; the largest built-in spec is ~10 KB
@@ -88,25 +99,29 @@ def read_text(path, what, *, limit=MAX_INPUT_BYTES):
     """The text of a file the user named (`what`: spec, answers, matrix). Its size is checked before it is
     read; a byte-order mark selects UTF-8/16/32; anything else must be UTF-8. A file that is missing,
     unreadable, too large, not text or holding NUL characters becomes a SpecError with the line."""
+    shown = _kind(what)
     try:
         size = os.stat(path).st_size
         if size > limit:
-            raise SpecError(f"the {what} is {size:,} bytes, more than archcalc reads ({limit:,} bytes)",
-                            file=str(path), hint=f"is this the right file? a {what} is a few kilobytes")
+            raise SpecError(_("the {what} is {size} bytes, more than archcalc reads ({limit} bytes)").format(
+                what=shown, size=f"{size:,}", limit=f"{limit:,}"), file=str(path),
+                hint=_("is this the right file? a {what} is a few kilobytes").format(what=shown))
         with open(path, "rb") as handle:
             data = handle.read(limit + 1)
     except OSError as err:
-        raise SpecError(f"cannot read the {what}: {err.strerror or err}", file=str(path),
-                        hint="check the path and that you may read the file") from None
+        raise SpecError(_("cannot read the {what}: {why}").format(what=shown, why=err.strerror or err),
+                        file=str(path), hint=_("check the path and that you may read the file")) from None
     if len(data) > limit:
-        raise SpecError(f"the {what} is more than {limit:,} bytes, more than archcalc reads", file=str(path),
-                        hint=f"is this the right file? a {what} is a few kilobytes")
+        raise SpecError(_("the {what} is more than {limit} bytes, more than archcalc reads").format(
+            what=shown, limit=f"{limit:,}"), file=str(path),
+            hint=_("is this the right file? a {what} is a few kilobytes").format(what=shown))
     return decode(data, path, what)
 
 
 def decode(data, path, what):
     """Bytes of a user's file -> text, as read_text describes."""
     encoding, skip = "utf-8", 0
+    what = _kind(what)
     for bom, name in _BOMS:
         if data.startswith(bom):
             encoding, skip = name, len(bom)
@@ -118,27 +133,33 @@ def decode(data, path, what):
         line = data[:bad].count(b"\n") + 1
         column = bad - (data.rfind(b"\n", 0, bad) + 1) + 1
         if encoding != "utf-8":
-            why = f"is not valid {encoding.upper()} text after its byte-order mark"
+            why = _("is not valid {encoding} text after its byte-order mark").format(encoding=encoding.upper())
         elif data.count(b"\x00") * 4 > len(data):
-            why = "it holds NUL bytes between its characters, as UTF-16 text without a byte-order mark does"
+            why = _("it holds NUL bytes between its characters, as UTF-16 text without a byte-order mark does")
         elif _binary(data):
-            raise SpecError(f"cannot read the {what}: byte {bad + 1} (0x{data[bad]:02x}) is not UTF-8 text; this "
-                            "looks like a binary file", file=str(path), line=line, column=column,
-                            hint=f"the {what} must be a text file; is this the right file?") from None
+            raise SpecError(_("cannot read the {what}: byte {position} ({byte}) is not UTF-8 text; this "
+                              "looks like a binary file").format(what=what, position=bad + 1, byte=f"0x{data[bad]:02x}"),
+                            file=str(path), line=line, column=column,
+                            hint=_("the {what} must be a text file; is this the right file?").format(what=what)) from None
         else:
-            why = f"byte 0x{data[bad]:02x} is not UTF-8 (Latin-1 or Windows-1252 text?)"
-        raise SpecError(f"cannot read the {what}: {why}", file=str(path), line=line, column=column,
-                        hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')") from None
+            why = _("byte {byte} is not UTF-8 (Latin-1 or Windows-1252 text?)").format(byte=f"0x{data[bad]:02x}")
+        raise SpecError(_("cannot read the {what}: {why}").format(what=what, why=why), file=str(path), line=line,
+                        column=column,
+                        hint=_("save the {what} as UTF-8 text (your editor's 'Save with encoding')").format(
+                            what=what)) from None
     nul = text.find("\x00")
     if nul >= 0:
         line = text.count("\n", 0, nul) + 1
         column = nul - (text.rfind("\n", 0, nul) + 1) + 1
         if text.count("\x00") * 4 > len(text):
-            raise SpecError(f"cannot read the {what}: it holds NUL bytes between its characters, as UTF-16 text "
-                            "without a byte-order mark does", file=str(path), line=line, column=column,
-                            hint=f"save the {what} as UTF-8 text (your editor's 'Save with encoding')")
-        raise SpecError(f"the {what} holds a NUL character (\\0)", file=str(path), line=line, column=column,
-                        hint=f"delete it; is this the right file? a {what} is plain text")
+            why = _("it holds NUL bytes between its characters, as UTF-16 text without a byte-order mark does")
+            raise SpecError(_("cannot read the {what}: {why}").format(what=what, why=why), file=str(path), line=line,
+                            column=column,
+                            hint=_("save the {what} as UTF-8 text (your editor's 'Save with encoding')").format(
+                                what=what))
+        raise SpecError(_("the {what} holds a NUL character (\\0)").format(what=what), file=str(path), line=line,
+                        column=column, hint=_("delete it; is this the right file? a {what} is plain text").format(
+                            what=what))
     return text
 
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import SpecError, writing
+from .i18n import _
 
 STATE_ENV = "ARCHCALC_STATE_DIR"      # where the record of written files lives (tests point it elsewhere)
 MAX_RECORDS = 2000                    # the oldest records are dropped beyond this
@@ -39,21 +40,23 @@ def write_output(path, content, *, kind, inputs=(), force=False):
     above; `kind` names the command ("summarize", "plot"), `inputs` the files the command read."""
     target = Path(path)
     if str(path) in ("", "."):
-        raise SpecError("-o needs a file name", hint="e.g. -o out.txt")
+        raise SpecError(_("-o needs a file name"), hint=_("e.g. -o out.txt"))
     existing = _stat(target)
     for source in inputs:
         if existing is not None and _same_file(target, source):
-            raise SpecError(f"cannot write '{path}': it is an input of this command ({source}), and writing "
-                            "there would destroy it", hint="choose another name for -o (--force does not change this)")
+            raise SpecError(_("cannot write '{path}': it is an input of this command ({source}), and writing "
+                              "there would destroy it").format(path=path, source=source),
+                            hint=_("choose another name for -o (--force does not change this)"))
     if existing is not None and stat.S_ISDIR(existing.st_mode):
-        raise SpecError(f"cannot write '{path}': it is a folder", hint="name a file inside it, e.g. -o out.txt")
+        raise SpecError(_("cannot write '{path}': it is a folder").format(path=path),
+                        hint=_("name a file inside it, e.g. -o out.txt"))
     if existing is not None and not stat.S_ISREG(existing.st_mode):
         with writing(path):                 # a device or a pipe: nothing to replace, write straight in
             _fill(target, content)
         return
     if existing is not None and not force and not is_own_output(target, kind):
-        raise SpecError(f"'{path}' exists and was not written by `archcalc {kind}`; not replacing it",
-                        hint="choose another name, delete the file, or pass --force to replace it")
+        raise SpecError(_("'{path}' exists and was not written by `archcalc {kind}`; not replacing it").format(
+            path=path, kind=kind), hint=_("choose another name, delete the file, or pass --force to replace it"))
     digest = _write_atomically(target, content, existing)
     _record(target, kind, digest)
 

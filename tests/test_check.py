@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 import archcalc
-from archcalc.homework.check import check, check_text, parse_given, parse_shape_answer
+from archcalc.homework.check import check, check_text, parse_shape_answer
+from archcalc.units import parse_count
 from archcalc.errors import SpecError
 from conftest import cli, run_cli
 
@@ -38,13 +39,13 @@ def one(spec, text, **kwargs):
     ("62,4M", 62_378_344, True),           # decimal comma
 ])
 def test_student_numbers_and_their_precision(written, value, right):
-    assert parse_given(written).matches(value) is right
+    assert parse_count(written).matches(value) is right
 
 
 @pytest.mark.parametrize("bad", ["sixty", "62.4Q", True, "1.2.3"])
 def test_unreadable_numbers(bad):
     with pytest.raises(ValueError):
-        parse_given(bad)
+        parse_count(bad)
 
 
 def test_shapes_as_written():

@@ -12,7 +12,7 @@ from archcalc.cli import main
 from conftest import ROOT
 
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = sorted(DOCS.glob("*.md")) + sorted(DOCS.glob("ko/*.md"))      # docs/ko: the Korean pages
 
 # Commands the shell-example test does not run, and why (each is run elsewhere: verify and the torch
 # bridges by tests/test_verify.py and tests/test_from_torch.py, CUDA by tests/test_cuda.py).
@@ -117,7 +117,7 @@ def nav_files():
 
 def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page():
     config, files = nav_files()
-    assert sorted(files) == sorted(p.name for p in PAGES)
+    assert sorted(files) == sorted(p.relative_to(DOCS).as_posix() for p in PAGES)
     assert config["hooks"] == ["docs/_hooks/archcalc_docs.py"] and (ROOT / config["hooks"][0]).exists()
 
 
@@ -188,8 +188,8 @@ def test_every_python_name_the_docs_mention_exists():
     import importlib
     names = set()
     for page in [ROOT / "README.md", *PAGES]:
-        names |= set(re.findall(r"`[^`]*?\b(archcalc(?:\.[a-z_]+)+)", page.read_text(encoding="utf-8")))
-    names -= {name for name in names if name.endswith((".json", ".fish"))}    # files: archcalc.schema.json, archcalc.fish
+        names |= set(re.findall(r"`[^`]*?\b(archcalc(?:\.[a-z_][a-z_0-9]*)+)", page.read_text(encoding="utf-8")))
+    names -= {name for name in names if name.endswith((".json", ".fish", ".po", ".mo"))}    # files: archcalc.schema.json, archcalc.fish, archcalc.po
     assert len(names) > 8
     missing = []
     for name in sorted(names):

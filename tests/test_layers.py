@@ -457,3 +457,37 @@ def test_parameter_and_buffer_tensors_are_torchs_one_by_one(name):
         assert list(node.layer.param_tensors(ins)) == [p.numel() for p in module.parameters()], node.name
         assert [(elements, element_bytes or 4) for elements, element_bytes in node.layer.buffer_tensors(ins)] == [
             (b.numel(), b.element_size()) for b in module.buffers()], node.name
+
+
+# ---- issue 12's zoo additions: a broadcast gate, Linear on a channels-last map, channel shuffle
+
+def test_multiply_broadcasts_a_channel_gate():
+    """torchvision's SqueezeExcitation: a (C, 1, 1) gate times the (C, H, W) map."""
+    layers = [{"adaptive_avgpool2d": {"name": "gate", "output": 1}},
+              {"multiply": {"name": "m", "from": ["gate", "input"]}}]
+    by = {r.name: r for r in run(layers, input=(4, 6, 6)).layers}
+    assert by["m"].output_shape == (4, 6, 6)
+    assert by["m"].flops == 4 * 6 * 6            # one multiplication per output element
+    with pytest.raises(SpecError, match="broadcast"):
+        run([{"adaptive_avgpool2d": {"name": "g", "output": [2, 1]}},
+             {"multiply": {"from": ["g", "input"]}}], input=(4, 6, 6))
+
+
+def test_dense_on_a_channels_last_map_only_when_asked():
+    layers = [{"permute": [1, 2, 0]}, {"dense": {"units": 8, "last_axis": True}}]
+    fc = run(layers, input=(4, 5, 6)).layers[-1]
+    assert fc.output_shape == (5, 6, 8)
+    assert fc.macs == 5 * 6 * 4 * 8 and fc.params == (4 + 1) * 8    # one weight, every (h, w) position
+    with pytest.raises(SpecError, match="last_axis"):
+        run([{"permute": [1, 2, 0]}, {"dense": 8}], input=(4, 5, 6))
+
+
+def test_channel_shuffle_interleaves_like_torchvisions_function():
+    """nn.ChannelShuffle(2), which archcalc builds, moves the channels as ShuffleNetV2's own
+    view-transpose-view does: channel i·(C/g) + j goes to j·g + i."""
+    model = to_torch({"input": [6, 2, 2], "layers": [{"channel_shuffle": 2}]})
+    x = torch.arange(6.0).repeat_interleave(4).reshape(1, 6, 2, 2)
+    assert model(x)[0, :, 0, 0].tolist() == [0, 3, 1, 4, 2, 5]
+    assert only({"channel_shuffle": 2}, input=(6, 2, 2)).flops == 0
+    with pytest.raises(SpecError, match="do not split into 4 groups"):
+        only({"channel_shuffle": 4}, input=(6, 2, 2))

@@ -251,13 +251,25 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 
 # CPU convolution backward (ResNets) and local response norm's composed backward (AlexNet, ZFNet) build
 # temporaries the model does not count yet; the measured peak falls inside one of them
-# Attention's backward (softmax and bmm gradients, score-sized) builds temporaries the model does not count
-# yet either: measured at batch 2, GPT-2 (1024 tokens) is 2.6% above the prediction, ViT-B/16 0.9% below,
-# BERT-base (512 tokens) 96 bytes above.
+# GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
+# backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
+# by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
+# 308,779,008 bytes short (36% at 128 tokens, 2.6% at 1024). ViT-B/16's peak is the first attention layer's
+# backward, which the model places 1.65% above the measurement: it holds every tensor the layer saved until
+# the layer's backward ends, where autograd frees each after its own node (the attention's score-sized
+# backward temporaries are counted, see MultiHeadAttention.backward_workspace and test_attention_backward_peak).
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.015, "resnet34": 0.015,
              "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
-             "gpt2": 0.03, "vit_b_16": 0.01, "bert_base": 1e-6,
+             "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
+# The zoo specs of issue 12, measured at batch 2 (prediction − measured peak), not yet explained: ConvNeXt-T
+# −6,472,776 bytes (−2.3%: the backward of depthwise 7×7 convolutions, LayerNorm on permuted maps and GELU
+# are the candidates), EfficientNet-B0 −335,360 (−0.18%), DenseNet-121 −8,192, M5 −1,024, and
+# Inception-v3 +11,420,064 (+4.7%): torch measures the same peak with and without the auxiliary head (no
+# loss reads its output, so its graph is freed after the forward), archcalc adds 12,453,792 bytes for it;
+# with --set aux_logits=false the gap is −1,033,728 (−0.42%). ShuffleNet V2 and U-Net agree to the byte.
+TOLERANCE.update({"convnext_tiny": 0.025, "efficientnet_b0": 0.002, "densenet121": 5e-5, "m5": 5e-5,
+                  "inception_v3": 0.05})
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")
@@ -303,3 +315,58 @@ def test_every_tensor_is_rounded_as_the_allocator_sees_it(spec, device):
     predicted = result.peak_bytes - result.param_bytes - result.buffer_bytes     # SGD: no optimizer state
     loss = 2 * allocated(4, device)          # the scalar loss and its gradient
     assert predicted == replayed_training_peak(spec, 2, device) - loss
+
+
+def lm(tied):
+    """Token ids (8) -> embedding 1000×64 -> dense 64 -> LM head of 1000, its weight tied to the embedding's or not."""
+    head = {"name": "lm_head", "units": 1000, "bias": False, **({"tie": "wte"} if tied else {})}
+    return {"input": {"shape": [8], "dtype": "int64"}, "layers": [
+        {"embedding": {"name": "wte", "vocabulary": 1000, "dimension": 64}},
+        {"dense": {"name": "mid", "units": 64}}, {"dense": head}]}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_a_tied_weight_has_three_gradients_alive_at_its_owners_backward():
+    """Autograd holds the LM head's gradient of the shared weight until the embedding's arrives, then adds
+    them out of place: at the embedding's backward three 1000×64 tensors (256,000 bytes each) are alive,
+    the sum being the one gradient the weight keeps. Untied, the two weights' gradients are two: the tied
+    peak is one weight-sized tensor higher, though its gradients at the end take one tensor less."""
+    tied, untied = (memory(lm(t), batch=2, mode="training") for t in (True, False))
+    assert tied.grad_bytes == untied.grad_bytes - 1000 * 64 * 4
+    assert tied.peak_bytes - tied.param_bytes == untied.peak_bytes - untied.param_bytes + 1000 * 64 * 4
+    for spec, result in ((lm(True), tied), (lm(False), untied)):
+        assert result.peak_bytes - result.param_bytes == measured_peak_of(spec, 2) - LOSS_BYTES
+
+
+def measured_peak_of(spec, batch):
+    global zoo_graph
+    original = zoo_graph
+    zoo_graph = lambda given: load_spec(given)      # noqa: E731 - a dict spec at its own input
+    try:
+        return measured_training_peak(spec, batch)
+    finally:
+        zoo_graph = original
+
+
+ATTENTION_SPECS = {"plain": {"heads": 4}, "causal": {"heads": 4, "causal": True}, "grouped": {"heads": 4, "kv_heads": 2}}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("case", ATTENTION_SPECS)
+def test_attention_backward_peak(case, batch):
+    """64 tokens of 32 after a dense layer, 4 heads: the training peak is the attention's backward, at
+    softmax's backward, with two (4, 64, 64) score-sized gradients alive (65,536 bytes each per sample).
+    The model counts all of the layer's parameter gradients from its backward's start, while torch makes
+    in_proj's (3·32·32 + 96 floats = 12,672 bytes) only after the softmax: that timing is the tolerance.
+    (With dropout the peak moves into the forward pass, whose temporaries a training step does not count.)"""
+    spec = {"input": [64, 32], "layers": [{"dense": 32}, {"attention": ATTENTION_SPECS[case]}]}
+    result = memory(spec, batch=batch, mode="training")
+    assert result.backward_peak_layer == "attention_1"
+    predicted = result.peak_bytes - result.param_bytes
+    assert abs(predicted - (measured_peak_of(spec, batch) - LOSS_BYTES)) <= 12_672
+    # the hook by hand, per sample: 2·65,536 for the two score gradients, less four (64, 32) tensors the
+    # model holds and torch has freed or not made yet (out_proj's saved input and its output's gradient,
+    # v's copy, the input's gradient: 8,192 bytes each); grouped heads add the repeated v's gradient
+    workspace = 2 * 65_536 - 4 * 8_192 + (8_192 if case == "grouped" else 0)
+    assert archcalc.analyze(spec, batch=batch).layers[-1].backward_workspace == workspace

@@ -1,9 +1,9 @@
 """Walk a graph and compute every number as plain data. Never prints; renderers do that."""
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from . import conventions
 from ..errors import SpecError
-from ..layers.base import Autograd
+from ..layers.base import ATTENTION, Autograd
 from ..layers.shapes import numel, to_layout
 from ..spec.graph import INPUT, as_graph
 
@@ -66,6 +66,8 @@ class LayerRecord:
     needs_grad: bool = field(default=False, repr=False, metadata=INTERNAL)   # its output requires grad
     saves_network_input: bool = field(default=False, repr=False, metadata=INTERNAL)
     workspace: int = field(default=0, repr=False, metadata=INTERNAL)         # temporaries, bytes per sample
+    backward_workspace: int = field(default=0, repr=False, metadata=INTERNAL)    # its backward's, bytes per sample
+    tie: str = field(default=None, repr=False, metadata=INTERNAL)            # the layer whose weight it shares
     # what checkpointing re-plans from: (storage, bytes) of every tensor the layer saves (before
     # de-duplication), its inputs' storages and its output's
     kept: tuple = field(default=(), repr=False, metadata=INTERNAL)
@@ -155,8 +157,23 @@ class Report:
         }
 
 
+def configured(graph, attention="naive", device="cpu"):
+    """The graph as it runs under the analysis options that change how layers run: `attention` is one
+    of layers.base.ATTENTION (naive: eager PyTorch's math path; flash: F.scaled_dot_product_attention's
+    fused kernel). Each layer's `configured` hook decides whether the option concerns it; with the
+    defaults the graph is returned as it is."""
+    if attention not in ATTENTION:
+        raise SpecError(f"unknown attention kernel '{attention}'",
+                        hint="choose naive (the math path: scores and weights kept for backward) or flash "
+                             "(a fused kernel keeping O(n) statistics)")
+    if attention == "naive":
+        return graph
+    return replace(graph, nodes=[replace(node, layer=node.layer.configured(attention=attention, device=device))
+                                 for node in graph.nodes])
+
+
 def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_shape=None, device="cpu",
-            convention="archcalc", allocation=None, backward=True):
+            convention="archcalc", allocation=None, backward=True, attention="naive"):
     """Analyze a spec and return a Report; nothing is printed.
 
     spec: a YAML path, a built-in name ("resnet50"), a dict shaped like a YAML spec, or a Graph
@@ -173,6 +190,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     what the device allocator takes for it (archcalc.memory passes the CUDA caching allocator's
     rounding); saved_bytes then counts allocated bytes instead of the tensors' own. backward=False skips
     what only training needs (saved bytes, backward FLOPs, temporaries): those fields are then None.
+    attention: "naive" (eager PyTorch's math path) or "flash" (a fused scaled-dot-product kernel): it
+    changes what attention layers keep and make, and what FlopCounterMode counts for them (see configured).
     """
     graph = as_graph(spec, input_shape=input_shape)
     if dtype not in DTYPE_BYTES:
@@ -183,6 +202,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         raise SpecError(f"unknown device '{device}'", hint=f"choose one of {', '.join(DEVICES)}")
     width = DTYPE_BYTES[dtype]
     counting = conventions.get(convention)
+    graph = configured(graph, attention, device)
     report = Report(graph.name, to_layout(graph.input_shape, graph.layout), graph.layout, batch, dtype,
                     keras=keras, file=graph.file, device=device, convention=convention)
     shapes = {INPUT: graph.input_shape}
@@ -193,6 +213,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     needs_grad = {INPUT: False}
     storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
+    dead = unread_branches(graph) if counting.traced else set()
     for node in graph.nodes:
         ins = [shapes[ref] for ref in node.inputs]
         layer = node.layer
@@ -203,7 +224,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             params = own - shared_params(node, ins, built)
             buffers = layer.buffers(ins)
             macs = layer.macs(ins, out) * batch
-            flops = counting.count(layer, ins, out, batch)
+            flops = 0 if node.name in dead else counting.count(layer, ins, out, batch)
             warnings = layer.warnings(ins)
             field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
@@ -214,9 +235,11 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
                 kept = layer.saved_tensors(ins, out, grad)
                 saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
                 workspace = layer.workspace(ins, out, width)
+                backward_workspace = layer.backward_workspace(ins, out, width) if grad.active else 0
                 torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
             else:
                 kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
+                backward_workspace = None
                 saved.last = []
         except SpecError as err:
             raise graph.error(node, err) from None
@@ -235,8 +258,8 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
             params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
             saved_bytes, torch_flops, torch_backward_flops, layer, tuple(ins), out, grad.active,
-            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace,
-            tuple(saved.last), (tuple(storage[ref] for ref in node.inputs), storage[node.name]), grad,
+            any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace, backward_workspace,
+            node.tie, tuple(saved.last), (tuple(storage[ref] for ref in node.inputs), storage[node.name]), grad,
             getattr(node, "block", "")))
         totals.params += params + extra
         totals.trainable_params += trainable
@@ -254,6 +277,20 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
+
+
+def unread_branches(graph):
+    """Names of the layers whose output never reaches the model's output (a side head no later layer
+    reads, as Inception's auxiliary classifier in eval)."""
+    live, wanted = set(), [graph.output]
+    consumers = {node.name: node for node in graph.nodes}
+    while wanted:
+        name = wanted.pop()
+        if name in live or name not in consumers:
+            continue
+        live.add(name)
+        wanted.extend(consumers[name].inputs)
+    return {node.name for node in graph.nodes} - live
 
 
 def shared_params(node, ins, built):

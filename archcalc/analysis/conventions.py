@@ -15,6 +15,8 @@ class Convention:
     tool: str           # the call whose number this reproduces
     unit: str           # what the tool calls the number
     includes: str       # one line: what counts
+    traced: bool = False    # the tool counts a traced graph, so a branch whose output nothing reads (an
+                            # auxiliary head) is dead code and counts 0
 
     def rule(self, layer_class):
         return layer_class.counting[self.name]
@@ -31,7 +33,8 @@ CONVENTIONS = {c.name: c for c in (
     Convention("torchvision", "torchvision model docs, GFLOPS column", "GFLOPS (really GMACs)",
                "MACs of convolutions and linear layers; no bias, nothing else"),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(model.eval(), x).total()", "flops (one per MAC)",
-               "MACs of conv and linear (no bias), batch norm in eval (2 per element), adaptive average pooling"),
+               "MACs of conv and linear (no bias), batch norm in eval (2 per element), adaptive average pooling; "
+               "a branch whose output is unused (traced away) 0", traced=True),
     Convention("thop", "thop.profile(model, inputs=(x,))[0]", "MACs",
                "MACs of conv and linear (no bias), batch norm 4 per element, avg pooling, softmax; "
                "ReLU, max pooling, unregistered modules 0"),
@@ -40,6 +43,10 @@ CONVENTIONS = {c.name: c for c in (
                "(twice where both the module hook and the patched functional fire)"),
     Convention("torchinfo", "torchinfo.summary(model, input_size).total_mult_adds", "Mult-Adds",
                "MACs + bias of conv; every other layer with weights: its parameter count per sample"),
+    Convention("flashattention", "FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
+               "flops()", "FLOPs",
+               "attention's q·kᵀ and weights·v as 4·n·m·h·d_h, halved when causal (no softmax, scaling or mask; "
+               "their backward is 2.5× that); every other layer as torch counts it"),
 )}
 assert tuple(CONVENTIONS) == TOOLS, "analysis.conventions and layers.counting.TOOLS list the same tools"
 

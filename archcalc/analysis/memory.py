@@ -22,7 +22,7 @@ each parameter, buffer, gradient, optimizer state, activation and saved tensor i
 from dataclasses import asdict, dataclass, field
 from functools import partial
 
-from .analyzer import DTYPE_BYTES, analyze
+from .analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError
 from ..units import parse_bytes
 from ..layers.shapes import numel
@@ -100,7 +100,7 @@ def allocated(nbytes, device):
 
 
 def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mixed_precision=False,
-           inplace=False, budget=None, input_shape=None, device="cpu", checkpoint="none"):
+           inplace=False, budget=None, input_shape=None, device="cpu", attention="naive", checkpoint="none"):
     """A MemoryReport for one spec; `budget` (bytes or text like '24GiB') adds fits and max_batch;
     `device` 'cuda' counts every tensor as the CUDA caching allocator rounds it, and a dropout mask as
     the 1-byte bool CUDA keeps. `optimizer` (default sgd) and `mixed_precision` describe a training
@@ -109,7 +109,7 @@ def memory(spec, *, batch=1, dtype="fp32", mode="inference", optimizer=None, mix
     merge), every:N (each run of N layers) or selective (attention's scores recomputed), see
     checkpoint_plan."""
     _refuse_training_options(mode, optimizer, mixed_precision)
-    graph = as_graph(spec, input_shape=input_shape)
+    graph = configured(as_graph(spec, input_shape=input_shape), attention, device)   # --attention: naive or flash
     checkpoint = parse_checkpoint(checkpoint)
     if mode != "training" and checkpoint != ("none", 0):
         raise SpecError(f"--checkpoint {checkpoint_text(checkpoint)} describes a training step, and the mode is "
@@ -331,11 +331,14 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    shared = _shared_gradients(report, width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         grads_after += layer.grad_bytes
         alive = sum(size for first, last, size in gradients if first <= index <= last)
-        step = saved_before + held + alive + grads_after
+        # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
+        step = (saved_before + held + alive + grads_after + shared.get(index, 0)
+                + block(record.backward_workspace * batch))
         layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
@@ -355,6 +358,20 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
          result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
          "freed, the input and output, activation gradients, parameter gradients so far"],
     ]
+
+
+def _shared_gradients(report, width, block):
+    """{backward step: bytes} of the gradients of a weight two layers share (`tie`): autograd holds the
+    later layer's contribution from its backward on, and at the owner's backward adds the owner's out of
+    place, so three weight-sized tensors are alive there, the sum being the gradient already counted."""
+    position, extra = {record.name: index for index, record in enumerate(report.layers)}, {}
+    for index, record in enumerate(report.layers):
+        owner = position.get(record.tie)
+        if owner is not None and report.layers[owner].trainable_params:
+            size = block(numel(record.layer.weight_shape(record.in_shapes)) * width)
+            for step in range(owner, index + 1):
+                extra[step] = extra.get(step, 0) + (2 * size if step == owner else size)
+    return extra
 
 
 def _block_note(result):
@@ -541,6 +558,7 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     result.forward_end_bytes = saved_now + held
     result.backward_peak_bytes, result.backward_peak_layer = 0, ""
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    shared = _shared_gradients(report, width, block)
     persistent = result.param_bytes + result.buffer_bytes + result.optimizer_bytes + result.master_bytes
     grads_after = 0
     for index in reversed(range(n)):
@@ -548,13 +566,14 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
         worst = 0
         grads_after += layer.grad_bytes
         gradient = sum(nbytes for first, last, nbytes in gradients if first <= index <= last)
+        gradient += shared.get(index, 0)        # a tied weight's gradients, as _training_step counts them
         if index in moments:
             # the recomputation runs inside this layer's backward (the first to unpack a saved tensor),
             # and what it made stays until that backward returns: the gradients it computes beside it
             worst = saved_now + held + gradient + grads_after + moments[index]
             s = segment_of.get(index)
             saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
-        step = max(worst, saved_now + held + gradient + grads_after)
+        step = max(worst, saved_now + held + gradient + grads_after + block(record.backward_workspace * batch))
         layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
             recompute[index]
         layer.step_bytes = persistent + step

@@ -9,7 +9,7 @@ render.verification prints it. torch is imported only inside these functions.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ..analysis.analyzer import DTYPE_BYTES, analyze
+from ..analysis.analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError, require
 from ..layers.shapes import numel, to_layout
 from ..spec.graph import as_graph
@@ -108,15 +108,19 @@ def _refuse_huge_tensors(graph, report, batch):
 
 
 def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
-           max_gib=DEFAULT_MAX_GIB, input_shape=None, progress=None):
+           max_gib=DEFAULT_MAX_GIB, input_shape=None, progress=None, attention="naive"):
     """Build the spec in torch, run it, and compare every layer with the static analysis.
+
+    attention="flash" builds attention layers on F.scaled_dot_product_attention and runs them with the
+    fused backends only (those the caller's torch.nn.attention.sdpa_kernel leaves enabled), so torch
+    cannot fall back to the math path unseen.
 
     progress, if given, is called with a short message as the run goes ("forward 12/175", "backward"),
     so a caller can show feedback on large models; verify itself never prints."""
     if dtype not in TORCH_DTYPES:
         raise SpecError(f"verify runs floating-point models; dtype '{dtype}' is not one",
                         hint=f"choose one of {', '.join(TORCH_DTYPES)}")
-    graph = as_graph(spec, input_shape=input_shape)
+    graph = configured(as_graph(spec, input_shape=input_shape), attention, device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device)
     _refuse_huge_tensors(graph, report, batch)
     torch = require("torch", "torch", "verify")
@@ -124,6 +128,11 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
         raise SpecError("--device cuda, but torch sees no CUDA GPU here", hint="use --device cpu")
     peak = predicted_peak(graph, report, train)
     auto_meta = not meta and peak > max_gib * 2**30
+    if attention == "flash" and (meta or auto_meta):
+        raise SpecError("--attention flash needs a real device: on the meta device torch runs "
+                        "scaled_dot_product_attention as the math path" + ("" if meta else
+                                                                          f" (predicted {peak:,} bytes > --max-gib)"),
+                        hint="drop --meta, or raise --max-gib, or verify a shorter --input")
     result = Verification(report.model, "meta" if meta or auto_meta else device, batch, dtype, train,
                           meta or auto_meta)
     if auto_meta:
@@ -132,7 +141,8 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
             "device, so saved bytes and peak memory were not measured")
     elif meta:
         result.not_measured.append("--meta: built on the meta device; saved bytes and peak memory not measured")
-    measured = _measure(graph, report, result, seed, torch, progress or (lambda message: None))
+    with _fused_attention(torch, attention):
+        measured = _measure(graph, report, result, seed, torch, progress or (lambda message: None))
     _compare(graph, report, result, measured, peak)
     return result
 
@@ -279,13 +289,36 @@ def counted_paths(graph, device="cpu"):
 
 
 @contextmanager
+def _fused_attention(torch, attention):
+    """Under attention="flash": only the fused SDPA backends still enabled (flash, memory-efficient, cuDNN)."""
+    if attention != "flash":
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    enabled = {SDPBackend.FLASH_ATTENTION: torch.backends.cuda.flash_sdp_enabled(),
+               SDPBackend.EFFICIENT_ATTENTION: torch.backends.cuda.mem_efficient_sdp_enabled(),
+               SDPBackend.CUDNN_ATTENTION: torch.backends.cuda.cudnn_sdp_enabled()}
+    fused = [backend for backend, on in enabled.items() if on]
+    if not fused:
+        raise SpecError("--attention flash, but every fused scaled-dot-product backend is disabled here",
+                        hint="enable one (torch.nn.attention.sdpa_kernel), or use --attention naive")
+    import warnings
+    with sdpa_kernel(fused), warnings.catch_warnings():
+        # torch explains on stderr why each fused kernel refused a case; the refusal itself is reported once
+        warnings.filterwarnings("ignore", message=".*(kernel not used|do not support|not supported).*")
+        yield
+
+
+@contextmanager
 def _torch_errors(graph):
     """torch's RuntimeError or ValueError on running the spec, as one SpecError with a hint."""
     try:
         yield
     except (RuntimeError, ValueError) as err:
         hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
-                if "more than 1 value" in str(err) else "torch lacks this op for this dtype or device: "
+                if "more than 1 value" in str(err) else "--attention flash: no fused attention kernel takes this "
+                "case on this device (on CPU, none with dropout in training): use --attention naive"
+                if "No available kernel" in str(err) else "torch lacks this op for this dtype or device: "
                 "try --dtype fp32" if "not implemented" in str(err) else None)
         raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
 

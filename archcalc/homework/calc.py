@@ -11,6 +11,7 @@ import math
 import re
 
 from ..errors import LayerError, SpecError, read_text
+from ..i18n import _
 from .explain import Explanation, LayerExplanation
 from ..layers.conv import Conv2d
 from ..layers.dense import Dense
@@ -30,18 +31,19 @@ def size_pair(text, what, minimum=0):
     if len(values) == 1:
         values *= 2
     if len(values) != 2:
-        raise SpecError(f"--{what} must be a size such as 227 or 227x227, got {text!r}",
-                        hint="write one number, or height x width")
+        raise SpecError(_("--{option} must be a size such as 227 or 227x227, got {value}").format(
+            option=what, value=repr(text)), hint=_("write one number, or height x width"))
     if min(values) < minimum:
-        raise SpecError(f"--{what} must be at least {minimum}, got {text!r}", hint=f"every size is {minimum} or more")
+        raise SpecError(_("--{option} must be at least {minimum}, got {value}").format(
+            option=what, minimum=minimum, value=repr(text)), hint=_("every size is {minimum} or more").format(minimum=minimum))
     return tuple(values)
 
 
 def at_least_one(value, option):
     """A count from the command line (channels, features): 1 or more."""
     if value < 1:
-        raise SpecError(f"--{option} must be at least 1, got {value}",
-                        hint="a count of channels or features is 1 or more")
+        raise SpecError(_("--{option} must be at least {minimum}, got {value}").format(option=option, minimum=1, value=value),
+                        hint=_("a count of channels or features is 1 or more"))
     return value
 
 

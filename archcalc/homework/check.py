@@ -18,395 +18,26 @@ diagnosis is exact arithmetic, never a guess from ratios.
 import dataclasses
 import functools
 import operator
-import re
-import reprlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import LayerError, SpecError, read_text
-from .explain import explain
-from ..layers import lookup
-from ..layers.base import did_you_mean
-from ..units import grouped
+from ..i18n import _
+from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, even_sizes, from_layout, to_layout
 from ..report.homework import shape_x, step_text, total_params_text
-from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, LAYOUTS, even_sizes, from_layout, to_layout
 from ..spec.graph import INPUT, Graph, load_spec
-from .summary_parse import KERAS, detect, parse_summary
-from ..spec.yamlio import load_yaml
+from ..units import Given, grouped
+from .answers import Answer, Answers, answers_input, load_answers, parse_shape_answer, read_answers
+from .diagnoses import bias_sum_message, digit_slip, option_mistakes, reading_diagnosis, swapped_count_mistakes
+from .explain import explain
+from .summary_parse import KERAS, detect
 
-LAYER_KEYS = {"output_shape": "output_shape", "shape": "output_shape", "output": "output_shape",
-              "output_size": "output_shape", "params": "params", "parameters": "params", "param": "params",
-              "weights": "params", "macs": "macs", "mult_adds": "macs", "flops": "flops",
-              "receptive_field": "receptive_field", "rf": "receptive_field"}
-TOTAL_KEYS = {"params": "params", "parameters": "params", "total_params": "params",
-              "trainable_params": "trainable_params", "trainable": "trainable_params",
-              "non_trainable_params": "non_trainable_params", "non_trainable": "non_trainable_params",
-              "macs": "macs", "mult_adds": "macs", "flops": "flops"}
 STEP_OF = {"params": "params", "macs": "MACs", "flops": "FLOPs"}
-ANSWER_KEYS = ("layers", "totals", "layout", "input", "pooling")
-POOL_KEYS = ("input", "kernel", "stride", "mode", "output", "mask")
+
+
 PARTIAL = Fraction(1, 2)
-PREFIXES = {"": 0, "k": 1, "thousand": 1, "m": 2, "million": 2, "g": 3, "b": 3, "billion": 3, "t": 4}
-MAX_EXPONENT = 100         # 6.24e7 reads fine; 1e999999999999 would take forever to compute
-NUMBER = re.compile(r"^([+-]?\d+(?:\.(\d*))?)(?:e([+-]?\d+))?\s*([a-z]*)$", re.IGNORECASE)
 
-
-# ---- numbers and shapes as students write them
-
-@dataclass(frozen=True)
-class Given:
-    """A number as written, and the values it stands for: 62.4M means 62,350,000 … 62,450,000."""
-
-    text: str
-    value: Fraction
-    tolerance: Fraction              # half a unit of the last written digit; 0 for an exact integer
-    binary: tuple = None             # (value, tolerance) if the prefix is read as 1024, 1024², ...
-
-    def matches(self, n):
-        return abs(n - self.value) <= self.tolerance
-
-    def matches_binary(self, n):
-        return self.binary is not None and abs(n - self.binary[0]) <= self.binary[1]
-
-
-def parse_given(raw):
-    """62378344, "62,378,344", "62.4M", "159K", "1.2 billion", "6.24e7" -> Given; ValueError if unreadable."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise ValueError(f"expected a number such as 62378344, 62,378,344 or 62.4M, got {raw!r}")
-    text = str(raw).strip()
-    compact = re.sub(r"[\s_'\u202f]", "", text)
-    if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?[a-zA-Z]*", compact):
-        compact = compact.replace(",", "")              # thousands separators
-    else:
-        compact = compact.replace(",", ".")             # a decimal comma: 62,4M
-    if len(compact) > 40:
-        raise ValueError(f"cannot read {reprlib.repr(text)}: a number written with {len(compact):,} characters; "
-                         "write e.g. 62378344, 62,378,344 or 62.4M")
-    match = NUMBER.match(compact)
-    if not match or match.group(4).lower() not in PREFIXES:
-        raise ValueError(f"cannot read {text!r} as a number; write e.g. 62378344, 62,378,344, 62.4M or 159K")
-    digits, decimals, exponent, prefix = match.groups()
-    if abs(int(exponent or 0)) > MAX_EXPONENT:
-        raise ValueError(f"cannot read {text!r}: its exponent is out of range; write e.g. 6.24e7")
-    power = PREFIXES[prefix.lower()]
-    scale = Fraction(10) ** int(exponent or 0)
-    mantissa = Fraction(digits) * scale
-    unit = Fraction(1, 10 ** len(decimals or "")) * scale
-    exact = not decimals and not exponent and not power
-    tolerance = Fraction(0) if exact else unit / 2 * 1000 ** power
-    binary = (mantissa * 1024 ** power, unit / 2 * 1024 ** power) if power else None
-    if abs(mantissa * 1000 ** power) >= 2**63:
-        raise ValueError(f"{text!r} is 2^63 or more, larger than any count in a network; write e.g. 62.4M")
-    return Given(text, mantissa * 1000 ** power, tolerance, binary)
-
-
-def parse_shape_answer(raw):
-    """[55, 55, 96], "55x55x96", "(None, 55, 55, 96)" -> a tuple (a leading None, the batch, is dropped)."""
-    items = raw if isinstance(raw, (list, tuple)) else re.split(r"[x×*,]", str(raw).strip().strip("()[]"))
-    dims = []
-    for item in items:
-        word = str(item).strip()
-        if word.lower() in ("none", "null", "?", "") and not dims:
-            continue
-        if len(word) > 20:
-            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape: a size written with {len(word):,} "
-                             "characters; write e.g. [55, 55, 96] or 55x55x96")
-        try:
-            value = Fraction(word)
-        except (ValueError, ZeroDivisionError):
-            raise ValueError(f"cannot read {reprlib.repr(raw)} as a shape; write e.g. [55, 55, 96] or 55x55x96") \
-                from None
-        if abs(value) >= 2**63:
-            raise ValueError(f"{reprlib.repr(raw)} has a size of 2^63 or more; write e.g. [55, 55, 96] or 55x55x96")
-        dims.append(int(value) if value.denominator == 1 else value)
-    if not dims:
-        raise ValueError(f"{raw!r} has no sizes; write e.g. [55, 55, 96] or 55x55x96")
-    return tuple(dims)
-
-
-# ---- answers
-
-@dataclass
-class Answer:
-    layer: str                 # a node name, or None for a total
-    quantity: str
-    given: object              # Given, or a shape tuple as written
-    line: int
-    layout: str = CHANNELS_FIRST
-    batch: bool = False        # shapes copied from a summary carry a leading batch size
-    problem: dict = None       # a numeric pooling exercise: its input matrix, kernel, stride and mode
-
-
-@dataclass
-class Answers:
-    items: list
-    source: str                # "yaml", "keras" or "torchinfo"
-    file: str = None
-
-
-def load_answers(path, graph):
-    return read_answers(read_text(path, "answers"), graph, file=str(path))
-
-
-def read_answers(text, graph, file=None):
-    """Answers from YAML or a pasted Keras/torchinfo summary."""
-    if detect(text):
-        answers = summary_answers(parse_summary(text, file), graph, file)
-    else:
-        answers = yaml_answers(load_yaml(text, file=file), graph, file)
-    if not answers.items:
-        raise SpecError("the file has no answers to check", file=file, line=1,
-                        hint="give at least one number or shape, e.g. layers: {conv1: {params: 320}}")
-    return answers
-
-
-def yaml_answers(data, graph, file):
-    def fail(message, line, hint=None):
-        return SpecError(message, file=file, line=line, hint=hint)
-
-    if not isinstance(data, dict) or not ({"layers", "totals", "pooling"} & set(data)):
-        raise fail("answers must be a mapping with `layers:` and/or `totals:`", 1,
-                   "e.g.\n  layers:\n    conv1: {output_shape: [55, 55, 96], params: 34944}\n"
-                   "  totals: {params: 62378344}")
-    for key in data:
-        if key not in ANSWER_KEYS:
-            raise fail(f"unknown key '{key}' in the answers", data.line_of(key),
-                       did_you_mean(key, ANSWER_KEYS) or f"keys: {', '.join(ANSWER_KEYS)}")
-    layout = data.get("layout", graph.layout)
-    if layout not in LAYOUTS:
-        raise fail(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}", data.line_of("layout"))
-    names = [node.name for node in graph.nodes]
-    items = []
-    layers = data.get("layers") or {}
-    if not isinstance(layers, dict):
-        raise fail("`layers` must map layer names to answers", data.line_of("layers"))
-    unknown = [name for name in layers if name not in names]
-    if unknown and len(unknown) * 2 >= len(layers) > 1:
-        other = _spec_with_layers(layers, graph.name)
-        if other:
-            raise fail(f"these answers are for another model: {len(unknown)} of their {len(layers)} layer names "
-                       f"are not in {graph.name}, and all are in the built-in spec '{other}'",
-                       layers.line_of(unknown[0]), f"archcalc check {other} {file or 'FILE'}")
-    for name, values in layers.items():
-        line = layers.line_of(name)
-        if name not in names:
-            raise fail(f"the spec has no layer named '{name}'", line, graph.layer_hint(name))
-        items += answer_items(name, values, LAYER_KEYS, line, layout, fail)
-    totals = data.get("totals") or {}
-    items += pooling_answers(data.get("pooling") or {}, data.line_of("pooling"), fail)
-    items += answer_items(None, totals, TOTAL_KEYS, data.line_of("totals"), layout, fail)
-    return Answers(items, "yaml", file)
-
-
-def _spec_with_layers(answers, skip):
-    """The built-in spec (other than `skip`) that has a layer of every name in `answers` and agrees with
-    most of their `params`, or None."""
-    from ..spec import zoo
-    from ..spec.graph import load_spec
-    best, best_score = None, -1
-    for path in zoo.paths():
-        if path.stem == skip:
-            continue
-        try:
-            graph = load_spec(path)
-        except SpecError:
-            continue
-        if not all(name in {node.name for node in graph.nodes} for name in answers):
-            continue
-        params = {record.name: record.params for record in analyze(graph).layers}
-        score = 0
-        for name, values in answers.items():
-            try:
-                score += isinstance(values, dict) and "params" in values and \
-                    parse_given(values["params"]).matches(params[name])
-            except ValueError:
-                pass
-        if score > best_score:
-            best, best_score = path.stem, score
-    return best
-
-
-def answer_items(layer, values, keys, line, layout, fail):
-    where = f"'{layer}'" if layer else "totals"
-    if not isinstance(values, dict):
-        raise fail(f"the answers for {where} must be a mapping such as {{params: 34944}}", line)
-    items = []
-    for key, raw in values.items():
-        key_line = values.line_of(key) if hasattr(values, "line_of") else line
-        if isinstance(key, int) and raw is None:
-            raise fail(f"a number with commas inside {{ }} reads as several keys ({key} here)", key_line,
-                       "quote it, params: '62,378,344', or write it without commas")
-        quantity = keys.get(str(key).lower())
-        if quantity is None:
-            raise fail(f"unknown answer '{key}' for {where}", key_line,
-                       did_you_mean(key, keys) or f"answers: {', '.join(dict.fromkeys(keys.values()))}")
-        try:
-            given = parse_shape_answer(raw) if quantity in ("output_shape", "receptive_field") else parse_given(raw)
-        except ValueError as err:
-            raise fail(f"{where} {key}: {err}", key_line) from None
-        items.append(Answer(layer, quantity, given, key_line, layout))
-    return items
-
-
-def pooling_answers(exercises, line, fail):
-    """`pooling: {name: {input: [[...]], kernel: 2, stride: 2, mode: max, output: [[...]], mask: [[...]]}}`:
-    numeric pooling exercises, graded by calc's own pooling."""
-    if not isinstance(exercises, dict):
-        raise fail("`pooling` must map exercise names to {input: [[...]], kernel: 2, mode: max, output: [[...]]}",
-                   line)
-    items = []
-    for name, problem in exercises.items():
-        where = exercises.line_of(name)
-        if not isinstance(problem, dict) or "input" not in problem or "kernel" not in problem:
-            raise fail(f"pooling exercise '{name}' needs `input:` (a matrix) and `kernel:`", where,
-                       "e.g. ex5: {input: [[1, 2], [3, 4]], kernel: 2, mode: max, output: [[4]]}")
-        for key in problem:
-            if key not in POOL_KEYS:
-                raise fail(f"unknown key '{key}' in pooling exercise '{name}'", problem.line_of(key),
-                           did_you_mean(key, POOL_KEYS) or f"keys: {', '.join(POOL_KEYS)}")
-        if problem.get("mode", "max") not in ("max", "avg"):
-            raise fail(f"pooling exercise '{name}': mode must be max or avg", problem.line_of("mode"))
-        matrix = read_matrix(problem["input"], f"pooling exercise '{name}' input", problem.line_of("input"), fail)
-        for quantity, key in (("pool_output", "output"), ("pool_mask", "mask")):
-            if key in problem:
-                given = read_matrix(problem[key], f"pooling exercise '{name}' {key}", problem.line_of(key), fail)
-                items.append(Answer(name, quantity, given, problem.line_of(key),
-                                    problem={**problem, "input": matrix}))
-    return items
-
-
-def read_matrix(raw, what, line, fail):
-    """[[1, 2], [3, 4]] -> a tuple of tuples of Fractions (finite numbers, equal rows)."""
-    if not isinstance(raw, list) or not raw or not all(isinstance(row, list) and row for row in raw):
-        raise fail(f"{what} must be a matrix such as [[1, 2], [3, 4]]", line)
-    if len({len(row) for row in raw}) > 1:
-        raise fail(f"{what}: the rows have different lengths", line)
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for row in raw for v in row):
-        raise fail(f"{what}: every entry must be a number", line)
-    try:
-        return tuple(tuple(Fraction(str(v)) for v in row) for row in raw)
-    except (ValueError, ZeroDivisionError):
-        raise fail(f"{what}: every entry must be a number", line) from None
-
-
-def summary_answers(summary, graph, file):
-    """Match each table row to a spec layer (by name, else the next layer of its type) and read its answers."""
-    layout = CHANNELS_LAST if summary.format == KERAS else CHANNELS_FIRST
-    rows = [row for i, row in enumerate(summary.rows)
-            if not (i + 1 < len(summary.rows) and summary.rows[i + 1].depth > row.depth)]  # skip containers
-    if not rows:
-        raise SpecError("the table has a header but no layer rows", file=file, line=summary.header_line,
-                        hint="paste the whole table, from its header to its `Total params:` line")
-    refuse_other_model(rows, summary, graph, file)
-    names = {node.name: i for i, node in enumerate(graph.nodes)}
-    for name, i in list(names.items()):
-        names.setdefault(name.replace(".", "_"), i)    # export-keras names layer1.0.conv1 layer1_0_conv1
-    position, items, used = 0, [], set()
-    for row in rows:
-        if row.params == "(recursive)":
-            continue                                  # torchinfo repeats a module used twice; counted once
-        cls = lookup(row.type)
-        named = names.get(row.name)
-        if named is None and row.name.endswith("…") and cls is not None:     # Keras 3 cut the name off
-            begun = sorted({i for n, i in names.items() if n.startswith(row.name[:-1]) and i not in used
-                            and isinstance(graph.nodes[i].layer, cls)})
-            if len(begun) > 1:
-                raise SpecError(f"the cut-off name '{row.name}' could be any of {len(begun)} {cls.type_name} layers "
-                                f"({', '.join(graph.nodes[i].name for i in begun[:4])}{', …' if len(begun) > 4 else ''})",
-                                file=file, line=row.line,
-                                hint="print the table wide enough for whole names: model.summary(line_length=160) "
-                                     "in a wide terminal or notebook")
-            named = begun[0] if begun else None
-        if named is not None and (named >= position or (cls is not None and isinstance(graph.nodes[named].layer, cls))):
-            index = named                             # by name, in any order when the type agrees too
-        elif cls is None:
-            if row.params.strip("-0") == "":
-                continue                              # InputLayer, Activation, ...: nothing to check
-            raise SpecError(f"cannot match {row.name or row.type} ({row.type}) to a layer type archcalc knows",
-                            file=file, line=row.line, hint="remove the row, or add the layer to the spec")
-        else:
-            index = next((i for i in range(position, len(graph.nodes)) if isinstance(graph.nodes[i].layer, cls)),
-                         None)
-            if index is None:
-                raise SpecError(f"row {row.name or row.type} ({row.type}) has no matching {cls.type_name} layer "
-                                "left in the spec", file=file, line=row.line,
-                                hint="the table and the spec must list the same layers in the same order")
-        position = max(position, index + 1)
-        used.add(index)
-        name = graph.nodes[index].name
-        try:
-            if row.shape:
-                items.append(Answer(name, "output_shape", parse_shape_answer(row.shape), row.line, layout, True))
-            params = "0" if row.params in ("--", "") else row.params
-            items.append(Answer(name, "params", parse_given(params), row.line, layout, True))
-        except ValueError as err:
-            raise SpecError(str(err), file=file, line=row.line) from None
-    for quantity, (text, line) in summary.totals.items():
-        try:
-            items.append(Answer(None, quantity, parse_given(text), line, layout))
-        except ValueError as err:
-            raise SpecError(str(err), file=file, line=line) from None
-    return Answers(items, summary.format, file)
-
-
-def _weighted(types):
-    """'2 conv2d, 2 dense' for the layer types with weights, in order of first appearance."""
-    counts = {}
-    for name in types:
-        counts[name] = counts.get(name, 0) + 1
-    return ", ".join(f"{n} {t}" for t, n in counts.items()) or "none"
-
-
-def _signature(graph):
-    """(types of the layers with weights in order, {total params, counted either way})."""
-    report, keras = analyze(graph), analyze(graph, keras=True)
-    return [r.type for r in report.layers if r.params], {report.totals.params, keras.totals.params}
-
-
-def refuse_other_model(rows, summary, graph, file):
-    """A pasted table whose layers with weights and total both differ from the spec's was printed for
-    another model: say so, and which built-in spec it matches, instead of grading it row by row."""
-    types = []
-    for row in rows:
-        try:
-            params = parse_given("0" if row.params in ("--", "", "(recursive)") else row.params)
-        except ValueError:
-            return                                  # reported with its line while reading the rows
-        if params.value:
-            cls = lookup(row.type)
-            types.append(cls.type_name if cls else row.type)
-    total_text = summary.totals.get("params")
-    try:
-        total = parse_given(total_text[0]) if total_text else None
-    except ValueError:
-        return
-    spec_types, spec_totals = _signature(graph)
-    same_total = total is None or any(total.matches(n) or total.matches_binary(n) for n in spec_totals)
-    if same_total or types == spec_types:
-        return
-    looks_like = None
-    from ..spec import zoo
-    from ..spec.graph import load_spec
-    for path in zoo.paths():
-        if path.stem == graph.name:
-            continue
-        try:
-            other_types, other_totals = _signature(load_spec(path))
-        except SpecError:
-            continue
-        if other_types == types and (total is None or any(total.matches(n) for n in other_totals)):
-            looks_like = path.stem
-            break
-    written = f"{total.text} params" if total else "its params"
-    hint = (f"it matches the built-in spec '{looks_like}': archcalc check {looks_like} {file or 'FILE'}"
-            if looks_like else f"paste the summary printed for {graph.name}, or check it against its own spec")
-    raise SpecError(f"this table is for another model: its {len(types)} layer(s) with weights ({_weighted(types)}) "
-                    f"and {written} do not match {graph.name}'s {len(spec_types)} ({_weighted(spec_types)}) and "
-                    f"{min(spec_totals):,} params", file=file, line=summary.header_line, hint=hint)
-
-
-# ---- verdicts
 
 @dataclass
 class Verdict:
@@ -477,20 +108,6 @@ def answers_graph(spec, text, input_shape, args, file):
             raise SpecError("cannot change the input of a spec built in memory", hint="pass the spec's path or name")
         spec = spec.file
     return load_spec(spec, input_shape=shape, args=args)
-
-
-def answers_input(text, file):
-    """(the `input:` value, its line) of a YAML answers file, or None."""
-    try:
-        data = load_yaml(text, file=file)
-    except SpecError:
-        return None               # read_answers reports it with the whole file's context
-    if not isinstance(data, dict) or data.get("input") is None:
-        return None
-    value = data["input"]
-    if isinstance(value, list):
-        value = "x".join(str(v) for v in value)
-    return str(value), data.line_of("input")
 
 
 def check_answers(graph, answers, *, keras=None):
@@ -566,7 +183,8 @@ class _Checker:
             step = explained.step(STEP_OF[answer.quantity])
             working = [step_text(step, self.graph.layout)] if step else []
             if answer.quantity == "params" and self.keras and record.params != step.result:
-                working.append(f"+ moving mean and variance, which Keras also lists: 4·C = {grouped(record.params)}")
+                working.append(_("+ moving mean and variance, which Keras also lists: 4·C = {count}").format(
+                    count=grouped(record.params)))
             ok = answer.given.matches(truth)
             verdict = Verdict(node.name, answer.quantity, answer.given.text, grouped(truth), ok, answer.line, working)
             matches = answer.given.matches
@@ -581,7 +199,7 @@ class _Checker:
         number, the closest of rounding the wrong way and reading K as 1024 (of the right count or of a
         mistake's); for an exact number, a single slipped or swapped digit."""
         mistakes = [tuple(m) + ("", None)[len(m) - 2:] for m in mistakes]
-        for value, message, credit, _ in mistakes:
+        for value, message, credit, _bias in mistakes:
             if matches(value):
                 return message, credit
         given = answer.given
@@ -629,14 +247,15 @@ class _Checker:
                 continue
             result = self.measure(changed, ins, quantity)
             if result and result[0] != truth:
-                found.append((result[0], f"{title}: {result[1]}", "",
+                found.append((result[0], _("{mistake}: {working}").format(mistake=title, working=result[1]), "",
                               self.bias_reading(changed, ins, quantity, changes)))
         if quantity == "params" and not self.keras and layer.keras_non_trainable(ins):
             stats = layer.keras_non_trainable(ins)
-            found.append((truth + stats, f"batchnorm statistics counted as trainable: γ, β, moving mean and variance "
-                                         f"are 4·C = 4·{ins[0][0]} = {grouped(truth + stats)}, but only γ and β "
-                                         f"(2·C = {grouped(truth)}) are trained; the statistics are buffers "
-                                         "(Keras lists them as non-trainable params)"))
+            found.append((truth + stats, _("batchnorm statistics counted as trainable: γ, β, moving mean and variance "
+                                           "are 4·C = 4·{channels} = {all}, but only γ and β (2·C = {trained}) are "
+                                           "trained; the statistics are buffers (Keras lists them as non-trainable "
+                                           "params)").format(channels=ins[0][0], all=grouped(truth + stats),
+                                                             trained=grouped(truth))))
         found += swapped_count_mistakes(quantity, truth, self.records[node.name])
         if quantity != "output_shape" and answer.given.tolerance == 0 and answer.given.value.denominator == 1:
             found += self.channel_mistakes(node, layer, ins, quantity, truth, int(answer.given.value))
@@ -646,8 +265,9 @@ class _Checker:
             other = CHANNELS_FIRST if answer.layout == CHANNELS_LAST else CHANNELS_LAST
             if len(truth) > 1:
                 found.append((from_layout(to_layout(truth, other), answer.layout),
-                              f"right sizes in {other} order; these answers are read {answer.layout}: "
-                              f"{shape_x(to_layout(truth, answer.layout))}", "order"))
+                              _("right sizes in {other} order; these answers are read {layout}: {shape}").format(
+                                  other=other, layout=answer.layout, shape=shape_x(to_layout(truth, answer.layout))),
+                              "order"))
         return found
 
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
@@ -663,7 +283,8 @@ class _Checker:
             return result[0] if result else None
         slope = (at(channels + step) or 0) - truth
         symbol = "C_in" if layer.kind == "conv" else "n_in"
-        source = f"{node.inputs[0]}'s output" if node.inputs[0] != INPUT else "the network input"
+        source = (_("{layer}'s output").format(layer=node.inputs[0]) if node.inputs[0] != INPUT
+                  else _("the network input"))
 
         if slope <= 0 or (given_value - truth) % slope:
             return []
@@ -671,9 +292,12 @@ class _Checker:
         result = self.measure(layer, [(wrong,) + tuple(ins[0][1:])], quantity) if wrong >= 1 else None
         if not result or result[0] != given_value:
             return []
-        what = "channels" if layer.kind == "conv" else "features"
-        return [(given_value, f"wrong number of input {what}: {result[1]} uses {symbol} = {wrong}, but "
-                              f"{node.name}'s input ({source}) has {channels}")]
+        sentence = (_("wrong number of input channels: {working} uses {symbol} = {wrong}, but {layer}'s input "
+                      "({source}) has {right}") if layer.kind == "conv" else
+                    _("wrong number of input features: {working} uses {symbol} = {wrong}, but {layer}'s input "
+                      "({source}) has {right}"))
+        return [(given_value, sentence.format(working=result[1], symbol=symbol, wrong=wrong, layer=node.name,
+                                              source=source, right=channels))]
 
     def carried_mistakes(self, node, layer, ins, quantity, truth):
         theirs = [self.student_shapes[ref] for ref in node.inputs]
@@ -684,8 +308,9 @@ class _Checker:
             return []
         earlier = ", ".join(f"{self.origins[ref]} = {shape_x(to_layout(s, self.graph.layout))}"
                             for ref, s, right in zip(node.inputs, theirs, ins) if s != right)
-        return [(result[0], f"carried over from your earlier answer {earlier}: this layer's own arithmetic is "
-                            f"right for that input: {result[1]}", "carried")]
+        return [(result[0], _("carried over from your earlier answer {earlier}: this layer's own arithmetic is "
+                              "right for that input: {working}").format(earlier=earlier, working=result[1]),
+                 "carried")]
 
     def uneven_mistakes(self, node, layer, ins, truth):
         """Sizes that do not divide evenly: rounding up, or the input size the exercise probably meant."""
@@ -699,10 +324,11 @@ class _Checker:
                           f"{w.unrounded}"
                           for w in windows[:1 if square else 2] if w.remainder)
         ceil = windows[0].ceil_mode
-        rounds = f"PyTorch rounds {'up (ceil_mode)' if ceil else 'down'} to {shape_x(to_layout(truth, self.graph.layout))}"
+        rounds = (_("PyTorch rounds up (ceil_mode) to {shape}") if ceil else _("PyTorch rounds down to {shape}")
+                  ).format(shape=shape_x(to_layout(truth, self.graph.layout)))
         unrounded = (truth[0],) + tuple(Fraction(w.span, w.stride) + 1 for w in windows)
-        found = [(unrounded, f"not rounded: {exact} is not an integer, and a layer has whole output positions; "
-                             f"{rounds}")]
+        found = [(unrounded, _("not rounded: {exact} is not an integer, and a layer has whole output positions; "
+                               "{rounds}").format(exact=exact, rounds=rounds))]
         rounded = (truth[0],) + tuple(dataclasses.replace(w, ceil_mode=not ceil).output for w in windows)
         for axis, w in enumerate(windows):
             for size in even_sizes(w) if w.remainder else ():
@@ -712,20 +338,25 @@ class _Checker:
                     shape[2] = size
                 result = self.measure(layer, [tuple(shape)], "output_shape")
                 if result:
-                    also = f"; rounding {'down' if ceil else 'up'} gives the same number" if result[0] == rounded else ""
-                    found.append((result[0], f"uneven input size: {exact} is not an integer and {rounds}; "
-                                             f"your answer is what an input of {size} gives: {result[1]}; "
-                                             f"{size} is probably the size meant{also}"))
-        hint = "" if layer.kind == "conv" or ceil else " (ceil_mode: true would round up)"
-        found.append((rounded, f"rounded {'down' if ceil else 'up'}: {exact} is not an integer and {rounds}{hint}"))
+                    also = ((_("; rounding down gives the same number") if ceil else
+                             _("; rounding up gives the same number")) if result[0] == rounded else "")
+                    found.append((result[0], _("uneven input size: {exact} is not an integer and {rounds}; "
+                                               "your answer is what an input of {size} gives: {working}; "
+                                               "{size} is probably the size meant").format(
+                        exact=exact, rounds=rounds, size=size, working=result[1]) + also))
+        hint = "" if layer.kind == "conv" or ceil else _(" (ceil_mode: true would round up)")
+        found.append((rounded, (_("rounded down: {exact} is not an integer and {rounds}") if ceil else
+                                _("rounded up: {exact} is not an integer and {rounds}")).format(
+            exact=exact, rounds=rounds) + hint))
         return found
 
     def field_verdict(self, answer):
         record, explained = self.records[answer.layer], self.steps[answer.layer]
         truth = record.receptive_field
         if not isinstance(truth, ReceptiveField):
-            raise SpecError(f"'{answer.layer}' has no receptive field to check (it is not a windowed map layer)",
-                            file=self.answers_file, line=answer.line, hint="ask for a conv or pooling layer's")
+            raise SpecError(_("'{layer}' has no receptive field to check (it is not a windowed map layer)").format(
+                layer=answer.layer), file=self.answers_file, line=answer.line,
+                hint=_("ask for a conv or pooling layer's"))
         given = answer.given * len(truth.size) if len(answer.given) == 1 else answer.given
         working = [" = ".join((s.quantity, s.formula, s.substituted, str(s.result))) for s in explained.field_steps
                    if s.quantity.startswith("r")]
@@ -735,10 +366,11 @@ class _Checker:
         before = [self.records[ref].receptive_field for ref in self.nodes[answer.layer].inputs if ref in self.records]
         before = before[0] if before and isinstance(before[0], ReceptiveField) else ReceptiveField.of_input()
         if not verdict.ok and tuple(given) == before.size:
-            verdict.diagnosis = (f"that is the receptive field of this layer's input, r_in = {shape_x(before.size)}; "
-                                 f"the layer widens it by (k − 1)·j_in")
+            verdict.diagnosis = _("that is the receptive field of this layer's input, r_in = {size}; "
+                                  "the layer widens it by (k − 1)·j_in").format(size=shape_x(before.size))
         elif not verdict.ok and tuple(given) == truth.jump:
-            verdict.diagnosis = f"that is the jump (effective stride) j = {shape_x(truth.jump)}, not the field size"
+            verdict.diagnosis = _("that is the jump (effective stride) j = {jump}, not the field size").format(
+                jump=shape_x(truth.jump))
         return verdict
 
     # -- totals
@@ -759,28 +391,32 @@ class _Checker:
     def total_mistakes(self, quantity, truth):
         found = []
         stats = sum(n.layer.keras_non_trainable([self.shapes[ref] for ref in n.inputs]) for n in self.graph.nodes)
-        buffers = (f"the moving mean and variance, 2·C per batchnorm = {grouped(stats)}; PyTorch keeps them as "
-                   "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)")
+        buffers = _("the moving mean and variance, 2·C per batchnorm = {count}; PyTorch keeps them as "
+                    "buffers, Keras lists them as non-trainable params (--keras checks Keras's totals)").format(
+            count=grouped(stats))
         if quantity in ("params", "trainable_params"):
             found += self.bias_total_mistakes(truth)
             if stats and not self.keras:
-                what = "parameters" if quantity == "params" else "trainable"
-                found.append((truth + stats, f"batchnorm statistics counted as {what}: + {buffers}"))
+                sentence = (_("batchnorm statistics counted as parameters: + {buffers}") if quantity == "params"
+                            else _("batchnorm statistics counted as trainable: + {buffers}"))
+                found.append((truth + stats, sentence.format(buffers=buffers)))
         if quantity == "non_trainable_params" and stats and not self.keras:
-            found.append((stats, f"batchnorm statistics counted as non-trainable params: {buffers}"))
+            found.append((stats, _("batchnorm statistics counted as non-trainable params: {buffers}").format(
+                buffers=buffers)))
         if quantity == "trainable_params" and self.keras and self.report.totals.non_trainable_params:
-            found.append((self.report.totals.params, "non-trainable batchnorm statistics counted as trainable: "
-                                                     f"{grouped(self.report.totals.non_trainable_params)} of "
-                                                     "the total are moving means and variances"))
+            found.append((self.report.totals.params, _("non-trainable batchnorm statistics counted as trainable: "
+                                                       "{count} of the total are moving means and variances").format(
+                count=grouped(self.report.totals.non_trainable_params))))
         if quantity == "macs":
-            found.append((self.report.totals.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"))
-            found.append((2 * truth, "FLOPs (2 per MAC) given where MACs were asked", "units"))
+            found.append((self.report.totals.flops, _("FLOPs given where MACs were asked: 1 MAC = 2 FLOPs"), "units"))
+            found.append((2 * truth, _("FLOPs (2 per MAC) given where MACs were asked"), "units"))
         if quantity == "flops":
             macs = self.report.totals.macs
-            found.append((macs, f"MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{grouped(macs)}, plus bias "
-                                "and the other layers' operations", "units"))
-            found.append((2 * macs, f"FLOPs counted as 2·MACs = 2·{grouped(macs)}: archcalc also counts bias "
-                                    "additions, activations and pooling (see the FLOPs convention in the README)"))
+            found.append((macs, _("MACs given where FLOPs were asked: FLOPs ≈ 2·MACs = 2·{macs}, plus bias "
+                                  "and the other layers' operations").format(macs=grouped(macs)), "units"))
+            found.append((2 * macs, _("FLOPs counted as 2·MACs = 2·{macs}: archcalc also counts bias "
+                                      "additions, activations and pooling (see the FLOPs convention in the README)"
+                                      ).format(macs=grouped(macs))))
         return found
 
     def bias_total_mistakes(self, truth):
@@ -795,7 +431,8 @@ class _Checker:
             (left_out if node.layer.bias else counted).setdefault(node.layer.kind, []).append((node.name, amount))
         found = []
         for name, amount in (item for items in left_out.values() for item in items):
-            found.append((truth - amount, f"bias left out in {name}: − {grouped(amount)}"))
+            found.append((truth - amount, _("bias left out in {layer}: − {amount}").format(layer=name,
+                                                                                             amount=grouped(amount))))
         groups = dict(left_out)
         if len(left_out) > 1:
             groups["all"] = [item for items in left_out.values() for item in items]
@@ -815,169 +452,6 @@ def size_working(steps, layout):
     return [step_text(s, layout) for s in steps if s.quantity not in STEP_OF.values()]
 
 
-def option_mistakes(node):
-    """(title, option changes) for the one-option mistakes that apply to this layer."""
-    layer, opts = node.layer, node.layer.opts
-    found = []
-    if opts.get("bias") is True:
-        found.append(("bias left out", {"bias": False}))
-    if opts.get("bias") is False:
-        found.append((f"bias counted, but {node.name} has none (bias: false)", {"bias": True}))
-    if "padding" in opts and opts["padding"] not in ((0, 0), "valid"):
-        found.append(("padding forgotten (P = 0)", {"padding": (0, 0)}))
-    if "stride" in opts and (opts["stride"] or layer.kernel) != (1, 1):
-        found.append(("stride ignored (S = 1)", {"stride": (1, 1)}))
-    if opts.get("groups", 1) > 1:
-        found.append((f"grouped convolution ignored (G = 1 instead of {opts['groups']})", {"groups": 1}))
-    return found
-
-
-def swapped_count_mistakes(quantity, truth, record):
-    if quantity == "flops" and record.macs:
-        return [(record.macs, f"MACs given where FLOPs were asked: FLOPs = 2·MACs + … = {grouped(record.flops)}",
-                 "units")]
-    if quantity == "macs" and record.macs:
-        return [(record.flops, "FLOPs given where MACs were asked: 1 MAC = 2 FLOPs", "units"),
-                (2 * record.macs, f"FLOPs (2 per MAC) given where MACs were asked: MACs = {grouped(record.macs)}",
-                 "units")]
-    return []
-
-
-def bias_sum_message(verb, kind, items, none=False):
-    names = ", ".join(name for name, _ in items)
-    amounts = f"({' + '.join(grouped(a) for _, a in items)})" if len(items) <= 8 else ""
-    what = "layers" if kind == "all" else f"{kind} layers"
-    sign = "+" if none else "−"
-    which = "that have none (bias: false)" if none else ""
-    return (f"bias {verb} every one of the {len(items)} {what} {which}".replace("  ", " ").rstrip()
-            + f" ({names}): {sign} {amounts + ' = ' if amounts else ''}{grouped(sum(a for _, a in items))}")
-
-
-# ---- readings of an abbreviated or slipped number
-
-PREFIX_POWERS = {"k": "1,024", "thousand": "1,024", "m": "1,024²", "million": "1,024²", "g": "1,024³",
-                 "b": "1,024³", "billion": "1,024³", "t": "1,024⁴"}
-
-
-def written_form(given):
-    """(decimals written, prefix as written, exponent) of 102.7M -> (1, "M", 0) or 6.24e7 -> (2, "", 7);
-    None for another spelling."""
-    match = re.fullmatch(r"\s*[+-]?\d[\d,\s_']*?(?:[.,](\d+))?\s*([a-zA-Z]*)\s*", given.text)
-    if match and match.group(2).lower() in PREFIXES:
-        return len(match.group(1) or ""), match.group(2), 0
-    match = re.fullmatch(r"\s*[+-]?\d+(?:\.(\d+))?[eE]([+-]?\d+)\s*", given.text)
-    if match:
-        return len(match.group(1) or ""), "", int(match.group(2))
-    return None
-
-
-def rounded_like(given, n):
-    """n written with the given's digits and prefix, rounded half up: 102,764,544 like 102.7M -> 102.8M,
-    62,378,344 like 6.23e7 -> 6.24e7."""
-    form = written_form(given)
-    if form is None:
-        return None
-    decimals, prefix, exponent = form
-    unit = 2 * given.tolerance
-    steps = (Fraction(n) / unit + Fraction(1, 2)).__floor__()
-    value = steps * unit / 1000 ** PREFIXES[prefix.lower()] / Fraction(10) ** exponent
-    return f"{float(value):.{decimals}f}{prefix}" + (f"e{exponent}" if exponent else "")
-
-
-def roundings(given, n):
-    """How the given's digits come from n other than by rounding: "rounded down" (cut off), "rounded up"."""
-    unit = 2 * given.tolerance
-    if given.value == (Fraction(n) / unit).__floor__() * unit:
-        return "rounded down"
-    if given.value == (-(-Fraction(n) // unit)) * unit:
-        return "rounded up"
-    return None
-
-
-# Every sentence a reading of a number can give, whole, so that each can be translated as one.
-READINGS = {
-    "rounded down": "{given} is {truth} rounded down; rounded it is {rounded}",
-    "rounded up": "{given} is {truth} rounded up; rounded it is {rounded}",
-    "binary": "K = 1024: {given} read with binary prefixes ({prefix} = {power}) is {value}, which matches "
-              "{truth} to the digits written; counts use K = 1,000 and M = 1,000,000, so {truth} is {rounded}",
-    ("mistake", "binary"): "{given}, reading {prefix} as {power}, matches {value}: {mistake}; the right count is "
-                           "{truth}",
-    ("mistake", "rounded down"): "{given} matches {value} rounded down: {mistake}; the right count is {truth}",
-    ("mistake", "rounded up"): "{given} matches {value} rounded up: {mistake}; the right count is {truth}",
-    ("no bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count without "
-                           "bias; with bias it is {truth}",
-    ("no bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count without bias; with "
-                                 "bias it is {truth}",
-    ("no bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count without bias; with bias "
-                               "it is {truth}",
-    ("bias", "binary"): "{given}, reading {prefix} as {power}, matches {value}{worked}, the count with a bias; "
-                        "without one (bias: false) it is {truth}",
-    ("bias", "rounded down"): "{given} matches {value}{worked} rounded down, the count with a bias; without one "
-                              "(bias: false) it is {truth}",
-    ("bias", "rounded up"): "{given} matches {value}{worked} rounded up, the count with a bias; without one "
-                            "(bias: false) it is {truth}",
-    "one digit": "only the {place} digit differs from the right count {truth}, as a slip in the arithmetic of "
-                 "the right formula would give",
-    "swapped": "two neighbouring digits are swapped: the right count is {truth}, as a slip in writing out the "
-               "right result would give",
-}
-PLACES = ("ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands", "millions",
-          "ten-millions", "hundred-millions", "billions")
-
-
-def reading_diagnosis(given, truth, mistakes):
-    """An abbreviated wrong number: the reading (rounded the wrong way, or K = 1024) of the right count or
-    of one mistake's that lands closest to the number it explains; binary only when closer than rounding."""
-    candidates = []
-    for value, message, credit, bias in [(truth, None, None, None)] + mistakes:
-        if not isinstance(value, int) or value <= 0:
-            continue
-        how = roundings(given, value)
-        if how:
-            candidates.append((abs(given.value - value) / value, 0, how, value, message, credit, bias))
-        if given.matches_binary(value):
-            candidates.append((abs(given.binary[0] - value) / value, 1, "binary", value, message, credit, bias))
-    rounded = rounded_like(given, truth)
-    if not candidates or rounded is None:
-        return "", ""
-    # rounding the wrong way: the right count before a mistake's (within one unit, closeness means nothing);
-    # a binary reading only when it lands closer than that rounding
-    rounded_ones = sorted((c for c in candidates if c[1] == 0), key=lambda c: (c[4] is not None, c[0]))
-    binary_ones = sorted((c for c in candidates if c[1] == 1), key=lambda c: (c[0], c[4] is not None))
-    best = rounded_ones[0] if rounded_ones else None
-    if binary_ones and (best is None or binary_ones[0][0] < best[0]):
-        best = binary_ones[0]
-    _, _, how, value, message, credit, bias = best
-    prefix = written_form(given)[1]
-    words = {"given": given.text, "truth": grouped(truth), "rounded": rounded, "value": grouped(value),
-             "prefix": prefix, "power": PREFIX_POWERS.get(prefix.lower(), "1,024"), "mistake": message,
-             "worked": bias[1] if bias else ""}
-    if message is None:
-        if how == "binary":
-            words["value"] = grouped(round(given.binary[0]))
-        return READINGS[how].format(**words), "units" if how == "binary" else "rounding"
-    return READINGS[(bias[0] if bias else "mistake", how)].format(**words), credit or ""
-
-
-def digit_slip(given, truth):
-    """An exact number one digit away from the right one, or with two neighbouring digits swapped."""
-    if given.value.denominator != 1:
-        return "", ""
-    theirs, right = str(int(given.value)), str(truth)
-    if len(theirs) != len(right) or len(right) < 3:
-        return "", ""
-    differ = [i for i, (a, b) in enumerate(zip(theirs, right)) if a != b]
-    if len(differ) == 1 and len(right) - 1 - differ[0] < len(PLACES):
-        return READINGS["one digit"].format(place=PLACES[len(right) - 1 - differ[0]], truth=grouped(truth)), \
-            "arithmetic"
-    if len(differ) == 2 and differ[1] == differ[0] + 1 and theirs[differ[0]] == right[differ[1]] \
-            and theirs[differ[1]] == right[differ[0]]:
-        return READINGS["swapped"].format(truth=grouped(truth)), "arithmetic"
-    return "", ""
-
-
-# ---- numeric pooling exercises
-
 def pool_verdict(answer):
     """A pooled matrix or max-pool routing mask, against calc's own pooling of the exercise's input."""
     import numpy as np
@@ -995,10 +469,10 @@ def pool_verdict(answer):
     working = size_working(sizes.layers[0].steps, None)
     if answer.quantity == "pool_mask":
         if mode != "max":
-            raise SpecError(f"pooling exercise '{answer.layer}' asks for a mask, which only max pooling routes",
-                            line=answer.line, hint="remove `mask:` or set mode: max")
+            raise SpecError(_("pooling exercise '{name}' asks for a mask, which only max pooling routes").format(
+                name=answer.layer), line=answer.line, hint=_("remove `mask:` or set mode: max"))
         truth = mask
-        working.append("the gradient of each output flows back to the position of its window's maximum")
+        working.append(_("the gradient of each output flows back to the position of its window's maximum"))
     else:
         truth = values
     given = answer.given
@@ -1007,15 +481,15 @@ def pool_verdict(answer):
     verdict = Verdict(answer.layer, answer.quantity, matrix_words(given), matrix_words(truth), ok, answer.line,
                       working)
     if not ok and answer.quantity == "pool_output":
-        other, _ = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
+        other, _mask = pool_values(matrix, kernel=kernel, stride=stride, mode="avg" if mode == "max" else "max")
         if np.array(given, dtype=float).shape == other.shape and np.all(np.abs(np.array(given, dtype=float) - other)
                                                                         < 0.005):
-            verdict.diagnosis = ("these are the window averages; max pooling keeps each window's largest value"
+            verdict.diagnosis = (_("these are the window averages; max pooling keeps each window's largest value")
                                  if mode == "max" else
-                                 "these are the window maxima; average pooling keeps each window's mean")
+                                 _("these are the window maxima; average pooling keeps each window's mean"))
     if not ok and answer.quantity == "pool_mask" and np.array(given).shape != truth.shape:
-        verdict.diagnosis = (f"the mask has the input's shape {truth.shape[0]}×{truth.shape[1]}: one entry per "
-                             "input position")
+        verdict.diagnosis = _("the mask has the input's shape {shape}: one entry per input position").format(
+            shape=f"{truth.shape[0]}×{truth.shape[1]}")
     return verdict
 
 
@@ -1023,3 +497,8 @@ def matrix_words(matrix):
     """[[9, 6], [9, 9]] as one line, whole numbers without a decimal point."""
     rows = matrix.tolist() if hasattr(matrix, "tolist") else matrix
     return "[" + ", ".join("[" + ", ".join(f"{float(v):g}" for v in row) + "]" for row in rows) + "]"
+
+
+# check's API; answers.py reads the answers, diagnoses.py names the mistakes, text.py holds every sentence
+__all__ = ["check", "check_text", "check_answers", "CheckResult", "Verdict", "read_answers", "load_answers",
+           "parse_shape_answer", "Answer", "Answers"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import SpecError
+from ..i18n import N_, _
 from ..layers.shapes import to_layout
 from ..report.homework import shape_x, step_text
 from ..units import grouped
@@ -24,40 +25,40 @@ from .explain import explain
 TOPICS = ("output-size", "params", "macs", "receptive-field", "pooling")
 COURSE_MODELS = ("mnist_cnn", "lenet5", "alexnet", "vgg16")
 POOL_SIZE = 4                      # the course's 4×4 pooling exercises
-TITLES = {"output-size": "Output size", "params": "Parameters", "macs": "Multiply-accumulates (MACs)",
-          "receptive-field": "Receptive field", "pooling": "Pooling by hand"}
+TITLES = {"output-size": N_("Output size"), "params": N_("Parameters"), "macs": N_("Multiply-accumulates (MACs)"),
+          "receptive-field": N_("Receptive field"), "pooling": N_("Pooling by hand")}
 QUESTIONS = {
-    "output-size": "What is the output shape of {layer}? Write it as {example}.",
-    "params": "How many parameters (weights and biases) does {layer} have?",
-    "macs": "How many multiply-accumulates (MACs) does {layer} compute for one input?",
-    "receptive-field": "How large is the receptive field of one output position of {layer}, in input pixels?",
+    "output-size": N_("What is the output shape of {layer}? Write it as {example}."),
+    "params": N_("How many parameters (weights and biases) does {layer} have?"),
+    "macs": N_("How many multiply-accumulates (MACs) does {layer} compute for one input?"),
+    "receptive-field": N_("How large is the receptive field of one output position of {layer}, in input pixels?"),
 }
 POOL_QUESTIONS = {
-    "max": "Max-pool this {n}×{n} input with a {k}×{k} window and stride {s}. Give the pooled output and the "
-           "backward routing mask: for each input position, how many outputs' gradients flow back to it.",
-    "avg": "Average-pool this {n}×{n} input with a {k}×{k} window and stride {s}. Give the pooled output.",
+    "max": N_("Max-pool this {n}×{n} input with a {k}×{k} window and stride {s}. Give the pooled output and the "
+           "backward routing mask: for each input position, how many outputs' gradients flow back to it."),
+    "avg": N_("Average-pool this {n}×{n} input with a {k}×{k} window and stride {s}. Give the pooled output."),
 }
 # The sheet's other sentences and labels, each whole, in one place (for translation).
 TEXT = {
-    "title": "{model}: exercises (seed {seed})",
-    "key title": "{model}: answer key (seed {seed})",
-    "network": "Network `{model}`, input {shape}{layout}, one example (batch 1). Its layers, in order:",
-    "layer question": "`{layer}` ({type}: {settings}) takes {shape} ({source}). {question}",
-    "the input": "the network input",
-    "copy answers": "Copy the block at the end of this sheet into answers.yaml, replace each ___ with your answer, "
-                    "and grade it with `archcalc check {spec} answers.yaml`.",
-    "answer": "**Answer:** {answer}",
-    "answers heading": "Your answers (answers.yaml)",
-    "filled heading": "Answers file, filled in",
-    "output shape": "output shape: {shape}",
-    "field start": "from the input (r = 1, j = 1), each windowed layer on the way in turn: "
-                   "r_out = r_in + (k − 1)·j_in, j_out = j_in·s",
-    "pool window": "output ({row}, {column}): {mode}({values}) = {result}",
-    "pool backward": "backward: each output's gradient flows to the position of its window's maximum; "
-                     "the mask counts the outputs routed to each input position",
-    "pooled answer": "output {output}",
-    "pooled answer with mask": "output {output}, mask {mask}",
-    "answers file header": "# answers to the {model} exercise sheet (seed {seed}): replace each ___, then run",
+    "title": N_("{model}: exercises (seed {seed})"),
+    "key title": N_("{model}: answer key (seed {seed})"),
+    "network": N_("Network `{model}`, input {shape}{layout}, one example (batch 1). Its layers, in order:"),
+    "layer question": N_("`{layer}` ({type}: {settings}) takes {shape} ({source}). {question}"),
+    "the input": N_("the network input"),
+    "copy answers": N_("Copy the block at the end of this sheet into answers.yaml, replace each ___ with your answer, "
+                    "and grade it with `archcalc check {spec} answers.yaml`."),
+    "answer": N_("**Answer:** {answer}"),
+    "answers heading": N_("Your answers (answers.yaml)"),
+    "filled heading": N_("Answers file, filled in"),
+    "output shape": N_("output shape: {shape}"),
+    "field start": N_("from the input (r = 1, j = 1), each windowed layer on the way in turn: "
+                   "r_out = r_in + (k − 1)·j_in, j_out = j_in·s"),
+    "pool window": N_("output ({row}, {column}): {mode}({values}) = {result}"),
+    "pool backward": N_("backward: each output's gradient flows to the position of its window's maximum; "
+                     "the mask counts the outputs routed to each input position"),
+    "pooled answer": N_("output {output}"),
+    "pooled answer with mask": N_("output {output}, mask {mask}"),
+    "answers file header": N_("# answers to the {model} exercise sheet (seed {seed}): replace each ___, then run"),
 }
 ANSWER_KEYS = {"output-size": "output_shape", "params": "params", "macs": "macs", "receptive-field": "receptive_field"}
 BLANK = "___"
@@ -172,15 +173,15 @@ def _layer_exercise(number, topic, node, graph, record, explained, inputs, field
     layout = graph.layout
     source = node.inputs[0]
     given = shape_x(inputs[source]) if source != INPUT else shape_x(to_layout(graph.input_shape, layout))
-    where = TEXT["the input"] if source == INPUT else source
+    where = _(TEXT["the input"]) if source == INPUT else source
     example = "H×W×C" if layout == "channels_last" else "C×H×W"
-    text = QUESTIONS[topic].format(layer=f"`{node.name}`", example=example)
-    question = TEXT["layer question"].format(layer=node.name, type=node.layer.type_name, settings=_settings(node),
+    text = _(QUESTIONS[topic]).format(layer=f"`{node.name}`", example=example)
+    question = _(TEXT["layer question"]).format(layer=node.name, type=node.layer.type_name, settings=_settings(node),
                                              shape=given, source=where, question=text)
     if topic == "output-size":
         answer = tuple(record.output_shape)
         solution = [step_text(s, layout) for s in explained.steps if s.quantity not in ("params", "MACs", "FLOPs")]
-        solution.append(TEXT["output shape"].format(shape=shape_x(answer)))
+        solution.append(_(TEXT["output shape"]).format(shape=shape_x(answer)))
     elif topic in ("params", "macs"):
         step = explained.step("params" if topic == "params" else "MACs")
         answer = record.params if topic == "params" else record.macs
@@ -189,7 +190,7 @@ def _layer_exercise(number, topic, node, graph, record, explained, inputs, field
     else:
         field_size = record.receptive_field.size
         answer = field_size[0] if len(set(field_size)) == 1 else tuple(field_size)
-        solution = [TEXT["field start"]]
+        solution = [_(TEXT["field start"])]
         for name in _ancestors(graph, node.name):
             worked = [f"{s.quantity} = {s.substituted} = {s.result}" for s in field_steps[name] if s.quantity[0] in "rj"]
             if worked:
@@ -214,13 +215,13 @@ def _pool_exercise(number, rng):
                       for c in range(j * stride, j * stride + kernel)]
             listed = ", ".join(map(str, window))
             result = f"{pooled[i, j]:g}"
-            solution.append(TEXT["pool window"].format(row=i + 1, column=j + 1, mode=mode, values=listed,
+            solution.append(_(TEXT["pool window"]).format(row=i + 1, column=j + 1, mode=mode, values=listed,
                                                        result=result))
     answer = {"output": _whole(pooled)}
     if mode == "max":
         answer["mask"] = _whole(mask)
-        solution.append(TEXT["pool backward"])
-    question = POOL_QUESTIONS[mode].format(n=POOL_SIZE, k=kernel, s=stride)
+        solution.append(_(TEXT["pool backward"]))
+    question = _(POOL_QUESTIONS[mode]).format(n=POOL_SIZE, k=kernel, s=stride)
     problem = {"input": matrix, "kernel": kernel, "stride": stride, "mode": mode}
     return Exercise(number, "pooling", question, None, answer, solution, problem)
 
@@ -242,8 +243,8 @@ def _answer_text(exercise):
     answer = exercise.answer
     if exercise.topic == "pooling":
         if "mask" in answer:
-            return TEXT["pooled answer with mask"].format(output=answer["output"], mask=answer["mask"])
-        return TEXT["pooled answer"].format(output=answer["output"])
+            return _(TEXT["pooled answer with mask"]).format(output=answer["output"], mask=answer["mask"])
+        return _(TEXT["pooled answer"]).format(output=answer["output"])
     if isinstance(answer, tuple):
         return shape_x(answer)
     return grouped(answer)
@@ -265,7 +266,7 @@ def _blank_like(matrix):
 
 def answers_yaml(sheet, *, filled=False):
     """The answers file `archcalc check` grades: blanks (___) to fill in, or the key's values."""
-    lines = [TEXT["answers file header"].format(model=sheet.model, seed=sheet.seed),
+    lines = [_(TEXT["answers file header"]).format(model=sheet.model, seed=sheet.seed),
              f"#   archcalc check {sheet.spec} answers.yaml",
              "input: [" + ", ".join(map(str, sheet.input_shape)) + "]"]
     by_layer = {}
@@ -298,21 +299,21 @@ def answers_yaml(sheet, *, filled=False):
 def sheet_markdown(sheet, *, key=False):
     """The sheet a teacher hands out (key=False), or its answer key with worked solutions (key=True)."""
     layout = f" ({sheet.layout})" if len(sheet.input_shape) > 1 else ""
-    title = "# " + TEXT["key title" if key else "title"].format(model=sheet.model, seed=sheet.seed)
-    lines = [title, "", TEXT["network"].format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout), "",
-             "| layer | type | settings |", "|---|---|---|"]
+    title = "# " + _(TEXT["key title" if key else "title"]).format(model=sheet.model, seed=sheet.seed)
+    lines = [title, "", _(TEXT["network"]).format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout), "",
+             "| " + " | ".join((_("layer"), _("type"), _("settings"))) + " |", "|---|---|---|"]
     lines += [f"| {name} | {kind} | {settings or '–'} |" for name, kind, settings in sheet.network]
     if not key:
-        lines += ["", TEXT["copy answers"].format(spec=sheet.spec)]
+        lines += ["", _(TEXT["copy answers"]).format(spec=sheet.spec)]
     lines.append("")
     for exercise in sheet.exercises:
-        lines += [f"## {exercise.number}. {TITLES[exercise.topic]}", "", exercise.question, ""]
+        lines += [f"## {exercise.number}. " + _(TITLES[exercise.topic]), "", exercise.question, ""]
         if exercise.problem:
             lines += [_matrix_markdown(exercise.problem["input"]), ""]
         if key:
-            lines += [TEXT["answer"].format(answer=_answer_text(exercise)), ""]
+            lines += [_(TEXT["answer"]).format(answer=_answer_text(exercise)), ""]
             lines += [f"- {step}" for step in exercise.solution] + [""]
-    heading = "## " + TEXT["filled heading" if key else "answers heading"]
+    heading = "## " + _(TEXT["filled heading" if key else "answers heading"])
     lines += [heading, "", "```yaml", answers_yaml(sheet, filled=key).rstrip(), "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -326,21 +327,21 @@ def sheet_html(sheet, *, key=False):
     def inline(text):           # `code` spans as <code>, the rest escaped
         parts = text.split("`")
         return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
-    title = TEXT["key title" if key else "title"].format(model=sheet.model, seed=sheet.seed)
+    title = _(TEXT["key title" if key else "title"]).format(model=sheet.model, seed=sheet.seed)
     layout = f" ({sheet.layout})" if len(sheet.input_shape) > 1 else ""
-    network = TEXT["network"].format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout)
+    network = _(TEXT["network"]).format(model=sheet.model, shape=shape_x(sheet.input_shape), layout=layout)
     body = [f"<h2>{escape(title)}</h2>", f"<p>{inline(network)}</p>",
-            table(["layer", "type", "settings"], [[n, t, s or "–"] for n, t, s in sheet.network])]
+            table([_("layer"), _("type"), _("settings")], [[n, t, s or "–"] for n, t, s in sheet.network])]
     for exercise in sheet.exercises:
-        body += [f"<h3>{exercise.number}. {escape(TITLES[exercise.topic])}</h3>", f"<p>{inline(exercise.question)}</p>"]
+        body += [f"<h3>{exercise.number}. {escape(_(TITLES[exercise.topic]))}</h3>", f"<p>{inline(exercise.question)}</p>"]
         if exercise.problem:
             matrix = exercise.problem["input"]
             body.append(table([""] * len(matrix[0]), matrix, numeric=range(len(matrix[0]))).replace(
                 "<thead><tr>" + "<th class=\"num\"></th>" * len(matrix[0]) + "</tr></thead>", ""))
         if key:
-            answer = TEXT["answer"].format(answer=_answer_text(exercise)).replace("**", "")
+            answer = _(TEXT["answer"]).format(answer=_answer_text(exercise)).replace("**", "")
             body.append(f"<p><b>{escape(answer)}</b></p>")
             body += [f'<div class="step">{escape(step)}</div>' for step in exercise.solution]
-    heading = TEXT["filled heading" if key else "answers heading"]
+    heading = _(TEXT["filled heading" if key else "answers heading"])
     body += [f"<h3>{heading}</h3>", f"<pre>{escape(answers_yaml(sheet, filled=key))}</pre>"]
     return page(title, "".join(body))

@@ -10,8 +10,9 @@ analyzer computed, so an explanation always agrees with `archcalc summarize`.
 """
 from dataclasses import dataclass, field
 
-from ..analysis.analyzer import ReceptiveField, analyze
+from ..analysis.analyzer import ReceptiveField, analyze, configured
 from ..errors import SpecError
+from ..i18n import _
 from ..layers.base import COUNTS, Step
 from ..spec.graph import INPUT, as_graph
 
@@ -53,13 +54,15 @@ class Explanation:
         return explanation(self, "markdown")
 
 
-def explain(spec, *, layer=None, input_shape=None, report=None):
+def explain(spec, *, layer=None, input_shape=None, report=None, attention="naive"):
     """Explain every layer of `spec` (path, zoo name, dict or Graph), or only the layer named `layer`.
-    `report`: the graph's analysis when the caller already has one (check does), so it is not redone."""
-    graph = as_graph(spec, input_shape=input_shape)
+    `report`: the graph's analysis when the caller already has one (check does), so it is not redone.
+    `attention` as in analyze: attention layers explain the kernel chosen."""
+    graph = configured(as_graph(spec, input_shape=input_shape), attention)
     report = report or analyze(graph)
     if layer is not None and layer not in {node.name for node in graph.nodes}:
-        raise SpecError(f"the spec has no layer named '{layer}'", file=graph.file, hint=graph.layer_hint(layer))
+        raise SpecError(_("the spec has no layer named '{layer}'").format(layer=layer), file=graph.file,
+                        hint=graph.layer_hint(layer))
     fields = {INPUT: ReceptiveField.of_input(len(graph.input_shape) - 1),
               **{r.name: r.receptive_field for r in report.layers}}
     layers = []
@@ -73,8 +76,8 @@ def explain(spec, *, layer=None, input_shape=None, report=None):
             raise graph.error(node, err) from None
         if node.tie is not None:        # its weight is another layer's: counted there (model.parameters())
             steps = [step if step.quantity != "params" else
-                     Step("params", step.formula + " − shared weight", f"{record.params}", record.params,
-                          f"the weight is {node.tie}'s (tie: {node.tie}), counted once, there")
+                     Step("params", step.formula + " − " + _("shared weight"), f"{record.params}", record.params,
+                          _("the weight is {layer}'s (tie: {layer}), counted once, there").format(layer=node.tie))
                      for step in steps]
         warnings = [w["message"] for w in report.warnings + report.notes if w["layer"] == node.name]
         layers.append(LayerExplanation(node.name, record.type, record.kind, node.line, record.output_shape,

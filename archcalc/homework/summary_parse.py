@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import SpecError
+from ..i18n import _
 
 KERAS, TORCHINFO = "keras", "torchinfo"
 BOX = "│┃"
@@ -72,8 +73,8 @@ def detect(text):
 def parse_summary(text, file=None):
     kind = detect(text)
     if kind is None:
-        raise SpecError("no `Layer (type)  Output Shape  Param #` header: not a Keras or torchinfo summary",
-                        file=file, line=1, hint="paste the whole table including its header line")
+        raise SpecError(_("no `Layer (type)  Output Shape  Param #` header: not a Keras or torchinfo summary"),
+                        file=file, line=1, hint=_("paste the whole table including its header line"))
     lines = text.splitlines()
     header = next(i for i, line in enumerate(lines) if "Layer (type" in line)
     missing = [title for title in ("Output Shape", "Param #") if title not in lines[header]]
@@ -145,16 +146,17 @@ def complete_type(prefix, name, file, line):
     if len(named) == 1 or len(candidates) == 1:
         return (named or candidates)[0]
     if not prefix:
-        raise SpecError(f"the layer cell '{name} (' was cut off before its type", file=file, line=line,
-                        hint="write the type in full, e.g. `max_pooling2d_1 (MaxPooling2D)`")
+        raise SpecError(_("the layer cell '{name} (' was cut off before its type").format(name=name), file=file,
+                        line=line, hint=_("write the type in full, e.g. `max_pooling2d_1 (MaxPooling2D)`"))
     if not candidates:
         return prefix
     from ..layers import lookup
     listed = ", ".join(candidates[:-1]) + f" or {candidates[-1]}"
     known = sorted((c for c in candidates if lookup(c)), key=lambda c: "2D" not in c)   # the course's 2-D first
     example = (known or candidates)[0]
-    raise SpecError(f"the cut-off type '{prefix}' of layer '{name}' is ambiguous: it could be {listed}",
-                    file=file, line=line, hint=f"write the type in full, e.g. `{name} ({example})`")
+    raise SpecError(_("the cut-off type '{prefix}' of layer '{name}' is ambiguous: it could be {listed}").format(
+        prefix=prefix, name=name, listed=listed), file=file, line=line,
+        hint=_("write the type in full, e.g. `{name} ({example})`").format(name=name, example=example))
 
 
 def split_box(line):

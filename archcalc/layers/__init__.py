@@ -4,11 +4,12 @@ explanation, torch module, the torch ops it is imported from).
 
 Adding a type is one class, in its family's file or a new one, decorated with `@register`; a new
 family file is imported below. Other packages add types through the `archcalc.layers` entry-point
-group (see registry). May import: errors only. Nothing outside this package branches on a type name.
+group (see registry). May import: errors and i18n only. Nothing outside this package branches on a type name.
 """
 # The families register their classes on import, in the order `archcalc layers` lists them.
 from . import conv, pool, dense, norm, regularization, merge, activation, resample, recurrent  # noqa: F401,I001
 from . import embedding, attention, tensor_ops  # noqa: F401,I001
+from ..i18n import _
 from .base import Kind, Layer
 from .registry import layer_types, lookup, normalize, register
 
@@ -28,13 +29,13 @@ def suggest(word, kind=None):
     for spelling, canonical in spellings.items():
         words = spelling.split("_")
         if len(words) > 1 and typed.replace("_", "") == "".join(w[0] for w in words[:-1]) + words[-1]:
-            return f"did you mean '{canonical}'?"
+            return _("did you mean '{word}'?").format(word=canonical)
     close = difflib.get_close_matches(typed, list(spellings), n=1, cutoff=0.6) or \
         difflib.get_close_matches(typed.replace("_", ""), [s.replace("_", "") for s in spellings], n=1, cutoff=0.6)
     if not close:
         return None
     by_plain = {s.replace("_", ""): c for s, c in spellings.items()}
-    return f"did you mean '{spellings.get(close[0]) or by_plain[close[0]]}'?"
+    return _("did you mean '{word}'?").format(word=spellings.get(close[0]) or by_plain[close[0]])
 
 
 def __getattr__(name):

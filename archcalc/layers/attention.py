@@ -7,12 +7,23 @@ softmax 3 per score (exp, sum, divide), a causal mask 1 per score. FlopCounterMo
 matrix products (no bias, scaling, mask or softmax); it counts q·kᵀ and weights·v where torch runs them as
 bmm (the math path, the meta device), but nothing on CPU where F.scaled_dot_product_attention takes a
 fused kernel — archcalc's torch module takes the math path, so verify counts them on CPU as on meta.
+
+Under `--attention flash` (analyze(attention="flash")) the same layers run F.scaled_dot_product_attention's
+fused kernel instead: archcalc's own FLOPs are unchanged (the same products, scaling and softmax, tiled);
+what changes is memory (no (h, n, m) tensor is made or kept: the kernel keeps the output and one fp32
+log-sum-exp per query and head, and recomputes the scores in backward) and what FlopCounterMode counts:
+its registered formula for the fused ops (aten._scaled_dot_product_flash_attention, _efficient_attention,
+_cudnn_attention) on CUDA, 2·2·h·n·m·d_h forward whatever the mask and 5 products (2·5·h·n·m·d_h, the
+scores recomputed) backward; on CPU torch runs aten._scaled_dot_product_flash_attention_for_cpu, which has no
+formula, so FlopCounterMode counts 0 for the attention core there. The FlashAttention papers' convention
+(`--convention flashattention`) counts the core as their benchmarks do: 4·h·n·m·d_h, halved when causal,
+and 2.5× that for backward.
 """
 from ..errors import LayerError, Unsupported
 from .shapes import numel
-from .counting import MACS, Rule, counted_as, torch_flops
+from .counting import MACS, ZERO, Rule, counted_as, torch_flops
 from .registry import register
-from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, number
+from .base import Autograd, Kind, Layer, Option, Saved, Step, boolean, dims, integer, number
 
 
 def _sequence(layer, shape, what="input"):
@@ -28,14 +39,48 @@ def _whole_context(context):
     return context
 
 
+def _flash_paper(layer, ins, out, batch):
+    """The FlashAttention papers' forward count (benchmark_flash_attention.py's flops()): 4·n·m·h·d_h for
+    the two products, halved when causal; the projections as FlopCounterMode counts them (2 per MAC)."""
+    return (2 * layer.projection_macs(ins) + layer.paper_core(ins)) * batch
+
+
+FLASH_PAPER_RULE = ("FlashAttention papers: 2·MACs of the projections + 4·h·n·m·d_h for q·kᵀ and weights·v, "
+                    "halved when causal (no softmax, scaling or mask); their backward is 2.5× the core")
+
+
 def _out_proj(layer, ins, out, batch):
     """The out_proj nn.Linear child, which is all these tools see of the module."""
     n, q = out[0], layer.q_width(ins)
     return n * (q * out[1] + (out[1] if layer.out_biased else 0)) * batch
 
 
+class Fusable(Layer):
+    """What the attention types share: how they run under the `attention` analysis option (base.ATTENTION)
+    and the device, which decides the fused kernel FlopCounterMode sees."""
+
+    attention = "naive"      # set per analysis by configured()
+    device = "cpu"
+
+    def configured(self, *, attention="naive", device="cpu"):
+        if (attention, device) == (self.attention, self.device):
+            return self
+        clone = type(self)(**self.opts)
+        clone.attention, clone.device = attention, device
+        return clone
+
+    @property
+    def fused(self):
+        return self.attention == "flash"
+
+    @property
+    def counted_by_torch(self):
+        """Whether FlopCounterMode counts the fused op: it has formulas for the CUDA kernels only."""
+        return self.device == "cuda"
+
+
 @register
-class MultiHeadAttention(Layer):
+class MultiHeadAttention(Fusable):
     """Self-attention on one (n, d) input, or cross-attention from it to a second (m, d_kv) input
     (`from: [x, memory]`). Parameters as nn.MultiheadAttention: in_proj (q, k, v) and out_proj, with
     `kv_heads` < `heads` for grouped-query (1 = multi-query) attention."""
@@ -45,14 +90,22 @@ class MultiHeadAttention(Layer):
     aliases = ("multihead_attention", "multiheadattention", "mha", "self_attention", "cross_attention")
     kind = Kind.ATTENTION
     counting = counted_as(
-        torch=torch_flops("2·(projection MACs + 2·h·n·m·d_h): q·kᵀ and weights·v as bmm, no softmax or scaling"),
-        torchvision=MACS, fvcore=Rule(MACS.count, "MACs: aten::linear for the projections, aten::matmul for "
-                                                  "q·kᵀ and weights·v"),
+        torch=torch_flops("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
+                          "scaling; flash: 2·projection MACs + the fused op's formula, 2·2·h·n·m·d_h on CUDA "
+                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)"),
+        flashattention=Rule(_flash_paper, FLASH_PAPER_RULE),
+        torchvision=Rule(MACS.count, "MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash"),
+        fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
+                                      "MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
+                                      "(naive); flash: the projections only (no handle for "
+                                      "aten::scaled_dot_product_attention)"),
         thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, "out_proj's MACs only: the nn.Linear child "
-                                                                     "(no hook for the rest)"),
-        ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear and @ are not patched)"),
+                                                                     "(no hook for the rest), naive or flash"),
+        ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
+                                "F.scaled_dot_product_attention are not patched), naive or flash"),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
-                       "out_proj's parameters, once per sample: its only leaf child (weight·batch)"))
+                       "out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
+                       "flash"))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
@@ -179,6 +232,15 @@ class MultiHeadAttention(Layer):
     def macs(self, ins, out):
         return sum(self.products(ins).values())
 
+    def projection_macs(self, ins):
+        p = self.products(ins)
+        return p["q"] + p["k"] + p["v"] + p["out"]
+
+    def paper_core(self, ins):
+        """The FlashAttention papers' count of q·kᵀ and weights·v: 4·h·n·m·d_h, halved when causal."""
+        p = self.products(ins)
+        return 2 * (p["qk"] + p["av"]) // (2 if self.causal else 1)
+
     def bias_adds(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         return (((n * self.heads * head_dim + 2 * m * kv_heads * head_dim) if self.bias else 0)
@@ -192,10 +254,16 @@ class MultiHeadAttention(Layer):
                 + (scores if self.causal else 0))
 
     def torch_flops(self, ins, out):
+        """naive: 2·MACs (the four bmm); flash: the projections, and the fused op's formula
+        (2·2·h·n·m·d_h) where torch has one (CUDA), 0 on CPU."""
+        if self.fused and not self.counted_by_torch:
+            return 2 * self.projection_macs(ins)
         return 2 * self.macs(ins, out)
 
     def torch_backward_flops(self, ins, out, grad):
-        """Each product's backward computes the gradient of each operand that needs one (2·MACs each)."""
+        """Each product's backward computes the gradient of each operand that needs one (2·MACs each);
+        flash: the fused backward's formula, 5 products (the scores recomputed) = 2·5·h·n·m·d_h on CUDA,
+        0 on CPU."""
         if not grad.active:
             return 0
         p, w = self.products(ins), int(grad.weights)
@@ -203,9 +271,10 @@ class MultiHeadAttention(Layer):
         mem_grad = int(grad.inputs[1]) if len(ins) > 1 else x_grad
         q_needs = bool(w or x_grad)
         kv_needs = bool(w or mem_grad)
-        total = 2 * p["q"] * (w + x_grad) + 2 * (p["k"] + p["v"]) * (w + mem_grad)
-        total += 2 * p["qk"] * (int(q_needs) + int(kv_needs)) + 2 * p["av"] * (1 + int(kv_needs))
-        return total + 2 * p["out"] * (w + 1)
+        total = 2 * p["q"] * (w + x_grad) + 2 * (p["k"] + p["v"]) * (w + mem_grad) + 2 * p["out"] * (w + 1)
+        if self.fused:
+            return total + (5 * 2 * p["qk"] if self.counted_by_torch else 0)
+        return total + 2 * p["qk"] * (int(q_needs) + int(kv_needs)) + 2 * p["av"] * (1 + int(kv_needs))
 
     def saved_tensors(self, ins, out, grad):
         """What the math path keeps (checked with saved_tensors_hooks): the inputs for the projections'
@@ -221,6 +290,8 @@ class MultiHeadAttention(Layer):
             saved.append(Saved(numel(ins[0]) * b, input=0))
             if len(ins) > 1:
                 saved.append(Saved(numel(ins[1]) * b, input=1))
+        if self.fused:
+            return saved + self.fused_saved(n, m, kv_heads, head_dim, b, len(ins) == 1)
         # bmm takes kᵀ and v as views of the packed projection's output where the reshape to
         # (N·h, …) needs no copy (one sample, or one head); then that whole output is what stays alive.
         packed_views = (len(ins) == 1 and kv_heads == h and (b == 1 or h == 1))
@@ -236,6 +307,19 @@ class MultiHeadAttention(Layer):
             saved.append(Saved.new(b * n * h * head_dim))
         return saved
 
+    def fused_saved(self, n, m, kv_heads, head_dim, b, packed):
+        """flash (checked with saved_tensors_hooks under sdpa_kernel(FLASH_ATTENTION) on CPU): the kernel
+        keeps q, k and v as given (views of the packed projection for self-attention, which then stays
+        alive whole; grouped heads' k and v repeated first), its output (which out_proj reads as a view)
+        and one fp32 log-sum-exp per query and head, b·h·n. No (h, n, m) tensor."""
+        h, q, kv = self.heads, self.heads * head_dim, kv_heads * head_dim
+        saved = [Saved.new(b * n * (q + 2 * kv))] if packed else [Saved.new(b * n * q)]
+        if kv_heads != h:
+            saved += [Saved.new(b * h * m * head_dim), Saved.new(b * h * m * head_dim)]
+        elif not packed:
+            saved += [Saved.new(b * m * kv), Saved.new(b * m * kv)]
+        return saved + [Saved.new(b * h * n, 4), Saved.new(b * n * q)]
+
     def receptive_step(self, ins):
         return "global"
 
@@ -244,21 +328,45 @@ class MultiHeadAttention(Layer):
         q, k, v projection (P), grouped heads' repeated k and v (R), the scores (S; with a causal mask a
         second copy) and softmax weights (W), q scaled and copied for bmm, and the heads' output with its
         reshaped copy. Worst of two moments: q·kᵀ (P + R + q + S) and the reshape before out_proj
-        (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself."""
+        (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself.
+        flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor."""
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
         projections = n * q + 2 * m * kv
         repeated = 2 * h * m * head_dim if kv_heads != h else 0
+        if self.fused:
+            # flash: P + R + the kernel's output, with its fp32 log-sum-exp (h·n) while it runs, or with
+            # out_proj's output (counted by the liveness model) after
+            return (projections + repeated + n * q) * width + max(4 * h * n - n * d * width, 0)
         scores = h * n * m
         at_scores = projections + repeated + n * q + scores
         at_output = projections + repeated + (scores if self.causal else 0) + scores + 2 * n * q
         return max(max(at_scores, at_output) - n * d, 0) * width
 
+    def backward_workspace(self, ins, out, width):
+        """naive (measured with the CPU profiler): at softmax's backward two score-sized gradients are
+        alive, of the weights (from weights·v's backward) and of the scores (2·h·n·m), while four
+        (n, d)-sized tensors the memory model holds through the layer's backward are already freed or not
+        yet made (out_proj's saved input and its output's gradient, v's copy, the input's gradient);
+        grouped heads add the gradient of the repeated v. With dropout the worst moment is earlier, at
+        weights·v's backward: one score-sized gradient, out_proj's saved input and its output's gradient
+        freed (by the softmax's backward dropout's mask and output are freed). flash: the kernel's backward
+        works in tiles, nothing score-sized."""
+        if self.fused:
+            return 0
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        h = self.heads
+        if self.dropout:
+            return max(h * n * m - 2 * n * d, 0) * width
+        repeated = h * m * head_dim if kv_heads != h else 0
+        return max(2 * h * n * m - (n * h * head_dim + h * m * head_dim + 2 * n * d) + repeated, 0) * width
+
     def torch_module(self, ins):
         from .torch_modules import Attention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         return Attention(d, self.heads, kv_heads, head_dim, self.bias, self.causal, self.dropout,
-                         kdim=None if len(ins) == 1 or d_kv == d else d_kv, out_bias=self.out_bias)
+                         kdim=None if len(ins) == 1 or d_kv == d else d_kv, out_bias=self.out_bias,
+                         fused=self.fused)
 
     def explain(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
@@ -272,10 +380,44 @@ class MultiHeadAttention(Layer):
         return [Step("output", "(n, d)", f"({n}, {d})", out, f"{h} heads of d_h = {head_dim}"), params,
                 Step("MACs", "projections + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + 2·{h}·{n}·{m}·"
                      f"{head_dim}", self.macs(ins, out), "q·kᵀ and weights·v, per head"),
+                *self.attention_steps(ins, out),
                 Step("FLOPs", "2·MACs + biases + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal
                                                                                  else ""),
                      f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
                      + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
+
+    def attention_steps(self, ins, out):
+        """The attention arithmetic beyond the counts: the core's FLOPs under the FlashAttention papers'
+        rule, what the chosen kernel keeps, and where 6·N·D (training FLOPs per token) departs from the
+        exact count of matrix products, forward and backward."""
+        n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        p, h = self.products(ins), self.heads
+        core = 2 * (p["qk"] + p["av"])
+        paper = self.paper_core(ins)
+        steps = [Step("attention FLOPs", "2·2·h·n·m·d_h (q·kᵀ and weights·v)", f"4·{h}·{n}·{m}·{head_dim}", core,
+                      "under the FlashAttention papers' rule " + (f"causal halves it: {paper:,}, backward 2.5× = "
+                                                                 f"{5 * paper // 2:,}" if self.causal else
+                                                                 f"the same, backward 2.5× = {5 * paper // 2:,}"))]
+        if self.fused:
+            steps.append(Step("kept (flash)", "h·n (fp32 log-sum-exp)", f"{h}·{n}", h * n,
+                              "the (h, n, m) scores are never made: the kernel keeps its output and one fp32 "
+                              "statistic per query and head, and recomputes the scores in backward"))
+        else:
+            steps.append(Step("kept (naive)", "h·n·m (softmax weights)", f"{h}·{n}·{m}", h * n * m,
+                              "the scores and the softmax weights are (h, n, m) tensors; backward keeps the "
+                              "weights (and with dropout its mask and output); --attention flash keeps O(n)"))
+        naive = self.configured(attention="naive")
+        every = Autograd((True,) * len(ins), True)
+        exact = naive.torch_flops(ins, out) + naive.torch_backward_flops(ins, out, every)
+        rule = 6 * self.params(ins) * n
+        steps += [Step("6·N·D", "6·params·n (the rule of thumb for training FLOPs)", f"6·{self.params(ins):,}·{n}",
+                       rule, "6 per weight per token: forward 2, backward 4"),
+                  Step("training FLOPs", "6·projection MACs + 6·2·h·n·m·d_h", f"6·{self.projection_macs(ins):,} + "
+                       f"12·{h}·{n}·{m}·{head_dim}", exact,
+                       f"forward and backward as FlopCounterMode counts the math path; 6·N·D leaves out the "
+                       f"attention term 12·h·n·m·d_h = {3 * core:,} ({100 * 3 * core / exact:.1f}% of the "
+                       "exact count) and counts the biases as weights")]
+        return steps
 
 
     # ---- decoding with a KV cache (archcalc infer) and selective checkpointing (memory --checkpoint)
@@ -360,15 +502,26 @@ class MultiHeadAttention(Layer):
 
 
 @register
-class ScaledDotProductAttention(Layer):
+class ScaledDotProductAttention(Fusable):
     """softmax(q·kᵀ/√d)·v over three given (heads, n, d) tensors: `from: [q, k, v]`."""
 
     type_name = "scaled_dot_product_attention"
     example = {"input": [5, 8], "layers": [{"dense": 8}, {"reshape": {"shape": [5, 2, 4]}}, {"permute": {"name": "h", "order": [1, 0, 2]}}, {"scaled_dot_product_attention": {"from": ["h", "h", "h"], "causal": True}}]}
     aliases = ("sdpa", "dot_product_attention")
     kind = Kind.ATTENTION
-    counting = counted_as(torch=torch_flops("2·2·h·n·m·d: q·kᵀ and weights·v (what its flop formula registers)"),
-                          torchvision=MACS, fvcore=Rule(MACS.count, "MACs: two aten::matmul"))
+    counting = counted_as(torch=torch_flops("2·2·h·n·m·d: q·kᵀ and weights·v (naive: two bmm; flash: the fused "
+                                            "op's registered formula on CUDA, 0 on CPU: no formula for its kernel)"),
+                          flashattention=Rule(lambda l, i, o, b: l.paper_core(i) * b,
+                                              "FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
+                                              "backward 2.5× that"),
+                          thop=Rule(ZERO.count, "0: no module hook reaches the products, naive or flash"),
+                          ptflops=Rule(ZERO.count, "0: @ and F.scaled_dot_product_attention are not patched, "
+                                                   "naive or flash"),
+                          torchinfo=Rule(ZERO.count, "0: no parameters, naive or flash"),
+                          torchvision=Rule(MACS.count, "MACs, naive or flash"),
+                          fvcore=Rule(lambda l, i, o, b: 0 if l.fused else l.macs(i, o) * b,
+                                                        "MACs: two aten::matmul (naive); flash 0: no handle for "
+                                                        "aten::scaled_dot_product_attention"))
     torch_modules = ("ScaledDotProductAttention",)
     torch_functions = ("scaled_dot_product_attention",)
     min_inputs = max_inputs = 3
@@ -389,7 +542,7 @@ class ScaledDotProductAttention(Layer):
 
     def shapes(self, ins):
         q, k, v = ins
-        if len(q) != 3 or len(k) != 3 or len(v) != 3 or q[-1] != k[-1] or k[1] != v[1] or q[0] != k[0] != v[0]:
+        if len(q) != 3 or len(k) != 3 or len(v) != 3 or q[-1] != k[-1] or k[1] != v[1] or not q[0] == k[0] == v[0]:
             raise LayerError(f"scaled_dot_product_attention needs q (h, n, d), k (h, m, d), v (h, m, d_v); got "
                              f"{tuple(q)}, {tuple(k)}, {tuple(v)}", hint="split heads first with reshape and permute")
         return q[0], q[1], k[1], q[2], v[2]
@@ -406,14 +559,32 @@ class ScaledDotProductAttention(Layer):
         h, n, m, d, dv = self.shapes(ins)
         return 2 * self.macs(ins, out) + h * n * d + 3 * h * n * m + (h * n * m if self.causal else 0)
 
+    def paper_core(self, ins):
+        return 2 * self.macs(ins, None) // (2 if self.causal else 1)
+
+    def torch_flops(self, ins, out):
+        return 0 if self.fused and not self.counted_by_torch else 2 * self.macs(ins, out)
+
     def torch_backward_flops(self, ins, out, grad):
-        return self.torch_flops(ins, out) * 2 if grad.active else 0
+        """naive: each bmm's two operand gradients (2× the forward); flash on CUDA: the fused backward's
+        5 products, 2·h·n·m·(3·d + 2·d_v); 0 on CPU."""
+        if not grad.active:
+            return 0
+        if self.fused:
+            h, n, m, d, dv = self.shapes(ins)
+            return 2 * h * n * m * (3 * d + 2 * dv) if self.counted_by_torch else 0
+        return self.torch_flops(ins, out) * 2
 
     def saved_tensors(self, ins, out, grad):
+        """naive: q scaled, kᵀ, the softmax output (with dropout its mask and output), v; flash: q, k and
+        v as given, the output and an fp32 log-sum-exp per query and head (h·n)."""
         if not grad.active:
             return []
         h, n, m, d, dv = self.shapes(ins)
         b = grad.batch
+        if self.fused:
+            return [Saved(numel(ins[i]) * b, input=i) for i in range(3)] + [Saved(numel(out) * b, output=True),
+                                                                           Saved.new(b * h * n, 4)]
         saved = [Saved.new(b * h * n * d), Saved.new(b * h * d * m), Saved.new(b * h * n * m)]
         if self.dropout:
             saved += [Saved.new(b * h * n * m, 1 if grad.device == "cuda" else None), Saved.new(b * h * n * m)]
@@ -421,7 +592,7 @@ class ScaledDotProductAttention(Layer):
 
     def torch_module(self, ins):
         from .torch_modules import ScaledDotProductAttention as Module
-        return Module(self.causal, self.dropout)
+        return Module(self.causal, self.dropout, self.fused)
 
     def explain(self, ins, out):
         h, n, m, d, dv = self.shapes(ins)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import LayerError
+from ..i18n import _
 from .shapes import numel, uneven_consequence, window_warnings
 
 
@@ -56,9 +57,9 @@ def _is_int(value):
 def integer(minimum=1):
     def parse(value):
         if not _is_int(value):
-            raise LayerError(f"expected an integer, got {value!r}")
+            raise LayerError(_("expected an integer, got {value}").format(value=repr(value)))
         if value < minimum:
-            raise LayerError(f"must be at least {minimum}, got {value}")
+            raise LayerError(_("must be at least {minimum}, got {value}").format(minimum=minimum, value=value))
         return value
     parse.describe = f"integer >= {minimum}"
     parse.schema = {"type": "integer", "minimum": minimum}
@@ -77,7 +78,8 @@ def sizes(rank, minimum=1):
     def parse(value):
         if isinstance(value, (list, tuple)):
             if len(value) != rank:
-                raise LayerError(f"expected an integer or {written}, got {list(value)!r}")
+                raise LayerError(_("expected an integer or {written}, got {value}").format(written=written,
+                                                                                           value=repr(list(value))))
             return tuple(single(v) for v in value)
         return (single(value),) * rank
     parse.describe = f"integer >= {minimum} or {written}"
@@ -101,7 +103,8 @@ def padding_of(rank):
             word = value.lower()
             if word in ("same", "valid"):
                 return word
-            raise LayerError(f"padding must be an integer, {written}, 'same' or 'valid', got {value!r}")
+            raise LayerError(_("padding must be an integer, {written}, 'same' or 'valid', got {value}").format(
+                written=written, value=repr(value)))
         return per_axis(value)
     parse.describe = f"integer >= 0, {written}, 'same' or 'valid'"
     parse.schema = {"anyOf": [per_axis.schema, {"enum": ["same", "valid"]}]}
@@ -113,7 +116,7 @@ padding = padding_of(2)
 
 def boolean(value):
     if not isinstance(value, bool):
-        raise LayerError(f"expected true or false, got {value!r}")
+        raise LayerError(_("expected true or false, got {value}").format(value=repr(value)))
     return value
 
 
@@ -124,13 +127,13 @@ boolean.schema = {"type": "boolean"}
 def number(minimum=None, maximum=None, below=None):
     def parse(value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise LayerError(f"expected a number, got {value!r}")
+            raise LayerError(_("expected a number, got {value}").format(value=repr(value)))
         if minimum is not None and value < minimum:
-            raise LayerError(f"must be at least {minimum}, got {value}")
+            raise LayerError(_("must be at least {minimum}, got {value}").format(minimum=minimum, value=value))
         if maximum is not None and value > maximum:
-            raise LayerError(f"must be at most {maximum}, got {value}")
+            raise LayerError(_("must be at most {maximum}, got {value}").format(maximum=maximum, value=value))
         if below is not None and value >= below:
-            raise LayerError(f"must be below {below}, got {value}")
+            raise LayerError(_("must be below {below}, got {value}").format(below=below, value=value))
         return value
     bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else "",
               f"< {below}" if below is not None else ""]
@@ -221,7 +224,7 @@ def window_steps(windows):
             if w is windows[0] or not same_kernel:
                 steps.append(Step(f"F_eff{'' if same_kernel else suffix}", "D·(F − 1) + 1",
                                   f"{w.dilation}·({w.kernel} − 1) + 1", w.effective_kernel,
-                                  "dilation spreads the kernel over more input"))
+                                  _("dilation spreads the kernel over more input")))
             kernel, kernel_symbol = str(w.effective_kernel), "F_eff"
         if w.pad_before == w.pad_after:
             pad_symbol, pad = "2P", f"2·{w.pad_before}"
@@ -230,7 +233,7 @@ def window_steps(windows):
         exact = note = ""
         if w.remainder:
             exact = w.unrounded
-            note = "not an integer: " + uneven_consequence(w)
+            note = _("not an integer: {consequence}").format(consequence=uneven_consequence(w))
         steps.append(Step(f"O{suffix}", f"(N − {kernel_symbol} + {pad_symbol})/S + 1",
                           f"({w.size} − {kernel} + {pad})/{w.stride} + 1", w.output, note, exact))
     return steps
@@ -247,8 +250,14 @@ def weights_flops_step(layer, ins, out, bias_symbol, bias_count):
 def did_you_mean(word, candidates):
     import difflib  # only on the error path: keeps `summarize` start-up light
     close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    return _("did you mean '{word}'?").format(word=close[0]) if close else None
 
+
+# How attention runs, an analysis option (`--attention`, analyze(attention=...)) that reaches the layers
+# through Layer.configured: "naive" is eager PyTorch's math path (the (heads, n, m) scores and weights are
+# tensors, kept for backward); "flash" a fused kernel (F.scaled_dot_product_attention's flash or
+# memory-efficient backend) that keeps O(n) softmax statistics instead and recomputes the scores in backward.
+ATTENTION = ("naive", "flash")
 
 PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
 
@@ -335,8 +344,8 @@ class Layer:
         if str(key).lower() in names:
             return names[str(key).lower()]
         known = ", ".join(cls.options) or "none"
-        hint = did_you_mean(key, names) or f"options of {cls.type_name}: {known}"
-        raise LayerError(f"unknown option '{key}' for {cls.type_name}", hint=hint)
+        hint = did_you_mean(key, names) or _("options of {type}: {options}").format(type=cls.type_name, options=known)
+        raise LayerError(_("unknown option '{key}' for {type}").format(key=key, type=cls.type_name), hint=hint)
 
     @classmethod
     def parse_option(cls, name, value):
@@ -344,8 +353,9 @@ class Layer:
         try:
             return option.parse(value)
         except LayerError as err:
-            err.message = f"option '{name}': {err.message}"
-            err.hint = err.hint or f"{name} takes {getattr(option.parse, 'describe', 'a value')}"
+            err.message = _("option '{name}': {message}").format(name=name, message=err.message)
+            err.hint = err.hint or _("{name} takes {values}").format(name=name,
+                                                                     values=getattr(option.parse, "describe", "a value"))
             raise
 
     @classmethod
@@ -453,6 +463,18 @@ class Layer:
         None for a pointwise layer, or 'global' when every output sees the whole input."""
         return None
 
+    def configured(self, *, attention="naive", device="cpu"):
+        """This layer as an analysis runs it, under the analysis options that change how a layer runs
+        (`attention`, one of ATTENTION, and the device, where that decides which kernel torch takes): a
+        layer they concern returns a copy set to them, every other layer itself."""
+        return self
+
+    def backward_workspace(self, ins, out, width):
+        """Bytes of temporaries alive, beside its saved tensors and the gradients, at the worst moment of
+        the layer's own backward in eager PyTorch (per sample); 0 when its backward makes none beyond
+        the input gradients."""
+        return 0
+
     def torch_module(self, ins):
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")
 
@@ -512,28 +534,29 @@ class Layer:
         """A map of `rank` spatial axes: (channels, length), (channels, height, width) or (channels, depth,
         height, width)."""
         if len(shape) != rank + 1:
-            axes = ", ".join(("channels",) + MAP_AXES[rank])
-            got = "a vector" if len(shape) == 1 else f"a {len(shape)}-dimensional tensor"
+            axes = ", ".join([_("channels")] + [_(axis) for axis in MAP_AXES[rank]])
+            got = _("a vector") if len(shape) == 1 else _("a {rank}-dimensional tensor").format(rank=len(shape))
             raise LayerError(
-                f"{what} needs a feature map ({axes}), got {got} of shape {tuple(shape)}",
-                hint="apply it before flatten/dense, or use a layer meant for vectors" if len(shape) < rank + 1
-                else f"use the {len(shape) - 1}-D form of the layer",
+                _("{what} needs a feature map ({axes}), got {got} of shape {shape}").format(
+                    what=what, axes=axes, got=got, shape=tuple(shape)),
+                hint=_("apply it before flatten/dense, or use a layer meant for vectors") if len(shape) < rank + 1
+                else _("use the {rank}-D form of the layer").format(rank=len(shape) - 1),
             )
 
     @staticmethod
-    def same_shape_step(out, why="same as the input"):
-        return Step("output", "", "", out, why)
+    def same_shape_step(out, why=None):
+        return Step("output", "", "", out, _("same as the input") if why is None else why)
 
     @staticmethod
-    def no_params_step(why="no parameters"):
-        return Step("params", "", "", 0, why)
+    def no_params_step(why=None):
+        return Step("params", "", "", 0, _("no parameters") if why is None else why)
 
     def flops_step(self, ins, out):
         """FLOPs of a layer that does a fixed amount of work per output element."""
         per = self.flops(ins, out) // max(numel(out), 1)
         if per == 1:
-            return Step("FLOPs", "elements", dims(out), self.flops(ins, out))
-        return Step("FLOPs", "per element · elements", f"{per}·{dims(out)}", self.flops(ins, out))
+            return Step("FLOPs", _("elements"), dims(out), self.flops(ins, out))
+        return Step("FLOPs", _("per element · elements"), f"{per}·{dims(out)}", self.flops(ins, out))
 
 
 class Windowed(Layer):

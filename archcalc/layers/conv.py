@@ -1,6 +1,7 @@
 """Convolutions over 1, 2 or 3 spatial axes, including grouped, depthwise and dilated, and their
 transposed forms. One class per family is written for any rank; Conv1d/2d/3d set the rank."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, integer, keep_input, padding_of,
                    sizes, weights_flops_step, window_steps)
 from .counting import MACS, MACS_BIAS, WEIGHTED, Rule, counted_as, torch_flops
@@ -69,9 +70,10 @@ class _Conv(Windowed):
         channels = shape[0]
         if channels % self.groups or self.filters % self.groups:
             raise LayerError(
-                f"groups={self.groups} must divide both the input channels ({channels}) "
-                f"and filters ({self.filters})",
-                hint=f"choose groups among the common divisors of {channels} and {self.filters}",
+                _("groups={groups} must divide both the input channels ({channels}) and filters ({filters})").format(
+                    groups=self.groups, channels=channels, filters=self.filters),
+                hint=_("choose groups among the common divisors of {channels} and {filters}").format(
+                    channels=channels, filters=self.filters),
             )
         return channels
 
@@ -129,15 +131,16 @@ class _Conv(Windowed):
         if self.groups > 1:
             per_filter_symbol, per_filter = f"{kernel_symbol}·(C_in/G)", f"{kernel}·({channels}/{self.groups})"
             seen = channels // self.groups
-            note = (f"depthwise (G = C_in = {channels}): each filter sees 1 input channel" if seen == 1 else
-                    f"grouped (G = {self.groups}): each filter sees C_in/G = {channels}/{self.groups} = {seen} "
-                    "input channels")
+            note = (_("depthwise (G = C_in = {channels}): each filter sees 1 input channel").format(channels=channels)
+                    if seen == 1 else
+                    _("grouped (G = {groups}): each filter sees C_in/G = {channels}/{groups} = {seen} "
+                      "input channels").format(groups=self.groups, channels=channels, seen=seen))
         if self.bias:
             params = Step("params", f"({per_filter_symbol} + 1)·K", f"({per_filter} + 1)·{self.filters}",
                           self.params(ins), note)
         else:
             params = Step("params", f"{per_filter_symbol}·K", f"{per_filter}·{self.filters}", self.params(ins),
-                          "; ".join(filter(None, [note, "no bias (bias: false)"])))
+                          "; ".join(filter(None, [note, _("no bias (bias: false)")])))
         size_symbol = self.size_symbol(out)
         positions = "·".join(str(d) for d in out[1:])
         return window_steps(self.windows(ins[0])) + [
@@ -272,7 +275,7 @@ class _ConvTranspose(_Conv):
             Step("params", f"C_in·{per_symbol}" + (" + K" if self.bias else ""), f"{channels}·{per}{bias}",
                  self.params(ins)),
             Step("MACs", f"C_in·{self.axes_symbol('N', ins[0][1:])}·{per_symbol}",
-                 f"{dims(ins[0])}·{per}", self.macs(ins, out), "every input element is spread over the kernel"),
+                 f"{dims(ins[0])}·{per}", self.macs(ins, out), _("every input element is spread over the kernel")),
             weights_flops_step(self, ins, out, f"K·{self.size_symbol(out)}", dims(out))]
 
 

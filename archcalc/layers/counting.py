@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .shapes import numel
 
 # archcalc's own convention, then the tools whose numbers it reproduces (metadata: analysis.conventions).
-TOOLS = ("archcalc", "torch", "torchvision", "fvcore", "thop", "ptflops", "torchinfo")
+TOOLS = ("archcalc", "torch", "torchvision", "fvcore", "thop", "ptflops", "torchinfo", "flashattention")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ def times(rule, factor, text):
 
 def counted_as(**rules):
     """A full `counting` table: archcalc's own FLOPs and torch's FlopCounterMode from the layer's hooks,
-    torchinfo's parameter count, and zero for the other tools unless given. Calling it is the explicit
+    torchinfo's parameter count, and zero for the other tools unless given; the FlashAttention papers'
+    convention (flashattention) counts what is not attention as torch does. Calling it is the explicit
     statement that the tools not named count the layer as 0."""
     table = {"archcalc": OWN_FLOPS, "torch": torch_flops("0"), "torchvision": ZERO, "fvcore": ZERO, "thop": ZERO,
              "ptflops": ZERO, "torchinfo": PARAMS}
@@ -57,6 +58,8 @@ def counted_as(**rules):
     if unknown:
         raise TypeError(f"unknown counting tools {sorted(unknown)}; known: {', '.join(TOOLS)}")
     table.update(rules)
+    if "flashattention" not in rules:     # the FlashAttention papers speak of attention only: the rest as torch
+        table["flashattention"] = Rule(table["torch"].count, f"as torch: {table['torch'].text}")
     return table
 
 

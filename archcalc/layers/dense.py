@@ -1,6 +1,7 @@
 """Fully-connected layers and the flatten that feeds them. A dense layer takes a (features,) vector or a
 (tokens, features) sequence, applied at each position with one shared weight (MACs = tokens·in·out)."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .shapes import numel
 from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
@@ -31,6 +32,9 @@ class Dense(Layer):
     options = {
         "units": Option(integer(1), required=True, aliases=("out_features", "features"), doc="n_out"),
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per unit"),
+        "last_axis": Option(boolean, default=False,
+                            doc="act on the last axis of an input of any rank, at every position, as torch's "
+                                "Linear does on a channels-last (H, W, C) map (ConvNeXt's pointwise layers)"),
     }
 
     @classmethod
@@ -38,17 +42,19 @@ class Dense(Layer):
         return {"units": m.out_features, **cls.non_default(bias=m.bias is not None)}
 
     def inputs(self, ins):
-        if len(ins[0]) > 2:
+        if len(ins[0]) > 2 and not self.last_axis:
             raise LayerError(
-                f"dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
-                f"{tuple(ins[0])}",
-                hint="add `- flatten` (or a global pooling layer) before it",
+                _("dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
+                  "{shape}").format(shape=tuple(ins[0])),
+                hint=_("add `- flatten` (or a global pooling layer) before it; or, for a map permuted to "
+                       "channels last, `last_axis: true`"),
             )
         return ins[0][-1]
 
     def positions(self, ins):
-        """1 for a vector; the tokens of a sequence, each multiplied by the same weight."""
-        return ins[0][0] if len(ins[0]) == 2 else 1
+        """1 for a vector; the tokens of a sequence (or the positions of a `last_axis` map), each multiplied by
+        the same weight."""
+        return numel(ins[0][:-1])
 
     def output_shape(self, ins):
         self.inputs(ins)
@@ -91,28 +97,31 @@ class Dense(Layer):
 
     def explain(self, ins, out):
         n_in = self.inputs(ins)
-        if len(ins[0]) == 2:
+        if len(ins[0]) >= 2:
             return self.explain_sequence(ins, out)
         steps = [Step("output", "n_out", "", out)]
         if self.bias:
             steps.append(Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
-                              "a weight per input and one bias, for each output"))
+                              _("a weight per input and one bias, for each output")))
         else:
             steps.append(Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins),
-                              "no bias (bias: false)"))
+                              _("no bias (bias: false)")))
         return steps + [Step("MACs", "n_in·n_out", f"{n_in}·{self.units}", self.macs(ins, out)),
                         weights_flops_step(self, ins, out, "n_out", self.units)]
 
     def explain_sequence(self, ins, out):
-        n, n_in = ins[0]
+        n, n_in = self.positions(ins), ins[0][-1]
+        word = "tokens" if len(ins[0]) == 2 else "positions"     # a `last_axis` map: every (h, w)
+        where = f"({n}, {self.units})" if len(ins[0]) == 2 else f"({'×'.join(map(str, ins[0][:-1]))}, {self.units})"
         params = (Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
-                       "one weight shared by every token") if self.bias else
-                  Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), "no bias (bias: false)"))
-        flops = (Step("FLOPs", "2·MACs + tokens·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
+                       _("one weight shared by every token") if len(ins[0]) == 2 else
+                       _("one weight shared by every position")) if self.bias else
+                  Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), _("no bias (bias: false)")))
+        flops = (Step("FLOPs", f"2·MACs + {word}·n_out", f"2·{self.macs(ins, out):,} + {n}·{self.units}",
                       self.flops(ins, out)) if self.bias else
                  Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out)))
-        return [Step("output", "(tokens, n_out)", f"({n}, {self.units})", out, "applied at each position"), params,
-                Step("MACs", "tokens·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
+        return [Step("output", f"({word}, n_out)", where, out, _("applied at each position")), params,
+                Step("MACs", f"{word}·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
 
 @register
@@ -151,8 +160,9 @@ class Flatten(Layer):
         start, end = self.start % rank if -rank <= self.start < rank else None, \
             self.end % rank if -rank <= self.end < rank else None
         if start is None or end is None or start > end:
-            raise LayerError(f"flatten axes {self.start}..{self.end} do not fit an input of shape {tuple(ins[0])}",
-                             hint="axes count from 0 after the batch; -1 is the last")
+            raise LayerError(_("flatten axes {start}..{end} do not fit an input of shape {shape}").format(
+                start=self.start, end=self.end, shape=tuple(ins[0])),
+                hint=_("axes count from 0 after the batch; -1 is the last"))
         return start, end
 
     def output_shape(self, ins):
@@ -170,7 +180,8 @@ class Flatten(Layer):
 
     def explain(self, ins, out):
         if len(out) > 1:
-            return [Step("output", "", dims(ins[0]), out, f"axes {self.span(ins)[0]}..{self.span(ins)[1]} joined"),
-                    self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+            first, last = self.span(ins)
+            return [Step("output", "", dims(ins[0]), out, _("axes {first}..{last} joined").format(first=first, last=last)),
+                    self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
         return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
-                self.no_params_step(), Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+                self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]

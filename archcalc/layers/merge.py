@@ -1,5 +1,6 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
@@ -28,7 +29,7 @@ class _Merge(Layer):
         return (len(ins) - 1) * numel(out)
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out, "the shape of the inputs"), self.no_params_step(),
+        return [self.same_shape_step(out, _("the shape of the inputs")), self.no_params_step(),
                 Step("FLOPs", "(inputs − 1)·elements", f"{len(ins) - 1}·{dims(out)}", self.flops(ins, out))]
 
 
@@ -124,7 +125,7 @@ class Concat(_Merge):
         axis = self.joined(ins)
         symbol = "C" if axis == 0 else f"axis {axis}"
         return [Step(symbol, f"{symbol}_1 + {symbol}_2 + …", " + ".join(str(s[axis]) for s in ins), out[axis]),
-                self.no_params_step(), Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
+                self.no_params_step(), Step("FLOPs", "", "", 0, _("concatenation copies, it computes nothing"))]
 
     def torch_module(self, ins):
         from .torch_modules import Concat, ConcatAxis
@@ -143,14 +144,20 @@ class Multiply(_Merge):
     aliases = ("mul", "scale")
 
     def output_shape(self, ins):
+        """Inputs of one shape, a (C,) vector scaling the channels of a (C, *spatial) map, or shapes of one
+        rank that broadcast (a (C, 1, 1) gate times a (C, H, W) map, as torchvision's SqueezeExcitation)."""
         out = max(ins, key=len)
         for shape in ins:
-            if shape != out and not (len(shape) == 1 and shape[0] == out[0]):
-                raise LayerError(
-                    f"multiply needs inputs of one shape, or a ({out[0]},) vector to scale channels; got "
-                    f"{self.listed(ins)}",
-                    hint="make the scaling branch end in dense with as many units as the map has channels",
-                )
+            if shape == out or (len(shape) == 1 and shape[0] == out[0]):
+                continue
+            if len(shape) == len(out) and all(a == b or 1 in (a, b) for a, b in zip(shape, out)):
+                out = tuple(max(a, b) for a, b in zip(shape, out))
+                continue
+            raise LayerError(
+                f"multiply needs inputs of one shape, a ({out[0]},) vector to scale channels, or shapes that "
+                f"broadcast; got {self.listed(ins)}",
+                hint="make the scaling branch end in dense with as many units as the map has channels",
+            )
         return out
 
     def explain(self, ins, out):
@@ -158,8 +165,8 @@ class Multiply(_Merge):
         scales = [s for s in ins if len(s) == 1 and len(out) == 3]
         if scales:
             steps[0] = self.same_shape_step(
-                out, f"the feature map's shape: each ({out[0]},) vector is broadcast over H×W, "
-                     "one scale per channel (squeeze-and-excitation)")
+                out, _("the feature map's shape: each ({channels},) vector is broadcast over H×W, "
+                       "one scale per channel (squeeze-and-excitation)").format(channels=out[0]))
         return steps
 
     def torch_module(self, ins):

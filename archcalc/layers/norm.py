@@ -1,6 +1,7 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
 from .shapes import numel
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
@@ -71,13 +72,15 @@ class BatchNorm(Layer):
 
     def explain(self, ins, out):
         channels = ins[0][0]
-        stats = (f"running mean and variance (2·C = {2 * channels:,}) are buffers, not trainable; "
-                 "Keras lists them as non-trainable params")
-        params = (Step("params", "2·C", f"2·{channels}", self.params(ins), f"γ and β per channel; {stats}")
-                  if self.affine else self.no_params_step(f"no γ, β (affine: false); {stats}"))
+        stats = _("running mean and variance (2·C = {count}) are buffers, not trainable; "
+                  "Keras lists them as non-trainable params").format(count=f"{2 * channels:,}")
+        params = (Step("params", "2·C", f"2·{channels}", self.params(ins),
+                       _("γ and β per channel; {statistics}").format(statistics=stats))
+                  if self.affine else self.no_params_step(_("no γ, β (affine: false); {statistics}").format(
+                      statistics=stats)))
         return [self.same_shape_step(out), params,
-                Step("FLOPs", "2·elements", f"2·{dims(out)}", self.flops(ins, out),
-                     "inference: statistics folded into one multiply and one add per element")]
+                Step("FLOPs", "2·" + _("elements"), f"2·{dims(out)}", self.flops(ins, out),
+                     _("inference: statistics folded into one multiply and one add per element"))]
 
 
 @register
@@ -120,8 +123,8 @@ class LocalResponseNorm(Layer):
         return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every)]
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out), self.no_params_step("no parameters: n, α, β and k are fixed"),
-                Step("FLOPs", "(2n + 3)·elements", f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
+        return [self.same_shape_step(out), self.no_params_step(_("no parameters: n, α, β and k are fixed")),
+                Step("FLOPs", _("(2n + 3)·elements"), f"(2·{self.size} + 3)·{dims(out)}", self.flops(ins, out))]
 
     def workspace(self, ins, out, width):
         """F.local_response_norm's temporaries: x·x and its channel-padded copy (the first stands in for

@@ -1,6 +1,7 @@
 """Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
 Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
 from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
@@ -62,8 +63,9 @@ class _WindowPool(Windowed):
         for k, p, d in zip(self.kernel, self.padding, self.dilations()):
             if 2 * p > d * (k - 1) + 1:
                 raise LayerError(
-                    f"padding {p} is more than half the kernel {k}; PyTorch refuses it",
-                    hint=f"use padding at most {(d * (k - 1) + 1) // 2}",
+                    _("padding {padding} is more than half the kernel {kernel}; PyTorch refuses it").format(
+                        padding=p, kernel=k),
+                    hint=_("use padding at most {most}").format(most=(d * (k - 1) + 1) // 2),
                 )
         return [
             Window(size, k, s, p, p, d, self.ceil_mode)
@@ -80,7 +82,7 @@ class _WindowPool(Windowed):
         window_symbol, window = self.kernel_terms()
         flops = self.window_flops_step(window_symbol, window, f"C·{self.size_symbol(out)}", dims(out))
         return window_steps(self.windows(ins[0])) + [
-            self.no_params_step("no parameters: pooling only compares or averages"),
+            self.no_params_step(_("no parameters: pooling only compares or averages")),
             Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
 
 
@@ -229,12 +231,13 @@ class _AdaptiveAvgPool(Layer):
     def explain(self, ins, out):
         channels = ins[0][0]
         sums = [sum(adaptive_windows(size, o)) for size, o in zip(ins[0][1:], self.output)]
-        symbols = {1: "Σ window lengths", 2: "Σ window heights·Σ window widths",
-                   3: "Σ window depths·Σ window heights·Σ window widths"}[self.rank]
-        return [Step("output", "output_size", "", out, "window i spans [floor(i·N/O), ceil((i+1)·N/O))"),
-                self.no_params_step("no parameters: pooling only averages"),
+        lengths, heights, widths, depths = (_("Σ window lengths"), _("Σ window heights"), _("Σ window widths"),
+                                            _("Σ window depths"))
+        symbols = {1: lengths, 2: f"{heights}·{widths}", 3: f"{depths}·{heights}·{widths}"}[self.rank]
+        return [Step("output", "output_size", "", out, _("window i spans [floor(i·N/O), ceil((i+1)·N/O))")),
+                self.no_params_step(_("no parameters: pooling only averages")),
                 Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
-                     self.flops(ins, out), "one add or divide per input element of every window")]
+                     self.flops(ins, out), _("one add or divide per input element of every window"))]
 
 
 for _rank in (1, 2, 3):
@@ -278,8 +281,8 @@ class _GlobalAvgPool(Layer):
         return getattr(torch_modules, self.torch_modules[0])()
 
     def explain(self, ins, out):
-        return [Step("output", "C", "", out, "one value per channel"),
-                self.no_params_step("no parameters: pooling only compares or averages"),
+        return [Step("output", "C", "", out, _("one value per channel")),
+                self.no_params_step(_("no parameters: pooling only compares or averages")),
                 Step("FLOPs", *self.global_flops(ins[0]), self.flops(ins, out))]
 
     @staticmethod

@@ -1,4 +1,5 @@
 """Dropout: free at inference, a random mask in training."""
+from ..i18n import _
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
@@ -42,4 +43,4 @@ class Dropout(Layer):
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),
-                Step("FLOPs", "", "", 0, f"inference: an identity (training zeroes a {self.rate:g} fraction)")]
+                Step("FLOPs", "", "", 0, _("inference: an identity (training zeroes a {rate} fraction)").format(rate=f"{self.rate:g}"))]

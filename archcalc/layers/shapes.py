@@ -7,6 +7,7 @@ Shapes inside archcalc are tuples without the batch dimension, channels first:
 from dataclasses import dataclass
 
 from ..errors import LayerError
+from ..i18n import N_, _
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,10 @@ class Window:
         """Output size exactly as PyTorch computes it (floor, or ceil with ceil_mode)."""
         if self.span < 0:
             raise LayerError(
-                f"kernel {self.effective_kernel} is larger than the padded input "
-                f"{self.size + self.pad_before + self.pad_after} "
-                f"(input {self.size} + padding {self.pad_before + self.pad_after})",
-                hint="use a smaller kernel, add padding, or feed a larger input",
+                _("kernel {kernel} is larger than the padded input {padded} (input {size} + padding {padding})").format(
+                    kernel=self.effective_kernel, padded=self.size + self.pad_before + self.pad_after, size=self.size,
+                    padding=self.pad_before + self.pad_after),
+                hint=_("use a smaller kernel, add padding, or feed a larger input"),
             )
         out = self.span // self.stride + 1
         if self.ceil_mode and self.remainder:
@@ -94,19 +95,21 @@ def numel(shape):
     return total
 
 
-AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+AXIS_NAMES = {1: (N_("length"),), 2: (N_("height"), N_("width")), 3: (N_("depth"), N_("height"), N_("width"))}
 
 
 def axis_names(rank):
     """What the spatial axes of a rank-`rank` map are called: length; height, width; depth, height, width."""
-    return AXIS_NAMES.get(rank) or tuple(f"axis {i}" for i in range(1, rank + 1))
+    if rank in AXIS_NAMES:
+        return tuple(_(name) for name in AXIS_NAMES[rank])
+    return tuple(_("axis {i}").format(i=i) for i in range(1, rank + 1))
 
 
 def window_warnings(windows):
     """Uneven-division Notices for the windows of one layer, one per spatial axis; one for all when they agree."""
     names = axis_names(len(windows))
     if len(windows) > 1 and all(w == windows[0] for w in windows):
-        notice = uneven_warning(" and ".join([", ".join(names[:-1]), names[-1]]), windows[0])
+        notice = uneven_warning(_("{axes} and {last}").format(axes=", ".join(names[:-1]), last=names[-1]), windows[0])
         return [notice] if notice else []
     return [n for n in (uneven_warning(axis, w) for axis, w in zip(names, windows)) if n]
 
@@ -120,10 +123,13 @@ def uneven_warning(axis, window):
         pad_symbol, pad = "2P", f"2·{w.pad_before}"
     else:
         pad_symbol, pad = "P_before + P_after", f"{w.pad_before} + {w.pad_after}"
-    kernel = str(w.kernel) if w.dilation == 1 else f"{w.effective_kernel} (dilated {w.kernel})"
+    kernel = str(w.kernel) if w.dilation == 1 else _("{effective} (dilated {kernel})").format(
+        effective=w.effective_kernel, kernel=w.kernel)
     loses_pixels = w.ceil_mode or w.remainder > w.pad_after
-    return Notice(f"{axis}: (N − F + {pad_symbol})/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = "
-                  f"{w.unrounded} is not an integer; {uneven_effect(w)}", even_suggestion(w), loses_pixels)
+    formula = f"(N − F + {pad_symbol})/S + 1 = ({w.size} − {kernel} + {pad})/{w.stride} + 1 = {w.unrounded}"
+    return Notice(_("{axis}: {formula} is not an integer; {effect}").format(axis=axis, formula=formula,
+                                                                             effect=uneven_effect(w)),
+                  even_suggestion(w), loses_pixels)
 
 
 def even_sizes(window):
@@ -135,29 +141,31 @@ def even_sizes(window):
 
 def uneven_consequence(window):
     """What PyTorch does with an uneven division, and the input sizes or padding that would divide evenly."""
-    return f"{uneven_effect(window)}. {even_suggestion(window)}"
+    return _("{effect}. {suggestion}").format(effect=uneven_effect(window), suggestion=even_suggestion(window))
 
 
 def uneven_effect(window):
     """What PyTorch does with an uneven division: round up, or down losing padding or input pixels."""
     w = window
     if w.ceil_mode:
-        effect = f"PyTorch rounds up (ceil_mode) to {w.output}"
+        effect = _("PyTorch rounds up (ceil_mode) to {output}").format(output=w.output)
     elif w.remainder <= w.pad_after:
-        effect = f"PyTorch rounds down to {w.output}; only padding is left over, no input pixel is lost"
+        effect = _("PyTorch rounds down to {output}; only padding is left over, no input pixel is lost").format(
+            output=w.output)
     else:
         lost = w.remainder - w.pad_after
-        effect = f"PyTorch rounds down to {w.output}; the last {lost} input position(s) are never seen"
+        effect = _("PyTorch rounds down to {output}; the last {lost} input position(s) are never seen").format(
+            output=w.output, lost=lost)
     return effect
 
 
 def even_suggestion(window):
     """The input sizes, or the symmetric padding, next to this window's that would divide evenly."""
     w = window
-    suggestion = f"inputs that divide evenly: {' or '.join(str(n) for n in even_sizes(w))}"
+    suggestion = _("inputs that divide evenly: {sizes}").format(sizes=_(" or ").join(str(n) for n in even_sizes(w)))
     symmetric = _even_padding(w)
     if symmetric is not None and symmetric != w.pad_before:
-        suggestion += f"; or padding {symmetric}"
+        suggestion += _("; or padding {padding}").format(padding=symmetric)
     return suggestion
 
 

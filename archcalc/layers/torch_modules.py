@@ -77,12 +77,13 @@ class GlobalMaxPool3d(GlobalMaxPool):
 class _Source(nn.Module):
     """repr() is the constructor call, which export-torch writes into the model's __init__."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, **keywords):
         super().__init__()
-        self._source_args = args
+        self._source_args, self._source_keywords = args, keywords
 
     def __repr__(self):
-        return f"{type(self).__name__}({', '.join(repr(a) for a in self._source_args)})"
+        words = [repr(a) for a in self._source_args] + [f"{k}={v!r}" for k, v in self._source_keywords.items()]
+        return f"{type(self).__name__}({', '.join(words)})"
 
 
 class PositionEmbedding(_Source):
@@ -156,12 +157,13 @@ class Attention(_Source):
     self-attention; q/k/v_proj_weight when keys come from another width), grouped key/value heads, and
     the explicit math path (matmul, softmax, matmul), so FlopCounterMode counts it on every device."""
 
-    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None, out_bias=None):
-        # out_bias (None: as bias) only in the constructor call export-torch writes when it is given
+    def __init__(self, dim, heads, kv_heads, head_dim, bias=True, causal=False, dropout=0.0, kdim=None,
+                 out_bias=None, fused=False):
+        # out_bias (None: as bias) and fused appear in the constructor call export-torch writes only when given
         super().__init__(dim, heads, kv_heads, head_dim, bias, causal, dropout, kdim,
-                         *(() if out_bias is None else (out_bias,)))
+                         **{k: v for k, v in (("out_bias", out_bias), ("fused", fused)) if v not in (None, False)})
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
-        self.causal, self.dropout = causal, dropout
+        self.causal, self.dropout, self.fused = causal, dropout, fused
         q, kv = heads * head_dim, kv_heads * head_dim
         self.sizes = (q, kv, kv)
         self.packed = kdim is None
@@ -194,6 +196,10 @@ class Attention(_Source):
         if self.kv_heads != self.heads:
             k = k.repeat_interleave(self.heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.heads // self.kv_heads, dim=1)
+        if self.fused:      # --attention flash: the backend F.scaled_dot_product_attention picks
+            out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                                             is_causal=self.causal)
+            return self.out_proj(out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim))
         scores = (q * self.head_dim ** -0.5) @ k.transpose(-2, -1)
         if self.causal:
             scores = scores + torch.full((n, m), float("-inf"), device=x.device, dtype=x.dtype).triu(1)
@@ -205,11 +211,14 @@ class Attention(_Source):
 class ScaledDotProductAttention(_Source):
     """softmax(q·kᵀ/√d)·v over given (N, heads, n, d) tensors, by the math path."""
 
-    def __init__(self, causal=False, dropout=0.0):
-        super().__init__(causal, dropout)
-        self.causal, self.dropout = causal, dropout
+    def __init__(self, causal=False, dropout=0.0, fused=False):
+        super().__init__(causal, dropout, *((fused,) if fused else ()))
+        self.causal, self.dropout, self.fused = causal, dropout, fused
 
     def forward(self, q, k, v):
+        if self.fused:      # --attention flash
+            return nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                                              is_causal=self.causal)
         scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
         if self.causal:
             n, m = scores.shape[-2:]

@@ -1,5 +1,7 @@
 """Text for homework mode (explain, compare, check, calc). Numbers are computed elsewhere."""
+from ..i18n import N_, _
 from ..layers.base import COUNTS
+from .grid import width as text_width
 from .tables import _csv, _tabulate, heading, to_json
 from ..units import count_text, grouped, human_bytes
 from ..layers.shapes import to_layout
@@ -24,13 +26,22 @@ def step_text(step, layout, bold=False):
     result = f"**{result}**" if bold else result
     if step.exact:
         result = f"{step.exact} ⇒ {result}"
-    parts = [step.quantity] + [p for p in (step.formula, step.substituted) if p] + [result]
+    parts = [quantity_text(step.quantity)] + [p for p in (step.formula, step.substituted) if p] + [result]
     return " = ".join(parts)
+
+
+QUANTITIES = {"params": N_("params"), "weights": N_("weights"), "output": N_("output")}
+
+
+def quantity_text(quantity):
+    """A step's quantity as shown: "params" in the active language; symbols (O_h, MACs, r) as they are."""
+    return _(QUANTITIES[quantity]) if quantity in QUANTITIES else quantity
 
 
 def arrow_index(steps):
     """The step that gets `→ output shape`: the last size step before the counts, unless it shows the shape itself."""
-    sizes = [i for i, s in enumerate(steps) if s.quantity not in COUNTS]
+    first_count = next((i for i, s in enumerate(steps) if s.quantity in COUNTS), len(steps))
+    sizes = [i for i, s in enumerate(steps[:first_count]) if s.quantity not in COUNTS]   # not steps after the counts
     if not sizes or isinstance(steps[sizes[-1]].result, tuple):
         return None
     return sizes[-1]
@@ -40,9 +51,9 @@ def explanation(exp, fmt="text"):
     """The worked arithmetic of every explained layer, as aligned text or Markdown."""
     layout = exp.layout
     markdown = fmt == "markdown"
-    lines = [heading(f"{exp.model}: worked arithmetic", fmt),
-             f"input {shape_x(exp.input_shape)}{f' ({layout})' if len(exp.input_shape) > 1 else ''}; "
-             "counts for one example", ""]
+    shown = shape_x(exp.input_shape) + (f" ({layout})" if len(exp.input_shape) > 1 else "")
+    lines = [heading(_("{model}: worked arithmetic").format(model=exp.model), fmt),
+             _("input {shape}; counts for one example").format(shape=shown), ""]
     width = max((len(layer.name) for layer in exp.layers), default=0) + 2
     for layer in exp.layers:
         arrow = arrow_index(layer.steps)
@@ -65,7 +76,7 @@ def explanation(exp, fmt="text"):
                 lines.append(f"{'':<{width}}  ↳ {step.note}")
         for i, step in enumerate(layer.field_steps):
             text = " = ".join((step.quantity, step.formula, step.substituted, str(step.result)))
-            text += "  (receptive field)" if i == 0 else ""
+            text += "  (" + _("receptive field") + ")" if i == 0 else ""
             lines.append(f"- {text}" if markdown else f"{'':<{width}}{text}")
         for warning in layer.warnings:
             if not any(s.exact for s in layer.steps):      # uneven sizes already explained in their step
@@ -79,30 +90,40 @@ def explanation(exp, fmt="text"):
 def total_params_text(exp):
     terms = [layer.result("params") for layer in exp.layers if layer.result("params")]
     if 1 < len(terms) <= MAX_SUM_TERMS:
-        return f"Total params = {' + '.join(grouped(t) for t in terms)} = {grouped(exp.total_params)}"
-    return f"Total params = {grouped(exp.total_params)} ({len(terms)} layers with parameters)"
+        return _("Total params = {sum} = {total}").format(sum=" + ".join(grouped(t) for t in terms),
+                                                          total=grouped(exp.total_params))
+    return _("Total params = {total} ({layers} layers with parameters)").format(total=grouped(exp.total_params),
+                                                                               layers=len(terms))
 
 
 # ---- compare
 
 # What each checked quantity and each kind of partial credit is called (homework.check grades; this says it).
-LABELS = {"output_shape": "output shape", "params": "params", "trainable_params": "trainable params",
-          "non_trainable_params": "non-trainable params", "macs": "MACs", "flops": "FLOPs",
-          "receptive_field": "receptive field", "pool_output": "pooled output", "pool_mask": "max-pool backward mask"}
+LABELS = {"output_shape": N_("output shape"), "params": N_("params"), "trainable_params": N_("trainable params"),
+          "non_trainable_params": N_("non-trainable params"), "macs": "MACs", "flops": "FLOPs",
+          "receptive_field": N_("receptive field"), "pool_output": N_("pooled output"),
+          "pool_mask": N_("max-pool backward mask")}
 # Partial credit, for a wrong answer whose diagnosis shows the method was right (whole phrases, translatable).
 CREDITS = {
-    "rounding": "right count, wrong rounding",
-    "units": "right count, wrong units",
-    "arithmetic": "right formula, wrong arithmetic",
-    "carried": "right method on an input carried over from an earlier answer",
-    "order": "right sizes, in the other order",
+    "rounding": N_("right count, wrong rounding"),
+    "units": N_("right count, wrong units"),
+    "arithmetic": N_("right formula, wrong arithmetic"),
+    "carried": N_("right method on an input carried over from an earlier answer"),
+    "order": N_("right sizes, in the other order"),
 }
 
 COMPARE_LABELS = {
-    "params": "Total params", "trainable_params": "Trainable params", "macs": "MACs", "flops": "FLOPs",
-    "param_bytes": "Parameter memory", "activation_bytes": "Activation memory", "depth": "Depth (conv + dense)",
-    "layers": "Layers",
+    "params": N_("Total params"), "trainable_params": N_("Trainable params"), "macs": "MACs", "flops": "FLOPs",
+    "param_bytes": N_("Parameter memory"), "activation_bytes": N_("Activation memory"),
+    "depth": N_("Depth (conv + dense)"), "layers": N_("Layers"),
 }
+
+
+# the layer kinds (layers.base.Kind values) in the words of a course
+KIND_LABELS = {"conv": N_("conv"), "dense": N_("dense"), "pool": N_("pool"), "norm": N_("norm"),
+               "activation": N_("activation"), "merge": N_("merge"), "reshape": N_("reshape"),
+               "regularization": N_("regularization"), "attention": N_("attention"),
+               "embedding": N_("embedding"), "recurrent": N_("recurrent"), "other": N_("other")}
 
 
 def compare_value(metric, value):
@@ -128,7 +149,7 @@ def comparison_rows(data):
     """One row per metric: its label, then each model's value, the later ones with [their ratio to the first]."""
     rows = []
     for metric in data["metrics"]:
-        row = [COMPARE_LABELS[metric]]
+        row = [_(COMPARE_LABELS[metric])]
         for i, m in enumerate(data["models"]):
             cell = compare_value(metric, m["totals"][metric])
             row.append(cell if i == 0 else f"{cell} [{ratio(m['ratios'][metric])}]")
@@ -153,20 +174,25 @@ def comparison(data, fmt="table"):
     rows = comparison_rows(data)
     lines = [heading(" vs ".join(names), fmt), "", _tabulate(rows, [""] + names, fmt), ""]
     if len(models) > 1:
-        lines.append(f"[ ] = as a share or multiple of {names[0]}'s value.")
+        lines.append(_("[ ] = as a share or multiple of {first}'s value.").format(first=names[0]))
         first = models[0]
+        sentences = {("params", True): N_("{model} has {share} {first}'s parameters: {value}/{first_value}"),
+                     ("params", False): N_("{model} has {share} of {first}'s parameters: {value}/{first_value}"),
+                     ("flops", True): N_("{model} has {share} {first}'s FLOPs: {value}/{first_value}"),
+                     ("flops", False): N_("{model} has {share} of {first}'s FLOPs: {value}/{first_value}")}
         for m in models[1:]:
-            for metric, what in (("params", "parameters"), ("flops", "FLOPs")):
+            for metric in ("params", "flops"):
                 share = ratio(m["ratios"][metric])
-                share += "" if share.endswith("×") else " of"
-                lines.append(f"{m['name']} has {share} {first['name']}'s {what}: "
-                             f"{grouped(m['totals'][metric])}/{grouped(first['totals'][metric])}")
+                lines.append(_(sentences[metric, share.endswith("×")]).format(
+                    model=m["name"], share=share, first=first["name"], value=grouped(m["totals"][metric]),
+                    first_value=grouped(first["totals"][metric])))
         lines.append("")
     kinds = data["kinds"]
     rows = [[kind] + [f"{percent(m['by_kind'][kind]['params_share'])} / {percent(m['by_kind'][kind]['flops_share'])}"
                       if kind in m["by_kind"] else "-" for m in models] for kind in kinds]
-    lines += [heading("By layer kind (share of params / share of FLOPs)", fmt), "",
-              _tabulate(rows, ["kind"] + names, fmt)]
+    rows = [[_(KIND_LABELS[row[0]]) if row[0] in KIND_LABELS else row[0]] + row[1:] for row in rows]
+    lines += [heading(_("By layer kind (share of params / share of FLOPs)"), fmt), "",
+              _tabulate(rows, [_("kind")] + names, fmt)]
     return "\n".join(lines)
 
 
@@ -179,33 +205,43 @@ def check_report(result, fmt="text"):
         return to_json({"model": result.model, "file": result.file, "source": result.source, "ok": result.ok,
                         "score": float(result.score), "verdicts": [asdict(v) for v in result.verdicts]})
     markdown = fmt == "markdown"
-    what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
-    lines = [heading(f"{result.model}: checking {what}", fmt), ""]
-    labels = [f"{v.layer or 'total'} {LABELS[v.quantity]}" for v in result.verdicts]
-    width = max(map(len, labels), default=0)
+    if result.file:
+        title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,
+                                                                 source=result.source)
+    else:
+        title = _("{model}: checking {source} answers").format(model=result.model, source=result.source)
+    lines = [heading(title, fmt), ""]
+    total = _("total")
+    labels = [(v.layer or total) + " " + _(LABELS[v.quantity]) for v in result.verdicts]
+    diagnosis, partial_credit = _("diagnosis"), _("partial credit")
+    width = max(map(text_width, labels), default=0)
     for verdict, label in zip(result.verdicts, labels):
         mark = "✓" if verdict.ok else "✗"
-        value = verdict.given if verdict.ok else f"{verdict.given}, correct: {verdict.correct}"
+        value = verdict.given if verdict.ok else _("{given}, correct: {correct}").format(given=verdict.given,
+                                                                                         correct=verdict.correct)
         if verdict.ok and verdict.given.replace(",", "") != verdict.correct.replace(",", ""):
             value += f" ({verdict.correct})"
         if markdown:
             lines.append(f"- {mark} **{label}**: {value}")
             details = [f"`{w}`" for w in verdict.working]
-            details += [f"**diagnosis**: {verdict.diagnosis}"] if verdict.diagnosis else []
-            details += [f"**partial credit**: {CREDITS[verdict.credit]}"] if verdict.credit else []
+            details += [f"**{diagnosis}**: {verdict.diagnosis}"] if verdict.diagnosis else []
+            details += [f"**{partial_credit}**: {_(CREDITS[verdict.credit])}"] if verdict.credit else []
             lines += [f"  - {d}" for d in details]
             continue
-        lines.append(f"{mark} {label:<{width}}  {value}  (line {verdict.line})")
+        pad = " " * (width - text_width(label))
+        where = _("line {line}").format(line=verdict.line)
+        lines.append(f"{mark} {label}{pad}  {value}  ({where})")
         lines += [f"    {w}" for w in verdict.working]
         if verdict.diagnosis:
-            lines.append(f"    diagnosis: {verdict.diagnosis}")
+            lines.append(f"    {diagnosis}: {verdict.diagnosis}")
         if verdict.credit:
-            lines.append(f"    partial credit: {CREDITS[verdict.credit]}")
+            lines.append(f"    {partial_credit}: " + _(CREDITS[verdict.credit]))
     right = sum(v.ok for v in result.verdicts)
-    lines += ["", f"{right} of {len(result.verdicts)} answers right."]
+    lines += ["", _("{right} of {count} answers right.").format(right=right, count=len(result.verdicts))]
     partial = sum(1 for v in result.verdicts if v.credit and not v.ok)
     if partial:
-        lines.append(f"{partial} more half right: score {float(result.score):g} of {len(result.verdicts)}.")
+        lines.append(_("{partial} more half right: score {score} of {count}.").format(
+            partial=partial, score=f"{float(result.score):g}", count=len(result.verdicts)))
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ import tempfile
 from html import escape
 from pathlib import Path
 
+from ..i18n import _
 from ..version import __version__
 from ..layers.base import COUNTS
 from ..layers.shapes import CHANNELS_FIRST
@@ -41,14 +42,14 @@ CSS = """
 """
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="archcalc {version}">
 <title>{title}</title>
 <style>body{{margin:24px auto;max-width:1200px;padding:0 16px}}{css}</style>
 </head><body><div class="archcalc">
 {body}
-<p class="muted">Written by archcalc {version}: computed statically from the spec.</p>
+<p class="muted">{footer}</p>
 </div></body></html>
 """
 
@@ -60,7 +61,9 @@ KIND_FILL = {
 
 def page(title, body):
     """A whole HTML document around `body` (a fragment from this module): CSS inline, no external request."""
-    return PAGE.format(version=__version__, title=escape(title), css=CSS, body=body)
+    from ..i18n import language
+    footer = escape(_("Written by archcalc {version}: computed statically from the spec.").format(version=__version__))
+    return PAGE.format(version=__version__, title=escape(title), css=CSS, body=body, lang=language(), footer=footer)
 
 
 def fragment(body):
@@ -125,11 +128,11 @@ def kind_mark(kind, label=None):
 def layer_table(report, rf=False, train=False):
     """The per-layer table; each row carries data-layer (its name) and data-line (its spec line)."""
     flops_title = "FLOPs" if report.convention == "archcalc" else f"FLOPs ({report.convention})"
-    headers = (["Layer", "Type", "Output shape", "Params", "MACs", flops_title]
-               + (["Backward FLOPs (torch)"] if train else []) + ["Activations"] + (["RF"] if rf else []))
+    headers = ([_("Layer"), _("Type"), _("Output shape"), _("Params"), "MACs", flops_title]
+               + ([_("Backward FLOPs (torch)")] if train else []) + [_("Activations")] + ([_("RF")] if rf else []))
     rows, attrs = [], []
     for r in report.layers:
-        params = grouped(r.params) + ("" if r.trainable_params == r.params else " (frozen)")
+        params = grouped(r.params) + ("" if r.trainable_params == r.params else " " + _("(frozen)"))
         rows.append([r.name, kind_mark(r.kind, r.type), shape_text(r.output_shape), params, short(r.macs),
                      short(r.flops)] + ([short(r.torch_backward_flops)] if train else [])
                     + [human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
@@ -141,15 +144,16 @@ def layer_table(report, rf=False, train=False):
 
 def totals_items(report, train=False):
     t = report.totals
-    keras = " (Keras view)" if report.keras else ""
-    items = [("Total params", count_text(t.params) + keras), ("Trainable params", grouped(t.trainable_params)),
-             ("Non-trainable params", grouped(t.non_trainable_params)), ("Buffers", grouped(t.buffers)),
-             ("MACs", count_text(t.macs)), (f"FLOPs ({report.convention} convention)", count_text(t.flops)),
-             ("Parameter memory", bytes_text(t.param_bytes)),
-             ("Activation memory (sum of layer outputs)", bytes_text(t.activation_bytes))]
+    keras = " " + _("(Keras view)") if report.keras else ""
+    convention = _("{convention} convention").format(convention=report.convention)
+    items = [(_("Total params"), count_text(t.params) + keras), (_("Trainable params"), grouped(t.trainable_params)),
+             (_("Non-trainable params"), grouped(t.non_trainable_params)), (_("Buffers"), grouped(t.buffers)),
+             ("MACs", count_text(t.macs)), (f"FLOPs ({convention})", count_text(t.flops)),
+             (_("Parameter memory"), bytes_text(t.param_bytes)),
+             (_("Activation memory (sum of layer outputs)"), bytes_text(t.activation_bytes))]
     if train:
-        items[6:6] = [("Forward FLOPs (torch)", count_text(t.torch_flops)),
-                      ("Backward FLOPs (torch)", count_text(t.torch_backward_flops))]
+        items[6:6] = [(_("Forward FLOPs (torch)"), count_text(t.torch_flops)),
+                      (_("Backward FLOPs (torch)"), count_text(t.torch_backward_flops))]
     return items
 
 
@@ -158,10 +162,10 @@ def warnings_list(warnings):
         return ""
     items = []
     for w in warnings:
-        where = f" (line {w['line']})" if w.get("line") else ""
+        where = " (" + _("line {line}").format(line=w["line"]) + ")" if w.get("line") else ""
         items.append(f"<li><b>{escape(w['layer'])}</b>{where}: {escape(w['message'])}</li>")
     items = "".join(items)
-    return f'<div class="warnings"><b>Warnings</b><ul>{items}</ul></div>'
+    return f'<div class="warnings"><b>{escape(_("Warnings"))}</b><ul>{items}</ul></div>'
 
 
 def summary_body(report, rf=False, train=False):
@@ -184,9 +188,10 @@ def summary_page(report, rf=False, train=False):
     """`archcalc summarize --format html`: one self-contained file."""
     from .plots import plot_layers
     charts = chart(plot_layers, report)
+    drawing, per_layer = escape(_("Diagram")), escape(_("Per-layer charts"))
     body = (f'<div class="columns"><div>{summary_body(report, rf, train)}</div>'
-            f"<div><h3>Diagram</h3>{diagram(report)}</div></div>"
-            + ("<h3>Per-layer charts</h3>" + charts if charts else
+            f"<div><h3>{drawing}</h3>{diagram(report)}</div></div>"
+            + (f"<h3>{per_layer}</h3>" + charts if charts else
                '<p class="muted">Charts need matplotlib: pip install \'archcalc[plot]\'.</p>'))
     return page(f"{report.model}: archcalc summary", body)
 
@@ -261,13 +266,16 @@ def comparison_body(data):
     rows = comparison_rows(data)
     body = f"<h3>{escape(' vs '.join(names))}</h3>" + table([""] + names, rows, numeric=set(range(1, len(names) + 1)))
     if len(models) > 1:
-        body += f'<p class="muted">[ ] = as a share or multiple of {escape(names[0])}\'s value.</p>'
+        note = _("[ ] = as a share or multiple of {first}'s value.").format(first=names[0])
+        body += f'<p class="muted">{escape(note)}</p>'
+    from .homework import KIND_LABELS
     kinds = data["kinds"]
-    kind_rows = [[kind_mark(kind)] + [f"{percent(m['by_kind'][kind]['params_share'])} / "
+    kind_rows = [[kind_mark(kind, _(KIND_LABELS[kind]) if kind in KIND_LABELS else None)] + [f"{percent(m['by_kind'][kind]['params_share'])} / "
                                       f"{percent(m['by_kind'][kind]['flops_share'])}"
                                       if kind in m["by_kind"] else "-" for m in models] for kind in kinds]
-    body += "<h4>By layer kind (share of params / share of FLOPs)</h4>" + table(
-        ["kind"] + names, kind_rows, numeric=set(range(1, len(names) + 1)))
+    heading = escape(_("By layer kind (share of params / share of FLOPs)"))
+    body += f"<h4>{heading}</h4>" + table(
+        [_("kind")] + names, kind_rows, numeric=set(range(1, len(names) + 1)))
     return body
 
 
@@ -277,7 +285,8 @@ def comparison_page(data, reports=None):
     if reports:
         from .plots import plot_comparison
         charts = chart(plot_comparison, reports)
-        body += "<h3>Compute against size</h3>" + charts if charts else ""
+        heading = escape(_("Compute against size"))
+        body += f"<h3>{heading}</h3>" + charts if charts else ""
     return page(" vs ".join(m["name"] for m in data["models"]) + ": archcalc comparison", body)
 
 
@@ -285,18 +294,24 @@ def comparison_page(data, reports=None):
 
 def check_body(result):
     from .homework import CREDITS, LABELS
-    what = f"{result.file} ({result.source})" if result.file else f"{result.source} answers"
+    if result.file:
+        title = _("{model}: checking {file} ({source})").format(model=result.model, file=result.file,
+                                                                 source=result.source)
+    else:
+        title = _("{model}: checking {source} answers").format(model=result.model, source=result.source)
+    diagnosis, partial_credit, total = escape(_("diagnosis")), escape(_("partial credit")), _("total")
     rows = []
     for v in result.verdicts:
         mark = ("html", '<span class="ok">✓</span>' if v.ok else '<span class="bad">✗</span>')
         working = ("html", "<br>".join(f"<code>{escape(w)}</code>" for w in v.working)
-                   + (f"<br><b>diagnosis:</b> {escape(v.diagnosis)}" if v.diagnosis else "")
-                   + (f"<br><b>partial credit:</b> {escape(CREDITS[v.credit])}" if v.credit else ""))
-        rows.append([mark, f"{v.layer or 'total'} {LABELS[v.quantity]}", v.given, v.correct, working])
+                   + (f"<br><b>{diagnosis}:</b> {escape(v.diagnosis)}" if v.diagnosis else "")
+                   + (f"<br><b>{partial_credit}:</b> {escape(_(CREDITS[v.credit]))}" if v.credit else ""))
+        rows.append([mark, (v.layer or total) + " " + _(LABELS[v.quantity]), v.given, v.correct, working])
     right = sum(v.ok for v in result.verdicts)
-    return (f"<h3>{escape(result.model)}: checking {escape(what)}</h3>"
-            + table(["", "Answer", "Given", "Correct", "Working"], rows)
-            + f"<p><b>{right} of {len(result.verdicts)} answers right.</b></p>")
+    score = _("{right} of {count} answers right.").format(right=right, count=len(result.verdicts))
+    return (f"<h3>{escape(title)}</h3>"
+            + table(["", _("Answer"), _("Given"), _("Correct"), _("Working")], rows)
+            + f"<p><b>{escape(score)}</b></p>")
 
 
 def check_page(result):
@@ -307,7 +322,8 @@ def check_page(result):
 
 def explanation_body(exp):
     from .homework import arrow_index, shape_x, step_text, total_params_text
-    parts = [f"<h3>{escape(exp.model)}: worked arithmetic</h3>"]
+    heading = escape(_("{model}: worked arithmetic").format(model=exp.model))
+    parts = [f"<h3>{heading}</h3>"]
     for layer in exp.layers:
         arrow = arrow_index(layer.steps)
         parts.append(f'<div class="explained" data-layer="{escape(layer.name)}">'
@@ -322,8 +338,9 @@ def explanation_body(exp):
                 parts.append(f'<div class="note">↳ {escape(step.note)}</div>')
         for i, step in enumerate(layer.field_steps):
             text = " = ".join((step.quantity, step.formula, step.substituted, str(step.result)))
+            label = escape(_("receptive field"))
             parts.append(f'<div class="step field">{escape(text)}'
-                         f'{" <span class=muted>(receptive field)</span>" if i == 0 else ""}</div>')
+                         f'{f" <span class=muted>({label})</span>" if i == 0 else ""}</div>')
         parts += [f'<div class="warnings">⚠ {escape(w)}</div>' for w in layer.warnings]
         parts.append("</div>")
     if len(exp.layers) > 1:

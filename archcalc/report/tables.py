@@ -1,6 +1,7 @@
 """Turn reports into text: tables (tabulate's layouts), Markdown, CSV and JSON. Numbers are computed elsewhere."""
 import io
 
+from ..i18n import _
 from ..units import bytes_text, count_text, grouped, human_bytes, short
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -57,31 +58,33 @@ def summary(report, fmt="table", rf=False, train=False, width=None):
                 for r in report.layers]
         return _csv(rows, headers)
     flops_title = "FLOPs" if report.convention == "archcalc" else f"FLOPs ({report.convention})"
-    headers = (["Layer", "Type", "Output shape", "Params", "MACs", flops_title]
-               + (["Backward FLOPs (torch)"] if train else []) + ["Activations"] + (["RF"] if rf else []))
+    headers = ([_("Layer"), _("Type"), _("Output shape"), _("Params"), "MACs", flops_title]
+               + ([_("Backward FLOPs (torch)")] if train else []) + [_("Activations")] + ([_("RF")] if rf else []))
     rows = []
     for r in report.layers:
-        params = grouped(r.params) + ("" if r.trainable_params == r.params else " (frozen)")
+        params = grouped(r.params) + ("" if r.trainable_params == r.params else " " + _("(frozen)"))
         rows.append([r.name, r.type, shape_text(r.output_shape), params, short(r.macs), short(r.flops)]
                     + ([short(r.torch_backward_flops)] if train else [])
                     + [human_bytes(r.activation_bytes)] + ([rf_text(r.receptive_field)] if rf else []))
     align = (["left", "left", "left", "right", "right", "right"] + (["right"] if train else []) + ["right"]
              + (["left"] if rf else []))
     layout = f", {report.layout}" if len(report.input_shape) == 3 else ""
-    title = f"{report.model}: input {shape_text(report.input_shape)}{layout}, batch {report.batch}, {report.dtype}"
-    drop = [1, headers.index("MACs")] + ([headers.index("Activations")] if rf else [])
+    title = _("{model}: input {shape}{layout}, batch {batch}, {dtype}").format(
+        model=report.model, shape=shape_text(report.input_shape), layout=layout, batch=report.batch, dtype=report.dtype)
+    drop = [1, headers.index("MACs")] + ([headers.index(_("Activations"))] if rf else [])
     table = fit_table(rows, headers, width, drop=drop, colalign=align) if fmt == "table" else \
         _tabulate(rows, headers, fmt, align)
     lines = [heading(title, fmt), "", table, ""]
     lines += totals_lines(report, fmt, train)
     if report.notes:
         layers = len({n["layer"] for n in report.notes})
-        lines += [""] + wrap_lines(f"Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding "
-                                   "is left over); `archcalc explain` shows each.", width if fmt == "table" else None)
+        lines += [""] + wrap_lines(_("Notes: {layers} layer(s) divide unevenly but lose no input pixel (only padding "
+                                     "is left over); `archcalc explain` shows each.").format(layers=layers),
+                                   width if fmt == "table" else None)
     if report.warnings:
-        lines += ["", "Warnings:" if fmt == "table" else "### Warnings", ""]
+        lines += ["", _("Warnings:") if fmt == "table" else "### " + _("Warnings"), ""]
         for w in report.warnings:
-            where = f" (line {w['line']})" if w.get("line") else ""
+            where = " (" + _("line {line}").format(line=w["line"]) + ")" if w.get("line") else ""
             lines += wrap_lines(f"- {w['layer']}{where}: {w['message']}", width if fmt == "table" else None)
     return "\n".join(lines)
 
@@ -90,28 +93,30 @@ def totals_lines(report, fmt, train=False):
     from ..analysis.conventions import get
     t = report.totals
     convention = get(report.convention)
-    counted = (f"{report.convention} convention" if report.convention == "archcalc"
-               else f"{report.convention} convention: {convention.tool}, which calls them {convention.unit}")
-    keras = " (Keras view: batchnorm moving statistics included)" if report.keras else ""
+    counted = (_("{convention} convention").format(convention=report.convention) if report.convention == "archcalc"
+               else _("{convention} convention: {tool}, which calls them {unit}").format(
+                   convention=report.convention, tool=convention.tool, unit=convention.unit))
+    keras = " " + _("(Keras view: batchnorm moving statistics included)") if report.keras else ""
     items = [
-        ("Total params", f"{count_text(t.params)}{keras}"),
-        ("Trainable params", grouped(t.trainable_params)),
-        ("Non-trainable params", grouped(t.non_trainable_params)),
-        ("Buffers (batchnorm running statistics)", grouped(t.buffers)),
+        (_("Total params"), f"{count_text(t.params)}{keras}"),
+        (_("Trainable params"), grouped(t.trainable_params)),
+        (_("Non-trainable params"), grouped(t.non_trainable_params)),
+        (_("Buffers (batchnorm running statistics)"), grouped(t.buffers)),
         ("MACs", count_text(t.macs)),
         (f"FLOPs ({counted})", count_text(t.flops)),
-        ("Parameter memory", bytes_text(t.param_bytes)),
-        ("Activation memory (sum of layer outputs)",
+        (_("Parameter memory"), bytes_text(t.param_bytes)),
+        (_("Activation memory (sum of layer outputs)"),
          bytes_text(t.activation_bytes)),
     ]
     if train:
-        items[6:6] = [("Forward FLOPs (torch's FlopCounterMode)", count_text(t.torch_flops)),
-                      ("Backward FLOPs (torch's FlopCounterMode)",
+        items[6:6] = [(_("Forward FLOPs (torch's FlopCounterMode)"), count_text(t.torch_flops)),
+                      (_("Backward FLOPs (torch's FlopCounterMode)"),
                        count_text(t.torch_backward_flops))]
     if fmt == "markdown":
-        return ["| Total | Value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in items]
-    width = max(len(k) for k, _ in items)
-    return [f"{k + ':':<{width + 1}} {v}" for k, v in items]
+        return ["| " + _("Total") + " | " + _("Value") + " |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in items]
+    from .grid import width as text_width
+    width = max(text_width(k) for k, _v in items)
+    return [f"{k}:{' ' * (width - text_width(k))} {v}" for k, v in items]
 
 
 def rf_text(rf):
@@ -152,8 +157,8 @@ def zoo_table(rows, fmt="table", width=None):
     table = [[r["name"], "×".join(map(str, r["input"])), layout_text(r["input"], r["layout"]), r["depth"],
               grouped(r["params"]), short(r["macs"]), human_bytes(r["activation_bytes"]), short_source(r["source"])]
              for r in rows]
-    title = "Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)"
-    headers = ["Spec", "Input", "Layout", "Depth", "Params", "MACs", "Activations", "Source"]
+    title = _("Built-in specs, batch 1, fp32 (depth: conv and dense layers on the longest path)")
+    headers = [_("Spec"), _("Input"), _("Layout"), _("Depth"), _("Params"), "MACs", _("Activations"), _("Source")]
     align = ["left", "left", "left", "right", "right", "right", "right", "left"]
     body = (_tabulate(table, headers, fmt, align) if fmt != "table"
             else fit_table(table, headers, width or ZOO_WIDTH, wrap=(7,), drop=(7, 3), colalign=align))
@@ -183,7 +188,7 @@ def verification(result, fmt="table"):
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.type]
-        for key, _ in columns:
+        for key, _title in columns:
             if key not in layer.checks:
                 row.append("")
             else:
@@ -357,14 +362,17 @@ def fit_table(rows, headers, width, wrap=(), drop=(), colalign=None):
         keep.remove(dropping.pop(0))
     left_out = [headers[c] for c in range(len(headers)) if c not in keep]
     if left_out:
-        table += (f"\n({', '.join(left_out)} left out to fit {width} columns; --wide shows "
-                  f"{'them' if len(left_out) > 1 else 'it'})")
+        sentence = (_("({columns} left out to fit {width} columns; --wide shows them)") if len(left_out) > 1 else
+                    _("({columns} left out to fit {width} columns; --wide shows it)"))
+        table += "\n" + sentence.format(columns=", ".join(left_out), width=width)
     return table
 
 
 def _wrapped(rows, headers, keep, wrap, width, colalign):
     """The `keep` columns, headers wrapped to their data, `wrap` columns wrapped to share what is left."""
     import textwrap
+
+    from .grid import width as text_width
 
     def fill(text, limit):
         return textwrap.fill(str(text), max(limit, 1), break_long_words=False, break_on_hyphens=False)
@@ -375,12 +383,12 @@ def _wrapped(rows, headers, keep, wrap, width, colalign):
     columns = range(len(headers))
     data = [max((len(line) for r in rows for line in str(r[c]).splitlines()), default=0) for c in columns]
     words = [max((len(w) for r in rows for w in str(r[c]).split()), default=0) for c in columns]
-    title_words = [max((len(w) for w in str(h).split()), default=0) for h in headers]
+    title_words = [max((text_width(w) for w in str(h).split()), default=0) for h in headers]
     least = {c: max(words[c], title_words[c]) for c in wrap}          # a wrapped column: its longest word
     # a column is at least its header's width plus the writer's two (report.grid.MIN_PADDING)
     fixed = sum(max(data[c], title_words[c] + 2) for c in columns if c not in wrap) + 2 * (len(headers) - 1)
     spare = width - fixed - sum(least.values())
-    extra = {c: max(data[c], len(headers[c])) - least[c] for c in wrap}
+    extra = {c: max(data[c], text_width(headers[c])) - least[c] for c in wrap}
     limits = dict(least)
     if spare > 0 and sum(extra.values()):
         for c in wrap:
@@ -399,7 +407,8 @@ def _wrapped(rows, headers, keep, wrap, width, colalign):
 
 
 def _table_width(table):
-    return max(len(line) for line in table.splitlines())
+    from .grid import width as text_width
+    return max(text_width(line) for line in table.splitlines())
 
 
 def layer_rules_markdown():

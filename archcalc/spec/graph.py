@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import zoo
 from ..errors import LayerError, SpecError, read_text
+from ..i18n import _
 from .expr import substitute
 from ..layers import Kind, layer_types, lookup, normalize, suggest
 from ..layers.base import did_you_mean
@@ -74,8 +75,9 @@ class Graph:
         names = [node.name for node in self.nodes]
         inside = [n for n in names if n.startswith(f"{name}.")]
         if inside:
-            return f"'{name}' is a block use; name one of its layers: {', '.join(inside[:4])}, ..."
-        return did_you_mean(name, names) or f"its layers: {', '.join(names[:12])}"
+            return _("'{name}' is a block use; name one of its layers: {layers}, ...").format(
+                name=name, layers=", ".join(inside[:4]))
+        return did_you_mean(name, names) or _("its layers: {layers}").format(layers=", ".join(names[:12]))
 
     def error(self, node, err):
         """Locate an error raised while analysing `node`; when the input looked written in the other
@@ -106,20 +108,22 @@ def parse_shape(value, layout, *, file=None, line=None, what="input"):
         except ValueError:
             value = None
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in value):
-        raise SpecError(f"{what} shape must be a list of integers such as [3, 224, 224], got {reprlib.repr(written)}",
-                        file=file, line=line, hint="write e.g. input: [3, 224, 224] or --input 3x224x224")
+        raise SpecError(_("{what} shape must be a list of integers such as [3, 224, 224], got {value}").format(
+            what=what, value=reprlib.repr(written)), file=file, line=line,
+            hint=_("write e.g. input: [3, 224, 224] or --input 3x224x224"))
     if not 1 <= len(value) <= MAX_INPUT_RANK:
-        raise SpecError(f"{what} shape {list(value)} has {len(value)} dimensions; archcalc takes [features] "
-                        "vectors or token ids, [tokens, features] sequences or [channels, length] signals, "
-                        "[channels, height, width] images and [channels, depth, height, width] volumes "
-                        "(no batch dimension)",
-                        file=file, line=line, hint="for a grayscale image add the channel: [1, 28, 28]")
+        raise SpecError(_("{what} shape {shape} has {rank} dimensions; archcalc takes [features] "
+                          "vectors or token ids, [tokens, features] sequences or [channels, length] signals, "
+                          "[channels, height, width] images and [channels, depth, height, width] volumes "
+                          "(no batch dimension)").format(what=what, shape=list(value), rank=len(value)),
+                        file=file, line=line, hint=_("for a grayscale image add the channel: [1, 28, 28]"))
     if any(d >= 2**63 for d in value):
-        raise SpecError(f"{what} shape has a size of 2^63 or more", file=file, line=line,
-                        hint="archcalc's sizes and counts stay below 2^63")
+        raise SpecError(_("{what} shape has a size of 2^63 or more").format(what=what), file=file, line=line,
+                        hint=_("archcalc's sizes and counts stay below 2^63"))
     if any(d < 1 for d in value):
-        raise SpecError(f"{what} shape {list(value)} has a size below 1", file=file, line=line,
-                        hint="every size is a count of channels, pixels or features: 1 or more")
+        raise SpecError(_("{what} shape {shape} has a size below 1").format(what=what, shape=list(value)),
+                        file=file, line=line,
+                        hint=_("every size is a count of channels, pixels or features: 1 or more"))
     return from_layout(tuple(value), layout)
 
 
@@ -141,10 +145,10 @@ def layout_note(written, layout, *, own=None, what="input"):
     shape = _as_written(written)
     if not shape or len(shape) != 3:
         return None
-    first, _, last = shape
+    first, _middle, last = shape
     text = "×".join(map(str, shape))
     channels_first = layout == CHANNELS_FIRST
-    reads = "channels×height×width" if channels_first else "height×width×channels"
+    reads = _("channels×height×width") if channels_first else _("height×width×channels")
     other = "channels_last" if channels_first else "channels_first"
     channels = first if channels_first else last
     suspect = (last in (1, 3, 4) and first >= 16) if channels_first else (first in (1, 3, 4) and last >= 16)
@@ -155,13 +159,15 @@ def layout_note(written, layout, *, own=None, what="input"):
     if not suspect:
         return None
     reordered = [last, *shape[:2]] if channels_first else [*shape[1:], first]
-    message = (f"the {what} {text} is read as {reads} ({layout}, so {channels} channels); it looks like "
-               f"{other} order")
+    message = _("the {what} {shape} is read as {reads} ({layout}, so {channels} channels); it looks like "
+                "{other} order").format(what=what, shape=text, reads=reads, layout=layout, channels=channels,
+                                        other=other)
     if what == "--input":
-        fix = f"this spec is {layout}: write --input {'x'.join(map(str, reordered))}"
+        fix = _("this spec is {layout}: write --input {shape}").format(layout=layout,
+                                                                       shape="x".join(map(str, reordered)))
     else:
-        fix = (f"if {text} is {other.replace('_', ' ')}, add `layout: {other}` to the spec, or write "
-               f"input: [{', '.join(map(str, reordered))}]")
+        fix = _("if {shape} is {other_words}, add `layout: {other}` to the spec, or write input: [{reordered}]").format(
+            shape=text, other_words=other.replace("_", " "), other=other, reordered=", ".join(map(str, reordered)))
     return message, fix
 
 
@@ -189,10 +195,11 @@ def load_spec(source, *, input_shape=None, args=None):
     if not path.is_file():
         found = zoo.find(str(source))
         if found is None and path.is_dir():
-            raise SpecError(f"'{source}' is a folder, not a spec file", hint="name the YAML file inside it")
+            raise SpecError(_("'{source}' is a folder, not a spec file").format(source=source),
+                            hint=_("name the YAML file inside it"))
         if found is None:
-            hint = did_you_mean(source, zoo.names()) or f"built-in specs: {', '.join(zoo.names())}"
-            raise SpecError(f"no spec file or built-in spec named '{source}'", hint=hint)
+            hint = did_you_mean(source, zoo.names()) or _("built-in specs: {names}").format(names=", ".join(zoo.names()))
+            raise SpecError(_("no spec file or built-in spec named '{source}'").format(source=source), hint=hint)
         path = found
     text = read_text(path, "spec")
     display = str(source) if Path(source).is_file() else path.name
@@ -208,23 +215,25 @@ def as_graph(spec, *, input_shape=None, args=None):
 
 def build_graph(data, *, file=None, input_shape=None, args=None):
     if not isinstance(data, dict):
-        raise SpecError("a spec must be a mapping with at least `input` and `layers`", file=file, line=1,
+        raise SpecError(_("a spec must be a mapping with at least `input` and `layers`"), file=file, line=1,
                         hint="`archcalc new my_net.yaml` writes a starter spec to edit; `archcalc zoo` lists the "
                              "built-in ones, and `archcalc new my_net.yaml --from resnet18` copies one")
     line_of = getattr(data, "line_of", lambda key: None)
     for key in data:
         if key not in TOP_KEYS:
-            raise SpecError(f"unknown top-level key '{key}'", file=file, line=line_of(key),
-                            hint=did_you_mean(key, TOP_KEYS) or f"top-level keys: {', '.join(TOP_KEYS)}")
+            raise SpecError(_("unknown top-level key '{key}'").format(key=key), file=file, line=line_of(key),
+                            hint=did_you_mean(key, TOP_KEYS) or _("top-level keys: {keys}").format(
+                                keys=", ".join(TOP_KEYS)))
     for key in ("input", "layers"):
         if key not in data:
-            raise SpecError(f"the spec has no `{key}`", file=file, line=1,
-                            hint="a spec needs `input: [channels, height, width]` and a `layers:` list")
+            raise SpecError(_("the spec has no `{key}`").format(key=key), file=file, line=1,
+                            hint=_("a spec needs `input: [channels, height, width]` and a `layers:` list"))
     layout = data.get("layout", CHANNELS_FIRST)
     if layout not in LAYOUTS:
-        raise SpecError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}",
+        raise SpecError(_("layout must be one of {layouts}, got {value}").format(layouts=", ".join(LAYOUTS),
+                                                                                 value=repr(layout)),
                         file=file, line=line_of("layout"),
-                        hint="channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)")
+                        hint=_("channels_first is [3, 224, 224] (PyTorch), channels_last is [224, 224, 3] (Keras)"))
     written, input_dtype = parse_input(data["input"], file, line_of("input"))
     if input_shape is not None:
         shape = parse_shape(input_shape, layout, what="--input")
@@ -260,8 +269,8 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
     expander = _Expander(graph, blocks)
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
-        raise SpecError("`layers` must be a non-empty list", file=file, line=line_of("layers"),
-                        hint="write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`")
+        raise SpecError(_("`layers` must be a non-empty list"), file=file, line=line_of("layers"),
+                        hint=_("write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`"))
     expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
     expander.check_sizes()
     if not graph.nodes:
@@ -404,8 +413,8 @@ class _Expander:
             if not isinstance(options, dict):
                 options = self.primary_option(kind, options, line, scope)
             return kind, options, siblings, line
-        raise self.fail(f"a layer entry must be a type name or a mapping, got {entry!r}", line, scope,
-                        hint="write `- relu` or `- dense: {units: 10}`")
+        raise self.fail(_("a layer entry must be a type name or a mapping, got {entry}").format(entry=repr(entry)),
+                        line, scope, hint=_("write `- relu` or `- dense: {units: 10}`"))
 
     def primary_option(self, kind, value, line, scope):
         cls = lookup(kind)
@@ -415,8 +424,8 @@ class _Expander:
             options = LineDict({cls.primary: value})
             options.line, options.key_lines = line, {cls.primary: line}
             return options
-        raise self.fail(f"'{kind}' needs a mapping of options, got {value!r}", line, scope,
-                        hint=f"write `- {kind}: {{option: value, ...}}`")
+        raise self.fail(_("'{kind}' needs a mapping of options, got {value}").format(kind=kind, value=repr(value)),
+                        line, scope, hint=_("write `- {kind}: {{option: value, ...}}`").format(kind=kind))
 
     def expand_entry(self, entry, line, scope):
         kind, options, siblings, line = self.split_entry(entry, line, scope)
@@ -444,12 +453,12 @@ class _Expander:
 
         name = meta.get("name")
         if name is not None and not is_name(name):
-            raise self.fail(f"layer name must be one word without '.', and not '{INPUT}'; got {name!r}",
-                            line, scope, hint="e.g. name: conv1")
+            raise self.fail(_("layer name must be one word without '.', and not '{input}'; got {name}").format(
+                input=INPUT, name=repr(name)), line, scope, hint=_("e.g. name: conv1"))
         repeat = meta.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            raise self.fail(f"repeat must be a whole number >= 1, got {repeat!r}", line, scope, name,
-                            hint="e.g. repeat: 3; to leave a layer out write `when: false`")
+            raise self.fail(_("repeat must be a whole number >= 1, got {repeat}").format(repeat=repr(repeat)),
+                            line, scope, name, hint=_("e.g. repeat: 3; to leave a layer out write `when: false`"))
         if repeat > MAX_NODES:
             raise self.fail(f"repeat {repeat} would expand past {MAX_NODES:,} layers", line, scope, name,
                             hint="archcalc bounds expansion; check the repeat count")
@@ -517,8 +526,8 @@ class _Expander:
 
     def unknown_type(self, kind, line, scope, name):
         hint = suggest(kind) or did_you_mean(kind, self.blocks)
-        return self.fail(f"unknown layer type or block '{kind}'", line, scope, name,
-                         hint=hint or "run `archcalc layers` for the layer types; blocks come from `blocks:`")
+        return self.fail(_("unknown layer type or block '{kind}'").format(kind=kind), line, scope, name,
+                         hint=hint or _("run `archcalc layers` for the layer types; blocks come from `blocks:`"))
 
     def visit(self, count, line, scope, name):
         """Count entries expanded, skipped ones too, so that repeats of `when: false` layers are bounded;
@@ -590,11 +599,12 @@ class _Expander:
             elif not scope.prefix and ref in self.names:
                 resolved.append(ref)
             else:
-                hint = did_you_mean(ref, list(scope.names) + [INPUT]) or (
-                    f"names defined so far here: {', '.join(list(scope.names)[-8:]) or 'none'}; "
-                    f"`{INPUT}` means the {'block' if scope.prefix else 'network'} input")
-                raise self.fail(f"`{key}` refers to '{ref}', which is not an earlier layer", line, scope, name,
-                                hint=hint)
+                sentence = (_("names defined so far here: {names}; `{input}` means the block input") if scope.prefix
+                            else _("names defined so far here: {names}; `{input}` means the network input"))
+                hint = did_you_mean(ref, list(scope.names) + [INPUT]) or sentence.format(
+                    names=", ".join(list(scope.names)[-8:]) or _("none"), input=INPUT)
+                raise self.fail(_("`{key}` refers to '{ref}', which is not an earlier layer").format(key=key, ref=ref),
+                                line, scope, name, hint=hint)
         return tuple(resolved)
 
     def claim(self, full, line, scope):
@@ -602,7 +612,8 @@ class _Expander:
         parts = full.split(".")
         prefixes = {".".join(parts[:i]) for i in range(1, len(parts))}
         if full in self.names:
-            raise self.fail(f"two layers are named '{full}'", line, scope, full, hint="give one of them another `name`")
+            raise self.fail(_("two layers are named '{name}'").format(name=full), line, scope, full,
+                            hint=_("give one of them another `name`"))
         if full in self.prefixes or prefixes & self.names:
             taken = full if full in self.prefixes else max(prefixes & self.names)
             raise self.fail(f"'{taken}' names both a layer and a block use (whose layers are '{taken}.…')",
@@ -636,13 +647,16 @@ class _Expander:
                 raise self.fail(err.message, options_line(key), scope, full, err.hint) from None
         missing = cls.missing_options(opts)
         if missing:
-            raise self.fail(f"{cls.type_name} needs {', '.join(missing)}", line, scope, full,
-                            hint=f"add {', '.join(f'{m}: ...' for m in missing)} to its options")
+            raise self.fail(_("{type} needs {options}").format(type=cls.type_name, options=", ".join(missing)),
+                            line, scope, full, hint=_("add {options} to its options").format(
+                                options=", ".join(f"{m}: ..." for m in missing)))
         if not (cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs))):
-            wanted = f"at least {cls.min_inputs}" if cls.max_inputs is None else str(cls.min_inputs)
-            raise self.fail(f"{cls.type_name} takes {wanted} input(s), got {len(inputs)}", line, scope, full,
-                            hint="list its inputs with `from: [a, b]`" if cls.min_inputs > 1 else
-                            "give a single layer in `from`")
+            sentence = (_("{type} takes at least {wanted} input(s), got {count}") if cls.max_inputs is None else
+                        _("{type} takes {wanted} input(s), got {count}"))
+            raise self.fail(sentence.format(type=cls.type_name, wanted=cls.min_inputs, count=len(inputs)),
+                            line, scope, full,
+                            hint=_("list its inputs with `from: [a, b]`") if cls.min_inputs > 1 else
+                            _("give a single layer in `from`"))
         if cls.type_name.startswith("adaptive_") and "output" in opts:
             sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
             if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
@@ -719,6 +733,7 @@ class _Expander:
             raise self.fail(f"block '{kind}' needs argument(s) {', '.join(missing)}", line, scope, full,
                             hint=f"pass them where the block is used: `- {kind}: {{{missing[0]}: ...}}`")
         inner = _Scope(prefix=full + ".", input_ref=inputs[0], env=env, trainable=trainable,
-                       stack=scope.stack + (kind,), context=f"in block '{kind}' used at line {line}", times=times,
+                       stack=scope.stack + (kind,),
+                       context=_("in block '{block}' used at line {line}").format(block=kind, line=line), times=times,
                        block=scope.block or full)
         return self.expand_list(block["layers"], inner, block.line_of("layers"))

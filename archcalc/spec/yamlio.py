@@ -8,6 +8,7 @@ import math
 import yaml
 
 from ..errors import SpecError
+from ..i18n import N_, _
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 50              # lists and mappings inside each other; a spec needs fewer than ten
@@ -83,10 +84,10 @@ def _mapping(loader, node):
         try:
             duplicate = key in result
         except TypeError:
-            raise SpecError("a mapping key must be a plain value", line=line, column=key_node.start_mark.column + 1)
+            raise SpecError(_("a mapping key must be a plain value"), line=line, column=key_node.start_mark.column + 1)
         if duplicate:
-            raise SpecError(f"duplicate key '{key}'", line=line, column=key_node.start_mark.column + 1,
-                            hint="each key may appear once in a mapping; remove or rename one")
+            raise SpecError(_("duplicate key '{key}'").format(key=key), line=line, column=key_node.start_mark.column + 1,
+                            hint=_("each key may appear once in a mapping; remove or rename one"))
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
     return result
@@ -128,6 +129,19 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _sequence)
 
 
+# PyYAML's most frequent complaints, in the active language (others are shown as PyYAML words them)
+YAML_PROBLEMS = {
+    "mapping values are not allowed here": N_("mapping values are not allowed here"),
+    "could not find expected ':'": N_("could not find expected ':'"),
+    "found character that cannot start any token": N_("found character that cannot start any token"),
+    "found undefined alias": N_("found undefined alias"),
+    "did not find expected ',' or '}'": N_("did not find expected ',' or '}'"),
+    "did not find expected ',' or ']'": N_("did not find expected ',' or ']'"),
+    "did not find expected key": N_("did not find expected key"),
+    "did not find expected '-' indicator": N_("did not find expected '-' indicator"),
+}
+
+
 def load_yaml(text, file=None):
     """Parse YAML (or JSON) text into LineDict/LineList values; malformed input becomes a SpecError."""
     try:
@@ -137,18 +151,21 @@ def load_yaml(text, file=None):
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = err.problem or str(err)
+        problem = _(YAML_PROBLEMS[problem]) if problem in YAML_PROBLEMS else problem
         context = f" ({err.context})" if err.context else ""
         if err.context_mark and err.problem_mark and "flow" in (err.context or "") \
                 and err.context_mark.line != err.problem_mark.line:
             # An unclosed [ ] or { }: the parser notices on a later line; the mistake is where it opened.
             opener = "{" if "mapping" in err.context else "["
-            context = f" (this '{opener}' is not closed; the parser noticed at line {err.problem_mark.line + 1})"
+            context = " (" + _("this '{opener}' is not closed; the parser noticed at line {line}").format(
+                opener=opener, line=err.problem_mark.line + 1) + ")"
             mark = err.context_mark
-        hint = "check the indentation and that every list item starts with '- ' and every key ends with ':'"
+        hint = _("check the indentation and that every list item starts with '- ' and every key ends with ':'")
         if mark and _character_at(text, mark) == "\t":
-            problem, context, hint = "a tab character", "", "YAML indents with spaces only: replace the tab with spaces"
+            problem, context, hint = (_("a tab character"), "",
+                                      _("YAML indents with spaces only: replace the tab with spaces"))
         raise SpecError(
-            f"malformed YAML: {problem}{context}",
+            _("malformed YAML: {problem}").format(problem=problem + context),
             file=file, line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None, hint=hint,
         ) from None
     except yaml.reader.ReaderError as err:
@@ -157,7 +174,7 @@ def load_yaml(text, file=None):
         raise SpecError(f"malformed YAML: {err.reason} (character {err.character!r})", file=file, line=line,
                         column=column, hint="delete the character; YAML files are printable text") from None
     except yaml.YAMLError as err:
-        raise SpecError(f"malformed YAML: {err}", file=file) from None
+        raise SpecError(_("malformed YAML: {problem}").format(problem=err), file=file) from None
     except RecursionError:
         raise SpecError(f"lists and mappings nested too deep (more than {MAX_DEPTH} levels)", file=file,
                         hint="a spec needs only a few levels: check the brackets") from None

@@ -41,7 +41,7 @@ def run_example(command, folder):
     argv = shlex.split(stages[0])
     if argv[0] != "archcalc":
         raise DocsError(f"a run marker must start with `archcalc`: {command}")
-    env = dict(os.environ, NO_COLOR="1", COLUMNS="100", PYTHONIOENCODING="utf-8")
+    env = dict(os.environ, NO_COLOR="1", COLUMNS="100", PYTHONIOENCODING="utf-8", ARCHCALC_LANG="en")  # --lang ko overrides
     done = subprocess.run([sys.executable, "-m", "archcalc", *argv[1:]], cwd=folder, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     lines = done.stdout.rstrip("\n").split("\n")
