@@ -80,9 +80,16 @@ def test_same_padding_with_even_kernel_keeps_the_padded_copy():
     assert verify(spec, batch=2).ok
 
 
+# Inception-v3's auxiliary head (on by default, as torchvision builds it) batch-normalises a 1×1 map in
+# training, which needs two samples: at batch 1 the eval forward (aux_logits false) is verified, and the
+# head itself is checked against torchvision's model at batch 2 in tests/test_zoo_torchvision.py.
+AT_BATCH_1 = {"inception_v3": {"aux_logits": False}}
+
+
 @pytest.mark.parametrize("name", ZOO)
 def test_zoo_agrees_exactly_at_batch_1(name):
-    result = verify(name, input_shape=REDUCED_INPUT.get(name))      # the deepest and widest at 96×96
+    graph = archcalc.load_spec(name, input_shape=REDUCED_INPUT.get(name), args=AT_BATCH_1.get(name))
+    result = verify(graph)                                           # the deepest and widest at 96×96
     assert result.ok, disagreements(result)
     assert result.totals["params"][0] == result.totals["params"][1] > 0
     assert all(check[1] is not None for layer in result.layers for check in layer.checks.values())
