@@ -214,6 +214,14 @@ def _first_line(err, limit=300):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _device(model):
+    """Where the model's weights are: a model built on the meta device is traced there (shapes only, no
+    memory and no arithmetic)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return None
+
+
 def _trace(model, input_shape, dtype="float"):
     """The fx graph of `model`, and every node's output shape from one real forward pass at batch 1."""
     import torch
@@ -232,7 +240,7 @@ def _trace(model, input_shape, dtype="float"):
         # ShapeProp prints its own traceback to stderr before raising; keep it off the user's terminal.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(traced).propagate(torch.zeros((1, *input_shape), dtype=torch.float32 if dtype == "float"
-                                                    else getattr(torch, dtype)))
+                                                    else getattr(torch, dtype), device=_device(model)))
     except Exception as err:  # noqa: BLE001
         cause = err.__cause__ if err.__cause__ is not None and str(err).startswith("ShapeProp error") else err
         raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: "

@@ -72,6 +72,22 @@ class GlobalMaxPool3d(GlobalMaxPool):
     pass
 
 
+class Functional(nn.Module):
+    """A layer the model writes as a call, torch.nn.functional.<name>(x, ...): no module type for the
+    tools that hook modules (thop, ptflops) to see, as in the model it came from."""
+
+    def __init__(self, name, *args, **kwargs):
+        super().__init__()
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def forward(self, x):
+        return getattr(nn.functional, self.name)(x, *self.args, **self.kwargs)
+
+    def __repr__(self):
+        given = [repr(self.name), *(repr(a) for a in self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())]
+        return f"Functional({', '.join(given)})"
+
+
 # ---- sequences and transformers (layers/embedding.py, attention.py, tensor_ops.py, norm.py)
 
 class _Source(nn.Module):
