@@ -31,6 +31,9 @@ class Dense(Layer):
     options = {
         "units": Option(integer(1), required=True, aliases=("out_features", "features"), doc="n_out"),
         "bias": Option(boolean, default=True, aliases=("use_bias",), doc="add a learned bias per unit"),
+        "last_axis": Option(boolean, default=False,
+                            doc="act on the last axis of an input of any rank, at every position, as torch's "
+                                "Linear does on a channels-last (H, W, C) map (ConvNeXt's pointwise layers)"),
     }
 
     @classmethod
@@ -38,17 +41,19 @@ class Dense(Layer):
         return {"units": m.out_features, **cls.non_default(bias=m.bias is not None)}
 
     def inputs(self, ins):
-        if len(ins[0]) > 2:
+        if len(ins[0]) > 2 and not self.last_axis:
             raise LayerError(
                 f"dense needs a vector or a (tokens, features) sequence, but its input is a feature map of shape "
                 f"{tuple(ins[0])}",
-                hint="add `- flatten` (or a global pooling layer) before it",
+                hint="add `- flatten` (or a global pooling layer) before it; or, for a map permuted to "
+                     "channels last, `last_axis: true`",
             )
         return ins[0][-1]
 
     def positions(self, ins):
-        """1 for a vector; the tokens of a sequence, each multiplied by the same weight."""
-        return ins[0][0] if len(ins[0]) == 2 else 1
+        """1 for a vector; the tokens of a sequence (or the positions of a `last_axis` map), each multiplied by
+        the same weight."""
+        return numel(ins[0][:-1])
 
     def output_shape(self, ins):
         self.inputs(ins)
@@ -88,7 +93,7 @@ class Dense(Layer):
 
     def explain(self, ins, out):
         n_in = self.inputs(ins)
-        if len(ins[0]) == 2:
+        if len(ins[0]) >= 2:
             return self.explain_sequence(ins, out)
         steps = [Step("output", "n_out", "", out)]
         if self.bias:
@@ -101,7 +106,7 @@ class Dense(Layer):
                         weights_flops_step(self, ins, out, "n_out", self.units)]
 
     def explain_sequence(self, ins, out):
-        n, n_in = ins[0]
+        n, n_in = self.positions(ins), ins[0][-1]
         params = (Step("params", "(n_in + 1)·n_out", f"({n_in} + 1)·{self.units}", self.params(ins),
                        "one weight shared by every token") if self.bias else
                   Step("params", "n_in·n_out", f"{n_in}·{self.units}", self.params(ins), "no bias (bias: false)"))

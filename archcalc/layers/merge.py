@@ -143,14 +143,20 @@ class Multiply(_Merge):
     aliases = ("mul", "scale")
 
     def output_shape(self, ins):
+        """Inputs of one shape, a (C,) vector scaling the channels of a (C, *spatial) map, or shapes of one
+        rank that broadcast (a (C, 1, 1) gate times a (C, H, W) map, as torchvision's SqueezeExcitation)."""
         out = max(ins, key=len)
         for shape in ins:
-            if shape != out and not (len(shape) == 1 and shape[0] == out[0]):
-                raise LayerError(
-                    f"multiply needs inputs of one shape, or a ({out[0]},) vector to scale channels; got "
-                    f"{self.listed(ins)}",
-                    hint="make the scaling branch end in dense with as many units as the map has channels",
-                )
+            if shape == out or (len(shape) == 1 and shape[0] == out[0]):
+                continue
+            if len(shape) == len(out) and all(a == b or 1 in (a, b) for a, b in zip(shape, out)):
+                out = tuple(max(a, b) for a, b in zip(shape, out))
+                continue
+            raise LayerError(
+                f"multiply needs inputs of one shape, a ({out[0]},) vector to scale channels, or shapes that "
+                f"broadcast; got {self.listed(ins)}",
+                hint="make the scaling branch end in dense with as many units as the map has channels",
+            )
         return out
 
     def explain(self, ins, out):

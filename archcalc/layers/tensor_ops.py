@@ -518,3 +518,47 @@ class DropPath(Layer):
         return [self.same_shape_step(out), self.no_params_step(),
                 Step("FLOPs", "", "", 0, f"inference: an identity (training drops a sample's branch with p = "
                                          f"{self.rate:g})")]
+
+
+@register
+class ChannelShuffle(Layer):
+    """ShuffleNet's channel shuffle: the C channels, read as `groups` groups of C/groups, are interleaved
+    (view as (g, C/g, …), swap the two, flatten back). A copy, not a view; no parameters, no FLOPs."""
+
+    type_name = "channel_shuffle"
+    example = {"input": [6, 4, 4], "before": [{"conv2d": {"filters": 6, "kernel": 1}}], "options": {"groups": 2}}
+    aliases = ("channelshuffle", "shuffle_channels")
+    kind = Kind.RESHAPE
+    counting = counted_as()
+    torch_modules = ("ChannelShuffle",)
+    torch_functions = ("channel_shuffle", "native_channel_shuffle")
+    primary = "groups"
+    options = {"groups": Option(integer(1), required=True, doc="g: channels are read as g groups and interleaved")}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return {"groups": m.groups}
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return {"groups": call.arg(1, "groups")}, (0,)
+
+    def output_shape(self, ins):
+        shape = ins[0]
+        if len(shape) < 2:
+            raise LayerError(f"channel_shuffle needs a (C, *spatial) map, got {tuple(shape)}",
+                             hint="shuffle the channels of a convolution's output")
+        if shape[0] % self.groups:
+            raise LayerError(f"channel_shuffle: {shape[0]} channels do not split into {self.groups} groups",
+                             hint=f"use a number of groups that divides {shape[0]}")
+        return tuple(shape)
+
+    def torch_module(self, ins):
+        from torch import nn
+        return nn.ChannelShuffle(self.groups)
+
+    def explain(self, ins, out):
+        return [self.same_shape_step(out, f"the same shape: channel i·{ins[0][0] // self.groups} + j moves to "
+                                          f"j·{self.groups} + i"),
+                self.no_params_step(),
+                Step("FLOPs", "", "", 0, "a permuted copy: nothing is computed")]
