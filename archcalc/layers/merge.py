@@ -3,7 +3,7 @@ from ..errors import LayerError, Unsupported
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
-from .base import Kind, Layer, Option, Saved, Step, dims, keep_input
+from .base import PASS_THROUGH, Kind, Layer, Option, Saved, Step, dims, keep_input
 
 
 class _Merge(Layer):
@@ -89,6 +89,8 @@ class Concat(_Merge):
 
     @classmethod
     def from_torch_call(cls, call):
+        if len(call.input_shapes) == 1:
+            return PASS_THROUGH          # torch.cat([x]): DenseNet's first layer joins one tensor
         dim = call.arg(1, "dim", 0)
         rank = len(call.input_shapes[0])
         if dim % rank == 0:

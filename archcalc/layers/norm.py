@@ -184,7 +184,8 @@ class LayerNorm(_SampleNorm):
     counting = counted_as(fvcore=_per_element(4, "aten::layer_norm: 5 per element (4 without affine)", 5),
                           thop=_per_element(2, "4 per element (2 without elementwise_affine)", 4),
                           ptflops=_per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"))
-    torch_modules = ("LayerNorm", "LayerNormChannelsFirst")
+    # torchvision's ConvNeXt LayerNorm2d: an nn.LayerNorm over the channels of an (N, C, H, W) map
+    torch_modules = ("LayerNorm", "LayerNormChannelsFirst", "torchvision.models.convnext:LayerNorm2d")
     torch_functions = ("layer_norm",)
     options = {
         "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon", "layer_norm_eps")),
@@ -197,8 +198,8 @@ class LayerNorm(_SampleNorm):
     @classmethod
     def from_torch_module(cls, m):
         from torch import nn
-        channels_first = not isinstance(m, nn.LayerNorm)
-        norm = m.norm if channels_first else m
+        channels_first = not isinstance(m, nn.LayerNorm) or type(m).__name__ == "LayerNorm2d"
+        norm = getattr(m, "norm", m)
         given = {"eps": norm.eps, "affine": norm.elementwise_affine, "axes": len(norm.normalized_shape),
                  "channels_first": channels_first}
         if norm.elementwise_affine:
