@@ -232,7 +232,8 @@ class LayerScale(Layer):
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("layerscale",)
     kind = Kind.OTHER
-    counting = counted_as(thop=_THOP_NONE)
+    counting = counted_as(thop=_THOP_NONE, torchinfo=Rule(ZERO.count, "0: its learned tensor is not named weight or "
+                                                                     "bias (torchinfo counts only those)"))
     torch_modules = ("LayerScale",)
     options = {
         "channels_first": Option(boolean, default=False, doc="scale axis 0 (channels) of a map, not the last axis"),
