@@ -255,6 +255,8 @@ def _tracer():
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, module, qualified_name):
             kind = type(module)
+            if getattr(kind, "traced_through", False):
+                return False            # torch_modules.Functional: the call it makes is the layer
             return (kind.__module__ == torch_modules.__name__ or kind in leaves
                     or any(base in leaves and kind.forward is base.forward for base in kind.__mro__[1:])
                     or super().is_leaf_module(module, qualified_name))

@@ -74,7 +74,10 @@ class GlobalMaxPool3d(GlobalMaxPool):
 
 class Functional(nn.Module):
     """A layer the model writes as a call, torch.nn.functional.<name>(x, ...): no module type for the
-    tools that hook modules (thop, ptflops) to see, as in the model it came from."""
+    tools that hook modules (thop, ptflops) to see, as in the model it came from. from-torch traces
+    through it, to the call."""
+
+    traced_through = True
 
     def __init__(self, name, *args, **kwargs):
         super().__init__()
@@ -163,7 +166,8 @@ class LayerNormChannelsFirst(_Source):
         super().__init__(channels, eps, elementwise_affine, bias)
         # its own weight and bias and F.layer_norm, as torchvision's LayerNorm2d: no nn.LayerNorm child for
         # thop's and ptflops's module hooks to count
-        self.channels, self.eps = channels, eps
+        self.channels, self.eps, self.elementwise_affine = channels, eps, elementwise_affine
+        self.normalized_shape = (channels,)
         self.weight = nn.Parameter(torch.ones(channels)) if elementwise_affine else None
         self.bias = nn.Parameter(torch.zeros(channels)) if elementwise_affine and bias else None
 
