@@ -197,3 +197,47 @@ def test_a_call_counts_as_the_tools_count_a_call():
     assert (pool("thop", True), pool("thop", False)) == (0, (49 + 1) * 1280)
     assert (pool("ptflops", True), pool("ptflops", False)) == (62_720, 2 * 62_720)
     assert pool("fvcore", True) == pool("fvcore", False) == 62_720
+
+
+# ---- the command line on torchvision's own builders
+
+def test_a_model_returning_named_outputs_needs_take(tmp_path):
+    from conftest import cli
+    out = tmp_path / "googlenet.yaml"
+    refused = cli("from-torch", "torchvision.models:googlenet", "--input", "3x64x64", "-o", out)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "returns GoogLeNetOutputs of 3 outputs (logits, aux_logits2, aux_logits1)" in refused.stderr
+    assert "--take logits" in refused.stderr and not out.exists()
+    taken = cli("from-torch", "torchvision.models:googlenet", "--input", "3x64x64", "--take", "logits", "-o", out)
+    assert taken.returncode == 0, taken.stderr
+    # torchvision's documented 6,624,904 + the two auxiliary heads the training-mode model holds:
+    # (128·512 + 2·128 + 2,049·1,024 + 1,025·1,000) + (128·528 + 2·128 + 2,049·1,024 + 1,025·1,000)
+    # = 3,188,968 + 3,191,016
+    assert archcalc.analyze(str(out)).totals.params == 6_624_904 + 3_188_968 + 3_191_016
+    assert "relu: {name: relu, functional: true}" in out.read_text()        # BasicConv2d calls F.relu
+    wrong = cli("from-torch", "torchvision.models:googlenet", "--input", "3x64x64", "--take", "aux")
+    assert wrong.returncode == 2 and "has no output 'aux'" in wrong.stderr
+
+
+def test_a_spec_archcalc_cannot_read_back_is_never_written(tmp_path, monkeypatch):
+    """What densenet121 did before torch.cat of one tensor passed through: a concat with one input, which
+    from-torch wrote with exit status 0. The check that summarizes its own output catches any such case."""
+    from torch import nn
+
+    from archcalc.layers import merge
+
+    class OneCat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+
+        def forward(self, x):
+            return torch.cat([self.conv(x)], 1)
+
+    def old_rule(cls, call):       # the mapping from before the fix: a concat of what it was given
+        return {}, tuple(range(len(call.input_shapes)))
+    monkeypatch.setattr(merge.Concat, "from_torch_call", classmethod(old_rule))
+    with pytest.raises(archcalc.SpecError, match="archcalc cannot read the spec it wrote: .*concat takes at least 2"):
+        from_torch(OneCat(), "3x8x8")
+    monkeypatch.undo()
+    assert [next(iter(e)) for e in from_torch(OneCat(), "3x8x8")["layers"]] == ["conv2d"]
