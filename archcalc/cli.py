@@ -429,8 +429,11 @@ def serve(spec, port, no_browser, verbose):
 @click.option("--input", "input_shape", metavar="SHAPE", required=True,
               help="Input without batch: 3x224x224, 784 for a vector, 128:int64 for 128 token ids.")
 @click.option("--name", help="The spec's name (default: the model's class name).")
+@click.option("--take", metavar="OUTPUT", default=None,
+              help="For a model returning a dict, a named tuple or a tuple: the output to keep (a key, a "
+                   "field name or an index), e.g. --take logits.")
 @output_option
-def from_torch(target, input_shape, name, output):
+def from_torch(target, input_shape, name, take, output):
     """Write a spec for a PyTorch model, traced with torch.fx.
 
     Imports PACKAGE.MODULE and calls CALLABLE with no arguments (a function, a class, or a
@@ -441,12 +444,14 @@ def from_torch(target, input_shape, name, output):
     Example:
       archcalc from-torch mypackage.models:build_net --input 3x224x224 -o net.yaml
       archcalc from-torch mypackage.lm:build --input 128:int64 -o lm.yaml
+      archcalc from-torch torchvision.models:googlenet --input 3x224x224 --take logits
       archcalc summarize net.yaml
     """
     from .bridges.from_torch import from_torch as convert
     from .bridges.from_torch import load_callable, to_yaml
-    spec = convert(load_callable(target), input_shape, name=name, source=f"from-torch {target}")
-    emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}"), output)
+    spec = convert(load_callable(target), input_shape, name=name, source=f"from-torch {target}", take=take)
+    taken = f" --take {take}" if take is not None else ""
+    emit(to_yaml(spec, header=f"Written by archcalc from-torch {target} --input {input_shape}{taken}"), output)
 
 
 @main.command()

@@ -139,5 +139,5 @@ def test_every_unsupported_operation_is_listed_once():
         from_torch(Recurrent(), "8x4x2")
     message = str(caught.value)
     assert "rnn (torch.nn.LSTM): LSTM(batch_first=False)" in message   # even though its input already failed
-    assert "reads the parameter or buffer 'scale'" in message
+    assert "reads the parameter 'scale' directly" in message
     assert "getitem" not in message                                  # follow-on indexing is not noise

@@ -52,7 +52,9 @@ def _module_table():
     table = {nn.Identity: None}                  # None: forwards its input
     for cls in layer_types():
         for name in cls.torch_modules:
-            table[_torch_class(name, nn, torch_modules)] = cls
+            module_class = _torch_class(name, nn, torch_modules)
+            if module_class is not None:
+                table[module_class] = cls
     return table
 
 
@@ -60,6 +62,11 @@ def _torch_class(name, nn, torch_modules):
     """'Conv2d' in torch.nn, 'Add' in archcalc's own torch modules, or 'package.module:Class' (a plugin's)."""
     if ":" in name:
         module, _, attribute = name.partition(":")
+        if module.startswith("torchvision."):       # torchvision's own blocks, when it is installed
+            try:
+                return getattr(importlib.import_module(module), attribute, None)
+            except ImportError:
+                return None
         return getattr(importlib.import_module(module), attribute)
     return getattr(nn, name, None) or getattr(torch_modules, name)
 
@@ -93,6 +100,16 @@ def _readable(node, modules):
     return f"{node.name} ({module + '.' if module else ''}{_function_name(node)})"
 
 
+def _parameter_table():
+    """Op name -> the layer classes that a call combining an activation with a learned tensor (read directly,
+    not through a module) may be: `x + self.pos_embedding`, `self.layer_scale * x`, `cat([token, x])`."""
+    table = {}
+    for cls in layer_types():
+        for name in cls.torch_parameter_ops:
+            table.setdefault(name, []).append(cls)
+    return table
+
+
 class _Converter:
     def __init__(self, modules, shapes):
         self.modules = modules
@@ -100,6 +117,28 @@ class _Converter:
         self.module_types = _module_table()
         self.passed = {}              # fx node -> the node whose value it forwards (an item of a tuple)
         self.function_types = _function_table()
+        self.parameter_types = _parameter_table()
+
+    def with_parameter(self, node, learned):
+        """(type, options, [the activation]) for a call that combines one activation with a learned tensor;
+        `learned` maps fx node names to the get_attr node of the Parameter they are (or expand/view)."""
+        tensors = self.positional_tensors(node)
+        mine = [i for i, arg in enumerate(tensors) if arg.name in learned]
+        others = [arg for arg in tensors if arg.name not in learned]
+        name = _function_name(node).lower()
+        if len(mine) != 1 or len(others) != 1:
+            raise Unsupported("combines learned tensors read directly in a way archcalc has no layer for")
+        parameter = learned[tensors[mine[0]].name]
+        call = TorchCall(name, tuple(node.args), dict(node.kwargs), tuple(self.shapes[a.name] for a in tensors),
+                         self.shapes[node.name])
+        reasons = []
+        for cls in self.parameter_types.get(name, ()):
+            try:
+                return cls.type_name, cls.from_torch_parameter(call, self.shapes[parameter.name], mine[0]), others
+            except Unsupported as reason:
+                reasons.append(str(reason))
+        raise Unsupported("; ".join(reasons) or f"reads the learned tensor '{parameter.target}' directly "
+                          f"({name} of it and an activation has no archcalc layer)")
 
     def convert(self, node):
         """(archcalc type, options, tensor inputs), _PASS, _Alias, or None for a value that is not a tensor."""
@@ -109,15 +148,14 @@ class _Converter:
         inputs = self.positional_tensors(node)     # sdpa(q, q, v), or a module called on x twice: repeats kept
         piece = self.piece(node)
         if piece is not None:
-            return piece
+            return None if piece is _DROP else piece
         if node.op == "call_module":
             module = self.modules[node.target]
-            if type(module) not in self.module_types:
-                raise Unsupported("no archcalc layer type for it")
-            cls = self.module_types[type(module)]
+            cls = self.module_class(module)
             if cls is not None and cls.max_inputs is not None and len(inputs) > cls.max_inputs:
                 inputs = self.tensor_inputs(node)      # attention(x, x, x): one tensor, given as q, k and v
-            return _PASS if cls is None else (cls.type_name, cls.from_torch_module(module), inputs)
+            return _PASS if cls is None else (
+                cls.type_name, cls.from_torch_module_with(module, tuple(self.shapes[a.name] for a in inputs)), inputs)
         if self.shapes.get(node.name) is None:
             return None       # a size or other plain value that feeds a reshape
         name = _function_name(node).lower()
@@ -134,6 +172,17 @@ class _Converter:
         options, reads = answer
         return cls.type_name, options, [inputs[i] for i in reads]
 
+    def module_class(self, module):
+        """The layer class of a module: its own type's, or a base class's when the module keeps that
+        class's forward (a subclass that only adds attributes)."""
+        kind = type(module)
+        if kind in self.module_types:
+            return self.module_types[kind]
+        for base in kind.__mro__[1:]:
+            if base in self.module_types and kind.forward is base.forward:
+                return self.module_types[base]
+        raise Unsupported("no archcalc layer type for it")
+
     def piece(self, node):
         """`out[i]` of a call that returns several tensors: a module's tuple (nn.MultiheadAttention's
         (output, weights)) gives its first item through; a split or chunk becomes that piece's layer."""
@@ -143,6 +192,8 @@ class _Converter:
         if not hasattr(producer, "op") or self.shapes.get(producer.name) is not None:
             return None
         if producer.op == "call_module":
+            if index != 0 and not node.users:
+                return _DROP          # `x, _ = self.self_attention(x, x, x)`: the weights nobody reads
             if index != 0:
                 raise Unsupported(f"item {index} of {producer.target}'s outputs; archcalc keeps the first")
             self.passed[node.name] = producer
@@ -203,7 +254,11 @@ def _tracer():
 
     class Tracer(torch.fx.Tracer):
         def is_leaf_module(self, module, qualified_name):
-            return (type(module).__module__ == torch_modules.__name__ or type(module) in leaves
+            kind = type(module)
+            if getattr(kind, "traced_through", False):
+                return False            # torch_modules.Functional: the call it makes is the layer
+            return (kind.__module__ == torch_modules.__name__ or kind in leaves
+                    or any(base in leaves and kind.forward is base.forward for base in kind.__mro__[1:])
                     or super().is_leaf_module(module, qualified_name))
     return Tracer()
 
@@ -212,6 +267,14 @@ def _first_line(err, limit=300):
     """An exception as one short line: torch's messages can carry whole node dumps."""
     text = (str(err).strip().splitlines() or [type(err).__name__])[0]
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _device(model):
+    """Where the model's weights are: a model built on the meta device is traced there (shapes only, no
+    memory and no arithmetic)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return None
 
 
 def _trace(model, input_shape, dtype="float"):
@@ -232,7 +295,7 @@ def _trace(model, input_shape, dtype="float"):
         # ShapeProp prints its own traceback to stderr before raising; keep it off the user's terminal.
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(traced).propagate(torch.zeros((1, *input_shape), dtype=torch.float32 if dtype == "float"
-                                                    else getattr(torch, dtype)))
+                                                    else getattr(torch, dtype), device=_device(model)))
     except Exception as err:  # noqa: BLE001
         cause = err.__cause__ if err.__cause__ is not None and str(err).startswith("ShapeProp error") else err
         raise SpecError(f"{type(model).__name__} does not run on an input of shape {tuple(input_shape)}: "
@@ -258,11 +321,50 @@ def split_dtype(input_shape, dtype=None):
     return input_shape, dtype
 
 
-def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
+def _attribute(root, target):
+    value = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _pick_output(value, take, model_name):
+    """The output node of a model that returns a dict, a named tuple or a tuple: `take` names it (a key, a
+    field or an index); a model returning one tensor needs none."""
+    import torch.fx
+    built = getattr(value, "target", None)
+    if isinstance(value, torch.fx.Node) and isinstance(built, type) and hasattr(built, "_fields"):
+        value = built(*value.args, **value.kwargs)     # fx records a named tuple as a call of its class
+    if isinstance(value, torch.fx.Node) and take is None:
+        return value
+    if isinstance(value, dict):
+        choices = {str(k): v for k, v in value.items()}
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):
+        choices = dict(zip(value._fields, value))
+        choices.update({str(i): v for i, v in enumerate(value)})
+    elif isinstance(value, (tuple, list)):
+        choices = {str(i): v for i, v in enumerate(value)}
+    else:
+        choices = {}
+    if take is None:
+        names = [k for k in choices if not k.isdigit()] or list(choices)
+        raise SpecError(f"{model_name} returns {type(value).__name__} of {len(value) if choices else 0} outputs "
+                        f"({', '.join(names)}); from-torch writes one", hint=f"name the one to keep: --take "
+                        f"{names[0] if names else 0}")
+    if str(take) not in choices:
+        raise SpecError(f"{model_name} has no output {take!r}", hint=f"outputs: {', '.join(choices)}")
+    return choices[str(take)]
+
+
+def from_torch(model, input_shape, *, name=None, source=None, dtype=None, take=None):
     """A spec (a plain dict, ready for archcalc.analyze or to_yaml) equivalent to `model`.
 
     `input_shape` is (channels, height, width), (tokens, features), (features,) or token ids (tokens,),
-    without batch, or "3x224x224"; token ids take dtype="int64" (or "128:int64").
+    without batch, or "3x224x224"; token ids take dtype="int64" (or "128:int64"). A model that returns a
+    dict, a named tuple or a tuple keeps the output `take` (a key, a field name or an index). A model
+    built on the meta device (`with torch.device("meta"): model = build()`) is traced there: no memory
+    and no arithmetic. The spec is read back with archcalc before it is returned: one archcalc cannot
+    read is an error, never an answer.
     """
     torch = _torch()
     input_shape, dtype = split_dtype(input_shape, dtype)
@@ -273,6 +375,8 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
     layers, problems, last = [], [], INPUT
     failed = set()        # nodes reported, and everything computed from them
     weights = {}          # id of a module's weight Parameter -> the spec name of the first layer holding it
+    learned = {}          # fx node name -> the get_attr node of the Parameter it is (or an expand/view of it)
+    used = set()          # the learned tensors a layer took
     output = None
     for node in traced.graph.nodes:
         if node.op == "placeholder":
@@ -288,11 +392,23 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
             failed.add(node.name)
             continue
         if node.op == "get_attr":
-            problems.append(f"{node.name} (reads the parameter or buffer '{node.target}' directly)")
-            failed.add(node.name)
+            if isinstance(_attribute(traced, node.target), torch.nn.Parameter):
+                learned[node.name] = node         # a layer that reads it (x + pos_embedding) takes it
+            else:
+                problems.append(f"{node.name} (reads the buffer '{node.target}' directly)")
+                failed.add(node.name)
+            continue
+        reads_learned = [arg for arg in node.all_input_nodes if arg.name in learned]
+        if reads_learned and not any(converter.is_tensor(arg) and arg.name not in learned
+                                     for arg in node.all_input_nodes):
+            learned[node.name] = learned[reads_learned[0].name]      # class_token.expand(n, -1, -1)
             continue
         try:
-            converted = converter.convert(node)
+            if reads_learned:
+                converted = converter.with_parameter(node, learned)
+                used.update(learned[arg.name].name for arg in reads_learned)
+            else:
+                converted = converter.convert(node)
         except Unsupported as reason:
             problems.append(f"{_readable(node, converter.modules)}: {reason}")
             failed.add(node.name)
@@ -326,10 +442,14 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
             entry["tie"] = owner
         layers.append({type_name: entry})
         alias[node.name] = last = spec_name
+    problems += [f"{node.name} (reads the parameter '{node.target}' directly, in an operation archcalc has no "
+                 "layer for)" for node in {id(n): n for n in learned.values()}.values()
+                 if node.name not in used and node.name not in failed and node.users]
     if problems:
         listed = "\n  ".join(problems)
         raise SpecError(f"{len(problems)} operation(s) in {type(model).__name__} have no archcalc equivalent:\n  "
                         f"{listed}", hint="archcalc reads standard torch.nn layers; see `archcalc layers`")
+    output = _pick_output(output, take, type(model).__name__)
     if not isinstance(output, torch.fx.Node) or alias.get(output.name) != last or not layers:
         raise SpecError(f"{type(model).__name__} must return one tensor computed by its last layer",
                         hint="from-torch handles single-output models")
@@ -338,7 +458,20 @@ def from_torch(model, input_shape, *, name=None, source=None, dtype=None):
     if source:
         spec["source"] = source
     spec["layers"] = layers
+    _read_back(spec, type(model).__name__)
     return spec
+
+
+def _read_back(spec, model_name):
+    """Summarize the spec as any user would: one that archcalc rejects is from-torch's failure, said so."""
+    from ..analysis.analyzer import analyze
+    try:
+        analyze(spec)
+    except SpecError as err:
+        raise SpecError(f"from-torch mapped every operation of {model_name}, but archcalc cannot read the spec "
+                        f"it wrote: {str(err).splitlines()[0]}",
+                        hint="a from-torch defect for this model: please report it with the model; nothing was "
+                             "written") from None
 
 
 def _add_parts(layers, parts, base, refs, last):

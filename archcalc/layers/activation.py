@@ -2,6 +2,7 @@
 from .shapes import numel
 from .counting import INPUT_ELEMENTS, ZERO, Rule, counted_as, times
 from .registry import register
+from .functional import FUNCTIONAL, functional_module, module_or_call
 from ..errors import LayerError, Unsupported
 from .base import Kind, Layer, Option, Saved, Step, dims, integer, keep_input, keep_output, number
 
@@ -49,8 +50,16 @@ class Activation(Layer):
 @register
 class ReLU(Activation):
     type_name, torch_name = "relu", "ReLU"
-    counting = counted_as(ptflops=TWICE)
+    counting = counted_as(ptflops=module_or_call(TWICE, FUNCTIONAL_ONLY))
     saves_output = True
+    options = {"functional": FUNCTIONAL}    # torchvision's BasicConv2d and DenseNet call F.relu
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return {"functional": True}, (0,)
+
+    def torch_module(self, ins):
+        return functional_module("relu") if self.functional else super().torch_module(ins)
 
 
 @register

@@ -302,6 +302,7 @@ class Layer:
     imported_as = ""                 # the type from-torch reads its torch module back as (None: it vanishes)
     torch_modules = ()               # torch.nn (or layers.torch_modules) class names imported as this type
     torch_functions = ()             # functions and Tensor methods fx records that import as this type
+    torch_parameter_ops = ()         # ops that combine an activation with a learned tensor read directly
     eval_identity = False            # in eval mode it returns its input tensor (dropout)
     inplace_capable = False          # may overwrite its input (element-wise activations, with --inplace)
     gradient_passes_through = False  # its inputs' gradients are its output's gradient or slices of it (add, concat)
@@ -403,6 +404,19 @@ class Layer:
         """(options, indices of the tensor inputs it reads) for a TorchCall listed in
         `torch_functions`, or PASS_THROUGH; raise Unsupported for what archcalc cannot express."""
         return {}, (0,)
+
+    @classmethod
+    def from_torch_module_with(cls, module, input_shapes):
+        """`from_torch_module`, for a type whose options also depend on the shapes (with batch) the module
+        was called on; the default reads the module alone."""
+        return cls.from_torch_module(module)
+
+    @classmethod
+    def from_torch_parameter(cls, call, shape, index):
+        """Options for a call in `torch_parameter_ops` that combines the activation with a learned tensor
+        of `shape` (with its leading 1s) the model reads directly (`x + self.pos_embedding`), the tensor
+        being argument `index`; raise Unsupported when this type is not that."""
+        raise Unsupported("not this layer type")
 
     # ---- analysis hooks
 

@@ -41,6 +41,12 @@ class Dense(Layer):
     def from_torch_module(cls, m):
         return {"units": m.out_features, **cls.non_default(bias=m.bias is not None)}
 
+    @classmethod
+    def from_torch_module_with(cls, m, input_shapes):
+        """nn.Linear on a channels-last map (N, H, W, C): `last_axis: true`."""
+        options = cls.from_torch_module(m)
+        return {**options, "last_axis": True} if input_shapes and len(input_shapes[0]) > 3 else options
+
     def inputs(self, ins):
         if len(ins[0]) > 2 and not self.last_axis:
             raise LayerError(

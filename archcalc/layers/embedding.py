@@ -128,6 +128,16 @@ class PositionEmbedding(_Table):
     def from_torch_module(cls, m):
         return {"length": m.weight.shape[0], **_id_buffer(cls, m)}
 
+    torch_parameter_ops = ("add", "add_", "iadd")     # x + self.pos_embedding (torchvision's ViT)
+
+    @classmethod
+    def from_torch_parameter(cls, call, shape, index):
+        """x + P, P a learned (1, length, d) tensor as large as the sequence."""
+        tokens = call.output_shape
+        if len(shape) != 3 or shape[0] != 1 or tuple(shape) != tuple(tokens):
+            raise Unsupported(f"a learned tensor of shape {tuple(shape)} added to a {tuple(tokens)} sequence")
+        return {"length": shape[1]} if shape[1] != tokens[1] else {}
+
     def rows(self, ins):
         tokens = _sequence(self, ins)[0]
         length = self.length or tokens
@@ -186,6 +196,15 @@ class ClassToken(Layer):
     def from_torch_module(cls, m):
         return {}
 
+    torch_parameter_ops = ("cat",)     # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+
+    @classmethod
+    def from_torch_parameter(cls, call, shape, index):
+        if index != 0 or len(shape) != 3 or tuple(shape[:2]) != (1, 1) or call.arg(1, "dim", 0) not in (1, -2):
+            raise Unsupported(f"a learned tensor of shape {tuple(shape)} joined to a sequence other than as "
+                              "its first token")
+        return {}
+
     def output_shape(self, ins):
         tokens, features = _sequence(self, ins)
         return (tokens + 1, features)
@@ -213,7 +232,8 @@ class LayerScale(Layer):
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("layerscale",)
     kind = Kind.OTHER
-    counting = counted_as(thop=_THOP_NONE)
+    counting = counted_as(thop=_THOP_NONE, torchinfo=Rule(ZERO.count, "0: its learned tensor is not named weight or "
+                                                                     "bias (torchinfo counts only those)"))
     torch_modules = ("LayerScale",)
     options = {
         "channels_first": Option(boolean, default=False, doc="scale axis 0 (channels) of a map, not the last axis"),
@@ -223,6 +243,17 @@ class LayerScale(Layer):
     @classmethod
     def from_torch_module(cls, m):
         return cls.non_default(channels_first=m.channels_first)
+
+    torch_parameter_ops = ("mul", "mul_", "imul")     # self.layer_scale * x (torchvision's ConvNeXt: (C, 1, 1))
+
+    @classmethod
+    def from_torch_parameter(cls, call, shape, index):
+        x = call.output_shape
+        if len(shape) == 1 and shape[0] == x[-1]:
+            return {}
+        if len(shape) == len(x) - 1 and shape[0] == x[1] and set(shape[1:]) == {1}:
+            return {"channels_first": True}
+        raise Unsupported(f"a learned tensor of shape {tuple(shape)} multiplying a {tuple(x)} tensor")
 
     def scaled(self, ins):
         return ins[0][0] if self.channels_first else ins[0][-1]

@@ -4,7 +4,7 @@ from ..i18n import _
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
-from .base import Kind, Layer, Option, Saved, Step, dims, keep_input
+from .base import PASS_THROUGH, Kind, Layer, Option, Saved, Step, dims, keep_input
 
 
 class _Merge(Layer):
@@ -90,6 +90,8 @@ class Concat(_Merge):
 
     @classmethod
     def from_torch_call(cls, call):
+        if len(call.input_shapes) == 1:
+            return PASS_THROUGH          # torch.cat([x]): DenseNet's first layer joins one tensor
         dim = call.arg(1, "dim", 0)
         rank = len(call.input_shapes[0])
         if dim % rank == 0:

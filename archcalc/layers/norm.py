@@ -143,6 +143,12 @@ def _per_element(factor, text, affine_factor=None):
     return Rule(count, text)
 
 
+def _unless_channels_first(rule, hooked):
+    """A tool that hooks nn.LayerNorm: torchvision's LayerNorm2d (channels_first) is a subclass it does not know."""
+    return Rule(lambda layer, *args: 0 if layer.channels_first else rule.count(layer, *args),
+                f"{rule.text}; channels_first: 0 (torchvision's LayerNorm2d is not {hooked})")
+
+
 class _SampleNorm(Layer):
     """Normalise with statistics of each sample: (x − mean)/√(var + ε), then γ·x̂ + β when affine.
     archcalc counts 5 FLOPs per element to normalise (mean: 1 add; subtract; square and add for the
@@ -185,9 +191,13 @@ class LayerNorm(_SampleNorm):
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("layer_norm", "layernormalization", "layer_normalization", "ln")
     counting = counted_as(fvcore=_per_element(4, "aten::layer_norm: 5 per element (4 without affine)", 5),
-                          thop=_per_element(2, "4 per element (2 without elementwise_affine)", 4),
-                          ptflops=_per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"))
-    torch_modules = ("LayerNorm", "LayerNormChannelsFirst")
+                          thop=_unless_channels_first(
+                              _per_element(2, "4 per element (2 without elementwise_affine)", 4), "nn.LayerNorm"),
+                          ptflops=_unless_channels_first(
+                              _per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"),
+                              "nn.LayerNorm, and F.layer_norm is not patched"))
+    # torchvision's ConvNeXt LayerNorm2d: an nn.LayerNorm over the channels of an (N, C, H, W) map
+    torch_modules = ("LayerNorm", "LayerNormChannelsFirst", "torchvision.models.convnext:LayerNorm2d")
     torch_functions = ("layer_norm",)
     options = {
         "eps": Option(number(minimum=0), default=1e-5, aliases=("epsilon", "layer_norm_eps")),
@@ -200,8 +210,8 @@ class LayerNorm(_SampleNorm):
     @classmethod
     def from_torch_module(cls, m):
         from torch import nn
-        channels_first = not isinstance(m, nn.LayerNorm)
-        norm = m.norm if channels_first else m
+        channels_first = not isinstance(m, nn.LayerNorm) or type(m).__name__ == "LayerNorm2d"
+        norm = getattr(m, "norm", m)
         given = {"eps": norm.eps, "affine": norm.elementwise_affine, "axes": len(norm.normalized_shape),
                  "channels_first": channels_first}
         if norm.elementwise_affine:

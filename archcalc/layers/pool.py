@@ -5,9 +5,13 @@ from ..i18n import _
 from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
 from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
+from .functional import FUNCTIONAL, functional_module, module_or_call
 from .shapes import Window, numel
 
 TWICE = times(INPUT_ELEMENTS, 2, "2 per input element (module hook + functional)")
+ONCE = Rule(INPUT_ELEMENTS.count, "1 per input element (patched functional only)")
+PTFLOPS = module_or_call(TWICE, ONCE)
+NO_THOP_HOOK = Rule(lambda layer, ins, out, batch: 0, "0: thop sees modules only")
 AXES = {1: "[l]", 2: "[h, w]", 3: "[d, h, w]"}
 
 
@@ -26,6 +30,7 @@ def window_pool_options(rank):
         "stride": Option(sizes(rank, 1), default=None, aliases=("strides",), doc="S, defaults to the kernel"),
         "padding": Option(sizes(rank, 0), default=(0,) * rank, aliases=("pad",), doc="P, at most half the kernel"),
         "ceil_mode": Option(boolean, default=False, doc="round the output size up instead of down"),
+        "functional": FUNCTIONAL,
     }
 
 
@@ -87,7 +92,7 @@ class _WindowPool(Windowed):
 
 
 class _MaxPool(_WindowPool):
-    counting = counted_as(ptflops=TWICE)
+    counting = counted_as(ptflops=PTFLOPS)
 
     @classmethod
     def from_torch_module(cls, m):
@@ -102,8 +107,21 @@ class _MaxPool(_WindowPool):
         """F·F − 1 comparisons per output element."""
         return numel(out) * (self.window_elements() - 1)
 
+    @classmethod
+    def from_torch_call(cls, call):
+        """F.max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False)"""
+        if call.arg(6, "return_indices", False):
+            raise Unsupported("return_indices=True")
+        kernel = call.arg(1, "kernel_size")
+        return cls.non_default(kernel=as_pair(kernel), stride=as_pair(call.arg(2, "stride") or kernel),
+                               padding=as_pair(call.arg(3, "padding", 0)), dilation=as_pair(call.arg(4, "dilation", 1)),
+                               ceil_mode=call.arg(5, "ceil_mode", False)) | {"functional": True}, (0,)
+
     def torch_module(self, ins):
         from torch import nn
+        if self.functional:
+            return functional_module(f"max_pool{self.rank}d", self.kernel, self.strides(), self.padding,
+                                     self.dilation, ceil_mode=self.ceil_mode)
         return getattr(nn, self.torch_modules[0])(self.kernel, self.strides(), self.padding, self.dilation,
                                                   ceil_mode=self.ceil_mode)
 
@@ -125,7 +143,7 @@ def max_pool_options(rank):
 
 
 class _AvgPool(_WindowPool):
-    counting = counted_as(thop=OUTPUT_ELEMENTS, ptflops=TWICE)
+    counting = counted_as(thop=module_or_call(OUTPUT_ELEMENTS, NO_THOP_HOOK), ptflops=PTFLOPS)
 
     @classmethod
     def from_torch_module(cls, m):
@@ -137,8 +155,21 @@ class _AvgPool(_WindowPool):
         """F·F − 1 additions and one division per output element."""
         return numel(out) * self.window_elements()
 
+    @classmethod
+    def from_torch_call(cls, call):
+        """F.avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True)"""
+        if call.arg(6, "divisor_override"):
+            raise Unsupported("divisor_override")
+        kernel = call.arg(1, "kernel_size")
+        return cls.non_default(kernel=as_pair(kernel), stride=as_pair(call.arg(2, "stride") or kernel),
+                               padding=as_pair(call.arg(3, "padding", 0)), ceil_mode=call.arg(4, "ceil_mode", False),
+                               count_include_pad=call.arg(5, "count_include_pad", True)) | {"functional": True}, (0,)
+
     def torch_module(self, ins):
         from torch import nn
+        if self.functional:
+            return functional_module(f"avg_pool{self.rank}d", self.kernel, self.strides(), self.padding,
+                                     self.ceil_mode, self.count_include_pad)
         return getattr(nn, self.torch_modules[0])(self.kernel, self.strides(), self.padding, self.ceil_mode,
                                                   self.count_include_pad)
 
@@ -168,12 +199,13 @@ def _spellings(base, rank, keras):
 
 MAX_POOLS = {rank: named(_MaxPool, rank, type_name=f"maxpool{rank}d",
                          aliases=_spellings("maxpool", rank, "maxpooling"), options=max_pool_options(rank),
-                         torch_modules=(f"MaxPool{rank}d",),
+                         torch_modules=(f"MaxPool{rank}d",), torch_functions=(f"max_pool{rank}d",),
                          example={"input": [3] + [9] * rank, "options": {"kernel": 3, "stride": 2, "padding": 1}})
              for rank in (1, 2, 3)}
 AVG_POOLS = {rank: named(_AvgPool, rank, type_name=f"avgpool{rank}d",
                          aliases=_spellings("avgpool", rank, "averagepooling"), options=avg_pool_options(rank),
-                         torch_modules=(f"AvgPool{rank}d",), example={"input": [3] + [8] * rank, "options": {"kernel": 2}})
+                         torch_modules=(f"AvgPool{rank}d",), torch_functions=(f"avg_pool{rank}d",),
+                         example={"input": [3] + [8] * rank, "options": {"kernel": 2}})
              for rank in (1, 2, 3)}
 MaxPool2d, AvgPool2d = MAX_POOLS[2], AVG_POOLS[2]
 
@@ -187,8 +219,9 @@ class _AdaptiveAvgPool(Layer):
     kind = Kind.POOL
     primary = "output"
     rank = 2
-    counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=TWICE,
-                          thop=Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"))
+    counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=PTFLOPS,
+                          thop=module_or_call(Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"),
+                                              NO_THOP_HOOK))
 
     @classmethod
     def from_torch_module(cls, m):
@@ -199,7 +232,11 @@ class _AdaptiveAvgPool(Layer):
 
     @classmethod
     def from_torch_call(cls, call):
-        return {"output": as_pair(call.arg(1, "output_size"))}, (0,)
+        size = call.arg(1, "output_size")
+        size = size if isinstance(size, (tuple, list)) else (size,) * cls.rank
+        if None in size:
+            raise Unsupported("an output size of None (keep the input size)")
+        return {"output": as_pair(size), "functional": True}, (0,)
 
     def output_shape(self, ins):
         self.require_map(ins[0], self.type_name, self.rank)
@@ -222,6 +259,8 @@ class _AdaptiveAvgPool(Layer):
 
     def torch_module(self, ins):
         from torch import nn
+        if self.functional:
+            return functional_module(f"adaptive_avg_pool{self.rank}d", self.output)
         return getattr(nn, self.torch_modules[0])(self.output)
 
     def saved_tensors(self, ins, out, grad):
@@ -244,7 +283,7 @@ for _rank in (1, 2, 3):
     named(_AdaptiveAvgPool, _rank, type_name=f"adaptive_avgpool{_rank}d",
           aliases=(f"adaptiveavgpool{_rank}d", f"adaptive_avg_pool{_rank}d") + (("adaptive_avgpool",) if _rank == 2 else ()),
           options={"output": Option(sizes(_rank, 1), required=True, aliases=("output_size",),
-                                    doc=f"output size, int or {AXES[_rank]}")},
+                                    doc=f"output size, int or {AXES[_rank]}"), "functional": FUNCTIONAL},
           torch_modules=(f"AdaptiveAvgPool{_rank}d",), torch_functions=(f"adaptive_avg_pool{_rank}d",),
           counting=_AdaptiveAvgPool.counting if _rank == 2 else {**_AdaptiveAvgPool.counting, "fvcore": NO_FVCORE_HANDLE},
           example={"input": [3] + [7] * _rank, "options": {"output": 3}})

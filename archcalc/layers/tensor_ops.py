@@ -494,12 +494,20 @@ class DropPath(Layer):
     counting = counted_as()
     eval_identity = True
     torch_modules = ("DropPath",)
+    torch_functions = ("stochastic_depth",)      # torchvision.ops.stochastic_depth (EfficientNet, ConvNeXt, Swin)
     primary = "rate"
     options = {"rate": Option(number(minimum=0, below=1), default=0.0, aliases=("p", "drop_prob"))}
 
     @classmethod
     def from_torch_module(cls, m):
         return cls.non_default(rate=m.rate)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        """stochastic_depth(x, p, mode, training): mode "row" drops per sample, as drop_path does."""
+        if call.arg(2, "mode", "row") != "row":
+            raise Unsupported(f"stochastic_depth mode {call.arg(2, 'mode')!r} (drop_path drops per sample: 'row')")
+        return cls.non_default(rate=call.arg(1, "p", 0.0)), (0,)
 
     def is_view(self):
         return self.rate == 0

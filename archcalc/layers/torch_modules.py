@@ -72,6 +72,25 @@ class GlobalMaxPool3d(GlobalMaxPool):
     pass
 
 
+class Functional(nn.Module):
+    """A layer the model writes as a call, torch.nn.functional.<name>(x, ...): no module type for the
+    tools that hook modules (thop, ptflops) to see, as in the model it came from. from-torch traces
+    through it, to the call."""
+
+    traced_through = True
+
+    def __init__(self, name, *args, **kwargs):
+        super().__init__()
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def forward(self, x):
+        return getattr(nn.functional, self.name)(x, *self.args, **self.kwargs)
+
+    def __repr__(self):
+        given = [repr(self.name), *(repr(a) for a in self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())]
+        return f"Functional({', '.join(given)})"
+
+
 # ---- sequences and transformers (layers/embedding.py, attention.py, tensor_ops.py, norm.py)
 
 class _Source(nn.Module):
@@ -130,12 +149,14 @@ class LayerScale(_Source):
     def __init__(self, dim, channels_first=False, init=1e-6):
         super().__init__(dim, channels_first, init)
         self.channels_first = channels_first
-        self.weight = nn.Parameter(torch.full((dim,), float(init)))
+        # named `gamma`, not `weight`: torchinfo counts a leaf's `weight` and `bias` only, and torchvision's
+        # ConvNeXt keeps its layer_scale on the block, where no tool counts it
+        self.gamma = nn.Parameter(torch.full((dim,), float(init)))
 
     def forward(self, x):
         if self.channels_first:
-            return x * self.weight.view(-1, *([1] * (x.dim() - 2)))
-        return x * self.weight
+            return x * self.gamma.view(-1, *([1] * (x.dim() - 2)))
+        return x * self.gamma
 
 
 class LayerNormChannelsFirst(_Source):
@@ -144,12 +165,18 @@ class LayerNormChannelsFirst(_Source):
 
     def __init__(self, channels, eps=1e-6, elementwise_affine=True, bias=True):
         super().__init__(channels, eps, elementwise_affine, bias)
-        self.norm = nn.LayerNorm(channels, eps=eps, elementwise_affine=elementwise_affine, bias=bias)
+        # its own weight and bias and F.layer_norm, as torchvision's LayerNorm2d: no nn.LayerNorm child for
+        # thop's and ptflops's module hooks to count
+        self.channels, self.eps, self.elementwise_affine = channels, eps, elementwise_affine
+        self.normalized_shape = (channels,)
+        self.weight = nn.Parameter(torch.ones(channels)) if elementwise_affine else None
+        self.bias = nn.Parameter(torch.zeros(channels)) if elementwise_affine and bias else None
 
     def forward(self, x):
         order = (0, *range(2, x.dim()), 1)
         back = (0, x.dim() - 1, *range(1, x.dim() - 1))
-        return self.norm(x.permute(*order)).permute(*back)
+        return nn.functional.layer_norm(x.permute(*order), (self.channels,), self.weight, self.bias,
+                                        self.eps).permute(*back)
 
 
 class Attention(_Source):
