@@ -24,6 +24,7 @@ from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError
+from ..i18n import N_, _
 from ..units import parse_bytes
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
@@ -283,8 +284,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
         return result
     result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
     result.breakdown = _persistent_rows(result, report, width) + [
-        ["activations at the peak", result.peak_activation_bytes,
-         f"liveness peak, while '{result.peak_activation_layer}' runs"],
+        [N_("activations at the peak"), result.peak_activation_bytes,
+         _("liveness peak, while '{layer}' runs").format(layer=result.peak_activation_layer)],
     ]
     return result
 
@@ -319,14 +320,17 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
     blocks = _block_note(result)
     result.breakdown = _persistent_rows(result, report, width) + [
-        ["fp32 master weights", result.master_bytes,
-         f"{trainable:,} × 4 bytes{blocks}" if mixed_precision else "none (no mixed precision)"],
-        ["optimizer state", result.optimizer_bytes,
-         f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes{blocks if states else ''}"],
-        ["at the worst moment", result.peak_bytes - persistent,
-         "end of forward: everything saved for backward, the input and the output" if result.forward_end_bytes >=
-         result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
-         "freed, the input and output, activation gradients, parameter gradients so far"],
+        [N_("fp32 master weights"), result.master_bytes,
+         _("{count} × 4 bytes").format(count=f"{trainable:,}") + blocks if mixed_precision else
+         _("none (no mixed precision)")],
+        [N_("optimizer state"), result.optimizer_bytes,
+         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{trainable:,}", width=optimizer_width)
+         + (blocks if states else '')],
+        [N_("at the worst moment"), result.peak_bytes - persistent,
+         _("end of forward: everything saved for backward, the input and the output") if result.forward_end_bytes >=
+         result.backward_peak_bytes else _("backward of '{layer}': saved tensors not yet freed, the input and "
+                                           "output, activation gradients, parameter gradients so far").format(
+                                               layer=result.backward_peak_layer)],
     ]
 
 
@@ -346,11 +350,12 @@ def _shared_gradients(report, width, block):
 
 def _block_note(result):
     """Said after a `count × bytes` rule where the CUDA allocator's rounding makes the figure larger."""
-    return f", each tensor in {CUDA_BLOCK}-byte blocks" if result.device == "cuda" else ""
+    return _(", each tensor in {block}-byte blocks").format(block=CUDA_BLOCK) if result.device == "cuda" else ""
 
 
 def _persistent_rows(result, report, width):
     """The breakdown's first rows, in both modes: parameters and buffers."""
     blocks = _block_note(result)
-    return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes{blocks}"],
-            ["buffers", result.buffer_bytes, f"batch-norm running statistics{blocks}"]]
+    return [[N_("parameters"), result.param_bytes,
+             _("{count} × {width} bytes").format(count=f"{report.totals.params:,}", width=width) + blocks],
+            [N_("buffers"), result.buffer_bytes, _("batch-norm running statistics") + blocks]]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .analyzer import Report, analyze
 from ..errors import SpecError, read_text
+from ..i18n import _
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
 
@@ -209,14 +210,16 @@ def roofline(spec, gpu="h100-sxm", *, batch=1, dtype="bf16", train=False, gpu_fi
 def _notes(result, device, dtype):
     notes = []
     if result.train:
-        notes.append(f"training: backward counted as {BACKWARD_FACTOR}× the forward FLOPs and bytes of each layer; "
-                     "the optimizer step and gradient communication are not counted")
-    notes.append("each layer reads its inputs and parameters and writes its output once (no cache reuse across "
-                 "layers, no fusion); a fused execution can move fewer bytes, but never beats the floor")
+        notes.append(_("training: backward counted as {factor}× the forward FLOPs and bytes of each layer; "
+                       "the optimizer step and gradient communication are not counted").format(factor=BACKWARD_FACTOR))
+    notes.append(_("each layer reads its inputs and parameters and writes its output once (no cache reuse across "
+                   "layers, no fusion); a fused execution can move fewer bytes, but never beats the floor"))
     if dtype == "fp32" and "tf32" in device.peaks:
-        notes.append("fp32 is bounded by the CUDA-core peak; PyTorch runs convolutions in TF32 on this GPU by "
-                     "default (torch.backends.cudnn.allow_tf32), which --dtype tf32 bounds")
+        notes.append(_("fp32 is bounded by the CUDA-core peak; PyTorch runs convolutions in TF32 on this GPU by "
+                       "default (torch.backends.cudnn.allow_tf32), which --dtype tf32 bounds"))
     if dtype in device.sparse_printed:
-        notes.append(f"the datasheet's {dtype} figure with sparsity, {float(device.sparse_printed[dtype]) / 1e12:g} "
-                     "TFLOP/s, is not a peak for dense layers and is not used")
+        notes.append(_("the datasheet's {dtype} figure with sparsity, {tflops} TFLOP/s, is not a peak for dense "
+                       "layers and is not used").format(dtype=dtype,
+                                                        tflops=f"{float(device.sparse_printed[dtype]) / 1e12:g}"))
+
     return notes

@@ -9,6 +9,7 @@ render.verification prints it. torch is imported only inside these functions.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..i18n import N_
 from ..analysis.analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError, require
 from ..layers.shapes import numel, to_layout
@@ -140,7 +141,7 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
             f"predicted memory {peak:,} bytes exceeds the {max_gib} GiB limit (--max-gib): built on the meta "
             "device, so saved bytes and peak memory were not measured")
     elif meta:
-        result.not_measured.append("--meta: built on the meta device; saved bytes and peak memory not measured")
+        result.not_measured.append(N_("--meta: built on the meta device; saved bytes and peak memory not measured"))
     with _fused_attention(torch, attention):
         measured = _measure(graph, report, result, seed, torch, progress or (lambda message: None))
     _compare(graph, report, result, measured, peak)
@@ -373,7 +374,7 @@ def _compare(graph, report, result, measured, peak):
                                     if result.train else "")
                                  + ", less what CUDA libraries keep after an untimed warm-up step"}
     elif not result.meta:
-        result.not_measured.append("peak memory: measured on CUDA only (--device cuda)")
+        result.not_measured.append(N_("peak memory: measured on CUDA only (--device cuda)"))
     result.compared = [
         "output shape per layer: forward hooks",
         "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",

@@ -20,6 +20,7 @@ formula, so FlopCounterMode counts 0 for the attention core there. The FlashAtte
 and 2.5× that for backward.
 """
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .shapes import numel
 from .counting import MACS, ZERO, Rule, counted_as, torch_flops
 from .registry import register
@@ -28,8 +29,10 @@ from .base import Autograd, Kind, Layer, Option, Saved, Step, boolean, dims, int
 
 def _sequence(layer, shape, what="input"):
     if len(shape) != 2:
-        raise LayerError(f"{layer.type_name} needs a (tokens, features) sequence as its {what}, got {tuple(shape)}",
-                         hint="turn a map into tokens first: flatten: {start: 1} then permute: [1, 0]")
+        raise LayerError((_("{type} needs a (tokens, features) sequence as its input, got {shape}") if what == "input"
+                          else _("{type} needs a (tokens, features) sequence as its memory, got {shape}")).format(
+                              type=layer.type_name, shape=tuple(shape)),
+                         hint=_("turn a map into tokens first: {fix}").format(fix="flatten: {start: 1} then permute: [1, 0]"))
     return shape
 
 
@@ -191,11 +194,12 @@ class MultiHeadAttention(Fusable):
         m, d_kv = _sequence(self, ins[1], "memory") if len(ins) > 1 else (n, d)
         kv_heads = self.kv_heads or self.heads
         if self.head_dim is None and d % self.heads:
-            raise LayerError(f"attention: {d} features do not split into {self.heads} heads",
-                             hint=f"choose heads dividing {d}, or give head_dim")
+            raise LayerError(_("attention: {features} features do not split into {heads} heads").format(
+                features=d, heads=self.heads), hint=_("choose heads dividing {features}, or give head_dim").format(
+                    features=d))
         if self.heads % kv_heads:
-            raise LayerError(f"attention: {self.heads} heads do not share {kv_heads} key/value heads evenly",
-                             hint="kv_heads must divide heads (1 = multi-query)")
+            raise LayerError(_("attention: {heads} heads do not share {kv_heads} key/value heads evenly").format(
+                heads=self.heads, kv_heads=kv_heads), hint=_("kv_heads must divide heads (1 = multi-query)"))
         head_dim = self.head_dim or d // self.heads
         return n, d, m, d_kv, kv_heads, head_dim
 
@@ -365,18 +369,20 @@ class MultiHeadAttention(Fusable):
     def explain(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         p, h = self.products(ins), self.heads
-        biases = (" + biases" if self.bias and self.out_biased else " + q, k, v biases" if self.bias
-                  else " + out bias" if self.out_biased else "")
-        params = Step("params", "q, k, v and out projections" + biases,
+        biases = (" + " + _("biases") if self.bias and self.out_biased else " + " + _("q, k, v biases") if self.bias
+                  else " + " + _("out bias") if self.out_biased else "")
+        params = Step("params", _("q, k, v and out projections") + biases,
                       " + ".join(f"{t:,}" for t in self.param_tensors(ins)), self.params(ins),
-                      "as nn.MultiheadAttention" + (f"; {kv_heads} key/value heads shared by {h} query heads"
-                                                     if kv_heads != h else ""))
-        return [Step("output", "(n, d)", f"({n}, {d})", out, f"{h} heads of d_h = {head_dim}"), params,
-                Step("MACs", "projections + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + 2·{h}·{n}·{m}·"
-                     f"{head_dim}", self.macs(ins, out), "q·kᵀ and weights·v, per head"),
+                      _("as nn.MultiheadAttention") + ("; " + _("{kv_heads} key/value heads shared by {heads} query "
+                                                                "heads").format(kv_heads=kv_heads, heads=h)
+                                                       if kv_heads != h else ""))
+        return [Step("output", "(n, d)", f"({n}, {d})", out, _("{heads} heads of d_h = {head_dim}").format(
+                    heads=h, head_dim=head_dim)), params,
+                Step("MACs", _("projections") + " + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + "
+                     f"2·{h}·{n}·{m}·{head_dim}", self.macs(ins, out), _("q·kᵀ and weights·v, per head")),
                 *self.attention_steps(ins, out),
-                Step("FLOPs", "2·MACs + biases + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal
-                                                                                 else ""),
+                Step("FLOPs", "2·MACs + " + _("biases") + " + " + _("scaling") + " + 3·h·n·m (" + _("softmax") + ")"
+                     + (" + h·n·m (" + _("mask") + ")" if self.causal else ""),
                      f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
                      + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
 
@@ -388,29 +394,30 @@ class MultiHeadAttention(Fusable):
         p, h = self.products(ins), self.heads
         core = 2 * (p["qk"] + p["av"])
         paper = self.paper_core(ins)
-        steps = [Step("attention FLOPs", "2·2·h·n·m·d_h (q·kᵀ and weights·v)", f"4·{h}·{n}·{m}·{head_dim}", core,
-                      "under the FlashAttention papers' rule " + (f"causal halves it: {paper:,}, backward 2.5× = "
-                                                                 f"{5 * paper // 2:,}" if self.causal else
-                                                                 f"the same, backward 2.5× = {5 * paper // 2:,}"))]
+        steps = [Step("attention FLOPs", "2·2·h·n·m·d_h (" + _("q·kᵀ and weights·v") + ")", f"4·{h}·{n}·{m}·{head_dim}",
+                      core, (_("under the FlashAttention papers' rule causal halves it: {paper}, backward 2.5× = "
+                               "{backward}") if self.causal else
+                             _("under the FlashAttention papers' rule the same, backward 2.5× = {backward}")).format(
+                                 paper=f"{paper:,}", backward=f"{5 * paper // 2:,}"))]
         if self.fused:
-            steps.append(Step("kept (flash)", "h·n (fp32 log-sum-exp)", f"{h}·{n}", h * n,
-                              "the (h, n, m) scores are never made: the kernel keeps its output and one fp32 "
-                              "statistic per query and head, and recomputes the scores in backward"))
+            steps.append(Step("kept (flash)", "h·n (" + _("fp32 log-sum-exp") + ")", f"{h}·{n}", h * n,
+                              _("the (h, n, m) scores are never made: the kernel keeps its output and one fp32 "
+                                "statistic per query and head, and recomputes the scores in backward")))
         else:
-            steps.append(Step("kept (naive)", "h·n·m (softmax weights)", f"{h}·{n}·{m}", h * n * m,
-                              "the scores and the softmax weights are (h, n, m) tensors; backward keeps the "
-                              "weights (and with dropout its mask and output); --attention flash keeps O(n)"))
+            steps.append(Step("kept (naive)", "h·n·m (" + _("softmax weights") + ")", f"{h}·{n}·{m}", h * n * m,
+                              _("the scores and the softmax weights are (h, n, m) tensors; backward keeps the "
+                                "weights (and with dropout its mask and output); --attention flash keeps O(n)")))
         naive = self.configured(attention="naive")
         every = Autograd((True,) * len(ins), True)
         exact = naive.torch_flops(ins, out) + naive.torch_backward_flops(ins, out, every)
         rule = 6 * self.params(ins) * n
-        steps += [Step("6·N·D", "6·params·n (the rule of thumb for training FLOPs)", f"6·{self.params(ins):,}·{n}",
-                       rule, "6 per weight per token: forward 2, backward 4"),
-                  Step("training FLOPs", "6·projection MACs + 6·2·h·n·m·d_h", f"6·{self.projection_macs(ins):,} + "
-                       f"12·{h}·{n}·{m}·{head_dim}", exact,
-                       f"forward and backward as FlopCounterMode counts the math path; 6·N·D leaves out the "
-                       f"attention term 12·h·n·m·d_h = {3 * core:,} ({100 * 3 * core / exact:.1f}% of the "
-                       "exact count) and counts the biases as weights")]
+        steps += [Step("6·N·D", "6·params·n (" + _("the rule of thumb for training FLOPs") + ")",
+                       f"6·{self.params(ins):,}·{n}", rule, _("6 per weight per token: forward 2, backward 4")),
+                  Step("training FLOPs", "6·" + _("projection MACs") + " + 6·2·h·n·m·d_h",
+                       f"6·{self.projection_macs(ins):,} + 12·{h}·{n}·{m}·{head_dim}", exact,
+                       _("forward and backward as FlopCounterMode counts the math path; 6·N·D leaves out the "
+                         "attention term 12·h·n·m·d_h = {term} ({share}% of the exact count) and counts the biases "
+                         "as weights").format(term=f"{3 * core:,}", share=f"{100 * 3 * core / exact:.1f}"))]
         return steps
 
 
@@ -456,8 +463,9 @@ class ScaledDotProductAttention(Fusable):
     def shapes(self, ins):
         q, k, v = ins
         if len(q) != 3 or len(k) != 3 or len(v) != 3 or q[-1] != k[-1] or k[1] != v[1] or not q[0] == k[0] == v[0]:
-            raise LayerError(f"scaled_dot_product_attention needs q (h, n, d), k (h, m, d), v (h, m, d_v); got "
-                             f"{tuple(q)}, {tuple(k)}, {tuple(v)}", hint="split heads first with reshape and permute")
+            raise LayerError(_("scaled_dot_product_attention needs q (h, n, d), k (h, m, d), v (h, m, d_v); got "
+                               "{q}, {k}, {v}").format(q=tuple(q), k=tuple(k), v=tuple(v)),
+                             hint=_("split heads first with reshape and permute"))
         return q[0], q[1], k[1], q[2], v[2]
 
     def output_shape(self, ins):
@@ -511,7 +519,8 @@ class ScaledDotProductAttention(Fusable):
         h, n, m, d, dv = self.shapes(ins)
         return [Step("output", "(h, n, d_v)", f"({h}, {n}, {dv})", out), self.no_params_step(),
                 Step("MACs", "h·n·m·d + h·n·m·d_v", f"{h}·{n}·{m}·{d} + {h}·{n}·{m}·{dv}", self.macs(ins, out)),
-                Step("FLOPs", "2·MACs + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal else ""),
+                Step("FLOPs", "2·MACs + " + _("scaling") + " + 3·h·n·m (" + _("softmax") + ")"
+                     + (" + h·n·m (" + _("mask") + ")" if self.causal else ""),
                      f"2·{self.macs(ins, out):,} + {h * n * d} + 3·{h * n * m}" + (f" + {h * n * m}" if self.causal
                                                                                    else ""), self.flops(ins, out))]
 
@@ -531,8 +540,8 @@ class Rotary(Layer):
 
     def output_shape(self, ins):
         if len(ins[0]) < 2 or ins[0][-1] % 2:
-            raise LayerError(f"rotary needs (…, tokens, features) with an even number of features, got {tuple(ins[0])}",
-                             hint="apply it to q and k, per head")
+            raise LayerError(_("rotary needs (…, tokens, features) with an even number of features, got "
+                               "{shape}").format(shape=tuple(ins[0])), hint=_("apply it to q and k, per head"))
         return ins[0]
 
     def flops(self, ins, out):
@@ -550,6 +559,7 @@ class Rotary(Layer):
         return [Saved.new(n * d), Saved.new(n * d)]
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out), self.no_params_step("no parameters: the angles are fixed"),
+        return [self.same_shape_step(out), self.no_params_step(_("no parameters: the angles are fixed")),
                 Step("FLOPs", "3·elements", f"3·{dims(out)}", self.flops(ins, out),
-                     "x·cos + rotate_half(x)·sin; computing the angles is not counted")]
+                     _("x·cos + rotate_half(x)·sin; computing the angles is not counted"))]
+

@@ -1,7 +1,7 @@
 """Fully-connected layers and the flatten that feeds them. A dense layer takes a (features,) vector or a
 (tokens, features) sequence, applied at each position with one shared weight (MACs = tokens·in·out)."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
@@ -24,7 +24,7 @@ class Dense(Layer):
     aliases = ("linear", "fc", "fully_connected")
     kind = Kind.DENSE
     counting = {**WEIGHTED, "torchinfo": Rule(lambda l, i, o, b: l.params(i) * b,
-                                              "its parameters (in + 1)·out, once per sample even for a sequence")}
+                                              N_("its parameters (in + 1)·out, once per sample even for a sequence"))}
     torch_modules = ("Linear",)
     example = {"input": [12], "options": {"units": 5}}
     accepts_activation = True

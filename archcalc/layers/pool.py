@@ -1,13 +1,13 @@
 """Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
 Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
 from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
 from .shapes import Window, numel
 
-TWICE = times(INPUT_ELEMENTS, 2, "2 per input element (module hook + functional)")
+TWICE = times(INPUT_ELEMENTS, 2, N_("2 per input element (module hook + functional)"))
 AXES = {1: "[l]", 2: "[h, w]", 3: "[d, h, w]"}
 
 
@@ -188,7 +188,7 @@ class _AdaptiveAvgPool(Layer):
     primary = "output"
     rank = 2
     counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=TWICE,
-                          thop=Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"))
+                          thop=Rule(_thop_adaptive_avgpool, N_("(N/O window + 1) per output element")))
 
     @classmethod
     def from_torch_module(cls, m):
