@@ -317,3 +317,93 @@ def test_exercise_sheets_in_korean(spec, tmp_path):
         assert not english_sentences(text, allowed), path.name
     comments = [line for line in answers.read_text(encoding="utf-8").splitlines() if line.startswith("# ")]
     assert comments and re.search("[가-힣]", comments[0])
+
+
+# The other commands on the classic exercises and on the course's two sequence models, in Korean. Their output
+# also holds code and data, taken out of the text before looking: the counting tools' calls
+# (analysis.conventions) and the accelerators' names and datasheet citations (archcalc/data/accelerators.yaml);
+# allowed as words: the layer kinds and options (`archcalc layers`) and the tools and libraries the text cites.
+HARDWARE_WORDS = {"DeepSpeed", "FSDP", "ZeRO", "GPU", "CUDA", "cuBLAS", "FlopCounterMode", "SHARD_GRAD_OP",
+                  "FULL_SHARD", "FlatParameter", "reduce-scatter", "zero-paper", "offload", "optimizer", "none",
+                  "adam", "sgd", "naive", "flash", "causal", "et", "al", "ddp", "zero1", "zero2", "zero3",
+                  "fsdp-grad-op", "fsdp-full", "FlashAttention", "math", "ReLU", "GELU", "TFLOP", "TOPS", "GB"}
+
+
+def code_words():
+    """Words that are code, not sentences: the layer kinds and option names, and HARDWARE_WORDS."""
+    from archcalc.layers.counting import TOOLS
+    from archcalc.layers.registry import layer_types
+    words = set(HARDWARE_WORDS) | set(TOOLS)
+    for cls in layer_types():
+        words |= {str(getattr(cls.kind, "value", cls.kind)), *cls.options}
+    return words
+
+
+def data_strings():
+    """Text that is data, not archcalc's sentences, longest first: each tool's call and each accelerator's name
+    and citation (whole, and as the --list table cuts it)."""
+    from archcalc.analysis.conventions import CONVENTIONS
+    from archcalc.analysis.roofline import accelerators
+    strings = {convention.tool for convention in CONVENTIONS.values()}
+    for gpu in accelerators().values():
+        strings |= {gpu.name, gpu.source, gpu.source.split(";")[0].split(" (")[0]}
+    return sorted(strings, key=len, reverse=True)
+
+
+def hardware_runs():
+    """(command line, allowed words): memory (inference and an Adam training step), conventions, shard (every
+    strategy, and ZeRO-3 and ZeRO-2 with offload in detail), roofline, verify (torch), and explain on the
+    attention of gpt2 and the recurrent lstm_lm."""
+    runs = []
+    for spec in ("lenet5", "alexnet"):
+        allowed = SYMBOLS | type_names() | layer_names(spec) | set(CLASSIC) | code_words()
+        runs += [(("memory", spec), allowed), (("memory", spec, "--mode", "training", "--optimizer", "adam"), allowed),
+                 (("memory", spec, "--mode", "training", "--budget", "1GiB", "--device", "cuda"), allowed),
+                 (("conventions", spec), allowed), (("conventions", spec, "--format", "markdown"), allowed),
+                 (("shard", spec), allowed), (("shard", spec, "--batch", "32", "--budget", "8GB"), allowed),
+                 (("shard", spec, "--strategy", "zero3", "--devices", "16", "--nodes", "2"), allowed),
+                 (("shard", spec, "--strategy", "zero2", "--offload", "optimizer"), allowed),
+                 (("shard", spec, "--strategy", "fsdp-full"), allowed),
+                 (("roofline", spec), allowed), (("roofline", spec, "--train", "--dtype", "fp32"), allowed)]
+    runs += [(("roofline", "--list"), SYMBOLS | code_words())]
+    for spec, layer in (("gpt2", "h.0.attn"), ("lstm_lm", None)):
+        allowed = SYMBOLS | type_names() | layer_names(spec) | {spec} | code_words()
+        runs += [(("explain", spec) + (("--layer", layer) if layer else ()), allowed),
+                 (("explain", spec, "--format", "markdown") + (("--layer", layer) if layer else ()), allowed)]
+    return runs
+
+
+def korean_english(args, allowed):
+    result = cli(*args, "--lang", "ko")
+    assert result.returncode == 0, (args, result.stderr)
+    assert re.search("[가-힣]", result.stdout), args
+    text = result.stdout + result.stderr
+    for data in data_strings():
+        text = text.replace(data, " ")
+    return english_sentences(text, allowed)
+
+
+def test_hardware_and_sequence_commands_leave_no_english_sentence_in_korean():
+    untranslated = {" ".join(map(str, args)): left for args, allowed in hardware_runs()
+                    if (left := korean_english(args, allowed))}
+    assert not untranslated, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in untranslated.items())
+
+
+def test_verify_in_korean():
+    pytest.importorskip("torch")
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | {"lenet5"} | code_words()
+    for args in (("verify", "lenet5"), ("verify", "lenet5", "--train")):
+        assert not korean_english(args, allowed), args
+    korean = cli("verify", "lenet5", "--lang", "ko").stdout
+    # lenet5's totals, by hand: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 parameters, and they agree
+    assert "파라미터 수: 61,706 ✓" in korean and "모두 일치 ✓" in korean
+
+
+def test_the_hardware_detector_finds_english():
+    """The allow-list does not hide a sentence: an English note among the tools' names is still found."""
+    allowed = SYMBOLS | code_words()
+    assert english_sentences("- 참고: model states only, activations come on top", allowed)
+    assert not english_sentences("fvcore  MACs  ZeRO 3단계: 옵티마이저 상태 분할  naive flash", allowed)
+    # what is taken out is data: none of it is a message archcalc marks for translation
+    catalog = read_catalog(CATALOG)
+    assert "NVIDIA H100 SXM5 80GB" in data_strings() and not any(catalog.get(d) for d in data_strings())

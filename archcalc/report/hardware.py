@@ -53,7 +53,8 @@ def sharding_report(result, fmt="table", offload_rows=None):
             function=f"estimate_{result.strategy}_model_states_mem_needs_all_cold"), ""]
         table = []
         for offload, zero_init, host, device in offload_rows:
-            options = f"offload {offload}" + ("" if zero_init is None else f", zero_init={int(zero_init)}")
+            options = _("offload {offload}").format(offload=offload) + ("" if zero_init is None else
+                                                                         f", zero_init={int(zero_init)}")
             table.append([f"{host / GIB:.2f}GB", f"{device / GIB:.2f}GB", options, grouped(host), grouped(device)])
         lines.append(_tabulate(table, [_("per CPU"), _("per GPU"), _("Options"), _("host bytes"), _("device bytes")],
                                fmt, ["right", "right", "left", "right", "right"]))
