@@ -407,3 +407,27 @@ def test_the_hardware_detector_finds_english():
     # what is taken out is data: none of it is a message archcalc marks for translation
     catalog = read_catalog(CATALOG)
     assert "NVIDIA H100 SXM5 80GB" in data_strings() and not any(catalog.get(d) for d in data_strings())
+
+
+# Mistakes with the other commands: each message and its fix in Korean (exit status 2, no traceback)
+HARDWARE_MISTAKES = [
+    ("memory", "lenet5", "--optimizer", "adam"),                          # a training option in inference
+    ("memory", "lenet5", "--mode", "training", "--mixed-precision"),      # mixed precision needs a 16-bit dtype
+    ("shard", "lenet5", "--strategy", "ddp", "--offload", "optimizer"),   # nothing to offload
+    ("shard", "lenet5", "--strategy", "zero2", "--offload", "optimizer+params"),
+    ("shard", "lenet5", "--devices", "3", "--nodes", "2"),                # 3 devices over 2 nodes
+    ("roofline", "lenet5", "--gpu", "nope"),
+    ("roofline", "lenet5", "--gpu", "t4", "--dtype", "bf16"),             # the T4 datasheet has no bf16 figure
+]
+
+
+@pytest.mark.parametrize("args", HARDWARE_MISTAKES, ids=lambda a: " ".join(a))
+def test_hardware_mistakes_are_explained_in_korean(args):
+    result = cli(*args, "--lang", "ko")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("오류:") and "고치는 법:" in result.stderr, result.stderr
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | code_words() | {"nope", "t4"}
+    text = result.stderr
+    for data in data_strings():
+        text = text.replace(data, " ")
+    assert re.search("[가-힣]", text) and not english_sentences(text, allowed), result.stderr

@@ -122,21 +122,25 @@ def _refuse_training_options(mode, optimizer, mixed_precision):
     given = ([f"--optimizer {optimizer}"] if optimizer is not None else []) + \
         (["--mixed-precision"] if mixed_precision else [])
     if given:
-        options = " and ".join(given)
-        raise SpecError(f"{options} {'describe' if len(given) > 1 else 'describes'} a training step, and the mode "
-                        "is inference (the default): the answer would ignore "
-                        f"{'them' if len(given) > 1 else 'it'}",
-                        hint=f"add --mode training, or leave out {options} for inference")
+        options = (" " + _("and") + " ").join(given)
+        raise SpecError((_("{options} describe a training step, and the mode is inference (the default): the answer "
+                           "would ignore them") if len(given) > 1 else
+                         _("{options} describes a training step, and the mode is inference (the default): the answer "
+                           "would ignore it")).format(options=options),
+                        hint=_("add --mode training, or leave out {options} for inference").format(options=options))
 
 
 def _check(dtype, mode, optimizer, mixed_precision, inplace, device):
     if mode not in MODES:
-        raise SpecError(f"unknown mode '{mode}'", hint=f"choose one of {', '.join(MODES)}")
+        raise SpecError(_("unknown mode '{mode}'").format(mode=mode),
+                        hint=_("choose one of {names}").format(names=', '.join(MODES)))
     if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(f"unknown optimizer '{optimizer}'", hint=f"choose one of {', '.join(OPTIMIZER_STATES)}")
+        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
+                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
     if mixed_precision and DTYPE_BYTES.get(dtype) != 2:
-        raise SpecError(f"mixed precision keeps weights and activations in a 16-bit type, not {dtype}",
-                        hint="add --dtype fp16 or --dtype bf16")
+        raise SpecError(_("mixed precision keeps weights and activations in a 16-bit type, not {dtype}").format(
+            dtype=dtype), hint=_("add --dtype fp16 or --dtype bf16"))
+
 
 
 def largest_batch(graph, budget, **options):

@@ -97,27 +97,34 @@ def largest_layer(report):
 
 def _check(strategy, devices, nodes, offload, optimizer, convention):
     if strategy not in STRATEGIES:
-        raise SpecError(f"unknown sharding strategy '{strategy}'", hint=f"choose one of {', '.join(STRATEGIES)}")
+        raise SpecError(_("unknown sharding strategy '{strategy}'").format(strategy=strategy),
+                        hint=_("choose one of {names}").format(names=', '.join(STRATEGIES)))
     if offload not in OFFLOADS:
-        raise SpecError(f"unknown offload '{offload}'", hint=f"choose one of {', '.join(OFFLOADS)}")
+        raise SpecError(_("unknown offload '{offload}'").format(offload=offload),
+                        hint=_("choose one of {names}").format(names=', '.join(OFFLOADS)))
     if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(f"unknown optimizer '{optimizer}'", hint=f"choose one of {', '.join(OPTIMIZER_STATES)}")
+        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
+                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
     if convention not in CONVENTIONS:
-        raise SpecError(f"unknown convention '{convention}'", hint=f"choose one of {', '.join(CONVENTIONS)}")
+        raise SpecError(_("unknown convention '{convention}'").format(convention=convention),
+                        hint=_("choose one of {names}").format(names=', '.join(CONVENTIONS)))
     for name, value in (("devices", devices), ("nodes", nodes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpecError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise SpecError(_("{name} must be a whole number >= 1, got {value}").format(name=name, value=repr(value)))
     if devices % nodes:
-        raise SpecError(f"{devices} devices do not divide evenly over {nodes} nodes",
-                        hint="give the total number of devices, a multiple of --nodes")
+        raise SpecError(_("{devices} devices do not divide evenly over {nodes} nodes").format(devices=devices,
+                                                                                             nodes=nodes),
+                        hint=_("give the total number of devices, a multiple of --nodes"))
     if offload == "optimizer+params" and strategy != "zero3":
-        raise SpecError(f"offloading parameters needs ZeRO stage 3, not {strategy}",
-                        hint="use --strategy zero3, or --offload optimizer")
+        raise SpecError(_("offloading parameters needs ZeRO stage 3, not {strategy}").format(strategy=strategy),
+                        hint=_("use --strategy zero3, or --offload optimizer"))
     if offload != "none" and strategy.startswith("fsdp"):
-        raise SpecError(f"archcalc models offload for DeepSpeed's ZeRO only, not {strategy}",
-                        hint="use --strategy zero2 or zero3 with --offload, or --offload none")
+        raise SpecError(_("archcalc models offload for DeepSpeed's ZeRO only, not {strategy}").format(
+            strategy=strategy), hint=_("use --strategy zero2 or zero3 with --offload, or --offload none"))
     if offload != "none" and strategy == "ddp":
-        raise SpecError("plain data parallelism has nothing to offload", hint="use --strategy zero1, zero2 or zero3")
+        raise SpecError(_("plain data parallelism has nothing to offload"),
+                        hint=_("use --strategy zero1, zero2 or zero3"))
+
 
 
 def shard(report, *, strategy="zero2", devices=8, nodes=1, offload="none", optimizer="adam",
@@ -298,7 +305,7 @@ def offload_table(report, *, strategy="zero3", devices=8, nodes=1):
         cases = [(offload, zero_init) for offload in ("optimizer+params", "optimizer", "none")
                  for zero_init in (True, False)]
     else:
-        raise SpecError(f"DeepSpeed's estimators cover zero2 and zero3, not {strategy}")
+        raise SpecError(_("DeepSpeed's estimators cover zero2 and zero3, not {strategy}").format(strategy=strategy))
     rows = []
     for offload, zero_init in cases:
         result = shard(report, strategy=strategy, devices=devices, nodes=nodes, offload=offload,

@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import SpecError
+from ..i18n import _
 from .tables import shape_text
 from ..units import human_bytes, short
 from ..analysis.analyzer import INPUT
@@ -191,9 +192,9 @@ def format_of(path):
     """svg or dot from an output file's suffix; svg when there is no file or no suffix."""
     suffix = Path(path).suffix.lower() if path else ""
     if suffix and suffix not in SUFFIXES:
-        raise SpecError(f"cannot tell the diagram format of '{path}'",
-                        hint="end the file name with .svg, .dot or .gv, or give --format; for a picture: "
-                             "archcalc diagram SPEC --format dot | dot -Tpng -o net.png")
+        raise SpecError(_("cannot tell the diagram format of '{path}'").format(path=path),
+                        hint=_("end the file name with .svg, .dot or .gv, or give --format; for a picture: "
+                               "{command}").format(command="archcalc diagram SPEC --format dot | dot -Tpng -o net.png"))
     return SUFFIXES.get(suffix, "svg")
 
 

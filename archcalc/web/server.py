@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import SpecError
+from ..i18n import _
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -65,7 +66,8 @@ def graph_of(source):
     from ..spec.graph import build_graph
     from ..spec.yamlio import load_yaml
     if not isinstance(source, dict) or not isinstance(source.get("spec"), str):
-        raise SpecError("the request names no spec text", hint="send {\"spec\": \"<YAML>\", \"name\": \"net.yaml\"}")
+        raise SpecError(_("the request names no spec text"),
+                        hint=_("send {example}").format(example="{\"spec\": \"<YAML>\", \"name\": \"net.yaml\"}"))
     name = str(source.get("name") or "editor.yaml")[:200]
     return build_graph(load_yaml(source["spec"], file=name), file=name)
 
@@ -75,7 +77,8 @@ def number(body, key, default, minimum=1):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SpecError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+        raise SpecError(_("{key} must be a whole number >= {minimum}, got {value}").format(key=key, minimum=minimum,
+                                                                                          value=repr(value)))
     return value
 
 
@@ -100,8 +103,9 @@ def api_charts(body):
     from ..report.plots import plot_layers
     image = html.chart(plot_layers, analysis(body))
     if image is None:
-        raise SpecError("charts need matplotlib, which is not installed",
-                        hint="pip install 'archcalc[plot]'  (or: pip install matplotlib)")
+        raise SpecError(_("charts need matplotlib, which is not installed"),
+                        hint=_("{command}  (or: {other})").format(command="pip install 'archcalc[plot]'",
+                                                                   other="pip install matplotlib"))
     return {"html": image}
 
 
@@ -110,7 +114,7 @@ def api_explain(body):
     from ..report import html
     layer = body.get("layer")
     if not isinstance(layer, str):
-        raise SpecError("explain needs the name of a layer", hint="click a row of the table")
+        raise SpecError(_("explain needs the name of a layer"), hint=_("click a row of the table"))
     exp = explain(graph_of(body), layer=layer)
     return {"layer": layer, "line": exp.layers[0].line, "html": html.explanation_body(exp)}
 
@@ -135,7 +139,8 @@ def api_compare(body):
     from ..report import html
     sides = body.get("specs")
     if not isinstance(sides, list) or len(sides) != 2:
-        raise SpecError("compare takes two specs", hint="send {\"specs\": [{\"spec\": ...}, {\"spec\": ...}]}")
+        raise SpecError(_("compare takes two specs"),
+                        hint=_("send {example}").format(example="{\"specs\": [{\"spec\": ...}, {\"spec\": ...}]}"))
     batch, dtype = number(body, "batch", 1), str(body.get("dtype", "fp32"))
     reports = []
     for index, side in enumerate(sides):
@@ -155,7 +160,8 @@ def api_export(body):
     from ..report.formats import render
     fmt = body.get("format")
     if fmt not in EXPORTS:
-        raise SpecError(f"cannot export as {fmt!r}", hint=f"choose one of {', '.join(EXPORTS)}")
+        raise SpecError(_("cannot export as {format}").format(format=repr(fmt)),
+                        hint=_("choose one of {names}").format(names=', '.join(EXPORTS)))
     report = analysis(body)
     text = to_svg(report) if fmt == "svg" else render("summary", report, fmt)
     mime, suffix = EXPORTS[fmt]
@@ -168,7 +174,7 @@ def api_check(body):
     graph = graph_of(body)
     answers = body.get("answers")
     if not isinstance(answers, str):
-        raise SpecError("check needs the answers as text", hint="paste YAML answers or a Keras/torchinfo summary")
+        raise SpecError(_("check needs the answers as text"), hint=_("paste YAML answers or a Keras/torchinfo summary"))
     result = check_answers(graph, read_answers(answers, graph, file="answers"))
     return {"all_right": result.ok, "html": html.check_body(result)}
 
@@ -333,8 +339,9 @@ def make_server(spec=None, port=DEFAULT_PORT, verbose=False):
     except OSError as err:
         if port == DEFAULT_PORT:
             return Server(0, initial, verbose)
-        raise SpecError(f"cannot listen on {HOST}:{port}: {err.strerror or err}",
-                        hint="choose another --port, or --port 0 for any free one") from None
+        raise SpecError(_("cannot listen on {address}: {reason}").format(address=f"{HOST}:{port}",
+                                                                         reason=err.strerror or err),
+                        hint=_("choose another --port, or --port 0 for any free one")) from None
 
 
 def serve(spec=None, port=DEFAULT_PORT, open_browser=True, verbose=False, ready=None):
