@@ -53,8 +53,8 @@ class _Conv(Windowed):
         if self.padding == "same":
             if any(s != 1 for s in self.stride):
                 raise LayerError(
-                    "padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)",
-                    hint="write the padding as a number, e.g. padding: (kernel - 1) // 2",
+                    _("padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)"),
+                    hint=_("write the padding as a number, e.g. {example}").format(example="padding: (kernel - 1) // 2"),
                 )
             totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel)]
             return tuple((t // 2, t - t // 2) for t in totals)
@@ -214,14 +214,16 @@ class _ConvTranspose(_Conv):
         """(output, (N − 1)·S − 2P + D·(F − 1) + output_padding + 1 worked) per axis."""
         for k, s, d, op in zip(self.kernel, self.stride, self.dilation, self.output_padding):
             if op >= max(s, d):
-                raise LayerError(f"output_padding {op} must be smaller than the stride or the dilation",
-                                 hint="PyTorch refuses it: use output_padding below max(stride, dilation)")
+                raise LayerError(_("output_padding {padding} must be smaller than the stride or the dilation").format(
+                    padding=op), hint=_("PyTorch refuses it: use output_padding below max(stride, dilation)"))
         out = []
         for n, k, s, p, d, op in zip(shape[1:], self.kernel, self.stride, self.padding, self.dilation,
                                      self.output_padding):
             size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
             if size < 1:
-                raise LayerError(f"the output size {size} is below 1", hint="use less padding or a larger input")
+                raise LayerError(_("the output size {size} is below 1").format(size=size),
+                                 hint=_("use less padding or a larger input"))
+
             out.append(size)
         return out
 

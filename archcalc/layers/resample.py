@@ -3,6 +3,7 @@
 import math
 
 from ..errors import LayerError, Unsupported
+from ..i18n import _
 from .base import Kind, Layer, Option, Step, boolean, dims, number
 from .counting import ZERO, Rule, counted_as
 from .registry import register
@@ -22,7 +23,7 @@ def scale_or_sizes(value):
     else:
         parsed = one(value)
     if any(v <= 0 for v in (parsed if isinstance(parsed, tuple) else (parsed,))):
-        raise LayerError(f"expected a positive number or one per axis, got {value!r}")
+        raise LayerError(_("expected a positive number or one per axis, got {value}").format(value=repr(value)))
     return parsed
 
 
@@ -33,7 +34,7 @@ scale_or_sizes.schema = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
 
 def mode_name(value):
     if not isinstance(value, str) or value.lower() not in MODES:
-        raise LayerError(f"mode must be one of {', '.join(MODES)}, got {value!r}")
+        raise LayerError(_("mode must be one of {modes}, got {value}").format(modes=', '.join(MODES), value=repr(value)))
     return value.lower()
 
 
@@ -82,29 +83,31 @@ class Upsample(Layer):
     def sizes(self, shape):
         rank = len(shape) - 1
         if (self.scale is None) == (self.size is None):
-            raise LayerError("upsample needs exactly one of `scale` and `size`", hint="e.g. upsample: {scale: 2}")
+            raise LayerError(_("upsample needs exactly one of `scale` and `size`"),
+                             hint=_("e.g. {example}").format(example="upsample: {scale: 2}"))
         if self.size is not None:
             sizes = self.size if isinstance(self.size, tuple) else (self.size,) * rank
             if any(s != int(s) for s in sizes):
-                raise LayerError(f"size must be whole numbers, got {list(sizes)}")
+                raise LayerError(_("size must be whole numbers, got {sizes}").format(sizes=list(sizes)))
             return tuple(int(s) for s in sizes)
         scales = self.scales(shape)
         if len(scales) != rank:
-            raise LayerError(f"{len(scales)} scale factors for {rank} spatial axes")
+            raise LayerError(_("{count} scale factors for {rank} spatial axes").format(count=len(scales), rank=rank))
         return tuple(math.floor(n * s) for n, s in zip(shape[1:], scales))
 
     def output_shape(self, ins):
         shape = ins[0]
         if len(shape) < 2:
-            raise LayerError("upsample needs a feature map (channels, *spatial), got a vector",
-                             hint="apply it before flatten/dense")
+            raise LayerError(_("upsample needs a feature map (channels, *spatial), got a vector"),
+                             hint=_("apply it before flatten/dense"))
         wanted = MODES[self.mode][1]
         if wanted is not None and wanted != len(shape) - 1:
-            raise LayerError(f"mode '{self.mode}' interpolates {wanted}-D maps; the input has {len(shape) - 1} "
-                             "spatial axes", hint="linear is 1-D, bilinear and bicubic 2-D, trilinear 3-D")
+            raise LayerError(_("mode '{mode}' interpolates {wanted}-D maps; the input has {rank} spatial axes").format(
+                mode=self.mode, wanted=wanted, rank=len(shape) - 1),
+                hint=_("linear is 1-D, bilinear and bicubic 2-D, trilinear 3-D"))
         if self.align_corners is not None and self.mode == "nearest":
-            raise LayerError("align_corners applies to the linear and cubic modes only",
-                             hint="remove align_corners, or choose mode: bilinear")
+            raise LayerError(_("align_corners applies to the linear and cubic modes only"),
+                             hint=_("remove align_corners, or choose mode: bilinear"))
         return (shape[0],) + self.sizes(shape)
 
     def flops(self, ins, out):
@@ -147,11 +150,12 @@ class Upsample(Layer):
         if self.size is not None:
             size = Step("output", "C, size", "", out)
         else:
-            size = Step("output", "floor(N·scale) per axis",
+            size = Step("output", _("floor(N·scale) per axis"),
                         ", ".join(f"floor({n}·{s:g})" for n, s in zip(ins[0][1:], self.scales(ins[0]))), out)
-        flops = (Step("FLOPs", "", "", 0, "nearest copies the closest input: nothing is computed") if neighbours == 1
+        flops = (Step("FLOPs", "", "", 0, _("nearest copies the closest input: nothing is computed")) if neighbours == 1
                  else Step("FLOPs", "(2n − 1)·elements", f"(2·{neighbours} − 1)·{dims(out)}", self.flops(ins, out),
-                           f"{self.mode}: n = {neighbours} neighbours weighted and summed"))
+                           _("{mode}: n = {neighbours} neighbours weighted and summed").format(
+                               mode=self.mode, neighbours=neighbours)))
         return [size, self.no_params_step(), flops]
 
 
@@ -173,12 +177,12 @@ class _PixelShuffle(Layer):
 
     def explain(self, ins, out):
         return [Step("output", self.formula, "", out, self.__doc__.split(".")[0]), self.no_params_step(),
-                Step("FLOPs", "", "", 0, "a rearrangement: nothing is computed")]
+                Step("FLOPs", "", "", 0, _("a rearrangement: nothing is computed"))]
 
 
 def _factor(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LayerError(f"expected an integer >= 1, got {value!r}")
+        raise LayerError(_("expected an integer >= 1, got {value}").format(value=repr(value)))
     return value
 
 
@@ -200,8 +204,9 @@ class PixelShuffle(_PixelShuffle):
         channels, height, width = ins[0]
         r = self.factor
         if channels % (r * r):
-            raise LayerError(f"pixel_shuffle by {r} needs channels divisible by r² = {r * r}, got {channels}",
-                             hint=f"give the layer before it a multiple of {r * r} filters")
+            raise LayerError(_("pixel_shuffle by {r} needs channels divisible by r² = {square}, got {channels}").format(
+                r=r, square=r * r, channels=channels),
+                hint=_("give the layer before it a multiple of {square} filters").format(square=r * r))
         return (channels // (r * r), height * r, width * r)
 
 
@@ -220,6 +225,7 @@ class PixelUnshuffle(_PixelShuffle):
         channels, height, width = ins[0]
         r = self.factor
         if height % r or width % r:
-            raise LayerError(f"pixel_unshuffle by {r} needs height and width divisible by {r}, got {height}×{width}",
-                             hint="pad or crop the map to a multiple of the factor")
+            raise LayerError(_("pixel_unshuffle by {r} needs height and width divisible by {r}, got {size}").format(
+                r=r, size=f"{height}×{width}"), hint=_("pad or crop the map to a multiple of the factor"))
+
         return (channels * r * r, height // r, width // r)
