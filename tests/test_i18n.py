@@ -324,7 +324,7 @@ def test_exercise_sheets_in_korean(spec, tmp_path):
 # (analysis.conventions) and the accelerators' names and datasheet citations (archcalc/data/accelerators.yaml);
 # allowed as words: the layer kinds and options (`archcalc layers`) and the tools and libraries the text cites.
 HARDWARE_WORDS = {"DeepSpeed", "FSDP", "ZeRO", "GPU", "CUDA", "cuBLAS", "FlopCounterMode", "SHARD_GRAD_OP",
-                  "FULL_SHARD", "FlatParameter", "reduce-scatter", "zero-paper", "offload", "optimizer", "none",
+                  "FULL_SHARD", "FlatParameter", "reduce-scatter", "zero-paper", "offload", "optimizer", "none", "CPU", "oneDNN", "cuDNN",
                   "adam", "sgd", "naive", "flash", "causal", "et", "al", "ddp", "zero1", "zero2", "zero3",
                   "fsdp-grad-op", "fsdp-full", "FlashAttention", "math", "ReLU", "GELU", "TFLOP", "TOPS", "GB"}
 
@@ -352,8 +352,8 @@ def data_strings():
 
 def hardware_runs():
     """(command line, allowed words): memory (inference and an Adam training step), conventions, shard (every
-    strategy, and ZeRO-3 and ZeRO-2 with offload in detail), roofline, verify (torch), and explain on the
-    attention of gpt2 and the recurrent lstm_lm."""
+    strategy, and ZeRO-3 and ZeRO-2 with offload in detail), roofline, and on the attention of gpt2 and the
+    recurrent lstm_lm explain, conventions, memory and roofline (verify has its own test: it needs torch)."""
     runs = []
     for spec in ("lenet5", "alexnet"):
         allowed = SYMBOLS | type_names() | layer_names(spec) | set(CLASSIC) | code_words()
@@ -369,7 +369,9 @@ def hardware_runs():
     for spec, layer in (("gpt2", "h.0.attn"), ("lstm_lm", None)):
         allowed = SYMBOLS | type_names() | layer_names(spec) | {spec} | code_words()
         runs += [(("explain", spec) + (("--layer", layer) if layer else ()), allowed),
-                 (("explain", spec, "--format", "markdown") + (("--layer", layer) if layer else ()), allowed)]
+                 (("explain", spec, "--format", "markdown") + (("--layer", layer) if layer else ()), allowed),
+                 (("conventions", spec), allowed), (("memory", spec, "--mode", "training", "--optimizer", "adam"),
+                                                    allowed), (("roofline", spec), allowed)]
     return runs
 
 

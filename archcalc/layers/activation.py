@@ -57,7 +57,7 @@ class ReLU(Activation):
 @register
 class ReLU6(Activation):
     type_name, torch_name = "relu6", "ReLU6"
-    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, "1 per element (module hook; F.hardtanh is not patched)"))
+    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, N_("1 per element (module hook; F.hardtanh is not patched)")))
 
 
 @register
@@ -165,7 +165,7 @@ class Softmax(Activation):
     """Over the channel (feature) axis; 3 FLOPs per element: exp, add to the sum, divide."""
 
     type_name, torch_name = "softmax", "Softmax"
-    counting = counted_as(thop=Rule(_thop_softmax, "rows · (3C − 1)"), ptflops=FUNCTIONAL_ONLY)
+    counting = counted_as(thop=Rule(_thop_softmax, N_("rows · (3C − 1)")), ptflops=FUNCTIONAL_ONLY)
     torch_functions = ("softmax",)
 
     @classmethod
@@ -206,7 +206,7 @@ def not_counted(module, function, aten=None, **rules):
     """counted_as() with every tool that ignores the activation saying why (read from each tool's source)."""
     aten = aten or function
     zero = {
-        "torch": Rule(ZERO.count, "0: FlopCounterMode counts only matrix products and convolutions"),
+        "torch": Rule(ZERO.count, N_("0: FlopCounterMode counts only matrix products and convolutions")),
         "fvcore": Rule(ZERO.count, f"0: aten::{aten} {'have' if ' and ' in aten else 'has'} no handle"),
         "thop": Rule(ZERO.count, f"0: no hook for {module}"),
         "ptflops": Rule(ZERO.count, f"0: no hook for {module}, F.{function} not patched"),
@@ -241,7 +241,7 @@ class PReLU(Activation):
     type_name, torch_name = "prelu", "PReLU"
     counting = not_counted(
         "nn.PReLU", "prelu", aten="prelu",
-        thop=Rule(INPUT_ELEMENTS.count, "input elements (count_prelu: in eval mode only, 0 in train mode)"),
+        thop=Rule(INPUT_ELEMENTS.count, N_("input elements (count_prelu: in eval mode only, 0 in train mode)")),
         ptflops=TWICE)
     torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
     primary = "num_parameters"
@@ -438,7 +438,7 @@ class _TorchGated(_Gated):
 
 
 GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,
-                 "output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)")
+                 N_("output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)"))
 
 
 @register

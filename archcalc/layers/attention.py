@@ -20,7 +20,7 @@ formula, so FlopCounterMode counts 0 for the attention core there. The FlashAtte
 and 2.5× that for backward.
 """
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import MACS, ZERO, Rule, counted_as, torch_flops
 from .registry import register
@@ -42,8 +42,8 @@ def _flash_paper(layer, ins, out, batch):
     return (2 * layer.projection_macs(ins) + layer.paper_core(ins)) * batch
 
 
-FLASH_PAPER_RULE = ("FlashAttention papers: 2·MACs of the projections + 4·h·n·m·d_h for q·kᵀ and weights·v, "
-                    "halved when causal (no softmax, scaling or mask); their backward is 2.5× the core")
+FLASH_PAPER_RULE = (N_("FlashAttention papers: 2·MACs of the projections + 4·h·n·m·d_h for q·kᵀ and weights·v, "
+                    "halved when causal (no softmax, scaling or mask); their backward is 2.5× the core"))
 
 
 def _out_proj(layer, ins, out, batch):
@@ -87,22 +87,22 @@ class MultiHeadAttention(Fusable):
     aliases = ("multihead_attention", "multiheadattention", "mha", "self_attention", "cross_attention")
     kind = Kind.ATTENTION
     counting = counted_as(
-        torch=torch_flops("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
+        torch=torch_flops(N_("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
                           "scaling; flash: 2·projection MACs + the fused op's formula, 2·2·h·n·m·d_h on CUDA "
-                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)"),
+                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)")),
         flashattention=Rule(_flash_paper, FLASH_PAPER_RULE),
-        torchvision=Rule(MACS.count, "MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash"),
+        torchvision=Rule(MACS.count, N_("MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash")),
         fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
-                                      "MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
+                                      N_("MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
                                       "(naive); flash: the projections only (no handle for "
-                                      "aten::scaled_dot_product_attention)"),
-        thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, "out_proj's MACs only: the nn.Linear child "
-                                                                     "(no hook for the rest), naive or flash"),
-        ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
-                                "F.scaled_dot_product_attention are not patched), naive or flash"),
+                                      "aten::scaled_dot_product_attention)")),
+        thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, N_("out_proj's MACs only: the nn.Linear child "
+                                                                     "(no hook for the rest), naive or flash")),
+        ptflops=Rule(_out_proj, N_("out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
+                                "F.scaled_dot_product_attention are not patched), naive or flash")),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
-                       "out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
-                       "flash"))
+                       N_("out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
+                       "flash")))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
@@ -429,19 +429,19 @@ class ScaledDotProductAttention(Fusable):
     example = {"input": [5, 8], "layers": [{"dense": 8}, {"reshape": {"shape": [5, 2, 4]}}, {"permute": {"name": "h", "order": [1, 0, 2]}}, {"scaled_dot_product_attention": {"from": ["h", "h", "h"], "causal": True}}]}
     aliases = ("sdpa", "dot_product_attention")
     kind = Kind.ATTENTION
-    counting = counted_as(torch=torch_flops("2·2·h·n·m·d: q·kᵀ and weights·v (naive: two bmm; flash: the fused "
-                                            "op's registered formula on CUDA, 0 on CPU: no formula for its kernel)"),
+    counting = counted_as(torch=torch_flops(N_("2·2·h·n·m·d: q·kᵀ and weights·v (naive: two bmm; flash: the fused "
+                                            "op's registered formula on CUDA, 0 on CPU: no formula for its kernel)")),
                           flashattention=Rule(lambda l, i, o, b: l.paper_core(i) * b,
-                                              "FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
-                                              "backward 2.5× that"),
-                          thop=Rule(ZERO.count, "0: no module hook reaches the products, naive or flash"),
-                          ptflops=Rule(ZERO.count, "0: @ and F.scaled_dot_product_attention are not patched, "
-                                                   "naive or flash"),
-                          torchinfo=Rule(ZERO.count, "0: no parameters, naive or flash"),
-                          torchvision=Rule(MACS.count, "MACs, naive or flash"),
+                                              N_("FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
+                                              "backward 2.5× that")),
+                          thop=Rule(ZERO.count, N_("0: no module hook reaches the products, naive or flash")),
+                          ptflops=Rule(ZERO.count, N_("0: @ and F.scaled_dot_product_attention are not patched, "
+                                                   "naive or flash")),
+                          torchinfo=Rule(ZERO.count, N_("0: no parameters, naive or flash")),
+                          torchvision=Rule(MACS.count, N_("MACs, naive or flash")),
                           fvcore=Rule(lambda l, i, o, b: 0 if l.fused else l.macs(i, o) * b,
-                                                        "MACs: two aten::matmul (naive); flash 0: no handle for "
-                                                        "aten::scaled_dot_product_attention"))
+                                                        N_("MACs: two aten::matmul (naive); flash 0: no handle for "
+                                                        "aten::scaled_dot_product_attention")))
     torch_modules = ("ScaledDotProductAttention",)
     torch_functions = ("scaled_dot_product_attention",)
     min_inputs = max_inputs = 3

@@ -1,7 +1,7 @@
 """Convolutions over 1, 2 or 3 spatial axes, including grouped, depthwise and dilated, and their
 transposed forms. One class per family is written for any rank; Conv1d/2d/3d set the rank."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, integer, keep_input, padding_of,
                    sizes, weights_flops_step, window_steps)
 from .counting import MACS, MACS_BIAS, WEIGHTED, Rule, counted_as, torch_flops
@@ -186,9 +186,9 @@ class _ConvTranspose(_Conv):
 
     counting = counted_as(torch=torch_flops("2·MACs"), torchvision=MACS, fvcore=MACS, ptflops=MACS_BIAS,
                           torchinfo=Rule(lambda l, i, o, b: l.params(i) * numel(o[1:]) * b,
-                                         "weight and bias elements · output positions (its Conv rule)"),
+                                         N_("weight and bias elements · output positions (its Conv rule)")),
                           thop=Rule(lambda l, i, o, b: numel(o) * b * (i[0][0] // l.groups) * numel(l.kernel),
-                                    "the convolution formula on the output: O elements·(C_in/G)·F^r"))
+                                    N_("the convolution formula on the output: O elements·(C_in/G)·F^r")))
     accepts_activation = True
 
     @classmethod

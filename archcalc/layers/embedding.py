@@ -2,13 +2,13 @@
 token-type tables, the class token, layer scale. Shapes: token ids are (tokens,); sequences are
 (tokens, features); layer scale also scales (channels, *spatial) maps per channel."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
-_THOP_NONE = Rule(ZERO.count, "0: thop has no hook for it")
+_THOP_NONE = Rule(ZERO.count, N_("0: thop has no hook for it"))
 
 
 def _sequence(layer, ins):
@@ -30,7 +30,7 @@ class Embedding(Layer):
     kind = Kind.EMBEDDING
     counting = counted_as(
         ptflops=Rule(ZERO.count, "0: no hook for nn.Embedding"),
-        torchinfo=Rule(lambda l, i, o, b: l.params(i) * b, "vocabulary·dimension (its weight, once per sample)"))
+        torchinfo=Rule(lambda l, i, o, b: l.params(i) * b, N_("vocabulary·dimension (its weight, once per sample)")))
     torch_modules = ("Embedding",)
     torch_functions = ("embedding",)
     primary = "dimension"

@@ -185,9 +185,9 @@ class LayerNorm(_SampleNorm):
     type_name = "layernorm"
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("layer_norm", "layernormalization", "layer_normalization", "ln")
-    counting = counted_as(fvcore=_per_element(4, "aten::layer_norm: 5 per element (4 without affine)", 5),
-                          thop=_per_element(2, "4 per element (2 without elementwise_affine)", 4),
-                          ptflops=_per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"))
+    counting = counted_as(fvcore=_per_element(4, N_("aten::layer_norm: 5 per element (4 without affine)"), 5),
+                          thop=_per_element(2, N_("4 per element (2 without elementwise_affine)"), 4),
+                          ptflops=_per_element(1, N_("1 per element (its hook reads `affine`, which LayerNorm lacks)")))
     torch_modules = ("LayerNorm", "LayerNormChannelsFirst")
     torch_functions = ("layer_norm",)
     options = {
@@ -291,9 +291,9 @@ class GroupNorm(_SampleNorm):
     type_name = "groupnorm"
     example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"groups": 2}}
     aliases = ("group_norm", "groupnormalization")
-    counting = counted_as(fvcore=_per_element(4, "aten::group_norm: 5 per element (4 without affine)", 5),
+    counting = counted_as(fvcore=_per_element(4, N_("aten::group_norm: 5 per element (4 without affine)"), 5),
                           thop=Rule(ZERO.count, "0: no hook for nn.GroupNorm"),
-                          ptflops=_per_element(1, "2 per element (1 without affine)", 2))
+                          ptflops=_per_element(1, N_("2 per element (1 without affine)"), 2))
     torch_modules = ("GroupNorm",)
     torch_functions = ("group_norm",)
     primary = "groups"
@@ -333,9 +333,9 @@ class InstanceNorm(_SampleNorm):
     type_name = "instancenorm"
     example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"affine": True}}
     aliases = ("instance_norm", "instancenorm1d", "instancenorm2d", "instancenorm3d")
-    counting = counted_as(fvcore=_per_element(4, "aten::instance_norm: 4 per element (5 with affine)", 5),
-                          thop=_per_element(2, "2 per element (4 with affine)", 4),
-                          ptflops=_per_element(1, "1 per element (2 with affine)", 2))
+    counting = counted_as(fvcore=_per_element(4, N_("aten::instance_norm: 4 per element (5 with affine)"), 5),
+                          thop=_per_element(2, N_("2 per element (4 with affine)"), 4),
+                          ptflops=_per_element(1, N_("1 per element (2 with affine)"), 2))
     torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
     torch_functions = ("instance_norm",)
     options = {

@@ -157,7 +157,7 @@ def avg_pool_options(rank):
 
 # fvcore has a handle for aten::adaptive_avg_pool2d only: its 1-D and 3-D forms (and the means that
 # global pooling runs as) count 0 there.
-NO_FVCORE_HANDLE = Rule(lambda layer, ins, out, batch: 0, "0: fvcore has no handle for the 1-D or 3-D op")
+NO_FVCORE_HANDLE = Rule(lambda layer, ins, out, batch: 0, N_("0: fvcore has no handle for the 1-D or 3-D op"))
 
 
 def _spellings(base, rank, keras):

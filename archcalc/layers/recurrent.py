@@ -64,15 +64,15 @@ def _torchinfo(layer, ins, out, batch):
 
 
 RECURRENT_COUNTING = counted_as(
-    torch=torch_flops("2·MACs of the gate and projection products, as on torch's decomposed path (meta, CPU "
-                      "gru/rnn); its fused kernels count 0 (CPU oneDNN lstm, cuDNN), so verify runs with them off"),
-    thop=Rule(_thop, "its cell's count per step: G·(H·(F + H) + H) + 2·G·H with bias, plus lstm 4H, gru 4H "
-                     "(F is hidden·directions after layer 0; proj_size ignored)"),
-    ptflops=Rule(_ptflops, "per step: weight_ih + weight_hh elements + rnn H, gru 7H, lstm 10H + both biases, "
-                           "times directions (no projection)"),
-    torchinfo=Rule(_torchinfo, "parameters · tokens"),
+    torch=torch_flops(N_("2·MACs of the gate and projection products, as on torch's decomposed path (meta, CPU "
+                      "gru/rnn); its fused kernels count 0 (CPU oneDNN lstm, cuDNN), so verify runs with them off")),
+    thop=Rule(_thop, N_("its cell's count per step: G·(H·(F + H) + H) + 2·G·H with bias, plus lstm 4H, gru 4H "
+                     "(F is hidden·directions after layer 0; proj_size ignored)")),
+    ptflops=Rule(_ptflops, N_("per step: weight_ih + weight_hh elements + rnn H, gru 7H, lstm 10H + both biases, "
+                           "times directions (no projection)")),
+    torchinfo=Rule(_torchinfo, N_("parameters · tokens")),
     fvcore=Rule(lambda *args: 0, "0: aten::lstm, aten::gru, aten::rnn_tanh have no handle"),
-    torchvision=Rule(lambda *args: 0, "0: torchvision's figures are for convolution and linear layers"),
+    torchvision=Rule(lambda *args: 0, N_("0: torchvision's figures are for convolution and linear layers")),
 )
 
 

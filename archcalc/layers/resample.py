@@ -3,7 +3,7 @@
 import math
 
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .base import Kind, Layer, Option, Step, boolean, dims, number
 from .counting import ZERO, Rule, counted_as
 from .registry import register
@@ -65,10 +65,10 @@ class Upsample(Layer):
     }
     counting = counted_as(
         thop=Rule(lambda l, i, o, b: THOP_PER_ELEMENT.get(l.mode, 0) * numel(o) * b,
-                  "per output element: nearest 1, linear 5, bilinear 11, bicubic 259; trilinear 0 (not implemented)"),
-        ptflops=Rule(_ptflops_interpolate, "output elements (module hook) + the patched F.interpolate's count"),
+                  N_("per output element: nearest 1, linear 5, bilinear 11, bicubic 259; trilinear 0 (not implemented)")),
+        ptflops=Rule(_ptflops_interpolate, N_("output elements (module hook) + the patched F.interpolate's count")),
         fvcore=Rule(lambda l, i, o, b: FVCORE_PER_ELEMENT.get((l.mode, len(o) - 1), 0) * numel(o) * b,
-                    "per output element: 1 nearest and 4 bilinear in 2-D; other modes and ranks 0 (no handle)"))
+                    N_("per output element: 1 nearest and 4 bilinear in 2-D; other modes and ranks 0 (no handle)")))
     torch_modules = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
     torch_functions = ("interpolate", "upsample")
     example = {"input": [3, 5, 5], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],

@@ -6,7 +6,7 @@ sequence axis 0 is tokens and -1 features; for a (C, H, W) map axis 0 is channel
 contiguous tensor, permute, transpose, select, slice) cost no memory and no FLOPs.
 """
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import MACS, Rule, counted_as, torch_flops
 from .registry import register
@@ -352,8 +352,8 @@ class Matmul(Layer):
     example = {"input": [5, 8], "layers": [{"dense": {"name": "a", "units": 8}}, {"transpose": {"name": "t"}}, {"matmul": {"from": ["a", "t"]}}]}
     aliases = ("bmm", "batch_matmul")
     kind = Kind.MERGE
-    counting = counted_as(torch=torch_flops("2·MACs (bmm)"), torchvision=MACS,
-                          fvcore=Rule(MACS.count, "MACs (aten::matmul)"))
+    counting = counted_as(torch=torch_flops(N_("2·MACs (bmm)")), torchvision=MACS,
+                          fvcore=Rule(MACS.count, N_("MACs (aten::matmul)")))
     torch_modules = ("Matmul",)
     torch_functions = ("matmul", "bmm")
     min_inputs = max_inputs = 2

@@ -354,13 +354,34 @@ def layer_types_table(fmt="table", width=None):
     return fit_table(rows, headers, width, wrap=(1, 3), drop=(2,))
 
 
+# The counting rules' texts made from a template (layers/activation.py's not_counted, the aten ops): the
+# template is the message, the names in it stay as they are
+RULE_TEMPLATES = (
+    (r"no hook for (?P<module>[^,]+), F\.(?P<function>\w+) not patched", N_("no hook for {module}, F.{function} not patched")),
+    (r"no hook for (?P<module>.+)", N_("no hook for {module}")),
+    (r"no handle for (?P<op>aten::\w+)", N_("no handle for {op}")),
+    (r"aten::(?P<op>.+) has no handle", N_("aten::{op} has no handle")),
+    (r"aten::(?P<op>.+) have no handle", N_("aten::{op} have no handle")),
+)
+
+
 def rule_text(text):
-    """A counting rule's text (layers.counting.Rule.text) in the active language; "as torch: …" and
-    "0: …" are composed of a translated frame and the rule or reason inside it."""
+    """A counting rule's text (layers.counting.Rule.text) in the active language; "as torch: …", "0: …" and
+    "aten::op: …" are composed of a translated frame and the rule or reason inside it."""
+    import re
+    if _(text) != text:
+        return _(text)
     if text.startswith("as torch: "):
         return _("as torch: {rule}").format(rule=rule_text(text[len("as torch: "):]))
-    if text.startswith("0: ") and _(text) == text:
-        return "0: " + _(text[3:])
+    if text.startswith("0: "):
+        return "0: " + rule_text(text[3:])
+    for pattern, template in RULE_TEMPLATES:
+        match = re.fullmatch(pattern, text)
+        if match:
+            return _(template).format(**match.groupdict())
+    op = re.fullmatch(r"(aten::\w+): (.+)", text)
+    if op:
+        return f"{op.group(1)}: {rule_text(op.group(2))}"
     return _(text)
 
 
