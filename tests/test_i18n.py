@@ -433,3 +433,10 @@ def test_hardware_mistakes_are_explained_in_korean(args):
     for data in data_strings():
         text = text.replace(data, " ")
     assert re.search("[가-힣]", text) and not english_sentences(text, allowed), result.stderr
+
+
+def test_diagram_caption_in_korean():
+    """The SVG's caption: lenet5's 61,706 parameters (by hand: 156 + 2,416 + 48,120 + 10,164 + 850) as 61.7K."""
+    korean = cli("diagram", "lenet5", "--lang", "ko")
+    assert korean.returncode == 0 and "파라미터 수 61.7K" in korean.stdout and " params, " not in korean.stdout
+    assert "61.7K params, " in cli("diagram", "lenet5").stdout

@@ -373,10 +373,12 @@ def _compare(graph, report, result, measured, peak):
     if measured["peak"] is not None:
         result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
                          "library_bytes": measured["libraries"],
-                         "what": "torch.cuda.max_memory_allocated over the forward"
-                                 + (" and backward, against `archcalc memory --mode training --device cuda`"
-                                    if result.train else "")
-                                 + ", less what CUDA libraries keep after an untimed warm-up step"}
+                         "what": (_("torch.cuda.max_memory_allocated over the forward and backward, against "
+                                    "`archcalc memory --mode training --device cuda`, less what CUDA libraries keep "
+                                    "after an untimed warm-up step") if result.train else
+                                  _("torch.cuda.max_memory_allocated over the forward, less what CUDA libraries keep "
+                                    "after an untimed warm-up step"))}
+
     elif not result.meta:
         result.not_measured.append(N_("peak memory: measured on CUDA only (--device cuda)"))
     result.compared = [

@@ -107,7 +107,7 @@ def to_svg(report):
     edges = [(ref, name) for name, _, _, inputs, _ in _nodes(report) for ref in inputs]
     lanes = _lanes(boxes, edges)
     max_lane = {}
-    for (source, _), lane in lanes.items():
+    for (source, _target), lane in lanes.items():
         column = boxes[source].column
         max_lane[column] = max(max_lane.get(column, 0), lane)
     # Column x positions leave room for the bypass lanes of the column to their left.
@@ -118,8 +118,10 @@ def to_svg(report):
         x += NODE_WIDTH + max(COLUMN_GAP, (max_lane.get(column, 0) + 1) * LANE_GAP + 10)
     rows = 1 + max(b.row for b in boxes.values())
     t = report.totals
-    totals = f"{short(t.params)} params, {short(t.macs)} MACs, " \
-             f"{human_bytes(t.activation_bytes)} activations (batch {report.batch}, {report.dtype})"
+    totals = _("{params} params, {macs} MACs, {activations} activations (batch {batch}, {dtype})").format(
+        params=short(t.params), macs=short(t.macs), activations=human_bytes(t.activation_bytes), batch=report.batch,
+        dtype=report.dtype)
+
     width = max(x - COLUMN_GAP + MARGIN, 7 * len(totals) + 2 * MARGIN)
     height = TITLE_HEIGHT + rows * (NODE_HEIGHT + ROW_GAP) + MARGIN
 
