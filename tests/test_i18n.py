@@ -440,3 +440,39 @@ def test_diagram_caption_in_korean():
     korean = cli("diagram", "lenet5", "--lang", "ko")
     assert korean.returncode == 0 and "파라미터 수 61.7K" in korean.stdout and " params, " not in korean.stdout
     assert "61.7K params, " in cli("diagram", "lenet5").stdout
+
+
+# Mistakes in the layers of the other families (attention, embedding, norm, tensor ops, merges): in Korean
+LAYER_MISTAKES = [
+    "input: [5, 10]\nlayers:\n  - attention: {heads: 3}\n",                          # 10 features, 3 heads
+    "input: [1, 28, 28]\nlayers:\n  - reshape: {shape: [5, -1]}\n",                  # 784 = 5·156.8
+    "input: [1, 28, 28]\nlayers:\n  - conv2d: {name: a, filters: 4, kernel: 3}\n"
+    "  - conv2d: {name: b, filters: 8, kernel: 3, from: input}\n  - add: {from: [a, b]}\n",   # 4 vs 8 channels
+    "input: [1, 28, 28]\nlayers:\n  - conv2d: {name: a, filters: 4, kernel: 3}\n"
+    "  - conv2d: {name: b, filters: 4, kernel: 5, from: input}\n  - concat: {from: [a, b]}\n",  # 26 vs 24
+    "input: [784]\nlayers:\n  - upsample: {scale: 2}\n",
+    "input: {shape: [8], dtype: int64}\nlayers:\n  - embedding: {vocabulary: 10, dimension: 4, padding_idx: 12}\n",
+    "input: [6, 8, 8]\nlayers:\n  - groupnorm: {groups: 4}\n",                     # 6 channels, 4 groups
+    "input: [5, 8]\nlayers:\n  - matmul: {from: [input, input]}\n",                 # (5, 8)·(5, 8)
+    "input: [5, 8]\nlayers:\n  - permute: [0, 0]\n",
+]
+
+
+@pytest.mark.parametrize("text", LAYER_MISTAKES)
+def test_layer_mistakes_are_explained_in_korean(text, tmp_path):
+    path = tmp_path / "mistake.yaml"
+    path.write_text("name: t\n" + text, encoding="utf-8")
+    result = cli("summarize", path, "--lang", "ko")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("오류:") and "고치는 법:" in result.stderr, result.stderr
+    allowed = SYMBOLS | type_names() | code_words() | {"mistake.yaml", "t", "input", "heads", "head_dim"}
+    assert not english_sentences(result.stderr, allowed), result.stderr
+
+
+def test_a_recurrent_warning_in_korean(tmp_path):
+    """lstm with dropout and one layer: torch ignores the dropout; the warning and its fix are Korean."""
+    path = tmp_path / "lstm.yaml"
+    path.write_text("name: t\ninput: [5, 8]\nlayers:\n  - lstm: {hidden: 4, dropout: 0.5}\n", encoding="utf-8")
+    result = cli("summarize", path, "--lang", "ko")
+    assert result.returncode == 0 and "dropout 0.5은(는) 효과가 없습니다" in result.stdout + result.stderr
+    assert not english_sentences(result.stdout + result.stderr, SYMBOLS | type_names() | code_words() | {"t", "lstm_1"})

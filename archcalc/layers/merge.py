@@ -22,7 +22,7 @@ class _Merge(Layer):
     @staticmethod
     def listed(ins):
         """"(4, 6, 6) and (8, 6, 6)": the input shapes, for an error message."""
-        return " and ".join(str(tuple(s)) for s in ins)
+        return (" " + _("and") + " ").join(str(tuple(s)) for s in ins)
 
     def flops(self, ins, out):
         """One operation per output element for each input after the first."""
