@@ -476,3 +476,25 @@ def test_a_recurrent_warning_in_korean(tmp_path):
     result = cli("summarize", path, "--lang", "ko")
     assert result.returncode == 0 and "dropout 0.5은(는) 효과가 없습니다" in result.stdout + result.stderr
     assert not english_sentences(result.stdout + result.stderr, SYMBOLS | type_names() | code_words() | {"t", "lstm_1"})
+
+
+def test_every_layer_types_explanation_in_korean():
+    """Each registered type's own example (the layer contract's `example`), explained in Korean: the notes of
+    every family (attention, recurrent, embedding, norm, tensor ops, resampling, 1-D and 3-D pooling) leave
+    no English sentence."""
+    from archcalc.homework.explain import explain
+    from archcalc.layers.registry import layer_types
+    from archcalc.report.homework import explanation
+    from archcalc.spec.graph import as_graph
+    untranslated = {}
+    for cls in layer_types():
+        spec = cls.example_spec()
+        graph = as_graph(spec)
+        allowed = SYMBOLS | type_names() | code_words() | {node.name for node in graph.nodes} | {spec["name"]}
+        with i18n.using("ko"):
+            text = explanation(explain(graph)) + "\n" + explanation(explain(graph), "markdown")
+        assert re.search("[가-힣]", text), cls.type_name
+        left = english_sentences(text, allowed)
+        if left:
+            untranslated[cls.type_name] = left
+    assert len(layer_types()) > 50 and not untranslated, untranslated

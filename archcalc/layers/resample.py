@@ -159,6 +159,11 @@ class Upsample(Layer):
         return [size, self.no_params_step(), flops]
 
 
+# the explain notes of pixel_shuffle and pixel_unshuffle: their docstrings' first sentence, for the catalog
+DOC_NOTES = (N_("(C·r², H, W) -> (C, H·r, W·r): each group of r² channels becomes an r×r block of pixels"),
+             N_("(C, H·r, W·r) -> (C·r², H, W): each r×r block of pixels becomes r² channels"))
+
+
 class _PixelShuffle(Layer):
     kind = Kind.RESHAPE
     primary = "factor"
@@ -176,7 +181,7 @@ class _PixelShuffle(Layer):
         return getattr(nn, self.torch_modules[0])(self.factor)
 
     def explain(self, ins, out):
-        return [Step("output", self.formula, "", out, self.__doc__.split(".")[0]), self.no_params_step(),
+        return [Step("output", self.formula, "", out, _(self.__doc__.split(".")[0])), self.no_params_step(),
                 Step("FLOPs", "", "", 0, _("a rearrangement: nothing is computed"))]
 
 
