@@ -398,7 +398,7 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
                for spec in specs]
     save(output, functools.partial(plot_comparison, reports) if compare else functools.partial(plot_layers, reports[0]))
-    click.echo(f"{paint(_('wrote'), fg='green')} {output}", err=True)
+    click.echo(paint(_("wrote"), fg="green") + f" {output}", err=True)
 
 
 @main.command()
@@ -712,7 +712,7 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
     if plot:
         from .report.plots import plot_roofline
         save(plot, functools.partial(plot_roofline, result), kind="roofline --plot", target="plot")
-        click.echo(f"{paint(_('wrote'), fg='green')} {plot}", err=True)
+        click.echo(paint(_("wrote"), fg="green") + f" {plot}", err=True)
     emit(roofline_report(result, fmt), output)
 
 
@@ -769,7 +769,7 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
             raise click.UsageError(_("--plot needs -o FILE for the image, e.g. -o cmp.png"))
         from .report.plots import plot_comparison
         save(output, functools.partial(plot_comparison, reports), kind="compare --plot")
-        click.echo(f"{paint(_('wrote'), fg='green')} {output}", err=True)
+        click.echo(paint(_("wrote"), fg="green") + f" {output}", err=True)
         output = None
     data = compare_reports(reports, list(specs))
     # the HTML page also draws the MACs-against-params chart from the reports

@@ -364,7 +364,10 @@ def hardware_runs():
                  (("shard", spec, "--strategy", "zero3", "--devices", "16", "--nodes", "2"), allowed),
                  (("shard", spec, "--strategy", "zero2", "--offload", "optimizer"), allowed),
                  (("shard", spec, "--strategy", "fsdp-full"), allowed),
-                 (("roofline", spec), allowed), (("roofline", spec, "--train", "--dtype", "fp32"), allowed)]
+                 (("roofline", spec), allowed), (("roofline", spec, "--train", "--dtype", "fp32"), allowed),
+                 (("memory", spec, "--format", "html"), allowed), (("conventions", spec, "--format", "html"), allowed),
+                 (("memory", spec, "--mode", "training", "--optimizer", "adam", "--budget", "1GiB", "--format",
+                   "html"), allowed)]
     runs += [(("roofline", "--list"), SYMBOLS | code_words())]
     for spec, layer in (("gpt2", "h.0.attn"), ("lstm_lm", None)):
         allowed = SYMBOLS | type_names() | layer_names(spec) | {spec} | code_words()
@@ -380,6 +383,10 @@ def korean_english(args, allowed):
     assert result.returncode == 0, (args, result.stderr)
     assert re.search("[가-힣]", result.stdout), args
     text = result.stdout + result.stderr
+    if "html" in args:          # the page's words, without its markup, style, script and drawing
+        import html
+        text = re.sub(r"<(script|style|svg)\b.*?</\1>", "", text, flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
     for data in data_strings():
         text = text.replace(data, " ")
     return english_sentences(text, allowed)
