@@ -505,3 +505,15 @@ def test_every_layer_types_explanation_in_korean():
         if left:
             untranslated[cls.type_name] = left
     assert len(layer_types()) > 50 and not untranslated, untranslated
+
+
+def test_verify_keras_in_korean():
+    import os
+    pytest.importorskip("torch")
+    os.environ.setdefault("KERAS_BACKEND", "torch")          # as tests/test_keras.py: Keras 3 on torch
+    pytest.importorskip("keras")
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | {"lenet5", "Keras's"} | code_words()
+    assert not korean_english(("verify", "lenet5", "--keras"), allowed)
+    # 61,706 parameters (by hand, as above), none of them non-trainable: Keras agrees on both
+    korean = cli("verify", "lenet5", "--keras", "--lang", "ko").stdout
+    assert "비학습 파라미터 수: 0 ✓" in korean and "모두 일치 ✓" in korean

@@ -170,7 +170,8 @@ VERIFY_COLUMNS = (("shape", N_("Output shape")), ("params", N_("Params")), ("flo
 # the totals' names as shown (verify's result keys them by these)
 TOTAL_NAMES = {"params": N_("params"), "trainable": N_("trainable"), "buffers": N_("buffers"), "flops": N_("flops"),
                "backward_flops": N_("backward flops"), "saved_bytes": N_("saved bytes"),
-               "non_trainable": N_("non trainable")}
+               "non_trainable": N_("non trainable"), "trainable_params": N_("trainable params"),
+               "non_trainable_params": N_("non trainable params")}
 
 
 def _total_name(key):
@@ -474,7 +475,8 @@ def layer_rules_markdown():
         _tabulate(saved, ["Type", "Saved for backward"], "markdown")])
 
 
-KERAS_VERIFY_COLUMNS = (("shape", "Output shape (Keras)"), ("params", "Params"), ("non_trainable", "Non-trainable"))
+KERAS_VERIFY_COLUMNS = (("shape", N_("Output shape (Keras)")), ("params", N_("Params")),
+                        ("non_trainable", N_("Non-trainable")))
 
 
 def keras_verification(result, fmt="table"):
@@ -483,11 +485,12 @@ def keras_verification(result, fmt="table"):
         return to_json(result.to_dict())
     rows = [[layer.name, layer.type] + [_agreement(layer.checks[key], shape_text if key == "shape" else grouped)
                                         for key, _ in KERAS_VERIFY_COLUMNS] for layer in result.layers]
-    headers = ["Layer", "Type"] + [title for _, title in KERAS_VERIFY_COLUMNS]
-    lines = [heading(f"verify {result.model} against {result.device}", fmt), "", _tabulate(rows, headers, fmt), "",
-             "Totals (predicted vs measured):"]
-    lines += [f"  {key.replace('_', ' ')}: {_agreement(values)}" for key, values in result.totals.items()]
-    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
-    lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
-    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    headers = [_("Layer"), _("Type")] + [_(title) for _key, title in KERAS_VERIFY_COLUMNS]
+    lines = [heading(_("verify {model} against {target}").format(model=result.model, target=result.device), fmt), "",
+             _tabulate(rows, headers, fmt), "", _("Totals (predicted vs measured):")]
+    lines += [f"  {_total_name(key)}: {_agreement(values)}" for key, values in result.totals.items()]
+    lines += ["", _("Compared:")] + [f"  - {_(item)}" for item in result.compared]
+    lines += [_("Not measured:")] + [f"  - {_(item)}" for item in result.not_measured]
+    lines += ["", _("All agree ✓") if result.ok else _("DISAGREEMENT ✗ (exit status 1)")]
+
     return "\n".join(lines)
