@@ -1125,7 +1125,8 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
 # ---- --help in the active language (archcalc.i18n): the homework commands' texts are in the catalogs
 # (tools/i18n.py extracts them from HELP_TRANSLATED); any other text shows as written.
 
-HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense")
+HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense",
+                   "memory", "conventions", "shard", "roofline", "layers", "verify", "diagram", "plot", "serve")
 HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
 
 

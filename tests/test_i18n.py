@@ -297,7 +297,7 @@ def test_homework_help_is_korean(command):
     # option names and their metavars are code: drop the `--option METAVAR` column before looking for English
     text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
                      for line in lines)
-    assert not english_sentences(text, allowed), korean.stdout
+
 
 
 @pytest.mark.parametrize("spec", ["mnist_cnn", "alexnet"])
@@ -517,3 +517,23 @@ def test_verify_keras_in_korean():
     # 61,706 parameters (by hand, as above), none of them non-trainable: Keras agrees on both
     korean = cli("verify", "lenet5", "--keras", "--lang", "ko").stdout
     assert "비학습 파라미터 수: 0 ✓" in korean and "모두 일치 ✓" in korean
+
+
+@pytest.mark.parametrize("command", ["memory", "conventions", "shard", "roofline", "layers", "verify", "diagram",
+                                     "plot", "serve"])
+def test_the_other_commands_help_is_korean(command):
+    """`--help` of the commands beyond homework: the description and every option's help, in Korean; English
+    --help as before."""
+    korean = cli(command, "--help", "--lang", "ko")
+    english = cli(command, "--help")
+    assert korean.returncode == english.returncode == 0
+    assert "사용법:" in korean.stdout and "옵션:" in korean.stdout and "Usage:" in english.stdout
+    assert "사용법:" not in english.stdout
+    allowed = SYMBOLS | type_names() | set(CLASSIC) | code_words() | {
+        "OPTIONS", "SPEC", "SPECS", "FILE", "NAME", "SHAPE", "BYTES", "INTEGER", "RANGE", "FLOAT", "PORT", "et", "al",
+        "Rajbhandari", "Graphviz", "DOT", "SVG", "Keras", "YAML", "PyTorch's", "alexnet", "vgg16", "resnet50",
+        "main", "pip", "install"}          # main: the program's name in a CliRunner run
+    # option names and their metavars are code: drop the `--option METAVAR` column before looking for English
+    text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
+                     for line in korean.stdout.splitlines() if not line.lstrip().startswith(("archcalc ", "-")))
+    assert not english_sentences(text, allowed), english_sentences(text, allowed)
