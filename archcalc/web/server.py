@@ -203,11 +203,12 @@ class Playground:
     def check_origin(self, headers):
         host = headers.get("Host", "")
         if host not in self.hosts:
-            raise Refused(HTTPStatus.FORBIDDEN, f"refused: Host '{host[:100]}' is not this server",
-                          f"open http://{HOST}:{self.port}/")
+            raise Refused(HTTPStatus.FORBIDDEN, _("refused: Host '{host}' is not this server").format(host=host[:100]),
+                          _("open {url}").format(url=f"http://{HOST}:{self.port}/"))
         origin = headers.get("Origin")
         if origin is not None and origin not in {f"http://{h}" for h in self.hosts}:
-            raise Refused(HTTPStatus.FORBIDDEN, f"refused: Origin '{origin[:100]}' is not this server")
+            raise Refused(HTTPStatus.FORBIDDEN, _("refused: Origin '{origin}' is not this server").format(
+                origin=origin[:100]))
 
     def get(self, path):
         """(status, content type, bytes) for a GET."""
@@ -218,25 +219,25 @@ class Playground:
             name = path[len("/api/zoo/"):]
             from ..spec.zoo import names
             if name not in names():
-                raise Refused(HTTPStatus.NOT_FOUND, f"no built-in spec named '{name[:100]}'")
+                raise Refused(HTTPStatus.NOT_FOUND, _("no built-in spec named '{name}'").format(name=name[:100]))
             return self.json({"name": f"{name}.yaml", "spec": zoo_text(name)})
         if path == "/api/initial":
             return self.json(self.initial)
         file = self.files.get(path)
         if file is None:
-            raise Refused(HTTPStatus.NOT_FOUND, "not found")
+            raise Refused(HTTPStatus.NOT_FOUND, _("not found"))
         return HTTPStatus.OK, TYPES.get(file.suffix, "text/plain; charset=utf-8"), file.read_bytes()
 
     def post(self, path, body_bytes):
         handler = POST.get(path)
         if handler is None:
-            raise Refused(HTTPStatus.NOT_FOUND, "no such endpoint")
+            raise Refused(HTTPStatus.NOT_FOUND, _("no such endpoint"))
         try:
             body = json.loads(body_bytes.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Refused(HTTPStatus.BAD_REQUEST, "the request body is not JSON") from None
+            raise Refused(HTTPStatus.BAD_REQUEST, _("the request body is not JSON")) from None
         if not isinstance(body, dict):
-            raise Refused(HTTPStatus.BAD_REQUEST, "the request body must be a JSON object")
+            raise Refused(HTTPStatus.BAD_REQUEST, _("the request body must be a JSON object"))
         try:
             return self.json({"ok": True, **handler(body)})
         except SpecError as err:
@@ -272,15 +273,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         def answer():
             if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
-                raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+                raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, _("send {type}").format(type="application/json"))
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
-                raise Refused(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+                raise Refused(HTTPStatus.LENGTH_REQUIRED, _("the request needs a Content-Length"))
             if int(length) > MAX_BODY:
                 self.close_connection = True      # the body is left unread
                 raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                              f"the request is {int(length):,} bytes; the limit is {MAX_BODY:,}",
-                              "a spec is a few kilobytes: is this the right file?")
+                              _("the request is {size} bytes; the limit is {limit}").format(
+                                  size=f"{int(length):,}", limit=f"{MAX_BODY:,}"),
+                              _("a spec is a few kilobytes: is this the right file?"))
+
             return self.app.post(urlsplit(self.path).path, self.rfile.read(int(length)))
         self.respond(answer)
 
