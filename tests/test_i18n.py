@@ -537,3 +537,12 @@ def test_the_other_commands_help_is_korean(command):
     text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
                      for line in korean.stdout.splitlines() if not line.lstrip().startswith(("archcalc ", "-")))
     assert not english_sentences(text, allowed), english_sentences(text, allowed)
+
+
+def test_shard_table_words_in_korean():
+    """Single words the sentence detector cannot see: the components and where each lives. lenet5's 61,706
+    weights in 16-bit over 8 devices (ZeRO-3): 2 × 61,706 / 8 = 15,426.5 -> 15,426 bytes per device."""
+    korean = cli("shard", "lenet5", "--strategy", "zero3", "--lang", "ko").stdout
+    assert "2 × 61,706 / 8" in korean and "15,426바이트" in korean
+    table = korean.split("\n\n")[1]
+    assert "가중치 " in table and "장치" in table and not re.search(r"\b(weights|device|host|whole)\b", table), table

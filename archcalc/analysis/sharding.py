@@ -249,6 +249,18 @@ def _deepspeed_host(strategy, offload, zero_init, total, largest, devices, nodes
                                                                               "model each process loads if larger"))
 
 
+# "weights" among the components is the tensors; the catalog's "weights" is the count the course calls 가중치 수
+WEIGHT_TENSORS = N_("weights (the tensors)")
+
+
+def component_text(name):
+    """A component's name as shown in the active language ("weights" by its own message)."""
+    if name == "weights":
+        shown = _(WEIGHT_TENSORS)
+        return name if shown == WEIGHT_TENSORS else shown
+    return _(name)
+
+
 def _notes(result):
     notes = [_("model states only: activations, communication buffers and fragmentation come on top "
                "(see `archcalc memory --mode training` for a device's activations)")]
@@ -257,7 +269,7 @@ def _notes(result):
             notes.append(_("each device also holds its {name} shard, {bytes} bytes ({rule}), "
                            "which DeepSpeed's ZeRO-3 estimator leaves out without offload (it counts it with "
                            "optimizer offload); --convention zero-paper counts it").format(
-                               name=_(c.name), bytes=f"{c.bytes:,}", rule=c.rule.split(':')[0]))
+                               name=component_text(c.name), bytes=f"{c.bytes:,}", rule=c.rule.split(':')[0]))
     if result.trainable_params != result.params:
         notes.append(_("{frozen} frozen parameters: weights only, no gradients or optimizer state (DeepSpeed's "
                        "estimators assume every parameter trains)").format(

@@ -1,10 +1,11 @@
 """Text for the hardware what-ifs: model states per device under sharding (analysis.sharding) and
 lower-bound times on a named accelerator (analysis.roofline). Numbers are computed there."""
-from ..i18n import _, ngettext
+from ..i18n import N_, _, ngettext
 from .tables import _csv, _tabulate, heading, to_json
 from ..units import bytes_text, grouped, human_bytes, short
 
 GIB = 2**30
+WHERE = {"device": N_("device"), "host": N_("host")}      # where a sharded component lives, as shown
 
 
 def sharding_report(result, fmt="table", offload_rows=None):
@@ -23,8 +24,9 @@ def sharding_report(result, fmt="table", offload_rows=None):
         return _csv([[c.name, c.per_param, c.params, c.sharded, c.where, c.bytes, c.counted]
                      for c in result.components],
                     ["component", "bytes_per_param", "params", "sharded", "where", "bytes", "counted"])
-    rows = [[_(c.name) + ("" if c.counted else " *"), c.per_param, grouped(c.params),
-             f"/ {result.devices}" if c.sharded else _("whole"), _(c.where), bytes_text(c.bytes)]
+    from ..analysis.sharding import component_text
+    rows = [[component_text(c.name) + ("" if c.counted else " *"), c.per_param, grouped(c.params),
+             f"/ {result.devices}" if c.sharded else _("whole"), _(WHERE.get(c.where, c.where)), bytes_text(c.bytes)]
             for c in result.components]
     precision = _("mixed precision") if result.mixed_precision else "fp32"
     title = _("{model}: model states per device, {strategy} over {devices} ({nodes}), {optimizer}, {precision}, "
