@@ -462,6 +462,9 @@ LAYER_MISTAKES = [
     "input: [6, 8, 8]\nlayers:\n  - groupnorm: {groups: 4}\n",                     # 6 channels, 4 groups
     "input: [5, 8]\nlayers:\n  - matmul: {from: [input, input]}\n",                 # (5, 8)·(5, 8)
     "input: [5, 8]\nlayers:\n  - permute: [0, 0]\n",
+    "input: [5, 8]\nlayers:\n  - gelu: {approximate: x}\n",                     # the option's values in the fix
+    "input: [5, 8]\nlayers:\n  - lstm: {hidden: 4, proj_size: 9}\n",            # proj_size 9 >= hidden 4
+    "input: [5, 8]\nlayers:\n  - take: {axis: 0, sizes: [2, 2], index: 0}\n",   # 2 + 2 != 5
 ]
 
 

@@ -105,7 +105,7 @@ def _approximation(value):
     return value
 
 
-_approximation.describe = "'none' (exact erf) or 'tanh' (GPT-2's gelu_new)"
+_approximation.describe = N_("'none' (exact erf) or 'tanh' (GPT-2's gelu_new)")
 _approximation.schema = {"enum": ["none", "tanh"]}
 
 

@@ -14,7 +14,7 @@ def any_axis(value):
     return value
 
 
-any_axis.describe = "an axis: 0 = the first after the batch, -1 the last"
+any_axis.describe = N_("an axis: 0 = the first after the batch, -1 the last")
 any_axis.schema = {"type": "integer"}
 
 

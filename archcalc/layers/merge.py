@@ -1,6 +1,6 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
@@ -70,7 +70,7 @@ def _axis(value):
     return value
 
 
-_axis.describe = "an axis: 0 = channels (the first after the batch), -1 the last"
+_axis.describe = N_("an axis: 0 = channels (the first after the batch), -1 the last")
 _axis.schema = {"type": "integer"}
 
 

@@ -390,8 +390,9 @@ class LSTM(_Recurrent):
 
     def output_shape(self, ins):
         if self.proj_size >= self.hidden:
-            raise LayerError(f"lstm proj_size {self.proj_size} must be smaller than hidden {self.hidden}",
-                             hint="torch requires proj_size < hidden_size; or drop proj_size")
+            raise LayerError(_("lstm proj_size {proj_size} must be smaller than hidden {hidden}").format(
+                proj_size=self.proj_size, hidden=self.hidden),
+                hint=_("torch requires proj_size < hidden_size; or drop proj_size"))
         return super().output_shape(ins)
 
     @property

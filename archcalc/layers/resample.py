@@ -27,7 +27,7 @@ def scale_or_sizes(value):
     return parsed
 
 
-scale_or_sizes.describe = "a positive number, or one per spatial axis"
+scale_or_sizes.describe = N_("a positive number, or one per spatial axis")
 scale_or_sizes.schema = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                                    {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}}]}
 

@@ -21,7 +21,7 @@ def axis_list(value):
     return tuple(values)
 
 
-axis_list.describe = "an axis or a list of axes (0 = the first axis after the batch, -1 the last)"
+axis_list.describe = N_("an axis or a list of axes (0 = the first axis after the batch, -1 the last)")
 axis_list.schema = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
 
 
@@ -31,7 +31,7 @@ def any_int(value):
     return value
 
 
-any_int.describe = "an integer (negative counts from the end)"
+any_int.describe = N_("an integer (negative counts from the end)")
 any_int.schema = {"type": "integer"}
 
 
@@ -42,7 +42,7 @@ def sizes_list(value):
     return tuple(values)
 
 
-sizes_list.describe = "a list of sizes >= 1 (one may be -1)"
+sizes_list.describe = N_("a list of sizes >= 1 (one may be -1)")
 sizes_list.schema = {"type": "array", "items": {"type": "integer"}}
 
 
