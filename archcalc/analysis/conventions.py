@@ -31,7 +31,7 @@ CONVENTIONS = {c.name: c for c in (
                N_("2 per MAC, bias adds, and every layer's own arithmetic (norm, pooling, activations, merges)")),
     Convention("torch", "torch.utils.flop_counter.FlopCounterMode", "FLOPs",
                N_("2 per MAC of convolutions and matrix products; no bias, nothing else")),
-    Convention("torchvision", "torchvision model docs, GFLOPS column", N_("GFLOPS (really GMACs)"),
+    Convention("torchvision", N_("torchvision model docs, GFLOPS column"), N_("GFLOPS (really GMACs)"),
                N_("MACs of convolutions and linear layers; no bias, nothing else")),
     Convention("fvcore", "fvcore.nn.FlopCountAnalysis(model.eval(), x).total()", N_("flops (one per MAC)"),
                N_("MACs of conv and linear (no bias), batch norm in eval (2 per element), adaptive average pooling; "
@@ -39,13 +39,13 @@ CONVENTIONS = {c.name: c for c in (
     Convention("thop", "thop.profile(model, inputs=(x,))[0]", "MACs",
                N_("MACs of conv and linear (no bias), batch norm 4 per element, avg pooling, softmax; "
                "ReLU, max pooling, unregistered modules 0")),
-    Convention("ptflops", "ptflops.get_model_complexity_info(model, shape), pytorch backend", "MACs",
+    Convention("ptflops", N_("ptflops.get_model_complexity_info(model, shape), pytorch backend"), "MACs",
                N_("MACs + bias of conv and linear, batch norm 2 per element, activations and pooling per element "
                "(twice where both the module hook and the patched functional fire)")),
     Convention("torchinfo", "torchinfo.summary(model, input_size).total_mult_adds", "Mult-Adds",
                N_("MACs + bias of conv; every other layer with weights: its parameter count per sample")),
-    Convention("flashattention", "FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
-               "flops()", "FLOPs",
+    Convention("flashattention", N_("FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
+                  "flops()"), "FLOPs",
                N_("attention's q·kᵀ and weights·v as 4·n·m·h·d_h, halved when causal (no softmax, scaling or mask; "
                "their backward is 2.5× that); every other layer as torch counts it")),
 )}
