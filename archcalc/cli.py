@@ -1126,7 +1126,8 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
 # (tools/i18n.py extracts them from HELP_TRANSLATED); any other text shows as written.
 
 HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense",
-                   "memory", "conventions", "shard", "roofline", "layers", "verify", "diagram", "plot", "serve")
+                   "memory", "conventions", "shard", "roofline", "layers", "verify", "diagram", "plot", "serve",
+                   "zoo", "exercises", "new", "schema", "export-torch", "export-keras", "from-keras", "from-hf")
 HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
 
 

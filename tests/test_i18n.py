@@ -525,7 +525,8 @@ def test_verify_keras_in_korean():
 
 
 @pytest.mark.parametrize("command", ["memory", "conventions", "shard", "roofline", "layers", "verify", "diagram",
-                                     "plot", "serve"])
+                                     "plot", "serve", "zoo", "exercises", "new", "schema", "export-torch",
+                                     "export-keras", "from-keras", "from-hf"])
 def test_the_other_commands_help_is_korean(command):
     """`--help` of the commands beyond homework: the description and every option's help, in Korean; English
     --help as before."""
@@ -537,7 +538,8 @@ def test_the_other_commands_help_is_korean(command):
     allowed = SYMBOLS | type_names() | set(CLASSIC) | code_words() | {
         "OPTIONS", "SPEC", "SPECS", "FILE", "NAME", "SHAPE", "BYTES", "INTEGER", "RANGE", "FLOAT", "PORT", "et", "al",
         "Rajbhandari", "Graphviz", "DOT", "SVG", "Keras", "YAML", "PyTorch's", "alexnet", "vgg16", "resnet50",
-        "main", "pip", "install"}          # main: the program's name in a CliRunner run
+        "main", "pip", "install", "PATH", "TEXT", "CONFIG", "FOLDER", "TARGET", "PACKAGE", "MODULE", "CALLABLE", "API",
+        "JSON", "Schema", "Hugging", "Face", "Sequential", "README", "HTML", "Markdown", "Layout"}          # main: the program's name in a CliRunner run
     # option names and their metavars are code: drop the `--option METAVAR` column before looking for English
     text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
                      for line in korean.stdout.splitlines() if not line.lstrip().startswith(("archcalc ", "-")))
