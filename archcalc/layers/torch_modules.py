@@ -235,6 +235,23 @@ class Attention(_Source):
         return self.out_proj(out)
 
 
+class TorchMultiheadAttention(_Source):
+    """torch's own nn.MultiheadAttention(batch_first=True), called as torchvision's ViT calls it:
+    attention(x, x, x, need_weights=False)[0], or (x, memory, memory) for cross-attention. The tools see
+    the real module (ptflops' hook, its out_proj a NonDynamicallyQuantizableLinear that forward never
+    calls, the ops F.multi_head_attention_forward runs); from-torch traces through this wrapper to it."""
+
+    traced_through = True
+
+    def __init__(self, dim, heads, bias=True, dropout=0.0):
+        super().__init__(dim, heads, bias, dropout)
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x, memory=None):
+        memory = x if memory is None else memory
+        return self.attention(x, memory, memory, need_weights=False)[0]
+
+
 class ScaledDotProductAttention(_Source):
     """softmax(q·kᵀ/√d)·v over given (N, heads, n, d) tensors, by the math path."""
 
