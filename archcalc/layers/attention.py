@@ -380,6 +380,8 @@ class MultiHeadAttention(Fusable):
                 saved.append(Saved(numel(ins[1]) * b, input=1))
         if self.fused:
             return saved + self.fused_saved(n, m, kv_heads, head_dim, b, len(ins) == 1)
+        if self.multihead:
+            return self.multihead_saved(ins, n, d, m, grad)
         # bmm takes kᵀ and v as views of the packed projection's output where the reshape to
         # (N·h, …) needs no copy (one sample, or one head); then that whole output is what stays alive.
         packed_views = (len(ins) == 1 and kv_heads == h and (b == 1 or h == 1))
@@ -393,6 +395,27 @@ class MultiHeadAttention(Fusable):
             saved.append(Saved.new(b * h * m * head_dim))
         if grad.weights:
             saved.append(Saved.new(b * n * h * head_dim))
+        return saved
+
+    def multihead_saved(self, ins, n, d, m, grad):
+        """module: multihead on its math path (checked with saved_tensors_hooks on CPU):
+        F.multi_head_attention_forward works on (n, N, d), so in_proj keeps the input itself at batch 1
+        and a transposed copy beyond (memory too, for cross-attention); then k scaled and transposed
+        (N·m·d), q scaled (N·n·d), the softmax output (N·h·n·m), with dropout its mask and output, v as a
+        view of the packed k, v (and q) projection, which stays alive whole (3·N·m·d; 2·N·m·d for
+        cross-attention), and out_proj's input (N·n·d)."""
+        b, h = grad.batch, self.heads
+        saved = []
+        if grad.weights:
+            saved.append(Saved(b * n * d, input=0) if b == 1 else Saved.new(b * n * d))
+            if len(ins) > 1:
+                saved.append(Saved(b * m * d, input=1) if b == 1 else Saved.new(b * m * d))
+        saved += [Saved.new(b * m * d), Saved.new(b * n * d), Saved.new(b * h * n * m)]
+        if self.dropout:
+            saved += [Saved.new(b * h * n * m, 1 if grad.device == "cuda" else None), Saved.new(b * h * n * m)]
+        saved.append(Saved.new((3 if len(ins) == 1 else 2) * b * m * d))
+        if grad.weights:
+            saved.append(Saved.new(b * n * d))
         return saved
 
     def fused_saved(self, n, m, kv_heads, head_dim, b, packed):
