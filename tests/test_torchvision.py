@@ -123,13 +123,7 @@ TOOLS = ("torch", "thop", "ptflops", "fvcore", "torchinfo")
 ON_META = ("torch", "thop", "torchinfo")     # they count from shapes; ptflops and fvcore need real tensors
 SIZE = 64
 # Pairs not reproduced yet: the test fails when one starts to agree.
-# vit_b_16 under torchinfo, measured at 64×64: ours 66,939,880, torchinfo on torchvision's model 66,926,056.
-# The attention agrees (module: multihead, 0: nn.MultiheadAttention is no leaf and its out_proj is never
-# called); the gap, 13,824 = 768 (class token) + 17·768 (positions), is torchinfo counting only leaf
-# modules' parameters: torchvision holds class_token on VisionTransformer and pos_embedding on Encoder
-# (neither a leaf), archcalc's class_token and position_embedding modules are leaves with a `weight`.
-KNOWN_DIFFERENT = {("vit_b_16", "torchinfo"): "class token and positions: parameters of non-leaf modules in "
-                                              "torchvision (torchinfo counts 0), archcalc's are leaves"}
+KNOWN_DIFFERENT = {}
 
 
 def torchvision_kwargs(spec):

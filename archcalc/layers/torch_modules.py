@@ -109,14 +109,19 @@ class PositionEmbedding(_Source):
     """A learned (length, dim) table whose first n rows are added to n tokens (GPT-2's wpe, BERT's
     position embeddings, ViT's pos_embedding)."""
 
-    def __init__(self, length, dim, id_buffer=0):
-        super().__init__(length, dim, id_buffer)
-        self.weight = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+    def __init__(self, length, dim, id_buffer=0, parameter=False):
+        # parameter (a bare tensor, as torchvision's ViT adds) appears in export-torch's call only when given
+        super().__init__(length, dim, id_buffer, *((parameter,) if parameter else ()))
+        table = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+        # named as the model names it: `weight` (an embedding module's), or pos_embedding (a bare tensor,
+        # which torchinfo, counting only weights and biases, counts 0 as it does torchvision's)
+        self.table_name = "pos_embedding" if parameter else "weight"
+        setattr(self, self.table_name, table)
         if id_buffer:       # transformers' BERT: position_ids, not persistent but listed by buffers()
             self.register_buffer("ids", torch.arange(id_buffer), persistent=False)
 
     def forward(self, x):
-        return x + self.weight[:x.shape[1]]
+        return x + getattr(self, self.table_name)[:x.shape[1]]
 
 
 class TokenTypeEmbedding(_Source):
@@ -137,10 +142,10 @@ class ClassToken(_Source):
 
     def __init__(self, dim):
         super().__init__(dim)
-        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))     # torchvision's name, not `weight`
 
     def forward(self, x):
-        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
 
 
 class LayerScale(_Source):
