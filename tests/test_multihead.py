@@ -117,11 +117,15 @@ def test_verify_agrees_with_backward(options):
         assert result.ok, [(layer.name, layer.checks) for layer in result.layers if not layer.ok]
 
 
-def test_cross_attention_verifies():
+@pytest.mark.parametrize("attention", ["naive", "flash"])
+@pytest.mark.parametrize("options", [{}, {"from": ["input", "memory"]}, {"heads": 1}], ids=str)
+def test_cross_attention_and_flash_verify(attention, options):
+    """Cross-attention (in_proj keeps copies of both inputs beyond batch 1, v a view of the packed k, v),
+    and `--attention flash`, where the fused kernel keeps its output and a log-sum-exp per query and head."""
     spec = {"input": [5, 8], "layers": [{"dense": {"name": "memory", "units": 8}},
-                                        {"attention": {"heads": 2, "module": "multihead", "from": ["input", "memory"]}}]}
+                                        {"attention": {"heads": 2, "module": "multihead", **options}}]}
     for batch in (1, 2):
-        result = archcalc.verify(spec, batch=batch, train=True)
+        result = archcalc.verify(spec, batch=batch, train=True, attention=attention)
         assert result.ok, [(layer.name, layer.checks) for layer in result.layers if not layer.ok]
 
 

@@ -378,10 +378,10 @@ class MultiHeadAttention(Fusable):
             saved.append(Saved(numel(ins[0]) * b, input=0))
             if len(ins) > 1:
                 saved.append(Saved(numel(ins[1]) * b, input=1))
-        if self.fused:
-            return saved + self.fused_saved(n, m, kv_heads, head_dim, b, len(ins) == 1)
         if self.multihead:
             return self.multihead_saved(ins, n, d, m, grad)
+        if self.fused:
+            return saved + self.fused_saved(n, m, kv_heads, head_dim, b, len(ins) == 1)
         # bmm takes kᵀ and v as views of the packed projection's output where the reshape to
         # (N·h, …) needs no copy (one sample, or one head); then that whole output is what stays alive.
         packed_views = (len(ins) == 1 and kv_heads == h and (b == 1 or h == 1))
@@ -403,13 +403,19 @@ class MultiHeadAttention(Fusable):
         and a transposed copy beyond (memory too, for cross-attention); then k scaled and transposed
         (N·m·d), q scaled (N·n·d), the softmax output (N·h·n·m), with dropout its mask and output, v as a
         view of the packed k, v (and q) projection, which stays alive whole (3·N·m·d; 2·N·m·d for
-        cross-attention), and out_proj's input (N·n·d)."""
+        cross-attention), and out_proj's input (N·n·d). flash (sdpa_kernel(FLASH_ATTENTION) on CPU): the
+        inputs as above, the packed projection q, k and v are views of (3·N·n·d; for cross-attention the
+        packed k, v, 2·N·m·d, and q, N·n·d), the kernel's fp32 log-sum-exp (N·h·n) and its output, which
+        out_proj reads as it is."""
         b, h = grad.batch, self.heads
         saved = []
         if grad.weights:
             saved.append(Saved(b * n * d, input=0) if b == 1 else Saved.new(b * n * d))
             if len(ins) > 1:
                 saved.append(Saved(b * m * d, input=1) if b == 1 else Saved.new(b * m * d))
+        if self.fused:
+            saved += [Saved.new(3 * b * n * d)] if len(ins) == 1 else [Saved.new(2 * b * m * d), Saved.new(b * n * d)]
+            return saved + [Saved.new(b * h * n, 4), Saved.new(b * n * d)]
         saved += [Saved.new(b * m * d), Saved.new(b * n * d), Saved.new(b * h * n * m)]
         if self.dropout:
             saved += [Saved.new(b * h * n * m, 1 if grad.device == "cuda" else None), Saved.new(b * h * n * m)]
