@@ -457,7 +457,8 @@ class MultiHeadAttention(Fusable):
         second copy) and softmax weights (W), q scaled and copied for bmm, and the heads' output with its
         reshaped copy. Worst of two moments: q·kᵀ (P + R + q + S) and the reshape before out_proj
         (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself.
-        flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor."""
+        flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor.
+        module: multihead is given the same estimate, not yet measured (the peak is checked on CUDA only)."""
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
         projections = n * q + 2 * m * kv
