@@ -444,7 +444,8 @@ class MultiHeadAttention(Fusable):
         """module: multihead (naive): nn.MultiheadAttention takes torch's fused fast path
         (aten._native_multi_head_attention) in eval without autograd, and F.scaled_dot_product_attention
         picks a fused kernel on CPU and CUDA; FlopCounterMode has no formula for the fast path or the CPU
-        kernel, so verify runs this layer with the fast path off and the math backend only."""
+        kernel, so this layer runs with the fast path off and the math backend only (its torch module
+        does so itself, as archcalc's own module runs the math path; verify states it)."""
         if not self.multihead or self.fused:
             return None
         return ("attention (module: multihead): nn.MultiheadAttention's fast path off "
@@ -494,7 +495,7 @@ class MultiHeadAttention(Fusable):
         from .torch_modules import Attention, TorchMultiheadAttention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         if self.multihead:
-            return TorchMultiheadAttention(d, self.heads, self.bias, self.dropout)
+            return TorchMultiheadAttention(d, self.heads, self.bias, self.dropout, fused=self.fused)
         return Attention(d, self.heads, kv_heads, head_dim, self.bias, self.causal, self.dropout,
                          kdim=None if len(ins) == 1 or d_kv == d else d_kv, out_bias=self.out_bias,
                          fused=self.fused)

@@ -248,13 +248,25 @@ class TorchMultiheadAttention(_Source):
 
     traced_through = True
 
-    def __init__(self, dim, heads, bias=True, dropout=0.0):
-        super().__init__(dim, heads, bias, dropout)
+    def __init__(self, dim, heads, bias=True, dropout=0.0, fused=False):
+        super().__init__(dim, heads, bias, dropout, *((fused,) if fused else ()))
+        self.fused = fused
         self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, bias=bias, batch_first=True)
 
     def forward(self, x, memory=None):
         memory = x if memory is None else memory
-        return self.attention(x, memory, memory, need_weights=False)[0]
+        if self.fused:      # --attention flash: the fused kernel F.scaled_dot_product_attention picks
+            return self.attention(x, memory, memory, need_weights=False)[0]
+        # naive: torch's math path, which FlopCounterMode counts: without the fast path (eval, no
+        # autograd: aten._native_multi_head_attention) and the fused SDPA kernels torch picks by default
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            with sdpa_kernel(SDPBackend.MATH):
+                return self.attention(x, memory, memory, need_weights=False)[0]
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast)
 
 
 class ScaledDotProductAttention(_Source):
