@@ -165,3 +165,24 @@ def test_torchvision_vit_imports_as_the_zoo_spec():
     for tool in ("thop", "ptflops", "fvcore", "torchinfo", "torch"):
         assert archcalc.analyze(spec, convention=tool).totals.flops == \
             archcalc.analyze("vit_b_16", convention=tool).totals.flops, tool
+
+
+def test_the_torch_module_runs_the_math_path_itself():
+    """to_torch's module turns the fast path and the fused kernels off for its own call, as archcalc's own
+    attention module writes the math path out: FlopCounterMode counts it in eval without autograd, with
+    no context around it; export-torch writes the same class, which counts the same."""
+    from archcalc.bridges.torch_model import torch_source
+    x = torch.randn(2, 5, 8)
+    model = archcalc.to_torch(SPEC).eval()
+    assert type(model.get_submodule("attn").attention) is nn.MultiheadAttention
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    assert counter.get_total_flops() == BY_HAND["torch"]
+    assert torch.backends.mha.get_fastpath_enabled()          # restored after the call
+    source = torch_source(archcalc.load_spec(SPEC))
+    namespace = {}
+    exec(compile(source.split('if __name__ == "__main__":')[0], "mha_export.py", "exec"), namespace)
+    exported = namespace["Mha"]().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        exported(x)
+    assert counter.get_total_flops() == BY_HAND["torch"]
