@@ -16,6 +16,17 @@ torch = pytest.importorskip("torch")
 TYPES = layer_types()
 NAMES = [cls.type_name for cls in TYPES]
 
+# Options that change a type's torch module (and so what the tools see) get an example of their own, run
+# through the same checks as each type's `example`: (id, layer class, spec).
+VARIANTS = [
+    ("attention-module-multihead", "attention",       # torch's nn.MultiheadAttention (torchvision's ViT)
+     {"name": "example_attention_multihead", "input": [5, 8],
+      "layers": [{"dense": 8}, {"attention": {"heads": 2, "module": "multihead"}}]}),
+]
+EXAMPLES = [pytest.param(cls, cls.example_spec(), id=cls.type_name) for cls in TYPES] + [
+    pytest.param(next(cls for cls in TYPES if cls.type_name == type_name), spec, id=name)
+    for name, type_name, spec in VARIANTS]
+
 
 def test_registry_refuses_a_type_that_leaves_a_tool_out():
     class Half(Layer):
@@ -43,13 +54,8 @@ def test_every_type_states_every_hook(cls):
         f"{cls.type_name} names no torch module or function"
 
 
-def example_spec(cls):
-    return cls.example_spec()
-
-
-@pytest.mark.parametrize("cls", TYPES, ids=NAMES)
-def test_example_agrees_with_torch_forward_and_backward(cls):
-    spec = example_spec(cls)
+@pytest.mark.parametrize("cls,spec", EXAMPLES)
+def test_example_agrees_with_torch_forward_and_backward(cls, spec):
     assert cls.type_name in {r.type for r in archcalc.analyze(spec).layers}
     result = archcalc.verify(spec, batch=2, train=True)
     bad = {layer.name: {k: v for k, v in layer.checks.items() if v[1] is not None and v[0] != v[1]}
@@ -58,16 +64,14 @@ def test_example_agrees_with_torch_forward_and_backward(cls):
 
 
 @pytest.mark.parametrize("tool", MEASURED_TOOLS)
-@pytest.mark.parametrize("cls", TYPES, ids=NAMES)
-def test_example_matches_each_real_counting_tool(cls, tool):
-    spec = example_spec(cls)
+@pytest.mark.parametrize("cls,spec", EXAMPLES)
+def test_example_matches_each_real_counting_tool(cls, spec, tool):
     assert archcalc.analyze(spec, batch=2, convention=tool).totals.flops == measure(tool, spec, 2)
 
 
-@pytest.mark.parametrize("cls", TYPES, ids=NAMES)
-def test_example_imports_back_from_torch(cls):
+@pytest.mark.parametrize("cls,spec", EXAMPLES)
+def test_example_imports_back_from_torch(cls, spec):
     """from-torch maps the torch module each type builds back to the same type and counts."""
-    spec = example_spec(cls)
     model = archcalc.to_torch(spec).eval()
     graph = archcalc.load_spec(spec)
     back = archcalc.from_torch(model, list(graph.input_shape), dtype=graph.input_dtype)

@@ -122,11 +122,8 @@ ZOO_TO_TORCHVISION = {
 TOOLS = ("torch", "thop", "ptflops", "fvcore", "torchinfo")
 ON_META = ("torch", "thop", "torchinfo")     # they count from shapes; ptflops and fvcore need real tensors
 SIZE = 64
-# Not reproduced yet, measured at 64×64: the tools count torchvision's nn.MultiheadAttention (a fused fast
-# path on CPU; its out_proj a NonDynamicallyQuantizableLinear) otherwise than archcalc's attention module,
-# whose rules were written against that module. The test fails when one starts to agree.
-KNOWN_DIFFERENT = {("vit_b_16", tool): "nn.MultiheadAttention as the tool sees it"
-                   for tool in ("thop", "ptflops", "fvcore", "torchinfo")}
+# Pairs not reproduced yet: the test fails when one starts to agree.
+KNOWN_DIFFERENT = {}
 
 
 def torchvision_kwargs(spec):

@@ -19,10 +19,12 @@ formula, so FlopCounterMode counts 0 for the attention core there. The FlashAtte
 (`--convention flashattention`) counts the core as their benchmarks do: 4·h·n·m·d_h, halved when causal,
 and 2.5× that for backward.
 """
+from contextlib import contextmanager
+
 from ..errors import LayerError, Unsupported
 from ..i18n import N_, _
 from .shapes import numel
-from .counting import MACS, ZERO, Rule, counted_as, torch_flops
+from .counting import MACS, ZERO, Rule, counted_as, either, torch_flops
 from .registry import register
 from .base import Autograd, Kind, Layer, Option, Saved, Step, boolean, dims, integer, number
 
@@ -56,6 +58,60 @@ def _out_proj(layer, ins, out, batch):
     """The out_proj nn.Linear child, which is all these tools see of the module."""
     n, q = out[0], layer.q_width(ins)
     return n * (q * out[1] + (out[1] if layer.out_biased else 0)) * batch
+
+
+MODULES = ("archcalc", "multihead")
+
+
+def _module_kind(value):
+    if not isinstance(value, str) or value.lower() not in MODULES:
+        raise LayerError(f"expected one of {', '.join(MODULES)}, got {value!r}",
+                         hint="multihead: the model holds torch's nn.MultiheadAttention (torchvision's ViT)")
+    return value.lower()
+
+
+_module_kind.describe = " or ".join(repr(w) for w in MODULES)
+_module_kind.schema = {"enum": list(MODULES)}
+
+
+def module_or_multihead(own, multihead):
+    """One tool's rule: `own` for archcalc's attention module, `multihead` for `module: multihead`."""
+    return either(lambda layer: layer.multihead, own, multihead, N_("; module: multihead (nn.MultiheadAttention): "))
+
+
+def _ptflops_multihead(layer, ins, out, batch):
+    """ptflops' multihead_attention_counter_hook (it does not descend into out_proj): q scaling n·d,
+    projections n·d² + 2·m·d², in_proj bias (n + 2m)·d, per head n·m·d_h twice + n·m (softmax), and
+    out_proj n·d·(d + 1), whose bias it always counts."""
+    n, d, m, *_ = layer.dims(ins)
+    heads, head_dim = layer.heads, d // layer.heads
+    in_bias = (n + 2 * m) * d if layer.bias else 0
+    return (n * d + n * d * d + 2 * m * d * d + in_bias + heads * (2 * n * m * head_dim + n * m)
+            + n * d * (d + 1)) * batch
+
+
+MULTIHEAD_THOP = Rule(ZERO.count, N_("0: nn.MultiheadAttention is no leaf and has no hook; its out_proj is a "
+                                     "NonDynamicallyQuantizableLinear, which thop's exact-type table misses"))
+MULTIHEAD_PTFLOPS = Rule(_ptflops_multihead, N_("its MultiheadAttention hook: n·d (q scaling) + projection MACs "
+                                                "+ in_proj bias + h·n·m·(2·d_h + 1) + out_proj bias n·d (always)"))
+MULTIHEAD_FVCORE = Rule(lambda l, i, o, b: l.projection_macs(i) * b,
+                        N_("projection MACs only: aten::linear for in_proj and out_proj; no handle for "
+                           "aten::scaled_dot_product_attention, which F.multi_head_attention_forward calls"))
+MULTIHEAD_TORCHINFO = Rule(ZERO.count, N_("0: nn.MultiheadAttention is no leaf, and its out_proj leaf is never "
+                                          "called (forward passes out_proj.weight to F.multi_head_attention_forward)"))
+
+
+@contextmanager
+def _multihead_math_path():
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    was = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(was)
 
 
 class Fusable(Layer):
@@ -95,20 +151,27 @@ class MultiHeadAttention(Fusable):
     counting = counted_as(
         torch=torch_flops(N_("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
                           "scaling; flash: 2·projection MACs + the fused op's formula, 2·2·h·n·m·d_h on CUDA "
-                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)")),
+                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel); module: "
+                          "multihead the same, run with its fast path and fused kernels off (verify says so)")),
         flashattention=Rule(_flash_paper, FLASH_PAPER_RULE),
         torchvision=Rule(MACS.count, N_("MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash")),
-        fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
-                                      N_("MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
-                                      "(naive); flash: the projections only (no handle for "
-                                      "aten::scaled_dot_product_attention)")),
-        thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, N_("out_proj's MACs only: the nn.Linear child "
-                                                                     "(no hook for the rest), naive or flash")),
-        ptflops=Rule(_out_proj, N_("out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
-                                "F.scaled_dot_product_attention are not patched), naive or flash")),
-        torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
-                       N_("out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
-                       "flash")))
+        fvcore=module_or_multihead(
+            Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
+                 N_("MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
+                    "(naive); flash: the projections only (no handle for aten::scaled_dot_product_attention)")),
+            MULTIHEAD_FVCORE),
+        thop=module_or_multihead(
+            Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, N_("out_proj's MACs only: the nn.Linear child "
+                                                                       "(no hook for the rest), naive or flash")),
+            MULTIHEAD_THOP),
+        ptflops=module_or_multihead(
+            Rule(_out_proj, N_("out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
+                               "F.scaled_dot_product_attention are not patched), naive or flash")),
+            MULTIHEAD_PTFLOPS),
+        torchinfo=module_or_multihead(
+            Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
+                 N_("out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or flash")),
+            MULTIHEAD_TORCHINFO))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
@@ -122,6 +185,11 @@ class MultiHeadAttention(Fusable):
                                                       "Qwen2 has q, k, v biases and none on o_proj"),
         "causal": Option(boolean, default=False, doc="each query sees only keys at or before it"),
         "dropout": Option(number(minimum=0, below=1), default=0.0, doc="on the attention weights"),
+        "module": Option(_module_kind, default="archcalc",
+                         doc="the torch module: archcalc's own (explicit math), or multihead = torch's "
+                             "nn.MultiheadAttention(batch_first=True) called with need_weights=False, as "
+                             "torchvision's ViT holds it; thop, ptflops, fvcore and torchinfo count the two "
+                             "differently"),
     }
 
     @classmethod
@@ -140,7 +208,8 @@ class MultiHeadAttention(Fusable):
             raise Unsupported("nn.MultiheadAttention(batch_first=False); archcalc's sequences are (N, n, d)")
         if m.bias_k is not None or m.add_zero_attn or m.kdim != m.embed_dim or m.vdim != m.embed_dim:
             raise Unsupported("nn.MultiheadAttention with add_bias_kv, add_zero_attn, kdim or vdim")
-        return {"heads": m.num_heads, **cls.non_default(bias=m.in_proj_bias is not None, dropout=m.dropout)}
+        return {"heads": m.num_heads, **cls.non_default(bias=m.in_proj_bias is not None, dropout=m.dropout),
+                "module": "multihead"}
 
     @classmethod
     def encoder_parts(cls, m):
@@ -195,10 +264,17 @@ class MultiHeadAttention(Fusable):
         """Whether the output projection has a bias: `out_bias` where given, else `bias`."""
         return self.bias if self.out_bias is None else self.out_bias
 
+    @property
+    def multihead(self):
+        """`module: multihead`: torch's nn.MultiheadAttention, not archcalc's own module."""
+        return getattr(self, "module", "archcalc") == "multihead"
+
     def dims(self, ins):
         n, d = _sequence(self, ins[0])
         m, d_kv = _sequence(self, ins[1], "memory") if len(ins) > 1 else (n, d)
         kv_heads = self.kv_heads or self.heads
+        if self.multihead:
+            self.multihead_limits(d, d_kv, kv_heads)
         if self.head_dim is None and d % self.heads:
             raise LayerError(_("attention: {features} features do not split into {heads} heads").format(
                 features=d, heads=self.heads), hint=_("choose heads dividing {features}, or give head_dim").format(
@@ -208,6 +284,17 @@ class MultiHeadAttention(Fusable):
                 heads=self.heads, kv_heads=kv_heads), hint=_("kv_heads must divide heads (1 = multi-query)"))
         head_dim = self.head_dim or d // self.heads
         return n, d, m, d_kv, kv_heads, head_dim
+
+    def multihead_limits(self, d, d_kv, kv_heads):
+        """What nn.MultiheadAttention (as `module: multihead` builds it) cannot be."""
+        refused = [what for what, given in (
+            ("kv_heads", kv_heads != self.heads), ("head_dim", self.head_dim not in (None, d // self.heads)),
+            ("out_bias", self.out_bias not in (None, self.bias)), ("causal", self.causal),
+            (f"a memory of {d_kv} features (kdim)", d_kv != d)) if given]
+        if refused:
+            raise LayerError(f"attention with module: multihead (torch's nn.MultiheadAttention) cannot have "
+                             f"{', '.join(refused)}",
+                             hint="drop module: multihead (archcalc's own attention module has them all)")
 
     def q_width(self, ins):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
@@ -294,6 +381,8 @@ class MultiHeadAttention(Fusable):
             saved.append(Saved(numel(ins[0]) * b, input=0))
             if len(ins) > 1:
                 saved.append(Saved(numel(ins[1]) * b, input=1))
+        if self.multihead:
+            return self.multihead_saved(ins, n, d, m, grad)
         if self.fused:
             return saved + self.fused_saved(n, m, kv_heads, head_dim, b, len(ins) == 1)
         # bmm takes kᵀ and v as views of the packed projection's output where the reshape to
@@ -309,6 +398,33 @@ class MultiHeadAttention(Fusable):
             saved.append(Saved.new(b * h * m * head_dim))
         if grad.weights:
             saved.append(Saved.new(b * n * h * head_dim))
+        return saved
+
+    def multihead_saved(self, ins, n, d, m, grad):
+        """module: multihead on its math path (checked with saved_tensors_hooks on CPU):
+        F.multi_head_attention_forward works on (n, N, d), so in_proj keeps the input itself at batch 1
+        and a transposed copy beyond (memory too, for cross-attention); then k scaled and transposed
+        (N·m·d), q scaled (N·n·d), the softmax output (N·h·n·m), with dropout its mask and output, v as a
+        view of the packed k, v (and q) projection, which stays alive whole (3·N·m·d; 2·N·m·d for
+        cross-attention), and out_proj's input (N·n·d). flash (sdpa_kernel(FLASH_ATTENTION) on CPU): the
+        inputs as above, the packed projection q, k and v are views of (3·N·n·d; for cross-attention the
+        packed k, v, 2·N·m·d, and q, N·n·d), the kernel's fp32 log-sum-exp (N·h·n) and its output, which
+        out_proj reads as it is."""
+        b, h = grad.batch, self.heads
+        saved = []
+        if grad.weights:
+            saved.append(Saved(b * n * d, input=0) if b == 1 else Saved.new(b * n * d))
+            if len(ins) > 1:
+                saved.append(Saved(b * m * d, input=1) if b == 1 else Saved.new(b * m * d))
+        if self.fused:
+            saved += [Saved.new(3 * b * n * d)] if len(ins) == 1 else [Saved.new(2 * b * m * d), Saved.new(b * n * d)]
+            return saved + [Saved.new(b * h * n, 4), Saved.new(b * n * d)]
+        saved += [Saved.new(b * m * d), Saved.new(b * n * d), Saved.new(b * h * n * m)]
+        if self.dropout:
+            saved += [Saved.new(b * h * n * m, 1 if grad.device == "cuda" else None), Saved.new(b * h * n * m)]
+        saved.append(Saved.new((3 if len(ins) == 1 else 2) * b * m * d))
+        if grad.weights:
+            saved.append(Saved.new(b * n * d))
         return saved
 
     def fused_saved(self, n, m, kv_heads, head_dim, b, packed):
@@ -327,13 +443,27 @@ class MultiHeadAttention(Fusable):
     def receptive_step(self, ins):
         return "global"
 
+    def torch_counted_path(self, device):
+        """module: multihead (naive): nn.MultiheadAttention takes torch's fused fast path
+        (aten._native_multi_head_attention) in eval without autograd, and F.scaled_dot_product_attention
+        picks a fused kernel on CPU and CUDA; FlopCounterMode has no formula for the fast path or the CPU
+        kernel, so this layer runs with the fast path off and the math backend only (its torch module
+        does so itself, as archcalc's own module runs the math path; verify states it)."""
+        if not self.multihead or self.fused:
+            return None
+        return ("attention (module: multihead): nn.MultiheadAttention's fast path off "
+                "(torch.backends.mha.set_fastpath_enabled(False)) and sdpa_kernel(SDPBackend.MATH), so that "
+                "FlopCounterMode counts q·kᵀ and weights·v", _multihead_math_path)
+
     def workspace(self, ins, out, width):
         """The math path's temporaries, beside the input and the output (measured in eager PyTorch): the
         q, k, v projection (P), grouped heads' repeated k and v (R), the scores (S; with a causal mask a
         second copy) and softmax weights (W), q scaled and copied for bmm, and the heads' output with its
         reshaped copy. Worst of two moments: q·kᵀ (P + R + q + S) and the reshape before out_proj
         (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself.
-        flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor."""
+        flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor.
+        module: multihead on torch's math path holds the same (tests/test_memory.py: vit_b_16's inference
+        peak exact, its CPU training peak within 2%); flash there is not measured (CUDA peaks only)."""
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
         projections = n * q + 2 * m * kv
@@ -366,8 +496,10 @@ class MultiHeadAttention(Fusable):
         return max(2 * h * n * m - (n * h * head_dim + h * m * head_dim + 2 * n * d) + repeated, 0) * width
 
     def torch_module(self, ins):
-        from .torch_modules import Attention
+        from .torch_modules import Attention, TorchMultiheadAttention
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
+        if self.multihead:
+            return TorchMultiheadAttention(d, self.heads, self.bias, self.dropout, fused=self.fused)
         return Attention(d, self.heads, kv_heads, head_dim, self.bias, self.causal, self.dropout,
                          kdim=None if len(ins) == 1 or d_kv == d else d_kv, out_bias=self.out_bias,
                          fused=self.fused)

@@ -29,6 +29,18 @@ def _out(layer, ins, out, batch):
 
 
 ZERO = Rule(lambda layer, ins, out, batch: 0, "0")
+
+
+JOINTS = []     # the phrases either() joins two rules' texts with: report.tables.rule_text translates each part
+
+
+def either(choose, first, second, joint):
+    """One tool's rule that an option switches: `second` where choose(layer), else `first`. Its text is
+    both rules' texts joined by `joint`, an N_()-marked phrase such as "; as a call (functional: true): "."""
+    if joint not in JOINTS:
+        JOINTS.append(joint)
+    return Rule(lambda layer, *args: (second if choose(layer) else first).count(layer, *args),
+                first.text + joint + second.text)
 MACS = Rule(lambda layer, ins, out, batch: layer.macs(ins, out) * batch, "MACs")
 MACS_BIAS = Rule(lambda layer, ins, out, batch: (layer.macs(ins, out) + layer.bias_adds(ins, out)) * batch,
                  N_("MACs + bias adds"))

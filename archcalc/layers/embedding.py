@@ -4,7 +4,7 @@ token-type tables, the class token, layer scale. Shapes: token ids are (tokens,)
 from ..errors import LayerError, Unsupported
 from ..i18n import N_, _
 from .shapes import numel
-from .counting import ZERO, Rule, counted_as
+from .counting import PARAMS, ZERO, Rule, counted_as, either
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
@@ -120,16 +120,25 @@ class PositionEmbedding(_Table):
     type_name = "position_embedding"
     example = {"input": [5, 8], "before": [{"dense": 8}], "options": {"length": 10}}
     aliases = ("positional_embedding", "pos_embedding", "learned_positions")
+    counting = counted_as(thop=_THOP_NONE, torchinfo=either(
+        lambda l: l.parameter, PARAMS,
+        Rule(ZERO.count, N_("0: a bare tensor (torchvision's ViT: Encoder.pos_embedding, no leaf; torchinfo counts "
+                            "only weights and biases of leaf modules)")), N_("; parameter: true, ")))
     torch_modules = ("PositionEmbedding",)
     options = {
         "length": Option(integer(1), default=None, aliases=("max_len", "max_positions", "n_positions"),
                          doc="rows of the table (default: the sequence length)"),
         "id_buffer": Option(integer(0), default=0, doc="int64 position ids kept as a buffer (BERT: 512)"),
+        "parameter": Option(boolean, default=False,
+                            doc="the model adds a bare learned tensor (x + self.pos_embedding, torchvision's "
+                                "ViT), not a module of its own (GPT-2's wpe): torchinfo counts it 0"),
     }
 
     @classmethod
     def from_torch_module(cls, m):
-        return {"length": m.weight.shape[0], **_id_buffer(cls, m)}
+        table = getattr(m, m.table_name)
+        return {"length": table.shape[0], **_id_buffer(cls, m),
+                **cls.non_default(parameter=m.table_name != "weight")}
 
     torch_parameter_ops = ("add", "add_", "iadd")     # x + self.pos_embedding (torchvision's ViT)
 
@@ -139,7 +148,7 @@ class PositionEmbedding(_Table):
         tokens = call.output_shape
         if len(shape) != 3 or shape[0] != 1 or tuple(shape) != tuple(tokens):
             raise Unsupported(f"a learned tensor of shape {tuple(shape)} added to a {tuple(tokens)} sequence")
-        return {"length": shape[1]} if shape[1] != tokens[1] else {}
+        return {**({"length": shape[1]} if shape[1] != tokens[1] else {}), "parameter": True}
 
     def rows(self, ins):
         tokens = _sequence(self, ins)[0]
@@ -152,7 +161,7 @@ class PositionEmbedding(_Table):
 
     def torch_module(self, ins):
         from .torch_modules import PositionEmbedding as Module
-        return Module(self.rows(ins), _sequence(self, ins)[1], self.id_buffer)
+        return Module(self.rows(ins), _sequence(self, ins)[1], self.id_buffer, self.parameter)
 
 
 @register
@@ -193,7 +202,10 @@ class ClassToken(Layer):
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("cls_token",)
     kind = Kind.EMBEDDING
-    counting = counted_as(thop=_THOP_NONE)
+    counting = counted_as(thop=_THOP_NONE, torchinfo=Rule(ZERO.count, N_("0: its learned tensor is not named weight "
+                                                                        "or bias (torchinfo counts only those); "
+                                                                        "torchvision's ViT holds it on the model, "
+                                                                        "no leaf")))
     torch_modules = ("ClassToken",)
 
     @classmethod

@@ -8,19 +8,17 @@ A layer type that can be written both ways takes the option `functional: true` (
 call); its torch module is then `torch_modules.Functional`, a module no tool hooks, which makes the call.
 """
 from .base import Option, boolean
-from .counting import Rule
+from ..i18n import N_
+from .counting import either
 
 FUNCTIONAL = Option(boolean, default=False, aliases=("call",),
                     doc="the model calls torch.nn.functional (F.relu(x)) instead of holding a module: "
                         "thop and ptflops count it differently")
 
-CALL_FORM = "; as a call (functional: true): "      # joins the two rules' texts (report.tables.rule_text splits it)
-
-
 def module_or_call(module, call):
     """One tool's rule: `module` for the nn.Module form, `call` for `functional: true`."""
-    return Rule(lambda layer, *args: (call if getattr(layer, "functional", False) else module).count(layer, *args),
-                module.text + CALL_FORM + call.text)
+    return either(lambda layer: getattr(layer, "functional", False), module, call,
+                  N_("; as a call (functional: true): "))
 
 
 def functional_module(name, *args, **kwargs):

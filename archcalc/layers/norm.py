@@ -2,7 +2,7 @@
 from .shapes import numel
 from ..errors import LayerError, Unsupported
 from ..i18n import N_, _
-from .counting import ZERO, Rule, counted_as
+from .counting import ZERO, Rule, counted_as, either
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
@@ -143,13 +143,9 @@ def _per_element(factor, text, affine_factor=None):
     return Rule(count, text)
 
 
-CHANNELS_FIRST_FORM = "; channels_first: "     # joins the two rules' texts (report.tables.rule_text splits it)
-
-
 def _unless_channels_first(rule, reason):
     """A tool that hooks nn.LayerNorm: torchvision's LayerNorm2d (channels_first) is a subclass it does not know."""
-    return Rule(lambda layer, *args: 0 if layer.channels_first else rule.count(layer, *args),
-                rule.text + CHANNELS_FIRST_FORM + reason)
+    return either(lambda layer: layer.channels_first, rule, Rule(ZERO.count, reason), N_("; channels_first: "))
 
 
 class _SampleNorm(Layer):

@@ -109,14 +109,19 @@ class PositionEmbedding(_Source):
     """A learned (length, dim) table whose first n rows are added to n tokens (GPT-2's wpe, BERT's
     position embeddings, ViT's pos_embedding)."""
 
-    def __init__(self, length, dim, id_buffer=0):
-        super().__init__(length, dim, id_buffer)
-        self.weight = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+    def __init__(self, length, dim, id_buffer=0, parameter=False):
+        # parameter (a bare tensor, as torchvision's ViT adds) appears in export-torch's call only when given
+        super().__init__(length, dim, id_buffer, *((parameter,) if parameter else ()))
+        table = nn.Parameter(torch.zeros(length, dim).normal_(std=0.02))
+        # named as the model names it: `weight` (an embedding module's), or pos_embedding (a bare tensor,
+        # which torchinfo, counting only weights and biases, counts 0 as it does torchvision's)
+        self.table_name = "pos_embedding" if parameter else "weight"
+        setattr(self, self.table_name, table)
         if id_buffer:       # transformers' BERT: position_ids, not persistent but listed by buffers()
             self.register_buffer("ids", torch.arange(id_buffer), persistent=False)
 
     def forward(self, x):
-        return x + self.weight[:x.shape[1]]
+        return x + getattr(self, self.table_name)[:x.shape[1]]
 
 
 class TokenTypeEmbedding(_Source):
@@ -137,10 +142,10 @@ class ClassToken(_Source):
 
     def __init__(self, dim):
         super().__init__(dim)
-        self.weight = nn.Parameter(torch.zeros(1, 1, dim))
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))     # torchvision's name, not `weight`
 
     def forward(self, x):
-        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
 
 
 class LayerScale(_Source):
@@ -233,6 +238,35 @@ class Attention(_Source):
         weights = nn.functional.dropout(scores.softmax(dim=-1), self.dropout, self.training)
         out = (weights @ v).transpose(1, 2).reshape(batch, n, self.heads * self.head_dim)
         return self.out_proj(out)
+
+
+class TorchMultiheadAttention(_Source):
+    """torch's own nn.MultiheadAttention(batch_first=True), called as torchvision's ViT calls it:
+    attention(x, x, x, need_weights=False)[0], or (x, memory, memory) for cross-attention. The tools see
+    the real module (ptflops' hook, its out_proj a NonDynamicallyQuantizableLinear that forward never
+    calls, the ops F.multi_head_attention_forward runs); from-torch traces through this wrapper to it."""
+
+    traced_through = True
+
+    def __init__(self, dim, heads, bias=True, dropout=0.0, fused=False):
+        super().__init__(dim, heads, bias, dropout, *((fused,) if fused else ()))
+        self.fused = fused
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x, memory=None):
+        memory = x if memory is None else memory
+        if self.fused:      # --attention flash: the fused kernel F.scaled_dot_product_attention picks
+            return self.attention(x, memory, memory, need_weights=False)[0]
+        # naive: torch's math path, which FlopCounterMode counts: without the fast path (eval, no
+        # autograd: aten._native_multi_head_attention) and the fused SDPA kernels torch picks by default
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        fast = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            with sdpa_kernel(SDPBackend.MATH):
+                return self.attention(x, memory, memory, need_weights=False)[0]
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fast)
 
 
 class ScaledDotProductAttention(_Source):

@@ -385,17 +385,13 @@ def rule_text(text):
     """A counting rule's text (layers.counting.Rule.text) in the active language; "as torch: …", "0: …" and
     "aten::op: …" are composed of a translated frame and the rule or reason inside it."""
     import re
-    from ..layers.functional import CALL_FORM
-    from ..layers.norm import CHANNELS_FIRST_FORM
+    from ..layers.counting import JOINTS
     if _(text) != text:
         return _(text)
-    module, call_form, call = text.partition(CALL_FORM)
-    if call_form:
-        return _("{module}; as a call (functional: true): {call}").format(module=rule_text(module),
-                                                                          call=rule_text(call))
-    maps, channels_first, other = text.partition(CHANNELS_FIRST_FORM)
-    if channels_first:
-        return _("{rule}; channels_first: {other}").format(rule=rule_text(maps), other=rule_text(other))
+    for joint in JOINTS:
+        first, found, second = text.partition(joint)
+        if found:
+            return rule_text(first) + _(joint) + rule_text(second)
     if text.startswith("as torch: "):
         return _("as torch: {rule}").format(rule=rule_text(text[len("as torch: "):]))
     if text.startswith("0: "):
