@@ -572,6 +572,38 @@ class Layer:
             return Step("FLOPs", _("elements"), dims(out), self.flops(ins, out))
         return Step("FLOPs", _("per element · elements"), f"{per}·{dims(out)}", self.flops(ins, out))
 
+    # ---- Keras 3 (export-keras and verify --keras write a spec as Keras; from-keras reads one back)
+    #
+    # The bridges (archcalc/bridges/keras_model.py, from_keras.py) are generic plumbing: they find a type
+    # through these attributes and hooks, and hand it an object with their helpers (duck-typed: layers/
+    # imports no bridge). Keras models are channels_last: a (C, H, W) map is Keras's (H, W, C).
+
+    keras_activation = None          # what Keras's `activation=` takes for this type, when it means the same
+    keras_activation_aliases = ()    # other Keras activation names (a function's __name__) read as this type
+    keras_classes = ()               # keras.layers class names (or archcalc's own Keras layers) read as this type
+    keras_reads_padding = False      # it takes a ZeroPadding2D before it into its own padding (convs and pools)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Add the Keras layer(s) that compute `node` (this layer) to the plan: `ins` are the input shapes
+        (internal layout, no batch), `inputs` the plan's names of the Keras layers that feed it. The plan
+        offers `emit(cls, inputs, args=(), custom=False, **kwargs)` (the Keras layer producing this node and
+        an activation folded into it), `folded_activation()` ({"activation": ...} to pass to emit, or {}),
+        `padding(node, windows, inputs, stride_one_same)` -> (padding, inputs) (Keras's 'same', or a
+        ZeroPadding2D added before), `add(...)`/`rename(...)` for a helper layer, and `fail(node, message,
+        hint)`, the SpecError to raise for what Keras cannot express. The default: no Keras equivalent."""
+        raise plan.fail(node, "no Keras layer for this type", hint="see `archcalc layers` for the types")
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """(type name, options) of the spec entry for a Keras `layer` whose class is in `keras_classes`,
+        or None when it computes nothing and vanishes (its output is its input); `shape` is its input's
+        (H, W, C) without batch, `pending` the ((top, bottom), (left, right)) of a ZeroPadding2D before it
+        (only for a type with keras_reads_padding). `reader` offers pair(value), activation(layer) (the
+        archcalc name of `activation=`, None for linear) and padding(layer, shape, pending, kernel, stride,
+        dilation=(1, 1), ceil=False) -> (padding, rounds_up). Raise errors.Unsupported for a setting
+        archcalc cannot express. The default: this type, no options."""
+        return cls.type_name, {}
+
 
 class Windowed(Layer):
     """A sliding-window layer (convolution, pooling): its `windows(shape)`, one shapes.Window per spatial

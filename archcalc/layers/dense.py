@@ -129,6 +129,19 @@ class Dense(Layer):
         return [Step("output", f"({word}, n_out)", where, out, _("applied at each position")), params,
                 Step("MACs", f"{word}·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
+    keras_classes = ("Dense",)
+    keras_reads_padding = True       # as before the move: a ZeroPadding2D before Dense is dropped; the shape check reports it
+
+    def keras_layer(self, plan, node, ins, inputs):
+        kwargs = {} if self.bias else {"use_bias": False}
+        plan.emit("Dense", inputs, [self.units], **kwargs, **plan.folded_activation())
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        options = {"units": layer.units, **({} if layer.use_bias else {"bias": False})}
+        activation = reader.activation(layer)
+        return cls.type_name, {**options, **({"activation": activation} if activation else {})}
+
 
 @register
 class Flatten(Layer):
@@ -191,3 +204,8 @@ class Flatten(Layer):
                     self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
         return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
                 self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
+
+    keras_classes = ("Flatten",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("Flatten", inputs)
