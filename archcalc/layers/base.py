@@ -604,6 +604,14 @@ class Layer:
         archcalc cannot express. The default: this type, no options."""
         return cls.type_name, {}
 
+    # ---- importers (from-hf)
+
+    @classmethod
+    def is_no_op(cls, options):
+        """True when a spec entry of this type with these options (as an importer writes them, `name` and
+        `from` included) computes nothing, so the importer may leave it out and rewire its readers."""
+        return False
+
 
 class Windowed(Layer):
     """A sliding-window layer (convolution, pooling): its `windows(shape)`, one shapes.Window per spatial

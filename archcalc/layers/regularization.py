@@ -53,3 +53,8 @@ class Dropout(Layer):
     @classmethod
     def from_keras_layer(cls, reader, layer, shape, pending):
         return cls.type_name, {"rate": float(layer.rate)}
+
+    @classmethod
+    def is_no_op(cls, options):
+        """A dropout of rate 0 passes its input through."""
+        return not options.get("rate", cls.options["rate"].default)
