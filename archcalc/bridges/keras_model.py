@@ -106,7 +106,8 @@ class _Planner:
         return (following is not None and node.layer.accepts_activation
                 and following.name == f"{node.name}_{following.layer.type_name}"
                 and tuple(following.inputs) == (node.name,) and self.consumers.get(node.name) == [following.name]
-                and following.layer.keras_activation is not None and not type(following.layer).non_default(**following.layer.opts))
+                and following.layer.keras_activation is not None
+                and not type(following.layer).non_default(**following.layer.opts))
 
     def padding(self, node, windows, inputs, stride_one_same):
         """'same' when the pads are Keras's 'same', else a ZeroPadding2D layer before; -> (padding, inputs).

@@ -3,6 +3,24 @@
 A layer is built from a spec entry's validated options. Every analysis hook takes
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
+
+The bridges to other frameworks are generic plumbing that finds a type through the registry; the
+type's translation lives on its class, as torch's does (torch_module, torch_modules +
+from_torch_module, torch_functions + from_torch_call). Keras 3 (export-keras, verify --keras,
+from-keras), at the end of Layer below:
+- keras_layer(plan, node, ins, inputs): add the Keras layer(s) computing this node to the plan, through
+  the plan's helpers (plan.emit, plan.folded_activation, plan.padding, plan.short, plan.add/rename,
+  raise plan.fail(node, message, hint)); the default raises "no Keras layer for this type".
+- keras_activation: the string Keras's `activation=` takes for this type when it means the same (an
+  `activation:` on conv2d or dense folds into the Keras layer; an element-wise Activation without its own
+  keras_layer is written as layers.Activation of that name); keras_activation_aliases: other Keras
+  activation names read back as this type.
+- keras_classes = ("Conv2D",): Keras class names from-keras reads as this type, through the classmethod
+  from_keras_layer(reader, layer, shape, pending) -> (type name, options), or None when the Keras layer
+  vanishes (Identity); raise errors.Unsupported for what archcalc cannot express. keras_reads_padding:
+  a ZeroPadding2D before it folds into its padding (`pending`).
+The plan and the reader are duck-typed: this package imports no bridge (errors and i18n only).
+is_no_op(options) tells an importer (from-hf) that an entry computes nothing and may be left out.
 """
 from dataclasses import dataclass
 from enum import Enum

@@ -130,7 +130,8 @@ class Dense(Layer):
                 Step("MACs", f"{word}·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
     keras_classes = ("Dense",)
-    keras_reads_padding = True       # as before the move: a ZeroPadding2D before Dense is dropped; the shape check reports it
+    # as before the move (issue 11): a ZeroPadding2D before Dense is dropped, and from-keras's shape check reports it
+    keras_reads_padding = True
 
     def keras_layer(self, plan, node, ins, inputs):
         kwargs = {} if self.bias else {"use_bias": False}
