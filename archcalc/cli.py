@@ -394,11 +394,11 @@ def plot(specs, batch, dtype, input_shape, settings, keras, strict, compare, out
     from .analysis.analyzer import analyze
     from .report.plots import plot_comparison, plot_layers
     if len(specs) > 1 and not compare:
-        raise click.UsageError("several specs need --compare (or plot them one at a time)")
+        raise click.UsageError(_("several specs need --compare (or plot them one at a time)"))
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras, strict=strict)
                for spec in specs]
     save(output, functools.partial(plot_comparison, reports) if compare else functools.partial(plot_layers, reports[0]))
-    click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
+    click.echo(paint(_("wrote"), fg="green") + f" {output}", err=True)
 
 
 @main.command()
@@ -421,7 +421,7 @@ def serve(spec, port, no_browser, verbose):
     """
     from .web.server import serve as run
     run(spec, port=port, open_browser=not no_browser, verbose=verbose,
-        ready=lambda url: click.echo(f"archcalc playground at {url}  (Ctrl+C stops it)", err=True))
+        ready=lambda url: click.echo(_("archcalc playground at {url}  (Ctrl+C stops it)").format(url=url), err=True))
 
 
 @main.command("from-torch")
@@ -502,8 +502,8 @@ def verify(spec, device, batch, dtype, input_shape, settings, train, seed, meta,
     """
     if keras:
         if train or meta or device != "cpu" or batch != 1 or dtype != "fp32":
-            raise SpecError("verify --keras compares output shapes and parameter counts only",
-                            hint="drop --train, --meta, --device, --batch and --dtype with --keras")
+            raise SpecError(_("verify --keras compares output shapes and parameter counts only"),
+                            hint=_("drop --train, --meta, --device, --batch and --dtype with --keras"))
         from .bridges.keras_model import verify_keras
         from .report.tables import keras_verification
         result = verify_keras(load(spec, input_shape, settings), progress=terminal_progress())
@@ -667,14 +667,14 @@ def shard(spec, input_shape, settings, strategy, devices, nodes, offload, optimi
     from .analysis import sharding
     from .report.hardware import sharding_report, strategies_table
     if budget is not None and batch is None:
-        raise click.UsageError("--budget needs --batch (the per-device batch whose activations come on top)")
+        raise click.UsageError(_("--budget needs --batch (the per-device batch whose activations come on top)"))
     graph = load(spec, input_shape, settings)
     report = analyze(graph)
     common = dict(devices=devices, nodes=nodes, optimizer=optimizer, mixed_precision=not fp32,
                   convention=convention)
     if strategy is None:
         if offload != "none":
-            raise click.UsageError("--offload needs --strategy zero1, zero2 or zero3")
+            raise click.UsageError(_("--offload needs --strategy zero1, zero2 or zero3"))
         results = sharding.compare_strategies(report, **common)
         if batch is not None:
             results = [sharding.add_activations(r, graph, batch=batch, budget=budget) for r in results]
@@ -728,12 +728,12 @@ def roofline(spec, gpu, gpu_file, batch, dtype, train, input_shape, settings, pl
         emit(accelerators_table(accelerators(gpu_file), fmt), output)
         return
     if spec is None:
-        raise click.UsageError("give a SPEC (a YAML file or a built-in name), or --list for the GPUs")
+        raise click.UsageError(_("give a SPEC (a YAML file or a built-in name), or --list for the GPUs"))
     result = bound(load(spec, input_shape, settings), gpu, batch=batch, dtype=dtype, train=train, gpu_file=gpu_file)
     if plot:
         from .report.plots import plot_roofline
         save(plot, functools.partial(plot_roofline, result), kind="roofline --plot", target="plot")
-        click.echo(f"{paint('wrote', fg='green')} {plot}", err=True)
+        click.echo(paint(_("wrote"), fg="green") + f" {plot}", err=True)
     emit(roofline_report(result, fmt), output)
 
 
@@ -787,10 +787,10 @@ def compare(specs, batch, dtype, input_shape, settings, keras, fmt, plot, output
     reports = [analyze(load(spec, input_shape, settings), batch=batch, dtype=dtype, keras=keras) for spec in specs]
     if plot:
         if not output:
-            raise click.UsageError("--plot needs -o FILE for the image, e.g. -o cmp.png")
+            raise click.UsageError(_("--plot needs -o FILE for the image, e.g. -o cmp.png"))
         from .report.plots import plot_comparison
         save(output, functools.partial(plot_comparison, reports), kind="compare --plot")
-        click.echo(f"{paint('wrote', fg='green')} {output}", err=True)
+        click.echo(paint(_("wrote"), fg="green") + f" {output}", err=True)
         output = None
     data = compare_reports(reports, list(specs))
     # the HTML page also draws the MACs-against-params chart from the reports
@@ -1186,7 +1186,9 @@ def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, gro
 # ---- --help in the active language (archcalc.i18n): the homework commands' texts are in the catalogs
 # (tools/i18n.py extracts them from HELP_TRANSLATED); any other text shows as written.
 
-HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense")
+HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc conv", "calc pool", "calc dense",
+                   "memory", "conventions", "shard", "roofline", "layers", "verify", "diagram", "plot", "serve",
+                   "zoo", "exercises", "new", "schema", "export-torch", "export-keras", "from-keras", "from-hf")
 HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
 
 

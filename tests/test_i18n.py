@@ -317,3 +317,239 @@ def test_exercise_sheets_in_korean(spec, tmp_path):
         assert not english_sentences(text, allowed), path.name
     comments = [line for line in answers.read_text(encoding="utf-8").splitlines() if line.startswith("# ")]
     assert comments and re.search("[가-힣]", comments[0])
+
+
+# The other commands on the classic exercises and on the course's two sequence models, in Korean. Their output
+# also holds code and data, taken out of the text before looking: the counting tools' calls
+# (analysis.conventions) and the accelerators' names and datasheet citations (archcalc/data/accelerators.yaml);
+# allowed as words: the layer kinds and options (`archcalc layers`) and the tools and libraries the text cites.
+HARDWARE_WORDS = {"DeepSpeed", "FSDP", "ZeRO", "GPU", "CUDA", "cuBLAS", "FlopCounterMode", "SHARD_GRAD_OP",
+                  "FULL_SHARD", "FlatParameter", "reduce-scatter", "zero-paper", "offload", "optimizer", "none", "CPU", "oneDNN", "cuDNN",
+                  "adam", "sgd", "naive", "flash", "causal", "et", "al", "ddp", "zero1", "zero2", "zero3",
+                  "fsdp-grad-op", "fsdp-full", "FlashAttention", "math", "ReLU", "GELU", "TFLOP", "TOPS", "GB"}
+
+
+def code_words():
+    """Words that are code, not sentences: the layer kinds and option names, and HARDWARE_WORDS."""
+    from archcalc.layers.counting import TOOLS
+    from archcalc.layers.registry import layer_types
+    words = set(HARDWARE_WORDS) | set(TOOLS)
+    for cls in layer_types():
+        words |= {str(getattr(cls.kind, "value", cls.kind)), *cls.options}
+    return words
+
+
+def data_strings():
+    """Text that is data, not archcalc's sentences, longest first: each tool's call and each accelerator's name
+    and citation (whole, and as the --list table cuts it)."""
+    from archcalc.analysis.conventions import CONVENTIONS
+    from archcalc.analysis.roofline import accelerators
+    strings = {convention.tool for convention in CONVENTIONS.values()}
+    for gpu in accelerators().values():
+        strings |= {gpu.name, gpu.source, gpu.source.split(";")[0].split(" (")[0]}
+    return sorted(strings, key=len, reverse=True)
+
+
+def hardware_runs():
+    """(command line, allowed words): memory (inference and an Adam training step), conventions, shard (every
+    strategy, and ZeRO-3 and ZeRO-2 with offload in detail), roofline, and on the attention of gpt2 and the
+    recurrent lstm_lm explain, conventions, memory and roofline (verify has its own test: it needs torch)."""
+    runs = []
+    for spec in ("lenet5", "alexnet"):
+        allowed = SYMBOLS | type_names() | layer_names(spec) | set(CLASSIC) | code_words()
+        runs += [(("memory", spec), allowed), (("memory", spec, "--mode", "training", "--optimizer", "adam"), allowed),
+                 (("memory", spec, "--mode", "training", "--budget", "1GiB", "--device", "cuda"), allowed),
+                 (("conventions", spec), allowed), (("conventions", spec, "--format", "markdown"), allowed),
+                 (("shard", spec), allowed), (("shard", spec, "--batch", "32", "--budget", "8GB"), allowed),
+                 (("shard", spec, "--strategy", "zero3", "--devices", "16", "--nodes", "2"), allowed),
+                 (("shard", spec, "--strategy", "zero2", "--offload", "optimizer"), allowed),
+                 (("shard", spec, "--strategy", "fsdp-full"), allowed),
+                 (("roofline", spec), allowed), (("roofline", spec, "--train", "--dtype", "fp32"), allowed),
+                 (("memory", spec, "--format", "html"), allowed), (("conventions", spec, "--format", "html"), allowed),
+                 (("memory", spec, "--mode", "training", "--optimizer", "adam", "--budget", "1GiB", "--format",
+                   "html"), allowed)]
+    runs += [(("roofline", "--list"), SYMBOLS | code_words())]
+    for spec, layer in (("gpt2", "h.0.attn"), ("lstm_lm", None)):
+        allowed = SYMBOLS | type_names() | layer_names(spec) | {spec} | code_words()
+        runs += [(("explain", spec) + (("--layer", layer) if layer else ()), allowed),
+                 (("explain", spec, "--format", "markdown") + (("--layer", layer) if layer else ()), allowed),
+                 (("conventions", spec), allowed), (("memory", spec, "--mode", "training", "--optimizer", "adam"),
+                                                    allowed), (("roofline", spec), allowed)]
+    return runs
+
+
+def korean_english(args, allowed):
+    result = cli(*args, "--lang", "ko")
+    assert result.returncode == 0, (args, result.stderr)
+    assert re.search("[가-힣]", result.stdout), args
+    text = result.stdout + result.stderr
+    if "html" in args:          # the page's words, without its markup, style, script and drawing
+        import html
+        text = re.sub(r"<(script|style|svg)\b.*?</\1>", "", text, flags=re.S)
+        text = html.unescape(re.sub(r"<[^>]+>", "\n", text))
+    for data in data_strings():
+        text = text.replace(data, " ")
+    return english_sentences(text, allowed)
+
+
+def test_hardware_and_sequence_commands_leave_no_english_sentence_in_korean():
+    untranslated = {" ".join(map(str, args)): left for args, allowed in hardware_runs()
+                    if (left := korean_english(args, allowed))}
+    assert not untranslated, "\n".join(f"{k}:\n  " + "\n  ".join(v) for k, v in untranslated.items())
+
+
+def test_verify_in_korean():
+    pytest.importorskip("torch")
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | {"lenet5"} | code_words()
+    for args in (("verify", "lenet5"), ("verify", "lenet5", "--train")):
+        assert not korean_english(args, allowed), args
+    korean = cli("verify", "lenet5", "--lang", "ko").stdout
+    # lenet5's totals, by hand: 156 + 2,416 + 48,120 + 10,164 + 850 = 61,706 parameters, and they agree
+    assert "파라미터 수: 61,706 ✓" in korean and "모두 일치 ✓" in korean
+
+
+def test_the_hardware_detector_finds_english():
+    """The allow-list does not hide a sentence: an English note among the tools' names is still found."""
+    allowed = SYMBOLS | code_words()
+    assert english_sentences("- 참고: model states only, activations come on top", allowed)
+    assert not english_sentences("fvcore  MACs  ZeRO 3단계: 옵티마이저 상태 분할  naive flash", allowed)
+    # what is taken out is data: no accelerator's name or citation is a message archcalc marks for translation
+    from archcalc.analysis.roofline import accelerators
+    catalog = read_catalog(CATALOG)
+    assert "NVIDIA H100 SXM5 80GB" in data_strings()
+    assert not any(catalog.get(text) for gpu in accelerators().values() for text in (gpu.name, gpu.source))
+
+
+# Mistakes with the other commands: each message and its fix in Korean (exit status 2, no traceback)
+HARDWARE_MISTAKES = [
+    ("memory", "lenet5", "--optimizer", "adam"),                          # a training option in inference
+    ("memory", "lenet5", "--mode", "training", "--mixed-precision"),      # mixed precision needs a 16-bit dtype
+    ("shard", "lenet5", "--strategy", "ddp", "--offload", "optimizer"),   # nothing to offload
+    ("shard", "lenet5", "--strategy", "zero2", "--offload", "optimizer+params"),
+    ("shard", "lenet5", "--devices", "3", "--nodes", "2"),                # 3 devices over 2 nodes
+    ("roofline", "lenet5", "--gpu", "nope"),
+    ("roofline", "lenet5", "--gpu", "t4", "--dtype", "bf16"),             # the T4 datasheet has no bf16 figure
+]
+
+
+@pytest.mark.parametrize("args", HARDWARE_MISTAKES, ids=lambda a: " ".join(a))
+def test_hardware_mistakes_are_explained_in_korean(args):
+    result = cli(*args, "--lang", "ko")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("오류:") and "고치는 법:" in result.stderr, result.stderr
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | code_words() | {"nope", "t4"}
+    text = result.stderr
+    for data in data_strings():
+        text = text.replace(data, " ")
+    assert re.search("[가-힣]", text) and not english_sentences(text, allowed), result.stderr
+
+
+def test_diagram_caption_in_korean():
+    """The SVG's caption: lenet5's 61,706 parameters (by hand: 156 + 2,416 + 48,120 + 10,164 + 850) as 61.7K."""
+    korean = cli("diagram", "lenet5", "--lang", "ko")
+    assert korean.returncode == 0 and "파라미터 수 61.7K" in korean.stdout and " params, " not in korean.stdout
+    assert "61.7K params, " in cli("diagram", "lenet5").stdout
+
+
+# Mistakes in the layers of the other families (attention, embedding, norm, tensor ops, merges): in Korean
+LAYER_MISTAKES = [
+    "input: [5, 10]\nlayers:\n  - attention: {heads: 3}\n",                          # 10 features, 3 heads
+    "input: [1, 28, 28]\nlayers:\n  - reshape: {shape: [5, -1]}\n",                  # 784 = 5·156.8
+    "input: [1, 28, 28]\nlayers:\n  - conv2d: {name: a, filters: 4, kernel: 3}\n"
+    "  - conv2d: {name: b, filters: 8, kernel: 3, from: input}\n  - add: {from: [a, b]}\n",   # 4 vs 8 channels
+    "input: [1, 28, 28]\nlayers:\n  - conv2d: {name: a, filters: 4, kernel: 3}\n"
+    "  - conv2d: {name: b, filters: 4, kernel: 5, from: input}\n  - concat: {from: [a, b]}\n",  # 26 vs 24
+    "input: [784]\nlayers:\n  - upsample: {scale: 2}\n",
+    "input: {shape: [8], dtype: int64}\nlayers:\n  - embedding: {vocabulary: 10, dimension: 4, padding_idx: 12}\n",
+    "input: [6, 8, 8]\nlayers:\n  - groupnorm: {groups: 4}\n",                     # 6 channels, 4 groups
+    "input: [5, 8]\nlayers:\n  - matmul: {from: [input, input]}\n",                 # (5, 8)·(5, 8)
+    "input: [5, 8]\nlayers:\n  - permute: [0, 0]\n",
+    "input: [5, 8]\nlayers:\n  - gelu: {approximate: x}\n",                     # the option's values in the fix
+    "input: [5, 8]\nlayers:\n  - lstm: {hidden: 4, proj_size: 9}\n",            # proj_size 9 >= hidden 4
+    "input: [5, 8]\nlayers:\n  - take: {axis: 0, sizes: [2, 2], index: 0}\n",   # 2 + 2 != 5
+]
+
+
+@pytest.mark.parametrize("text", LAYER_MISTAKES)
+def test_layer_mistakes_are_explained_in_korean(text, tmp_path):
+    path = tmp_path / "mistake.yaml"
+    path.write_text("name: t\n" + text, encoding="utf-8")
+    result = cli("summarize", path, "--lang", "ko")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("오류:") and "고치는 법:" in result.stderr, result.stderr
+    allowed = SYMBOLS | type_names() | code_words() | {"mistake.yaml", "t", "input", "heads", "head_dim"}
+    assert not english_sentences(result.stderr, allowed), result.stderr
+
+
+def test_a_recurrent_warning_in_korean(tmp_path):
+    """lstm with dropout and one layer: torch ignores the dropout; the warning and its fix are Korean."""
+    path = tmp_path / "lstm.yaml"
+    path.write_text("name: t\ninput: [5, 8]\nlayers:\n  - lstm: {hidden: 4, dropout: 0.5}\n", encoding="utf-8")
+    result = cli("summarize", path, "--lang", "ko")
+    assert result.returncode == 0 and "dropout 0.5은(는) 효과가 없습니다" in result.stdout + result.stderr
+    assert not english_sentences(result.stdout + result.stderr, SYMBOLS | type_names() | code_words() | {"t", "lstm_1"})
+
+
+def test_every_layer_types_explanation_in_korean():
+    """Each registered type's own example (the layer contract's `example`), explained in Korean: the notes of
+    every family (attention, recurrent, embedding, norm, tensor ops, resampling, 1-D and 3-D pooling) leave
+    no English sentence."""
+    from archcalc.homework.explain import explain
+    from archcalc.layers.registry import layer_types
+    from archcalc.report.homework import explanation
+    from archcalc.spec.graph import as_graph
+    untranslated = {}
+    for cls in layer_types():
+        spec = cls.example_spec()
+        graph = as_graph(spec)
+        allowed = SYMBOLS | type_names() | code_words() | {node.name for node in graph.nodes} | {spec["name"]}
+        with i18n.using("ko"):
+            text = explanation(explain(graph)) + "\n" + explanation(explain(graph), "markdown")
+        assert re.search("[가-힣]", text), cls.type_name
+        left = english_sentences(text, allowed)
+        if left:
+            untranslated[cls.type_name] = left
+    assert len(layer_types()) > 50 and not untranslated, untranslated
+
+
+def test_verify_keras_in_korean():
+    import os
+    pytest.importorskip("torch")
+    os.environ.setdefault("KERAS_BACKEND", "torch")          # as tests/test_keras.py: Keras 3 on torch
+    pytest.importorskip("keras")
+    allowed = SYMBOLS | type_names() | layer_names("lenet5") | {"lenet5", "Keras's"} | code_words()
+    assert not korean_english(("verify", "lenet5", "--keras"), allowed)
+    # 61,706 parameters (by hand, as above), none of them non-trainable: Keras agrees on both
+    korean = cli("verify", "lenet5", "--keras", "--lang", "ko").stdout
+    assert "비학습 파라미터 수: 0 ✓" in korean and "모두 일치 ✓" in korean
+
+
+@pytest.mark.parametrize("command", ["memory", "conventions", "shard", "roofline", "layers", "verify", "diagram",
+                                     "plot", "serve", "zoo", "exercises", "new", "schema", "export-torch",
+                                     "export-keras", "from-keras", "from-hf"])
+def test_the_other_commands_help_is_korean(command):
+    """`--help` of the commands beyond homework: the description and every option's help, in Korean; English
+    --help as before."""
+    korean = cli(command, "--help", "--lang", "ko")
+    english = cli(command, "--help")
+    assert korean.returncode == english.returncode == 0
+    assert "사용법:" in korean.stdout and "옵션:" in korean.stdout and "Usage:" in english.stdout
+    assert "사용법:" not in english.stdout
+    allowed = SYMBOLS | type_names() | set(CLASSIC) | code_words() | {
+        "OPTIONS", "SPEC", "SPECS", "FILE", "NAME", "SHAPE", "BYTES", "INTEGER", "RANGE", "FLOAT", "PORT", "et", "al",
+        "Rajbhandari", "Graphviz", "DOT", "SVG", "Keras", "YAML", "PyTorch's", "alexnet", "vgg16", "resnet50",
+        "main", "pip", "install", "PATH", "TEXT", "CONFIG", "FOLDER", "TARGET", "PACKAGE", "MODULE", "CALLABLE", "API",
+        "JSON", "Schema", "Hugging", "Face", "Sequential", "README", "HTML", "Markdown", "Layout"}          # main: the program's name in a CliRunner run
+    # option names and their metavars are code: drop the `--option METAVAR` column before looking for English
+    text = "\n".join(re.sub(r"^\s+(-\S+(, --?\S+)?( [A-Z_=\[\]|a-z0-9.-]+)?)\s{2,}", "", line)
+                     for line in korean.stdout.splitlines() if not line.lstrip().startswith(("archcalc ", "-")))
+    assert not english_sentences(text, allowed), english_sentences(text, allowed)
+
+
+def test_shard_table_words_in_korean():
+    """Single words the sentence detector cannot see: the components and where each lives. lenet5's 61,706
+    weights in 16-bit over 8 devices (ZeRO-3): 2 × 61,706 / 8 = 15,426.5 -> 15,426 bytes per device."""
+    korean = cli("shard", "lenet5", "--strategy", "zero3", "--lang", "ko").stdout
+    assert "2 × 61,706 / 8" in korean and "15,426바이트" in korean
+    table = korean.split("\n\n")[1]
+    assert "가중치 " in table and "장치" in table and not re.search(r"\b(weights|device|host|whole)\b", table), table

@@ -6,6 +6,7 @@ convention here only names the tool and delegates to the layer's rule.
 from dataclasses import dataclass
 
 from ..errors import SpecError
+from ..i18n import N_, _
 from ..layers.counting import TOOLS
 
 
@@ -27,26 +28,26 @@ class Convention:
 
 CONVENTIONS = {c.name: c for c in (
     Convention("archcalc", "archcalc summarize", "FLOPs",
-               "2 per MAC, bias adds, and every layer's own arithmetic (norm, pooling, activations, merges)"),
+               N_("2 per MAC, bias adds, and every layer's own arithmetic (norm, pooling, activations, merges)")),
     Convention("torch", "torch.utils.flop_counter.FlopCounterMode", "FLOPs",
-               "2 per MAC of convolutions and matrix products; no bias, nothing else"),
-    Convention("torchvision", "torchvision model docs, GFLOPS column", "GFLOPS (really GMACs)",
-               "MACs of convolutions and linear layers; no bias, nothing else"),
-    Convention("fvcore", "fvcore.nn.FlopCountAnalysis(model.eval(), x).total()", "flops (one per MAC)",
-               "MACs of conv and linear (no bias), batch norm in eval (2 per element), adaptive average pooling; "
-               "a branch whose output is unused (traced away) 0", traced=True),
+               N_("2 per MAC of convolutions and matrix products; no bias, nothing else")),
+    Convention("torchvision", N_("torchvision model docs, GFLOPS column"), N_("GFLOPS (really GMACs)"),
+               N_("MACs of convolutions and linear layers; no bias, nothing else")),
+    Convention("fvcore", "fvcore.nn.FlopCountAnalysis(model.eval(), x).total()", N_("flops (one per MAC)"),
+               N_("MACs of conv and linear (no bias), batch norm in eval (2 per element), adaptive average pooling; "
+               "a branch whose output is unused (traced away) 0"), traced=True),
     Convention("thop", "thop.profile(model, inputs=(x,))[0]", "MACs",
-               "MACs of conv and linear (no bias), batch norm 4 per element, avg pooling, softmax; "
-               "ReLU, max pooling, unregistered modules 0"),
-    Convention("ptflops", "ptflops.get_model_complexity_info(model, shape), pytorch backend", "MACs",
-               "MACs + bias of conv and linear, batch norm 2 per element, activations and pooling per element "
-               "(twice where both the module hook and the patched functional fire)"),
+               N_("MACs of conv and linear (no bias), batch norm 4 per element, avg pooling, softmax; "
+               "ReLU, max pooling, unregistered modules 0")),
+    Convention("ptflops", N_("ptflops.get_model_complexity_info(model, shape), pytorch backend"), "MACs",
+               N_("MACs + bias of conv and linear, batch norm 2 per element, activations and pooling per element "
+               "(twice where both the module hook and the patched functional fire)")),
     Convention("torchinfo", "torchinfo.summary(model, input_size).total_mult_adds", "Mult-Adds",
-               "MACs + bias of conv; every other layer with weights: its parameter count per sample"),
-    Convention("flashattention", "FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
-               "flops()", "FLOPs",
-               "attention's q·kᵀ and weights·v as 4·n·m·h·d_h, halved when causal (no softmax, scaling or mask; "
-               "their backward is 2.5× that); every other layer as torch counts it"),
+               N_("MACs + bias of conv; every other layer with weights: its parameter count per sample")),
+    Convention("flashattention", N_("FlashAttention papers (Dao et al. 2022, 2023), benchmark_flash_attention.py "
+                  "flops()"), "FLOPs",
+               N_("attention's q·kᵀ and weights·v as 4·n·m·h·d_h, halved when causal (no softmax, scaling or mask; "
+               "their backward is 2.5× that); every other layer as torch counts it")),
 )}
 assert tuple(CONVENTIONS) == TOOLS, "analysis.conventions and layers.counting.TOOLS list the same tools"
 
@@ -55,5 +56,5 @@ def get(name):
     try:
         return CONVENTIONS[name]
     except KeyError:
-        raise SpecError(f"unknown counting convention '{name}'",
-                        hint=f"choose one of {', '.join(CONVENTIONS)}") from None
+        raise SpecError(_("unknown counting convention '{name}'").format(name=name),
+                        hint=_("choose one of {names}").format(names=', '.join(CONVENTIONS))) from None

@@ -24,6 +24,7 @@ from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError
+from ..i18n import N_, _
 from ..units import parse_bytes
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
@@ -135,21 +136,25 @@ def _refuse_training_options(mode, optimizer, mixed_precision):
     given = ([f"--optimizer {optimizer}"] if optimizer is not None else []) + \
         (["--mixed-precision"] if mixed_precision else [])
     if given:
-        options = " and ".join(given)
-        raise SpecError(f"{options} {'describe' if len(given) > 1 else 'describes'} a training step, and the mode "
-                        "is inference (the default): the answer would ignore "
-                        f"{'them' if len(given) > 1 else 'it'}",
-                        hint=f"add --mode training, or leave out {options} for inference")
+        options = (" " + _("and") + " ").join(given)
+        raise SpecError((_("{options} describe a training step, and the mode is inference (the default): the answer "
+                           "would ignore them") if len(given) > 1 else
+                         _("{options} describes a training step, and the mode is inference (the default): the answer "
+                           "would ignore it")).format(options=options),
+                        hint=_("add --mode training, or leave out {options} for inference").format(options=options))
 
 
 def _check(dtype, mode, optimizer, mixed_precision, inplace, device, checkpoint=("none", 0)):
     if mode not in MODES:
-        raise SpecError(f"unknown mode '{mode}'", hint=f"choose one of {', '.join(MODES)}")
+        raise SpecError(_("unknown mode '{mode}'").format(mode=mode),
+                        hint=_("choose one of {names}").format(names=', '.join(MODES)))
     if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(f"unknown optimizer '{optimizer}'", hint=f"choose one of {', '.join(OPTIMIZER_STATES)}")
+        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
+                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
     if mixed_precision and DTYPE_BYTES.get(dtype) != 2:
-        raise SpecError(f"mixed precision keeps weights and activations in a 16-bit type, not {dtype}",
-                        hint="add --dtype fp16 or --dtype bf16")
+        raise SpecError(_("mixed precision keeps weights and activations in a 16-bit type, not {dtype}").format(
+            dtype=dtype), hint=_("add --dtype fp16 or --dtype bf16"))
+
 
 
 def largest_batch(graph, budget, **options):
@@ -213,7 +218,7 @@ def liveness_peak(report, input_bytes, workspace, width, mode="inference", inpla
     (bytes per sample per layer) as each layer's temporaries: what infer asks of a decode step."""
     rows = _liveness(report, input_bytes, workspace, width, mode, inplace, lambda nbytes: nbytes)
     peak, layer = input_bytes, INPUT
-    for record, (_, live) in zip(report.layers, rows):
+    for record, (_step, live) in zip(report.layers, rows):
         if live > peak:
             peak, layer = live, record.name
     return peak, layer
@@ -310,8 +315,8 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
         return result
     result.peak_bytes = result.param_bytes + result.buffer_bytes + result.peak_activation_bytes
     result.breakdown = _persistent_rows(result, report, width) + [
-        ["activations at the peak", result.peak_activation_bytes,
-         f"liveness peak, while '{result.peak_activation_layer}' runs"],
+        [N_("activations at the peak"), result.peak_activation_bytes,
+         _("liveness peak, while '{layer}' runs").format(layer=result.peak_activation_layer)],
     ]
     return result
 
@@ -349,14 +354,17 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
     blocks = _block_note(result)
     result.breakdown = _persistent_rows(result, report, width) + [
-        ["fp32 master weights", result.master_bytes,
-         f"{trainable:,} × 4 bytes{blocks}" if mixed_precision else "none (no mixed precision)"],
-        ["optimizer state", result.optimizer_bytes,
-         f"{optimizer}: {states} × {trainable:,} × {optimizer_width} bytes{blocks if states else ''}"],
-        ["at the worst moment", result.peak_bytes - persistent,
-         "end of forward: everything saved for backward, the input and the output" if result.forward_end_bytes >=
-         result.backward_peak_bytes else f"backward of '{result.backward_peak_layer}': saved tensors not yet "
-         "freed, the input and output, activation gradients, parameter gradients so far"],
+        [N_("fp32 master weights"), result.master_bytes,
+         _("{count} × 4 bytes").format(count=f"{trainable:,}") + blocks if mixed_precision else
+         _("none (no mixed precision)")],
+        [N_("optimizer state"), result.optimizer_bytes,
+         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{trainable:,}", width=optimizer_width)
+         + (blocks if states else '')],
+        [N_("at the worst moment"), result.peak_bytes - persistent,
+         _("end of forward: everything saved for backward, the input and the output") if result.forward_end_bytes >=
+         result.backward_peak_bytes else _("backward of '{layer}': saved tensors not yet freed, the input and "
+                                           "output, activation gradients, parameter gradients so far").format(
+                                               layer=result.backward_peak_layer)],
     ]
 
 
@@ -376,14 +384,15 @@ def _shared_gradients(report, width, block):
 
 def _block_note(result):
     """Said after a `count × bytes` rule where the CUDA allocator's rounding makes the figure larger."""
-    return f", each tensor in {CUDA_BLOCK}-byte blocks" if result.device == "cuda" else ""
+    return _(", each tensor in {block}-byte blocks").format(block=CUDA_BLOCK) if result.device == "cuda" else ""
 
 
 def _persistent_rows(result, report, width):
     """The breakdown's first rows, in both modes: parameters and buffers."""
     blocks = _block_note(result)
-    return [["parameters", result.param_bytes, f"{report.totals.params:,} × {width} bytes{blocks}"],
-            ["buffers", result.buffer_bytes, f"batch-norm running statistics{blocks}"]]
+    return [[N_("parameters"), result.param_bytes,
+             _("{count} × {width} bytes").format(count=f"{report.totals.params:,}", width=width) + blocks],
+            [N_("buffers"), result.buffer_bytes, _("batch-norm running statistics") + blocks]]
 
 
 # ---- activation checkpointing (memory --checkpoint)

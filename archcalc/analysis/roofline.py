@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .analyzer import Report, analyze
 from ..errors import SpecError, read_text
+from ..i18n import _
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
 
@@ -57,8 +58,8 @@ class Accelerator:
 def _number(value, where, what):
     """A datasheet figure as an exact rational: 494.5 -> 989/2 (bool and text refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise SpecError(f"{what} must be a positive number, got {value!r}", **where,
-                        hint="write the datasheet figure as a number, e.g. 989.5")
+        raise SpecError(_("{what} must be a positive number, got {value}").format(what=what, value=repr(value)),
+                        **where, hint=_("write the datasheet figure as a number, e.g. {example}").format(example="989.5"))
     return Fraction(str(value))
 
 
@@ -68,26 +69,29 @@ def read_accelerators(path):
     text = read_text(path, "GPU file")
     data = load_yaml(text, file=str(path))
     if not isinstance(data, dict) or not data:
-        raise SpecError("a GPU file maps names to GPUs", file=str(path),
-                        hint="e.g.  my-gpu: {name: ..., bandwidth_gb_s: 900, dense_tflops: {bf16: 120}, source: ...}")
+        raise SpecError(_("a GPU file maps names to GPUs"), file=str(path),
+                        hint=_("e.g.  {example}").format(
+                            example="my-gpu: {name: ..., bandwidth_gb_s: 900, dense_tflops: {bf16: 120}, source: ...}"))
     found = {}
     for key, entry in data.items():
         line = data.line_of(key) if hasattr(data, "line_of") else None
         where = {"file": str(path), "line": line, "layer": None}
         if not isinstance(entry, dict):
-            raise SpecError(f"GPU '{key}' must be a mapping of its figures", file=str(path), line=line)
+            raise SpecError(_("GPU '{key}' must be a mapping of its figures").format(key=key), file=str(path), line=line)
         missing = [name for name in REQUIRED if name not in entry]
         if missing:
-            raise SpecError(f"GPU '{key}' lacks {', '.join(missing)}", file=str(path), line=line,
-                            hint=f"each GPU needs {', '.join(REQUIRED)}")
+            raise SpecError(_("GPU '{key}' lacks {missing}").format(key=key, missing=', '.join(missing)),
+                            file=str(path), line=line,
+                            hint=_("each GPU needs {required}").format(required=', '.join(REQUIRED)))
         peaks_in = entry["dense_tflops"]
         if not isinstance(peaks_in, dict) or not peaks_in:
-            raise SpecError(f"GPU '{key}': dense_tflops maps dtypes to TFLOP/s", file=str(path), line=line,
-                            hint="e.g. dense_tflops: {fp32: 19.5, bf16: 312}")
+            raise SpecError(_("GPU '{key}': dense_tflops maps dtypes to TFLOP/s").format(key=key), file=str(path),
+                            line=line, hint=_("e.g. {example}").format(example="dense_tflops: {fp32: 19.5, bf16: 312}"))
         unknown = [d for d in peaks_in if d not in DTYPE_WIDTH and d != "fp64"]
         if unknown:
-            raise SpecError(f"GPU '{key}': unknown dtype {unknown[0]!r} in dense_tflops", file=str(path), line=line,
-                            hint=f"use {', '.join(DTYPE_WIDTH)} (and fp64)")
+            raise SpecError(_("GPU '{key}': unknown dtype {dtype} in dense_tflops").format(key=key, dtype=repr(unknown[0])),
+                            file=str(path), line=line,
+                            hint=_("use {dtypes} (and fp64)").format(dtypes=', '.join(DTYPE_WIDTH)))
         peaks = {d: _number(v, where, f"GPU '{key}' dense_tflops.{d}") * 10**12 for d, v in peaks_in.items()}
         sparse = {d: _number(v, where, f"GPU '{key}' sparse_tflops_printed.{d}") * 10**12
                   for d, v in (entry.get("sparse_tflops_printed") or {}).items()}
@@ -111,8 +115,9 @@ def accelerator(gpu, gpu_file=None):
     known = accelerators(gpu_file)
     key = str(gpu).lower()
     if key not in known:
-        raise SpecError(f"unknown GPU '{gpu}'",
-                        hint=f"choose one of {', '.join(known)}, or describe yours in a file and pass --gpu-file")
+        raise SpecError(_("unknown GPU '{gpu}'").format(gpu=gpu),
+                        hint=_("choose one of {names}, or describe yours in a file and pass --gpu-file").format(
+                            names=', '.join(known)))
     return known[key]
 
 
@@ -164,16 +169,19 @@ def roofline(spec, gpu="h100-sxm", *, batch=1, dtype="bf16", train=False, gpu_fi
     Report, whose batch is then used) on `gpu` (a key of accelerators(), e.g. "h100-sxm") at `dtype`
     (fp32, tf32, fp16, bf16, fp8, int8). Bad input raises SpecError."""
     if dtype not in DTYPE_WIDTH:
-        raise SpecError(f"unknown dtype '{dtype}' for a roofline", hint=f"choose one of {', '.join(DTYPE_WIDTH)}")
+        raise SpecError(_("unknown dtype '{dtype}' for a roofline").format(dtype=dtype),
+                        hint=_("choose one of {names}").format(names=', '.join(DTYPE_WIDTH)))
     device = accelerator(gpu, gpu_file)
     if dtype not in device.peaks:
-        raise SpecError(f"{device.name} has no {dtype} figure in its datasheet",
-                        hint=f"choose one of {', '.join(d for d in device.peaks if d in DTYPE_WIDTH)}")
+        raise SpecError(_("{gpu} has no {dtype} figure in its datasheet").format(gpu=device.name, dtype=dtype),
+                        hint=_("choose one of {names}").format(names=', '.join(d for d in device.peaks
+                                                                              if d in DTYPE_WIDTH)))
     if isinstance(spec, Report):
         report = spec
     else:
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-            raise SpecError(f"batch must be a whole number >= 1, got {batch!r}")
+            raise SpecError(_("batch must be a whole number >= 1, got {batch}").format(batch=repr(batch)))
+
         report = analyze(as_graph(spec, input_shape=input_shape), batch=batch, convention=convention)
     width, peak, bandwidth = DTYPE_WIDTH[dtype], device.peaks[dtype], device.bandwidth
     passes = 1 + BACKWARD_FACTOR if train else 1
@@ -209,14 +217,16 @@ def roofline(spec, gpu="h100-sxm", *, batch=1, dtype="bf16", train=False, gpu_fi
 def _notes(result, device, dtype):
     notes = []
     if result.train:
-        notes.append(f"training: backward counted as {BACKWARD_FACTOR}× the forward FLOPs and bytes of each layer; "
-                     "the optimizer step and gradient communication are not counted")
-    notes.append("each layer reads its inputs and parameters and writes its output once (no cache reuse across "
-                 "layers, no fusion); a fused execution can move fewer bytes, but never beats the floor")
+        notes.append(_("training: backward counted as {factor}× the forward FLOPs and bytes of each layer; "
+                       "the optimizer step and gradient communication are not counted").format(factor=BACKWARD_FACTOR))
+    notes.append(_("each layer reads its inputs and parameters and writes its output once (no cache reuse across "
+                   "layers, no fusion); a fused execution can move fewer bytes, but never beats the floor"))
     if dtype == "fp32" and "tf32" in device.peaks:
-        notes.append("fp32 is bounded by the CUDA-core peak; PyTorch runs convolutions in TF32 on this GPU by "
-                     "default (torch.backends.cudnn.allow_tf32), which --dtype tf32 bounds")
+        notes.append(_("fp32 is bounded by the CUDA-core peak; PyTorch runs convolutions in TF32 on this GPU by "
+                       "default (torch.backends.cudnn.allow_tf32), which --dtype tf32 bounds"))
     if dtype in device.sparse_printed:
-        notes.append(f"the datasheet's {dtype} figure with sparsity, {float(device.sparse_printed[dtype]) / 1e12:g} "
-                     "TFLOP/s, is not a peak for dense layers and is not used")
+        notes.append(_("the datasheet's {dtype} figure with sparsity, {tflops} TFLOP/s, is not a peak for dense "
+                       "layers and is not used").format(dtype=dtype,
+                                                        tflops=f"{float(device.sparse_printed[dtype]) / 1e12:g}"))
+
     return notes

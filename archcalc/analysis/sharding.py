@@ -22,17 +22,19 @@ activations, temporary buffers and the allocator's fragmentation come on top (`a
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
+from ..i18n import N_, _, ngettext
 from .memory import OPTIMIZER_STATES
 from ..errors import SpecError
 
 STRATEGIES = {
-    "ddp": "plain data parallelism: every device holds everything (ZeRO stage 0)",
-    "zero1": "ZeRO stage 1: optimizer state (fp32 master, moments, fp32 gradients) sharded",
-    "zero2": "ZeRO stage 2: optimizer state and 16-bit gradients sharded",
-    "zero3": "ZeRO stage 3: optimizer state, gradients and 16-bit weights sharded; one layer gathered at a time",
-    "fsdp-grad-op": "FSDP SHARD_GRAD_OP: gradients and optimizer state sharded, 16-bit weights kept whole "
-                    "from forward to backward",
-    "fsdp-full": "FSDP FULL_SHARD: everything sharded; one unit's weights gathered at a time",
+    "ddp": N_("plain data parallelism: every device holds everything (ZeRO stage 0)"),
+    "zero1": N_("ZeRO stage 1: optimizer state (fp32 master, moments, fp32 gradients) sharded"),
+    "zero2": N_("ZeRO stage 2: optimizer state and 16-bit gradients sharded"),
+    "zero3": N_("ZeRO stage 3: optimizer state, gradients and 16-bit weights sharded; one layer gathered at a time"),
+    "fsdp-grad-op": N_("FSDP SHARD_GRAD_OP: gradients and optimizer state sharded, 16-bit weights kept whole "
+                       "from forward to backward"),
+    "fsdp-full": N_("FSDP FULL_SHARD: everything sharded; one unit's weights gathered at a time"),
+
 }
 OFFLOADS = ("none", "optimizer", "optimizer+params")
 CONVENTIONS = ("deepspeed", "zero-paper")
@@ -95,27 +97,34 @@ def largest_layer(report):
 
 def _check(strategy, devices, nodes, offload, optimizer, convention):
     if strategy not in STRATEGIES:
-        raise SpecError(f"unknown sharding strategy '{strategy}'", hint=f"choose one of {', '.join(STRATEGIES)}")
+        raise SpecError(_("unknown sharding strategy '{strategy}'").format(strategy=strategy),
+                        hint=_("choose one of {names}").format(names=', '.join(STRATEGIES)))
     if offload not in OFFLOADS:
-        raise SpecError(f"unknown offload '{offload}'", hint=f"choose one of {', '.join(OFFLOADS)}")
+        raise SpecError(_("unknown offload '{offload}'").format(offload=offload),
+                        hint=_("choose one of {names}").format(names=', '.join(OFFLOADS)))
     if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(f"unknown optimizer '{optimizer}'", hint=f"choose one of {', '.join(OPTIMIZER_STATES)}")
+        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
+                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
     if convention not in CONVENTIONS:
-        raise SpecError(f"unknown convention '{convention}'", hint=f"choose one of {', '.join(CONVENTIONS)}")
+        raise SpecError(_("unknown convention '{convention}'").format(convention=convention),
+                        hint=_("choose one of {names}").format(names=', '.join(CONVENTIONS)))
     for name, value in (("devices", devices), ("nodes", nodes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SpecError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise SpecError(_("{name} must be a whole number >= 1, got {value}").format(name=name, value=repr(value)))
     if devices % nodes:
-        raise SpecError(f"{devices} devices do not divide evenly over {nodes} nodes",
-                        hint="give the total number of devices, a multiple of --nodes")
+        raise SpecError(_("{devices} devices do not divide evenly over {nodes} nodes").format(devices=devices,
+                                                                                             nodes=nodes),
+                        hint=_("give the total number of devices, a multiple of --nodes"))
     if offload == "optimizer+params" and strategy != "zero3":
-        raise SpecError(f"offloading parameters needs ZeRO stage 3, not {strategy}",
-                        hint="use --strategy zero3, or --offload optimizer")
+        raise SpecError(_("offloading parameters needs ZeRO stage 3, not {strategy}").format(strategy=strategy),
+                        hint=_("use --strategy zero3, or --offload optimizer"))
     if offload != "none" and strategy.startswith("fsdp"):
-        raise SpecError(f"archcalc models offload for DeepSpeed's ZeRO only, not {strategy}",
-                        hint="use --strategy zero2 or zero3 with --offload, or --offload none")
+        raise SpecError(_("archcalc models offload for DeepSpeed's ZeRO only, not {strategy}").format(
+            strategy=strategy), hint=_("use --strategy zero2 or zero3 with --offload, or --offload none"))
     if offload != "none" and strategy == "ddp":
-        raise SpecError("plain data parallelism has nothing to offload", hint="use --strategy zero1, zero2 or zero3")
+        raise SpecError(_("plain data parallelism has nothing to offload"),
+                        hint=_("use --strategy zero1, zero2 or zero3"))
+
 
 
 def shard(report, *, strategy="zero2", devices=8, nodes=1, offload="none", optimizer="adam",
@@ -135,32 +144,35 @@ def shard(report, *, strategy="zero2", devices=8, nodes=1, offload="none", optim
     weight = 2 if mixed_precision else 4
     bits = "16-bit" if mixed_precision else "fp32"
     stage = {"ddp": 0, "zero1": 1, "zero2": 2, "zero3": 3, "fsdp-grad-op": 2, "fsdp-full": 3}[strategy]
-    moments = ("optimizer state", 4 * states, trained, True,
-               f"{optimizer}: {states} fp32 value{'s' if states != 1 else ''} per parameter")
+    moments = (N_("optimizer state"), 4 * states, trained, True,
+               ngettext("{optimizer}: {states} fp32 value per parameter", "{optimizer}: {states} fp32 values per "
+                        "parameter", states).format(optimizer=optimizer, states=states))
     if strategy.startswith("fsdp"):
         # FSDP keeps the sharded FlatParameter in fp32 (under mixed precision it is the master copy) and its
         # sharded gradient in fp32; 16-bit weights and gradients exist only while a unit is gathered.
-        kinds = [("fp32 weights (shard)", 4, total, True, "the sharded FlatParameter"),
-                 ("fp32 gradients (shard)", 4, trained, True, "sharded gradients after the reduce-scatter")]
+        kinds = [(N_("fp32 weights (shard)"), 4, total, True, _("the sharded FlatParameter")),
+                 (N_("fp32 gradients (shard)"), 4, trained, True, _("sharded gradients after the reduce-scatter"))]
         kinds += [moments] if states else []
         if strategy == "fsdp-grad-op":
-            kinds.append(("weights, whole", weight, total, False,
-                          f"{bits} weights gathered in forward and kept until backward"))
-            gathered = [("largest unit's gradients", weight, f"{bits} gradients before their reduce-scatter")]
+            kinds.append((N_("weights, whole"), weight, total, False,
+                          _("{bits} weights gathered in forward and kept until backward").format(bits=bits)))
+            gathered = [(N_("largest unit's gradients"), weight,
+                         _("{bits} gradients before their reduce-scatter").format(bits=bits))]
         else:
-            gathered = [("largest unit, gathered", 2 * weight, f"{bits} weights and gradients held whole")]
+            gathered = [(N_("largest unit, gathered"), 2 * weight,
+                         _("{bits} weights and gradients held whole").format(bits=bits))]
     else:
-        kinds = [("weights", weight, total, stage >= 3, f"{bits} weights"),
-                 ("gradients", weight, trained, stage >= 2, f"{bits} gradients")]
+        kinds = [(N_("weights"), weight, total, stage >= 3, _("{bits} weights").format(bits=bits)),
+                 (N_("gradients"), weight, trained, stage >= 2, _("{bits} gradients").format(bits=bits))]
         if mixed_precision and convention == "deepspeed":
-            kinds.append(("fp32 gradients", 4, trained, stage >= 1,
-                          "the fp32 gradient partition the optimizer steps with"))
+            kinds.append((N_("fp32 gradients"), 4, trained, stage >= 1,
+                          _("the fp32 gradient partition the optimizer steps with")))
         if mixed_precision:
-            kinds.append(("fp32 master weights", 4, trained, stage >= 1, "fp32 copy the optimizer updates"))
+            kinds.append((N_("fp32 master weights"), 4, trained, stage >= 1, _("fp32 copy the optimizer updates")))
         if states:
             kinds.append(moments[:3] + (stage >= 1,) + moments[4:])
-        gathered = [("largest layer, gathered", 2 * weight, f"{bits} weights and gradients held whole")] \
-            if stage == 3 else []
+        gathered = [(N_("largest layer, gathered"), 2 * weight,
+                     _("{bits} weights and gradients held whole").format(bits=bits))] if stage == 3 else []
     on_host = {"none": set(), "optimizer": {"fp32 gradients", "fp32 master weights", "optimizer state"},
                "optimizer+params": {"fp32 gradients", "fp32 master weights", "optimizer state", "weights",
                                     "gradients"}}[offload]
@@ -189,7 +201,8 @@ def shard(report, *, strategy="zero2", devices=8, nodes=1, offload="none", optim
     for label, per_param, rule in gathered:
         held += per_param * largest
         result.components.append(Component(label, per_param, largest, False, "device", per_param * largest,
-                                           f"{per_param} × {largest:,}: '{name}', {rule} while it runs"))
+                                           f"{per_param} × {largest:,}: " + _("'{name}', {rule} while it runs").format(
+                                               name=name, rule=rule)))
     # one rounding of the sharded sum, as DeepSpeed's int(18 * total_params / total_gpus)
     result.device_bytes = replicated_sum + sharded_sum // devices + held
     result.host_bytes, result.host_rule = _deepspeed_host(strategy, offload, zero_init, total, largest, devices,
@@ -213,45 +226,60 @@ def _deepspeed_host(strategy, offload, zero_init, total, largest, devices, nodes
         if offload == "optimizer":
             multiplier = max(4 * devices, 16)
             return int(total * multiplier * factor), (
-                f"{total:,} × max(4 × {devices}, 16) × 1.5: the fp32 master, gradients and moments (16 bytes per "
-                "parameter), or the fp32 model each process loads if larger, times DeepSpeed's buffer factor")
+                f"{total:,} × max(4 × {devices}, 16) × 1.5: " + _("the fp32 master, gradients and moments (16 bytes "
+                "per parameter), or the fp32 model each process loads if larger, times DeepSpeed's buffer factor"))
         return int(total * 4 * per_node * factor), (
-            f"{total:,} × 4 × {per_node} × 1.5: each of the node's {per_node} processes loads the fp32 model, "
-            "times DeepSpeed's buffer factor")
+            f"{total:,} × 4 × {per_node} × 1.5: " + _("each of the node's {processes} processes loads the fp32 "
+                                                       "model, times DeepSpeed's buffer factor").format(processes=per_node))
     share = Fraction(1, nodes)
     if offload == "none":
         if zero_init:
             return int(largest * 4 * per_node * factor), (
-                f"{largest:,} × 4 × {per_node} × 1.5: with zero.Init each process builds one fp32 layer at a time")
+                f"{largest:,} × 4 × {per_node} × 1.5: " + _("with zero.Init each process builds one fp32 layer at a "
+                                                            "time"))
         return int(total * 4 * per_node * factor), (
-            f"{total:,} × 4 × {per_node} × 1.5: each process loads the fp32 model")
+            f"{total:,} × 4 × {per_node} × 1.5: " + _("each process loads the fp32 model"))
     per_param = 18 if offload == "optimizer+params" else 16
     if zero_init:
         return int(total * per_param * share * factor), (
-            f"{total:,} × {per_param} / {nodes} × 1.5: this node's share of the offloaded state")
+            f"{total:,} × {per_param} / {nodes} × 1.5: " + _("this node's share of the offloaded state"))
     multiplier = max(Fraction(4 * per_node), per_param * share)
     return int(total * multiplier * factor), (
-        f"{total:,} × max(4 × {per_node}, {per_param} / {nodes}) × 1.5: the offloaded state, or the fp32 model "
-        "each process loads if larger")
+        f"{total:,} × max(4 × {per_node}, {per_param} / {nodes}) × 1.5: " + _("the offloaded state, or the fp32 "
+                                                                              "model each process loads if larger"))
+
+
+# "weights" among the components is the tensors; the catalog's "weights" is the count the course calls 가중치 수
+WEIGHT_TENSORS = N_("weights (the tensors)")
+
+
+def component_text(name):
+    """A component's name as shown in the active language ("weights" by its own message)."""
+    if name == "weights":
+        shown = _(WEIGHT_TENSORS)
+        return name if shown == WEIGHT_TENSORS else shown
+    return _(name)
 
 
 def _notes(result):
-    notes = ["model states only: activations, communication buffers and fragmentation come on top "
-             "(see `archcalc memory --mode training` for a device's activations)"]
+    notes = [_("model states only: activations, communication buffers and fragmentation come on top "
+               "(see `archcalc memory --mode training` for a device's activations)")]
     for c in result.components:
         if not c.counted:
-            notes.append(f"each device also holds its {c.name} shard, {c.bytes:,} bytes ({c.rule.split(':')[0]}), "
-                         "which DeepSpeed's ZeRO-3 estimator leaves out without offload (it counts it with "
-                         "optimizer offload); --convention zero-paper counts it")
+            notes.append(_("each device also holds its {name} shard, {bytes} bytes ({rule}), "
+                           "which DeepSpeed's ZeRO-3 estimator leaves out without offload (it counts it with "
+                           "optimizer offload); --convention zero-paper counts it").format(
+                               name=component_text(c.name), bytes=f"{c.bytes:,}", rule=c.rule.split(':')[0]))
     if result.trainable_params != result.params:
-        notes.append(f"{result.params - result.trainable_params:,} frozen parameters: weights only, no "
-                     "gradients or optimizer state (DeepSpeed's estimators assume every parameter trains)")
+        notes.append(_("{frozen} frozen parameters: weights only, no gradients or optimizer state (DeepSpeed's "
+                       "estimators assume every parameter trains)").format(
+                           frozen=f"{result.params - result.trainable_params:,}"))
     if result.strategy.startswith("fsdp"):
-        notes.append("FSDP: fp32 weight, gradient and optimizer shards, each layer its own unit; the shards and "
-                     "SHARD_GRAD_OP's whole 16-bit weights are as PyTorch's fully_shard keeps them (checked on CPU "
-                     "ranks); the gathered unit is this rule's estimate")
+        notes.append(_("FSDP: fp32 weight, gradient and optimizer shards, each layer its own unit; the shards and "
+                       "SHARD_GRAD_OP's whole 16-bit weights are as PyTorch's fully_shard keeps them (checked on CPU "
+                       "ranks); the gathered unit is this rule's estimate"))
     if result.host_bytes is None and result.offload != "none":
-        notes.append("host memory is not estimated outside DeepSpeed's cases (ZeRO-2/3, mixed precision, Adam)")
+        notes.append(_("host memory is not estimated outside DeepSpeed's cases (ZeRO-2/3, mixed precision, Adam)"))
     return notes
 
 
@@ -289,7 +317,7 @@ def offload_table(report, *, strategy="zero3", devices=8, nodes=1):
         cases = [(offload, zero_init) for offload in ("optimizer+params", "optimizer", "none")
                  for zero_init in (True, False)]
     else:
-        raise SpecError(f"DeepSpeed's estimators cover zero2 and zero3, not {strategy}")
+        raise SpecError(_("DeepSpeed's estimators cover zero2 and zero3, not {strategy}").format(strategy=strategy))
     rows = []
     for offload, zero_init in cases:
         result = shard(report, strategy=strategy, devices=devices, nodes=nodes, offload=offload,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..analysis.analyzer import analyze
 from ..errors import MissingExtra, SpecError
+from ..i18n import N_, _
 from ..layers.shapes import CHANNELS_LAST, from_layout, to_layout
 from ..spec.graph import INPUT, as_graph
 
@@ -303,11 +304,13 @@ def verify_keras(spec, *, input_shape=None, progress=None):
                      "trainable_params": (totals.trainable_params, _weights(model.trainable_weights)),
                      "non_trainable_params": (totals.non_trainable_params, _weights(model.non_trainable_weights))}
     helpers = [layer.name for layer in plan if not layer.nodes]
-    result.compared = ["output shape of each layer: Keras's layer.output.shape, channels_last, without the batch",
-                       "params: Keras's layer.count_params() (batchnorm's moving mean and variance included, "
-                       "as Keras's model.summary() lists them); non-trainable: the layer's non_trainable_weights",
-                       "totals: model.count_params(), trainable_weights and non_trainable_weights"]
+    result.compared = [N_("output shape of each layer: Keras's layer.output.shape, channels_last, without the batch"),
+                       N_("params: Keras's layer.count_params() (batchnorm's moving mean and variance included, "
+                          "as Keras's model.summary() lists them); non-trainable: the layer's non_trainable_weights"),
+                       N_("totals: model.count_params(), trainable_weights and non_trainable_weights")]
     if helpers:
-        result.compared.append(f"Keras layers with no spec layer of their own (padding, reshapes): {', '.join(helpers)}")
-    result.not_measured = ["FLOPs and saved bytes: Keras does not count them (archcalc verify without --keras does)"]
+        result.compared.append(_("Keras layers with no spec layer of their own (padding, reshapes): {layers}").format(
+            layers=', '.join(helpers)))
+    result.not_measured = [N_("FLOPs and saved bytes: Keras does not count them (archcalc verify without --keras "
+                              "does)")]
     return result

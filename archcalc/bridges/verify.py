@@ -9,6 +9,8 @@ render.verification prints it. torch is imported only inside these functions.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..i18n import N_, _
+
 from ..analysis.analyzer import DTYPE_BYTES, analyze, configured
 from ..errors import SpecError, require
 from ..layers.shapes import numel, to_layout
@@ -100,11 +102,12 @@ def _refuse_huge_tensors(graph, report, batch):
         if max(elements, record.params) > MAX_TENSOR_ELEMENTS:
             node = nodes.get(record.name)
             largest = max(elements, record.params)
-            raise SpecError(f"this layer's {'weights' if record.params > elements else 'output'} would hold "
-                            f"about 2^{largest.bit_length() - 1} elements, more than a torch tensor can "
-                            "(2^62), even on the meta device", file=graph.file,
-                            line=getattr(node, "line", None), layer=record.name,
-                            hint="check the sizes in the spec; verify builds every tensor")
+            raise SpecError((_("this layer's weights would hold about 2^{bits} elements, more than a torch tensor "
+                               "can (2^62), even on the meta device") if record.params > elements else
+                             _("this layer's output would hold about 2^{bits} elements, more than a torch tensor "
+                               "can (2^62), even on the meta device")).format(bits=largest.bit_length() - 1),
+                            file=graph.file, line=getattr(node, "line", None), layer=record.name,
+                            hint=_("check the sizes in the spec; verify builds every tensor"))
 
 
 def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, meta=False,
@@ -118,29 +121,29 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
     progress, if given, is called with a short message as the run goes ("forward 12/175", "backward"),
     so a caller can show feedback on large models; verify itself never prints."""
     if dtype not in TORCH_DTYPES:
-        raise SpecError(f"verify runs floating-point models; dtype '{dtype}' is not one",
-                        hint=f"choose one of {', '.join(TORCH_DTYPES)}")
+        raise SpecError(_("verify runs floating-point models; dtype '{dtype}' is not one").format(dtype=dtype),
+                        hint=_("choose one of {names}").format(names=', '.join(TORCH_DTYPES)))
     graph = configured(as_graph(spec, input_shape=input_shape), attention, device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device)
     _refuse_huge_tensors(graph, report, batch)
     torch = require("torch", "torch", "verify")
     if device == "cuda" and not torch.cuda.is_available():
-        raise SpecError("--device cuda, but torch sees no CUDA GPU here", hint="use --device cpu")
+        raise SpecError(_("--device cuda, but torch sees no CUDA GPU here"), hint=_("use --device cpu"))
     peak = predicted_peak(graph, report, train)
     auto_meta = not meta and peak > max_gib * 2**30
     if attention == "flash" and (meta or auto_meta):
-        raise SpecError("--attention flash needs a real device: on the meta device torch runs "
-                        "scaled_dot_product_attention as the math path" + ("" if meta else
-                                                                          f" (predicted {peak:,} bytes > --max-gib)"),
-                        hint="drop --meta, or raise --max-gib, or verify a shorter --input")
+        raise SpecError(_("--attention flash needs a real device: on the meta device torch runs "
+                          "scaled_dot_product_attention as the math path") + ("" if meta else " " + _(
+                              "(predicted {bytes} bytes > --max-gib)").format(bytes=f"{peak:,}")),
+                        hint=_("drop --meta, or raise --max-gib, or verify a shorter --input"))
     result = Verification(report.model, "meta" if meta or auto_meta else device, batch, dtype, train,
                           meta or auto_meta)
     if auto_meta:
         result.not_measured.append(
-            f"predicted memory {peak:,} bytes exceeds the {max_gib} GiB limit (--max-gib): built on the meta "
-            "device, so saved bytes and peak memory were not measured")
+            _("predicted memory {bytes} bytes exceeds the {limit} GiB limit (--max-gib): built on the meta "
+              "device, so saved bytes and peak memory were not measured").format(bytes=f"{peak:,}", limit=max_gib))
     elif meta:
-        result.not_measured.append("--meta: built on the meta device; saved bytes and peak memory not measured")
+        result.not_measured.append(N_("--meta: built on the meta device; saved bytes and peak memory not measured"))
     with _fused_attention(torch, attention):
         measured = _measure(graph, report, result, seed, torch, progress or (lambda message: None))
     _compare(graph, report, result, measured, peak)
@@ -283,7 +286,7 @@ def counted_paths(graph, device="cpu"):
     """Every layer's counted path at once, for running a whole model under FlopCounterMode outside verify."""
     from contextlib import ExitStack
     with ExitStack() as stack:
-        for _, factory in {what: factory for what, factory in _counted_paths(graph, device).values()}.items():
+        for factory in {what: factory for what, factory in _counted_paths(graph, device).values()}.values():
             stack.enter_context(factory())
         yield
 
@@ -300,8 +303,8 @@ def _fused_attention(torch, attention):
                SDPBackend.CUDNN_ATTENTION: torch.backends.cuda.cudnn_sdp_enabled()}
     fused = [backend for backend, on in enabled.items() if on]
     if not fused:
-        raise SpecError("--attention flash, but every fused scaled-dot-product backend is disabled here",
-                        hint="enable one (torch.nn.attention.sdpa_kernel), or use --attention naive")
+        raise SpecError(_("--attention flash, but every fused scaled-dot-product backend is disabled here"),
+                        hint=_("enable one (torch.nn.attention.sdpa_kernel), or use --attention naive"))
     import warnings
     with sdpa_kernel(fused), warnings.catch_warnings():
         # torch explains on stderr why each fused kernel refused a case; the refusal itself is reported once
@@ -315,12 +318,14 @@ def _torch_errors(graph):
     try:
         yield
     except (RuntimeError, ValueError) as err:
-        hint = ("batchnorm in training mode needs more than one value per channel: try --batch 2"
-                if "more than 1 value" in str(err) else "--attention flash: no fused attention kernel takes this "
-                "case on this device (on CPU, none with dropout in training): use --attention naive"
-                if "No available kernel" in str(err) else "torch lacks this op for this dtype or device: "
-                "try --dtype fp32" if "not implemented" in str(err) else None)
-        raise SpecError(f"torch could not run '{graph.name}': {str(err).splitlines()[0]}", hint=hint) from None
+        hint = (_("batchnorm in training mode needs more than one value per channel: try --batch 2")
+                if "more than 1 value" in str(err) else _("--attention flash: no fused attention kernel takes this "
+                "case on this device (on CPU, none with dropout in training): use --attention naive")
+                if "No available kernel" in str(err) else _("torch lacks this op for this dtype or device: "
+                "try --dtype fp32") if "not implemented" in str(err) else None)
+        raise SpecError(_("torch could not run '{model}': {error}").format(model=graph.name,
+                                                                           error=str(err).splitlines()[0]),
+                        hint=hint) from None
 
 
 def _library_workspace(model, x, train, torch):
@@ -368,12 +373,14 @@ def _compare(graph, report, result, measured, peak):
     if measured["peak"] is not None:
         result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
                          "library_bytes": measured["libraries"],
-                         "what": "torch.cuda.max_memory_allocated over the forward"
-                                 + (" and backward, against `archcalc memory --mode training --device cuda`"
-                                    if result.train else "")
-                                 + ", less what CUDA libraries keep after an untimed warm-up step"}
+                         "what": (_("torch.cuda.max_memory_allocated over the forward and backward, against "
+                                    "`archcalc memory --mode training --device cuda`, less what CUDA libraries keep "
+                                    "after an untimed warm-up step") if result.train else
+                                  _("torch.cuda.max_memory_allocated over the forward, less what CUDA libraries keep "
+                                    "after an untimed warm-up step"))}
+
     elif not result.meta:
-        result.not_measured.append("peak memory: measured on CUDA only (--device cuda)")
+        result.not_measured.append(N_("peak memory: measured on CUDA only (--device cuda)"))
     result.compared = [
         "output shape per layer: forward hooks",
         "params, trainable params, buffers: numel of parameters() / requires_grad / buffers()",

@@ -1,4 +1,5 @@
 """Element-wise activations, usable as layers or as `activation:` on conv2d and dense."""
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import INPUT_ELEMENTS, ZERO, Rule, counted_as, times
 from .registry import register
@@ -6,8 +7,8 @@ from .functional import FUNCTIONAL, functional_module, module_or_call
 from ..errors import LayerError, Unsupported
 from .base import Kind, Layer, Option, Saved, Step, dims, integer, keep_input, keep_output, number
 
-FUNCTIONAL_ONLY = Rule(INPUT_ELEMENTS.count, "1 per element (patched functional only)")
-TWICE = times(INPUT_ELEMENTS, 2, "2 per element (module hook + patched functional)")
+FUNCTIONAL_ONLY = Rule(INPUT_ELEMENTS.count, N_("1 per element (patched functional only)"))
+TWICE = times(INPUT_ELEMENTS, 2, N_("2 per element (module hook + patched functional)"))
 
 
 class Activation(Layer):
@@ -85,7 +86,7 @@ class ReLU(Activation):
 @register
 class ReLU6(Activation):
     type_name, torch_name = "relu6", "ReLU6"
-    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, "1 per element (module hook; F.hardtanh is not patched)"))
+    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, N_("1 per element (module hook; F.hardtanh is not patched)")))
 
     keras_activation = "relu6"
 
@@ -93,7 +94,7 @@ class ReLU6(Activation):
 @register
 class LeakyReLU(Activation):
     type_name, torch_name = "leaky_relu", "LeakyReLU"
-    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, "1 per element (module hook)"))
+    counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, N_("1 per element (module hook)")))
     aliases = ("leakyrelu",)
     primary = "negative_slope"
     options = {"negative_slope": Option(number(minimum=0), default=0.01, aliases=("alpha",))}
@@ -151,11 +152,11 @@ class ELU(Activation):
 
 def _approximation(value):
     if value not in ("none", "tanh"):
-        raise LayerError(f"approximate must be 'none' or 'tanh', got {value!r}")
+        raise LayerError(_("approximate must be 'none' or 'tanh', got {value}").format(value=repr(value)))
     return value
 
 
-_approximation.describe = "'none' (exact erf) or 'tanh' (GPT-2's gelu_new)"
+_approximation.describe = N_("'none' (exact erf) or 'tanh' (GPT-2's gelu_new)")
 _approximation.schema = {"enum": ["none", "tanh"]}
 
 
@@ -227,7 +228,7 @@ class Softmax(Activation):
     """Over the channel (feature) axis; 3 FLOPs per element: exp, add to the sum, divide."""
 
     type_name, torch_name = "softmax", "Softmax"
-    counting = counted_as(thop=Rule(_thop_softmax, "rows · (3C − 1)"), ptflops=FUNCTIONAL_ONLY)
+    counting = counted_as(thop=Rule(_thop_softmax, N_("rows · (3C − 1)")), ptflops=FUNCTIONAL_ONLY)
     torch_functions = ("softmax",)
 
     @classmethod
@@ -275,7 +276,7 @@ def not_counted(module, function, aten=None, **rules):
     """counted_as() with every tool that ignores the activation saying why (read from each tool's source)."""
     aten = aten or function
     zero = {
-        "torch": Rule(ZERO.count, "0: FlopCounterMode counts only matrix products and convolutions"),
+        "torch": Rule(ZERO.count, N_("0: FlopCounterMode counts only matrix products and convolutions")),
         "fvcore": Rule(ZERO.count, f"0: aten::{aten} {'have' if ' and ' in aten else 'has'} no handle"),
         "thop": Rule(ZERO.count, f"0: no hook for {module}"),
         "ptflops": Rule(ZERO.count, f"0: no hook for {module}, F.{function} not patched"),
@@ -290,9 +291,11 @@ def torch_axis(layer, shape):
         return feature_axis(shape)
     rank = len(shape) + 1
     if not -rank <= layer.dim < rank or layer.dim % rank == 0:
-        raise LayerError(f"{layer.type_name} dim={layer.dim} is not an axis of a sample of shape {tuple(shape)} "
-                         f"(torch's dims 1 to {rank - 1}, or -1 to -{rank - 1}; dim 0 is the batch)",
-                         hint="leave dim out for the feature axis: the last of vectors and sequences, a map's channels")
+        raise LayerError(_("{type} dim={dim} is not an axis of a sample of shape {shape} (torch's dims 1 to {last}, "
+                           "or -1 to -{last}; dim 0 is the batch)").format(type=layer.type_name, dim=layer.dim,
+                                                                          shape=tuple(shape), last=rank - 1),
+                         hint=_("leave dim out for the feature axis: the last of vectors and sequences, a map's "
+                                "channels"))
     return layer.dim % rank - 1
 
 
@@ -308,7 +311,7 @@ class PReLU(Activation):
     type_name, torch_name = "prelu", "PReLU"
     counting = not_counted(
         "nn.PReLU", "prelu", aten="prelu",
-        thop=Rule(INPUT_ELEMENTS.count, "input elements (count_prelu: in eval mode only, 0 in train mode)"),
+        thop=Rule(INPUT_ELEMENTS.count, N_("input elements (count_prelu: in eval mode only, 0 in train mode)")),
         ptflops=TWICE)
     torch_functions = ()         # F.prelu(x, weight) reads a parameter directly: only nn.PReLU imports
     primary = "num_parameters"
@@ -320,9 +323,9 @@ class PReLU(Activation):
 
     def output_shape(self, ins):
         if self.num_parameters not in (1, ins[0][0]):
-            raise LayerError(f"prelu num_parameters {self.num_parameters} must be 1 or the size of the input's "
-                             f"first axis ({ins[0][0]} in {tuple(ins[0])})",
-                             hint="torch's PReLU has one slope, or one per channel (dim 1 of the batch)")
+            raise LayerError(_("prelu num_parameters {count} must be 1 or the size of the input's first axis ({size} "
+                               "in {shape})").format(count=self.num_parameters, size=ins[0][0], shape=tuple(ins[0])),
+                             hint=_("torch's PReLU has one slope, or one per channel (dim 1 of the batch)"))
         return ins[0]
 
     def param_tensors(self, ins):
@@ -340,7 +343,7 @@ class PReLU(Activation):
         return cls.non_default(num_parameters=m.num_parameters)
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out), Step("params", "1 or C", "", self.params(ins), "learned negative slopes"),
+        return [self.same_shape_step(out), Step("params", "1 or C", "", self.params(ins), _("learned negative slopes")),
                 self.flops_step(ins, out)]
 
 
@@ -435,7 +438,8 @@ class LogSoftmax(Activation):
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),
                 Step("FLOPs", "3·elements + rows", f"3·{dims(out)} + {self.rows(out)}", self.flops(ins, out),
-                     f"exp, sum and subtract per element; one log per row along axis {torch_axis(self, out)}")]
+                     _("exp, sum and subtract per element; one log per row along axis {axis}").format(
+                         axis=torch_axis(self, out)))]
 
 
 class _Gated(Activation):
@@ -459,8 +463,9 @@ class _Gated(Activation):
     def output_shape(self, ins):
         shape, axis = tuple(ins[0]), torch_axis(self, ins[0])
         if shape[axis] % 2:
-            raise LayerError(f"{self.type_name} splits axis {axis} in two halves, but it has {shape[axis]} "
-                             f"(shape {shape})", hint="give the layer before it an even number of units")
+            raise LayerError(_("{type} splits axis {axis} in two halves, but it has {size} (shape {shape})").format(
+                type=self.type_name, axis=axis, size=shape[axis], shape=shape),
+                hint=_("give the layer before it an even number of units"))
         return shape[:axis] + (shape[axis] // 2,) + shape[axis + 1:]
 
     def flops(self, ins, out):
@@ -475,10 +480,11 @@ class _Gated(Activation):
 
     def explain(self, ins, out):
         axis = torch_axis(self, ins[0])
-        return [Step("output", "features/2", f"{ins[0][axis]}/2", out, "a and b: the two halves of the features"),
+        return [Step("output", "features/2", f"{ins[0][axis]}/2", out, _("a and b: the two halves of the features")),
                 self.no_params_step(),
                 Step("FLOPs", "2·output elements", f"2·{dims(out)}", self.flops(ins, out),
-                     f"{self.gate or 'sigmoid'}(b) and the product a⊙{self.gate or 'sigmoid'}(b)")]
+                     _("{gate}(b) and the product a⊙{gate}(b)").format(gate=self.gate or 'sigmoid'))]
+
 
 
 @register
@@ -502,7 +508,7 @@ class _TorchGated(_Gated):
 
 
 GATE_ONLY = Rule(lambda layer, ins, out, batch: numel(out) * batch,
-                 "output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)")
+                 N_("output elements: its patched F.silu / F.gelu on b (the product a * b is not counted)"))
 
 
 @register

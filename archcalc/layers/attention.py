@@ -20,6 +20,7 @@ formula, so FlopCounterMode counts 0 for the attention core there. The FlashAtte
 and 2.5× that for backward.
 """
 from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import MACS, ZERO, Rule, counted_as, torch_flops
 from .registry import register
@@ -28,8 +29,10 @@ from .base import Autograd, Kind, Layer, Option, Saved, Step, boolean, dims, int
 
 def _sequence(layer, shape, what="input"):
     if len(shape) != 2:
-        raise LayerError(f"{layer.type_name} needs a (tokens, features) sequence as its {what}, got {tuple(shape)}",
-                         hint="turn a map into tokens first: flatten: {start: 1} then permute: [1, 0]")
+        raise LayerError((_("{type} needs a (tokens, features) sequence as its input, got {shape}") if what == "input"
+                          else _("{type} needs a (tokens, features) sequence as its memory, got {shape}")).format(
+                              type=layer.type_name, shape=tuple(shape)),
+                         hint=_("turn a map into tokens first: {fix}").format(fix="flatten: {start: 1} then permute: [1, 0]"))
     return shape
 
 
@@ -45,8 +48,8 @@ def _flash_paper(layer, ins, out, batch):
     return (2 * layer.projection_macs(ins) + layer.paper_core(ins)) * batch
 
 
-FLASH_PAPER_RULE = ("FlashAttention papers: 2·MACs of the projections + 4·h·n·m·d_h for q·kᵀ and weights·v, "
-                    "halved when causal (no softmax, scaling or mask); their backward is 2.5× the core")
+FLASH_PAPER_RULE = (N_("FlashAttention papers: 2·MACs of the projections + 4·h·n·m·d_h for q·kᵀ and weights·v, "
+                    "halved when causal (no softmax, scaling or mask); their backward is 2.5× the core"))
 
 
 def _out_proj(layer, ins, out, batch):
@@ -90,22 +93,22 @@ class MultiHeadAttention(Fusable):
     aliases = ("multihead_attention", "multiheadattention", "mha", "self_attention", "cross_attention")
     kind = Kind.ATTENTION
     counting = counted_as(
-        torch=torch_flops("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
+        torch=torch_flops(N_("naive: 2·(projection MACs + 2·h·n·m·d_h), q·kᵀ and weights·v as bmm, no softmax or "
                           "scaling; flash: 2·projection MACs + the fused op's formula, 2·2·h·n·m·d_h on CUDA "
-                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)"),
+                          "(causal not halved), 0 on CPU (no formula for the CPU flash kernel)")),
         flashattention=Rule(_flash_paper, FLASH_PAPER_RULE),
-        torchvision=Rule(MACS.count, "MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash"),
+        torchvision=Rule(MACS.count, N_("MACs of the projections, q·kᵀ and weights·v (the docs' rule), naive or flash")),
         fvcore=Rule(lambda l, i, o, b: (l.projection_macs(i) if l.fused else l.macs(i, o)) * b,
-                                      "MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
+                                      N_("MACs: aten::linear for the projections, aten::matmul for q·kᵀ and weights·v "
                                       "(naive); flash: the projections only (no handle for "
-                                      "aten::scaled_dot_product_attention)"),
-        thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, "out_proj's MACs only: the nn.Linear child "
-                                                                     "(no hook for the rest), naive or flash"),
-        ptflops=Rule(_out_proj, "out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
-                                "F.scaled_dot_product_attention are not patched), naive or flash"),
+                                      "aten::scaled_dot_product_attention)")),
+        thop=Rule(lambda l, i, o, b: l.q_width(i) * o[1] * o[0] * b, N_("out_proj's MACs only: the nn.Linear child "
+                                                                     "(no hook for the rest), naive or flash")),
+        ptflops=Rule(_out_proj, N_("out_proj's MACs + bias: its nn.Linear child (F.linear, @ and "
+                                "F.scaled_dot_product_attention are not patched), naive or flash")),
         torchinfo=Rule(lambda l, i, o, b: (l.q_width(i) * o[1] + (o[1] if l.out_biased else 0)) * b,
-                       "out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
-                       "flash"))
+                       N_("out_proj's parameters, once per sample: its only leaf child (weight·batch), naive or "
+                       "flash")))
     torch_modules = ("Attention", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
     primary = "heads"
     min_inputs, max_inputs = 1, 2
@@ -197,11 +200,12 @@ class MultiHeadAttention(Fusable):
         m, d_kv = _sequence(self, ins[1], "memory") if len(ins) > 1 else (n, d)
         kv_heads = self.kv_heads or self.heads
         if self.head_dim is None and d % self.heads:
-            raise LayerError(f"attention: {d} features do not split into {self.heads} heads",
-                             hint=f"choose heads dividing {d}, or give head_dim")
+            raise LayerError(_("attention: {features} features do not split into {heads} heads").format(
+                features=d, heads=self.heads), hint=_("choose heads dividing {features}, or give head_dim").format(
+                    features=d))
         if self.heads % kv_heads:
-            raise LayerError(f"attention: {self.heads} heads do not share {kv_heads} key/value heads evenly",
-                             hint="kv_heads must divide heads (1 = multi-query)")
+            raise LayerError(_("attention: {heads} heads do not share {kv_heads} key/value heads evenly").format(
+                heads=self.heads, kv_heads=kv_heads), hint=_("kv_heads must divide heads (1 = multi-query)"))
         head_dim = self.head_dim or d // self.heads
         return n, d, m, d_kv, kv_heads, head_dim
 
@@ -371,18 +375,20 @@ class MultiHeadAttention(Fusable):
     def explain(self, ins, out):
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         p, h = self.products(ins), self.heads
-        biases = (" + biases" if self.bias and self.out_biased else " + q, k, v biases" if self.bias
-                  else " + out bias" if self.out_biased else "")
-        params = Step("params", "q, k, v and out projections" + biases,
+        biases = (" + " + _("biases") if self.bias and self.out_biased else " + " + _("q, k, v biases") if self.bias
+                  else " + " + _("out bias") if self.out_biased else "")
+        params = Step("params", _("q, k, v and out projections") + biases,
                       " + ".join(f"{t:,}" for t in self.param_tensors(ins)), self.params(ins),
-                      "as nn.MultiheadAttention" + (f"; {kv_heads} key/value heads shared by {h} query heads"
-                                                     if kv_heads != h else ""))
-        return [Step("output", "(n, d)", f"({n}, {d})", out, f"{h} heads of d_h = {head_dim}"), params,
-                Step("MACs", "projections + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + 2·{h}·{n}·{m}·"
-                     f"{head_dim}", self.macs(ins, out), "q·kᵀ and weights·v, per head"),
+                      _("as nn.MultiheadAttention") + ("; " + _("{kv_heads} key/value heads shared by {heads} query "
+                                                                "heads").format(kv_heads=kv_heads, heads=h)
+                                                       if kv_heads != h else ""))
+        return [Step("output", "(n, d)", f"({n}, {d})", out, _("{heads} heads of d_h = {head_dim}").format(
+                    heads=h, head_dim=head_dim)), params,
+                Step("MACs", _("projections") + " + 2·h·n·m·d_h", f"{p['q'] + p['k'] + p['v'] + p['out']:,} + "
+                     f"2·{h}·{n}·{m}·{head_dim}", self.macs(ins, out), _("q·kᵀ and weights·v, per head")),
                 *self.attention_steps(ins, out),
-                Step("FLOPs", "2·MACs + biases + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal
-                                                                                 else ""),
+                Step("FLOPs", "2·MACs + " + _("biases") + " + " + _("scaling") + " + 3·h·n·m (" + _("softmax") + ")"
+                     + (" + h·n·m (" + _("mask") + ")" if self.causal else ""),
                      f"2·{self.macs(ins, out):,} + {self.bias_adds(ins, out)} + {n * h * head_dim} + 3·{h * n * m}"
                      + (f" + {h * n * m}" if self.causal else ""), self.flops(ins, out))]
 
@@ -394,29 +400,30 @@ class MultiHeadAttention(Fusable):
         p, h = self.products(ins), self.heads
         core = 2 * (p["qk"] + p["av"])
         paper = self.paper_core(ins)
-        steps = [Step("attention FLOPs", "2·2·h·n·m·d_h (q·kᵀ and weights·v)", f"4·{h}·{n}·{m}·{head_dim}", core,
-                      "under the FlashAttention papers' rule " + (f"causal halves it: {paper:,}, backward 2.5× = "
-                                                                 f"{5 * paper // 2:,}" if self.causal else
-                                                                 f"the same, backward 2.5× = {5 * paper // 2:,}"))]
+        steps = [Step("attention FLOPs", "2·2·h·n·m·d_h (" + _("q·kᵀ and weights·v") + ")", f"4·{h}·{n}·{m}·{head_dim}",
+                      core, (_("under the FlashAttention papers' rule causal halves it: {paper}, backward 2.5× = "
+                               "{backward}") if self.causal else
+                             _("under the FlashAttention papers' rule the same, backward 2.5× = {backward}")).format(
+                                 paper=f"{paper:,}", backward=f"{5 * paper // 2:,}"))]
         if self.fused:
-            steps.append(Step("kept (flash)", "h·n (fp32 log-sum-exp)", f"{h}·{n}", h * n,
-                              "the (h, n, m) scores are never made: the kernel keeps its output and one fp32 "
-                              "statistic per query and head, and recomputes the scores in backward"))
+            steps.append(Step("kept (flash)", "h·n (" + _("fp32 log-sum-exp") + ")", f"{h}·{n}", h * n,
+                              _("the (h, n, m) scores are never made: the kernel keeps its output and one fp32 "
+                                "statistic per query and head, and recomputes the scores in backward")))
         else:
-            steps.append(Step("kept (naive)", "h·n·m (softmax weights)", f"{h}·{n}·{m}", h * n * m,
-                              "the scores and the softmax weights are (h, n, m) tensors; backward keeps the "
-                              "weights (and with dropout its mask and output); --attention flash keeps O(n)"))
+            steps.append(Step("kept (naive)", "h·n·m (" + _("softmax weights") + ")", f"{h}·{n}·{m}", h * n * m,
+                              _("the scores and the softmax weights are (h, n, m) tensors; backward keeps the "
+                                "weights (and with dropout its mask and output); --attention flash keeps O(n)")))
         naive = self.configured(attention="naive")
         every = Autograd((True,) * len(ins), True)
         exact = naive.torch_flops(ins, out) + naive.torch_backward_flops(ins, out, every)
         rule = 6 * self.params(ins) * n
-        steps += [Step("6·N·D", "6·params·n (the rule of thumb for training FLOPs)", f"6·{self.params(ins):,}·{n}",
-                       rule, "6 per weight per token: forward 2, backward 4"),
-                  Step("training FLOPs", "6·projection MACs + 6·2·h·n·m·d_h", f"6·{self.projection_macs(ins):,} + "
-                       f"12·{h}·{n}·{m}·{head_dim}", exact,
-                       f"forward and backward as FlopCounterMode counts the math path; 6·N·D leaves out the "
-                       f"attention term 12·h·n·m·d_h = {3 * core:,} ({100 * 3 * core / exact:.1f}% of the "
-                       "exact count) and counts the biases as weights")]
+        steps += [Step("6·N·D", "6·params·n (" + _("the rule of thumb for training FLOPs") + ")",
+                       f"6·{self.params(ins):,}·{n}", rule, _("6 per weight per token: forward 2, backward 4")),
+                  Step("training FLOPs", "6·" + _("projection MACs") + " + 6·2·h·n·m·d_h",
+                       f"6·{self.projection_macs(ins):,} + 12·{h}·{n}·{m}·{head_dim}", exact,
+                       _("forward and backward as FlopCounterMode counts the math path; 6·N·D leaves out the "
+                         "attention term 12·h·n·m·d_h = {term} ({share}% of the exact count) and counts the biases "
+                         "as weights").format(term=f"{3 * core:,}", share=f"{100 * 3 * core / exact:.1f}"))]
         return steps
 
 
@@ -509,19 +516,19 @@ class ScaledDotProductAttention(Fusable):
     example = {"input": [5, 8], "layers": [{"dense": 8}, {"reshape": {"shape": [5, 2, 4]}}, {"permute": {"name": "h", "order": [1, 0, 2]}}, {"scaled_dot_product_attention": {"from": ["h", "h", "h"], "causal": True}}]}
     aliases = ("sdpa", "dot_product_attention")
     kind = Kind.ATTENTION
-    counting = counted_as(torch=torch_flops("2·2·h·n·m·d: q·kᵀ and weights·v (naive: two bmm; flash: the fused "
-                                            "op's registered formula on CUDA, 0 on CPU: no formula for its kernel)"),
+    counting = counted_as(torch=torch_flops(N_("2·2·h·n·m·d: q·kᵀ and weights·v (naive: two bmm; flash: the fused "
+                                            "op's registered formula on CUDA, 0 on CPU: no formula for its kernel)")),
                           flashattention=Rule(lambda l, i, o, b: l.paper_core(i) * b,
-                                              "FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
-                                              "backward 2.5× that"),
-                          thop=Rule(ZERO.count, "0: no module hook reaches the products, naive or flash"),
-                          ptflops=Rule(ZERO.count, "0: @ and F.scaled_dot_product_attention are not patched, "
-                                                   "naive or flash"),
-                          torchinfo=Rule(ZERO.count, "0: no parameters, naive or flash"),
-                          torchvision=Rule(MACS.count, "MACs, naive or flash"),
+                                              N_("FlashAttention papers: 2·h·n·m·(d + d_v), halved when causal; "
+                                              "backward 2.5× that")),
+                          thop=Rule(ZERO.count, N_("0: no module hook reaches the products, naive or flash")),
+                          ptflops=Rule(ZERO.count, N_("0: @ and F.scaled_dot_product_attention are not patched, "
+                                                   "naive or flash")),
+                          torchinfo=Rule(ZERO.count, N_("0: no parameters, naive or flash")),
+                          torchvision=Rule(MACS.count, N_("MACs, naive or flash")),
                           fvcore=Rule(lambda l, i, o, b: 0 if l.fused else l.macs(i, o) * b,
-                                                        "MACs: two aten::matmul (naive); flash 0: no handle for "
-                                                        "aten::scaled_dot_product_attention"))
+                                                        N_("MACs: two aten::matmul (naive); flash 0: no handle for "
+                                                        "aten::scaled_dot_product_attention")))
     torch_modules = ("ScaledDotProductAttention",)
     torch_functions = ("scaled_dot_product_attention",)
     min_inputs = max_inputs = 3
@@ -543,8 +550,9 @@ class ScaledDotProductAttention(Fusable):
     def shapes(self, ins):
         q, k, v = ins
         if len(q) != 3 or len(k) != 3 or len(v) != 3 or q[-1] != k[-1] or k[1] != v[1] or not q[0] == k[0] == v[0]:
-            raise LayerError(f"scaled_dot_product_attention needs q (h, n, d), k (h, m, d), v (h, m, d_v); got "
-                             f"{tuple(q)}, {tuple(k)}, {tuple(v)}", hint="split heads first with reshape and permute")
+            raise LayerError(_("scaled_dot_product_attention needs q (h, n, d), k (h, m, d), v (h, m, d_v); got "
+                               "{q}, {k}, {v}").format(q=tuple(q), k=tuple(k), v=tuple(v)),
+                             hint=_("split heads first with reshape and permute"))
         return q[0], q[1], k[1], q[2], v[2]
 
     def output_shape(self, ins):
@@ -598,7 +606,8 @@ class ScaledDotProductAttention(Fusable):
         h, n, m, d, dv = self.shapes(ins)
         return [Step("output", "(h, n, d_v)", f"({h}, {n}, {dv})", out), self.no_params_step(),
                 Step("MACs", "h·n·m·d + h·n·m·d_v", f"{h}·{n}·{m}·{d} + {h}·{n}·{m}·{dv}", self.macs(ins, out)),
-                Step("FLOPs", "2·MACs + scaling + 3·h·n·m (softmax)" + (" + h·n·m (mask)" if self.causal else ""),
+                Step("FLOPs", "2·MACs + " + _("scaling") + " + 3·h·n·m (" + _("softmax") + ")"
+                     + (" + h·n·m (" + _("mask") + ")" if self.causal else ""),
                      f"2·{self.macs(ins, out):,} + {h * n * d} + 3·{h * n * m}" + (f" + {h * n * m}" if self.causal
                                                                                    else ""), self.flops(ins, out))]
 
@@ -618,8 +627,8 @@ class Rotary(Layer):
 
     def output_shape(self, ins):
         if len(ins[0]) < 2 or ins[0][-1] % 2:
-            raise LayerError(f"rotary needs (…, tokens, features) with an even number of features, got {tuple(ins[0])}",
-                             hint="apply it to q and k, per head")
+            raise LayerError(_("rotary needs (…, tokens, features) with an even number of features, got "
+                               "{shape}").format(shape=tuple(ins[0])), hint=_("apply it to q and k, per head"))
         return ins[0]
 
     def flops(self, ins, out):
@@ -637,6 +646,7 @@ class Rotary(Layer):
         return [Saved.new(n * d), Saved.new(n * d)]
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out), self.no_params_step("no parameters: the angles are fixed"),
+        return [self.same_shape_step(out), self.no_params_step(_("no parameters: the angles are fixed")),
                 Step("FLOPs", "3·elements", f"3·{dims(out)}", self.flops(ins, out),
-                     "x·cos + rotate_half(x)·sin; computing the angles is not counted")]
+                     _("x·cos + rotate_half(x)·sin; computing the angles is not counted"))]
+

@@ -25,8 +25,8 @@ is_no_op(options) tells an importer (from-hf) that an entry computes nothing and
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import LayerError
-from ..i18n import _
+from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .shapes import numel, uneven_consequence, window_warnings
 
 
@@ -138,7 +138,7 @@ def boolean(value):
     return value
 
 
-boolean.describe = "true or false"
+boolean.describe = N_("true or false")
 boolean.schema = {"type": "boolean"}
 
 
@@ -374,7 +374,7 @@ class Layer:
         except LayerError as err:
             err.message = _("option '{name}': {message}").format(name=name, message=err.message)
             err.hint = err.hint or _("{name} takes {values}").format(name=name,
-                                                                     values=getattr(option.parse, "describe", "a value"))
+                                                                     values=_(getattr(option.parse, "describe", N_("a value"))))
             raise
 
     @classmethod

@@ -1,7 +1,7 @@
 """Convolutions over 1, 2 or 3 spatial axes, including grouped, depthwise and dilated, and their
 transposed forms. One class per family is written for any rank; Conv1d/2d/3d set the rank."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, integer, keep_input, padding_of,
                    sizes, weights_flops_step, window_steps)
 from .counting import MACS, MACS_BIAS, WEIGHTED, Rule, counted_as, torch_flops
@@ -53,8 +53,8 @@ class _Conv(Windowed):
         if self.padding == "same":
             if any(s != 1 for s in self.stride):
                 raise LayerError(
-                    "padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)",
-                    hint="write the padding as a number, e.g. padding: (kernel - 1) // 2",
+                    _("padding 'same' needs stride 1 (PyTorch refuses it for strided convolutions)"),
+                    hint=_("write the padding as a number, e.g. {example}").format(example="padding: (kernel - 1) // 2"),
                 )
             totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel)]
             return tuple((t // 2, t - t // 2) for t in totals)
@@ -223,9 +223,9 @@ class _ConvTranspose(_Conv):
 
     counting = counted_as(torch=torch_flops("2·MACs"), torchvision=MACS, fvcore=MACS, ptflops=MACS_BIAS,
                           torchinfo=Rule(lambda l, i, o, b: l.params(i) * numel(o[1:]) * b,
-                                         "weight and bias elements · output positions (its Conv rule)"),
+                                         N_("weight and bias elements · output positions (its Conv rule)")),
                           thop=Rule(lambda l, i, o, b: numel(o) * b * (i[0][0] // l.groups) * numel(l.kernel),
-                                    "the convolution formula on the output: O elements·(C_in/G)·F^r"))
+                                    N_("the convolution formula on the output: O elements·(C_in/G)·F^r")))
     accepts_activation = True
 
     @classmethod
@@ -251,14 +251,16 @@ class _ConvTranspose(_Conv):
         """(output, (N − 1)·S − 2P + D·(F − 1) + output_padding + 1 worked) per axis."""
         for k, s, d, op in zip(self.kernel, self.stride, self.dilation, self.output_padding):
             if op >= max(s, d):
-                raise LayerError(f"output_padding {op} must be smaller than the stride or the dilation",
-                                 hint="PyTorch refuses it: use output_padding below max(stride, dilation)")
+                raise LayerError(_("output_padding {padding} must be smaller than the stride or the dilation").format(
+                    padding=op), hint=_("PyTorch refuses it: use output_padding below max(stride, dilation)"))
         out = []
         for n, k, s, p, d, op in zip(shape[1:], self.kernel, self.stride, self.padding, self.dilation,
                                      self.output_padding):
             size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
             if size < 1:
-                raise LayerError(f"the output size {size} is below 1", hint="use less padding or a larger input")
+                raise LayerError(_("the output size {size} is below 1").format(size=size),
+                                 hint=_("use less padding or a larger input"))
+
             out.append(size)
         return out
 

@@ -7,6 +7,7 @@ output shape, batch), shapes without the batch, and returns an int.
 """
 from dataclasses import dataclass
 
+from ..i18n import N_
 from .shapes import numel
 
 # archcalc's own convention, then the tools whose numbers it reproduces (metadata: analysis.conventions).
@@ -30,17 +31,17 @@ def _out(layer, ins, out, batch):
 ZERO = Rule(lambda layer, ins, out, batch: 0, "0")
 MACS = Rule(lambda layer, ins, out, batch: layer.macs(ins, out) * batch, "MACs")
 MACS_BIAS = Rule(lambda layer, ins, out, batch: (layer.macs(ins, out) + layer.bias_adds(ins, out)) * batch,
-                 "MACs + bias adds")
-INPUT_ELEMENTS = Rule(_in, "input elements")
-OUTPUT_ELEMENTS = Rule(_out, "output elements")
-OWN_FLOPS = Rule(lambda layer, ins, out, batch: layer.flops(ins, out) * batch, "its own (README table)")
+                 N_("MACs + bias adds"))
+INPUT_ELEMENTS = Rule(_in, N_("input elements"))
+OUTPUT_ELEMENTS = Rule(_out, N_("output elements"))
+OWN_FLOPS = Rule(lambda layer, ins, out, batch: layer.flops(ins, out) * batch, N_("its own (README table)"))
 
 
 def torch_flops(text):
     """FlopCounterMode's count, from the layer's torch_flops hook; `text` states it for this type."""
     return Rule(lambda layer, ins, out, batch: layer.torch_flops(ins, out) * batch, text)
 
-PARAMS = Rule(lambda layer, ins, out, batch: layer.params(ins) * batch, "its parameter count (0 without weights)")
+PARAMS = Rule(lambda layer, ins, out, batch: layer.params(ins) * batch, N_("its parameter count (0 without weights)"))
 
 
 def times(rule, factor, text):

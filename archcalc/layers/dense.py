@@ -1,7 +1,7 @@
 """Fully-connected layers and the flatten that feeds them. A dense layer takes a (features,) vector or a
 (tokens, features) sequence, applied at each position with one shared weight (MACs = tokens·in·out)."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import WEIGHTED, Rule, counted_as
 from .registry import register
@@ -14,7 +14,7 @@ def any_axis(value):
     return value
 
 
-any_axis.describe = "an axis: 0 = the first after the batch, -1 the last"
+any_axis.describe = N_("an axis: 0 = the first after the batch, -1 the last")
 any_axis.schema = {"type": "integer"}
 
 
@@ -24,7 +24,7 @@ class Dense(Layer):
     aliases = ("linear", "fc", "fully_connected")
     kind = Kind.DENSE
     counting = {**WEIGHTED, "torchinfo": Rule(lambda l, i, o, b: l.params(i) * b,
-                                              "its parameters (in + 1)·out, once per sample even for a sequence")}
+                                              N_("its parameters (in + 1)·out, once per sample even for a sequence"))}
     torch_modules = ("Linear",)
     example = {"input": [12], "options": {"units": 5}}
     accepts_activation = True

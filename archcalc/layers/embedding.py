@@ -2,19 +2,21 @@
 token-type tables, the class token, layer scale. Shapes: token ids are (tokens,); sequences are
 (tokens, features); layer scale also scales (channels, *spatial) maps per channel."""
 from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
 
-_THOP_NONE = Rule(ZERO.count, "0: thop has no hook for it")
+_THOP_NONE = Rule(ZERO.count, N_("0: thop has no hook for it"))
 
 
 def _sequence(layer, ins):
     if len(ins[0]) != 2:
-        raise LayerError(f"{layer.type_name} needs a (tokens, features) sequence, got shape {tuple(ins[0])}",
-                         hint="start with an embedding, or turn a map into tokens: flatten: {start: 1} then "
-                              "permute: [1, 0]")
+        raise LayerError(_("{type} needs a (tokens, features) sequence, got shape {shape}").format(
+                             type=layer.type_name, shape=tuple(ins[0])),
+                         hint=_("start with an embedding, or turn a map into tokens: {fix}").format(
+                             fix="flatten: {start: 1} then permute: [1, 0]"))
     return ins[0]
 
 
@@ -28,7 +30,7 @@ class Embedding(Layer):
     kind = Kind.EMBEDDING
     counting = counted_as(
         ptflops=Rule(ZERO.count, "0: no hook for nn.Embedding"),
-        torchinfo=Rule(lambda l, i, o, b: l.params(i) * b, "vocabulary·dimension (its weight, once per sample)"))
+        torchinfo=Rule(lambda l, i, o, b: l.params(i) * b, N_("vocabulary·dimension (its weight, once per sample)")))
     torch_modules = ("Embedding",)
     torch_functions = ("embedding",)
     primary = "dimension"
@@ -49,11 +51,12 @@ class Embedding(Layer):
 
     def output_shape(self, ins):
         if len(ins[0]) != 1:
-            raise LayerError(f"embedding takes token ids of shape (tokens,), got {tuple(ins[0])}",
-                             hint="write input: {shape: [128], dtype: int64}")
+            raise LayerError(_("embedding takes token ids of shape (tokens,), got {shape}").format(shape=tuple(ins[0])),
+                             hint=_("write {fix}").format(fix="input: {shape: [128], dtype: int64}"))
         if self.padding_idx is not None and self.padding_idx >= self.vocabulary:
-            raise LayerError(f"padding_idx {self.padding_idx} is not below the vocabulary {self.vocabulary}",
-                             hint=f"use an id from 0 to {self.vocabulary - 1}")
+            raise LayerError(_("padding_idx {index} is not below the vocabulary {vocabulary}").format(
+                index=self.padding_idx, vocabulary=self.vocabulary),
+                hint=_("use an id from 0 to {last}").format(last=self.vocabulary - 1))
         return (ins[0][0], self.dimension)
 
     def weight_shape(self, ins):
@@ -72,11 +75,11 @@ class Embedding(Layer):
         return [Saved(numel(ins[0]) * grad.batch, 8, input=0)] if grad.weights else []
 
     def explain(self, ins, out):
-        return [Step("output", "(tokens, d)", f"({ins[0][0]}, {self.dimension})", out, "one row per token id"),
+        return [Step("output", "(tokens, d)", f"({ins[0][0]}, {self.dimension})", out, _("one row per token id")),
                 Step("params", "V·d", f"{self.vocabulary}·{self.dimension}", self.params(ins),
-                     "one learned row per id" + ("; the padding row is a parameter too"
-                                                 if self.padding_idx is not None else "")),
-                Step("FLOPs", "", "", 0, "a lookup copies rows, it computes nothing")]
+                     _("one learned row per id") + ("; " + _("the padding row is a parameter too")
+                                                    if self.padding_idx is not None else "")),
+                Step("FLOPs", "", "", 0, _("a lookup copies rows, it computes nothing"))]
 
 
 class _Table(Layer):
@@ -104,9 +107,9 @@ class _Table(Layer):
 
     def explain(self, ins, out):
         tokens, features = _sequence(self, ins)
-        return [self.same_shape_step(out, "the sequence's shape: a row added to each token"),
+        return [self.same_shape_step(out, _("the sequence's shape: a row added to each token")),
                 Step("params", "rows·d", f"{self.rows(ins)}·{features}", self.params(ins)),
-                Step("FLOPs", "tokens·d", f"{tokens}·{features}", self.flops(ins, out), "one addition per element")]
+                Step("FLOPs", "tokens·d", f"{tokens}·{features}", self.flops(ins, out), _("one addition per element"))]
 
 
 @register
@@ -142,8 +145,9 @@ class PositionEmbedding(_Table):
         tokens = _sequence(self, ins)[0]
         length = self.length or tokens
         if length < tokens:
-            raise LayerError(f"position_embedding has {length} positions, fewer than the {tokens} tokens",
-                             hint=f"raise length to at least {tokens}, or shorten the input")
+            raise LayerError(_("position_embedding has {length} positions, fewer than the {tokens} tokens").format(
+                length=length, tokens=tokens),
+                hint=_("raise length to at least {tokens}, or shorten the input").format(tokens=tokens))
         return length
 
     def torch_module(self, ins):
@@ -218,9 +222,10 @@ class ClassToken(Layer):
 
     def explain(self, ins, out):
         tokens, features = _sequence(self, ins)
-        return [Step("output", "(tokens + 1, d)", f"({tokens} + 1, {features})", out, "the class token comes first"),
-                Step("params", "d", str(features), self.params(ins), "one learned token"),
-                Step("FLOPs", "", "", 0, "concatenation copies, it computes nothing")]
+        return [Step("output", "(tokens + 1, d)", f"({tokens} + 1, {features})", out,
+                     _("the class token comes first")),
+                Step("params", "d", str(features), self.params(ins), _("one learned token")),
+                Step("FLOPs", "", "", 0, _("concatenation copies, it computes nothing"))]
 
 
 @register
@@ -278,4 +283,5 @@ class LayerScale(Layer):
     def explain(self, ins, out):
         return [self.same_shape_step(out),
                 Step("params", "C" if self.channels_first else "d", str(self.scaled(ins)), self.params(ins)),
-                Step("FLOPs", "elements", dims(out), self.flops(ins, out), "one multiplication per element")]
+                Step("FLOPs", "elements", dims(out), self.flops(ins, out), _("one multiplication per element"))]
+

@@ -14,11 +14,13 @@ FUNCTIONAL = Option(boolean, default=False, aliases=("call",),
                     doc="the model calls torch.nn.functional (F.relu(x)) instead of holding a module: "
                         "thop and ptflops count it differently")
 
+CALL_FORM = "; as a call (functional: true): "      # joins the two rules' texts (report.tables.rule_text splits it)
+
 
 def module_or_call(module, call):
     """One tool's rule: `module` for the nn.Module form, `call` for `functional: true`."""
     return Rule(lambda layer, *args: (call if getattr(layer, "functional", False) else module).count(layer, *args),
-                f"{module.text}; as a call (functional: true): {call.text}")
+                module.text + CALL_FORM + call.text)
 
 
 def functional_module(name, *args, **kwargs):

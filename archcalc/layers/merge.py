@@ -1,6 +1,6 @@
 """Layers that join branches: residual add, channel concat, channel-wise multiply (squeeze-and-excitation)."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import counted_as
 from .registry import register
@@ -22,7 +22,7 @@ class _Merge(Layer):
     @staticmethod
     def listed(ins):
         """"(4, 6, 6) and (8, 6, 6)": the input shapes, for an error message."""
-        return " and ".join(str(tuple(s)) for s in ins)
+        return (" " + _("and") + " ").join(str(tuple(s)) for s in ins)
 
     def flops(self, ins, out):
         """One operation per output element for each input after the first."""
@@ -51,8 +51,9 @@ class Add(_Merge):
             padded = [(1,) * (max(len(out), len(shape)) - len(s)) + tuple(s) for s in (out, shape)]
             if any(a != b and 1 not in (a, b) for a, b in zip(*padded)):
                 raise LayerError(
-                    f"add needs inputs of one shape (or shapes that broadcast), got {self.listed(ins)}",
-                    hint="project the shortcut with a 1×1 conv2d of matching filters and stride",
+                    _("add needs inputs of one shape (or shapes that broadcast), got {shapes}").format(
+                        shapes=self.listed(ins)),
+                    hint=_("project the shortcut with a 1×1 conv2d of matching filters and stride"),
                 )
             out = tuple(max(a, b) for a, b in zip(*padded))
         return out
@@ -69,11 +70,12 @@ class Add(_Merge):
 
 def _axis(value):
     if not isinstance(value, int) or isinstance(value, bool):
-        raise LayerError(f"expected an axis (an integer), got {value!r}")
+        raise LayerError(_("expected an axis (an integer), got {value}").format(value=repr(value)))
+
     return value
 
 
-_axis.describe = "an axis: 0 = channels (the first after the batch), -1 the last"
+_axis.describe = N_("an axis: 0 = channels (the first after the batch), -1 the last")
 _axis.schema = {"type": "integer"}
 
 
@@ -107,8 +109,8 @@ class Concat(_Merge):
     def joined(self, ins):
         rank = len(ins[0])
         if not -rank <= self.axis < rank:
-            raise LayerError(f"concat axis {self.axis} is out of range for inputs of {rank} axes",
-                             hint=f"use 0 to {rank - 1}, or -1 for the last")
+            raise LayerError(_("concat axis {axis} is out of range for inputs of {rank} axes").format(
+                axis=self.axis, rank=rank), hint=_("use 0 to {last}, or -1 for the last").format(last=rank - 1))
         return self.axis % rank
 
     def output_shape(self, ins):
@@ -118,11 +120,12 @@ class Concat(_Merge):
         if len(ranks) > 1 or any(r != rest[0] for r in rest):
             if axis == 0:
                 raise LayerError(
-                    f"concat joins along channels, so the spatial sizes must match; got {self.listed(ins)}",
-                    hint="pad or stride the branches so that every branch has the same height and width",
+                    _("concat joins along channels, so the spatial sizes must match; got {shapes}").format(
+                        shapes=self.listed(ins)),
+                    hint=_("pad or stride the branches so that every branch has the same height and width"),
                 )
-            raise LayerError(f"concat joins along axis {self.axis}, so the other sizes must match; got "
-                             f"{self.listed(ins)}", hint="reshape the inputs so only the joined axis differs")
+            raise LayerError(_("concat joins along axis {axis}, so the other sizes must match; got {shapes}").format(
+                axis=self.axis, shapes=self.listed(ins)), hint=_("reshape the inputs so only the joined axis differs"))
         return tuple(sum(s[axis] for s in ins) if i == axis else d for i, d in enumerate(ins[0]))
 
     def flops(self, ins, out):
@@ -173,9 +176,9 @@ class Multiply(_Merge):
                 out = tuple(max(a, b) for a, b in zip(shape, out))
                 continue
             raise LayerError(
-                f"multiply needs inputs of one shape, a ({out[0]},) vector to scale channels, or shapes that "
-                f"broadcast; got {self.listed(ins)}",
-                hint="make the scaling branch end in dense with as many units as the map has channels",
+                _("multiply needs inputs of one shape, a ({channels},) vector to scale channels, or shapes that "
+                  "broadcast; got {shapes}").format(channels=out[0], shapes=self.listed(ins)),
+                hint=_("make the scaling branch end in dense with as many units as the map has channels"),
             )
         return out
 

@@ -1,7 +1,7 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
 from .shapes import numel
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .counting import ZERO, Rule, counted_as
 from .registry import register
 from .base import Kind, Layer, Option, Saved, Step, boolean, dims, integer, keep_input, number
@@ -24,9 +24,9 @@ class BatchNorm(Layer):
     type_name = "batchnorm"
     aliases = ("batchnorm2d", "batchnorm1d", "batchnorm3d", "batch_norm", "batchnormalization", "batch_normalization", "bn")
     kind = Kind.NORM
-    counting = counted_as(fvcore=_affine(1, "2 per input element (1 without affine); 5 in training mode"),
-                          thop=_affine(2, "4 per input element (2 without affine)"),
-                          ptflops=_affine(1, "2 per input element (1 without affine)"))
+    counting = counted_as(fvcore=_affine(1, N_("2 per input element (1 without affine); 5 in training mode")),
+                          thop=_affine(2, N_("4 per input element (2 without affine)")),
+                          ptflops=_affine(1, N_("2 per input element (1 without affine)")))
     torch_modules = ("BatchNorm2d", "BatchNorm1d", "BatchNorm3d")
     example = {"input": [3, 4, 4]}
 
@@ -113,7 +113,7 @@ class LocalResponseNorm(Layer):
     type_name = "lrn"
     aliases = ("localresponsenorm", "local_response_norm", "local_response_normalization")
     kind = Kind.NORM
-    counting = counted_as(ptflops=Rule(_ptflops_lrn, "3 per element + the channel-padded map"))
+    counting = counted_as(ptflops=Rule(_ptflops_lrn, N_("3 per element + the channel-padded map")))
     torch_modules = ("LocalResponseNorm",)
     example = {"input": [6, 4, 4], "options": {"size": 3}}
 
@@ -175,10 +175,13 @@ def _per_element(factor, text, affine_factor=None):
     return Rule(count, text)
 
 
-def _unless_channels_first(rule, hooked):
+CHANNELS_FIRST_FORM = "; channels_first: "     # joins the two rules' texts (report.tables.rule_text splits it)
+
+
+def _unless_channels_first(rule, reason):
     """A tool that hooks nn.LayerNorm: torchvision's LayerNorm2d (channels_first) is a subclass it does not know."""
     return Rule(lambda layer, *args: 0 if layer.channels_first else rule.count(layer, *args),
-                f"{rule.text}; channels_first: 0 (torchvision's LayerNorm2d is not {hooked})")
+                rule.text + CHANNELS_FIRST_FORM + reason)
 
 
 class _SampleNorm(Layer):
@@ -207,11 +210,12 @@ class _SampleNorm(Layer):
     def explain(self, ins, out):
         tensors = self.param_tensors(ins)
         params = (Step("params", " + ".join(["γ", "β"][:len(tensors)]), " + ".join(map(str, tensors)),
-                       self.params(ins)) if tensors else self.no_params_step("no γ, β (affine: false)"))
+                       self.params(ins)) if tensors else self.no_params_step(_("no γ, β (affine: false)")))
         per = self.normalise_flops + len(tensors)
         return [self.same_shape_step(out), params,
                 Step("FLOPs", f"{per}·elements", f"{per}·{dims(out)}", self.flops(ins, out),
-                     f"{self.normalise_flops} to normalise" + (f", {len(tensors)} for γ, β" if tensors else ""))]
+                     _("{count} to normalise").format(count=self.normalise_flops)
+                     + (", " + _("{count} for γ, β").format(count=len(tensors)) if tensors else ""))]
 
 
 @register
@@ -222,12 +226,14 @@ class LayerNorm(_SampleNorm):
     type_name = "layernorm"
     example = {"input": [5, 8], "before": [{"dense": 8}]}
     aliases = ("layer_norm", "layernormalization", "layer_normalization", "ln")
-    counting = counted_as(fvcore=_per_element(4, "aten::layer_norm: 5 per element (4 without affine)", 5),
+    counting = counted_as(fvcore=_per_element(4, N_("aten::layer_norm: 5 per element (4 without affine)"), 5),
                           thop=_unless_channels_first(
-                              _per_element(2, "4 per element (2 without elementwise_affine)", 4), "nn.LayerNorm"),
+                              _per_element(2, N_("4 per element (2 without elementwise_affine)"), 4),
+                              N_("0 (torchvision's LayerNorm2d is not nn.LayerNorm)")),
                           ptflops=_unless_channels_first(
-                              _per_element(1, "1 per element (its hook reads `affine`, which LayerNorm lacks)"),
-                              "nn.LayerNorm, and F.layer_norm is not patched"))
+                              _per_element(1, N_("1 per element (its hook reads `affine`, which LayerNorm lacks)")),
+                              N_("0 (torchvision's LayerNorm2d is not nn.LayerNorm, and F.layer_norm is not "
+                                 "patched)")))
     # torchvision's ConvNeXt LayerNorm2d: an nn.LayerNorm over the channels of an (N, C, H, W) map
     torch_modules = ("LayerNorm", "LayerNormChannelsFirst", "torchvision.models.convnext:LayerNorm2d")
     torch_functions = ("layer_norm",)
@@ -261,8 +267,9 @@ class LayerNorm(_SampleNorm):
         if self.channels_first:
             return (shape[0],)
         if self.axes > len(shape):
-            raise LayerError(f"layernorm over {self.axes} axes, but the input {tuple(shape)} has {len(shape)}",
-                             hint="axes counts the trailing axes normalised together; 1 = features")
+            raise LayerError(_("layernorm over {axes} axes, but the input {shape} has {rank}").format(
+                axes=self.axes, shape=tuple(shape), rank=len(shape)),
+                hint=_("axes counts the trailing axes normalised together; 1 = features"))
         return tuple(shape[-self.axes:])
 
     def groups_per_sample(self, ins):
@@ -331,9 +338,9 @@ class GroupNorm(_SampleNorm):
     type_name = "groupnorm"
     example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"groups": 2}}
     aliases = ("group_norm", "groupnormalization")
-    counting = counted_as(fvcore=_per_element(4, "aten::group_norm: 5 per element (4 without affine)", 5),
+    counting = counted_as(fvcore=_per_element(4, N_("aten::group_norm: 5 per element (4 without affine)"), 5),
                           thop=Rule(ZERO.count, "0: no hook for nn.GroupNorm"),
-                          ptflops=_per_element(1, "2 per element (1 without affine)", 2))
+                          ptflops=_per_element(1, N_("2 per element (1 without affine)"), 2))
     torch_modules = ("GroupNorm",)
     torch_functions = ("group_norm",)
     primary = "groups"
@@ -349,8 +356,9 @@ class GroupNorm(_SampleNorm):
 
     def output_shape(self, ins):
         if ins[0][0] % self.groups:
-            raise LayerError(f"groupnorm: {ins[0][0]} channels do not split into {self.groups} groups",
-                             hint=f"choose groups dividing {ins[0][0]}")
+            raise LayerError(_("groupnorm: {channels} channels do not split into {groups} groups").format(
+                channels=ins[0][0], groups=self.groups), hint=_("choose groups dividing {channels}").format(
+                    channels=ins[0][0]))
         return ins[0]
 
     def param_tensors(self, ins):
@@ -372,9 +380,9 @@ class InstanceNorm(_SampleNorm):
     type_name = "instancenorm"
     example = {"input": [4, 3, 3], "before": [{"conv2d": {"filters": 4, "kernel": 1}}], "options": {"affine": True}}
     aliases = ("instance_norm", "instancenorm1d", "instancenorm2d", "instancenorm3d")
-    counting = counted_as(fvcore=_per_element(4, "aten::instance_norm: 4 per element (5 with affine)", 5),
-                          thop=_per_element(2, "2 per element (4 with affine)", 4),
-                          ptflops=_per_element(1, "1 per element (2 with affine)", 2))
+    counting = counted_as(fvcore=_per_element(4, N_("aten::instance_norm: 4 per element (5 with affine)"), 5),
+                          thop=_per_element(2, N_("2 per element (4 with affine)"), 4),
+                          ptflops=_per_element(1, N_("1 per element (2 with affine)"), 2))
     torch_modules = ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
     torch_functions = ("instance_norm",)
     options = {
@@ -390,8 +398,9 @@ class InstanceNorm(_SampleNorm):
 
     def output_shape(self, ins):
         if len(ins[0]) < 2:
-            raise LayerError(f"instancenorm needs (channels, positions...), got {tuple(ins[0])}",
-                             hint="apply it to a signal, image or volume")
+            raise LayerError(_("instancenorm needs (channels, positions...), got {shape}").format(shape=tuple(ins[0])),
+                             hint=_("apply it to a signal, image or volume"))
+
         return ins[0]
 
     def param_tensors(self, ins):

@@ -1,17 +1,17 @@
 """Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
 Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
 from ..errors import LayerError, Unsupported
-from ..i18n import _
+from ..i18n import N_, _
 from .base import Kind, Layer, Option, Saved, Step, Windowed, as_pair, boolean, dims, keep_input, sizes, window_steps
 from .counting import INPUT_ELEMENTS, OUTPUT_ELEMENTS, Rule, counted_as, times
 from .registry import register
 from .functional import FUNCTIONAL, functional_module, module_or_call
 from .shapes import Window, numel
 
-TWICE = times(INPUT_ELEMENTS, 2, "2 per input element (module hook + functional)")
-ONCE = Rule(INPUT_ELEMENTS.count, "1 per input element (patched functional only)")
+TWICE = times(INPUT_ELEMENTS, 2, N_("2 per input element (module hook + functional)"))
+ONCE = Rule(INPUT_ELEMENTS.count, N_("1 per input element (patched functional only)"))
 PTFLOPS = module_or_call(TWICE, ONCE)
-NO_THOP_HOOK = Rule(lambda layer, ins, out, batch: 0, "0: thop sees modules only")
+NO_THOP_HOOK = Rule(lambda layer, ins, out, batch: 0, N_("0: thop sees modules only"))
 AXES = {1: "[l]", 2: "[h, w]", 3: "[d, h, w]"}
 
 
@@ -242,7 +242,7 @@ def avg_pool_options(rank):
 
 # fvcore has a handle for aten::adaptive_avg_pool2d only: its 1-D and 3-D forms (and the means that
 # global pooling runs as) count 0 there.
-NO_FVCORE_HANDLE = Rule(lambda layer, ins, out, batch: 0, "0: fvcore has no handle for the 1-D or 3-D op")
+NO_FVCORE_HANDLE = Rule(lambda layer, ins, out, batch: 0, N_("0: fvcore has no handle for the 1-D or 3-D op"))
 
 
 def _spellings(base, rank, keras):
@@ -274,7 +274,7 @@ class _AdaptiveAvgPool(Layer):
     primary = "output"
     rank = 2
     counting = counted_as(fvcore=INPUT_ELEMENTS, ptflops=PTFLOPS,
-                          thop=module_or_call(Rule(_thop_adaptive_avgpool, "(N/O window + 1) per output element"),
+                          thop=module_or_call(Rule(_thop_adaptive_avgpool, N_("(N/O window + 1) per output element")),
                                               NO_THOP_HOOK))
 
     @classmethod

@@ -13,6 +13,7 @@ size H_r (the projection P of an lstm with proj_size, else H) and input size F c
 docs/recurrent.md states the same and what each counting tool does with it.
 """
 from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .counting import Rule, counted_as, torch_flops
 from .registry import register
 from .shapes import Notice
@@ -22,7 +23,7 @@ from .base import Kind, Layer, Option, Saved, Step, boolean, integer, keep_input
 def choice(*words):
     def parse(value):
         if not isinstance(value, str) or value.lower() not in words:
-            raise LayerError(f"expected one of {', '.join(words)}, got {value!r}")
+            raise LayerError(_("expected one of {words}, got {value}").format(words=', '.join(words), value=repr(value)))
         return value.lower()
     parse.describe = " or ".join(repr(w) for w in words)
     parse.schema = {"enum": list(words)}
@@ -63,15 +64,15 @@ def _torchinfo(layer, ins, out, batch):
 
 
 RECURRENT_COUNTING = counted_as(
-    torch=torch_flops("2·MACs of the gate and projection products, as on torch's decomposed path (meta, CPU "
-                      "gru/rnn); its fused kernels count 0 (CPU oneDNN lstm, cuDNN), so verify runs with them off"),
-    thop=Rule(_thop, "its cell's count per step: G·(H·(F + H) + H) + 2·G·H with bias, plus lstm 4H, gru 4H "
-                     "(F is hidden·directions after layer 0; proj_size ignored)"),
-    ptflops=Rule(_ptflops, "per step: weight_ih + weight_hh elements + rnn H, gru 7H, lstm 10H + both biases, "
-                           "times directions (no projection)"),
-    torchinfo=Rule(_torchinfo, "parameters · tokens"),
+    torch=torch_flops(N_("2·MACs of the gate and projection products, as on torch's decomposed path (meta, CPU "
+                      "gru/rnn); its fused kernels count 0 (CPU oneDNN lstm, cuDNN), so verify runs with them off")),
+    thop=Rule(_thop, N_("its cell's count per step: G·(H·(F + H) + H) + 2·G·H with bias, plus lstm 4H, gru 4H "
+                     "(F is hidden·directions after layer 0; proj_size ignored)")),
+    ptflops=Rule(_ptflops, N_("per step: weight_ih + weight_hh elements + rnn H, gru 7H, lstm 10H + both biases, "
+                           "times directions (no projection)")),
+    torchinfo=Rule(_torchinfo, N_("parameters · tokens")),
     fvcore=Rule(lambda *args: 0, "0: aten::lstm, aten::gru, aten::rnn_tanh have no handle"),
-    torchvision=Rule(lambda *args: 0, "0: torchvision's figures are for convolution and linear layers"),
+    torchvision=Rule(lambda *args: 0, N_("0: torchvision's figures are for convolution and linear layers")),
 )
 
 
@@ -123,8 +124,9 @@ class _Recurrent(Layer):
     def sequence(self, ins):
         if len(ins[0]) != 2:
             raise LayerError(
-                f"{self.type_name} needs a sequence (tokens, features), got shape {tuple(ins[0])}",
-                hint="give the spec `input: [tokens, features]`, or reshape a feature map into one first")
+                _("{type} needs a sequence (tokens, features), got shape {shape}").format(type=self.type_name,
+                                                                                          shape=tuple(ins[0])),
+                hint=_("give the spec `input: [tokens, features]`, or reshape a feature map into one first"))
         return ins[0]
 
     def layer_input(self, ins, index):
@@ -142,7 +144,7 @@ class _Recurrent(Layer):
         tensors = []
         gh = self.gates * self.hidden
         for index in range(self.num_layers):
-            for _ in range(self.directions):
+            for _direction in range(self.directions):
                 tensors += [gh * self.layer_input(ins, index), gh * self.recurrent_size]
                 if self.bias:
                     tensors += [gh, gh]
@@ -183,9 +185,9 @@ class _Recurrent(Layer):
 
     def warnings(self, ins):
         if self.dropout and self.num_layers == 1:
-            return [Notice(f"dropout {self.dropout:g} does nothing: torch applies it between stacked layers and "
-                           "this has one (torch warns the same)",
-                           "add a dropout layer after it, or set num_layers > 1")]
+            return [Notice(_("dropout {rate} does nothing: torch applies it between stacked layers and "
+                             "this has one (torch warns the same)").format(rate=f"{self.dropout:g}"),
+                           _("add a dropout layer after it, or set num_layers > 1"))]
         return []
 
     def torch_backward_flops(self, ins, out, grad):
@@ -288,13 +290,13 @@ class _Recurrent(Layer):
                                      for index in range(self.num_layers))
 
     def explain(self, ins, out):
-        tokens, _ = self.sequence(ins)
+        tokens, _features = self.sequence(ins)
         g, h, hr, d, p = self.gates, self.hidden, self.recurrent_size, self.directions, self.proj_size_or_0
         sequence = self.opts["return"] == "sequence"
-        why = {"sequence": "every step's h_t, the directions side by side",
-               "last": "a copy of the output at the last step",
-               "final": "the last layer's final h of each direction (the reverse one's after the first token)"}
-        steps = [Step("output", "(T, H·D)" if sequence else "(H·D,)", "", out, why[self.opts["return"]])]
+        why = {"sequence": N_("every step's h_t, the directions side by side"),
+               "last": N_("a copy of the output at the last step"),
+               "final": N_("the last layer's final h of each direction (the reverse one's after the first token)")}
+        steps = [Step("output", "(T, H·D)" if sequence else "(H·D,)", "", out, _(why[self.opts["return"]]))]
         bias = " + 2·G·H" if self.bias else ""
         proj = " + H·P" if p else ""
 
@@ -311,18 +313,22 @@ class _Recurrent(Layer):
 
         steps.append(Step("params", f"D·Σ_l [G·H·(F_l + H_r){bias}{proj}]", f"{d}·({layer_terms(True)})",
                           self.params(ins),
-                          f"G = {g} gate blocks of weight_ih_l{{k}} (G·H × F_l), weight_hh_l{{k}} (G·H × H_r)"
-                          + (", bias_ih and bias_hh" if self.bias else "") + (", weight_hr (P × H)" if p else "")
-                          + f"; F_l = {self.layer_input(ins, 0)} for layer 0, then H_r·D"))
+                          _("G = {gates} gate blocks of {blocks}; F_l = {first} for layer 0, then H_r·D").format(
+                              gates=g, first=self.layer_input(ins, 0), blocks="weight_ih_l{k} (G·H × F_l), weight_hh_l{k} "
+                              "(G·H × H_r)" + (", bias_ih " + _("and") + " bias_hh" if self.bias else "")
+                              + (", weight_hr (P × H)" if p else ""))))
         per_step = d * sum(self.step_macs(ins, index) for index in range(self.num_layers))
         steps.append(Step("MACs", f"T·D·Σ_l [G·H·(F_l + H_r){proj}]", f"{tokens}·{d}·({layer_terms(False)})",
-                          self.macs(ins, out), f"per time step {per_step:,}: W_ih·x_t and W_hh·h_{{t−1}} for every "
-                          "gate" + (", W_hr·h_t" if p else "")))
+                          self.macs(ins, out), _("per time step {macs}: {products} for every gate").format(
+                              macs=f"{per_step:,}", products="W_ih·x_t " + _("and") + " W_hh·h_{t−1}")
+                          + (", W_hr·h_t" if p else "")))
         other = self.step_other_flops()
-        arithmetic = self.gate_arithmetic if self.bias else self.gate_arithmetic.replace(", two biases", "")
+        arithmetic = _(self.gate_arithmetic) if self.bias else \
+            _(self.gate_arithmetic).replace(_(N_(", two biases")), "").replace(", two biases", "")
         steps.append(Step("FLOPs", f"T·(2·MACs/step + D·L·(G·H{bias} + {self.elementwise}·H))",
                           f"{tokens}·(2·{per_step:,} + {d}·{self.num_layers}·{other:,})", self.flops(ins, out),
-                          f"per time step {self.step_flops(ins):,}; per step and unit: {arithmetic}"))
+                          _("per time step {flops}; per step and unit: {arithmetic}").format(
+                              flops=f"{self.step_flops(ins):,}", arithmetic=arithmetic)))
         return steps
 
     @property
@@ -342,7 +348,7 @@ class RNN(_Recurrent):
     options = {**_Recurrent.options,
                "nonlinearity": Option(choice("tanh", "relu"), default="tanh",
                                       doc="h_t = act(W_ih·x_t + b_ih + W_hh·h_{t−1} + b_hh)")}
-    gate_arithmetic = "the sum of the two products, two biases, one tanh or relu"
+    gate_arithmetic = N_("the sum of the two products, two biases, one tanh or relu")
     example = {"input": [5, 3], "before": [{"gru": {"hidden": 4}}],
                "options": {"hidden": 3, "num_layers": 2, "nonlinearity": "relu", "return": "last"}}
 
@@ -375,8 +381,8 @@ class LSTM(_Recurrent):
                                    doc="P: h_t projected to P features by weight_hr (0: none)")}
     example = {"input": [5, 3], "before": [{"gru": {"hidden": 4}}],
                "options": {"hidden": 3, "num_layers": 2, "bidirectional": True, "proj_size": 2}}
-    gate_arithmetic = ("the sum of the two products, two biases, 3 sigmoid + 1 tanh "
-                       "for i, f, g, o, c_t = f⊙c + i⊙g (3), h_t = o⊙tanh(c_t) (2)")
+    gate_arithmetic = N_("the sum of the two products, two biases, 3 sigmoid + 1 tanh "
+                         "for i, f, g, o, c_t = f⊙c + i⊙g (3), h_t = o⊙tanh(c_t) (2)")
 
     @property
     def recurrent_size(self):
@@ -384,8 +390,9 @@ class LSTM(_Recurrent):
 
     def output_shape(self, ins):
         if self.proj_size >= self.hidden:
-            raise LayerError(f"lstm proj_size {self.proj_size} must be smaller than hidden {self.hidden}",
-                             hint="torch requires proj_size < hidden_size; or drop proj_size")
+            raise LayerError(_("lstm proj_size {proj_size} must be smaller than hidden {hidden}").format(
+                proj_size=self.proj_size, hidden=self.hidden),
+                hint=_("torch requires proj_size < hidden_size; or drop proj_size"))
         return super().output_shape(ins)
 
     @property
@@ -433,8 +440,9 @@ class GRU(_Recurrent):
     aliases = ("gated_recurrent_unit",)
     torch_class = "GRU"
     gates, elementwise, ptflops_extra = 3, 7, 7
-    gate_arithmetic = ("the sum of the two products, two biases, 2 sigmoid (r, z), "
-                       "r⊙(W_hn·h + b_hn), tanh (n), h_t = (h − n)⊙z + n (3)")
+    gate_arithmetic = N_("the sum of the two products, two biases, 2 sigmoid (r, z), "
+                         "r⊙(W_hn·h + b_hn), tanh (n), h_t = (h − n)⊙z + n (3)")
+
 
     def thop_cell(self, size):
         h = self.hidden

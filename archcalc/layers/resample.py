@@ -3,6 +3,7 @@
 import math
 
 from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .base import Kind, Layer, Option, Step, boolean, dims, number
 from .counting import ZERO, Rule, counted_as
 from .registry import register
@@ -22,18 +23,18 @@ def scale_or_sizes(value):
     else:
         parsed = one(value)
     if any(v <= 0 for v in (parsed if isinstance(parsed, tuple) else (parsed,))):
-        raise LayerError(f"expected a positive number or one per axis, got {value!r}")
+        raise LayerError(_("expected a positive number or one per axis, got {value}").format(value=repr(value)))
     return parsed
 
 
-scale_or_sizes.describe = "a positive number, or one per spatial axis"
+scale_or_sizes.describe = N_("a positive number, or one per spatial axis")
 scale_or_sizes.schema = {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                                    {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}}]}
 
 
 def mode_name(value):
     if not isinstance(value, str) or value.lower() not in MODES:
-        raise LayerError(f"mode must be one of {', '.join(MODES)}, got {value!r}")
+        raise LayerError(_("mode must be one of {modes}, got {value}").format(modes=', '.join(MODES), value=repr(value)))
     return value.lower()
 
 
@@ -64,10 +65,10 @@ class Upsample(Layer):
     }
     counting = counted_as(
         thop=Rule(lambda l, i, o, b: THOP_PER_ELEMENT.get(l.mode, 0) * numel(o) * b,
-                  "per output element: nearest 1, linear 5, bilinear 11, bicubic 259; trilinear 0 (not implemented)"),
-        ptflops=Rule(_ptflops_interpolate, "output elements (module hook) + the patched F.interpolate's count"),
+                  N_("per output element: nearest 1, linear 5, bilinear 11, bicubic 259; trilinear 0 (not implemented)")),
+        ptflops=Rule(_ptflops_interpolate, N_("output elements (module hook) + the patched F.interpolate's count")),
         fvcore=Rule(lambda l, i, o, b: FVCORE_PER_ELEMENT.get((l.mode, len(o) - 1), 0) * numel(o) * b,
-                    "per output element: 1 nearest and 4 bilinear in 2-D; other modes and ranks 0 (no handle)"))
+                    N_("per output element: 1 nearest and 4 bilinear in 2-D; other modes and ranks 0 (no handle)")))
     torch_modules = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
     torch_functions = ("interpolate", "upsample")
     example = {"input": [3, 5, 5], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],
@@ -82,29 +83,31 @@ class Upsample(Layer):
     def sizes(self, shape):
         rank = len(shape) - 1
         if (self.scale is None) == (self.size is None):
-            raise LayerError("upsample needs exactly one of `scale` and `size`", hint="e.g. upsample: {scale: 2}")
+            raise LayerError(_("upsample needs exactly one of `scale` and `size`"),
+                             hint=_("e.g. {example}").format(example="upsample: {scale: 2}"))
         if self.size is not None:
             sizes = self.size if isinstance(self.size, tuple) else (self.size,) * rank
             if any(s != int(s) for s in sizes):
-                raise LayerError(f"size must be whole numbers, got {list(sizes)}")
+                raise LayerError(_("size must be whole numbers, got {sizes}").format(sizes=list(sizes)))
             return tuple(int(s) for s in sizes)
         scales = self.scales(shape)
         if len(scales) != rank:
-            raise LayerError(f"{len(scales)} scale factors for {rank} spatial axes")
+            raise LayerError(_("{count} scale factors for {rank} spatial axes").format(count=len(scales), rank=rank))
         return tuple(math.floor(n * s) for n, s in zip(shape[1:], scales))
 
     def output_shape(self, ins):
         shape = ins[0]
         if len(shape) < 2:
-            raise LayerError("upsample needs a feature map (channels, *spatial), got a vector",
-                             hint="apply it before flatten/dense")
+            raise LayerError(_("upsample needs a feature map (channels, *spatial), got a vector"),
+                             hint=_("apply it before flatten/dense"))
         wanted = MODES[self.mode][1]
         if wanted is not None and wanted != len(shape) - 1:
-            raise LayerError(f"mode '{self.mode}' interpolates {wanted}-D maps; the input has {len(shape) - 1} "
-                             "spatial axes", hint="linear is 1-D, bilinear and bicubic 2-D, trilinear 3-D")
+            raise LayerError(_("mode '{mode}' interpolates {wanted}-D maps; the input has {rank} spatial axes").format(
+                mode=self.mode, wanted=wanted, rank=len(shape) - 1),
+                hint=_("linear is 1-D, bilinear and bicubic 2-D, trilinear 3-D"))
         if self.align_corners is not None and self.mode == "nearest":
-            raise LayerError("align_corners applies to the linear and cubic modes only",
-                             hint="remove align_corners, or choose mode: bilinear")
+            raise LayerError(_("align_corners applies to the linear and cubic modes only"),
+                             hint=_("remove align_corners, or choose mode: bilinear"))
         return (shape[0],) + self.sizes(shape)
 
     def flops(self, ins, out):
@@ -147,12 +150,18 @@ class Upsample(Layer):
         if self.size is not None:
             size = Step("output", "C, size", "", out)
         else:
-            size = Step("output", "floor(N·scale) per axis",
+            size = Step("output", _("floor(N·scale) per axis"),
                         ", ".join(f"floor({n}·{s:g})" for n, s in zip(ins[0][1:], self.scales(ins[0]))), out)
-        flops = (Step("FLOPs", "", "", 0, "nearest copies the closest input: nothing is computed") if neighbours == 1
+        flops = (Step("FLOPs", "", "", 0, _("nearest copies the closest input: nothing is computed")) if neighbours == 1
                  else Step("FLOPs", "(2n − 1)·elements", f"(2·{neighbours} − 1)·{dims(out)}", self.flops(ins, out),
-                           f"{self.mode}: n = {neighbours} neighbours weighted and summed"))
+                           _("{mode}: n = {neighbours} neighbours weighted and summed").format(
+                               mode=self.mode, neighbours=neighbours)))
         return [size, self.no_params_step(), flops]
+
+
+# the explain notes of pixel_shuffle and pixel_unshuffle: their docstrings' first sentence, for the catalog
+DOC_NOTES = (N_("(C·r², H, W) -> (C, H·r, W·r): each group of r² channels becomes an r×r block of pixels"),
+             N_("(C, H·r, W·r) -> (C·r², H, W): each r×r block of pixels becomes r² channels"))
 
 
 class _PixelShuffle(Layer):
@@ -172,13 +181,13 @@ class _PixelShuffle(Layer):
         return getattr(nn, self.torch_modules[0])(self.factor)
 
     def explain(self, ins, out):
-        return [Step("output", self.formula, "", out, self.__doc__.split(".")[0]), self.no_params_step(),
-                Step("FLOPs", "", "", 0, "a rearrangement: nothing is computed")]
+        return [Step("output", self.formula, "", out, _(self.__doc__.split(".")[0])), self.no_params_step(),
+                Step("FLOPs", "", "", 0, _("a rearrangement: nothing is computed"))]
 
 
 def _factor(value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LayerError(f"expected an integer >= 1, got {value!r}")
+        raise LayerError(_("expected an integer >= 1, got {value}").format(value=repr(value)))
     return value
 
 
@@ -200,8 +209,9 @@ class PixelShuffle(_PixelShuffle):
         channels, height, width = ins[0]
         r = self.factor
         if channels % (r * r):
-            raise LayerError(f"pixel_shuffle by {r} needs channels divisible by r² = {r * r}, got {channels}",
-                             hint=f"give the layer before it a multiple of {r * r} filters")
+            raise LayerError(_("pixel_shuffle by {r} needs channels divisible by r² = {square}, got {channels}").format(
+                r=r, square=r * r, channels=channels),
+                hint=_("give the layer before it a multiple of {square} filters").format(square=r * r))
         return (channels // (r * r), height * r, width * r)
 
 
@@ -220,6 +230,7 @@ class PixelUnshuffle(_PixelShuffle):
         channels, height, width = ins[0]
         r = self.factor
         if height % r or width % r:
-            raise LayerError(f"pixel_unshuffle by {r} needs height and width divisible by {r}, got {height}×{width}",
-                             hint="pad or crop the map to a multiple of the factor")
+            raise LayerError(_("pixel_unshuffle by {r} needs height and width divisible by {r}, got {size}").format(
+                r=r, size=f"{height}×{width}"), hint=_("pad or crop the map to a multiple of the factor"))
+
         return (channels * r * r, height // r, width // r)

@@ -6,6 +6,7 @@ sequence axis 0 is tokens and -1 features; for a (C, H, W) map axis 0 is channel
 contiguous tensor, permute, transpose, select, slice) cost no memory and no FLOPs.
 """
 from ..errors import LayerError, Unsupported
+from ..i18n import N_, _
 from .shapes import numel
 from .counting import MACS, Rule, counted_as, torch_flops
 from .registry import register
@@ -16,39 +17,39 @@ def axis_list(value):
     """[1, 0] or 1: axes after the batch, negative counting from the end."""
     values = value if isinstance(value, (list, tuple)) else [value]
     if not values or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise LayerError(f"expected an axis or a list of axes, got {value!r}")
+        raise LayerError(_("expected an axis or a list of axes, got {value}").format(value=repr(value)))
     return tuple(values)
 
 
-axis_list.describe = "an axis or a list of axes (0 = the first axis after the batch, -1 the last)"
+axis_list.describe = N_("an axis or a list of axes (0 = the first axis after the batch, -1 the last)")
 axis_list.schema = {"anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]}
 
 
 def any_int(value):
     if not isinstance(value, int) or isinstance(value, bool):
-        raise LayerError(f"expected an integer, got {value!r}")
+        raise LayerError(_("expected an integer, got {value}").format(value=repr(value)))
     return value
 
 
-any_int.describe = "an integer (negative counts from the end)"
+any_int.describe = N_("an integer (negative counts from the end)")
 any_int.schema = {"type": "integer"}
 
 
 def sizes_list(value):
     values = value if isinstance(value, (list, tuple)) else [value]
     if not all(isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1) for v in values):
-        raise LayerError(f"expected sizes (integers >= 1, one of them may be -1), got {value!r}")
+        raise LayerError(_("expected sizes (integers >= 1, one of them may be -1), got {value}").format(value=repr(value)))
     return tuple(values)
 
 
-sizes_list.describe = "a list of sizes >= 1 (one may be -1)"
+sizes_list.describe = N_("a list of sizes >= 1 (one may be -1)")
 sizes_list.schema = {"type": "array", "items": {"type": "integer"}}
 
 
 def resolve(axis, rank, what="axis"):
     if not -rank <= axis < rank:
-        raise LayerError(f"{what} {axis} is out of range for an input of {rank} axes (batch not counted)",
-                         hint=f"use 0 to {rank - 1}, or -1 for the last")
+        raise LayerError(_("{what} {axis} is out of range for an input of {rank} axes (batch not counted)").format(
+            what=what, axis=axis, rank=rank), hint=_("use 0 to {last}, or -1 for the last").format(last=rank - 1))
     return axis % rank
 
 
@@ -66,7 +67,7 @@ class _View(Layer):
 
     def explain(self, ins, out):
         return [Step("output", "", dims(ins[0]), out, self.describe(ins)), self.no_params_step(),
-                Step("FLOPs", "", "", 0, "a view of the same memory: nothing is computed")]
+                Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
 
     def describe(self, ins):
         return self.type_name
@@ -101,15 +102,17 @@ class Reshape(_View):
     def output_shape(self, ins):
         shape, total = list(self.shape), numel(ins[0])
         if shape.count(-1) > 1:
-            raise LayerError("reshape: at most one size may be -1", hint="give the other sizes")
+            raise LayerError(_("reshape: at most one size may be -1"), hint=_("give the other sizes"))
         known = numel([d for d in shape if d != -1])
         if -1 in shape:
             if total % known:
-                raise LayerError(f"reshape: {total} elements do not fill {tuple(shape)}", hint="check the sizes")
+                raise LayerError(_("reshape: {total} elements do not fill {shape}").format(total=total, shape=tuple(shape)),
+                                 hint=_("check the sizes"))
             shape[shape.index(-1)] = total // known
         if numel(shape) != total:
-            raise LayerError(f"reshape: {tuple(ins[0])} has {total} elements, {tuple(shape)} has {numel(shape)}",
-                             hint="the sizes must multiply to the same number of elements")
+            raise LayerError(_("reshape: {input} has {total} elements, {shape} has {count}").format(
+                input=tuple(ins[0]), total=total, shape=tuple(shape), count=numel(shape)),
+                hint=_("the sizes must multiply to the same number of elements"))
         return tuple(shape)
 
     def torch_module(self, ins):
@@ -155,8 +158,8 @@ class Permute(_View):
         rank = len(ins[0])
         order = tuple(resolve(a, rank) for a in self.order)
         if sorted(order) != list(range(rank)):
-            raise LayerError(f"permute order {list(self.order)} is not an ordering of the {rank} axes",
-                             hint=f"name each of 0..{rank - 1} once")
+            raise LayerError(_("permute order {order} is not an ordering of the {rank} axes").format(
+                order=list(self.order), rank=rank), hint=_("name each of 0..{last} once").format(last=rank - 1))
         return order
 
     def output_shape(self, ins):
@@ -191,7 +194,8 @@ class Transpose(Permute):
     def permutation(self, ins):
         rank = len(ins[0])
         if len(self.opts["axes"]) != 2:
-            raise LayerError(f"transpose swaps two axes, got {list(self.opts['axes'])}", hint="e.g. axes: [0, 1]")
+            raise LayerError(_("transpose swaps two axes, got {axes}").format(axes=list(self.opts['axes'])),
+                             hint=_("e.g. {example}").format(example="axes: [0, 1]"))
         a, b = (resolve(x, rank) for x in self.opts["axes"])
         order = list(range(rank))
         order[a], order[b] = order[b], order[a]
@@ -232,11 +236,11 @@ class Select(_View):
     def output_shape(self, ins):
         axis = resolve(self.axis, len(ins[0]))
         if len(ins[0]) == 1:
-            raise LayerError("select on a vector would leave a scalar", hint="select from a sequence or map")
+            raise LayerError(_("select on a vector would leave a scalar"), hint=_("select from a sequence or map"))
         size = ins[0][axis]
         if not -size <= self.index < size:
-            raise LayerError(f"select index {self.index} is outside axis {self.axis} of size {size}",
-                             hint=f"use 0 to {size - 1}")
+            raise LayerError(_("select index {index} is outside axis {axis} of size {size}").format(
+                index=self.index, axis=self.axis, size=size), hint=_("use 0 to {last}").format(last=size - 1))
         return tuple(d for i, d in enumerate(ins[0]) if i != axis)
 
     def torch_module(self, ins):
@@ -272,8 +276,8 @@ class Slice(_View):
         size = ins[0][axis]
         taken = len(range(*slice(self.start, self.end, self.step).indices(size)))
         if taken == 0:
-            raise LayerError(f"slice {self.start}:{self.end} of axis {self.axis} (size {size}) is empty",
-                             hint="check start and end")
+            raise LayerError(_("slice {range} of axis {axis} (size {size}) is empty").format(
+                range=f"{self.start}:{self.end}", axis=self.axis, size=size), hint=_("check start and end"))
         return tuple(taken if i == axis else d for i, d in enumerate(ins[0]))
 
     def torch_module(self, ins):
@@ -321,7 +325,8 @@ class Take(_View):
         axis = resolve(self.axis, len(ins[0]))
         size = ins[0][axis]
         if (self.chunks is None) == (self.sizes is None):
-            raise LayerError("take needs either chunks or sizes", hint="e.g. take: {chunks: 3, index: 0}")
+            raise LayerError(_("take needs either chunks or sizes"),
+                             hint=_("e.g. {example}").format(example="take: {chunks: 3, index: 0}"))
         if self.chunks is not None:
             step = -(-size // self.chunks)
             sizes = [min(step, size - start) for start in range(0, size, step)]
@@ -330,11 +335,11 @@ class Take(_View):
             if len(sizes) == 1:
                 sizes = [sizes[0]] * (size // sizes[0]) + ([size % sizes[0]] if size % sizes[0] else [])
         if sum(sizes) != size:
-            raise LayerError(f"take: pieces {sizes} do not add up to axis {self.axis}'s {size}",
-                             hint="the sizes must sum to the axis")
+            raise LayerError(_("take: pieces {sizes} do not add up to axis {axis}'s {size}").format(
+                sizes=sizes, axis=self.axis, size=size), hint=_("the sizes must sum to the axis"))
         if self.index >= len(sizes):
-            raise LayerError(f"take: index {self.index}, but there are {len(sizes)} pieces",
-                             hint=f"use 0 to {len(sizes) - 1}")
+            raise LayerError(_("take: index {index}, but there are {count} pieces").format(
+                index=self.index, count=len(sizes)), hint=_("use 0 to {last}").format(last=len(sizes) - 1))
         return axis, sizes
 
     def output_shape(self, ins):
@@ -356,8 +361,8 @@ class Matmul(Layer):
     example = {"input": [5, 8], "layers": [{"dense": {"name": "a", "units": 8}}, {"transpose": {"name": "t"}}, {"matmul": {"from": ["a", "t"]}}]}
     aliases = ("bmm", "batch_matmul")
     kind = Kind.MERGE
-    counting = counted_as(torch=torch_flops("2·MACs (bmm)"), torchvision=MACS,
-                          fvcore=Rule(MACS.count, "MACs (aten::matmul)"))
+    counting = counted_as(torch=torch_flops(N_("2·MACs (bmm)")), torchvision=MACS,
+                          fvcore=Rule(MACS.count, N_("MACs (aten::matmul)")))
     torch_modules = ("Matmul",)
     torch_functions = ("matmul", "bmm")
     min_inputs = max_inputs = 2
@@ -369,8 +374,8 @@ class Matmul(Layer):
     def output_shape(self, ins):
         a, b = ins
         if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
-            raise LayerError(f"matmul needs (…, n, k) and (…, k, m), got {tuple(a)} and {tuple(b)}",
-                             hint="transpose one operand: transpose: {axes: [-2, -1]}")
+            raise LayerError(_("matmul needs (…, n, k) and (…, k, m), got {a} and {b}").format(a=tuple(a), b=tuple(b)),
+                             hint=_("transpose one operand: {fix}").format(fix="transpose: {axes: [-2, -1]}"))
         lead = _broadcast(a[:-2], b[:-2], self)
         return lead + (a[-2], b[-1])
 
@@ -395,7 +400,7 @@ class Matmul(Layer):
 
     def explain(self, ins, out):
         return [Step("output", "(…, n, m)", "", out), self.no_params_step(),
-                Step("MACs", "elements of the output · k", f"{dims(out)}·{ins[0][-1]}", self.macs(ins, out)),
+                Step("MACs", _("elements of the output · k"), f"{dims(out)}·{ins[0][-1]}", self.macs(ins, out)),
                 Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out))]
 
 
@@ -406,8 +411,9 @@ def _broadcast(a, b, layer):
         x = a[-i] if i <= len(a) else 1
         y = b[-i] if i <= len(b) else 1
         if x != y and 1 not in (x, y):
-            raise LayerError(f"{layer.type_name}: shapes {tuple(a)} and {tuple(b)} do not broadcast",
-                             hint="sizes must match or be 1, aligned from the last axis")
+            raise LayerError(_("{type}: shapes {a} and {b} do not broadcast").format(type=layer.type_name, a=tuple(a),
+                                                                                   b=tuple(b)),
+                             hint=_("sizes must match or be 1, aligned from the last axis"))
         out.append(max(x, y))
     return tuple(reversed(out))
 
@@ -453,7 +459,8 @@ class Mean(Layer):
             return tuple(1 if i in axes else d for i, d in enumerate(ins[0]))
         out = tuple(d for i, d in enumerate(ins[0]) if i not in axes)
         if not out:
-            raise LayerError("mean over every axis leaves a scalar per sample", hint="keep one axis, or keepdim: true")
+            raise LayerError(_("mean over every axis leaves a scalar per sample"),
+                             hint=_("keep one axis, or keepdim: true"))
         return out
 
     def flops(self, ins, out):
@@ -467,9 +474,10 @@ class Mean(Layer):
         return Module(self.reduced(ins), self.keepdim)
 
     def explain(self, ins, out):
-        return [Step("output", "", dims(ins[0]), out, f"the mean over axes {self.reduced(ins)}"), self.no_params_step(),
-                Step("FLOPs", "input elements + output elements", f"{numel(ins[0])} + {numel(out)}",
-                     self.flops(ins, out), "one addition per input, one division per output")]
+        return [Step("output", "", dims(ins[0]), out, _("the mean over axes {axes}").format(axes=self.reduced(ins))),
+                self.no_params_step(),
+                Step("FLOPs", _("input elements + output elements"), f"{numel(ins[0])} + {numel(out)}",
+                     self.flops(ins, out), _("one addition per input, one division per output"))]
 
 
 @register
@@ -487,7 +495,7 @@ class Identity(_View):
         return nn.Identity()
 
     def describe(self, ins):
-        return "the input itself"
+        return _("the input itself")
 
     keras_classes = ("Identity",)
 
@@ -540,8 +548,8 @@ class DropPath(Layer):
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),
-                Step("FLOPs", "", "", 0, f"inference: an identity (training drops a sample's branch with p = "
-                                         f"{self.rate:g})")]
+                Step("FLOPs", "", "", 0, _("inference: an identity (training drops a sample's branch with p = "
+                                           "{rate})").format(rate=f"{self.rate:g}"))]
 
 
 @register
@@ -570,11 +578,13 @@ class ChannelShuffle(Layer):
     def output_shape(self, ins):
         shape = ins[0]
         if len(shape) < 2:
-            raise LayerError(f"channel_shuffle needs a (C, *spatial) map, got {tuple(shape)}",
-                             hint="shuffle the channels of a convolution's output")
+            raise LayerError(_("channel_shuffle needs a (C, *spatial) map, got {shape}").format(shape=tuple(shape)),
+                             hint=_("shuffle the channels of a convolution's output"))
         if shape[0] % self.groups:
-            raise LayerError(f"channel_shuffle: {shape[0]} channels do not split into {self.groups} groups",
-                             hint=f"use a number of groups that divides {shape[0]}")
+            raise LayerError(_("channel_shuffle: {channels} channels do not split into {groups} groups").format(
+                channels=shape[0], groups=self.groups),
+                hint=_("use a number of groups that divides {channels}").format(channels=shape[0]))
+
         return tuple(shape)
 
     def torch_module(self, ins):
@@ -582,7 +592,8 @@ class ChannelShuffle(Layer):
         return nn.ChannelShuffle(self.groups)
 
     def explain(self, ins, out):
-        return [self.same_shape_step(out, f"the same shape: channel i·{ins[0][0] // self.groups} + j moves to "
-                                          f"j·{self.groups} + i"),
+        return [self.same_shape_step(out, _("the same shape: channel {source} moves to {target}").format(
+                    source=f"i·{ins[0][0] // self.groups} + j", target=f"j·{self.groups} + i")),
                 self.no_params_step(),
-                Step("FLOPs", "", "", 0, "a permuted copy: nothing is computed")]
+                Step("FLOPs", "", "", 0, _("a permuted copy: nothing is computed"))]
+

@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import SpecError
+from ..i18n import _
 from .tables import shape_text
 from ..units import human_bytes, short
 from ..analysis.analyzer import INPUT
@@ -41,7 +42,7 @@ def to_dot(report):
     lines = [f"digraph {quote(report.model)} {{", "  rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];']
     clusters = {}
-    for name, type_, kind, _, shape in _nodes(report):
+    for name, type_, kind, _inputs, shape in _nodes(report):
         label = f"{name}\\n{type_} {shape_text(shape)}"
         statement = f'{quote(name)} [label="{label}", fillcolor="{COLOURS.get(kind, "#ffffff")}"];'
         clusters.setdefault(name.rpartition(".")[0], []).append(statement)
@@ -53,7 +54,7 @@ def to_dot(report):
             lines.append("  }")
         else:
             lines += [f"  {s}" for s in statements]
-    for name, _, _, inputs, _ in _nodes(report):
+    for name, _type, _kind, inputs, _shape in _nodes(report):
         for ref in inputs:
             lines.append(f"  {quote(ref)} -> {quote(name)};")
     lines.append("}")
@@ -106,7 +107,7 @@ def to_svg(report):
     edges = [(ref, name) for name, _, _, inputs, _ in _nodes(report) for ref in inputs]
     lanes = _lanes(boxes, edges)
     max_lane = {}
-    for (source, _), lane in lanes.items():
+    for (source, _target), lane in lanes.items():
         column = boxes[source].column
         max_lane[column] = max(max_lane.get(column, 0), lane)
     # Column x positions leave room for the bypass lanes of the column to their left.
@@ -117,8 +118,10 @@ def to_svg(report):
         x += NODE_WIDTH + max(COLUMN_GAP, (max_lane.get(column, 0) + 1) * LANE_GAP + 10)
     rows = 1 + max(b.row for b in boxes.values())
     t = report.totals
-    totals = f"{short(t.params)} params, {short(t.macs)} MACs, " \
-             f"{human_bytes(t.activation_bytes)} activations (batch {report.batch}, {report.dtype})"
+    totals = _("{params} params, {macs} MACs, {activations} activations (batch {batch}, {dtype})").format(
+        params=short(t.params), macs=short(t.macs), activations=human_bytes(t.activation_bytes), batch=report.batch,
+        dtype=report.dtype)
+
     width = max(x - COLUMN_GAP + MARGIN, 7 * len(totals) + 2 * MARGIN)
     height = TITLE_HEIGHT + rows * (NODE_HEIGHT + ROW_GAP) + MARGIN
 
@@ -191,9 +194,9 @@ def format_of(path):
     """svg or dot from an output file's suffix; svg when there is no file or no suffix."""
     suffix = Path(path).suffix.lower() if path else ""
     if suffix and suffix not in SUFFIXES:
-        raise SpecError(f"cannot tell the diagram format of '{path}'",
-                        hint="end the file name with .svg, .dot or .gv, or give --format; for a picture: "
-                             "archcalc diagram SPEC --format dot | dot -Tpng -o net.png")
+        raise SpecError(_("cannot tell the diagram format of '{path}'").format(path=path),
+                        hint=_("end the file name with .svg, .dot or .gv, or give --format; for a picture: "
+                               "{command}").format(command="archcalc diagram SPEC --format dot | dot -Tpng -o net.png"))
     return SUFFIXES.get(suffix, "svg")
 
 

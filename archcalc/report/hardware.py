@@ -1,9 +1,11 @@
 """Text for the hardware what-ifs: model states per device under sharding (analysis.sharding) and
 lower-bound times on a named accelerator (analysis.roofline). Numbers are computed there."""
+from ..i18n import N_, _, ngettext
 from .tables import _csv, _tabulate, heading, to_json
 from ..units import bytes_text, grouped, human_bytes, short
 
 GIB = 2**30
+WHERE = {"device": N_("device"), "host": N_("host")}      # where a sharded component lives, as shown
 
 
 def sharding_report(result, fmt="table", offload_rows=None):
@@ -16,49 +18,62 @@ def sharding_report(result, fmt="table", offload_rows=None):
                                        for o, z, h, d in offload_rows]
         return to_json(data)
     headers = ["Component", "Bytes/param", "Params", "Sharded", "Where", "Per device"]
+    if fmt != "csv":
+        headers = [_("Component"), _("Bytes/param"), _("Params"), _("Sharded"), _("Where"), _("Per device")]
     if fmt == "csv":
         return _csv([[c.name, c.per_param, c.params, c.sharded, c.where, c.bytes, c.counted]
                      for c in result.components],
                     ["component", "bytes_per_param", "params", "sharded", "where", "bytes", "counted"])
-    rows = [[c.name + ("" if c.counted else " *"), c.per_param, grouped(c.params),
-             f"/ {result.devices}" if c.sharded else "whole", c.where, bytes_text(c.bytes)]
+    from ..analysis.sharding import component_text
+    rows = [[component_text(c.name) + ("" if c.counted else " *"), c.per_param, grouped(c.params),
+             f"/ {result.devices}" if c.sharded else _("whole"), _(WHERE.get(c.where, c.where)), bytes_text(c.bytes)]
             for c in result.components]
-    precision = "mixed precision" if result.mixed_precision else "fp32"
-    title = (f"{result.model}: model states per device, {result.strategy} over {result.devices} device"
-             f"{'s' if result.devices > 1 else ''} ({result.nodes} node{'s' if result.nodes > 1 else ''}), "
-             f"{result.optimizer}, {precision}, offload {result.offload} ({result.convention}'s count)")
+    precision = _("mixed precision") if result.mixed_precision else "fp32"
+    title = _("{model}: model states per device, {strategy} over {devices} ({nodes}), {optimizer}, {precision}, "
+              "offload {offload} ({convention}'s count)").format(
+        model=result.model, strategy=result.strategy,
+        devices=(ngettext("{n} device", "{n} devices", result.devices) if result.devices > 1 else
+                 _("{n} device")).format(n=result.devices),
+        nodes=(ngettext("{n} node", "{n} nodes", result.nodes) if result.nodes > 1 else _("{n} node")).format(
+            n=result.nodes),
+        optimizer=result.optimizer, precision=precision, offload=result.offload, convention=result.convention)
     lines = [heading(title, fmt), "",
              _tabulate(rows, headers, fmt, ["left", "right", "right", "left", "left", "right"]), ""]
     if any(not c.counted for c in result.components):
-        lines += ["* held on the device but left out of the total, as DeepSpeed's estimator counts (see the notes)", ""]
-    lines.append(f"Per device (GPU): {bytes_text(result.device_bytes)}")
+        lines += [_("* held on the device but left out of the total, as DeepSpeed's estimator counts (see the "
+                    "notes)"), ""]
+    lines.append(_("Per device (GPU): {bytes}").format(bytes=bytes_text(result.device_bytes)))
     if result.host_bytes is not None:
-        lines.append(f"Host per node (DeepSpeed's estimate): {bytes_text(result.host_bytes)}  [{result.host_rule}]")
-    lines.append(f"All of it on one device, unsharded: {bytes_text(result.replicated_bytes)}")
-    lines.append(f"Largest layer: '{result.largest_layer}', {grouped(result.largest_layer_params)} parameters")
+        lines.append(_("Host per node (DeepSpeed's estimate): {bytes}  [{rule}]").format(
+            bytes=bytes_text(result.host_bytes), rule=result.host_rule))
+    lines.append(_("All of it on one device, unsharded: {bytes}").format(bytes=bytes_text(result.replicated_bytes)))
+    lines.append(_("Largest layer: '{layer}', {params} parameters").format(
+        layer=result.largest_layer, params=grouped(result.largest_layer_params)))
     lines += _activation_lines(result)
     if offload_rows:
-        lines += ["", "DeepSpeed's estimator table (estimate_"
-                  f"{result.strategy}_model_states_mem_needs_all_cold), GiB as it prints them:", ""]
+        lines += ["", _("DeepSpeed's estimator table ({function}), GiB as it prints them:").format(
+            function=f"estimate_{result.strategy}_model_states_mem_needs_all_cold"), ""]
         table = []
         for offload, zero_init, host, device in offload_rows:
-            options = f"offload {offload}" + ("" if zero_init is None else f", zero_init={int(zero_init)}")
+            options = _("offload {offload}").format(offload=offload) + ("" if zero_init is None else
+                                                                         f", zero_init={int(zero_init)}")
             table.append([f"{host / GIB:.2f}GB", f"{device / GIB:.2f}GB", options, grouped(host), grouped(device)])
-        lines.append(_tabulate(table, ["per CPU", "per GPU", "Options", "host bytes", "device bytes"], fmt,
-                               ["right", "right", "left", "right", "right"]))
-    lines += ["", "Notes:"] + [f"- {note}" for note in result.notes]
+        lines.append(_tabulate(table, [_("per CPU"), _("per GPU"), _("Options"), _("host bytes"), _("device bytes")],
+                               fmt, ["right", "right", "left", "right", "right"]))
+    lines += ["", _("Notes:")] + [f"- {note}" for note in result.notes]
     return "\n".join(lines)
 
 
 def _activation_lines(result):
     if result.activation_bytes is None:
         return []
-    lines = [f"Activations of a per-device batch of {result.batch} at the end of forward (saved for backward, "
-             f"input, output): {bytes_text(result.activation_bytes)}",
-             f"Model states + those activations: {bytes_text(result.total_bytes)}  (a lower bound of the "
-             "device's peak: backward adds activation gradients)"]
+    lines = [_("Activations of a per-device batch of {batch} at the end of forward (saved for backward, "
+               "input, output): {bytes}").format(batch=result.batch, bytes=bytes_text(result.activation_bytes)),
+             _("Model states + those activations: {bytes}  (a lower bound of the "
+               "device's peak: backward adds activation gradients)").format(bytes=bytes_text(result.total_bytes))]
     if result.budget is not None:
-        lines.append(f"Budget {human_bytes(result.budget)}: {'fits' if result.fits else 'does NOT fit'}")
+        lines.append((_("Budget {budget}: fits") if result.fits else _("Budget {budget}: does NOT fit")).format(
+            budget=human_bytes(result.budget)))
     return lines
 
 
@@ -73,23 +88,27 @@ def strategies_table(results, fmt="table"):
     first = results[0]
     with_batch = first.activation_bytes is not None
     rows = [[r.strategy, bytes_text(r.device_bytes), f"{r.device_bytes / max(first.device_bytes, 1):.1%}"]
-            + ([bytes_text(r.total_bytes)] + (["yes" if r.fits else "NO"] if r.budget is not None else [])
-               if with_batch else []) + [STRATEGIES[r.strategy]] for r in results]
-    extra = ((["With activations"] + (["Fits"] if first.budget is not None else [])) if with_batch else [])
-    precision = "mixed precision" if first.mixed_precision else "fp32"
-    title = (f"{first.model}: model states per device over {first.devices} devices, {first.optimizer}, "
-             f"{precision} ({first.convention}'s count)")
+            + ([bytes_text(r.total_bytes)] + ([_("yes") if r.fits else _("NO")] if r.budget is not None else [])
+               if with_batch else []) + [_(STRATEGIES[r.strategy])] for r in results]
+    extra = (([_("With activations")] + ([_("Fits")] if first.budget is not None else [])) if with_batch else [])
+    precision = _("mixed precision") if first.mixed_precision else "fp32"
+    title = _("{model}: model states per device over {devices} devices, {optimizer}, {precision} ({convention}'s "
+              "count)").format(model=first.model, devices=first.devices, optimizer=first.optimizer,
+                               precision=precision, convention=first.convention)
     lines = [heading(title, fmt), "",
-             _tabulate(rows, ["Strategy", "Per device", "of ddp"] + extra + ["What is sharded"], fmt,
+             _tabulate(rows, [_("Strategy"), _("Per device"), _("of ddp")] + extra + [_("What is sharded")], fmt,
                        ["left", "right", "right"] + ["right"] * len(extra) + ["left"]), "",
-             f"{grouped(first.params)} parameters ({grouped(first.trainable_params)} trained); largest layer "
-             f"'{first.largest_layer}' with {grouped(first.largest_layer_params)}.",
-             ("Model states only (weights, gradients, optimizer state): activations come on top."
+             _("{params} parameters ({trained} trained); largest layer '{layer}' with {largest}.").format(
+                 params=grouped(first.params), trained=grouped(first.trainable_params), layer=first.largest_layer,
+                 largest=grouped(first.largest_layer_params)),
+             (_("Model states only (weights, gradients, optimizer state): activations come on top.")
               if not with_batch else
-              f"With activations: model states + what a device holds at the end of the forward pass of a "
-              f"per-device batch of {first.batch} (a lower bound of its peak)"
-              + (f"; budget {human_bytes(first.budget)}" if first.budget is not None else "") + "."),
-             "One strategy in detail: add --strategy NAME."]
+              _("With activations: model states + what a device holds at the end of the forward pass of a "
+                "per-device batch of {batch} (a lower bound of its peak)").format(batch=first.batch)
+              + (_("; budget {budget}").format(budget=human_bytes(first.budget)) if first.budget is not None else "")
+              + "."),
+             _("One strategy in detail: add --strategy NAME.")]
+
     return "\n".join(lines)
 
 
@@ -113,30 +132,35 @@ def roofline_report(result, fmt="table"):
     if fmt == "csv":
         return _csv([[r.name, r.type, r.flops, r.bytes, r.intensity, r.bound, r.seconds] for r in result.layers],
                     ["name", "type", "flops", "bytes", "intensity", "bound", "seconds"])
+    bounds = {"compute": _("compute"), "memory": _("memory")}
     rows = [[r.name, r.type, short(r.flops), human_bytes(r.bytes),
-             "-" if r.intensity is None else f"{r.intensity:.3g}", r.bound, seconds_text(r.seconds)]
+             "-" if r.intensity is None else f"{r.intensity:.3g}", bounds.get(r.bound, r.bound),
+             seconds_text(r.seconds)]
             for r in result.layers]
     gpu = result.gpu
-    phase = "training step (forward + backward)" if result.train else "forward pass"
-    title = f"{result.model} on {gpu.name}: {phase}, batch {result.batch}, {result.dtype} — lower bounds"
+    phase = _("training step (forward + backward)") if result.train else _("forward pass")
+    title = _("{model} on {gpu}: {phase}, batch {batch}, {dtype} — lower bounds").format(
+        model=result.model, gpu=gpu.name, phase=phase, batch=result.batch, dtype=result.dtype)
     lines = [heading(title, fmt), "",
-             _tabulate(rows, ["Layer", "Type", "FLOPs", "Bytes moved", "FLOP/byte", "Bound", "Time ≥"], fmt,
-                       ["left", "left", "right", "right", "right", "left", "right"]), ""]
+             _tabulate(rows, [_("Layer"), _("Type"), "FLOPs", _("Bytes moved"), "FLOP/byte", _("Bound"), _("Time ≥")],
+                       fmt, ["left", "left", "right", "right", "right", "left", "right"]), ""]
     lines += [
-        f"Peak {result.dtype}: {result.peak / 1e12:g} TFLOP/s dense; memory bandwidth {result.bandwidth / 1e9:g} GB/s; "
-        f"ridge point {result.ridge:.3g} FLOP/byte",
-        f"Total FLOPs: {grouped(result.flops)} ({short(result.flops)}); bytes moved layer by layer: "
-        f"{bytes_text(result.bytes)}",
-        f"Lower bound per step, layer by layer: {seconds_text(result.seconds)} "
-        f"({_rate(result.batch / result.seconds)} samples/s at most)" if result.seconds else
-        "Lower bound per step: 0 (nothing to compute)",
-        f"Floor whatever the fusion (all FLOPs at peak, or weights + input + output moved once): "
-        f"{seconds_text(result.floor_seconds)}; all FLOPs at peak alone: {seconds_text(result.compute_seconds)}",
-        f"Compute-bound layers: {result.compute_bound} of {len(result.layers)}",
+        _("Peak {dtype}: {peak} TFLOP/s dense; memory bandwidth {bandwidth} GB/s; ridge point {ridge} "
+          "FLOP/byte").format(dtype=result.dtype, peak=f"{result.peak / 1e12:g}",
+                              bandwidth=f"{result.bandwidth / 1e9:g}", ridge=f"{result.ridge:.3g}"),
+        _("Total FLOPs: {flops} ({short}); bytes moved layer by layer: {bytes}").format(
+            flops=grouped(result.flops), short=short(result.flops), bytes=bytes_text(result.bytes)),
+        _("Lower bound per step, layer by layer: {time} ({rate} samples/s at most)").format(
+            time=seconds_text(result.seconds), rate=_rate(result.batch / result.seconds)) if result.seconds else
+        _("Lower bound per step: 0 (nothing to compute)"),
+        _("Floor whatever the fusion (all FLOPs at peak, or weights + input + output moved once): "
+          "{floor}; all FLOPs at peak alone: {compute}").format(floor=seconds_text(result.floor_seconds),
+                                                                compute=seconds_text(result.compute_seconds)),
+        _("Compute-bound layers: {bound} of {layers}").format(bound=result.compute_bound, layers=len(result.layers)),
         "",
-        "These are LOWER BOUNDS from datasheet peaks, not predictions: no GPU measurement has been made. "
-        "Real kernels reach a fraction of peak FLOP/s and bandwidth, and launch overheads add to each layer.",
-        f"Source of the figures: {gpu.source}",
+        _("These are LOWER BOUNDS from datasheet peaks, not predictions: no GPU measurement has been made. "
+          "Real kernels reach a fraction of peak FLOP/s and bandwidth, and launch overheads add to each layer."),
+        _("Source of the figures: {source}").format(source=gpu.source),
     ]
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines)
@@ -149,12 +173,15 @@ def accelerators_table(known, fmt="table"):
     dtypes = ["fp32", "tf32", "fp16", "bf16", "fp8", "int8"]
     headers = (["GPU", "Name"] + [f"{d} {'TOPS' if d == 'int8' else 'TFLOP/s'}" for d in dtypes]
                + ["GB/s", "Memory GB", "Source"])
+    if fmt != "csv":
+        headers = headers[:1] + [_("Name")] + headers[2:-2] + [_("Memory GB"), _("Source")]
     rows = [[gpu.key, gpu.name] + [f"{float(gpu.peaks[d]) / 1e12:g}" if d in gpu.peaks else "-" for d in dtypes]
             + [f"{float(gpu.bandwidth) / 1e9:g}", gpu.memory_gb if gpu.memory_gb is not None else "-",
                gpu.source.split(";")[0].split(" (")[0]] for gpu in known.values()]
     if fmt == "csv":
         return _csv(rows, headers)
-    return "\n".join([heading("Accelerators: dense peaks (sparse figures are not peaks and are not used)", fmt), "",
+    return "\n".join([heading(_("Accelerators: dense peaks (sparse figures are not peaks and are not used)"), fmt), "",
+
                       _tabulate(rows, headers, fmt)])
 
 

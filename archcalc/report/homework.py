@@ -30,7 +30,9 @@ def step_text(step, layout, bold=False):
     return " = ".join(parts)
 
 
-QUANTITIES = {"params": N_("params"), "weights": N_("weights"), "output": N_("output")}
+QUANTITIES = {"params": N_("params"), "weights": N_("weights"), "output": N_("output"),
+              "attention FLOPs": N_("attention FLOPs"), "kept (flash)": N_("kept (flash)"),
+              "kept (naive)": N_("kept (naive)"), "training FLOPs": N_("training FLOPs")}
 
 
 def quantity_text(quantity):

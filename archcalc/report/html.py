@@ -200,15 +200,17 @@ def summary_page(report, rf=False, train=False):
 
 def memory_title(result):
     training = result.mode == "training"
-    how = (f"training step, {result.optimizer}" + (", mixed precision" if result.mixed_precision else "")
-           if training else "inference") + (", in-place activations" if result.inplace else "")
-    return f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}" + (
-        ", CUDA allocator" if result.device == "cuda" else "")
+    how = (_("training step, {optimizer}").format(optimizer=result.optimizer)
+           + (", " + _("mixed precision") if result.mixed_precision else "")
+           if training else _("inference")) + (_(", in-place activations") if result.inplace else "")
+    return _("{model}: memory, {how}, batch {batch}, {dtype}").format(
+        model=result.model, how=how, batch=result.batch, dtype=result.dtype) + (
+        _(", CUDA allocator") if result.device == "cuda" else "")
 
 
 def breakdown_chart(result):
     """Horizontal bars, one per breakdown component, scaled to the largest (drawing only)."""
-    parts = [(name, n) for name, n, _ in result.breakdown]
+    parts = [(_(name), n) for name, n, _how in result.breakdown]
     largest = max((n for _, n in parts), default=0) or 1
     row, label_w, bar_w = 22, 190, 360
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 110}" height="{row * len(parts) + 8}"'
@@ -225,27 +227,31 @@ def breakdown_chart(result):
 
 def memory_body(result):
     training = result.mode == "training"
-    columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
-               + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
-                   ("optimizer_bytes", "Optimizer state")] if training
-                  else [("live_bytes", "Live activations"), ("param_bytes", "Params")]))
+    columns = ([("name", _("Layer")), ("type", _("Type")), ("output_bytes", _("New output"))]
+               + ([("saved_bytes", _("Saved for backward")), ("param_bytes", _("Params")), ("grad_bytes", _("Grads")),
+                   ("optimizer_bytes", _("Optimizer state"))] if training
+                  else [("live_bytes", _("Live activations")), ("param_bytes", _("Params"))]))
     rows = [[getattr(layer, key) if key in ("name", "type") else human_bytes(getattr(layer, key))
              for key, _ in columns] for layer in result.layers]
     attrs = [f' class="layer" data-layer="{escape(layer.name)}"' for layer in result.layers]
-    peak = [("Peak memory", bytes_text(result.peak_bytes)),
-            ("Sum of all layer outputs (textbook, nothing freed)", bytes_text(result.outputs_bytes))]
+    peak = [(_("Peak memory"), bytes_text(result.peak_bytes)),
+            (_("Sum of all layer outputs (textbook, nothing freed)"), bytes_text(result.outputs_bytes))]
     if training:
-        peak.append(("Saved for backward", bytes_text(result.saved_bytes)))
+        peak.append((_("Saved for backward"), bytes_text(result.saved_bytes)))
     else:
-        peak.append((f"Activations at the liveness peak ({result.peak_activation_layer})",
+        peak.append((_("Activations at the liveness peak ({layer})").format(layer=result.peak_activation_layer),
                      bytes_text(result.peak_activation_bytes)))
     verdict = ""
     if result.budget is not None:
-        mark = ('<span class="ok">fits</span>' if result.fits else '<span class="bad">does NOT fit</span>')
-        verdict = (f'<p class="budget">Budget {escape(human_bytes(result.budget))}: batch {result.batch} {mark}; '
-                   f"largest batch that fits: <b>{escape(str(result.max_batch))}</b></p>")
-    breakdown = table(["Component", "Bytes", "How it is counted"],
-                      [[name, bytes_text(n), how] for name, n, how in result.breakdown], numeric=(1,),
+        mark = ('<span class="ok">' + escape(_("fits")) + '</span>' if result.fits else
+                '<span class="bad">' + escape(_("does NOT fit")) + '</span>')
+        verdict = ('<p class="budget">' + _("Budget {budget}: batch {batch} {verdict}; largest batch that fits: "
+                                             "{largest}").format(budget=escape(human_bytes(result.budget)),
+                                                                 batch=result.batch, verdict=mark,
+                                                                 largest=f"<b>{escape(str(result.max_batch))}</b>")
+                   + "</p>")
+    breakdown = table([_("Component"), _("Bytes"), _("How it is counted")],
+                      [[_(name), bytes_text(n), how] for name, n, how in result.breakdown], numeric=(1,),
                       cls="breakdown")
     return (f"<h3>{escape(memory_title(result))}</h3>" + verdict + definition_table(peak)
             + breakdown_chart(result) + breakdown
@@ -365,16 +371,22 @@ def zoo_page(rows):
 
 def conventions_page(comparison):
     kinds = comparison["kinds"]
-    rows = [[r["name"], count_text(r["total"]), r["unit"]] + [short(r["by_kind"][k]) for k in kinds]
+    from .tables import rule_text
+    rows = [[r["name"], count_text(r["total"]), _(r["unit"])] + [short(r["by_kind"][k]) for k in kinds]
             for r in comparison["conventions"]]
-    rules = [[t] + [comparison["rules"][t][r["name"]] for r in comparison["conventions"]]
+    rules = [[t] + [rule_text(comparison["rules"][t][r["name"]]) for r in comparison["conventions"]]
              for t in comparison["rules"]]
-    body = (f"<h3>{escape(comparison['model'])}: FLOPs as each tool counts them, batch {comparison['batch']}</h3>"
-            + table(["Convention", "Total", "Tool calls it"] + kinds, rows, numeric=set(range(3, 3 + len(kinds))) | {1})
-            + "<ul>" + "".join(f"<li><b>{escape(r['name'])}</b> ({escape(r['tool'])}): {escape(r['includes'])}</li>"
+
+    title = _("{model}: FLOPs as each tool counts them, batch {batch}").format(model=comparison['model'],
+                                                                               batch=comparison['batch'])
+    body = (f"<h3>{escape(title)}</h3>"
+
+            + table([_("Convention"), _("Total"), _("Tool calls it")] + kinds, rows,
+                    numeric=set(range(3, 3 + len(kinds))) | {1})
+            + "<ul>" + "".join(f"<li><b>{escape(r['name'])}</b> ({escape(_(r['tool']))}): {escape(_(r['includes']))}</li>"
                                for r in comparison["conventions"]) + "</ul>"
-            + "<h4>Rule per layer type (per sample)</h4>"
-            + table(["Layer type"] + [r["name"] for r in comparison["conventions"]], rules))
+            + "<h4>" + escape(_("Rule per layer type (per sample)")) + "</h4>"
+            + table([_("Layer type")] + [r["name"] for r in comparison["conventions"]], rules))
     return page(f"{comparison['model']}: archcalc conventions", body)
 
 

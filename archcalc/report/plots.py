@@ -6,6 +6,7 @@ caller's backend or global figure state.
 from pathlib import Path
 
 from ..errors import MissingExtra, SpecError, writing
+from ..i18n import _
 from ..units import human_bytes, short
 
 # One colour per layer kind, shared with the legend.
@@ -39,8 +40,8 @@ def _figure(**kwargs):
 def _save(figure, path):
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise SpecError(f"cannot tell the image format of '{path}'",
-                        hint=f"end the file name with one of {', '.join(FORMATS)}")
+        raise SpecError(_("cannot tell the image format of '{path}'").format(path=path),
+                        hint=_("end the file name with one of {suffixes}").format(suffixes=', '.join(FORMATS)))
     from matplotlib import rc_context
     with writing(path), rc_context({"svg.fonttype": "none"}):   # SVG text stays text: searchable, selectable
         figure.savefig(path, dpi=110, bbox_inches="tight")
@@ -97,7 +98,7 @@ def plot_comparison(reports, path):
     """The classic comparison chart: MACs (x) against parameters (y), bubble area by activation memory
     (log scale, so small models stay distinguishable; each bubble's label gives the figure)."""
     if not reports:
-        raise SpecError("nothing to compare", hint="give at least one spec")
+        raise SpecError(_("nothing to compare"), hint=_("give at least one spec"))
     figure = _figure(figsize=(9, 6.5), layout="constrained")
     from matplotlib.colors import to_rgba
     ax = figure.subplots()
@@ -136,7 +137,7 @@ def plot_roofline(result, path):
     bandwidth slope meeting the dtype's dense peak, one point per layer at its lower-bound rate."""
     points = [layer for layer in result.layers if layer.bytes and layer.flops]
     if not points:
-        raise SpecError("no layer does any arithmetic: nothing to draw on a roofline")
+        raise SpecError(_("no layer does any arithmetic: nothing to draw on a roofline"))
     figure = _figure(figsize=(9, 6.2), layout="constrained")
     ax = figure.subplots()
     low = min(layer.intensity for layer in points) / 4

@@ -1,7 +1,7 @@
 """Turn reports into text: tables (tabulate's layouts), Markdown, CSV and JSON. Numbers are computed elsewhere."""
 import io
 
-from ..i18n import _
+from ..i18n import N_, _
 from ..units import bytes_text, count_text, grouped, human_bytes, short
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -165,15 +165,24 @@ def zoo_table(rows, fmt="table", width=None):
     return "\n".join([heading(title, fmt), "", body])
 
 
-VERIFY_COLUMNS = (("shape", "Output shape"), ("params", "Params"), ("flops", "FLOPs (torch)"),
-                  ("backward_flops", "Backward FLOPs"), ("saved_bytes", "Saved bytes"))
+VERIFY_COLUMNS = (("shape", N_("Output shape")), ("params", N_("Params")), ("flops", N_("FLOPs (torch)")),
+                  ("backward_flops", N_("Backward FLOPs")), ("saved_bytes", N_("Saved bytes")))
+# the totals' names as shown (verify's result keys them by these)
+TOTAL_NAMES = {"params": N_("params"), "trainable": N_("trainable"), "buffers": N_("buffers"), "flops": N_("flops"),
+               "backward_flops": N_("backward flops"), "saved_bytes": N_("saved bytes"),
+               "non_trainable": N_("non trainable"), "trainable_params": N_("trainable params"),
+               "non_trainable_params": N_("non trainable params")}
+
+
+def _total_name(key):
+    return _(TOTAL_NAMES[key]) if key in TOTAL_NAMES else key.replace('_', ' ')
 
 
 def _agreement(values, show=grouped):
     """'1,234 ✓', '1,234 ≠ 1,200 ✗' (predicted ≠ measured), or 'x (not measured)'."""
     predicted, measured = values
     if measured is None:
-        return f"{show(predicted)} (not measured)"
+        return f"{show(predicted)} " + _("(not measured)")
     if predicted == measured:
         return f"{show(predicted)} ✓"
     return f"{show(predicted)} ≠ {show(measured)} ✗"
@@ -184,7 +193,7 @@ def verification(result, fmt="table"):
     if fmt == "json":
         return to_json(result.to_dict())
     columns = [(key, title) for key, title in VERIFY_COLUMNS if key != "backward_flops" or result.train]
-    headers = ["Layer", "Type"] + [title for _, title in columns]
+    headers = [_("Layer"), _("Type")] + [_(title) for _key, title in columns]
     rows = []
     for layer in result.layers:
         row = [layer.name, layer.type]
@@ -195,26 +204,27 @@ def verification(result, fmt="table"):
                 row.append(_agreement(layer.checks[key], shape_text if key == "shape" else grouped))
         params = layer.checks.get("trainable")
         if params and params[0] != params[1]:
-            row[3] += f" (trainable {_agreement(params)})"
+            row[3] += " " + _("(trainable {agreement})").format(agreement=_agreement(params))
         rows.append(row)
-    mode = "forward + backward" if result.train else "forward"
-    title = (f"verify {result.model}: {result.device}, batch {result.batch}, {result.dtype}, "
-             f"training-mode {mode}")
+    mode = _("forward + backward") if result.train else _("forward")
+    title = _("verify {model}: {device}, batch {batch}, {dtype}, training-mode {mode}").format(
+        model=result.model, device=result.device, batch=result.batch, dtype=result.dtype, mode=mode)
     lines = [heading(title, fmt), "", _tabulate(rows, headers, fmt), "",
-             "Totals (predicted vs measured):"]
+             _("Totals (predicted vs measured):")]
     for key, values in result.totals.items():
-        lines.append(f"  {key.replace('_', ' ')}: {_agreement(values)}")
+        lines.append(f"  {_total_name(key)}: {_agreement(values)}")
     if result.memory:
         m = result.memory
-        lines.append(f"  peak memory ({m['what']}): predicted {bytes_text(m['predicted_peak'])}, "
-                     f"measured {bytes_text(m['measured_peak'])}; an estimate, not checked")
-        lines.append(f"  held by CUDA libraries (cuBLAS workspace), left out of the measured peak: "
-                     f"{bytes_text(m['library_bytes'])}")
+        lines.append("  " + _("peak memory ({what}): predicted {predicted}, measured {measured}; an estimate, "
+                              "not checked").format(what=_(m['what']), predicted=bytes_text(m['predicted_peak']),
+                                                    measured=bytes_text(m['measured_peak'])))
+        lines.append("  " + _("held by CUDA libraries (cuBLAS workspace), left out of the measured peak: "
+                              "{bytes}").format(bytes=bytes_text(m['library_bytes'])))
     # What is compared, and how, is the same on every run: `archcalc verify --help` and docs/verify.md say
     # it once (the JSON keeps it as "compared"); the run's output is its results.
     if result.not_measured:
-        lines += ["", "Not measured:"] + [f"  - {item}" for item in result.not_measured]
-    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+        lines += ["", _("Not measured:")] + [f"  - {_(item)}" for item in result.not_measured]
+    lines += ["", _("All agree ✓") if result.ok else _("DISAGREEMENT ✗ (exit status 1)")]
     return "\n".join(lines)
 
 
@@ -224,20 +234,24 @@ def conventions_table(comparison, fmt="table"):
         return to_json(comparison)
     kinds = comparison["kinds"]
     headers = ["Convention", "Total", "Tool calls it"] + kinds
+    if fmt != "csv":
+        headers = [_("Convention"), _("Total"), _("Tool calls it")] + kinds
     if fmt == "csv":
         return _csv([[r["name"], r["total"], r["unit"]] + [r["by_kind"][k] for k in kinds] + [r["includes"]]
                      for r in comparison["conventions"]], headers + ["includes"])
-    rows = [[r["name"], count_text(r["total"]), r["unit"]]
+    rows = [[r["name"], count_text(r["total"]), _(r["unit"])]
             + [short(r["by_kind"][k]) for k in kinds] for r in comparison["conventions"]]
-    title = f"{comparison['model']}: FLOPs as each tool counts them, batch {comparison['batch']}"
-    rule_headers = ["Layer type"] + [r["name"] for r in comparison["conventions"]]
-    rule_rows = [[t] + [comparison["rules"][t][r["name"]] for r in comparison["conventions"]]
+    title = _("{model}: FLOPs as each tool counts them, batch {batch}").format(model=comparison['model'],
+                                                                               batch=comparison['batch'])
+    rule_headers = [_("Layer type")] + [r["name"] for r in comparison["conventions"]]
+    rule_rows = [[t] + [rule_text(comparison["rules"][t][r["name"]]) for r in comparison["conventions"]]
                  for t in comparison["rules"]]
     lines = [heading(title, fmt), "",
              _tabulate(rows, headers, fmt, ["left", "right", "left"] + ["right"] * len(kinds)), "",
-             "What each counts:", ""]
-    lines += [f"- {r['name']} ({r['tool']}): {r['includes']}" for r in comparison["conventions"]]
-    lines += ["", "Rule per layer type in this spec (per sample):", "", _tabulate(rule_rows, rule_headers, fmt)]
+             _("What each counts:"), ""]
+    lines += [f"- {r['name']} ({_(r['tool'])}): {_(r['includes'])}" for r in comparison["conventions"]]
+    lines += ["", _("Rule per layer type in this spec (per sample):"), "", _tabulate(rule_rows, rule_headers, fmt)]
+
     return "\n".join(lines)
 
 
@@ -247,64 +261,74 @@ def memory_report(result, fmt="table", width=None):
     if fmt == "json":
         return to_json(result.to_dict())
     training = result.mode == "training"
-    columns = ([("name", "Layer"), ("type", "Type"), ("output_bytes", "New output")]
-               + ([("saved_bytes", "Saved for backward"), ("param_bytes", "Params"), ("grad_bytes", "Grads"),
-                   ("optimizer_bytes", "Optimizer state")]
-                  + ([("master_bytes", "fp32 master weights")] if result.mixed_precision else []) if training
-                  else [("live_bytes", "Live activations"), ("param_bytes", "Params")]))
+    columns = ([("name", N_("Layer")), ("type", N_("Type")), ("output_bytes", N_("New output"))]
+               + ([("saved_bytes", N_("Saved for backward")), ("param_bytes", N_("Params")), ("grad_bytes", N_("Grads")),
+                   ("optimizer_bytes", N_("Optimizer state"))]
+                  + ([("master_bytes", N_("fp32 master weights"))] if result.mixed_precision else []) if training
+                  else [("live_bytes", N_("Live activations")), ("param_bytes", N_("Params"))]))
     checkpointed = training and getattr(result, "checkpoint", "none") != "none"
     if checkpointed:       # --checkpoint: what each layer rebuilds in backward, and its backward's moment
-        columns = columns[:4] + [("recomputed_bytes", "Recomputed"), ("recompute_flops", "Recompute FLOPs"),
-                                 ("step_bytes", "At its backward")] + columns[4:]
+        columns = columns[:4] + [("recomputed_bytes", N_("Recomputed")), ("recompute_flops", N_("Recompute FLOPs")),
+                                 ("step_bytes", N_("At its backward"))] + columns[4:]
     if fmt == "csv":
         return _csv([[getattr(layer, key) for key, _ in columns] for layer in result.layers],
                     [key for key, _ in columns])
     rows = [[getattr(layer, key) if key in ("name", "type") else short(getattr(layer, key))
              if key == "recompute_flops" else human_bytes(getattr(layer, key))
              for key, _ in columns] for layer in result.layers]
-    how = (f"training step, {result.optimizer}" + (f", --checkpoint {result.checkpoint}" if checkpointed else "") + (", mixed precision (fp32 master weights)"
-                                                   if result.mixed_precision else "")
-           if training else "inference") + (", in-place activations" if result.inplace else "")
-    title = f"{result.model}: memory, {how}, batch {result.batch}, {result.dtype}" + (
-        ", CUDA allocator (512-byte blocks)" if result.device == "cuda" else "")
+    how = (_("training step, {optimizer}").format(optimizer=result.optimizer)
+           + (_(", --checkpoint {checkpoint}").format(checkpoint=result.checkpoint) if checkpointed else "")
+           + (_(", mixed precision (fp32 master weights)") if result.mixed_precision else "")
+           if training else _("inference")) + (_(", in-place activations") if result.inplace else "")
+    title = _("{model}: memory, {how}, batch {batch}, {dtype}").format(
+        model=result.model, how=how, batch=result.batch, dtype=result.dtype) + (
+        _(", CUDA allocator (512-byte blocks)") if result.device == "cuda" else "")
     align = ["left", "left"] + ["right"] * (len(columns) - 2)
-    titles = [t for _, t in columns]
+    titles = [_(t) for _key, t in columns]
     width = width if fmt == "table" else None
     drop = [1] + ([5] if training else []) + ([7] if len(columns) > 7 else [])
     if checkpointed:       # Type, then Grads, then the optimizer state go first; the checkpoint columns stay
         drop = [1, 8, 9] + ([10] if len(columns) > 10 else [])
     table = (fit_table(rows, titles, width, drop=drop,
                        colalign=align) if fmt == "table" else _tabulate(rows, titles, fmt, align))
-    lines = ([heading(title, fmt)] if fmt != "table" else wrap_lines(title, width)) + ["", table, "", "Breakdown:"]
-    name_width = max(len(name) for name, _, _ in result.breakdown)
-    for name, n, how_counted in result.breakdown:
-        line = f"  {name + ':':<{name_width + 1}} {bytes_text(n):>30}  {how_counted}"
+    breakdown_title = _("Breakdown:")
+    lines = ([heading(title, fmt)] if fmt != "table" else wrap_lines(title, width)) + ["", table, "", breakdown_title]
+    from .grid import width as text_width
+    names = [_(name) for name, _n, _how in result.breakdown]
+    name_width = max(text_width(name) for name in names)
+    for name, (_name, n, how_counted) in zip(names, result.breakdown):
+        line = f"  {name + ':' + ' ' * (name_width - text_width(name))} {bytes_text(n):>30}  {how_counted}"
         lines += wrap_lines(line, width, indent=" " * (name_width + 36)) if width and width - name_width - 36 >= 40 \
             else wrap_lines(line, width, indent="      ")
-    lines += [""] + wrap_lines(f"Peak memory: {bytes_text(result.peak_bytes)}"
-                        + ("  (parameters + buffers + activations at the liveness peak)" if not training else
-                           "  (persistent state + the worst moment of forward/backward)"), width)
-    lines += wrap_lines(f"Input + all layer outputs (the textbook figure, nothing ever freed): "
-                        f"{bytes_text(result.outputs_bytes)}", width)
+    lines += [""] + wrap_lines(_("Peak memory: {bytes}").format(bytes=bytes_text(result.peak_bytes))
+                        + ("  " + _("(parameters + buffers + activations at the liveness peak)") if not training else
+                           "  " + _("(persistent state + the worst moment of forward/backward)")), width)
+    lines += wrap_lines(_("Input + all layer outputs (the textbook figure, nothing ever freed): "
+                          "{bytes}").format(bytes=bytes_text(result.outputs_bytes)), width)
     if result.allocated_bytes != result.outputs_bytes:
-        blocks = ", in 512-byte blocks" if result.device == "cuda" else ""
-        lines.append(f"  with views and in-place layers sharing storage{blocks}: {bytes_text(result.allocated_bytes)}")
+        lines.append("  " + (_("with views and in-place layers sharing storage, in 512-byte blocks: {bytes}")
+                             if result.device == "cuda" else
+                             _("with views and in-place layers sharing storage: {bytes}")).format(
+                                 bytes=bytes_text(result.allocated_bytes)))
     if not training:
-        lines.append(f"Activations at the liveness peak: {bytes_text(result.peak_activation_bytes)} "
-                     f"while '{result.peak_activation_layer}' runs")
+        lines.append(_("Activations at the liveness peak: {bytes} while '{layer}' runs").format(
+            bytes=bytes_text(result.peak_activation_bytes), layer=result.peak_activation_layer))
     else:
-        lines.append(f"Saved for backward (all layers, end of forward): {bytes_text(result.saved_bytes)}")
-        lines.append(f"Parameter gradients (all, freed by zero_grad): {bytes_text(result.grad_bytes)}")
+        lines.append(_("Saved for backward (all layers, end of forward): {bytes}").format(
+            bytes=bytes_text(result.saved_bytes)))
+        lines.append(_("Parameter gradients (all, freed by zero_grad): {bytes}").format(
+            bytes=bytes_text(result.grad_bytes)))
         if checkpointed:
-            lines.append(f"Recomputed in backward (--checkpoint {result.checkpoint}): "
-                         f"{grouped(result.recompute_flops)} FLOPs"
-                         + (f", {len(result.segments)} segments from '{result.segments[0][0]}' to "
-                            f"'{result.segments[-1][1]}'" if result.segments else ""))
+            lines.append(_("Recomputed in backward (--checkpoint {checkpoint}): {flops} FLOPs").format(
+                checkpoint=result.checkpoint, flops=grouped(result.recompute_flops))
+                + (_(", {count} segments from '{first}' to '{last}'").format(
+                    count=len(result.segments), first=result.segments[0][0], last=result.segments[-1][1])
+                   if result.segments else ""))
     if result.budget is not None:
-        verdict = "fits" if result.fits else "does NOT fit"
-        lines += ["", f"Budget {human_bytes(result.budget)}: batch {result.batch} {verdict}; "
-                      f"largest batch that fits: {result.max_batch}"]
-    after = lines.index("Breakdown:")
+        lines += ["", (_("Budget {budget}: batch {batch} fits; largest batch that fits: {largest}") if result.fits
+                       else _("Budget {budget}: batch {batch} does NOT fit; largest batch that fits: {largest}")
+                       ).format(budget=human_bytes(result.budget), batch=result.batch, largest=result.max_batch)]
+    after = lines.index(breakdown_title)
     return "\n".join(lines[:after] + [part for line in lines[after:] for part in wrap_lines(line, width)])
 
 
@@ -342,8 +366,49 @@ def layer_types_table(fmt="table", width=None):
         if cls.accepts_activation:
             options += ", activation"
         rows.append([cls.type_name, ", ".join(cls.aliases), cls.kind, options or "-"])
-    headers = ["Type", "Also written", "Kind", "Options (* required)"]
+    headers = [_("Type"), _("Also written"), _("Kind"), _("Options (* required)")]
     return fit_table(rows, headers, width, wrap=(1, 3), drop=(2,))
+
+
+# The counting rules' texts made from a template (layers/activation.py's not_counted, the aten ops): the
+# template is the message, the names in it stay as they are
+RULE_TEMPLATES = (
+    (r"no hook for (?P<module>[^,]+), F\.(?P<function>\w+) not patched", N_("no hook for {module}, F.{function} not patched")),
+    (r"no hook for (?P<module>.+)", N_("no hook for {module}")),
+    (r"no handle for (?P<op>aten::\w+)", N_("no handle for {op}")),
+    (r"aten::(?P<op>.+) has no handle", N_("aten::{op} has no handle")),
+    (r"aten::(?P<op>.+) have no handle", N_("aten::{op} have no handle")),
+)
+
+
+def rule_text(text):
+    """A counting rule's text (layers.counting.Rule.text) in the active language; "as torch: …", "0: …" and
+    "aten::op: …" are composed of a translated frame and the rule or reason inside it."""
+    import re
+    from ..layers.functional import CALL_FORM
+    from ..layers.norm import CHANNELS_FIRST_FORM
+    if _(text) != text:
+        return _(text)
+    module, call_form, call = text.partition(CALL_FORM)
+    if call_form:
+        return _("{module}; as a call (functional: true): {call}").format(module=rule_text(module),
+                                                                          call=rule_text(call))
+    maps, channels_first, other = text.partition(CHANNELS_FIRST_FORM)
+    if channels_first:
+        return _("{rule}; channels_first: {other}").format(rule=rule_text(maps), other=rule_text(other))
+    if text.startswith("as torch: "):
+        return _("as torch: {rule}").format(rule=rule_text(text[len("as torch: "):]))
+    if text.startswith("0: "):
+        return "0: " + rule_text(text[3:])
+    for pattern, template in RULE_TEMPLATES:
+        match = re.fullmatch(pattern, text)
+        if match:
+            return _(template).format(**match.groupdict())
+    op = re.fullmatch(r"(aten::\w+): (.+)", text)
+    if op:
+        return f"{op.group(1)}: {rule_text(op.group(2))}"
+    return _(text)
+
 
 
 def fit_table(rows, headers, width, wrap=(), drop=(), colalign=None):
@@ -434,7 +499,8 @@ def layer_rules_markdown():
         _tabulate(saved, ["Type", "Saved for backward"], "markdown")])
 
 
-KERAS_VERIFY_COLUMNS = (("shape", "Output shape (Keras)"), ("params", "Params"), ("non_trainable", "Non-trainable"))
+KERAS_VERIFY_COLUMNS = (("shape", N_("Output shape (Keras)")), ("params", N_("Params")),
+                        ("non_trainable", N_("Non-trainable")))
 
 
 def keras_verification(result, fmt="table"):
@@ -443,13 +509,14 @@ def keras_verification(result, fmt="table"):
         return to_json(result.to_dict())
     rows = [[layer.name, layer.type] + [_agreement(layer.checks[key], shape_text if key == "shape" else grouped)
                                         for key, _ in KERAS_VERIFY_COLUMNS] for layer in result.layers]
-    headers = ["Layer", "Type"] + [title for _, title in KERAS_VERIFY_COLUMNS]
-    lines = [heading(f"verify {result.model} against {result.device}", fmt), "", _tabulate(rows, headers, fmt), "",
-             "Totals (predicted vs measured):"]
-    lines += [f"  {key.replace('_', ' ')}: {_agreement(values)}" for key, values in result.totals.items()]
-    lines += ["", "Compared:"] + [f"  - {item}" for item in result.compared]
-    lines += ["Not measured:"] + [f"  - {item}" for item in result.not_measured]
-    lines += ["", "All agree ✓" if result.ok else "DISAGREEMENT ✗ (exit status 1)"]
+    headers = [_("Layer"), _("Type")] + [_(title) for _key, title in KERAS_VERIFY_COLUMNS]
+    lines = [heading(_("verify {model} against {target}").format(model=result.model, target=result.device), fmt), "",
+             _tabulate(rows, headers, fmt), "", _("Totals (predicted vs measured):")]
+    lines += [f"  {_total_name(key)}: {_agreement(values)}" for key, values in result.totals.items()]
+    lines += ["", _("Compared:")] + [f"  - {_(item)}" for item in result.compared]
+    lines += [_("Not measured:")] + [f"  - {_(item)}" for item in result.not_measured]
+    lines += ["", _("All agree ✓") if result.ok else _("DISAGREEMENT ✗ (exit status 1)")]
+
     return "\n".join(lines)
 
 

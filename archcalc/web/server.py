@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import SpecError
+from ..i18n import _
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -65,7 +66,8 @@ def graph_of(source):
     from ..spec.graph import build_graph
     from ..spec.yamlio import load_yaml
     if not isinstance(source, dict) or not isinstance(source.get("spec"), str):
-        raise SpecError("the request names no spec text", hint="send {\"spec\": \"<YAML>\", \"name\": \"net.yaml\"}")
+        raise SpecError(_("the request names no spec text"),
+                        hint=_("send {example}").format(example="{\"spec\": \"<YAML>\", \"name\": \"net.yaml\"}"))
     name = str(source.get("name") or "editor.yaml")[:200]
     return build_graph(load_yaml(source["spec"], file=name), file=name)
 
@@ -75,7 +77,8 @@ def number(body, key, default, minimum=1):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SpecError(f"{key} must be a whole number >= {minimum}, got {value!r}")
+        raise SpecError(_("{key} must be a whole number >= {minimum}, got {value}").format(key=key, minimum=minimum,
+                                                                                          value=repr(value)))
     return value
 
 
@@ -100,8 +103,9 @@ def api_charts(body):
     from ..report.plots import plot_layers
     image = html.chart(plot_layers, analysis(body))
     if image is None:
-        raise SpecError("charts need matplotlib, which is not installed",
-                        hint="pip install 'archcalc[plot]'  (or: pip install matplotlib)")
+        raise SpecError(_("charts need matplotlib, which is not installed"),
+                        hint=_("{command}  (or: {other})").format(command="pip install 'archcalc[plot]'",
+                                                                   other="pip install matplotlib"))
     return {"html": image}
 
 
@@ -110,7 +114,7 @@ def api_explain(body):
     from ..report import html
     layer = body.get("layer")
     if not isinstance(layer, str):
-        raise SpecError("explain needs the name of a layer", hint="click a row of the table")
+        raise SpecError(_("explain needs the name of a layer"), hint=_("click a row of the table"))
     exp = explain(graph_of(body), layer=layer)
     return {"layer": layer, "line": exp.layers[0].line, "html": html.explanation_body(exp)}
 
@@ -135,7 +139,8 @@ def api_compare(body):
     from ..report import html
     sides = body.get("specs")
     if not isinstance(sides, list) or len(sides) != 2:
-        raise SpecError("compare takes two specs", hint="send {\"specs\": [{\"spec\": ...}, {\"spec\": ...}]}")
+        raise SpecError(_("compare takes two specs"),
+                        hint=_("send {example}").format(example="{\"specs\": [{\"spec\": ...}, {\"spec\": ...}]}"))
     batch, dtype = number(body, "batch", 1), str(body.get("dtype", "fp32"))
     reports = []
     for index, side in enumerate(sides):
@@ -155,7 +160,8 @@ def api_export(body):
     from ..report.formats import render
     fmt = body.get("format")
     if fmt not in EXPORTS:
-        raise SpecError(f"cannot export as {fmt!r}", hint=f"choose one of {', '.join(EXPORTS)}")
+        raise SpecError(_("cannot export as {format}").format(format=repr(fmt)),
+                        hint=_("choose one of {names}").format(names=', '.join(EXPORTS)))
     report = analysis(body)
     text = to_svg(report) if fmt == "svg" else render("summary", report, fmt)
     mime, suffix = EXPORTS[fmt]
@@ -168,7 +174,7 @@ def api_check(body):
     graph = graph_of(body)
     answers = body.get("answers")
     if not isinstance(answers, str):
-        raise SpecError("check needs the answers as text", hint="paste YAML answers or a Keras/torchinfo summary")
+        raise SpecError(_("check needs the answers as text"), hint=_("paste YAML answers or a Keras/torchinfo summary"))
     result = check_answers(graph, read_answers(answers, graph, file="answers"))
     return {"all_right": result.ok, "html": html.check_body(result)}
 
@@ -197,11 +203,12 @@ class Playground:
     def check_origin(self, headers):
         host = headers.get("Host", "")
         if host not in self.hosts:
-            raise Refused(HTTPStatus.FORBIDDEN, f"refused: Host '{host[:100]}' is not this server",
-                          f"open http://{HOST}:{self.port}/")
+            raise Refused(HTTPStatus.FORBIDDEN, _("refused: Host '{host}' is not this server").format(host=host[:100]),
+                          _("open {url}").format(url=f"http://{HOST}:{self.port}/"))
         origin = headers.get("Origin")
         if origin is not None and origin not in {f"http://{h}" for h in self.hosts}:
-            raise Refused(HTTPStatus.FORBIDDEN, f"refused: Origin '{origin[:100]}' is not this server")
+            raise Refused(HTTPStatus.FORBIDDEN, _("refused: Origin '{origin}' is not this server").format(
+                origin=origin[:100]))
 
     def get(self, path):
         """(status, content type, bytes) for a GET."""
@@ -212,25 +219,25 @@ class Playground:
             name = path[len("/api/zoo/"):]
             from ..spec.zoo import names
             if name not in names():
-                raise Refused(HTTPStatus.NOT_FOUND, f"no built-in spec named '{name[:100]}'")
+                raise Refused(HTTPStatus.NOT_FOUND, _("no built-in spec named '{name}'").format(name=name[:100]))
             return self.json({"name": f"{name}.yaml", "spec": zoo_text(name)})
         if path == "/api/initial":
             return self.json(self.initial)
         file = self.files.get(path)
         if file is None:
-            raise Refused(HTTPStatus.NOT_FOUND, "not found")
+            raise Refused(HTTPStatus.NOT_FOUND, _("not found"))
         return HTTPStatus.OK, TYPES.get(file.suffix, "text/plain; charset=utf-8"), file.read_bytes()
 
     def post(self, path, body_bytes):
         handler = POST.get(path)
         if handler is None:
-            raise Refused(HTTPStatus.NOT_FOUND, "no such endpoint")
+            raise Refused(HTTPStatus.NOT_FOUND, _("no such endpoint"))
         try:
             body = json.loads(body_bytes.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise Refused(HTTPStatus.BAD_REQUEST, "the request body is not JSON") from None
+            raise Refused(HTTPStatus.BAD_REQUEST, _("the request body is not JSON")) from None
         if not isinstance(body, dict):
-            raise Refused(HTTPStatus.BAD_REQUEST, "the request body must be a JSON object")
+            raise Refused(HTTPStatus.BAD_REQUEST, _("the request body must be a JSON object"))
         try:
             return self.json({"ok": True, **handler(body)})
         except SpecError as err:
@@ -266,15 +273,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         def answer():
             if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
-                raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
+                raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, _("send {type}").format(type="application/json"))
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
-                raise Refused(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length")
+                raise Refused(HTTPStatus.LENGTH_REQUIRED, _("the request needs a Content-Length"))
             if int(length) > MAX_BODY:
                 self.close_connection = True      # the body is left unread
                 raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                              f"the request is {int(length):,} bytes; the limit is {MAX_BODY:,}",
-                              "a spec is a few kilobytes: is this the right file?")
+                              _("the request is {size} bytes; the limit is {limit}").format(
+                                  size=f"{int(length):,}", limit=f"{MAX_BODY:,}"),
+                              _("a spec is a few kilobytes: is this the right file?"))
+
             return self.app.post(urlsplit(self.path).path, self.rfile.read(int(length)))
         self.respond(answer)
 
@@ -333,8 +342,9 @@ def make_server(spec=None, port=DEFAULT_PORT, verbose=False):
     except OSError as err:
         if port == DEFAULT_PORT:
             return Server(0, initial, verbose)
-        raise SpecError(f"cannot listen on {HOST}:{port}: {err.strerror or err}",
-                        hint="choose another --port, or --port 0 for any free one") from None
+        raise SpecError(_("cannot listen on {address}: {reason}").format(address=f"{HOST}:{port}",
+                                                                         reason=err.strerror or err),
+                        hint=_("choose another --port, or --port 0 for any free one")) from None
 
 
 def serve(spec=None, port=DEFAULT_PORT, open_browser=True, verbose=False, ready=None):
