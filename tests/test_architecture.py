@@ -140,3 +140,88 @@ def test_summarize_imports_no_torch_numpy_or_matplotlib():
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "archcalc.analysis.analyzer" in imported and "yaml" in imported     # the listing is real
     assert not {name for name in imported if name.split(".")[0] in HEAVY}
+
+
+# ---- Issue 11, the layer contract: nothing outside archcalc/layers/ branches on a layer type's name.
+# A comparison (==, !=, in, not in) against a string constant spelled like a registered type or alias
+# (matched as the registry matches: ignoring case, '_' and '-') is such a branch: `kind == "conv2d"`,
+# `type_name in ("maxpool2d", "avgpool2d")`, a Keras class name `cls == "Conv2D"` that stands for our
+# conv2d. The type's rule belongs on its class (a hook or class attribute), found through the registry.
+# Nothing is allow-listed: a family is compared as the Kind enum (`layer.kind == Kind.CONV`), not a string.
+
+import ast  # noqa: E402
+
+
+def _spellings():
+    from archcalc.layers import layer_types, normalize
+    return {normalize(s): cls.type_name for cls in layer_types() for s in (cls.type_name, *cls.aliases)}
+
+
+def _strings(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return []
+
+
+def type_name_branches(source, spellings):
+    """(line, comparison, [(constant, the type it spells)]) for each comparison in `source` against a
+    string constant that is a registered type name or alias."""
+    from archcalc.layers import normalize
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Compare):
+            continue
+        if not all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
+            continue
+        hits = [(text, spellings[normalize(text)]) for operand in (node.left, *node.comparators)
+                for text in _strings(operand) if normalize(text) in spellings]
+        if hits:
+            found.append((node.lineno, node.col_offset, ast.unparse(node), hits))
+    return [(line, code, hits) for line, _, code, hits in sorted(found)]
+
+
+def test_the_type_name_scan_finds_what_it_is_meant_to():
+    """The scanner itself, on code that branches on type names and on code that does not."""
+    spellings = _spellings()
+    source = '''
+if layer.type_name == "conv2d": pass                    # 2: the canonical name
+elif kind in ("maxpool2d", "avgpool2d"): pass           # 3: a tuple of them
+if cls == "Conv2D" or "Dense" != cls: pass              # 4, 4: Keras spellings of conv2d and dense
+if name not in {"hard_swish"}: pass                     # 5: an alias (of hardswish)
+if mode == "flash" or fmt in ("json", "csv"): pass      # not type names
+if layer.kind == Kind.CONV: pass                        # a family, as the enum
+x = {"conv2d": 1}["conv2d"]                             # not a comparison
+'''
+    found = type_name_branches(source, spellings)
+    assert [(line, [t for _, t in hits]) for line, _, hits in found] == [
+        (2, ["conv2d"]), (3, ["maxpool2d", "avgpool2d"]), (4, ["conv2d"]), (4, ["dense"]), (5, ["hardswish"])]
+
+
+def test_nothing_outside_layers_compares_a_type_name():
+    """Every module of archcalc/ outside archcalc/layers/: no comparison against a registered type's spelling."""
+    spellings = _spellings()
+    assert {"conv2d", "maxpooling2d", "batchnormalization", "hardswish"} <= set(spellings)   # the registry is read
+    modules = [p for p in sorted((ROOT / "archcalc").rglob("*.py")) if "layers" not in p.relative_to(ROOT).parts]
+    assert len(modules) > 30 and ROOT / "archcalc" / "bridges" / "keras_model.py" in modules
+    bad = [f"{path.relative_to(ROOT)}:{line}: {code}  ({', '.join(f'{text!r} is {t}' for text, t in hits)})"
+           for path in modules for line, code, hits in type_name_branches(path.read_text(encoding="utf-8"), spellings)]
+    assert not bad, ("branches on a layer type's name outside archcalc/layers/ (move the rule onto the "
+                     "layer class, found through the registry):\n" + "\n".join(bad))
+
+
+def test_each_keras_class_is_read_by_one_layer_type():
+    """from-keras finds a Keras layer's type through `keras_classes`: two types claiming one Keras class,
+    or one Keras activation name, would make the lookup depend on registration order."""
+    from archcalc.layers import layer_types
+    classes, activations = {}, {}
+    for cls in layer_types():
+        for name in cls.keras_classes:
+            classes.setdefault(name, []).append(cls.type_name)
+        for name in filter(None, (cls.keras_activation, *cls.keras_activation_aliases)):
+            activations.setdefault(name, []).append(cls.type_name)
+    assert {"Conv2D", "Dense", "MaxPooling2D", "BatchNormalization", "ReLU"} <= set(classes)
+    assert {"relu", "swish", "hard_silu"} <= set(activations)
+    assert not {k: v for k, v in classes.items() if len(v) > 1}
+    assert not {k: v for k, v in activations.items() if len(v) > 1}

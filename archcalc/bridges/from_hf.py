@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from ..errors import SpecError, read_text
+from ..layers import lookup
 
 FAMILIES = ("gpt2", "bert", "llama", "mistral", "qwen2", "gemma")
 MAX_SIZE = 2**31 - 1        # any one size (hidden, vocabulary, heads, tokens): far beyond real models
@@ -241,7 +242,8 @@ def _heads(config, family_name, hidden, heads_key, kv_default=None, head_dim_def
 
 
 def _chain(entries):
-    """Drop dropouts of rate 0, rewiring whatever read from them to what they read."""
+    """Drop the entries that compute nothing (dropouts of rate 0: each type's is_no_op), rewiring whatever
+    read from them to what they read."""
     kept, renamed = [], {}
     for entry in entries:
         (type_name, options), = entry.items()
@@ -250,7 +252,8 @@ def _chain(entries):
             sources = options["from"]
             options["from"] = ([renamed.get(s, s) for s in sources] if isinstance(sources, list)
                                else renamed.get(sources, sources))
-        if type_name == "dropout" and not options.get("rate"):
+        cls = lookup(type_name)          # None for a block the spec defines (bert_layer)
+        if cls is not None and cls.is_no_op(options):
             renamed[options["name"]] = kept[-1][next(iter(kept[-1]))]["name"] if kept else "input"
             continue
         kept.append({type_name: options})

@@ -1,5 +1,8 @@
-"""Import a Keras 3 model as an archcalc spec: each standard Keras layer mapped to ours by one small
-function keyed by its class name, the wiring read from the functional graph Keras keeps.
+"""Import a Keras 3 model as an archcalc spec: each Keras layer is read by the layer class that names its
+Keras class (`keras_classes`, `from_keras_layer`; `keras_activation` for `activation=`; see
+archcalc/layers/base.py), the wiring read from the functional graph Keras keeps. This module is the
+generic plumbing: the registry lookup, ZeroPadding2D folded into the conv or pool after it, names, and
+the check against Keras's own counts.
 
 `archcalc from-keras model.keras` loads a saved model; `archcalc from-keras PACKAGE.MODULE:CALLABLE`
 imports and calls the user's code (that is the point of the command). Before the spec is handed back it
@@ -10,18 +13,32 @@ import math
 import re
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import SpecError, Unsupported
+from ..layers import layer_types
 from ..spec.graph import INPUT
 from .keras_model import import_keras
 from .targets import build_target
 
-ACTIVATION_NAMES = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu",
-                    "silu": "silu", "swish": "silu", "hard_swish": "hardswish", "hard_silu": "hardswish",
-                    "relu6": "relu6", "elu": "elu", "leaky_relu": "leaky_relu"}
 
 
-class Unsupported(Exception):
-    """A Keras layer or option with no archcalc equivalent; the text says what."""
+def keras_classes():
+    """Keras layer class name -> the archcalc layer class that reads it, from each class's `keras_classes`."""
+    found = {}
+    for cls in layer_types():
+        for name in cls.keras_classes:
+            found.setdefault(name, cls)
+    return found
+
+
+def activation_names():
+    """Keras activation name (a function's __name__) -> archcalc type, from `keras_activation` and
+    `keras_activation_aliases`."""
+    found = {}
+    for cls in layer_types():
+        for name in (cls.keras_activation, *cls.keras_activation_aliases):
+            if name:
+                found.setdefault(name, cls.type_name)
+    return found
 
 
 def load_keras_model(target):
@@ -51,11 +68,12 @@ def _activation(layer):
     """The archcalc name of a layer's `activation=`, None for linear."""
     function = getattr(layer, "activation", None)
     name = getattr(function, "__name__", None) if function is not None else None
-    if name in (None, "linear"):
+    if name is None or function is import_keras().activations.linear:
         return None
-    if name not in ACTIVATION_NAMES:
+    names = activation_names()
+    if name not in names:
         raise Unsupported(f"activation '{name}'")
-    return ACTIVATION_NAMES[name]
+    return names[name]
 
 
 def _same_padding(size, kernel, stride, dilation=1):
@@ -88,85 +106,32 @@ def _padding(layer, shape, pending, kernel, stride, dilation=(1, 1), ceil=False)
     return _pair(pads), rounds_up
 
 
+class _Reader:
+    """The helpers a layer class's from_keras_layer hook calls back (see archcalc/layers/base.py)."""
+
+    pair = staticmethod(_pair)
+    activation = staticmethod(_activation)
+    padding = staticmethod(_padding)
+
+
+READER = _Reader()
+
+
 def _convert(layer, shape, pending):
-    """(archcalc type, options) for one Keras layer; `shape` is its input's (H, W, C) without batch."""
+    """(archcalc type, options) for one Keras layer, or None when it vanishes; `shape` is its input's
+    (H, W, C) without batch."""
     cls = type(layer).__name__
     if getattr(layer, "data_format", "channels_last") != "channels_last":
         raise Unsupported("data_format='channels_first' (archcalc reads Keras models as channels_last)")
-    if cls == "Conv2D":
-        kernel, stride, dilation = layer.kernel_size, layer.strides, layer.dilation_rate
-        options = {"filters": layer.filters, "kernel": _pair(kernel)}
-        if tuple(stride) != (1, 1):
-            options["stride"] = _pair(stride)
-        padding, _ = _padding(layer, shape, pending, kernel, stride, dilation)
-        if padding != 0:
-            options["padding"] = padding
-        if tuple(dilation) != (1, 1):
-            options["dilation"] = _pair(dilation)
-        if layer.groups != 1:
-            options["groups"] = layer.groups
-        if not layer.use_bias:
-            options["bias"] = False
-        activation = _activation(layer)
-        return "conv2d", {**options, **({"activation": activation} if activation else {})}
-    if cls == "Dense":
-        options = {"units": layer.units, **({} if layer.use_bias else {"bias": False})}
-        activation = _activation(layer)
-        return "dense", {**options, **({"activation": activation} if activation else {})}
-    if cls in ("MaxPooling2D", "AveragePooling2D"):
-        kernel, stride = layer.pool_size, layer.strides or layer.pool_size
-        options = {"kernel": _pair(kernel)}
-        if tuple(stride) != tuple(kernel):
-            options["stride"] = _pair(stride)
-        padding, rounds_up = _padding(layer, shape, pending, kernel, stride, ceil=cls == "MaxPooling2D")
-        if rounds_up:
-            options["ceil_mode"] = True
-        if padding != 0:
-            options["padding"] = padding
-            if cls == "AveragePooling2D" and layer.padding == "same":
-                options["count_include_pad"] = False      # Keras averages over the real pixels only
-        return ("maxpool2d" if cls == "MaxPooling2D" else "avgpool2d"), options
-    if pending:
+    reads = keras_classes().get(cls)
+    if pending and not (reads and reads.keras_reads_padding):
         raise Unsupported("ZeroPadding2D before a layer other than a conv or pool")
-    simple = {"Flatten": "flatten", "GlobalAveragePooling2D": "global_avgpool2d",
-              "GlobalMaxPooling2D": "global_maxpool2d", "Add": "add", "Multiply": "multiply", "Softmax": "softmax"}
-    if cls in simple:
-        if cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D") and layer.keepdims:
-            raise Unsupported("keepdims=True")
-        return simple[cls], {}
-    if cls == "Concatenate":
-        if layer.axis not in (-1, 3):
-            raise Unsupported(f"concatenation over axis {layer.axis}; archcalc concatenates channels")
-        return "concat", {}
-    if cls == "Dropout":
-        return "dropout", {"rate": float(layer.rate)}
-    if cls == "BatchNormalization":
-        if layer.axis not in (-1, len(shape)):
-            raise Unsupported(f"axis={layer.axis}; archcalc normalizes over channels")
-        if layer.center != layer.scale:
-            raise Unsupported("center and scale set differently")
-        options = {"eps": float(layer.epsilon), "momentum": round(1 - float(layer.momentum), 12)}
-        if not layer.scale:
-            options["affine"] = False
-        return "batchnorm", options
-    if cls == "Activation":
+    if cls == "Activation":             # Keras's generic activation layer: the type its function names
         name = _activation(layer)
         return (name, {}) if name else None
-    if cls == "ReLU":
-        if layer.negative_slope or layer.threshold:
-            raise Unsupported("ReLU with negative_slope or threshold")
-        if layer.max_value is None:
-            return "relu", {}
-        if float(layer.max_value) == 6:
-            return "relu6", {}
-        raise Unsupported(f"ReLU(max_value={layer.max_value})")
-    if cls == "LeakyReLU":
-        return "leaky_relu", {"negative_slope": float(layer.negative_slope)}
-    if cls == "ELU":
-        return "elu", {"alpha": float(layer.alpha)}
-    if cls == "LocalResponseNorm":
-        return "lrn", {"size": layer.size, "alpha": layer.alpha, "beta": layer.beta, "k": layer.k}
-    raise Unsupported("no archcalc layer type for it")
+    if reads is None:
+        raise Unsupported("no archcalc layer type for it")
+    return reads.from_keras_layer(READER, layer, shape, pending)
 
 
 def _spec_name(name, taken):
@@ -210,7 +175,7 @@ def from_keras(model, *, name=None, source=None):
             continue
         refs = _sources(layer)
         if any(ref not in alias for ref in refs):       # after a layer already reported: only its own type
-            if cls in ("ZeroPadding2D", "Reshape", "Identity"):
+            if cls == "ZeroPadding2D":
                 continue
             try:
                 _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), None)
@@ -223,9 +188,6 @@ def from_keras(model, *, name=None, source=None):
             continue
         padded = [pending.pop(ref) for ref in refs if ref in pending]
         inputs = [padded[0][1]] if padded else [alias[ref] for ref in refs]
-        if cls in ("Reshape", "Identity") and len(refs) == 1:
-            alias[layer.name] = alias[refs[0]]       # a (1, 1, C) reshape before a channel-scaling multiply
-            continue
         try:
             converted = _convert(layer, tuple(layer.input.shape[1:]) if len(refs) == 1 else (), padded and padded[0][0])
         except Unsupported as reason:

@@ -1,5 +1,9 @@
 """The spec as a real Keras 3 model, its Keras source, and a check of every layer against Keras's own counts.
 
+This module is generic plumbing: each layer class writes its own Keras layer (its `keras_layer` hook, and
+`keras_activation` for the string Keras's `activation=` takes; see archcalc/layers/base.py), calling back
+the plan below (emit, padding, fail); a type without the hook has no Keras equivalent.
+
 Keras is imported inside the functions that build a model (with KERAS_BACKEND=torch unless the user
 chose a backend), so `summarize` and `export-keras` never pay for it; the plan that maps spec layers
 to Keras layers is plain data. Keras models are channels_last whatever the spec's layout, as the
@@ -22,9 +26,6 @@ from ..i18n import N_, _
 from ..layers.shapes import CHANNELS_LAST, from_layout, to_layout
 from ..spec.graph import INPUT, as_graph
 
-# archcalc activation type -> the string Keras's `activation=` takes (only those that mean the same thing)
-KERAS_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "softmax": "softmax", "gelu": "gelu",
-                     "silu": "silu", "hardswish": "hard_swish", "relu6": "relu6"}
 INPUT_NAME = "input"
 
 
@@ -65,6 +66,7 @@ class _Planner:
                 self.consumers.setdefault(ref, []).append(node.name)
         self.plan, self.produced = [], {INPUT: INPUT_NAME}
         self.names = {INPUT_NAME}
+        self.nodes, self.activation = [], {}      # the node being translated (and its folded activation)
 
     def fail(self, node, message, hint=None):
         return SpecError(f"Keras cannot express {node.name} ({node.layer.type_name}): {message}",
@@ -105,7 +107,8 @@ class _Planner:
         return (following is not None and node.layer.accepts_activation
                 and following.name == f"{node.name}_{following.layer.type_name}"
                 and tuple(following.inputs) == (node.name,) and self.consumers.get(node.name) == [following.name]
-                and following.layer.type_name in KERAS_ACTIVATIONS and not type(following.layer).non_default(**following.layer.opts))
+                and following.layer.keras_activation is not None
+                and not type(following.layer).non_default(**following.layer.opts))
 
     def padding(self, node, windows, inputs, stride_one_same):
         """'same' when the pads are Keras's 'same', else a ZeroPadding2D layer before; -> (padding, inputs).
@@ -127,94 +130,25 @@ class _Planner:
         return self.unique(name)
 
     def layer(self, node, inputs, activation_node):
-        layer, kind = node.layer, node.layer.type_name
+        """The Keras layer(s) of one spec node, from its layer class's keras_layer hook."""
         ins = [self.shapes[r] for r in node.inputs]
-        nodes = [node.name] + ([activation_node.name] if activation_node else [])
-        extra = {"activation": KERAS_ACTIVATIONS[activation_node.layer.type_name]} if activation_node else {}
-        if kind == "conv2d":
-            windows = layer.windows(ins[0])
-            padding, inputs = self.padding(node, windows, inputs, True)
-            kwargs = {}
-            if layer.stride != (1, 1):
-                kwargs["strides"] = _short(layer.stride)
-            if padding:
-                kwargs["padding"] = padding
-            if layer.dilation != (1, 1):
-                kwargs["dilation_rate"] = _short(layer.dilation)
-            if layer.opts.get("groups", 1) != 1:
-                kwargs["groups"] = layer.opts["groups"]
-            if not layer.bias:
-                kwargs["use_bias"] = False
-            self.add(nodes, "Conv2D", inputs, [layer.filters, tuple(layer.kernel)], **kwargs, **extra)
-        elif kind == "dense":
-            kwargs = {} if layer.bias else {"use_bias": False}
-            self.add(nodes, "Dense", inputs, [layer.units], **kwargs, **extra)
-        elif kind in ("maxpool2d", "avgpool2d"):
-            windows = layer.windows(ins[0])
-            if kind == "avgpool2d" and layer.opts.get("ceil_mode") and any(w.remainder for w in windows):
-                raise self.fail(node, "ceil_mode rounds the output size up; Keras pools round down, and "
-                                "padding an average pool would change its values",
-                                hint="pick an input size that divides evenly, or drop ceil_mode")
-            if layer.opts.get("dilation", (1, 1)) != (1, 1):
-                raise self.fail(node, "Keras pools have no dilation")
-            if kind == "avgpool2d" and not layer.opts.get("count_include_pad", True) and any(
-                    w.pad_before or w.pad_after for w in windows):
-                raise self.fail(node, "count_include_pad: false has no Keras equivalent with explicit padding")
-            _, inputs = self.padding(node, windows, inputs, False)
-            kwargs = {} if tuple(layer.strides()) == tuple(layer.kernel) else {"strides": _short(layer.strides())}
-            self.add(nodes, "MaxPooling2D" if kind == "maxpool2d" else "AveragePooling2D", inputs,
-                     [tuple(layer.kernel)], **kwargs)
-        elif kind == "adaptive_avgpool2d":
-            size, out = ins[0][1:], self.shapes[node.name][1:]
-            if any(n % o for n, o in zip(size, out)):
-                raise self.fail(node, f"an adaptive pool from {size} to {out} has uneven windows",
-                                hint="Keras expresses it only when the input size is a multiple of the output")
-            self.add(nodes, "AveragePooling2D", inputs, [_short(tuple(n // o for n, o in zip(size, out)))])
-        elif kind == "flatten":
-            self.add(nodes, "Flatten", inputs)
-        elif kind == "batchnorm":
-            kwargs = {}
-            if layer.opts.get("eps", 1e-5) != 1e-3:
-                kwargs["epsilon"] = layer.opts.get("eps", 1e-5)
-            kwargs["momentum"] = round(1 - layer.opts.get("momentum", 0.1), 12)   # Keras's momentum is 1 − torch's
-            if not layer.opts.get("affine", True):
-                kwargs.update(center=False, scale=False)
-            self.add(nodes, "BatchNormalization", inputs, **kwargs)
-        elif kind == "lrn":
-            self.add(nodes, "LocalResponseNorm", inputs, custom=True,
-                     **{k: layer.opts[k] for k in ("size", "alpha", "beta", "k")})
-        elif kind == "dropout":
-            self.add(nodes, "Dropout", inputs, [layer.opts.get("rate", 0.5)])
-        elif kind == "global_avgpool2d":
-            self.add(nodes, "GlobalAveragePooling2D", inputs)
-        elif kind == "global_maxpool2d":
-            self.add(nodes, "GlobalMaxPooling2D", inputs)
-        elif kind == "add":
-            self.add(nodes, "Add", inputs)
-        elif kind == "concat":
-            self.add(nodes, "Concatenate", inputs, axis=-1)
-        elif kind == "multiply":
-            ranks = [len(s) for s in ins]
-            if len(set(ranks)) > 1:      # a (C,) vector scales the channels of a (C, H, W) map
-                reshaped = []
-                for ref, shape, name in zip(node.inputs, ins, inputs):
-                    if len(shape) == 1:
-                        scale = self.add([], "Reshape", [name], [(1, 1, shape[0])])
-                        scale.name = self.rename(scale, f"{node.name}_reshape")
-                        name = scale.name
-                    reshaped.append(name)
-                inputs = reshaped
-            self.add(nodes, "Multiply", inputs)
-        elif kind == "softmax":
-            self.add(nodes, "Softmax", inputs)
-        elif kind == "leaky_relu":
-            self.add(nodes, "LeakyReLU", inputs, negative_slope=layer.opts.get("negative_slope", 0.01))
-        elif kind == "elu":
-            self.add(nodes, "ELU", inputs, alpha=layer.opts.get("alpha", 1.0))
-        elif kind in KERAS_ACTIVATIONS:
-            self.add(nodes, "Activation", inputs, [KERAS_ACTIVATIONS[kind]])
-        else:
-            raise self.fail(node, "no Keras layer for this type", hint="see `archcalc layers` for the types")
+        self.nodes = [node.name] + ([activation_node.name] if activation_node else [])
+        self.activation = {"activation": activation_node.layer.keras_activation} if activation_node else {}
+        node.layer.keras_layer(self, node, ins, inputs)
+
+    # ---- what a layer class's keras_layer hook calls back (see archcalc/layers/base.py)
+
+    def emit(self, cls, inputs, args=(), custom=False, **kwargs):
+        """The Keras layer that produces the node being translated (and an activation folded into it)."""
+        return self.add(self.nodes, cls, inputs, args, custom, **kwargs)
+
+    def folded_activation(self):
+        """{"activation": name} when an `activation:` folds into the node being translated, else {}."""
+        return dict(self.activation)
+
+    @staticmethod
+    def short(pair):
+        return _short(pair)
 
 
 def _short(pair):
@@ -262,6 +196,8 @@ class LocalResponseNorm(keras.layers.Layer):
         return {**super().get_config(), "size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
 '''
 
+CUSTOM_SOURCES = {"LocalResponseNorm": LRN_SOURCE}     # archcalc's own Keras layers (custom=True in the plan)
+
 
 def keras_source(spec, *, input_shape=None):
     """Readable, self-contained Keras 3 source of the spec's model: keras.Sequential for a chain of
@@ -271,8 +207,8 @@ def keras_source(spec, *, input_shape=None):
     lines = [f'"""{graph.name}, exported by archcalc export-keras. Input: (None, {", ".join(map(str, shape))})."""',
              "import os", "", 'os.environ.setdefault("KERAS_BACKEND", "torch")', "",
              "import keras  # noqa: E402", "from keras import layers  # noqa: E402", ""]
-    if any(layer.cls == "LocalResponseNorm" for layer in plan):
-        lines += [LRN_SOURCE.rstrip(), ""]
+    for custom in dict.fromkeys(layer.cls for layer in plan if layer.custom):
+        lines += [CUSTOM_SOURCES[custom].rstrip(), ""]
     lines += ["", "def build_model():"]
     if _is_chain(plan):
         lines += ["    return keras.Sequential([", f"        keras.Input(shape={shape!r}),"]

@@ -24,6 +24,7 @@ from fractions import Fraction
 from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import LayerError, SpecError, read_text
 from ..i18n import _
+from ..layers.base import Kind
 from ..layers.shapes import CHANNELS_FIRST, CHANNELS_LAST, even_sizes, from_layout, to_layout
 from ..report.homework import shape_x, step_text, total_params_text
 from ..spec.graph import INPUT, Graph, load_spec
@@ -273,7 +274,7 @@ class _Checker:
     def channel_mistakes(self, node, layer, ins, quantity, truth, given_value):
         """The wrong number of input channels: counts are linear in C_in, so solve for the C_in that gives
         the student's number, then recompute it with the layer's own hooks to confirm."""
-        if layer.kind not in ("conv", "dense"):
+        if layer.kind not in (Kind.CONV, Kind.DENSE):
             return []
         step = layer.opts.get("groups", 1)
         channels = ins[0][0]
@@ -282,7 +283,7 @@ class _Checker:
             result = self.measure(layer, [(c,) + tuple(ins[0][1:])], quantity)
             return result[0] if result else None
         slope = (at(channels + step) or 0) - truth
-        symbol = "C_in" if layer.kind == "conv" else "n_in"
+        symbol = "C_in" if layer.kind == Kind.CONV else "n_in"
         source = (_("{layer}'s output").format(layer=node.inputs[0]) if node.inputs[0] != INPUT
                   else _("the network input"))
 
@@ -293,7 +294,7 @@ class _Checker:
         if not result or result[0] != given_value:
             return []
         sentence = (_("wrong number of input channels: {working} uses {symbol} = {wrong}, but {layer}'s input "
-                      "({source}) has {right}") if layer.kind == "conv" else
+                      "({source}) has {right}") if layer.kind == Kind.CONV else
                     _("wrong number of input features: {working} uses {symbol} = {wrong}, but {layer}'s input "
                       "({source}) has {right}"))
         return [(given_value, sentence.format(working=result[1], symbol=symbol, wrong=wrong, layer=node.name,
@@ -344,7 +345,7 @@ class _Checker:
                                                "your answer is what an input of {size} gives: {working}; "
                                                "{size} is probably the size meant").format(
                         exact=exact, rounds=rounds, size=size, working=result[1]) + also))
-        hint = "" if layer.kind == "conv" or ceil else _(" (ceil_mode: true would round up)")
+        hint = "" if layer.kind == Kind.CONV or ceil else _(" (ceil_mode: true would round up)")
         found.append((rounded, (_("rounded down: {exact} is not an integer and {rounds}") if ceil else
                                 _("rounded up: {exact} is not an integer and {rounds}")).format(
             exact=exact, rounds=rounds) + hint))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..analysis.analyzer import ReceptiveField, analyze
 from ..errors import SpecError
 from ..i18n import N_, _
+from ..layers.base import Kind
 from ..layers.shapes import to_layout
 from ..report.homework import shape_x, step_text
 from ..units import grouped
@@ -130,9 +131,9 @@ def make_sheet(spec=None, *, count=6, seed=0, topics=TOPICS):
     for node, record in zip(graph.nodes, report.layers):
         inputs[node.name] = record.output_shape
     pools = {
-        "output-size": [n for n in graph.nodes if n.layer.kind in ("conv", "pool") and hasattr(n.layer, "windows")],
-        "params": [n for n in graph.nodes if records[n.name].params and n.layer.kind in ("conv", "dense")],
-        "macs": [n for n in graph.nodes if records[n.name].macs and n.layer.kind in ("conv", "dense")],
+        "output-size": [n for n in graph.nodes if n.layer.kind in (Kind.CONV, Kind.POOL) and hasattr(n.layer, "windows")],
+        "params": [n for n in graph.nodes if records[n.name].params and n.layer.kind in (Kind.CONV, Kind.DENSE)],
+        "macs": [n for n in graph.nodes if records[n.name].macs and n.layer.kind in (Kind.CONV, Kind.DENSE)],
         "receptive-field": [n for n in graph.nodes if hasattr(n.layer, "windows")
                             and isinstance(records[n.name].receptive_field, ReceptiveField)],
     }

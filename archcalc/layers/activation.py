@@ -47,6 +47,12 @@ class Activation(Layer):
             return []
         return [keep_output(out, grad) if self.saves_output else keep_input(ins, grad)]
 
+    def keras_layer(self, plan, node, ins, inputs):
+        """An element-wise activation with a Keras name is Keras's Activation layer of that name."""
+        if self.keras_activation is None:
+            return super().keras_layer(plan, node, ins, inputs)
+        plan.emit("Activation", inputs, [self.keras_activation])
+
 
 @register
 class ReLU(Activation):
@@ -62,11 +68,27 @@ class ReLU(Activation):
     def torch_module(self, ins):
         return functional_module("relu") if self.functional else super().torch_module(ins)
 
+    keras_activation = "relu"
+    keras_classes = ("ReLU",)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """Keras's ReLU layer: plain, or relu6 with max_value=6."""
+        if layer.negative_slope or layer.threshold:
+            raise Unsupported("ReLU with negative_slope or threshold")
+        if layer.max_value is None:
+            return cls.type_name, {}
+        if float(layer.max_value) == 6:
+            return ReLU6.type_name, {}
+        raise Unsupported(f"ReLU(max_value={layer.max_value})")
+
 
 @register
 class ReLU6(Activation):
     type_name, torch_name = "relu6", "ReLU6"
     counting = counted_as(ptflops=Rule(INPUT_ELEMENTS.count, N_("1 per element (module hook; F.hardtanh is not patched)")))
+
+    keras_activation = "relu6"
 
 
 @register
@@ -88,6 +110,16 @@ class LeakyReLU(Activation):
     def from_torch_call(cls, call):
         return cls.non_default(negative_slope=call.arg(1, "negative_slope", 0.01)), (0,)
 
+    keras_activation_aliases = ("leaky_relu",)     # read back; written as a LeakyReLU layer, which has the slope
+    keras_classes = ("LeakyReLU",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("LeakyReLU", inputs, negative_slope=self.opts.get("negative_slope", 0.01))
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        return cls.type_name, {"negative_slope": float(layer.negative_slope)}
+
 
 @register
 class ELU(Activation):
@@ -106,6 +138,16 @@ class ELU(Activation):
     @classmethod
     def from_torch_call(cls, call):
         return cls.non_default(alpha=call.arg(1, "alpha", 1.0)), (0,)
+
+    keras_activation_aliases = ("elu",)            # read back; written as an ELU layer, which has alpha
+    keras_classes = ("ELU",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("ELU", inputs, alpha=self.opts.get("alpha", 1.0))
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        return cls.type_name, {"alpha": float(layer.alpha)}
 
 
 def _approximation(value):
@@ -137,6 +179,8 @@ class GELU(Activation):
     def from_torch_call(cls, call):
         return cls.non_default(approximate=call.kwargs.get("approximate", "none")), (0,)
 
+    keras_activation = "gelu"
+
 
 @register
 class SiLU(Activation):
@@ -144,11 +188,17 @@ class SiLU(Activation):
     counting = counted_as(ptflops=FUNCTIONAL_ONLY)
     aliases = ("swish",)
 
+    keras_activation = "silu"
+    keras_activation_aliases = ("swish",)
+
 
 @register
 class Hardswish(Activation):
     type_name, torch_name = "hardswish", "Hardswish"
     aliases = ("hard_swish",)
+
+    keras_activation = "hard_swish"
+    keras_activation_aliases = ("hard_silu",)
 
 
 @register
@@ -156,11 +206,15 @@ class Tanh(Activation):
     type_name, torch_name = "tanh", "Tanh"
     saves_output = True
 
+    keras_activation = "tanh"
+
 
 @register
 class Sigmoid(Activation):
     type_name, torch_name = "sigmoid", "Sigmoid"
     saves_output = True
+
+    keras_activation = "sigmoid"
 
 
 def _thop_softmax(layer, ins, out, batch):
@@ -195,6 +249,13 @@ class Softmax(Activation):
 
     def torch_kwargs(self, ins):
         return {"dim": 1}
+
+    keras_activation = "softmax"
+    keras_classes = ("Softmax",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Keras's Softmax layer (over the last axis, the channels); `activation: softmax` folds as the string."""
+        plan.emit("Softmax", inputs)
 
 
 

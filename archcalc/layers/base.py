@@ -3,6 +3,24 @@
 A layer is built from a spec entry's validated options. Every analysis hook takes
 the list of input shapes (internal layout, no batch) so a layer never needs to know
 where it sits in the graph. Counts are Python integers.
+
+The bridges to other frameworks are generic plumbing that finds a type through the registry; the
+type's translation lives on its class, as torch's does (torch_module, torch_modules +
+from_torch_module, torch_functions + from_torch_call). Keras 3 (export-keras, verify --keras,
+from-keras), at the end of Layer below:
+- keras_layer(plan, node, ins, inputs): add the Keras layer(s) computing this node to the plan, through
+  the plan's helpers (plan.emit, plan.folded_activation, plan.padding, plan.short, plan.add/rename,
+  raise plan.fail(node, message, hint)); the default raises "no Keras layer for this type".
+- keras_activation: the string Keras's `activation=` takes for this type when it means the same (an
+  `activation:` on conv2d or dense folds into the Keras layer; an element-wise Activation without its own
+  keras_layer is written as layers.Activation of that name); keras_activation_aliases: other Keras
+  activation names read back as this type.
+- keras_classes = ("Conv2D",): Keras class names from-keras reads as this type, through the classmethod
+  from_keras_layer(reader, layer, shape, pending) -> (type name, options), or None when the Keras layer
+  vanishes (Identity); raise errors.Unsupported for what archcalc cannot express. keras_reads_padding:
+  a ZeroPadding2D before it folds into its padding (`pending`).
+The plan and the reader are duck-typed: this package imports no bridge (errors and i18n only).
+is_no_op(options) tells an importer (from-hf) that an entry computes nothing and may be left out.
 """
 from dataclasses import dataclass
 from enum import Enum
@@ -571,6 +589,46 @@ class Layer:
         if per == 1:
             return Step("FLOPs", _("elements"), dims(out), self.flops(ins, out))
         return Step("FLOPs", _("per element · elements"), f"{per}·{dims(out)}", self.flops(ins, out))
+
+    # ---- Keras 3 (export-keras and verify --keras write a spec as Keras; from-keras reads one back)
+    #
+    # The bridges (archcalc/bridges/keras_model.py, from_keras.py) are generic plumbing: they find a type
+    # through these attributes and hooks, and hand it an object with their helpers (duck-typed: layers/
+    # imports no bridge). Keras models are channels_last: a (C, H, W) map is Keras's (H, W, C).
+
+    keras_activation = None          # what Keras's `activation=` takes for this type, when it means the same
+    keras_activation_aliases = ()    # other Keras activation names (a function's __name__) read as this type
+    keras_classes = ()               # keras.layers class names (or archcalc's own Keras layers) read as this type
+    keras_reads_padding = False      # it takes a ZeroPadding2D before it into its own padding (convs and pools)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Add the Keras layer(s) that compute `node` (this layer) to the plan: `ins` are the input shapes
+        (internal layout, no batch), `inputs` the plan's names of the Keras layers that feed it. The plan
+        offers `emit(cls, inputs, args=(), custom=False, **kwargs)` (the Keras layer producing this node and
+        an activation folded into it), `folded_activation()` ({"activation": ...} to pass to emit, or {}),
+        `padding(node, windows, inputs, stride_one_same)` -> (padding, inputs) (Keras's 'same', or a
+        ZeroPadding2D added before), `add(...)`/`rename(...)` for a helper layer, and `fail(node, message,
+        hint)`, the SpecError to raise for what Keras cannot express. The default: no Keras equivalent."""
+        raise plan.fail(node, "no Keras layer for this type", hint="see `archcalc layers` for the types")
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """(type name, options) of the spec entry for a Keras `layer` whose class is in `keras_classes`,
+        or None when it computes nothing and vanishes (its output is its input); `shape` is its input's
+        (H, W, C) without batch, `pending` the ((top, bottom), (left, right)) of a ZeroPadding2D before it
+        (only for a type with keras_reads_padding). `reader` offers pair(value), activation(layer) (the
+        archcalc name of `activation=`, None for linear) and padding(layer, shape, pending, kernel, stride,
+        dilation=(1, 1), ceil=False) -> (padding, rounds_up). Raise errors.Unsupported for a setting
+        archcalc cannot express. The default: this type, no options."""
+        return cls.type_name, {}
+
+    # ---- importers (from-hf)
+
+    @classmethod
+    def is_no_op(cls, options):
+        """True when a spec entry of this type with these options (as an importer writes them, `name` and
+        `from` included) computes nothing, so the importer may leave it out and rewire its readers."""
+        return False
 
 
 class Windowed(Layer):

@@ -168,6 +168,43 @@ class Conv2d(_Conv):
     options = conv_options(2)
     torch_modules = ("Conv2d",)
     example = {"input": [6, 9, 9], "options": {"filters": 4, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}}
+    keras_classes = ("Conv2D",)
+    keras_reads_padding = True
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Conv2D; a padding other than Keras's 'same' is a ZeroPadding2D before it."""
+        windows = self.windows(ins[0])
+        padding, inputs = plan.padding(node, windows, inputs, True)
+        kwargs = {}
+        if self.stride != (1, 1):
+            kwargs["strides"] = plan.short(self.stride)
+        if padding:
+            kwargs["padding"] = padding
+        if self.dilation != (1, 1):
+            kwargs["dilation_rate"] = plan.short(self.dilation)
+        if self.opts.get("groups", 1) != 1:
+            kwargs["groups"] = self.opts["groups"]
+        if not self.bias:
+            kwargs["use_bias"] = False
+        plan.emit("Conv2D", inputs, [self.filters, tuple(self.kernel)], **kwargs, **plan.folded_activation())
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        kernel, stride, dilation = layer.kernel_size, layer.strides, layer.dilation_rate
+        options = {"filters": layer.filters, "kernel": reader.pair(kernel)}
+        if tuple(stride) != (1, 1):
+            options["stride"] = reader.pair(stride)
+        padding = reader.padding(layer, shape, pending, kernel, stride, dilation)[0]
+        if padding != 0:
+            options["padding"] = padding
+        if tuple(dilation) != (1, 1):
+            options["dilation"] = reader.pair(dilation)
+        if layer.groups != 1:
+            options["groups"] = layer.groups
+        if not layer.use_bias:
+            options["bias"] = False
+        activation = reader.activation(layer)
+        return cls.type_name, {**options, **({"activation": activation} if activation else {})}
 
 
 @register

@@ -129,6 +129,20 @@ class Dense(Layer):
         return [Step("output", f"({word}, n_out)", where, out, _("applied at each position")), params,
                 Step("MACs", f"{word}·n_in·n_out", f"{n}·{n_in}·{self.units}", self.macs(ins, out)), flops]
 
+    keras_classes = ("Dense",)
+    # as before the move (issue 11): a ZeroPadding2D before Dense is dropped, and from-keras's shape check reports it
+    keras_reads_padding = True
+
+    def keras_layer(self, plan, node, ins, inputs):
+        kwargs = {} if self.bias else {"use_bias": False}
+        plan.emit("Dense", inputs, [self.units], **kwargs, **plan.folded_activation())
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        options = {"units": layer.units, **({} if layer.use_bias else {"bias": False})}
+        activation = reader.activation(layer)
+        return cls.type_name, {**options, **({"activation": activation} if activation else {})}
+
 
 @register
 class Flatten(Layer):
@@ -191,3 +205,8 @@ class Flatten(Layer):
                     self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
         return [Step("output", "C·H·W" if len(ins[0]) == 3 else "n", dims(ins[0]), out),
                 self.no_params_step(), Step("FLOPs", "", "", 0, _("a view of the same memory: nothing is computed"))]
+
+    keras_classes = ("Flatten",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("Flatten", inputs)

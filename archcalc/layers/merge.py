@@ -62,6 +62,11 @@ class Add(_Merge):
         from .torch_modules import Add as Module
         return Module()
 
+    keras_classes = ("Add",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("Add", inputs)
+
 
 def _axis(value):
     if not isinstance(value, int) or isinstance(value, bool):
@@ -137,6 +142,18 @@ class Concat(_Merge):
         axis = self.joined(ins)
         return Concat() if axis == 0 else ConcatAxis(axis)
 
+    keras_classes = ("Concatenate",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Concatenate over Keras's last axis, its channels (channels_last)."""
+        plan.emit("Concatenate", inputs, axis=-1)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        if layer.axis not in (-1, 3):
+            raise Unsupported(f"concatenation over axis {layer.axis}; archcalc concatenates channels")
+        return cls.type_name, {}
+
 
 @register
 class Multiply(_Merge):
@@ -194,3 +211,19 @@ class Multiply(_Merge):
             running = Saved.new(numel(running_shape) * grad.batch)
             running_grad = running_grad or grad.inputs[index]
         return saved
+
+    keras_classes = ("Multiply",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """Multiply; a (C,) vector scaling a map's channels is first reshaped to Keras's (1, 1, C)."""
+        ranks = [len(s) for s in ins]
+        if len(set(ranks)) > 1:      # a (C,) vector scales the channels of a (C, H, W) map
+            reshaped = []
+            for ref, shape, name in zip(node.inputs, ins, inputs):
+                if len(shape) == 1:
+                    scale = plan.add([], "Reshape", [name], [(1, 1, shape[0])])
+                    scale.name = plan.rename(scale, f"{node.name}_reshape")
+                    name = scale.name
+                reshaped.append(name)
+            inputs = reshaped
+        plan.emit("Multiply", inputs)

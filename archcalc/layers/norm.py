@@ -82,6 +82,29 @@ class BatchNorm(Layer):
                 Step("FLOPs", "2·" + _("elements"), f"2·{dims(out)}", self.flops(ins, out),
                      _("inference: statistics folded into one multiply and one add per element"))]
 
+    keras_classes = ("BatchNormalization",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """BatchNormalization: Keras's momentum is 1 − torch's; its epsilon defaults to 1e-3."""
+        kwargs = {}
+        if self.opts.get("eps", 1e-5) != 1e-3:
+            kwargs["epsilon"] = self.opts.get("eps", 1e-5)
+        kwargs["momentum"] = round(1 - self.opts.get("momentum", 0.1), 12)   # Keras's momentum is 1 − torch's
+        if not self.opts.get("affine", True):
+            kwargs.update(center=False, scale=False)
+        plan.emit("BatchNormalization", inputs, **kwargs)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        if layer.axis not in (-1, len(shape)):
+            raise Unsupported(f"axis={layer.axis}; archcalc normalizes over channels")
+        if layer.center != layer.scale:
+            raise Unsupported("center and scale set differently")
+        options = {"eps": float(layer.epsilon), "momentum": round(1 - float(layer.momentum), 12)}
+        if not layer.scale:
+            options["affine"] = False
+        return cls.type_name, options
+
 
 @register
 class LocalResponseNorm(Layer):
@@ -131,6 +154,15 @@ class LocalResponseNorm(Layer):
         the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
         channels, *spatial = ins[0]
         return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width
+
+    keras_classes = ("LocalResponseNorm",)     # archcalc's own Keras layer (bridges/keras_model.py), which Keras lacks
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("LocalResponseNorm", inputs, custom=True, **{k: self.opts[k] for k in ("size", "alpha", "beta", "k")})
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        return cls.type_name, {"size": layer.size, "alpha": layer.alpha, "beta": layer.beta, "k": layer.k}
 
 
 # ---- the normalisations of transformers and modern CNNs: statistics per sample, never running buffers

@@ -90,6 +90,29 @@ class _WindowPool(Windowed):
             self.no_params_step(_("no parameters: pooling only compares or averages")),
             Step("FLOPs", flops[0], flops[1], self.flops(ins, out))]
 
+    def keras_pool(self, plan, node, ins, inputs, keras_class):
+        windows = self.windows(ins[0])
+        if self.opts.get("dilation", (1, 1)) != (1, 1):
+            raise plan.fail(node, "Keras pools have no dilation")
+        _, inputs = plan.padding(node, windows, inputs, False)
+        kwargs = {} if tuple(self.strides()) == tuple(self.kernel) else {"strides": plan.short(self.strides())}
+        plan.emit(keras_class, inputs, [tuple(self.kernel)], **kwargs)
+
+    @classmethod
+    def keras_pool_options(cls, reader, layer, shape, pending, ceil, average):
+        kernel, stride = layer.pool_size, layer.strides or layer.pool_size
+        options = {"kernel": reader.pair(kernel)}
+        if tuple(stride) != tuple(kernel):
+            options["stride"] = reader.pair(stride)
+        padding, rounds_up = reader.padding(layer, shape, pending, kernel, stride, ceil=ceil)
+        if rounds_up:
+            options["ceil_mode"] = True
+        if padding != 0:
+            options["padding"] = padding
+            if average and layer.padding == "same":
+                options["count_include_pad"] = False      # Keras averages over the real pixels only
+        return cls.type_name, options
+
 
 class _MaxPool(_WindowPool):
     counting = counted_as(ptflops=PTFLOPS)
@@ -137,6 +160,17 @@ class _MaxPool(_WindowPool):
         """PyTorch's kernel computes the int64 argmax indices even in inference, then drops them."""
         return numel(out) * 8
 
+    def keras_layer(self, plan, node, ins, inputs):
+        """MaxPooling2D (2-D only); padding and ceil_mode's extra end pixels are a ZeroPadding2D before it."""
+        if self.rank != 2:
+            return super().keras_layer(plan, node, ins, inputs)
+        self.keras_pool(plan, node, ins, inputs, "MaxPooling2D")
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """MaxPooling2D; extra end pixels of a ZeroPadding2D (fewer than the stride) read as ceil_mode."""
+        return cls.keras_pool_options(reader, layer, shape, pending, ceil=True, average=False)
+
 
 def max_pool_options(rank):
     return dict(window_pool_options(rank), dilation=Option(sizes(rank, 1), default=(1,) * rank, doc="D"))
@@ -179,6 +213,26 @@ class _AvgPool(_WindowPool):
     @staticmethod
     def window_flops_step(window_symbol, window, outputs_symbol, outputs):
         return f"{window_symbol}·{outputs_symbol}", f"{window}·{outputs}"
+
+    def keras_layer(self, plan, node, ins, inputs):
+        """AveragePooling2D (2-D only); refused where padding or ceil_mode would change the averages."""
+        if self.rank != 2:
+            return super().keras_layer(plan, node, ins, inputs)
+        windows = self.windows(ins[0])
+        if self.opts.get("ceil_mode") and any(w.remainder for w in windows):
+            raise plan.fail(node, "ceil_mode rounds the output size up; Keras pools round down, and "
+                            "padding an average pool would change its values",
+                            hint="pick an input size that divides evenly, or drop ceil_mode")
+        if self.opts.get("dilation", (1, 1)) != (1, 1):
+            raise plan.fail(node, "Keras pools have no dilation")
+        if not self.opts.get("count_include_pad", True) and any(w.pad_before or w.pad_after for w in windows):
+            raise plan.fail(node, "count_include_pad: false has no Keras equivalent with explicit padding")
+        self.keras_pool(plan, node, ins, inputs, "AveragePooling2D")
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """AveragePooling2D; padding='same' averages over the real pixels only (count_include_pad: false)."""
+        return cls.keras_pool_options(reader, layer, shape, pending, ceil=False, average=True)
 
 
 def avg_pool_options(rank):
@@ -278,6 +332,16 @@ class _AdaptiveAvgPool(Layer):
                 Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
                      self.flops(ins, out), _("one add or divide per input element of every window"))]
 
+    def keras_layer(self, plan, node, ins, inputs):
+        """AveragePooling2D over equal windows, when the input size is a multiple of the output (2-D only)."""
+        if self.rank != 2:
+            return super().keras_layer(plan, node, ins, inputs)
+        size, out = ins[0][1:], self.output_shape(ins)[1:]
+        if any(n % o for n, o in zip(size, out)):
+            raise plan.fail(node, f"an adaptive pool from {size} to {out} has uneven windows",
+                            hint="Keras expresses it only when the input size is a multiple of the output")
+        plan.emit("AveragePooling2D", inputs, [plan.short(tuple(n // o for n, o in zip(size, out)))])
+
 
 for _rank in (1, 2, 3):
     named(_AdaptiveAvgPool, _rank, type_name=f"adaptive_avgpool{_rank}d",
@@ -329,6 +393,19 @@ class _GlobalAvgPool(Layer):
         return "C·" + "·".join(("L",) if len(shape) == 2 else ("H", "W") if len(shape) == 3 else ("D", "H", "W")), \
             dims(shape)
 
+    keras_class = "GlobalAveragePooling2D"     # the 2-D type's; see keras_classes at the end of this file
+
+    def keras_layer(self, plan, node, ins, inputs):
+        if self.rank != 2:
+            return super().keras_layer(plan, node, ins, inputs)
+        plan.emit(self.keras_class, inputs)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        if layer.keepdims:
+            raise Unsupported("keepdims=True")
+        return cls.type_name, {}
+
 
 class _GlobalMaxPool(_GlobalAvgPool):
     counting = counted_as(ptflops=INPUT_ELEMENTS)
@@ -350,6 +427,8 @@ class _GlobalMaxPool(_GlobalAvgPool):
         symbols = "·".join(("L",) if len(spatial) == 1 else ("H", "W") if len(spatial) == 2 else ("D", "H", "W"))
         return f"C·({symbols} − 1)", f"{channels}·({'·'.join(str(d) for d in spatial)} − 1)"
 
+    keras_class = "GlobalMaxPooling2D"
+
 
 for _rank in (1, 2, 3):
     short = ("global_avgpool", "gap") if _rank == 2 else ()
@@ -362,3 +441,13 @@ for _rank in (1, 2, 3):
           aliases=(f"globalmaxpooling{_rank}d", f"global_max_pooling{_rank}d") + (("global_maxpool",) if _rank == 2 else ()),
           torch_modules=(f"GlobalMaxPool{_rank}d",), torch_functions=(),
           example={"input": [3] + [5] * _rank})
+
+
+from .registry import lookup as _lookup  # noqa: E402
+
+# Keras 3's 2-D pooling layers, read by from-keras as these types (the 1-D and 3-D types have no Keras
+# translation: their keras_layer is the default's "no Keras layer").
+MaxPool2d.keras_classes, AvgPool2d.keras_classes = ("MaxPooling2D",), ("AveragePooling2D",)
+MaxPool2d.keras_reads_padding = AvgPool2d.keras_reads_padding = True
+for _global in (_lookup("global_avgpool2d"), _lookup("global_maxpool2d")):
+    _global.keras_classes = (_global.keras_class,)

@@ -44,3 +44,17 @@ class Dropout(Layer):
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(),
                 Step("FLOPs", "", "", 0, _("inference: an identity (training zeroes a {rate} fraction)").format(rate=f"{self.rate:g}"))]
+
+    keras_classes = ("Dropout",)
+
+    def keras_layer(self, plan, node, ins, inputs):
+        plan.emit("Dropout", inputs, [self.opts.get("rate", 0.5)])
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        return cls.type_name, {"rate": float(layer.rate)}
+
+    @classmethod
+    def is_no_op(cls, options):
+        """A dropout of rate 0 passes its input through."""
+        return not options.get("rate", cls.options["rate"].default)

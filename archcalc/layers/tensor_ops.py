@@ -119,6 +119,15 @@ class Reshape(_View):
         from .torch_modules import Reshape as Module
         return Module(self.output_shape(ins))
 
+    keras_classes = ("Reshape",)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """A Keras Reshape passes its input through: export-keras writes one only to turn a (C,) scale into
+        Keras's (1, 1, C) before a channel-scaling multiply, and archcalc's multiply takes the (C,) vector
+        itself. A reshape of any other kind gives a shape from-keras's check against Keras then reports."""
+        return None
+
 
 @register
 class Permute(_View):
@@ -487,6 +496,13 @@ class Identity(_View):
 
     def describe(self, ins):
         return _("the input itself")
+
+    keras_classes = ("Identity",)
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """Keras's Identity vanishes: its output is its input."""
+        return None
 
 
 @register
