@@ -12,6 +12,7 @@ from archcalc.errors import SpecError
 from archcalc.spec.graph import INPUT, load_spec
 
 from conftest import run_cli
+from measured import cpu_peak
 
 try:
     import torch
@@ -238,23 +239,11 @@ def saved_bytes(forward, x, params):
 
 
 def profiled_peak(forward, x_factory):
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    def step():
         x = x_factory()
-        out = forward(x)
+        out = forward(x)               # held until backward ends, as archcalc assumes of the caller
         (out * 1.0).sum().backward()
-    live = peak = 0
-
-    def walk(event):
-        nonlocal live, peak
-        before = live
-        for child in sorted(event.cpu_children, key=lambda e: e.time_range.start):
-            walk(child)
-        live = before + event.cpu_memory_usage
-        peak = max(peak, live)
-    for event in sorted((e for e in prof.events() if e.cpu_parent is None), key=lambda e: e.time_range.start):
-        walk(event)
-    return peak
+    return cpu_peak(step)
 
 
 def torch_run(spec, checkpoint):

@@ -1,10 +1,6 @@
 """Counting conventions against the real tools (thop, ptflops, fvcore, torchinfo, FlopCounterMode,
 installed with the `test` extra), against torchvision's documented GFLOPS, and by hand."""
-import contextlib
-import io
 import json
-import logging
-import warnings
 
 import pytest
 
@@ -13,6 +9,7 @@ from archcalc.spec import zoo
 from archcalc.spec.graph import load_spec
 
 from conftest import REDUCED_INPUT, run_cli
+from measured import quiet, tool_count
 
 torch = pytest.importorskip("torch")
 
@@ -53,17 +50,6 @@ EVERY_LAYER = {
 }
 
 
-def quiet(call):
-    """Run a tool that prints and warns freely."""
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            return call()
-    finally:
-        logging.disable(logging.NOTSET)
-
-
 def model_and_input(spec, batch, train=False, input_shape=None):
     from archcalc.bridges.torch_model import example_input
     graph = load_spec(spec, input_shape=input_shape)
@@ -98,25 +84,7 @@ def measure(tool, spec, batch, input_shape=None):
         with counted_paths(graph), FlopCounterMode(display=False) as counter:
             model(x)
         return counter.get_total_flops()
-    if tool == "thop":
-        thop = pytest.importorskip("thop")
-        return int(quiet(lambda: thop.profile(model, inputs=(x,), verbose=False))[0])
-    if tool == "ptflops":
-        ptflops = pytest.importorskip("ptflops")
-        per_sample, _ = quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(graph.input_shape), as_strings=False, print_per_layer_stat=False,
-            input_constructor=lambda shape: x[:1]))
-        return per_sample * batch      # ptflops always runs one sample
-    if tool == "fvcore":
-        fvcore = pytest.importorskip("fvcore.nn")
-        analysis = fvcore.FlopCountAnalysis(model, x)
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        return quiet(analysis.total)
-    if tool == "torchinfo":
-        torchinfo = pytest.importorskip("torchinfo")
-        return torchinfo.summary(model, input_data=[x], device=x.device, verbose=0).total_mult_adds
-    raise AssertionError(tool)
+    return tool_count(tool, model, x)
 
 
 TOOLS = ["torch", "thop", "ptflops", "fvcore", "torchinfo"]

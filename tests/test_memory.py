@@ -15,6 +15,7 @@ from archcalc.spec.graph import load_spec
 from archcalc.bridges.torch_model import example_input
 
 from conftest import REDUCED_INPUT, run_cli
+from measured import cpu_peak
 
 try:
     import torch
@@ -226,26 +227,15 @@ def test_cli_memory_table_json_and_errors(tmp_path):
 def measured_training_peak(spec, batch):
     """Peak bytes of one forward + backward on CPU, from the profiler's per-op memory accounting; only
     what the step allocates (the input included), not parameters and buffers made before it."""
-    from torch.profiler import ProfilerActivity, profile
     graph = zoo_graph(spec)
     torch.manual_seed(0)
     model = archcalc.to_torch(graph).train()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+
+    def step():
         x = example_input(graph, batch)
         out = model(x)                 # held by the caller, as archcalc assumes
         (out * 1.0).sum().backward()   # MulBackward makes the loss gradient a real output-sized tensor
-    live = peak = 0
-
-    def walk(event):
-        nonlocal live, peak
-        before = live
-        for child in sorted(event.cpu_children, key=lambda e: e.time_range.start):
-            walk(child)
-        live = before + event.cpu_memory_usage
-        peak = max(peak, live)
-    for event in sorted((e for e in prof.events() if e.cpu_parent is None), key=lambda e: e.time_range.start):
-        walk(event)
-    return peak
+    return cpu_peak(step)
 
 
 LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part of the model

@@ -5,7 +5,7 @@ import pytest
 
 import archcalc
 
-from test_conventions import quiet
+from measured import tool_count
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
@@ -31,23 +31,8 @@ class Block(nn.Module):
 def run_tool(tool, model, x):
     """The real tool on `model` (eval), `x` one batch; ptflops runs one sample."""
     model.eval()
-    if tool == "thop":
-        thop = pytest.importorskip("thop")
-        return int(quiet(lambda: thop.profile(model, inputs=(x,), verbose=False))[0])
-    if tool == "ptflops":
-        ptflops = pytest.importorskip("ptflops")
-        return quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False,
-            input_constructor=lambda _: x[:1]))[0] * x.shape[0]
-    if tool == "fvcore":
-        fvcore = pytest.importorskip("fvcore.nn")
-        analysis = fvcore.FlopCountAnalysis(model, x)
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        return quiet(analysis.total)
-    if tool == "torchinfo":
-        torchinfo = pytest.importorskip("torchinfo")
-        return quiet(lambda: torchinfo.summary(model, input_data=[x], verbose=0)).total_mult_adds
+    if tool != "torch":
+        return tool_count(tool, model, x)
     with _multihead_math_path(), FlopCounterMode(display=False) as counter:
         model(x)
     return counter.get_total_flops()

@@ -7,11 +7,7 @@ Cheap by design: from-torch traces models built on the meta device (no weights, 
 tools run at 64×64 where a model allows it (adaptive pooling); only ptflops and fvcore, which need real
 tensors, get a CPU model, one at a time.
 """
-import contextlib
 import functools
-import io
-import logging
-import warnings
 
 import pytest
 
@@ -21,6 +17,7 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 from archcalc.bridges.from_torch import from_torch  # noqa: E402
+from measured import quiet, tool_count  # noqa: E402
 
 MODELS = torchvision.models.list_models(module=torchvision.models)
 
@@ -41,17 +38,6 @@ def input_size(name):
     if name in FIXED_SIZE:
         return FIXED_SIZE[name]
     return 224 if name.startswith(("vit_", "swin_", "maxvit_")) else 64    # position tables, windows
-
-
-def quiet(call):
-    """Run a tool (or a torchvision builder) that prints and warns freely."""
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            return call()
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def build(name, device, **kwargs):
@@ -141,21 +127,7 @@ def measure(tool, model, x):
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(x)
         return counter.get_total_flops()
-    if tool == "thop":
-        thop = pytest.importorskip("thop")
-        return int(quiet(lambda: thop.profile(model, inputs=(x,), verbose=False))[0])
-    if tool == "ptflops":
-        ptflops = pytest.importorskip("ptflops")
-        return quiet(lambda: ptflops.get_model_complexity_info(
-            model, tuple(x.shape[1:]), as_strings=False, print_per_layer_stat=False, input_constructor=lambda _: x))[0]
-    if tool == "fvcore":
-        fvcore = pytest.importorskip("fvcore.nn")
-        analysis = fvcore.FlopCountAnalysis(model, x)
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        return quiet(analysis.total)
-    torchinfo = pytest.importorskip("torchinfo")
-    return quiet(lambda: torchinfo.summary(model, input_data=[x], device=x.device, verbose=0)).total_mult_adds
+    return tool_count(tool, model, x)
 
 
 CASES = [pytest.param(spec, tool, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENT[spec, tool]))
