@@ -1190,6 +1190,27 @@ HELP_TRANSLATED = ("summarize", "explain", "compare", "check", "calc", "calc con
                    "memory", "conventions", "shard", "roofline", "layers", "verify", "diagram", "plot", "serve",
                    "zoo", "exercises", "new", "schema", "export-torch", "export-keras", "from-keras", "from-hf")
 HELP_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("default:"), N_("required"))
+# click writes its own messages (a usage error, its "Try ... for help." hint) through the `_` its modules take
+# from gettext; pointed at archcalc's catalog, they follow --lang too. The ones users meet are marked here, so
+# that tools/i18n.py puts them in the catalogs (tests/test_i18n.py checks click still writes each of them).
+CLICK_MESSAGES = (N_("Error: {message}"), N_("Try '{command} {option}' for help."), N_("Invalid value: {message}"),
+                  N_("Invalid value for {param_hint}: {message}"), N_("Missing argument"), N_("Missing option"),
+                  N_("Missing parameter"), N_("No such option {name!r}."), N_("No such command {name!r}."),
+                  N_("Missing command."), N_("{value!r} is not a valid {number_type}."),
+                  N_("{value} is not in the range {range}."), N_("{name} {filename!r} does not exist."),
+                  N_("Aborted!"))
+
+
+def click_speaks_archcalc():
+    import click.core
+    import click.exceptions
+    import click.parser
+    import click.types
+    for module in (click.core, click.exceptions, click.parser, click.types):
+        module._ = _
+
+
+click_speaks_archcalc()
 
 
 class TranslatedHelp(click.HelpFormatter):

@@ -553,3 +553,22 @@ def test_shard_table_words_in_korean():
     assert "2 × 61,706 / 8" in korean and "15,426바이트" in korean
     table = korean.split("\n\n")[1]
     assert "가중치 " in table and "장치" in table and not re.search(r"\b(weights|device|host|whole)\b", table), table
+
+
+def test_click_usage_errors_follow_the_language():
+    """click's own messages go through archcalc's catalog: each one marked in cli.CLICK_MESSAGES is still a
+    message click writes (read from its source), and a usage error comes out in Korean, exit status 2."""
+    import inspect
+
+    import click.core
+    import click.exceptions
+    import click.parser
+    import click.types
+    from archcalc.cli import CLICK_MESSAGES
+    source = "".join(inspect.getsource(m) for m in (click.core, click.exceptions, click.parser, click.types))
+    assert [m for m in CLICK_MESSAGES if f'"{m}"' not in source] == []
+    korean = cli("summarize", "lenet5", "--batch", "x", "--lang", "ko")
+    english = cli("summarize", "lenet5", "--batch", "x")
+    assert korean.returncode == english.returncode == 2
+    assert "오류: '--batch' / '-b'의 값이 잘못됨" in korean.stderr and "도움말은" in korean.stderr
+    assert "Error: Invalid value for '--batch' / '-b'" in english.stderr
