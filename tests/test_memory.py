@@ -264,13 +264,18 @@ TOLERANCE.update({"convnext_tiny": 0.025, "efficientnet_b0": 0.002, "densenet121
                   "inception_v3": 0.05})
 
 
+# U-Net at its paper's 572×572 allocates 805,663,432 bytes a sample in a training step: batch 1 (the paper's own) keeps the suite's peak
+# memory down, and agrees to the byte as batch 2 does.
+BATCH = {"unet": 1}
+
+
 @pytest.mark.skipif(torch is None, reason="needs torch")
 @pytest.mark.parametrize("spec", zoo.names())
 def test_training_peak_matches_the_cpu_profiler(spec):
-    tolerance = TOLERANCE.get(spec, 0)
-    result = memory(zoo_graph(spec), batch=2, mode="training")
+    tolerance, batch = TOLERANCE.get(spec, 0), BATCH.get(spec, 2)
+    result = memory(zoo_graph(spec), batch=batch, mode="training")
     predicted = result.peak_bytes - result.param_bytes - result.buffer_bytes     # SGD: no optimizer state
-    measured = measured_training_peak(spec, 2) - LOSS_BYTES
+    measured = measured_training_peak(spec, batch) - LOSS_BYTES
     assert abs(predicted - measured) <= tolerance * measured
 
 
