@@ -264,8 +264,8 @@ TOLERANCE.update({"convnext_tiny": 0.025, "efficientnet_b0": 0.002, "densenet121
                   "inception_v3": 0.05})
 
 
-# U-Net at its paper's 572×572 allocates 805,663,432 bytes a sample in a training step: batch 1 (the paper's own) keeps the suite's peak
-# memory down, and agrees to the byte as batch 2 does.
+# U-Net at its paper's 572×572 allocates 805,663,432 bytes a sample in a training step: batch 1 (the
+# paper's own) keeps the suite's peak memory down, and agrees to the byte as batch 2 does.
 BATCH = {"unet": 1}
 
 
