@@ -1162,8 +1162,10 @@ def calc_kv_cache(layers, kv_heads, head_dim, tokens, batch, kv_dtype, heads, bu
 @click.option("--budget", metavar="BYTES", help="Device memory, e.g. 24GB or 80GiB: fits or not, the largest batch "
               "and the longest context that fit.")
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@attention_option
 @output_option
-def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, group_size, budget, fmt, output):
+def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, group_size, budget, fmt, attention,
+          output):
     """What serving SPEC costs: the KV cache, the weights (quantised with --weights), prefill's FLOPs and
     activation peak, each decode step's FLOPs, activation peak and bytes read, and whether it fits.
 
@@ -1175,12 +1177,13 @@ def infer(spec, settings, batch, prompt, generate, dtype, kv_dtype, weights, gro
     Examples:
       archcalc infer gpt2 --prompt 512 --generate 128 --batch 8
       archcalc infer gpt2 --prompt 512 --generate 128 --weights int4 --group-size 128 --budget 4GB
+      archcalc infer gpt2 --prompt 1024 --attention flash
     """
     from .analysis.inference import infer as run_infer
     from .report.inference import inference_report
     result = run_infer(spec, prompt=prompt, generate=generate, batch=batch, dtype=dtype, kv_dtype=kv_dtype,
                        weights=weights, group_size=None if group_size == -1 else group_size, budget=budget,
-                       args=parse_settings(settings))
+                       args=parse_settings(settings), attention=attention)
     emit(inference_report(result, fmt), output)
 
 # ---- --help in the active language (archcalc.i18n): the homework commands' texts are in the catalogs

@@ -223,3 +223,18 @@ def test_gpt2_single_token_attention_over_a_cached_context():
         cached_attention(module, x, cache)
     assert counter.get_total_flops() == 3 * (4_718_592 + 125_952)
     assert 3 * node.layer.decode_torch_flops([(1, 768)], (1, 768), 41) == counter.get_total_flops()
+
+
+def test_flash_attention_moves_prefill_s_peak_off_the_scores():
+    """--attention flash: no (h, n, n) scores in prefill, so at 2,048 tokens the peak moves from the first
+    attention layer to lm_head: its input ids 2,048·8 = 16,384 bytes (int64), the final norm's output
+    2,048·64·2 = 262,144 and the logits 2,048·1,000·2 = 4,096,000 (bf16): 4,374,528. FLOPs by archcalc's
+    count are the kernel's arithmetic either way; FlopCounterMode has no formula for the CPU flash kernel."""
+    naive = infer(LLAMA_TOY, prompt=2048)
+    flash = infer(LLAMA_TOY, prompt=2048, attention="flash")
+    assert naive.prefill_peak_layer == "layers.0.attn" and naive.prefill_activation_bytes > 2 * 4 * 2048 * 2048
+    assert (flash.prefill_peak_layer, flash.prefill_activation_bytes) == ("lm_head", 16_384 + 262_144 + 4_096_000)
+    assert flash.prefill_flops == naive.prefill_flops and flash.prefill_torch_flops < naive.prefill_torch_flops
+    result = run_cli("infer", "gpt2", "--prompt", "64", "--attention", "flash")
+    assert result.returncode == 0 and "Prefill (64 tokens" in result.stdout
+    assert run_cli("infer", "gpt2", "--prompt", "64", "--attention", "paged").returncode == 2

@@ -274,12 +274,12 @@ def _weights(report, dtype, weights, group_size):
 class _Decoder:
     """The spec analysed at one token: per context, one decode step's FLOPs and activation peak."""
 
-    def __init__(self, graph, batch, dtype):
+    def __init__(self, graph, batch, dtype, attention="naive"):
         from .analyzer import DTYPE_BYTES, analyze
         from .memory import INPUT_BYTES
         from ..layers.shapes import numel
         self.graph, self.batch, self.width = graph, batch, DTYPE_BYTES[dtype]
-        self.report = analyze(graph, batch=batch, dtype=dtype, backward=False)
+        self.report = analyze(graph, batch=batch, dtype=dtype, backward=False, attention=attention)
         self.input_bytes = numel(graph.input_shape) * batch * INPUT_BYTES.get(graph.input_dtype, self.width)
 
     def _each(self, hook, *extra):
@@ -316,14 +316,16 @@ def _affine_sum(f, first, count):
 
 
 def infer(spec, *, prompt, generate=0, batch=1, dtype="bf16", kv_dtype=None, weights=None, group_size=128,
-          budget=None, args=None):
+          budget=None, args=None, attention="naive"):
     """An InferenceReport: the KV cache, the weights at `weights` precision (int4/int8 in groups of
     `group_size` along each matrix's input with fp16 scales; None for per row), prefill's and each
     decode step's FLOPs and activation peak, the bytes a decode step reads, and with `budget` (bytes or
     '24GB') whether it fits, the largest batch and the longest context that do. `spec` is a file, a zoo
-    name or a dict whose input's first axis is the tokens; `args` sets its top-level args."""
+    name or a dict whose input's first axis is the tokens; `args` sets its top-level args; `attention`
+    ("naive" or "flash") the kernel, which decides prefill's activation peak (the (h, n, n) scores or not)."""
     from .analyzer import analyze
-    from .memory import memory as forward_memory, parse_bytes
+    from .memory import memory as forward_memory
+    from ..units import parse_bytes
     _count("prompt", prompt, 1)
     _count("generate", generate, 0)
     _count("batch", batch, 1)
@@ -345,7 +347,7 @@ def infer(spec, *, prompt, generate=0, batch=1, dtype="bf16", kv_dtype=None, wei
                         f"past the {window:,} tokens of the spec's input (its context window)",
                         hint="shorten the prompt or the generation, or give the spec a longer input")
     prefill_graph = _graph_at(spec, prompt, args)
-    report = analyze(prefill_graph, batch=1, dtype=dtype, backward=False)
+    report = analyze(prefill_graph, batch=1, dtype=dtype, backward=False, attention=attention)
     layers = _cache_layers(prefill_graph, report)
     if generate:
         analyze(_graph_at(spec, context, args), backward=False)      # a context the model can hold (positions)
@@ -362,12 +364,12 @@ def infer(spec, *, prompt, generate=0, batch=1, dtype="bf16", kv_dtype=None, wei
     result.params = report.totals.params
     result.weight_bytes, result.weight_rule, result.quantized_params = _weights(report, dtype, weights, group_size)
 
-    prefill = forward_memory(prefill_graph, batch=batch, dtype=dtype)
+    prefill = forward_memory(prefill_graph, batch=batch, dtype=dtype, attention=attention)
     result.prefill_activation_bytes, result.prefill_peak_layer = prefill.peak_activation_bytes, \
         prefill.peak_activation_layer
     result.prefill_flops = report.totals.flops * batch
     result.prefill_torch_flops = report.totals.torch_flops * batch
-    decoder = _Decoder(_graph_at(spec, 1, args), batch, dtype)
+    decoder = _Decoder(_graph_at(spec, 1, args), batch, dtype, attention)
     if generate:
         result.decode_flops_total, result.decode_flops_first, result.decode_flops_last, \
             result.decode_flops_slope = _affine_sum(decoder.flops, prompt + 1, generate)
