@@ -219,7 +219,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         layer = node.layer
         built[node.name] = (layer, ins)
         try:
-            out = layer.output_shape(ins)
+            out = graph.shapes[node.name] if node.name in graph.shapes else layer.output_shape(ins)
             own = layer.params(ins)
             params = own - shared_params(node, ins, built)
             buffers = layer.buffers(ins)

@@ -57,10 +57,11 @@ def layer_types():
     return tuple(_TYPES)
 
 
-def lookup(name):
-    """The layer class for a spelling, or None."""
+def lookup(name, plugins=True):
+    """The layer class for a spelling, or None; `plugins=False` looks among the types loaded so far only
+    (the built-in ones, unless a plugin was already needed), without scanning installed packages."""
     found = _SPELLINGS.get(normalize(name))
-    if found is None and not _plugins_loaded:
+    if found is None and plugins and not _plugins_loaded:
         load_plugins()
         found = _SPELLINGS.get(normalize(name))
     return found

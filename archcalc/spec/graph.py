@@ -64,6 +64,8 @@ class Graph:
     source: str = ""
     layout_note: tuple = None   # (message, fix) when the input looks written in the other layout
     input_dtype: str = "float"  # "int64" or "int32" for token ids (`input: {shape: [128], dtype: int64}`)
+    shapes: dict = field(default_factory=dict)   # node name -> output shape, as the loader's size check
+                                                 # computed it (internal layout); the analyzer reuses them
 
     @property
     def output(self):
@@ -250,7 +252,9 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
         if not is_name(block):
             raise SpecError(f"block name must be one word without '.', and not '{INPUT}'; got {block!r}",
                             file=file, line=line, hint="e.g. bottleneck")
-        shadowed = lookup(block)
+        # against the types loaded so far: a block's name is not looked up among plugins (that would scan every
+        # installed package for each spec with blocks); where a plugin type has it, the block wins, as below
+        shadowed = lookup(block, plugins=False)
         if shadowed is not None:
             spelling = ("a layer type" if normalize(block) == shadowed.type_name
                         else f"another spelling of the layer type '{shadowed.type_name}'")
@@ -273,6 +277,7 @@ def build_graph(data, *, file=None, input_shape=None, args=None):
                         hint=_("write each layer as a list item, e.g. `- conv2d: {filters: 32, kernel: 3}`"))
     expander.expand_list(layers, _Scope(env=top_level_args(data, args, file)), line_of("layers"))
     expander.check_sizes()
+    graph.shapes = expander.shapes
     if not graph.nodes:
         raise SpecError("every layer is skipped (`when: false`), so the network has no layers", file=file,
                         line=line_of("layers"), hint="let at least one layer run: remove `when: false` or set "
@@ -391,7 +396,7 @@ class _Expander:
             return entry, LineDict(), {}, line
         if isinstance(entry, dict) and entry:
             kinds = [k for k in entry if k not in ENTRY_KEYS]
-            types = [k for k in kinds if lookup(k) is not None or k in self.blocks]
+            types = [k for k in kinds if k in self.blocks or lookup(k) is not None]
             if len(kinds) > 1 and len(types) == 1 and entry[types[0]] is None:
                 beside = [k for k in kinds if k != types[0]]
                 raise self.fail(
