@@ -18,15 +18,14 @@ import cProfile
 import io
 import os
 import pstats
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from processes import FLOOR, ROOT, alternating, archcalc_command
+
 BLOCK_LAYERS = 7
 
 DEEP_SPEC = """\
@@ -48,42 +47,11 @@ layers:
 """
 
 
-def archcalc_command():
-    script = Path(sys.executable).parent / "archcalc"
-    found = str(script) if script.exists() else shutil.which("archcalc")
-    return [found] if found else [sys.executable, "-m", "archcalc"]
-
-
 def write_spec(folder, blocks):
     path = Path(folder) / f"deep_{blocks}.yaml"
     path.write_text(DEEP_SPEC.format(blocks=blocks, block_layers=BLOCK_LAYERS, layers=blocks * BLOCK_LAYERS),
                     encoding="utf-8")
     return path
-
-
-# As a user runs it: with the bytecode cache (an environment that sets PYTHONDONTWRITEBYTECODE would make
-# every archcalc process compile its own source, while click, yaml and tabulate come precompiled).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def wall(command):
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    elapsed = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr.decode()}")
-    return elapsed
-
-
-def alternating(commands, runs):
-    """Median wall seconds of each command, the commands taking turns run by run."""
-    samples = [[] for _ in commands]
-    for command in commands:
-        wall(command)               # warm-up, not counted: writes the bytecode cache, fills the OS file cache
-    for _ in range(runs):
-        for i, command in enumerate(commands):
-            samples[i].append(wall(command))
-    return [statistics.median(s) for s in samples]
 
 
 def profile(spec, layers, top=25):
@@ -152,8 +120,7 @@ def main():
         rows = len(check.stdout.strip().splitlines()) - 1       # header
         if args.profile:
             return profile(spec, layers)
-        floor = [sys.executable, "-c", "import click, yaml, tabulate"]
-        deep, bare = alternating([archcalc_command() + ["summarize", str(spec)], floor], args.runs)
+        (deep, _), (bare, _) = alternating([archcalc_command() + ["summarize", str(spec)], FLOOR], args.runs)
     print(f"median of {args.runs} fresh processes each, alternating; {sys.executable}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"spec: {args.blocks} residual blocks × {BLOCK_LAYERS} = {layers} layers ({rows} CSV rows)")

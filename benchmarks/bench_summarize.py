@@ -13,55 +13,16 @@ alternately, run by run, so a busy machine slows both alike, and the ratio of th
 """
 import argparse
 import os
-import shutil
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from processes import FLOOR, ROOT, alternating, archcalc_command, measure, medians
+
 SPEC = ROOT / "specs" / "resnet50.yaml"
 
 
-def archcalc_command():
-    script = Path(sys.executable).parent / "archcalc"
-    found = str(script) if script.exists() else shutil.which("archcalc")
-    return [found] if found else [sys.executable, "-m", "archcalc"]
-
-
-# As a user runs it: with the bytecode cache (an environment that sets PYTHONDONTWRITEBYTECODE would make
-# every archcalc process compile its own source, while click, yaml and tabulate come precompiled).
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-
-def measure(command):
-    """(wall seconds, peak RSS bytes) of one process; its output is discarded."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
-    process.stderr.close()
-    return wall, usage.ru_maxrss * 1024          # Linux reports KiB
-
-
 def median_of(command, runs):
-    samples = [measure(command) for _ in range(runs)]
-    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
-
-
-def alternating(commands, runs):
-    """[(median wall, median peak RSS)] per command, the commands taking turns run by run."""
-    samples = [[] for _ in commands]
-    for command in commands:
-        measure(command)            # warm-up, not counted: writes the bytecode cache, fills the OS file cache
-    for _ in range(runs):
-        for i, command in enumerate(commands):
-            samples[i].append(measure(command))
-    return [(statistics.median(s[0] for s in c), statistics.median(s[1] for s in c)) for c in samples]
+    return medians([measure(command) for _ in range(runs)])
 
 
 def torchinfo_child():
@@ -113,8 +74,7 @@ def main():
     if args.child:
         return torchinfo_child()
 
-    floor = [sys.executable, "-c", "import click, yaml, tabulate"]
-    ours, bare = alternating([archcalc_command() + ["summarize", str(SPEC)], floor], args.runs)
+    ours, bare = alternating([archcalc_command() + ["summarize", str(SPEC)], FLOOR], args.runs)
     rows = [("archcalc summarize resnet50", ours), ("python + click, yaml, tabulate (floor)", bare)]
     try:
         import torchinfo  # noqa: F401  (only to know whether it is installed)

@@ -95,6 +95,17 @@ class LiveBytes(torch.utils._python_dispatch.TorchDispatchMode if torch else obj
         return out
 
 
+def eager_inference_peak(graph, batch):
+    """What eager PyTorch holds at its worst moment of a no-grad forward pass of `graph`'s torch model:
+    the storages ops create while they live (LiveBytes), plus the input."""
+    model = archcalc.to_torch(graph).eval()
+    x = example_input(graph, batch)
+    mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
+    with torch.no_grad(), mode:
+        model(x)
+    return mode.peak + x.untyped_storage().nbytes()
+
+
 # the deepest and widest zoo specs at a reduced input: see conftest.REDUCED_INPUT
 def zoo_graph(spec):
     return load_spec(spec, input_shape=REDUCED_INPUT.get(spec) if isinstance(spec, str) else None)
@@ -104,12 +115,7 @@ def zoo_graph(spec):
 @pytest.mark.parametrize("spec", [RESIDUAL] + zoo.names())
 def test_liveness_peak_equals_what_eager_pytorch_holds(spec):
     graph = zoo_graph(spec)
-    model = archcalc.to_torch(graph).eval()
-    x = example_input(graph, 2)
-    mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
-    with torch.no_grad(), mode:
-        model(x)
-    assert memory(graph, batch=2).peak_activation_bytes == mode.peak + x.untyped_storage().nbytes()
+    assert memory(graph, batch=2).peak_activation_bytes == eager_inference_peak(graph, 2)
 
 
 def test_vgg16_textbook_figure():

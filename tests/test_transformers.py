@@ -294,16 +294,10 @@ def test_memory_liveness_peak_equals_eager_pytorch(which):
     PyTorch holds, measured as tests/test_memory.py does."""
     import yaml
     from test_explain import EVERY_SEQUENCE_TYPE
-    from test_memory import LiveBytes
+    from test_memory import eager_inference_peak
     from archcalc.analysis.memory import memory
-    from archcalc.bridges.torch_model import example_input
     graph = archcalc.load_spec(yaml.safe_load(EVERY_SEQUENCE_TYPE) if which == "sequence" else MAPS_TO_TOKENS)
-    model = archcalc.to_torch(graph).eval()
-    x = example_input(graph, 2)
-    mode = LiveBytes({t.untyped_storage().data_ptr() for t in [x, *model.parameters(), *model.buffers()]})
-    with torch.no_grad(), mode:
-        model(x)
-    assert memory(graph, batch=2).peak_activation_bytes == mode.peak + x.untyped_storage().nbytes()
+    assert memory(graph, batch=2).peak_activation_bytes == eager_inference_peak(graph, 2)
 
 
 def test_cli_bad_transformer_specs_name_file_line_and_layer(write_spec):
