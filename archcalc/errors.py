@@ -56,6 +56,13 @@ class SpecError(Exception):
 MAX_MESSAGE = 1200      # characters of a message or a fix; a hostile file's text quoted in one is cut
 
 
+def require_choice(value, choices, message):
+    """Refuse a `value` not among `choices` with `message` (what is wrong, in words) and the choices as the
+    fix: the one shape of every "unknown optimizer 'x'" the library gives."""
+    if value not in choices:
+        raise SpecError(message, hint=_("choose one of {names}").format(names=", ".join(choices)))
+
+
 def _clip(text, limit):
     return text if len(text) <= limit else f"{text[:limit - 200]} … ({len(text) - limit + 80:,} characters left out) … {text[-120:]}"
 

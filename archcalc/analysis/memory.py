@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 
 from .analyzer import DTYPE_BYTES, analyze, configured
-from ..errors import SpecError
+from ..errors import SpecError, require_choice
 from ..i18n import N_, _
 from ..units import parse_bytes
 from ..layers.shapes import numel
@@ -145,12 +145,8 @@ def _refuse_training_options(mode, optimizer, mixed_precision):
 
 
 def _check(dtype, mode, optimizer, mixed_precision, inplace, device, checkpoint=("none", 0)):
-    if mode not in MODES:
-        raise SpecError(_("unknown mode '{mode}'").format(mode=mode),
-                        hint=_("choose one of {names}").format(names=', '.join(MODES)))
-    if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
-                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
+    require_choice(mode, MODES, _("unknown mode '{mode}'").format(mode=mode))
+    require_choice(optimizer, OPTIMIZER_STATES, _("unknown optimizer '{optimizer}'").format(optimizer=optimizer))
     if mixed_precision and DTYPE_BYTES.get(dtype) != 2:
         raise SpecError(_("mixed precision keeps weights and activations in a 16-bit type, not {dtype}").format(
             dtype=dtype), hint=_("add --dtype fp16 or --dtype bf16"))

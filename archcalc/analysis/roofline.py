@@ -23,7 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .analyzer import Report, analyze
-from ..errors import SpecError, read_text
+from ..errors import SpecError, read_text, require_choice
 from ..i18n import _
 from ..layers.shapes import numel
 from ..spec.graph import INPUT, as_graph
@@ -168,9 +168,7 @@ def roofline(spec, gpu="h100-sxm", *, batch=1, dtype="bf16", train=False, gpu_fi
     """A RooflineReport of lower-bound times for `spec` (a path, zoo name, dict, Graph, or an analyzer
     Report, whose batch is then used) on `gpu` (a key of accelerators(), e.g. "h100-sxm") at `dtype`
     (fp32, tf32, fp16, bf16, fp8, int8). Bad input raises SpecError."""
-    if dtype not in DTYPE_WIDTH:
-        raise SpecError(_("unknown dtype '{dtype}' for a roofline").format(dtype=dtype),
-                        hint=_("choose one of {names}").format(names=', '.join(DTYPE_WIDTH)))
+    require_choice(dtype, DTYPE_WIDTH, _("unknown dtype '{dtype}' for a roofline").format(dtype=dtype))
     device = accelerator(gpu, gpu_file)
     if dtype not in device.peaks:
         raise SpecError(_("{gpu} has no {dtype} figure in its datasheet").format(gpu=device.name, dtype=dtype),

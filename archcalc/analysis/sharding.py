@@ -24,7 +24,7 @@ from fractions import Fraction
 
 from ..i18n import N_, _, ngettext
 from .memory import OPTIMIZER_STATES
-from ..errors import SpecError
+from ..errors import SpecError, require_choice
 
 STRATEGIES = {
     "ddp": N_("plain data parallelism: every device holds everything (ZeRO stage 0)"),
@@ -96,18 +96,10 @@ def largest_layer(report):
 
 
 def _check(strategy, devices, nodes, offload, optimizer, convention):
-    if strategy not in STRATEGIES:
-        raise SpecError(_("unknown sharding strategy '{strategy}'").format(strategy=strategy),
-                        hint=_("choose one of {names}").format(names=', '.join(STRATEGIES)))
-    if offload not in OFFLOADS:
-        raise SpecError(_("unknown offload '{offload}'").format(offload=offload),
-                        hint=_("choose one of {names}").format(names=', '.join(OFFLOADS)))
-    if optimizer not in OPTIMIZER_STATES:
-        raise SpecError(_("unknown optimizer '{optimizer}'").format(optimizer=optimizer),
-                        hint=_("choose one of {names}").format(names=', '.join(OPTIMIZER_STATES)))
-    if convention not in CONVENTIONS:
-        raise SpecError(_("unknown convention '{convention}'").format(convention=convention),
-                        hint=_("choose one of {names}").format(names=', '.join(CONVENTIONS)))
+    require_choice(strategy, STRATEGIES, _("unknown sharding strategy '{strategy}'").format(strategy=strategy))
+    require_choice(offload, OFFLOADS, _("unknown offload '{offload}'").format(offload=offload))
+    require_choice(optimizer, OPTIMIZER_STATES, _("unknown optimizer '{optimizer}'").format(optimizer=optimizer))
+    require_choice(convention, CONVENTIONS, _("unknown convention '{convention}'").format(convention=convention))
     for name, value in (("devices", devices), ("nodes", nodes)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SpecError(_("{name} must be a whole number >= 1, got {value}").format(name=name, value=repr(value)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ..i18n import N_, _
 
 from ..analysis.analyzer import DTYPE_BYTES, analyze, configured
-from ..errors import SpecError, require
+from ..errors import SpecError, require, require_choice
 from ..layers.shapes import numel, to_layout
 from ..spec.graph import as_graph
 
@@ -120,9 +120,8 @@ def verify(spec, *, device="cpu", batch=1, dtype="fp32", train=False, seed=0, me
 
     progress, if given, is called with a short message as the run goes ("forward 12/175", "backward"),
     so a caller can show feedback on large models; verify itself never prints."""
-    if dtype not in TORCH_DTYPES:
-        raise SpecError(_("verify runs floating-point models; dtype '{dtype}' is not one").format(dtype=dtype),
-                        hint=_("choose one of {names}").format(names=', '.join(TORCH_DTYPES)))
+    require_choice(dtype, TORCH_DTYPES, _("verify runs floating-point models; dtype '{dtype}' is not one").format(
+        dtype=dtype))
     graph = configured(as_graph(spec, input_shape=input_shape), attention, device)
     report = analyze(graph, batch=batch, dtype=dtype, device=device)
     _refuse_huge_tensors(graph, report, batch)

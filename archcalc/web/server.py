@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import SpecError
+from ..errors import SpecError, require_choice
 from ..i18n import _
 
 HOST = "127.0.0.1"
@@ -159,9 +159,7 @@ def api_export(body):
     from ..report.diagram import to_svg
     from ..report.formats import render
     fmt = body.get("format")
-    if fmt not in EXPORTS:
-        raise SpecError(_("cannot export as {format}").format(format=repr(fmt)),
-                        hint=_("choose one of {names}").format(names=', '.join(EXPORTS)))
+    require_choice(fmt, EXPORTS, _("cannot export as {format}").format(format=repr(fmt)))
     report = analysis(body)
     text = to_svg(report) if fmt == "svg" else render("summary", report, fmt)
     mime, suffix = EXPORTS[fmt]
