@@ -1,5 +1,6 @@
 """Walk a graph and compute every number as plain data. Never prints; renderers do that."""
 from dataclasses import dataclass, field, fields, replace
+from typing import NamedTuple
 
 from . import conventions
 from ..errors import SpecError
@@ -157,6 +158,31 @@ class Report:
         }
 
 
+class LayerCosts(NamedTuple):
+    """What a layer's hooks give for one set of input shapes, batch, dtype and convention: a function of
+    those alone, so the analyzer asks once for each (a block repeated 1,000 times builds its layers
+    once per distinct set of options, and the spec loader shares those objects)."""
+
+    params: int              # the layer's own, before a `tie` shares them
+    buffers: int
+    buffer_bytes: int
+    macs: int                # with the batch, as every count below
+    flops: int               # under the report's convention
+    torch_flops: int
+    elements: int            # of the output
+    view: bool
+    keras_extra: int         # what Keras counts as non-trainable parameters besides (keras=True)
+    steps: object            # receptive_step
+    warnings: list
+
+    @classmethod
+    def of(cls, layer, ins, out, counting, batch, width, keras):
+        return cls(layer.params(ins), layer.buffers(ins), layer.buffer_bytes(ins, width),
+                   layer.macs(ins, out) * batch, counting.count(layer, ins, out, batch),
+                   layer.torch_flops(ins, out) * batch, numel(out) * batch, layer.is_view(),
+                   layer.keras_non_trainable(ins) if keras else 0, layer.receptive_step(ins), layer.warnings(ins))
+
+
 def configured(graph, attention="naive", device="cpu"):
     """The graph as it runs under the analysis options that change how layers run: `attention` is one
     of layers.base.ATTENTION (naive: eager PyTorch's math path; flash: F.scaled_dot_product_attention's
@@ -214,61 +240,62 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
     dead = unread_branches(graph) if counting.traced else set()
+    forward_costs, backward_costs = {}, {}      # see LayerCosts: one computation per layer and input shapes
     for node in graph.nodes:
-        ins = [shapes[ref] for ref in node.inputs]
+        ins = tuple(shapes[ref] for ref in node.inputs)
         layer = node.layer
         built[node.name] = (layer, ins)
         try:
             out = graph.shapes[node.name] if node.name in graph.shapes else layer.output_shape(ins)
-            own = layer.params(ins)
-            params = own - shared_params(node, ins, built)
-            buffers = layer.buffers(ins)
-            macs = layer.macs(ins, out) * batch
-            flops = 0 if node.name in dead else counting.count(layer, ins, out, batch)
-            warnings = layer.warnings(ins)
-            field_ = receptive_field(layer, ins, [fields[ref] for ref in node.inputs])
-            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and own > 0,
+            key = (layer, ins)
+            costs = forward_costs.get(key)
+            if costs is None:
+                costs = forward_costs[key] = LayerCosts.of(layer, ins, out, counting, batch, width, keras)
+            params = costs.params - shared_params(node, ins, built)
+            flops = 0 if node.name in dead else costs.flops
+            field_ = receptive_field(costs.steps, [fields[ref] for ref in node.inputs])
+            grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and costs.params > 0,
                             batch, device)
-            storage[node.name] = storage[node.inputs[0]] if layer.is_view() else saved.fresh(numel(out) * batch)
-            torch_flops = layer.torch_flops(ins, out) * batch
+            storage[node.name] = storage[node.inputs[0]] if costs.view else saved.fresh(costs.elements)
             if backward:
-                kept = layer.saved_tensors(ins, out, grad)
+                key = (layer, ins, grad)
+                if key not in backward_costs:
+                    backward_costs[key] = (layer.saved_tensors(ins, out, grad), layer.workspace(ins, out, width),
+                                           layer.backward_workspace(ins, out, width) if grad.active else 0,
+                                           layer.torch_backward_flops(ins, out, grad) * batch)
+                kept, workspace, backward_workspace, torch_backward_flops = backward_costs[key]
                 saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
-                workspace = layer.workspace(ins, out, width)
-                backward_workspace = layer.backward_workspace(ins, out, width) if grad.active else 0
-                torch_backward_flops = layer.torch_backward_flops(ins, out, grad) * batch
             else:
                 kept, saved_bytes, workspace, torch_backward_flops = (), None, None, None
                 backward_workspace = None
                 saved.last = []
         except SpecError as err:
             raise graph.error(node, err) from None
-        for notice in warnings:
+        for notice in costs.warnings:
             if strict:
                 raise graph.error(node, SpecError(notice.message + " (--strict)", hint=notice.hint or None))
             (report.warnings if notice.changes_result else report.notes).append(
                 {"layer": node.name, "line": node.line, "message": notice.text})
-        extra = layer.keras_non_trainable(ins) if keras else 0
         trainable = params if node.trainable else 0
-        elements = 0 if layer.is_view() else numel(out) * batch
+        elements = 0 if costs.view else costs.elements
         shapes[node.name] = out
         fields[node.name] = field_
         needs_grad[node.name] = grad.active
         report.layers.append(LayerRecord(
             node.name, layer.type_name, layer.kind, node.inputs, to_layout(out, graph.layout),
-            params + extra, trainable, buffers, macs, flops, elements, elements * width, field_, node.line,
-            saved_bytes, torch_flops, torch_backward_flops, layer, tuple(ins), out, grad.active,
+            params + costs.keras_extra, trainable, costs.buffers, costs.macs, flops, elements, elements * width,
+            field_, node.line, saved_bytes, costs.torch_flops, torch_backward_flops, layer, ins, out, grad.active,
             any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace, backward_workspace,
             node.tie, tuple(saved.last), (tuple(storage[ref] for ref in node.inputs), storage[node.name]), grad,
             getattr(node, "block", "")))
-        totals.params += params + extra
+        totals.params += params + costs.keras_extra
         totals.trainable_params += trainable
-        totals.buffers += buffers
-        totals.macs += macs
+        totals.buffers += costs.buffers
+        totals.macs += costs.macs
         totals.flops += flops
         totals.activation_bytes += elements * width
-        totals.buffer_bytes += layer.buffer_bytes(ins, width)
-        totals.torch_flops += torch_flops
+        totals.buffer_bytes += costs.buffer_bytes
+        totals.torch_flops += costs.torch_flops
         if backward:
             totals.saved_bytes += saved_bytes
             totals.torch_backward_flops += torch_backward_flops
@@ -349,14 +376,14 @@ class SavedStorages:
         return added
 
 
-def receptive_field(layer, ins, fields):
-    """The field of one output element: 'global' once it sees the whole input, None on a vector-only path."""
+def receptive_field(steps, fields):
+    """The field of one output element after a layer whose receptive_step is `steps`: 'global' once it
+    sees the whole input, None on a vector-only path."""
     if "global" in fields:
         return "global"
     spatial = [f for f in fields if f is not None]
     if not spatial:
         return None
-    steps = layer.receptive_step(ins)
     if steps == "global":
         return "global"
     widest = max(spatial, key=lambda f: f.size)

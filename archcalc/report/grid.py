@@ -24,41 +24,52 @@ def _pad(text, size, align):
     return text + " " * gap
 
 
+def _padded(cells, size, align):
+    """One column's cells padded to `size` columns; plain ASCII columns (nearly all) by str's own padding."""
+    if align != "center" and "".join(cells).isascii():
+        pad = str.rjust if align == "right" else str.ljust
+        return [pad(cell, size) for cell in cells]
+    return [_pad(cell, size, align) for cell in cells]
+
+
+def _widest(cells):
+    return max(map(len if "".join(cells).isascii() else width, cells), default=0)
+
+
+def _folded(cells):
+    """A row of multi-line cells as the lines it prints: as many as its tallest cell, shorter cells
+    padded below (a row of empty cells then takes none)."""
+    split = [cell.splitlines() for cell in cells]
+    height = max(len(lines) for lines in split)
+    return [[lines[k] if k < len(lines) else "" for lines in split] for k in range(height)]
+
+
 def table(rows, headers, style="simple", colalign=None):
     """`rows` of cells (None prints empty) under `headers`; style 'simple' (the terminal) or 'github'."""
+    if style not in ("simple", "github"):
+        raise ValueError(f"unknown table style {style!r}")
     headers = [str(h) for h in headers]
-    rows = [["" if cell is None else str(cell).strip() for cell in row] for row in rows]   # tabulate strips cells
     columns = len(headers)
-    rows = [row + [""] * (columns - len(row)) for row in rows]
+    rows = [["" if cell is None else str(cell).strip() for cell in row] + [""] * (columns - len(row))
+            for row in rows]                                                # tabulate strips cells
     align = list(colalign or ()) + ["left"] * (columns - len(colalign or ()))
     if not rows:
         align = ["left"] * columns       # tabulate aligns the headers of an empty table to the left
-    # With a line break anywhere, tabulate folds each row into as many lines as its tallest cell (a row of
-    # empty cells then takes none); without one, every row is one line.
-    multiline = any("\n" in cell for cell in headers) or any("\n" in cell for row in rows for cell in row)
-    split = (lambda cell: cell.splitlines()) if multiline else (lambda cell: [cell])
-    split_headers = [split(h) for h in headers]
-    split_rows = [[split(cell) for cell in row] for row in rows]
-    sizes = [max([max(map(width, h), default=0) + MIN_PADDING] +
-                 [max(map(width, row[i]), default=0) for row in split_rows])
-             for i, h in enumerate(split_headers)]
-
-    def line(cells):
-        padded = [_pad(cell, size, a) for cell, size, a in zip(cells, sizes, align)]
-        if style == "github":
-            return "| " + " | ".join(padded) + " |"
-        return "  ".join(padded).rstrip()
-
-    def lines(cells):
-        """A row of multi-line cells: as many lines as its tallest cell, shorter cells padded below."""
-        height = max(len(cell) for cell in cells)   # 0 for a multi-line table's empty row
-        return [line([cell[k] if k < len(cell) else "" for cell in cells]) for k in range(height)]
-
-    if style == "github":
-        rule = "|" + "|".join("-" * (size + 2) for size in sizes) + "|"
-    elif style == "simple":
-        rule = "  ".join("-" * size for size in sizes)
+    # With a line break anywhere, tabulate folds each row into as many lines as its tallest cell;
+    # without one, every row is one line.
+    if any("\n" in cell for cell in headers) or any("\n" in cell for row in rows for cell in row):
+        head, body = _folded(headers), [line for row in rows for line in _folded(row)]
     else:
-        raise ValueError(f"unknown table style {style!r}")
-    body = [text for row in split_rows for text in lines(row)]
-    return "\n".join(lines(split_headers) + [rule] + body)
+        head, body = [headers], rows
+    head_columns = list(zip(*head)) or [()] * columns
+    body_columns = list(zip(*body)) or [()] * columns
+    sizes = [max(_widest(titles) + MIN_PADDING, _widest(cells)) for titles, cells in zip(head_columns, body_columns)]
+    padded = [_padded(list(titles) + list(cells), size, a)
+              for titles, cells, size, a in zip(head_columns, body_columns, sizes, align)]
+    if style == "github":
+        lines = ["| " + " | ".join(cells) + " |" for cells in zip(*padded)]
+        rule = "|" + "|".join("-" * (size + 2) for size in sizes) + "|"
+    else:
+        lines = ["  ".join(cells).rstrip() for cells in zip(*padded)]
+        rule = "  ".join("-" * size for size in sizes)
+    return "\n".join(lines[:len(head)] + [rule] + lines[len(head):])

@@ -317,6 +317,20 @@ def check_argument_names(declared, line_of, file, where):
                             hint="quote it ('on': ...) or choose another name, e.g. enabled")
 
 
+def frozen(value):
+    """A YAML value as a hashable key that tells apart what Python's == does not (1, 1.0 and true;
+    [3, 3] and (3, 3)), or None for a value that has no such key."""
+    if isinstance(value, dict):
+        items = [(frozen(k), frozen(v)) for k, v in value.items()]
+        return None if any(k is None or v is None for k, v in items) else (dict, tuple(items))
+    if isinstance(value, list):
+        items = [frozen(v) for v in value]
+        return None if None in items else (list, tuple(items))
+    if type(value) in (int, float, bool, str, type(None)):
+        return type(value), value
+    return None
+
+
 @dataclass
 class _Scope:
     """Where names resolve while expanding: the top level, or one use of a block."""
@@ -351,12 +365,12 @@ class _Expander:
         self.sizes = {}          # block name -> at most how many nodes one use adds
         self.visited = 0         # entries expanded so far, skipped ones included: bounded by MAX_NODES
         self.canonical = {}      # (layer class, spelling) -> option name, for this load: repeats look it up once
+        self.layers = {}         # (layer class, frozen options) -> the layer they make (see `layer`)
 
     def shape_of(self, ref):
         """The output shape of an expanded node; a layer's shape error is raised located at that layer."""
-        for node in self.graph.nodes[len(self.shapes) - 1:]:
-            if ref in self.shapes:
-                break
+        while ref not in self.shapes:
+            node = self.graph.nodes[len(self.shapes) - 1]      # the first node without a shape yet
             try:
                 self.shapes[node.name] = node.layer.output_shape([self.shapes[r] for r in node.inputs])
             except SpecError as err:
@@ -637,10 +651,20 @@ class _Expander:
         except TypeError:        # an unhashable key: YAML allows few, and none is an option
             return cls.canonical_option(key)
 
-    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable, tie=None):
-        full = scope.prefix + local
-        # read, not popped: a repeated entry shares `options` across its repetitions
-        activation = options.get("activation") if cls.accepts_activation else None
+    def layer(self, cls, options, options_line, scope, line, full):
+        """The layer an entry's options make. Entries with the same options (a block repeated 1,000
+        times) share one object, whose hooks remember what they derive (layers are immutable), so that
+        the analyzer computes each layer's numbers once per input shape (analysis.analyzer.LayerCosts)."""
+        key = frozen(options)
+        if key is None:
+            return self.build_layer(cls, options, options_line, scope, line, full)
+        key = (cls, key)
+        if key not in self.layers:
+            self.layers[key] = self.build_layer(cls, options, options_line, scope, line, full)
+        return self.layers[key]
+
+    def build_layer(self, cls, options, options_line, scope, line, full):
+        """A new layer from an entry's options, or a clear error at the line of the option that is wrong."""
         opts = {}
         for key, value in options.items():
             if key == "activation" and cls.accepts_activation:
@@ -655,6 +679,19 @@ class _Expander:
             raise self.fail(_("{type} needs {options}").format(type=cls.type_name, options=", ".join(missing)),
                             line, scope, full, hint=_("add {options} to its options").format(
                                 options=", ".join(f"{m}: ..." for m in missing)))
+        if cls.type_name.startswith("adaptive_") and "output" in opts:
+            sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
+            if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
+                raise self.fail(f"{cls.type_name} output {opts['output']} is larger than archcalc takes "
+                                f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
+                                hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
+        return cls(**cls.with_defaults(opts))
+
+    def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable, tie=None):
+        full = scope.prefix + local
+        # read, not popped: a repeated entry shares `options` across its repetitions
+        activation = options.get("activation") if cls.accepts_activation else None
+        layer = self.layer(cls, options, options_line, scope, line, full)
         if not (cls.min_inputs <= len(inputs) <= (cls.max_inputs or len(inputs))):
             sentence = (_("{type} takes at least {wanted} input(s), got {count}") if cls.max_inputs is None else
                         _("{type} takes {wanted} input(s), got {count}"))
@@ -662,16 +699,8 @@ class _Expander:
                             line, scope, full,
                             hint=_("list its inputs with `from: [a, b]`") if cls.min_inputs > 1 else
                             _("give a single layer in `from`"))
-        if cls.type_name.startswith("adaptive_") and "output" in opts:
-            sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
-            if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
-                raise self.fail(f"{cls.type_name} output {opts['output']} is larger than archcalc takes "
-                                f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
-                                hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         self.claim(full, line, scope)
-        self.append(Node(full, cls(**cls.with_defaults(opts)), inputs, trainable, line, scope.context, tie,
-                         block=scope.block),
-                    line, scope)
+        self.append(Node(full, layer, inputs, trainable, line, scope.context, tie, block=scope.block), line, scope)
         if activation is None:
             return full
         act_cls = lookup(activation) if isinstance(activation, str) else None
@@ -682,8 +711,8 @@ class _Expander:
                             hint=hint or f"activations: {', '.join(known)}")
         act_name = f"{full}_{act_cls.type_name}"
         self.claim(act_name, line, scope)
-        self.append(Node(act_name, act_cls(**act_cls.with_defaults({})), (full,), trainable, line, scope.context,
-                         block=scope.block),
+        self.append(Node(act_name, self.layer(act_cls, {}, options_line, scope, line, act_name), (full,), trainable,
+                         line, scope.context, block=scope.block),
                     line, scope)
         # One rule in every scope: `from:` takes the entry's name or its activation's node name
         # (`conv1_relu`), and both mean the activation's output, inside a block as at the top level.
