@@ -1,11 +1,16 @@
 """Time `archcalc summarize` on a 7,000-layer spec, whole process, against the bare-python floor.
 
-    python benchmarks/bench_deep.py [--runs 7] [--blocks 1000] [--profile]
+    python benchmarks/bench_deep.py [--runs 7] [--blocks 1000] [--distinct] [--profile]
 
 The spec is generated into a temporary file: one residual block of seven layers (conv, batchnorm,
 relu, conv, batchnorm, add with the block's input, relu) repeated --blocks times, so 7 × 1,000 =
 7,000 layers (DEEP_SPEC; 16 channels keep the shape constant, so identity shortcuts fit). Each measurement is a fresh process (import time counts, as
 it does for a user); processes alternate archcalc / floor so load on the machine hits both alike.
+
+Layers with the same options share one object, and the analyzer computes each (layer, input shapes)
+once, so the repeated block above is the common case made cheap. --distinct measures the other
+extreme: as many layers, written out one by one and each a different 1×1 convolution, so that nothing
+is shared (DISTINCT_SPEC).
 
 Goal (issue 11): under 0.4 s whole process. The per-layer cost printed is
 (archcalc - floor) / layers, the part that grows with depth.
@@ -47,10 +52,23 @@ layers:
 """
 
 
-def write_spec(folder, blocks):
-    path = Path(folder) / f"deep_{blocks}.yaml"
-    path.write_text(DEEP_SPEC.format(blocks=blocks, block_layers=BLOCK_LAYERS, layers=blocks * BLOCK_LAYERS),
-                    encoding="utf-8")
+DISTINCT_SPEC = """\
+# {layers} 1x1 convolutions, each with its own filter count: no two layers alike.
+name: deep_distinct
+input: [16, 8, 8]
+layers:
+"""
+
+
+def write_spec(folder, blocks, distinct=False):
+    layers = blocks * BLOCK_LAYERS
+    path = Path(folder) / f"deep_{'distinct_' if distinct else ''}{blocks}.yaml"
+    if distinct:
+        text = DISTINCT_SPEC.format(layers=layers) + "".join(
+            f"  - conv2d: {{filters: {8 + i}, kernel: 1}}\n" for i in range(layers))
+    else:
+        text = DEEP_SPEC.format(blocks=blocks, block_layers=BLOCK_LAYERS, layers=layers)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -108,11 +126,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="processes per measurement (median)")
     parser.add_argument("--blocks", type=int, default=1000, help="residual blocks (7 layers each)")
+    parser.add_argument("--distinct", action="store_true", help="as many layers, no two alike (nothing shared)")
     parser.add_argument("--profile", action="store_true", help="cProfile the stages in-process instead")
     args = parser.parse_args()
     layers = args.blocks * BLOCK_LAYERS
     with tempfile.TemporaryDirectory() as folder:
-        spec = write_spec(folder, args.blocks)
+        spec = write_spec(folder, args.blocks, args.distinct)
         check = subprocess.run(archcalc_command() + ["summarize", str(spec), "--format", "csv"],
                                capture_output=True, text=True, cwd=ROOT)
         if check.returncode:
@@ -123,7 +142,8 @@ def main():
         (deep, _), (bare, _) = alternating([archcalc_command() + ["summarize", str(spec)], FLOOR], args.runs)
     print(f"median of {args.runs} fresh processes each, alternating; {sys.executable}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    print(f"spec: {args.blocks} residual blocks × {BLOCK_LAYERS} = {layers} layers ({rows} CSV rows)")
+    print(f"spec: {layers} distinct layers ({rows} CSV rows)" if args.distinct else
+          f"spec: {args.blocks} residual blocks × {BLOCK_LAYERS} = {layers} layers ({rows} CSV rows)")
     print(f"{'archcalc summarize deep spec':<40} {deep:>8.3f} s")
     print(f"{'python -c import click, yaml, tabulate':<40} {bare:>8.3f} s")
     print(f"ratio {deep / bare:.2f}×; per layer {(deep - bare) / layers * 1e6:.0f} µs above the floor; "

@@ -107,6 +107,8 @@ def axis_names(rank):
 
 def window_warnings(windows):
     """Uneven-division Notices for the windows of one layer, one per spatial axis; one for all when they agree."""
+    if all(w.remainder == 0 for w in windows):
+        return []                          # nearly every layer: no axis to name
     names = axis_names(len(windows))
     if len(windows) > 1 and all(w == windows[0] for w in windows):
         notice = uneven_warning(_("{axes} and {last}").format(axes=", ".join(names[:-1]), last=names[-1]), windows[0])

@@ -60,8 +60,16 @@ def _measure(node, depth, sizes, aliased):
         sizes[id(node)] = (0, 0)        # until measured: an alias inside itself, which PyYAML reports
         children = [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) \
             else node.value if isinstance(node, yaml.SequenceNode) else []
-        measured = [_measure(child, depth + 1, sizes, aliased) for child in children]
-        sizes[id(node)] = 1 + sum(v for v, _ in measured), 1 + max((h for _, h in measured), default=0)
+        values, height = 1, 1
+        for child in children:
+            if type(child) is yaml.ScalarNode and id(child) not in sizes:
+                sizes[id(child)] = (1, 1)      # most nodes: one value, one level, measured without a call
+                child_values, child_height = 1, 1
+            else:
+                child_values, child_height = _measure(child, depth + 1, sizes, aliased)
+            values += child_values
+            height = max(height, child_height + 1)
+        sizes[id(node)] = values, height
     values, height = sizes[id(node)]
     if depth + height - 1 > MAX_DEPTH:
         raise _refused(node, f"lists and mappings nested more than {MAX_DEPTH} deep",
