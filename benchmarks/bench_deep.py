@@ -146,8 +146,9 @@ def main():
           f"spec: {args.blocks} residual blocks × {BLOCK_LAYERS} = {layers} layers ({rows} CSV rows)")
     print(f"{'archcalc summarize deep spec':<40} {deep:>8.3f} s")
     print(f"{'python -c import click, yaml, tabulate':<40} {bare:>8.3f} s")
-    print(f"ratio {deep / bare:.2f}×; per layer {(deep - bare) / layers * 1e6:.0f} µs above the floor; "
-          f"goal: < 0.4 s whole process ({'met' if deep < 0.4 else 'not met'})")
+    goal = ("issue 11's goal (< 0.4 s) is for the repeated block; this is the extreme where nothing is shared"
+            if args.distinct else f"goal: < 0.4 s whole process ({'met' if deep < 0.4 else 'not met'})")
+    print(f"ratio {deep / bare:.2f}×; per layer {(deep - bare) / layers * 1e6:.0f} µs above the floor; {goal}")
 
 
 if __name__ == "__main__":
