@@ -81,13 +81,27 @@ def _refused(node, message, hint):
     return SpecError(message, line=node.start_mark.line + 1, column=node.start_mark.column + 1, hint=hint)
 
 
+_STR_TAG, _INT_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int"
+
+
+def _child(loader, node):
+    """loader.construct_object(node), without its bookkeeping for the commonest nodes, plain strings
+    and integers: a scalar is built the same every time it is met, alias or not."""
+    if type(node) is yaml.ScalarNode:
+        if node.tag == _STR_TAG:
+            return node.value
+        if node.tag == _INT_TAG:
+            return _integer(loader, node)
+    return loader.construct_object(node, deep=True)
+
+
 def _mapping(loader, node):
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _child(loader, key_node)
         line = key_node.start_mark.line + 1
         try:
             duplicate = key in result
@@ -96,13 +110,13 @@ def _mapping(loader, node):
         if duplicate:
             raise SpecError(_("duplicate key '{key}'").format(key=key), line=line, column=key_node.start_mark.column + 1,
                             hint=_("each key may appear once in a mapping; remove or rename one"))
-        result[key] = loader.construct_object(value_node, deep=True)
+        result[key] = _child(loader, value_node)
         result.key_lines[key] = line
     return result
 
 
 def _sequence(loader, node):
-    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result = LineList(_child(loader, child) for child in node.value)
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
     return result
