@@ -207,7 +207,7 @@ CASES = [
     ("answers-50-mb", {"big.yaml": sparse(50 * 2**20)}, ["check", "lenet5", "{big.yaml}"],
      "{big.yaml}: the answers is 52,428,800 bytes"),
     ("adaptive-output-1e8", {"net.yaml": spec("adaptive_avgpool2d: 100000000")}, ["summarize", "{net.yaml}"],
-     "{net.yaml}:3: layer 'adaptive_avgpool2d_1': adaptive_avgpool2d output (100000000, 100000000) is larger"),
+     "{net.yaml}:3: layer 'adaptive_avgpool2d_1': option 'output': (100000000, 100000000) is larger"),
     ("repeat-past-limit", {"net.yaml": spec("relu: {repeat: 100001}")}, ["summarize", "{net.yaml}"],
      "{net.yaml}:3: repeat 100001 would expand past 100,000 layers"),
     ("budget-1e400", {}, ["memory", "alexnet", "--budget", "1e400"],

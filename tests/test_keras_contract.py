@@ -36,9 +36,9 @@ def test_the_types_that_write_keras_are_the_ones_expected():
     answers = {name: exported(lookup(name).example_spec()) for name in EXAMPLES}
     writes = {name for name, answer in answers.items() if isinstance(answer, list)}
     refused = {name: answer for name, answer in answers.items() if isinstance(answer, str)}
-    # adaptive_avgpool2d writes Keras only for even windows: its example (7 -> 3) is refused, said plainly
-    assert list(refused) == ["adaptive_avgpool2d"] and "from (7, 7) to (3, 3) has uneven windows" in refused[
-        "adaptive_avgpool2d"]
+    # adaptive pools write Keras only for even windows: their examples (7 -> 3) are refused, said plainly
+    assert sorted(refused) == ["adaptive_avgpool2d", "adaptive_maxpool2d"]
+    assert all("from (7, 7) to (3, 3) has uneven windows" in message for message in refused.values())
     assert writes == {"conv2d", "dense", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "lrn", "dropout",
                       "global_avgpool2d", "global_maxpool2d", "add", "concat", "multiply", "softmax",
                       "leaky_relu", "elu", "relu", "tanh", "sigmoid", "gelu", "silu", "hardswish", "relu6"}
@@ -58,15 +58,16 @@ def test_an_exported_type_builds_in_keras_and_reads_back_as_itself(type_name):
     assert archcalc.analyze(back, keras=True).totals.params == model.count_params()
 
 
-def test_an_adaptive_pool_with_even_windows_is_an_average_pool():
-    """adaptive_avgpool2d 8 -> 2 is AveragePooling2D(4): windows of 8/2 = 4 pixels, stride 4; 4·4·3 = 48
-    outputs; read back it is an avgpool2d (Keras has no adaptive pool), with the same (2, 2, 3) output."""
-    spec = {"name": "adaptive", "input": [3, 8, 8], "layers": [{"adaptive_avgpool2d": 2}]}
+@pytest.mark.parametrize("family, keras_class", [("avg", "AveragePooling2D"), ("max", "MaxPooling2D")])
+def test_an_adaptive_pool_with_even_windows_is_a_plain_pool(family, keras_class):
+    """adaptive_{avg,max}pool2d 8 -> 2 is {Average,Max}Pooling2D(4): windows of 8/2 = 4 pixels, stride 4;
+    4·4·3 = 48 outputs; read back it is an {avg,max}pool2d (Keras has no adaptive pool), same (2, 2, 3) output."""
+    spec = {"name": "adaptive", "input": [3, 8, 8], "layers": [{f"adaptive_{family}pool2d": 2}]}
     plan = exported(spec)
-    assert [(layer.cls, layer.args) for layer in plan] == [("AveragePooling2D", [4])]
+    assert [(layer.cls, layer.args) for layer in plan] == [(keras_class, [4])]
     assert verify_keras(spec).ok
     back = from_keras(to_keras(spec)[2])
-    assert back["layers"] == [{"avgpool2d": {"name": "adaptive_avgpool2d_1", "kernel": 4}}]
+    assert back["layers"] == [{f"{family}pool2d": {"name": f"adaptive_{family}pool2d_1", "kernel": 4}}]
 
 
 def test_a_keras_class_no_type_claims_is_reported_by_name():

@@ -1,4 +1,4 @@
-"""Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive average, and global pooling.
+"""Pooling over 1, 2 or 3 spatial axes: windowed max/average, adaptive max/average, and global pooling.
 Each family is written once for any rank; the 1d/2d/3d classes set `rank` and their names."""
 from ..errors import LayerError, Unsupported
 from ..i18n import N_, _
@@ -264,6 +264,24 @@ AVG_POOLS = {rank: named(_AvgPool, rank, type_name=f"avgpool{rank}d",
 MaxPool2d, AvgPool2d = MAX_POOLS[2], AVG_POOLS[2]
 
 
+MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
+
+
+def adaptive_output(rank):
+    """An adaptive pool's output size: sizes(rank) no larger than MAX_ADAPTIVE_OUTPUT per axis."""
+    parse_sizes = sizes(rank, 1)
+
+    def parse(value):
+        parsed = parse_sizes(value)
+        if max(parsed) > MAX_ADAPTIVE_OUTPUT:
+            raise LayerError(f"{parsed} is larger than archcalc takes ({MAX_ADAPTIVE_OUTPUT:,} per axis)",
+                             hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
+        return parsed
+    parse.describe = parse_sizes.describe
+    parse.schema = parse_sizes.schema
+    return parse
+
+
 def adaptive_windows(size, out):
     """Window lengths PyTorch's adaptive pooling uses: [floor(i·N/O), ceil((i+1)·N/O))."""
     return [-(-(i + 1) * size // out) - (i * size // out) for i in range(out)]
@@ -328,28 +346,88 @@ class _AdaptiveAvgPool(Layer):
                                             _("Σ window depths"))
         symbols = {1: lengths, 2: f"{heights}·{widths}", 3: f"{depths}·{heights}·{widths}"}[self.rank]
         return [Step("output", "output_size", "", out, _("window i spans [floor(i·N/O), ceil((i+1)·N/O))")),
-                self.no_params_step(_("no parameters: pooling only averages")),
-                Step("FLOPs", f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)),
-                     self.flops(ins, out), _("one add or divide per input element of every window"))]
+                self.no_params_step(_(self.no_params_note)),
+                self.window_flops_step(f"C·{symbols}", "·".join(str(v) for v in (channels, *sums)), ins, out)]
+
+    no_params_note = N_("no parameters: pooling only averages")
+
+    def window_flops_step(self, cells_symbol, cells, ins, out):
+        return Step("FLOPs", cells_symbol, cells, self.flops(ins, out),
+                    _("one add or divide per input element of every window"))
+
+    keras_pool = "AveragePooling2D"
 
     def keras_layer(self, plan, node, ins, inputs):
-        """AveragePooling2D over equal windows, when the input size is a multiple of the output (2-D only)."""
+        """Keras's pooling over equal windows, when the input size is a multiple of the output (2-D only)."""
         if self.rank != 2:
             return super().keras_layer(plan, node, ins, inputs)
         size, out = ins[0][1:], self.output_shape(ins)[1:]
         if any(n % o for n, o in zip(size, out)):
             raise plan.fail(node, f"an adaptive pool from {size} to {out} has uneven windows",
                             hint="Keras expresses it only when the input size is a multiple of the output")
-        plan.emit("AveragePooling2D", inputs, [plan.short(tuple(n // o for n, o in zip(size, out)))])
+        plan.emit(self.keras_pool, inputs, [plan.short(tuple(n // o for n, o in zip(size, out)))])
+
+
+class _AdaptiveMaxPool(_AdaptiveAvgPool):
+    """The largest value of each adaptive window: the windows of adaptive average pooling, compared."""
+
+    counting = counted_as(ptflops=PTFLOPS)
+    keras_pool = "MaxPooling2D"
+    no_params_note = N_("no parameters: pooling only compares")
+
+    @classmethod
+    def from_torch_module(cls, m):
+        if m.return_indices:
+            raise Unsupported("return_indices=True")
+        return super().from_torch_module(m)
+
+    @classmethod
+    def from_torch_call(cls, call):
+        if call.arg(2, "return_indices", False):
+            raise Unsupported("return_indices=True")
+        return super().from_torch_call(call)
+
+    def flops(self, ins, out):
+        """(window cells − 1) comparisons per output element: every window's cells, less one per output."""
+        return super().flops(ins, out) - numel(out)
+
+    def window_flops_step(self, cells_symbol, cells, ins, out):
+        outputs = "·".join(str(d) for d in out)
+        return Step("FLOPs", f"{cells_symbol} − C·O", f"{cells} − {outputs}", self.flops(ins, out),
+                    _("one comparison per window cell but the first"))
+
+    def torch_module(self, ins):
+        from torch import nn
+        if self.functional:
+            return functional_module(f"adaptive_max_pool{self.rank}d", self.output)
+        return getattr(nn, self.torch_modules[0])(self.output)
+
+    def saved_tensors(self, ins, out, grad):
+        """The input and the argmax of every window as int64 indices (8 bytes, whatever the dtype), for
+        any output size: adaptive_max_pool's backward reads both."""
+        return [keep_input(ins, grad), Saved.new(numel(out) * grad.batch, 8)] if grad.active else []
+
+    def workspace(self, ins, out, width):
+        """The kernel makes the int64 indices even in inference, then drops them."""
+        return numel(out) * 8
+
+
+def adaptive_options(rank):
+    return {"output": Option(adaptive_output(rank), required=True, aliases=("output_size",),
+                             doc=f"output size, int or {AXES[rank]}"), "functional": FUNCTIONAL}
 
 
 for _rank in (1, 2, 3):
     named(_AdaptiveAvgPool, _rank, type_name=f"adaptive_avgpool{_rank}d",
           aliases=(f"adaptiveavgpool{_rank}d", f"adaptive_avg_pool{_rank}d") + (("adaptive_avgpool",) if _rank == 2 else ()),
-          options={"output": Option(sizes(_rank, 1), required=True, aliases=("output_size",),
-                                    doc=f"output size, int or {AXES[_rank]}"), "functional": FUNCTIONAL},
+          options=adaptive_options(_rank),
           torch_modules=(f"AdaptiveAvgPool{_rank}d",), torch_functions=(f"adaptive_avg_pool{_rank}d",),
           counting=_AdaptiveAvgPool.counting if _rank == 2 else {**_AdaptiveAvgPool.counting, "fvcore": NO_FVCORE_HANDLE},
+          example={"input": [3] + [7] * _rank, "options": {"output": 3}})
+    named(_AdaptiveMaxPool, _rank, type_name=f"adaptive_maxpool{_rank}d",
+          aliases=(f"adaptivemaxpool{_rank}d", f"adaptive_max_pool{_rank}d") + (("adaptive_maxpool",) if _rank == 2 else ()),
+          options=adaptive_options(_rank),
+          torch_modules=(f"AdaptiveMaxPool{_rank}d",), torch_functions=(f"adaptive_max_pool{_rank}d",),
           example={"input": [3] + [7] * _rank, "options": {"output": 3}})
 
 

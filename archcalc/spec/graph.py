@@ -25,7 +25,6 @@ INPUT = "input"
 MAX_NODES = 100_000         # layers after expansion; entries visited (skipped ones too) are bounded the same
 MAX_BLOCK_DEPTH = 32        # blocks used inside blocks inside blocks...; real networks nest two or three
 MAX_ELEMENTS = 2**63       # elements of one layer's output (batch excluded)
-MAX_ADAPTIVE_OUTPUT = 65_536    # adaptive pooling's output size per axis (its windows are listed one by one)
 TOP_KEYS = ("name", "input", "layout", "layers", "blocks", "args", "description", "source")
 ENTRY_KEYS = ("name", "from", "repeat", "first", "trainable", "when", "activation", "tie")
 INPUT_DTYPES = ("float", "int64", "int32")    # `input: {shape: [128], dtype: int64}`: token ids
@@ -679,12 +678,6 @@ class _Expander:
             raise self.fail(_("{type} needs {options}").format(type=cls.type_name, options=", ".join(missing)),
                             line, scope, full, hint=_("add {options} to its options").format(
                                 options=", ".join(f"{m}: ..." for m in missing)))
-        if cls.type_name.startswith("adaptive_") and "output" in opts:
-            sizes = opts["output"] if isinstance(opts["output"], (tuple, list)) else (opts["output"],)
-            if any(isinstance(n, int) and n > MAX_ADAPTIVE_OUTPUT for n in sizes):
-                raise self.fail(f"{cls.type_name} output {opts['output']} is larger than archcalc takes "
-                                f"({MAX_ADAPTIVE_OUTPUT:,} per axis)", options_line("output"), scope, full,
-                                hint="adaptive pooling reduces a feature map to a small grid such as 1 or 7")
         return cls(**cls.with_defaults(opts))
 
     def add_layer(self, cls, options, options_line, local, inputs, scope, line, trainable, tie=None):
