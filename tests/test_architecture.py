@@ -165,12 +165,24 @@ def _strings(node):
     return []
 
 
+def _prefix_test(node):
+    """`record.type_name.startswith("adaptive_")` (or endswith, on `type_name` or a record's `type`): a
+    rule for the types whose names share a prefix, which belongs on their classes."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith") and isinstance(node.func.value, ast.Attribute)
+            and node.func.value.attr in ("type_name", "type") and bool(node.args))
+
+
 def type_name_branches(source, spellings):
     """(line, comparison, [(constant, the type it spells)]) for each comparison in `source` against a
     string constant that is a registered type name or alias."""
     from archcalc.layers import normalize
     found = []
     for node in ast.walk(ast.parse(source)):
+        if _prefix_test(node):
+            found.append((node.lineno, node.col_offset, ast.unparse(node),
+                          [(text, "a test of type names' spelling") for text in _strings(node.args[0])]))
+            continue
         if not isinstance(node, ast.Compare):
             continue
         if not all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
@@ -193,10 +205,13 @@ if name not in {"hard_swish"}: pass                     # 5: an alias (of hardsw
 if mode == "flash" or fmt in ("json", "csv"): pass      # not type names
 if layer.kind == Kind.CONV: pass                        # a family, as the enum
 x = {"conv2d": 1}["conv2d"]                             # not a comparison
+if cls.type_name.startswith("adaptive_"): pass          # 9: a prefix shared by several types
+if r.type.endswith(("1d", "3d")) or path.endswith("d"): pass   # 10: a suffix (the path's is not one)
 '''
     found = type_name_branches(source, spellings)
     assert [(line, [t for _, t in hits]) for line, _, hits in found] == [
-        (2, ["conv2d"]), (3, ["maxpool2d", "avgpool2d"]), (4, ["conv2d"]), (4, ["dense"]), (5, ["hardswish"])]
+        (2, ["conv2d"]), (3, ["maxpool2d", "avgpool2d"]), (4, ["conv2d"]), (4, ["dense"]), (5, ["hardswish"]),
+        (9, ["a test of type names' spelling"]), (10, ["a test of type names' spelling"] * 2)]
 
 
 def test_nothing_outside_layers_compares_a_type_name():
