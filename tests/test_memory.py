@@ -373,3 +373,62 @@ def test_attention_backward_peak(case, batch):
     # v's copy, the input's gradient: 8,192 bytes each); grouped heads add the repeated v's gradient
     workspace = 2 * 65_536 - 4 * 8_192 + (8_192 if case == "grouped" else 0)
     assert archcalc.analyze(spec, batch=batch).layers[-1].backward_workspace == workspace
+
+
+# A side head nothing reads, after a shared first layer: 16 inputs -> fc1 (32) -> [side_fc (256) -> relu -> side_out
+# (10)], and the main path fc1 -> fc2 (512) -> out (4), the model's output. The side head's output is dropped as it is
+# made (as Inception-v3's auxiliary classifier's is when no loss reads it).
+SIDE_HEAD = {"input": [16], "layers": [
+    {"dense": {"name": "fc1", "units": 32}},
+    {"dense": {"name": "side_fc", "units": 256}}, {"relu": {"name": "side_relu"}},
+    {"dense": {"name": "side_out", "units": 10}},
+    {"dense": {"name": "fc2", "from": "fc1", "units": 512}},
+    {"dense": {"name": "out", "units": 4}}]}
+SAMPLE = 16 * 4         # batch 16 at fp32: one value per sample is 64 bytes
+
+
+def test_an_unread_side_head_is_flagged_by_the_analyzer():
+    records = archcalc.analyze(SIDE_HEAD, batch=16).layers
+    assert [r.name for r in records if r.unread] == ["side_fc", "side_relu", "side_out"]
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_a_side_head_nothing_reads_frees_its_graph_after_the_forward():
+    """By hand, per sample. Saved in the forward: fc1's input x (16, the network input, which the caller holds),
+    fc1's output h (32, saved by side_fc and fc2: one storage), the relu's output r (256, saved by the relu and
+    side_out: one storage), fc2's output m (512): 816 values, 52,224 bytes. The side head gets no gradient, so
+    autograd frees its graph when its output is dropped: r goes (16,384 bytes), h stays (fc2 keeps it).
+    End of forward: h + m (544) + the input and output held by the caller (20) = 564 values, 36,096 bytes.
+    Parameter gradients: fc1 16·32 + 32 = 544, fc2 32·512 + 512 = 16,896, out 512·4 + 4 = 2,052 floats =
+    77,968 bytes; side_fc's 8,448 and side_out's 2,570 are never made. The worst moment is fc2's backward:
+    h (m was freed after out's backward), x and the output, m's gradient (512) and h's (32) = 596 values =
+    38,144 bytes, + out's and fc2's gradients 18,948 floats = 75,792: 113,936 bytes. (Counting the side head
+    as if it ran a backward, the model said 141,624 bytes, at side_fc's.)"""
+    result = memory(SIDE_HEAD, batch=16, mode="training")
+    assert result.saved_bytes == 816 * SAMPLE and result.released_bytes == 256 * SAMPLE
+    assert result.forward_end_bytes == 564 * SAMPLE
+    assert result.grad_bytes == (544 + 16_896 + 2_052) * 4
+    assert result.backward_peak_layer == "fc2"
+    predicted = result.peak_bytes - result.param_bytes
+    assert predicted == 596 * SAMPLE + (2_052 + 16_896) * 4 == 113_936
+    assert predicted == measured_peak_of(SIDE_HEAD, 16) - LOSS_BYTES
+    assert any("'side_out': its output is read by no later layer" in note for note in result.notes)
+    adam = memory(SIDE_HEAD, batch=16, mode="training", optimizer="adam")
+    assert adam.optimizer_bytes == 2 * (544 + 16_896 + 2_052) * 4       # no state for a parameter without a gradient
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_an_unread_output_dies_where_it_is_made_in_inference():
+    """Per sample: fc1 runs with x and h (48); side_fc + its 256; the relu with x, h, side_fc's output and r: 560
+    (the peak); side_out: x, h, r and its 10 = 314, its output freed at once; fc2: x, h, m = 560 again (570 if the
+    side head's output were kept to the end); out: x, m and its 4 = 532."""
+    result = memory(SIDE_HEAD, batch=16)
+    assert [layer.live_bytes // SAMPLE for layer in result.layers] == [48, 304, 560, 314, 560, 532]
+    assert result.peak_activation_bytes == 560 * SAMPLE == eager_inference_peak(load_spec(SIDE_HEAD), 16)
+
+
+def test_cli_memory_says_the_side_head_is_freed():
+    result = CliRunner().invoke(main, ["memory", "inception_v3", "--mode", "training", "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    assert "'AuxLogits.fc': its output is read by no later layer, so its graph is freed after the forward" in \
+        " ".join(result.output.split())
