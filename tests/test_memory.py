@@ -435,3 +435,25 @@ def test_cli_memory_says_the_side_head_is_freed():
     assert result.exit_code == 0, result.output
     assert "'AuxLogits.fc': its output is read by no later layer, so its graph is freed after the forward" in \
         " ".join(result.output.split())
+
+
+# Two dense layers read fc1's output h and are added: 16 -> fc1 (256) -> a (8), b (8) -> a + b. Batch 16 at fp32.
+TWO_READERS = {"input": [16], "layers": [
+    {"dense": {"name": "fc1", "units": 256}},
+    {"dense": {"name": "a", "units": 8}},
+    {"dense": {"name": "b", "from": "fc1", "units": 8}},
+    {"add": {"name": "sum", "from": ["a", "b"]}}]}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_an_earlier_readers_backward_makes_a_second_gradient():
+    """Backward runs sum, b, a, fc1. b's backward makes h's gradient (256 per sample); a's makes another, which
+    autograd adds into the first and frees. By hand, per sample (64 bytes at batch 16), at a's backward: h (saved
+    by a and b, one storage), the input and output held (16 + 8), sum's gradient (8, which the add passes to a
+    and b), h's two gradients (2 · 256): 800 values = 51,200 bytes, + the gradients of b and a, 2 · (256·8 + 8)
+    floats = 16,448 bytes: 67,648 (51,264 without the second gradient)."""
+    result = memory(TWO_READERS, batch=16, mode="training")
+    assert result.backward_peak_layer == "a"
+    predicted = result.peak_bytes - result.param_bytes
+    assert predicted == 800 * SAMPLE + 2 * (256 * 8 + 8) * 4 == 67_648
+    assert predicted == measured_peak_of(TWO_READERS, 16) - LOSS_BYTES
