@@ -435,6 +435,17 @@ def test_cli_memory_says_the_side_head_is_freed():
     assert result.exit_code == 0, result.output
     assert "'AuxLogits.fc': its output is read by no later layer, so its graph is freed after the forward" in \
         " ".join(result.output.split())
+    data = json.loads(CliRunner().invoke(main, ["memory", "inception_v3", "--mode", "training", "--batch", "2",
+                                                "--format", "json"]).output)
+    # the head's first layer (its 5×5 average pool) saves Mixed_6e's output, which Mixed_7a's convolutions save
+    # too: it stays. What the rest of the head saves goes, at batch 2: conv0's input (the pool's output) 2·768·5·5·4
+    # = 153,600 bytes; conv0's batch norm its input 2·128·5·5·4 = 25,600 and its mean and inverse std, 2·128·4 =
+    # 1,024; conv0's relu its output, 25,600 (which conv1 saves too); conv1's batch norm its input 2·768·4 = 6,144
+    # and 2·768·4 = 6,144 of statistics; conv1's relu its output, 6,144; the fc its input (the adaptive pool's
+    # output, through the flatten view), 6,144: 230,400 in all
+    assert data["released_bytes"] == 153_600 + 25_600 + 1_024 + 25_600 + 6_144 + 6_144 + 6_144 + 6_144 == 230_400
+    from archcalc.report import html
+    assert "its output is read by no later layer" in html.memory_body(memory("inception_v3", batch=2, mode="training"))
 
 
 # Two dense layers read fc1's output h and are added: 16 -> fc1 (256) -> a (8), b (8) -> a + b. Batch 16 at fp32.

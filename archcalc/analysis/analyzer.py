@@ -311,16 +311,16 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
 
 def unread_branches(graph):
     """Names of the layers whose output never reaches the model's output (a side head no later layer
-    reads, as Inception's auxiliary classifier in eval)."""
-    live, wanted = set(), [graph.output]
-    consumers = {node.name: node for node in graph.nodes}
-    while wanted:
-        name = wanted.pop()
-        if name in live or name not in consumers:
-            continue
-        live.add(name)
-        wanted.extend(consumers[name].inputs)
-    return {node.name for node in graph.nodes} - live
+    reads, as Inception's auxiliary classifier when no loss reads it): traced tools count nothing for
+    them, and in a training step autograd frees their graph after the forward (LayerRecord.unread).
+    One backward pass over the nodes, which are in execution order."""
+    live, unread = {graph.output}, set()
+    for node in reversed(graph.nodes):
+        if node.name in live:
+            live.update(node.inputs)
+        else:
+            unread.add(node.name)
+    return unread
 
 
 def shared_params(node, ins, built):
