@@ -3,7 +3,8 @@ and whether it fits a budget. Plain data; render.memory_report prints it.
 
 Inference: parameters and buffers, plus the activations alive at the worst moment of the forward pass,
 found by liveness along execution order: a layer's output is allocated when the layer runs and freed
-after its last reader (so residual and concat inputs stay alive until merged); views (flatten), eval-mode
+after its last reader (so residual and concat inputs stay alive until merged; an output nothing reads,
+a side head's, where it is made); views (flatten), eval-mode
 dropout and, with `inplace`, element-wise activations share their input's storage. The textbook figure,
 the sum of every layer's output, is reported beside it: it is what a forward pass would need if nothing
 were ever freed.
@@ -13,7 +14,9 @@ parameters, buffers and optimizer state persist; the caller holds the input and 
 forward pass accumulates what autograd saves for backward (the analyzer's per-layer saved_bytes);
 backward walks the layers in reverse, freeing each layer's saved tensors after its backward, while
 parameter gradients accumulate and each activation gradient lives from its last reader's backward to
-its producer's; the peak is the larger of the end of the forward pass and the worst backward step.
+its producer's (and while an earlier reader of a tensor several layers read runs its backward, that
+tensor's gradient is there twice: see _accumulated_gradients); the peak is the larger of the end of the
+forward pass and the worst backward step.
 A side branch no later layer reads (an auxiliary head whose output the step drops, analyzer.unread_branches)
 gets no gradient: autograd frees its graph, with what its layers saved, once its output is dropped, so at
 the end of the forward pass it keeps nothing but the storages a live layer also saves; its parameters get
@@ -422,7 +425,8 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
          _("{count} × 4 bytes").format(count=f"{trainable:,}") + blocks if mixed_precision else
          _("none (no mixed precision)")],
         [N_("optimizer state"), result.optimizer_bytes,
-         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{sum(trained):,}", width=optimizer_width)
+         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{sum(trained):,}",
+                                                                          width=optimizer_width)
          + (blocks if states else '')],
         [N_("at the worst moment"), result.peak_bytes - persistent,
          _("end of forward: everything saved for backward, the input and the output") if result.forward_end_bytes >=
@@ -640,7 +644,8 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     held = result.input_bytes + block(numel(layers[-1].out_shape) * batch * width)
     input_part = result.input_bytes if input_saver is not None else 0
     saved_now = sum(forward) - input_part
-    result.saved_bytes = sum(forward) + sum(size[key] for key in unkept - alive - set(released)) + sum(released.values())
+    result.saved_bytes = (sum(forward) + sum(size[key] for key in unkept - alive - set(released))
+                          + sum(released.values()))
     result.released_bytes = sum(released.values())
     result.notes = _unread_notes(report, result.released_bytes)
     result.forward_end_bytes = saved_now + held
