@@ -175,7 +175,7 @@ def segment_forward(model, segments):
                     for ref in plan[i][1]:
                         if ref not in made and ref not in external:
                             external.append(ref)
-                leaving = [name for name in made if last_use[name] >= end]
+                leaving = [name for name in made if last_use.get(name, -1) >= end]     # an unread head: dropped
 
                 def fn(*args, first=first, end=end, external=external, leaving=leaving):
                     local = run_layers(dict(zip(external, args)), first, end, set(leaving))
@@ -318,3 +318,27 @@ def test_peak_matches_the_cpu_profiler(name, checkpoint):
     assert abs(predicted - measured) <= PEAK_TOLERANCE[name, checkpoint] * measured
     plain = memory(graph, batch=BATCH, mode="training")
     assert result.peak_bytes < plain.peak_bytes
+
+
+@needs_torch
+@pytest.mark.parametrize("checkpoint", ["none", "every:1", "every:2", "every:3", "every:4"])
+def test_a_side_head_nothing_reads_under_checkpointing(checkpoint):
+    """tests/test_memory.SIDE_HEAD (a side head whose output is dropped) under each checkpointing: what the
+    saved-tensor hooks see is exact, and the head adds nothing to the peak: every:1 predicts the peak of the
+    same spec without the head, and torch measures the same peak with and without it. (That peak itself is off
+    by the checkpointed dense layers' own recomputation, as without a side head: not what this test checks.)"""
+    from test_memory import SIDE_HEAD
+    from archcalc.bridges.torch_model import example_input
+    graph, model, forward = torch_run(SIDE_HEAD, checkpoint)
+    measured, _ = saved_bytes(forward, example_input(graph, BATCH), [*model.parameters(), *model.buffers()])
+    result = memory(graph, batch=BATCH, mode="training", checkpoint=checkpoint)
+    assert result.saved_bytes == measured
+    assert result.backward_peak_layer not in ("side_fc", "side_relu", "side_out")
+    if checkpoint in ("none", "every:1"):
+        main = {"input": [16], "layers": [layer for layer in SIDE_HEAD["layers"]
+                                          if not next(iter(layer.values()))["name"].startswith("side")]}
+        plain = memory(main, batch=BATCH, mode="training", checkpoint=checkpoint)
+        assert result.peak_bytes - result.param_bytes == plain.peak_bytes - plain.param_bytes
+        main_graph, _, main_forward = torch_run(main, checkpoint)
+        assert profiled_peak(forward, lambda: example_input(graph, BATCH)) == \
+            profiled_peak(main_forward, lambda: example_input(main_graph, BATCH))

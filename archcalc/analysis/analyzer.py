@@ -75,6 +75,9 @@ class LayerRecord:
     storages: tuple = field(default=((), None), repr=False, metadata=INTERNAL)
     autograd: object = field(default=None, repr=False, metadata=INTERNAL)    # the layer's Autograd
     block: str = field(default="", repr=False, metadata=INTERNAL)            # its outermost block use
+    # its output never reaches the model's output (a side head no later layer reads, see unread_branches):
+    # no gradient flows back into it, so autograd frees what it saved once the forward is done
+    unread: bool = field(default=False, repr=False, metadata=INTERNAL)
 
     def as_row(self):
         """The record's JSON-contract fields, as plain values."""
@@ -239,7 +242,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     needs_grad = {INPUT: False}
     storage = {INPUT: saved.fresh(numel(graph.input_shape) * batch)}
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
-    dead = unread_branches(graph) if counting.traced else set()
+    dead = unread_branches(graph)
     forward_costs, backward_costs = {}, {}      # see LayerCosts: one computation per layer and input shapes
     for node in graph.nodes:
         ins = tuple(shapes[ref] for ref in node.inputs)
@@ -252,7 +255,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             if costs is None:
                 costs = forward_costs[key] = LayerCosts.of(layer, ins, out, counting, batch, width, keras)
             params = costs.params - shared_params(node, ins, built)
-            flops = 0 if node.name in dead else costs.flops
+            flops = 0 if counting.traced and node.name in dead else costs.flops
             field_ = receptive_field(costs.steps, [fields[ref] for ref in node.inputs])
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and costs.params > 0,
                             batch, device)
@@ -287,7 +290,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             field_, node.line, saved_bytes, costs.torch_flops, torch_backward_flops, layer, ins, out, grad.active,
             any(s.input is not None and node.inputs[s.input] == INPUT for s in kept), workspace, backward_workspace,
             node.tie, tuple(saved.last), (tuple(storage[ref] for ref in node.inputs), storage[node.name]), grad,
-            getattr(node, "block", "")))
+            getattr(node, "block", ""), node.name in dead))
         totals.params += params + costs.keras_extra
         totals.trainable_params += trainable
         totals.buffers += costs.buffers
@@ -308,16 +311,16 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
 
 def unread_branches(graph):
     """Names of the layers whose output never reaches the model's output (a side head no later layer
-    reads, as Inception's auxiliary classifier in eval)."""
-    live, wanted = set(), [graph.output]
-    consumers = {node.name: node for node in graph.nodes}
-    while wanted:
-        name = wanted.pop()
-        if name in live or name not in consumers:
-            continue
-        live.add(name)
-        wanted.extend(consumers[name].inputs)
-    return {node.name for node in graph.nodes} - live
+    reads, as Inception's auxiliary classifier when no loss reads it): traced tools count nothing for
+    them, and in a training step autograd frees their graph after the forward (LayerRecord.unread).
+    One backward pass over the nodes, which are in execution order."""
+    live, unread = {graph.output}, set()
+    for node in reversed(graph.nodes):
+        if node.name in live:
+            live.update(node.inputs)
+        else:
+            unread.add(node.name)
+    return unread
 
 
 def shared_params(node, ins, built):

@@ -3,7 +3,8 @@ and whether it fits a budget. Plain data; render.memory_report prints it.
 
 Inference: parameters and buffers, plus the activations alive at the worst moment of the forward pass,
 found by liveness along execution order: a layer's output is allocated when the layer runs and freed
-after its last reader (so residual and concat inputs stay alive until merged); views (flatten), eval-mode
+after its last reader (so residual and concat inputs stay alive until merged; an output nothing reads,
+a side head's, where it is made); views (flatten), eval-mode
 dropout and, with `inplace`, element-wise activations share their input's storage. The textbook figure,
 the sum of every layer's output, is reported beside it: it is what a forward pass would need if nothing
 were ever freed.
@@ -13,7 +14,13 @@ parameters, buffers and optimizer state persist; the caller holds the input and 
 forward pass accumulates what autograd saves for backward (the analyzer's per-layer saved_bytes);
 backward walks the layers in reverse, freeing each layer's saved tensors after its backward, while
 parameter gradients accumulate and each activation gradient lives from its last reader's backward to
-its producer's; the peak is the larger of the end of the forward pass and the worst backward step.
+its producer's (and while an earlier reader of a tensor several layers read runs its backward, that
+tensor's gradient is there twice: see _accumulated_gradients); the peak is the larger of the end of the
+forward pass and the worst backward step.
+A side branch no later layer reads (an auxiliary head whose output the step drops, analyzer.unread_branches)
+gets no gradient: autograd frees its graph, with what its layers saved, once its output is dropped, so at
+the end of the forward pass it keeps nothing but the storages a live layer also saves; its parameters get
+no gradient and, the optimizer skipping a parameter without one, no optimizer state.
 
 Every tensor is counted on its own, as the device allocator sees it: on CUDA, PyTorch's caching
 allocator rounds each request up to a multiple of 512 bytes (`allocated`), so `--device cuda` counts
@@ -74,6 +81,7 @@ class MemoryReport:
     optimizer_bytes: int = 0
     master_bytes: int = 0
     saved_bytes: int = 0
+    released_bytes: int = 0         # training: saved by side branches nothing reads, freed after the forward
     forward_end_bytes: int = 0      # training: saved for backward + the output, at the end of the forward
     backward_peak_bytes: int = 0    # training: worst backward step (saved still held + gradients)
     backward_peak_layer: str = ""
@@ -85,6 +93,7 @@ class MemoryReport:
     checkpoint: str = "none"        # activation checkpointing: none, blocks, every:N, selective
     segments: list = field(default_factory=list)    # checkpointed runs of layers, [first, last] names
     recompute_flops: int = 0        # forward FLOPs recomputed in backward (archcalc's convention)
+    notes: list = field(default_factory=list)       # rules that apply to this spec, in words
 
     def to_dict(self):
         return asdict(self)
@@ -237,8 +246,35 @@ def _layer_facts(report):
     workspaces = [record.workspace for record in report.layers]
     tensors = [(_own_params(record), record.layer.buffer_tensors(record.in_shapes)) for record in report.layers]
     needs_grad = {INPUT: False, **{record.name: record.needs_grad for record in report.layers}}
-    saver = next((index for index, record in enumerate(report.layers) if record.saves_network_input), None)
+    saver = next((index for index, record in enumerate(report.layers)
+                   if record.saves_network_input and not record.unread), None)
     return workspaces, tensors, needs_grad, saver
+
+
+def _kept_after_forward(report):
+    """Per layer, the bytes of the storages it is the first to keep for backward among the layers whose
+    output reaches the model's output: the analyzer's saved_bytes, with the layers of side branches nothing
+    reads (record.unread) keeping nothing, since autograd frees their graph once the forward is done, and a
+    storage one of them saved first counted at the first live layer that also saves it."""
+    seen, kept = set(), []
+    for record in report.layers:
+        added = 0
+        for key, nbytes in () if record.unread else record.kept:
+            if key not in seen:
+                seen.add(key)
+                added += nbytes
+        kept.append(added)
+    return kept
+
+
+def _unread_notes(report, released):
+    """One note per end of a side branch nothing reads (its last layer, whose output no layer takes)."""
+    read = {ref for record in report.layers for ref in record.inputs}
+    ends = [record.name for record in report.layers if record.unread and record.name not in read]
+    return [_("'{layer}': its output is read by no later layer, so its graph is freed after the forward "
+              "(no gradient flows into the branch, its parameters get none)").format(layer=name) for name in ends] + (
+        [_("freed after the forward, of what was saved for backward: {bytes}").format(bytes=f"{released:,} bytes")]
+        if ends and released else [])
 
 
 def _gradient_lifetimes(report, needs_grad, element_bytes, block):
@@ -255,9 +291,10 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
     for index in reversed(range(len(report.layers))):
         record = report.layers[index]
         name = record.name
-        if not needs_grad[name]:
-            continue
-        reading = readers.get(name, [last] if index == last - 1 else [])
+        if not needs_grad[name] or record.unread:
+            continue                        # a side branch nothing reads gets no gradient
+        reading = [reader for reader in readers.get(name, [last] if index == last - 1 else [])
+                   if reader == last or not report.layers[reader].unread]
         if not reading:
             continue                        # nobody reads it: no gradient flows
         merge = reading[0] < last and report.layers[reading[0]]
@@ -269,6 +306,30 @@ def _gradient_lifetimes(report, needs_grad, element_bytes, block):
             lifetimes[key] = [index, max(reading), block(numel(record.output_shape) * element_bytes)]
         lifetimes[key][0] = min(lifetimes[key][0], index)
     return [tuple(value) for value in lifetimes.values()]
+
+
+def _accumulated_gradients(report, needs_grad, element_bytes, block):
+    """Per layer, bytes of the input gradients its backward makes for a tensor that already has one: a
+    tensor several layers read gets its gradient buffer at its last reader's backward, and each earlier
+    reader's backward makes a new input-sized gradient that autograd adds into that buffer (in place, as
+    InputBuffer::accumulate does) and then frees; so while that backward runs two gradients of the tensor
+    are alive. Measured with the CPU profiler: Inception-v3's peak is the backward of Mixed_7a's 1×1 conv
+    reading Mixed_6e's output, whose 2·768·17·17·4 = 1,775,616-byte gradient is made twice there. A merge
+    passing its gradient through (add, concat) and a view make no new tensor for it, so they add nothing."""
+    last_reader = {}
+    for index, record in enumerate(report.layers):
+        if not record.unread:
+            for ref in record.inputs:
+                last_reader[ref] = index
+    shapes = {record.name: record.output_shape for record in report.layers}
+    extra = [0] * len(report.layers)
+    for index, record in enumerate(report.layers):
+        if record.unread or record.layer.gradient_passes_through or record.activation_elements == 0:
+            continue
+        for ref in set(record.inputs):
+            if needs_grad[ref] and last_reader[ref] > index:
+                extra[index] += block(numel(shapes[ref]) * element_bytes)
+    return extra
 
 
 INPUT_BYTES = {"int64": 8, "int32": 4}
@@ -294,14 +355,17 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     for record, (new, live), (params, buffers) in zip(report.layers, rows, tensors):
         if live > result.peak_activation_bytes:
             result.peak_activation_bytes, result.peak_activation_layer = live, record.name
-        trained = params if training and record.trainable_params else ()
+        trainable = params if training and record.trainable_params else ()
+        # a side branch nothing reads gets no gradient, and the optimizer no state for its parameters
+        # (fp32 master copies are made for every trained parameter all the same)
+        trained = () if record.unread else trainable
         all_trained += trained
         result.buffer_bytes += sum(block(elements * (element_bytes or width)) for elements, element_bytes in buffers)
         result.layers.append(LayerMemory(
             record.name, record.type, new, live, record.saved_bytes if training else 0,
             sum(block(elements * width) for elements in params), sum(block(elements * width) for elements in trained),
             sum(states * block(elements * optimizer_width) for elements in trained),
-            sum(block(elements * MASTER_BYTES) for elements in trained) if mixed_precision else 0))
+            sum(block(elements * MASTER_BYTES) for elements in trainable) if mixed_precision else 0))
     result.param_bytes = sum(layer.param_bytes for layer in result.layers)
 
     if training:
@@ -324,29 +388,36 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     trainable = report.totals.trainable_params
     result.grad_bytes = sum(layer.grad_bytes for layer in result.layers)
     result.optimizer_bytes = states * sum(block(elements * optimizer_width) for elements in trained)
-    result.master_bytes = sum(block(elements * MASTER_BYTES) for elements in trained) if mixed_precision else 0
-    result.saved_bytes = report.totals.saved_bytes
+    result.master_bytes = sum(layer.master_bytes for layer in result.layers)
+    result.saved_bytes = report.totals.saved_bytes          # what the forward saves, all layers
+    kept = _kept_after_forward(report)                      # what is still saved when the forward ends
+    result.released_bytes = result.saved_bytes - sum(kept)
+    result.notes = _unread_notes(report, result.released_bytes)
     # the caller holds the input all along; where a layer also saves it (`saver`), it is counted once
     saved_input = [result.input_bytes if index == saver else 0 for index in range(len(report.layers))]
     held = result.input_bytes + block(numel(report.layers[-1].output_shape) * batch * width)   # input, output
-    saved_before, grads_after = result.saved_bytes - sum(saved_input), 0
+    saved_before, grads_after = sum(kept) - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    accumulated = _accumulated_gradients(report, needs_grad, batch * width, block)
     shared = _shared_gradients(report, width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
+        if record.unread:
+            continue                        # no backward runs for it: its graph is gone
         grads_after += layer.grad_bytes
         alive = sum(size for first, last, size in gradients if first <= index <= last)
         # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
-        step = (saved_before + held + alive + grads_after + shared.get(index, 0)
+        # + a second gradient of an input that already has one (_accumulated_gradients)
+        step = (saved_before + held + alive + grads_after + shared.get(index, 0) + accumulated[index]
                 + block(record.backward_workspace * batch))
         layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
-        saved_before -= layer.saved_bytes - saved_input[index]
+        saved_before -= kept[index] - saved_input[index]
     persistent += result.optimizer_bytes + result.master_bytes
-    for layer in result.layers:
-        layer.step_bytes += persistent
+    for record, layer in zip(report.layers, result.layers):
+        layer.step_bytes += 0 if record.unread else persistent
     result.peak_bytes = persistent + max(result.forward_end_bytes, result.backward_peak_bytes)
     blocks = _block_note(result)
     result.breakdown = _persistent_rows(result, report, width) + [
@@ -354,7 +425,8 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
          _("{count} × 4 bytes").format(count=f"{trainable:,}") + blocks if mixed_precision else
          _("none (no mixed precision)")],
         [N_("optimizer state"), result.optimizer_bytes,
-         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{trainable:,}", width=optimizer_width)
+         f"{optimizer}: {states} × " + _("{count} × {width} bytes").format(count=f"{sum(trained):,}",
+                                                                          width=optimizer_width)
          + (blocks if states else '')],
         [N_("at the worst moment"), result.peak_bytes - persistent,
          _("end of forward: everything saved for backward, the input and the output") if result.forward_end_bytes >=
@@ -496,6 +568,13 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
             mine = {key for key, _ in tensors}
             dropped[index] = sum(nbytes for key, nbytes in record.kept if key not in mine)
         kept.append(tensors)
+    # a side branch nothing reads (record.unread) has no backward: outside a segment what its layers save
+    # is seen by the hooks and freed with its graph after the forward; inside one it asks for no recomputation
+    seen_only = [tensors if record.unread and segment_of.get(index) is None else []
+                 for index, (record, tensors) in enumerate(zip(layers, kept))]
+    kept = [[] if record.unread else tensors for record, tensors in zip(layers, kept)]
+    first_live = {s: next((index for index in range(first, end) if not layers[index].unread), first)
+                  for s, (first, end) in enumerate(segments)}
     # the forward pass: what stays until backward, each storage counted at the first layer keeping it
     forward = [0] * n
     recomputed = [0] * n
@@ -517,13 +596,19 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     for index in range(n):
         s = segment_of.get(index)
         tensors = kept[index] if s is None else \
-            [(key, size[key]) for key in entries[s]] if index == segments[s][0] else []
+            [(key, size[key]) for key in entries[s]] if index == first_live[s] else []
         for key, nbytes in tensors:
             if key not in alive:
                 alive.add(key)
                 forward[index] += nbytes
                 if key == input_key:
                     input_saver = index
+    released, released_at = {}, [0] * n          # storage -> bytes; per layer, the bytes it is first to keep
+    for index, tensors in enumerate(seen_only):
+        for key, nbytes in tensors:
+            if key not in alive and key not in released:
+                released[key] = nbytes
+                released_at[index] += nbytes
     # the recomputation of each segment: new storages for everything its layers save but its inputs
     moments = {}
     for s, (first, end) in enumerate(segments):
@@ -559,19 +644,29 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     held = result.input_bytes + block(numel(layers[-1].out_shape) * batch * width)
     input_part = result.input_bytes if input_saver is not None else 0
     saved_now = sum(forward) - input_part
-    result.saved_bytes = sum(forward) + sum(size[key] for key in unkept - alive)
+    result.saved_bytes = (sum(forward) + sum(size[key] for key in unkept - alive - set(released))
+                          + sum(released.values()))
+    result.released_bytes = sum(released.values())
+    result.notes = _unread_notes(report, result.released_bytes)
     result.forward_end_bytes = saved_now + held
     result.backward_peak_bytes, result.backward_peak_layer = 0, ""
     gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
+    accumulated = _accumulated_gradients(report, needs_grad, batch * width, block)
     shared = _shared_gradients(report, width, block)
     persistent = result.param_bytes + result.buffer_bytes + result.optimizer_bytes + result.master_bytes
     grads_after = 0
     for index in reversed(range(n)):
         record, layer = layers[index], result.layers[index]
+        if record.unread:
+            layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = released_at[index], \
+                recomputed[index], recompute[index]
+            layer.step_bytes = 0            # no backward runs for it
+            continue
         worst = 0
         grads_after += layer.grad_bytes
         gradient = sum(nbytes for first, last, nbytes in gradients if first <= index <= last)
         gradient += shared.get(index, 0)        # a tied weight's gradients, as _training_step counts them
+        gradient += accumulated[index]          # and an input's second gradient
         if index in moments:
             # the recomputation runs inside this layer's backward (the first to unpack a saved tensor),
             # and what it made stays until that backward returns: the gradients it computes beside it

@@ -19,7 +19,8 @@ RESERVED = frozenset(("x", "self", "torch", "nn", "input", *dir(nn.Module())))
 
 
 class SpecModel(nn.Module):
-    """Runs the spec's nodes in order, freeing each intermediate after its last use."""
+    """Runs the spec's nodes in order, freeing each intermediate after its last use (an output nothing
+    reads, as an auxiliary head's, at once: autograd then frees that branch's graph mid-forward)."""
 
     def __init__(self, graph):
         super().__init__()
@@ -46,6 +47,8 @@ class SpecModel(nn.Module):
                 raise graph.error(node, SpecError(f"PyTorch cannot build this layer: {first}",
                                                   hint="check its sizes; `archcalc summarize` shows them")) from None
             done = tuple(ref for ref in set(node.inputs) if last_use[ref] == index)
+            if node.name not in last_use:     # a side head no later layer reads: dropped as soon as it is made
+                done += (node.name,)
             self.plan.append((node.name, tuple(node.inputs), done))
         for node in graph.nodes:
             if node.tie is not None:      # one Parameter in two modules: parameters() yields it once

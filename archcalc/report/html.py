@@ -253,8 +253,10 @@ def memory_body(result):
     breakdown = table([_("Component"), _("Bytes"), _("How it is counted")],
                       [[_(name), bytes_text(n), how] for name, n, how in result.breakdown], numeric=(1,),
                       cls="breakdown")
+    notes = ("<ul class=\"notes\">" + "".join(f"<li>{escape(note)}</li>" for note in result.notes) + "</ul>"
+             if getattr(result, "notes", None) else "")      # rules that apply to this spec, in words
     return (f"<h3>{escape(memory_title(result))}</h3>" + verdict + definition_table(peak)
-            + breakdown_chart(result) + breakdown
+            + breakdown_chart(result) + breakdown + notes
             + table([t for _, t in columns], rows, numeric=set(range(2, len(columns))), row_attrs=attrs,
                     cls="layers"))
 

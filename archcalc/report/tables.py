@@ -318,6 +318,7 @@ def memory_report(result, fmt="table", width=None):
             bytes=bytes_text(result.saved_bytes)))
         lines.append(_("Parameter gradients (all, freed by zero_grad): {bytes}").format(
             bytes=bytes_text(result.grad_bytes)))
+        lines += [f"  - {note}" for note in getattr(result, "notes", ())]     # rules that apply, in words
         if checkpointed:
             lines.append(_("Recomputed in backward (--checkpoint {checkpoint}): {flops} FLOPs").format(
                 checkpoint=result.checkpoint, flops=grouped(result.recompute_flops))
