@@ -247,8 +247,10 @@ def measured_training_peak(spec, batch):
 LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part of the model
 
 
-# CPU convolution backward (ResNets) and local response norm's composed backward (AlexNet, ZFNet) build
-# temporaries the model does not count yet; the measured peak falls inside one of them
+# CPU convolution backward (ResNet-18/34/50, about −0.3% to −0.9%) and local response norm's composed backward
+# (AlexNet, ZFNet) build temporaries the model does not count yet; the measured peak falls inside one of them.
+# ResNet-101/152 and SE-ResNet-50 were each 794,624 bytes short before the second-gradient rule
+# (memory._accumulated_gradients, measured by the aux branch's work) and now agree to the byte.
 # GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
 # backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
 # by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
@@ -257,7 +259,7 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # the layer's backward ends, where autograd frees each after its own node (the attention's score-sized
 # backward temporaries are counted, see MultiHeadAttention.backward_workspace and test_attention_backward_peak).
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.015, "resnet34": 0.015,
-             "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
+             "resnet50": 0.015, "resnet101": 0, "resnet152": 0, "se_resnet50": 0, "vgg16_bn": 1e-5,
              "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
 # The zoo specs of issue 12, measured at batch 2 (prediction − measured peak), not yet explained: ConvNeXt-T
