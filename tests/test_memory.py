@@ -250,7 +250,7 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # CPU convolution backward (ResNet-18/34/50, about −0.3% to −0.9%) and local response norm's composed backward
 # (AlexNet, ZFNet) build temporaries the model does not count yet; the measured peak falls inside one of them.
 # ResNet-101/152 and SE-ResNet-50 were each 794,624 bytes short before the second-gradient rule
-# (memory._accumulated_gradients, measured by the aux branch's work) and now agree to the byte.
+# (memory._accumulated_gradients) and now agree to the byte.
 # GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
 # backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
 # by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
