@@ -1,5 +1,5 @@
 """Normalisation: batch norm (2-D and 1-D by input rank) and AlexNet's local response norm."""
-from .shapes import numel
+from .shapes import channels_last, numel
 from ..errors import LayerError, Unsupported
 from ..i18n import N_, _
 from .counting import ZERO, Rule, counted_as, either
@@ -280,6 +280,16 @@ class LayerNorm(_SampleNorm):
             from .torch_modules import LayerNormChannelsFirst
             return LayerNormChannelsFirst(ins[0][0], self.eps, self.affine, self.bias)
         return nn.LayerNorm(self.normalized(ins), eps=self.eps, elementwise_affine=self.affine, bias=self.bias)
+
+    def output_order(self, ins, out, width, grad):
+        """F.layer_norm writes a contiguous output (native_layer_norm normalises a contiguous copy of its
+        input); `channels_first` (torchvision's LayerNorm2d) normalises the map moved channels last and
+        moves the result back, a view: its output, and the gradient its backward hands the input (the
+        same permutation of layer_norm's contiguous gradient), are stored channels last."""
+        return channels_last(len(out)) if self.channels_first else None
+
+    def input_grad_orders(self, ins, out, width, grad):
+        return (self.output_order(ins, out, width, grad),)
 
 
 @register
