@@ -248,7 +248,12 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 
 
 # CPU convolution backward (ResNets) and local response norm's composed backward (AlexNet, ZFNet) build
-# temporaries the model does not count yet; the measured peak falls inside one of them
+# temporaries the model does not count yet; the measured peak falls inside one of them. Batch norm's second
+# input-sized gradient is counted (BatchNorm.backward_workspace, test_batchnorm_backward): it made VGG16-BN
+# (−2,048), DenseNet-121 (−8,192) and M5 (−1,024) exact and brought ResNet-18 from −1.40% to −0.47%, ResNet-34
+# from −0.47% to −0.16%, ResNet-50 from −0.93% to −0.67%; ResNet-101 and -152 (at 96×96) come out +299,008
+# (+0.15%, +0.11%), their worst step in layer2 counting the 589,824-byte block-input gradient that the SE-ResNet
+# note below explains.
 # GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
 # backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
 # by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
@@ -257,7 +262,7 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # the layer's backward ends, where autograd frees each after its own node (the attention's score-sized
 # backward temporaries are counted, see MultiHeadAttention.backward_workspace and test_attention_backward_peak).
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.015, "resnet34": 0.015,
-             "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015, "vgg16_bn": 1e-5,
+             "resnet50": 0.015, "resnet101": 0.015, "resnet152": 0.015, "se_resnet50": 0.015,
              "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
 # The zoo specs of issue 12, measured at batch 2 (prediction − measured peak). ConvNeXt-T and EfficientNet-B0
@@ -273,11 +278,12 @@ TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0
 # counts one (2, 512, 12, 12) gradient, 589,824 bytes, that torch does not hold yet (the block input's,
 # which the model makes at the residual add's backward while torch keeps a reference to the add's gradient
 # until conv1's contribution is added to it); the peak torch measures, 137,219,680 at layer2.3.conv3's
-# backward, is the convolution's CPU temporaries, as for the ResNets. Not yet explained: DenseNet-121 −8,192,
-# M5 −1,024, and Inception-v3 +11,420,064 (+4.7%): torch measures the same peak with and without the auxiliary
-# head (no loss reads its output, so its graph is freed after the forward), archcalc adds 12,453,792 bytes for
-# it; with --set aux_logits=false the gap is −1,033,728 (−0.42%). ShuffleNet V2 and U-Net agree to the byte.
-TOLERANCE.update({"densenet121": 5e-5, "m5": 5e-5, "inception_v3": 0.05})
+# backward, is the convolution's CPU temporaries, as for the ResNets. DenseNet-121 and M5 agree to the byte
+# (batch norm's backward, above). Not yet explained: Inception-v3 +11,420,064 (+4.7%): torch measures the same
+# peak with and without the auxiliary head (no loss reads its output, so its graph is freed after the
+# forward), archcalc adds 12,453,792 bytes for it; with --set aux_logits=false the gap is −1,033,728 (−0.42%).
+# ShuffleNet V2 and U-Net agree to the byte.
+TOLERANCE.update({"inception_v3": 0.05})
 
 
 # U-Net at its paper's 572×572 allocates 805,663,432 bytes a sample in a training step: batch 1 (the
@@ -420,6 +426,31 @@ def test_broadcast_multiply_backward():
     assert result.backward_peak_layer == "x"
     assert result.peak_bytes - result.param_bytes == 6 * 16_384 + 3 * 64 + 288 \
         == measured_peak_of(SQUEEZE_EXCITE, 2) - LOSS_BYTES
+
+
+# conv 3 -> 8 (3×3, padding 1) on 3×16×16, batch norm, ReLU, a 1×1 conv 8 -> 4: every 8-channel map is
+# 2·8·16·16·4 = 16,384 bytes at batch 2
+BATCHNORM = {"input": [3, 16, 16], "layers": [
+    {"conv2d": {"name": "c", "filters": 8, "kernel": 3, "padding": 1}},
+    {"batchnorm": {"name": "bn"}}, {"relu": {"name": "r"}},
+    {"conv2d": {"name": "d", "filters": 4, "kernel": 1}}]}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_batchnorm_backward():
+    """At batch 2 the peak is bn's backward, where native_batch_norm_backward has allocated the input's
+    gradient twice: the input (2·3·16·16·4 = 6,144), c's output (bn's saved input, 16,384), the model's
+    output (2·4·16·16·4 = 8,192), bn's output gradient (r's input gradient, 16,384), the two gradients of
+    bn's input (2·16,384), bn's saved mean and 1/σ (2·8·4 = 64), the parameter gradients of d ((32 + 4)·4 =
+    144) and bn ((8 + 8)·4 = 64): 80,144 bytes (d's input, r's output, went with d's backward)."""
+    assert archcalc.analyze(BATCHNORM, batch=2).layers[1].backward_workspace == 8 * 16 * 16 * 4
+    result = memory(BATCHNORM, batch=2, mode="training")
+    assert result.backward_peak_layer == "bn"
+    assert result.peak_bytes - result.param_bytes - result.buffer_bytes == 6_144 + 3 * 16_384 + 8_192 + 16_384 \
+        + 64 + 144 + 64 == measured_peak_of(BATCHNORM, 2) - LOSS_BYTES
+    # a batch norm on the network input computes no input gradient, and makes none twice
+    first = {"input": [3, 16, 16], "layers": [{"batchnorm": {"name": "bn"}}, {"conv2d": {"filters": 4, "kernel": 1}}]}
+    assert archcalc.analyze(first, batch=2).layers[0].backward_workspace == 0
 
 
 ATTENTION_SPECS = {"plain": {"heads": 4}, "causal": {"heads": 4, "causal": True}, "grouped": {"heads": 4, "kv_heads": 2}}
