@@ -402,6 +402,16 @@ def test_channels_last_convolution_backward():
                for r in archcalc.analyze(plain, batch=2).layers)
 
 
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_convnext_at_batch_1_runs_its_convolutions_channels_last_too():
+    """At batch 1 torch's use_mkldnn still picks oneDNN for ConvNeXt's convolutions (the depthwise ones are
+    grouped; the stem's and downsamplings' inputs hold over 20,480 elements), so the channels-last copies
+    are the same and the prediction is exact again; the peak moves to downsample2.conv's backward."""
+    result = memory(zoo_graph("convnext_tiny"), batch=1, mode="training")
+    assert result.backward_peak_layer == "downsample2.conv"
+    assert result.peak_bytes - result.param_bytes == measured_training_peak("convnext_tiny", 1) - LOSS_BYTES
+
+
 # squeeze-and-excitation without a residual: m (8, 16, 16), its (8, 1, 1) gate, m · gate, a 1×1 conv
 SQUEEZE_EXCITE = {"input": [8, 16, 16], "layers": [
     {"conv2d": {"name": "m", "filters": 8, "kernel": 3, "padding": 1}},

@@ -296,7 +296,7 @@ class LayerNorm(_SampleNorm):
         input); `channels_first` (torchvision's LayerNorm2d) normalises the map moved channels last and
         moves the result back, a view: its output, and the gradient its backward hands the input (the
         same permutation of layer_norm's contiguous gradient), are stored channels last."""
-        return channels_last(len(out)) if self.channels_first else None
+        return channels_last(len(out)) if self.channels_first and len(out) > 1 else None
 
     def input_grad_orders(self, ins, out, width, grad):
         return (self.output_order(ins, out, width, grad),)
