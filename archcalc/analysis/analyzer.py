@@ -78,6 +78,8 @@ class LayerRecord:
     # its output never reaches the model's output (a side head no later layer reads, see unread_branches):
     # no gradient flows back into it, so autograd frees what it saved once the forward is done
     unread: bool = field(default=False, repr=False, metadata=INTERNAL)
+    # its backward's temporaries that do not grow with the batch (weight copies), bytes of each
+    backward_weight_temporaries: tuple = field(default=(), repr=False, metadata=INTERNAL)
 
     def as_row(self):
         """The record's JSON-contract fields, as plain values."""
@@ -244,6 +246,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
     built = {}      # name -> (layer, input shapes): what a `tie` refers to
     dead = unread_branches(graph)
     forward_costs, backward_costs = {}, {}      # see LayerCosts: one computation per layer and input shapes
+    orders = {INPUT: None}                      # each tensor's memory order (None: contiguous)
     for node in graph.nodes:
         ins = tuple(shapes[ref] for ref in node.inputs)
         layer = node.layer
@@ -257,14 +260,17 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             params = costs.params - shared_params(node, ins, built)
             flops = 0 if counting.traced and node.name in dead else costs.flops
             field_ = receptive_field(costs.steps, [fields[ref] for ref in node.inputs])
+            in_orders = tuple(orders[ref] for ref in node.inputs) if backward else ()
             grad = Autograd(tuple(needs_grad[ref] for ref in node.inputs), node.trainable and costs.params > 0,
-                            batch, device)
+                            batch, device, in_orders if any(in_orders) else ())
             storage[node.name] = storage[node.inputs[0]] if costs.view else saved.fresh(costs.elements)
             if backward:
+                # memory layouts matter only to the backward's temporaries (_laid_out_backward)
+                orders[node.name] = layer.output_order(ins, out, width, grad)
                 key = (layer, ins, grad)
                 if key not in backward_costs:
                     backward_costs[key] = (layer.saved_tensors(ins, out, grad), layer.workspace(ins, out, width),
-                                           layer.backward_workspace(ins, out, width) if grad.active else 0,
+                                           layer.backward_workspace(ins, out, width, grad) if grad.active else 0,
                                            layer.torch_backward_flops(ins, out, grad) * batch)
                 kept, workspace, backward_workspace, torch_backward_flops = backward_costs[key]
                 saved_bytes = saved.add(kept, width, [storage[ref] for ref in node.inputs], storage[node.name])
@@ -302,11 +308,38 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
         if backward:
             totals.saved_bytes += saved_bytes
             totals.torch_backward_flops += torch_backward_flops
+    if backward:
+        _laid_out_backward(report, orders, width)
     if not backward:
         totals.saved_bytes = totals.torch_backward_flops = None
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width
     return report
+
+
+def _laid_out_backward(report, orders, width):
+    """The backward temporaries that depend on memory layout (a convolution's copies when its input or
+    its output's gradient is channels last: Layer.backward_workspace, backward_weight_temporaries).
+    Forward, each layer's output_order gave its output's layout; here each gradient's follows backward:
+    a tensor's gradient takes the layout of the first contribution to reach it, from its last reader
+    (autograd runs the later readers' backward first and adds the others into that one). Nothing is
+    recomputed when every tensor is contiguous."""
+    if not any(orders.values()):
+        return
+    grad_orders = {report.layers[-1].name: None}         # the loss's gradient: contiguous
+    for record in reversed(report.layers):
+        grad = record.autograd
+        if not grad.active:
+            continue
+        grad_order = grad_orders.get(record.name)
+        layer, ins, out = record.layer, record.in_shapes, record.out_shape
+        if grad_order is not None:
+            grad = record.autograd = replace(grad, grad_order=grad_order)
+        for ref, order in zip(record.inputs, layer.input_grad_orders(ins, out, width, grad)):
+            grad_orders.setdefault(ref, order)
+        if grad.orders or grad_order is not None:
+            record.backward_workspace = layer.backward_workspace(ins, out, width, grad)
+        record.backward_weight_temporaries = tuple(layer.backward_weight_temporaries(ins, out, width, grad))
 
 
 def unread_branches(graph):

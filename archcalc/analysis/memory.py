@@ -381,6 +381,12 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     return result
 
 
+def _backward_temporaries(record, batch, block):
+    """What the layer's own backward allocates beside its saved tensors and the gradients at its worst
+    moment: its activation-sized workspace (per sample, times the batch) and each weight-sized copy."""
+    return block(record.backward_workspace * batch) + sum(block(nbytes) for nbytes in record.backward_weight_temporaries)
+
+
 def _training_step(result, report, trained, needs_grad, saver, width, optimizer_width, states, block):
     """Fill the training figures: persistent state, the end of the forward pass, the worst backward step."""
     batch, mixed_precision, optimizer = report.batch, result.mixed_precision, result.optimizer
@@ -410,7 +416,7 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
         # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
         # + a second gradient of an input that already has one (_accumulated_gradients)
         step = (saved_before + held + alive + grads_after + shared.get(index, 0) + accumulated[index]
-                + block(record.backward_workspace * batch))
+                + _backward_temporaries(record, batch, block))
         layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
@@ -673,7 +679,7 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
             worst = saved_now + held + gradient + grads_after + moments[index]
             s = segment_of.get(index)
             saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
-        step = max(worst, saved_now + held + gradient + grads_after + block(record.backward_workspace * batch))
+        step = max(worst, saved_now + held + gradient + grads_after + _backward_temporaries(record, batch, block))
         layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
             recompute[index]
         layer.step_bytes = persistent + step

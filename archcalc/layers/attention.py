@@ -477,7 +477,7 @@ class MultiHeadAttention(Fusable):
         at_output = projections + repeated + (scores if self.causal else 0) + scores + 2 * n * q
         return max(max(at_scores, at_output) - n * d, 0) * width
 
-    def backward_workspace(self, ins, out, width):
+    def backward_workspace(self, ins, out, width, grad=None):
         """naive (measured with the CPU profiler): at softmax's backward two score-sized gradients are
         alive, of the weights (from weights·v's backward) and of the scores (2·h·n·m), while four
         (n, d)-sized tensors the memory model holds through the layer's backward are already freed or not

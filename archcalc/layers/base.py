@@ -164,12 +164,20 @@ def number(minimum=None, maximum=None, below=None):
 @dataclass(frozen=True)
 class Autograd:
     """What decides the tensors autograd keeps for one layer in a training step: whether each input
-    requires grad, whether the layer's own weights are trained, the batch size and the device."""
+    requires grad, whether the layer's own weights are trained, the batch size and the device; and, for
+    the backward's temporaries, how each input and the output's gradient are laid out in memory (orders,
+    see shapes.channels_last; () / None: contiguous), as the analyzer derives them from output_order and
+    input_grad_orders along the graph."""
 
     inputs: tuple
     weights: bool = False
     batch: int = 1
     device: str = "cpu"
+    orders: tuple = ()          # each input's memory order, None for contiguous; () when all are
+    grad_order: tuple = None    # the memory order of the gradient that reaches the layer's output
+
+    def order(self, index):
+        return self.orders[index] if index < len(self.orders) else None
 
     @property
     def active(self):
@@ -276,6 +284,9 @@ def did_you_mean(word, candidates):
 # tensors, kept for backward); "flash" a fused kernel (F.scaled_dot_product_attention's flash or
 # memory-efficient backend) that keeps O(n) softmax statistics instead and recomputes the scores in backward.
 ATTENTION = ("naive", "flash")
+# the kinds whose torch ops run element by element (TensorIterator), so their output and their inputs'
+# gradients take the layout of the tensor they follow (Layer.output_order, input_grad_orders)
+ELEMENTWISE_KINDS = frozenset((Kind.ACTIVATION, Kind.MERGE, Kind.REGULARIZATION, Kind.NORM))
 
 PASS_THROUGH = "pass through"     # from_torch_call's answer for an op that forwards its input unchanged
 
@@ -501,11 +512,37 @@ class Layer:
         layer they concern returns a copy set to them, every other layer itself."""
         return self
 
-    def backward_workspace(self, ins, out, width):
+    def backward_workspace(self, ins, out, width, grad=None):
         """Bytes of temporaries alive, beside its saved tensors and the gradients, at the worst moment of
         the layer's own backward in eager PyTorch (per sample); 0 when its backward makes none beyond
-        the input gradients."""
+        the input gradients. `grad` (an Autograd) says what needs a gradient and how the inputs and the
+        output's gradient are laid out in memory."""
         return 0
+
+    def backward_weight_temporaries(self, ins, out, width, grad):
+        """Bytes of each temporary of the layer's backward whose size does not grow with the batch (a
+        copy of its weight or of the weight's gradient in another memory layout), alive beside the
+        backward_workspace at the same moment; () when it makes none."""
+        return ()
+
+    def output_order(self, ins, out, width, grad):
+        """How the output is laid out in memory (an order, see shapes.channels_last; None: contiguous),
+        given each input's (grad.order(i); `grad` also holds the batch and the device). Element-wise
+        layers (activations, merges, regularisation, normalisations: TensorIterator ops, and batch norm,
+        which follows suggest_memory_format) keep their first input's layout when the output has its
+        shape; any other layer writes a contiguous output."""
+        if self.kind in ELEMENTWISE_KINDS and ins and out == ins[0]:
+            return grad.order(0)
+        return None
+
+    def input_grad_orders(self, ins, out, width, grad):
+        """How the gradient the layer's backward hands each input is laid out (an order per input, None:
+        contiguous), given the output gradient's (grad.grad_order): element-wise layers (see
+        output_order) compute it element by element from the output's gradient, so in its layout, for
+        each input of the output's shape; any other layer makes a contiguous one."""
+        if self.kind in ELEMENTWISE_KINDS:
+            return tuple(grad.grad_order if shape == out else None for shape in ins)
+        return (None,) * len(ins)
 
     def torch_module(self, ins):
         raise NotImplementedError(f"{self.type_name} has no torch equivalent")

@@ -6,7 +6,7 @@ from .base import (Kind, Option, Saved, Step, Windowed, as_pair, boolean, dims, 
                    sizes, weights_flops_step, window_steps)
 from .counting import MACS, MACS_BIAS, WEIGHTED, Rule, counted_as, torch_flops
 from .registry import register
-from .shapes import Window, numel
+from .shapes import Window, channels_last, laid_out_as, numel, runs_channels_last
 
 
 def conv_options(rank):
@@ -122,6 +122,67 @@ class _Conv(Windowed):
         """grad_input costs the forward's F; FlopCounterMode counts grad_weight as groups·F."""
         forward = self.torch_flops(ins, out)
         return (forward if grad.inputs[0] else 0) + (self.groups * forward if grad.weights else 0)
+
+    # ---- memory layout (channels last): what the CPU convolution copies
+
+    def runs_mkldnn(self, ins, width, grad):
+        """Whether torch runs this convolution with oneDNN (mkldnn) on CPU: use_mkldnn in
+        aten/src/ATen/native/Convolution.cpp takes fp32 inputs when the convolution is grouped, or both
+        kernel sides exceed 3, or the batch exceeds 1, or the input (its first four dimensions) holds more
+        than 20,480 elements; otherwise the slow (thnn) kernel runs. (Its other clause, about unstrided
+        1×1 kernels at batches under 16, holds whenever torch runs more than one thread, as assumed.)"""
+        if grad.device != "cpu" or width != 4:
+            return False
+        return (self.groups > 1 or all(k > 3 for k in self.kernel) or grad.batch > 1
+                or grad.batch * numel(ins[0][:3]) > 20_480)
+
+    def layout(self, ins, width, grad):
+        """The memory order the convolution runs in: channels last when oneDNN runs it and its input is
+        stored so (mkldnn_conv_use_channels_last reads the input's suggest_memory_format; archcalc's
+        weights are contiguous), else contiguous (None): the slow kernel makes everything contiguous."""
+        if self.runs_mkldnn(ins, width, grad) and runs_channels_last(ins[0], grad.order(0)):
+            return channels_last(len(ins[0]))
+        return None
+
+    def output_order(self, ins, out, width, grad):
+        """The output is written in the layout the convolution runs in."""
+        return self.layout(ins, width, grad)
+
+    def input_grad_orders(self, ins, out, width, grad):
+        """So is the input's gradient."""
+        return (self.layout(ins, width, grad),)
+
+    def backward_workspace(self, ins, out, width, grad=None):
+        """On CPU, convolution_backward first makes the output's gradient (and the input) contiguous in
+        the layout the convolution runs in (mkldnn_convolution_backward: `grad_output.contiguous(
+        memory_format)`; the slow kernel makes them plainly contiguous): a copy of the output's gradient
+        when it reaches the layer in the other layout (a channels-last gradient of a contiguous
+        convolution, ConvNeXt's stem; a contiguous gradient of a channels-last one, the residual gradient
+        of ConvNeXt-T's last downsampling), of the input when it is in neither. Both live until the
+        backward returns. (The slow kernel's own column buffers are not counted, see tests/test_memory.py
+        TOLERANCE.) Measured with the CPU profiler: test_channels_last_convolution_backward."""
+        if grad is None or grad.device != "cpu":
+            return 0
+        target = self.layout(ins, width, grad)
+        copies = 0 if laid_out_as(out, grad.grad_order, target) else numel(out)
+        copies += 0 if laid_out_as(ins[0], grad.order(0), target) else numel(ins[0])
+        return copies * width
+
+    def backward_weight_temporaries(self, ins, out, width, grad):
+        """A channels-last convolution's backward (mkldnn_convolution_backward) also makes the weight
+        contiguous channels last, a copy unless the weight (K, C_in/G, *F) is laid out both ways (C_in/G
+        = 1, depthwise, or a 1×1 kernel); and it computes the weight's gradient contiguous and returns
+        `.to(channels_last)` of it, a second weight-sized tensor alive beside the first while it copies
+        (the memory model counts one as the parameter's gradient). AccumulateGrad then copies that
+        gradient back into the parameter's own layout where they differ, after the convolution's
+        temporaries are freed: a smaller moment, not counted."""
+        if grad.device != "cpu" or self.layout(ins, width, grad) is None:
+            return ()
+        channels = ins[0][0]
+        weight_axes = (channels // self.groups, *self.kernel)
+        weight = self.param_tensors(ins)[0] * width
+        clone = () if laid_out_as(weight_axes, None, channels_last(len(weight_axes))) else (weight,)
+        return clone + ((weight,) if grad.weights else ())
 
     def explain(self, ins, out):
         channels = ins[0][0]

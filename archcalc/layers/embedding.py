@@ -278,6 +278,14 @@ class LayerScale(Layer):
     def param_tensors(self, ins):
         return (self.scaled(ins),)
 
+    def output_order(self, ins, out, width, grad):
+        """γ · x is element-wise (a TensorIterator op): the output, and the input's gradient (γ times the
+        output's), keep the layout of the tensor they are computed from."""
+        return grad.order(0)
+
+    def input_grad_orders(self, ins, out, width, grad):
+        return (grad.grad_order,)
+
     def flops(self, ins, out):
         return numel(out)
 

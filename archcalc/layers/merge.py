@@ -212,6 +212,28 @@ class Multiply(_Merge):
             running_grad = running_grad or grad.inputs[index]
         return saved
 
+    def backward_workspace(self, ins, out, width, grad=None):
+        """A broadcast operand's gradient is first computed at the product's full shape (MulBackward0:
+        grad · other), and only after the node returns does autograd sum it down to the operand's shape
+        (the engine's validate_outputs, InputMetadata::reduce_grad: the `aten::sum` after MulBackward0).
+        So while the first sum runs, each broadcast operand that needs a gradient has a product-sized
+        gradient alive beside the other operand's (squeeze-and-excitation's (C, 1, 1) gate: one (C, H, W)
+        tensor). torch multiplies left to right: the worst of the chain's products. Measured with the CPU
+        profiler (tests/test_memory.py test_broadcast_multiply_backward)."""
+        if grad is None:
+            return 0
+        rank = max(len(s) for s in ins)
+        padded = [tuple(s) + (1,) * (rank - len(s)) if len(s) < rank else tuple(s) for s in ins]
+        worst, running, running_grad = 0, padded[0], grad.inputs[0]
+        for index in range(1, len(ins)):
+            product = tuple(max(a, b) for a, b in zip(running, padded[index]))
+            size = numel(product)
+            temporaries = sum(size for shape, needs in ((running, running_grad), (padded[index], grad.inputs[index]))
+                              if needs and numel(shape) < size)
+            worst = max(worst, temporaries)
+            running, running_grad = product, running_grad or grad.inputs[index]
+        return worst * width
+
     keras_classes = ("Multiply",)
 
     def keras_layer(self, plan, node, ins, inputs):

@@ -98,6 +98,31 @@ def numel(shape):
 AXIS_NAMES = {1: (N_("length"),), 2: (N_("height"), N_("width")), 3: (N_("depth"), N_("height"), N_("width"))}
 
 
+def channels_last(rank):
+    """The memory order of a (C, *spatial) map stored channels last (torch.channels_last, or
+    channels_last_3d): the spatial axes outermost, the channels innermost. Orders list a sample's axes
+    from the outermost in memory to the innermost (the batch axis, always outermost, is not listed);
+    None is the contiguous order 0, 1, ..."""
+    return (*range(1, rank), 0)
+
+
+def laid_out_as(shape, order, target):
+    """Whether a dense tensor of `shape` stored in `order` is also stored in `target` (None: contiguous),
+    as torch's is_contiguous(memory_format) decides: axes of size 1 have no say, so a (C, 1, 1) map is
+    both contiguous and channels last."""
+    def significant(axes):
+        return [axis for axis in (range(len(shape)) if axes is None else axes) if shape[axis] != 1]
+    return significant(order) == significant(target)
+
+
+def runs_channels_last(shape, order):
+    """Whether torch treats a (C, H, W) or (C, D, H, W) map stored in `order` as channels last
+    (suggest_memory_format): stored channels last and not also contiguous (the ambiguous case, a map
+    whose spatial axes are all 1 or whose only long axis is one, falls back to contiguous)."""
+    return (len(shape) in (3, 4) and laid_out_as(shape, order, channels_last(len(shape)))
+            and not laid_out_as(shape, order, None))
+
+
 def axis_names(rank):
     """What the spatial axes of a rank-`rank` map are called: length; height, width; depth, height, width."""
     if rank in AXIS_NAMES:

@@ -165,6 +165,19 @@ class Permute(_View):
     def output_shape(self, ins):
         return tuple(ins[0][a] for a in self.permutation(ins))
 
+    def output_order(self, ins, out, width, grad):
+        """A view: the output's axis i is the input's axis p[i], so the memory order of the input's axes,
+        renamed, is the output's (None when that comes out contiguous)."""
+        permutation = self.permutation(ins)
+        stored = range(len(ins[0])) if grad.order(0) is None else grad.order(0)
+        return _order([permutation.index(axis) for axis in stored])
+
+    def input_grad_orders(self, ins, out, width, grad):
+        """Its backward permutes the output's gradient back: a view of it, in the inverse renaming."""
+        permutation = self.permutation(ins)
+        stored = range(len(out)) if grad.grad_order is None else grad.grad_order
+        return (_order([permutation[axis] for axis in stored]),)
+
     def torch_module(self, ins):
         from .torch_modules import Permute as Module
         return Module(self.permutation(ins))
@@ -361,6 +374,14 @@ class Matmul(Layer):
     example = {"input": [5, 8], "layers": [{"dense": {"name": "a", "units": 8}}, {"transpose": {"name": "t"}}, {"matmul": {"from": ["a", "t"]}}]}
     aliases = ("bmm", "batch_matmul")
     kind = Kind.MERGE
+
+    def output_order(self, ins, out, width, grad):
+        """torch.matmul writes a contiguous product (and its backward contiguous gradients), though its
+        kind is a merge's."""
+        return None
+
+    def input_grad_orders(self, ins, out, width, grad):
+        return (None,) * len(ins)
     counting = counted_as(torch=torch_flops(N_("2·MACs (bmm)")), torchvision=MACS,
                           fvcore=Rule(MACS.count, N_("MACs (aten::matmul)")))
     torch_modules = ("Matmul",)
@@ -402,6 +423,12 @@ class Matmul(Layer):
         return [Step("output", "(…, n, m)", "", out), self.no_params_step(),
                 Step("MACs", _("elements of the output · k"), f"{dims(out)}·{ins[0][-1]}", self.macs(ins, out)),
                 Step("FLOPs", "2·MACs", f"2·{self.macs(ins, out):,}", self.flops(ins, out))]
+
+
+def _order(axes):
+    """An order of axes, None when it is the contiguous one."""
+    axes = tuple(axes)
+    return None if axes == tuple(range(len(axes))) else axes
 
 
 def _broadcast(a, b, layer):
