@@ -338,6 +338,32 @@ def test_googlenet_goes_to_keras_and_back():
     assert (back.totals.params, back.totals.macs) == (original.totals.params, original.totals.macs)
 
 
+def test_a_side_head_is_a_second_keras_output_and_comes_back_a_side_branch():
+    """Inception-v3's auxiliary head is read by no later layer: the Keras model returns it as a second output
+    (Keras keeps only layers that reach an output), verify --keras finds every layer, and from-keras puts the
+    main output last again (Keras lists the head's layers after it) with the same parameters and MACs."""
+    graph, _, model = keras_model.to_keras("inception_v3")
+    assert [t._keras_history.operation.name for t in model.outputs] == ["fc", "AuxLogits_fc"]
+    result = keras_model.verify_keras(graph)
+    assert result.ok and result.totals["params"] == (27_197_488, model.count_params())
+    spec = from_keras(model)
+    assert next(iter(spec["layers"][-1].values()))["name"] == "fc"
+    back, original = archcalc.analyze(spec), archcalc.analyze(graph)
+    assert (back.totals.params, back.totals.macs) == (original.totals.params, original.totals.macs)
+    side = [[r.params for r in report.layers if r.unread] for report in (back, original)]     # the head, still a side branch
+    assert side[0] == side[1] and sum(side[0]) == 3_326_696
+    source = keras_model.keras_source(graph)
+    assert "return keras.Model(inputs, [fc, AuxLogits_fc], name='inception_v3')" in source
+
+
+def test_an_output_read_by_a_later_layer_is_refused():
+    inputs = keras.Input((8,))
+    hidden = layers.Dense(4, name="hidden")(inputs)
+    model = keras.Model(inputs, [layers.Dense(2, name="out")(hidden), hidden])
+    with pytest.raises(SpecError, match="outputs hidden are read by later layers"):
+        from_keras(model)
+
+
 def test_from_keras_names_every_layer_it_cannot_import():
     model = keras.Sequential([keras.Input((10,)), layers.Embedding(100, 8), layers.LSTM(5), layers.Dense(2)])
     with pytest.raises(SpecError) as info:

@@ -144,6 +144,22 @@ def _spec_name(name, taken):
     return candidate
 
 
+def _output_last(layers, reads, outs, index):
+    """The entries with the output's (entry `index`) moved to the end, as a spec's output is its last
+    layer: Keras may list an auxiliary head's layers after it. Every entry keeps what it reads; `from`
+    is written where that is not the entry before."""
+    order = [i for i in range(len(layers)) if i != index] + [index]
+    moved, previous = [], INPUT
+    for i in order:
+        (type_name, options), = layers[i].items()
+        rest = {k: v for k, v in options.items() if k not in ("name", "from")}
+        read = reads[i]
+        where = {} if read == [previous] else {"from": read[0] if len(read) == 1 else read}
+        moved.append({type_name: {"name": options["name"], **where, **rest}})
+        previous = outs[i]
+    return moved
+
+
 def _sources(layer):
     """The names of the layers whose outputs feed `layer`."""
     inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
@@ -159,13 +175,15 @@ def from_keras(model, *, name=None, source=None):
     except (AttributeError, ValueError):
         raise SpecError(f"{model.name} has no input shape yet",
                         hint="build it with keras.Input(shape=(28, 28, 1)) as its first layer") from None
-    if not model.inputs or len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise SpecError("from-keras handles models with one input and one output")
+    if not model.inputs or len(model.inputs) != 1 or not model.outputs:
+        raise SpecError("from-keras handles models with one input",
+                        hint="a spec has one `input`; build the model from a single keras.Input")
     input_shape = tuple(model.inputs[0].shape[1:])
     if any(d is None for d in input_shape):
         raise SpecError(f"the model's input shape {input_shape} has unknown sizes",
                         hint="build it with keras.Input(shape=(28, 28, 1)) and fixed sizes")
-    alias, pending, problems, layers, taken, produced = {}, {}, [], [], set(), {}
+    alias, pending, problems, layers, taken, produced, consumed = {}, {}, [], [], set(), {}, set()
+    reads, outs = [], []          # per entry: the spec names it reads, and the name of its output
     last = INPUT
     alias[model.inputs[0]._keras_history.operation.name] = INPUT     # Sequential leaves its InputLayer out
     for layer in model.layers:
@@ -197,6 +215,7 @@ def from_keras(model, *, name=None, source=None):
             alias[layer.name] = alias[refs[0]]
             continue
         type_name, options = converted
+        consumed.update(inputs)
         spec_name = _spec_name(layer.name, taken)
         entry = {"name": spec_name}
         if inputs != [last]:
@@ -205,6 +224,8 @@ def from_keras(model, *, name=None, source=None):
         layers.append({type_name: entry})
         activation = options.get("activation")
         alias[layer.name] = last = f"{spec_name}_{activation}" if activation else spec_name
+        reads.append(inputs)
+        outs.append(last)
         produced[layer.name] = last
         if activation:
             taken.add(last)
@@ -214,10 +235,17 @@ def from_keras(model, *, name=None, source=None):
         listed = "\n  ".join(problems)
         raise SpecError(f"{len(problems)} layer(s) of {model.name} have no archcalc equivalent:\n  {listed}",
                         hint="archcalc reads standard Keras layers; see `archcalc layers`")
-    output = model.outputs[0]._keras_history.operation.name
+    output, *side = [tensor._keras_history.operation.name for tensor in model.outputs]
+    if side and alias.get(output) in outs and alias.get(output) != last:
+        layers, last = _output_last(layers, reads, outs, outs.index(alias[output])), alias[output]
     if alias.get(output) != last:
-        raise SpecError(f"{model.name} must return the output of its last layer", hint="from-keras handles "
-                        "single-output models whose last layer is the output")
+        raise SpecError(f"{model.name} must return the output of its last layer first", hint="from-keras reads "
+                        "the first output as the spec's; further outputs (auxiliary heads) as side branches")
+    inner = [name for name in side if alias.get(name) in consumed or alias.get(name) not in produced.values()]
+    if inner:
+        raise SpecError(f"{model.name}'s outputs {', '.join(inner)} are read by later layers or are not layers "
+                        "of their own", hint="from-keras takes further outputs only at the ends of side branches "
+                                             "(an auxiliary head's classifier)")
     spec = {"name": name or model.name, "input": list(input_shape), "layout": "channels_last"}
     if source:
         spec["source"] = source

@@ -222,7 +222,9 @@ def keras_source(spec, *, input_shape=None):
             args = [variables[i] for i in layer.inputs]
             arg = args[0] if len(args) == 1 else f"[{', '.join(args)}]"
             lines.append(f"    {variable} = {layer.call_source()}({arg})")
-        lines.append(f"    return keras.Model(inputs, {variables[plan[-1].name]}, name={graph.name!r})")
+        outputs = [variables[name] for name in output_names(plan)]
+        returned = outputs[0] if len(outputs) == 1 else f"[{', '.join(outputs)}]"
+        lines.append(f"    return keras.Model(inputs, {returned}, name={graph.name!r})")
     lines += ["", "", 'if __name__ == "__main__":', "    build_model().summary()"]
     return "\n".join(lines)
 
@@ -264,8 +266,16 @@ def to_keras(spec, *, input_shape=None):
         built = cls(*layer.args, **layer.kwargs, name=layer.name)
         args = [tensors[i] for i in layer.inputs]
         tensors[layer.name] = built(args[0] if len(args) == 1 else args)
-    model = keras.Model(tensors[INPUT_NAME], tensors[plan[-1].name], name=graph.name)
+    outputs = [tensors[name] for name in output_names(plan)]
+    model = keras.Model(tensors[INPUT_NAME], outputs[0] if len(outputs) == 1 else outputs, name=graph.name)
     return graph, plan, model
+
+
+def output_names(plan):
+    """The Keras model's outputs: the spec's (its last layer), then the end of each side branch no later
+    layer reads (Inception-v3's auxiliary head), which a Keras model keeps only as an output of its own."""
+    read = {name for layer in plan for name in layer.inputs}
+    return [plan[-1].name] + [layer.name for layer in plan[:-1] if layer.name not in read]
 
 
 def _weights(weights):
