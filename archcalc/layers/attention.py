@@ -488,12 +488,59 @@ class MultiHeadAttention(Fusable):
         works in tiles, nothing score-sized."""
         if self.fused:
             return 0
+        moment = self.multihead_backward_moment(ins, width, grad)
+        if moment is not None:
+            return moment[0]
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         h = self.heads
         if self.dropout:
             return max(h * n * m - 2 * n * d, 0) * width
         repeated = h * m * head_dim if kv_heads != h else 0
         return max(2 * h * n * m - (n * h * head_dim + h * m * head_dim + 2 * n * d) + repeated, 0) * width
+
+    def backward_later_gradients(self, ins, out, width, grad):
+        """module: multihead: in_proj's weight and bias gradients, made by its nodes at the end of the
+        layer's backward, after the worst moment (multihead_backward_moment) where that moment is earlier."""
+        moment = None if self.fused else self.multihead_backward_moment(ins, width, grad)
+        return () if moment is None else moment[1]
+
+    def backward_frees_output_gradient(self, ins, out, width, grad):
+        """module: multihead (multihead_backward_moment): by the worst moment the output's gradient has
+        gone through the transpose's and out_proj's nodes (at batch > 1 as a contiguous copy)."""
+        return not self.fused and self.multihead_backward_moment(ins, width, grad) is not None
+
+    def multihead_backward_moment(self, ins, width, grad):
+        """module: multihead, self-attention without dropout, on the math path, its weights trained:
+        (bytes per sample, the parameter gradients not made yet) of the worst moment of the layer's
+        backward, relative to what the memory model holds there by default (every tensor the layer saved,
+        all four parameter gradients, the input's gradient), or None where the rule is not measured.
+
+        torch runs the layer as a chain of autograd nodes, each freeing what it saved as it ends
+        (measured with the CPU profiler, ViT-B/16 and tests/test_memory.py's tiny attention). With
+        P = N·n·d and S = N·h·n·n elements, W_o, W_in the out_proj and in_proj gradients, G_x = P when
+        the input needs a gradient, else 0, the moments above the state where the backward starts are:
+        A, out_proj's addmm backward: a contiguous copy of the output's gradient (the output is the
+        (n, N, d) result transposed; none at N = 1, where the view needs no copy) + its input's gradient
+        P + W_o; then its saved input (P) and the copy go.
+        B, weights·v's bmm backward: the weights' gradient S and v's P, + W_o; then out_proj's input
+        gradient (P) goes, and the packed q, k, v projection (3·P), whose last view v was.
+        C, the softmax's backward: the scores' gradient, 2·S − 3·P + W_o in all (then the weights and
+        their gradient go).
+        G, in_proj's mm backward: W_in, the input's gradient, the packed projection's gradient (3·P), with
+        out_proj's input, the packed projection, the weights, q and k gone: W_o + W_in + G_x − S − 3·P.
+        (q·kᵀ's backward, W_o − P, and the select/sum nodes between C and G stay below these.)
+        Less the model's default (W_o + W_in + G_x): A − W_in + copy + P − G_x, B S + P − G_x − W_in,
+        C 2·S − 3·P − G_x − W_in, G −S − 3·P: the largest at this batch."""
+        if not self.multihead or self.dropout or len(ins) > 1 or not grad.weights:
+            return None
+        n, d, *_ = self.dims(ins)
+        b = grad.batch
+        p, s = n * d * width, self.heads * n * n * width
+        gx = p if grad.inputs[0] else 0
+        copy = p if b > 1 else 0
+        in_proj = (3 * d * d * width,) + ((3 * d * width,) if self.bias else ())
+        moments = [(copy + p - gx, in_proj), (s + p - gx, in_proj), (2 * s - 3 * p - gx, in_proj), (-s - 3 * p, ())]
+        return max(moments, key=lambda moment: moment[0] * b - sum(moment[1]))
 
     def torch_module(self, ins):
         from .torch_modules import Attention, TorchMultiheadAttention
