@@ -463,7 +463,8 @@ class MultiHeadAttention(Fusable):
         (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself.
         flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor.
         module: multihead on torch's math path holds the same (tests/test_memory.py: vit_b_16's inference
-        peak exact, its CPU training peak within 2%); flash there is not measured (CUDA peaks only)."""
+        peak exact; its training step's attention backward too, multihead_backward_moment); flash there is
+        not measured (CUDA peaks only)."""
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
         projections = n * q + 2 * m * kv
@@ -485,7 +486,8 @@ class MultiHeadAttention(Fusable):
         grouped heads add the gradient of the repeated v. With dropout the worst moment is earlier, at
         weights·v's backward: one score-sized gradient, out_proj's saved input and its output's gradient
         freed (by the softmax's backward dropout's mask and output are freed). flash: the kernel's backward
-        works in tiles, nothing score-sized."""
+        works in tiles, nothing score-sized. module: multihead (self-attention, no dropout, weights trained):
+        the worst of its nodes' moments, multihead_backward_moment."""
         if self.fused:
             return 0
         moment = self.multihead_backward_moment(ins, width, grad)
