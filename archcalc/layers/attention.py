@@ -518,21 +518,24 @@ class MultiHeadAttention(Fusable):
         all four parameter gradients, the input's gradient), or None where the rule is not measured.
 
         torch runs the layer as a chain of autograd nodes, each freeing what it saved as it ends
-        (measured with the CPU profiler, ViT-B/16 and tests/test_memory.py's tiny attention). With
-        P = N·n·d and S = N·h·n·n elements, W_o, W_in the out_proj and in_proj gradients, G_x = P when
-        the input needs a gradient, else 0, the moments above the state where the backward starts are:
+        (measured with the CPU profiler: ViT-B/16, test_multihead_attention_backward_frees_as_its_nodes_end).
+        With P = N·n·d and S = N·h·n·n elements (here per sample, times `width`), W_o and W_in the out_proj
+        and in_proj gradients, G_x = P when the input needs a gradient (else 0), and the output's gradient
+        gone after the first nodes (backward_frees_output_gradient), the moments, above the state where
+        the layer's backward starts:
         A, out_proj's addmm backward: a contiguous copy of the output's gradient (the output is the
-        (n, N, d) result transposed; none at N = 1, where the view needs no copy) + its input's gradient
-        P + W_o; then its saved input (P) and the copy go.
-        B, weights·v's bmm backward: the weights' gradient S and v's P, + W_o; then out_proj's input
-        gradient (P) goes, and the packed q, k, v projection (3·P), whose last view v was.
-        C, the softmax's backward: the scores' gradient, 2·S − 3·P + W_o in all (then the weights and
+        (n, N, d) result transposed; none at N = 1, where the view needs no copy), its input's gradient
+        P and W_o; then its saved input (P) and the copy go.
+        B, weights·v's bmm backward: W_o, out_proj's input gradient (P, its saved input gone), the
+        weights' gradient S and v's P: W_o + S + P; then out_proj's input gradient goes, and so does the
+        packed q, k, v projection (3·P), whose last view v was.
+        C, the softmax's backward: the scores' gradient beside, W_o + 2·S − 3·P (then the weights and
         their gradient go).
-        G, in_proj's mm backward: W_in, the input's gradient, the packed projection's gradient (3·P), with
-        out_proj's input, the packed projection, the weights, q and k gone: W_o + W_in + G_x − S − 3·P.
-        (q·kᵀ's backward, W_o − P, and the select/sum nodes between C and G stay below these.)
-        Less the model's default (W_o + W_in + G_x): A − W_in + copy + P − G_x, B S + P − G_x − W_in,
-        C 2·S − 3·P − G_x − W_in, G −S − 3·P: the largest at this batch."""
+        G, in_proj's mm backward: W_o + W_in + G_x − S − 3·P (W_in, the input's gradient and the packed
+        projection's, 3·P, made; out_proj's input, the packed projection, the weights, q and k gone).
+        (q·kᵀ's backward, W_o − P, and the select nodes between C and G stay below these.)
+        Less the model's default, W_o + W_in + G_x: A copy + P − G_x − W_in, B S + P − G_x − W_in,
+        C 2·S − 3·P − G_x − W_in, G −S − 3·P; the largest at this batch is the moment."""
         if not self.multihead or self.dropout or len(ins) > 1 or not grad.weights:
             return None
         n, d, *_ = self.dims(ins)
