@@ -260,13 +260,23 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
 # backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
 # by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
-# 308,779,008 bytes short (36% at 128 tokens, 2.6% at 1024). ViT-B/16's peak is the first attention layer's
-# backward, which the model places 1.65% above the measurement: it holds every tensor the layer saved until
-# the layer's backward ends, where autograd frees each after its own node (the attention's score-sized
-# backward temporaries are counted, see MultiHeadAttention.backward_workspace and test_attention_backward_peak).
+# 308,779,008 bytes short (36% at 128 tokens, 2.6% at 1024). ViT-B/16 was +6,010,480 (+1.68%), its peak the
+# first attention layer's backward, where the model held every tensor the layer saved, all its parameter
+# gradients and its output's gradient to the end, while torch runs nn.MultiheadAttention as a chain of nodes
+# each freeing what it saved as it ends. With P = 2·197·768·4 = 1,210,368 and S = 2·12·197·197·4 = 3,725,664
+# bytes, torch's worst moment there is weights·v's bmm backward: out_proj's saved input (P) and the output's
+# gradient (P) gone, in_proj's gradients, (3·768·768 + 2,304)·4 = 7,087,104, not made yet, out_proj's input
+# gradient (P), the weights' (S) and v's (P) alive, where the model held the input's gradient (P) and a
+# score-sized workspace 2·S − 4·P = 2,609,856: P + P + 7,087,104 + P + 2,609,856 − 2·P − S = 7,181,664 less, now
+# 356,977,136 bytes, torch's to the byte (MultiHeadAttention.multihead_backward_moment,
+# test_multihead_attention_backward_frees_as_its_nodes_end). The peak is now encoder.0.mlp_2's backward,
+# 358,381,792, +233,472 (+0.065%) over the measured 358,148,320 (the model's step at mlp_1, exact): one P too
+# many at mlp_2, residual_1's gradient, which the model makes at residual_2's backward while AddBackward hands
+# both inputs the one tensor. Modelled so (the block input's gradient one storage with the add's, the ResNets'
+# open rule), ViT-B/16's peak is mlp_1's, exact (tried, not committed: it belongs with that rule).
 TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.006, "resnet34": 0.003,
              "resnet50": 0.008, "resnet101": 0.003, "resnet152": 0.003, "se_resnet50": 0.003,
-             "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
+             "gpt2": 0, "vit_b_16": 0.0007, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
 # The zoo specs of issue 12, measured at batch 2 (prediction − measured peak). ConvNeXt-T and EfficientNet-B0
 # agree to the byte. ConvNeXt-T was −6,472,776 (−2.3%): its LayerNorm2d and its blocks' permutes leave every
@@ -488,6 +498,42 @@ def test_attention_backward_peak(case, batch):
     # v's copy, the input's gradient: 8,192 bytes each); grouped heads add the repeated v's gradient
     workspace = 2 * 65_536 - 4 * 8_192 + (8_192 if case == "grouped" else 0)
     assert archcalc.analyze(spec, batch=batch).layers[-1].backward_workspace == workspace
+
+
+# 12 tokens of 16 features after a dense layer (or a ViT-like pre-norm block: dense x, LayerNorm, attention,
+# residual add), 4 heads of 4, torch's nn.MultiheadAttention on its math path (module: multihead, as ViT-B/16)
+MULTIHEAD = {"input": [12, 16], "layers": [{"dense": 16}, {"attention": {"heads": 4, "module": "multihead"}}]}
+MULTIHEAD_BLOCK = {"input": [12, 16], "layers": [
+    {"dense": {"name": "x", "units": 16}}, {"layernorm": {"name": "ln"}},
+    {"attention": {"name": "attention_1", "heads": 4, "module": "multihead"}},
+    {"add": {"from": ["attention_1", "x"]}}]}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("block", [False, True], ids=["plain", "residual"])
+def test_multihead_attention_backward_frees_as_its_nodes_end(block, batch):
+    """torch runs nn.MultiheadAttention's backward as a chain of autograd nodes, each freeing what it saved
+    as it ends; the worst moment is weights·v's bmm backward. With P = N·12·16·4 bytes (1,536 at batch 2) and
+    S = N·4·12·12·4 (the (4, 12, 12) scores, 4,608), alive then: the network input and the model's output
+    (2·P); of what the attention saved, the copy of its input in_proj keeps (at batch 1 the input itself),
+    q scaled, k scaled and transposed (3·P), the softmax's output (S) and the packed q, k, v projection v is a
+    view of (3·P), while out_proj's saved input is already gone; out_proj's input gradient (P), the weights'
+    gradient (S) and v's (P); out_proj's parameter gradients (16·16 + 16)·4 = 1,088. The output's gradient
+    is gone (the out_proj node took it, at batch 2 as a contiguous copy, also freed), and in_proj's gradients,
+    (3·16·16 + 48)·4 = 3,264 bytes, come last. Plain: 10·P + 2·S + 1,088 (25,664 at batch 2, 13,376 at batch
+    1; the model said 27,200 and 14,144 before: every saved tensor, all four parameter gradients and the input's
+    and output's gradients through the whole backward). The block adds LayerNorm's saved input x (P) and
+    its mean and 1/σ (2·N·12·4), and the residual's gradient, which stays: x's gradient holds it (the model
+    counts x's own gradient and frees the attention output's, whose storage no earlier gradient shares)."""
+    spec = MULTIHEAD_BLOCK if block else MULTIHEAD
+    p, s = batch * 12 * 16 * 4, batch * 4 * 12 * 12 * 4
+    expected = 10 * p + 2 * s + 1_088 + ((p + 2 * batch * 12 * 4 + p) if block else 0)
+    result = memory(spec, batch=batch, mode="training")
+    assert result.backward_peak_layer == "attention_1"
+    assert result.peak_bytes - result.param_bytes == expected == measured_peak_of(spec, batch) - LOSS_BYTES
+    if not block:
+        assert expected == {1: 13_376, 2: 25_664}[batch]
 
 
 # A side head nothing reads, after a shared first layer: 16 inputs -> fc1 (32) -> [side_fc (256) -> relu -> side_out

@@ -381,10 +381,19 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     return result
 
 
-def _backward_temporaries(record, batch, block):
+def _backward_temporaries(record, batch, block, width, own_gradient=0):
     """What the layer's own backward allocates beside its saved tensors and the gradients at its worst
-    moment: its activation-sized workspace (per sample, times the batch) and each weight-sized copy."""
-    return block(record.backward_workspace * batch) + sum(block(nbytes) for nbytes in record.backward_weight_temporaries)
+    moment: its activation-sized workspace (per sample, times the batch) and each weight-sized copy, less
+    the parameter gradients it makes only after that moment (Layer.backward_later_gradients) and, where
+    its first autograd node has consumed its output's gradient by then (Layer.backward_frees_output_gradient),
+    that gradient's storage, `own_gradient` bytes when no earlier tensor's gradient shares it (its
+    lifetime ends at this layer), else 0."""
+    grad, layer, ins, out = record.autograd, record.layer, record.in_shapes, record.out_shape
+    active = grad is not None and grad.active
+    later = layer.backward_later_gradients(ins, out, width, grad) if active else ()
+    freed = own_gradient if active and layer.backward_frees_output_gradient(ins, out, width, grad) else 0
+    return (block(record.backward_workspace * batch) + sum(block(nbytes) for nbytes in record.backward_weight_temporaries)
+            - sum(block(nbytes) for nbytes in later) - freed)
 
 
 def _training_step(result, report, trained, needs_grad, saver, width, optimizer_width, states, block):
@@ -415,8 +424,9 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
         alive = sum(size for first, last, size in gradients if first <= index <= last)
         # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
         # + a second gradient of an input that already has one (_accumulated_gradients)
+        own = sum(size for first, last, size in gradients if first == index)     # its output's, ending here
         step = (saved_before + held + alive + grads_after + shared.get(index, 0) + accumulated[index]
-                + _backward_temporaries(record, batch, block))
+                + _backward_temporaries(record, batch, block, width, own))
         layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
@@ -679,7 +689,9 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
             worst = saved_now + held + gradient + grads_after + moments[index]
             s = segment_of.get(index)
             saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
-        step = max(worst, saved_now + held + gradient + grads_after + _backward_temporaries(record, batch, block))
+        own = sum(nbytes for first, last, nbytes in gradients if first == index)
+        step = max(worst, saved_now + held + gradient + grads_after + _backward_temporaries(record, batch, block, width,
+                                                                                           own))
         layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
             recompute[index]
         layer.step_bytes = persistent + step

@@ -463,7 +463,8 @@ class MultiHeadAttention(Fusable):
         (P + R + S_causal + W + 2·heads' output), less the output the liveness model counts itself.
         flash: P + R + the kernel's output and its fp32 log-sum-exp (h·n); no (h, n, m) tensor.
         module: multihead on torch's math path holds the same (tests/test_memory.py: vit_b_16's inference
-        peak exact, its CPU training peak within 2%); flash there is not measured (CUDA peaks only)."""
+        peak exact; its training step's attention backward too, multihead_backward_moment); flash there is
+        not measured (CUDA peaks only)."""
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         q, kv, h = self.heads * head_dim, kv_heads * head_dim, self.heads
         projections = n * q + 2 * m * kv
@@ -485,15 +486,66 @@ class MultiHeadAttention(Fusable):
         grouped heads add the gradient of the repeated v. With dropout the worst moment is earlier, at
         weights·v's backward: one score-sized gradient, out_proj's saved input and its output's gradient
         freed (by the softmax's backward dropout's mask and output are freed). flash: the kernel's backward
-        works in tiles, nothing score-sized."""
+        works in tiles, nothing score-sized. module: multihead (self-attention, no dropout, weights trained):
+        the worst of its nodes' moments, multihead_backward_moment."""
         if self.fused:
             return 0
+        moment = self.multihead_backward_moment(ins, width, grad)
+        if moment is not None:
+            return moment[0]
         n, d, m, d_kv, kv_heads, head_dim = self.dims(ins)
         h = self.heads
         if self.dropout:
             return max(h * n * m - 2 * n * d, 0) * width
         repeated = h * m * head_dim if kv_heads != h else 0
         return max(2 * h * n * m - (n * h * head_dim + h * m * head_dim + 2 * n * d) + repeated, 0) * width
+
+    def backward_later_gradients(self, ins, out, width, grad):
+        """module: multihead: in_proj's weight and bias gradients, made by its nodes at the end of the
+        layer's backward, after the worst moment (multihead_backward_moment) where that moment is earlier."""
+        moment = None if self.fused else self.multihead_backward_moment(ins, width, grad)
+        return () if moment is None else moment[1]
+
+    def backward_frees_output_gradient(self, ins, out, width, grad):
+        """module: multihead (multihead_backward_moment): by the worst moment the output's gradient has
+        gone through the transpose's and out_proj's nodes (at batch > 1 as a contiguous copy)."""
+        return not self.fused and self.multihead_backward_moment(ins, width, grad) is not None
+
+    def multihead_backward_moment(self, ins, width, grad):
+        """module: multihead, self-attention without dropout, on the math path, its weights trained:
+        (bytes per sample, the parameter gradients not made yet) of the worst moment of the layer's
+        backward, relative to what the memory model holds there by default (every tensor the layer saved,
+        all four parameter gradients, the input's gradient), or None where the rule is not measured.
+
+        torch runs the layer as a chain of autograd nodes, each freeing what it saved as it ends
+        (measured with the CPU profiler: ViT-B/16, test_multihead_attention_backward_frees_as_its_nodes_end).
+        With P = N·n·d and S = N·h·n·n elements (here per sample, times `width`), W_o and W_in the out_proj
+        and in_proj gradients, G_x = P when the input needs a gradient (else 0), and the output's gradient
+        gone after the first nodes (backward_frees_output_gradient), the moments, above the state where
+        the layer's backward starts:
+        A, out_proj's addmm backward: a contiguous copy of the output's gradient (the output is the
+        (n, N, d) result transposed; none at N = 1, where the view needs no copy), its input's gradient
+        P and W_o; then its saved input (P) and the copy go.
+        B, weights·v's bmm backward: W_o, out_proj's input gradient (P, its saved input gone), the
+        weights' gradient S and v's P: W_o + S + P; then out_proj's input gradient goes, and so does the
+        packed q, k, v projection (3·P), whose last view v was.
+        C, the softmax's backward: the scores' gradient beside, W_o + 2·S − 3·P (then the weights and
+        their gradient go).
+        G, in_proj's mm backward: W_o + W_in + G_x − S − 3·P (W_in, the input's gradient and the packed
+        projection's, 3·P, made; out_proj's input, the packed projection, the weights, q and k gone).
+        (q·kᵀ's backward, W_o − P, and the select nodes between C and G stay below these.)
+        Less the model's default, W_o + W_in + G_x: A copy + P − G_x − W_in, B S + P − G_x − W_in,
+        C 2·S − 3·P − G_x − W_in, G −S − 3·P; the largest at this batch is the moment."""
+        if not self.multihead or self.dropout or len(ins) > 1 or not grad.weights:
+            return None
+        n, d, *_ = self.dims(ins)
+        b = grad.batch
+        p, s = n * d * width, self.heads * n * n * width
+        gx = p if grad.inputs[0] else 0
+        copy = p if b > 1 else 0
+        in_proj = (3 * d * d * width,) + ((3 * d * width,) if self.bias else ())
+        moments = [(copy + p - gx, in_proj), (s + p - gx, in_proj), (2 * s - 3 * p - gx, in_proj), (-s - 3 * p, ())]
+        return max(moments, key=lambda moment: moment[0] * b - sum(moment[1]))
 
     def torch_module(self, ins):
         from .torch_modules import Attention, TorchMultiheadAttention

@@ -525,6 +525,20 @@ class Layer:
         backward_workspace at the same moment; () when it makes none."""
         return ()
 
+    def backward_later_gradients(self, ins, out, width, grad):
+        """Bytes of each of the layer's parameter gradients that its backward makes only after the worst
+        moment backward_workspace describes (a layer torch runs as several autograd nodes, whose first
+        parameter's gradient comes last); () when every one is made by then. The memory model counts all
+        of a layer's parameter gradients from its backward's start, less these at that moment."""
+        return ()
+
+    def backward_frees_output_gradient(self, ins, out, width, grad):
+        """True when, at the worst moment of its backward, the layer's first autograd node has already
+        consumed its output's gradient (a layer torch runs as several nodes), so that gradient is freed
+        then unless another tensor's gradient shares its storage; False (the default): the output's
+        gradient lives through the layer's whole backward."""
+        return False
+
     def output_order(self, ins, out, width, grad):
         """How the output is laid out in memory (an order, see shapes.channels_last; None: contiguous),
         given each input's (grad.order(i); `grad` also holds the batch and the device). Element-wise
