@@ -247,16 +247,25 @@ def measured_training_peak(spec, batch):
 LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part of the model
 
 
-# CPU convolution backward (ResNets) and local response norm's composed backward (AlexNet, ZFNet) build
-# temporaries the model does not count yet; the measured peak falls inside one of them. Batch norm's second
-# input-sized gradient is counted (BatchNorm.backward_workspace, test_batchnorm_backward): it made VGG16-BN
-# (−2,048), DenseNet-121 (−8,192) and M5 (−1,024) exact and brought ResNet-18 from −1.40% to −0.47%, ResNet-34
-# from −0.47% to −0.16%, ResNet-50 from −0.93% to −0.67%. A tensor several layers read has two gradients
-# during each earlier reader's backward (memory._accumulated_gradients): that made ResNet-101/152 and
-# SE-ResNet-50 exact (each 794,624 bytes short before), and batch norm's rule then puts all three +299,008
-# over (+0.15%, +0.11%, +0.22%, at 96×96): their worst step, in layer2, counts one (2, 512, 12, 12) gradient,
-# 589,824 bytes, that torch does not hold yet (the block input's, which the model makes at the residual add's
-# backward while torch keeps a reference to the add's gradient until conv1's contribution is added to it).
+# Local response norm's composed backward (AlexNet, ZFNet) builds temporaries the model does not count yet; the
+# measured peak falls inside one of them. Batch norm's second input-sized gradient is counted (BatchNorm.
+# backward_workspace, test_batchnorm_backward): it made VGG16-BN (−2,048), DenseNet-121 (−8,192) and M5 (−1,024)
+# exact. ResNet-18, -34 and -50 (−400,384, −146,944, −1,597,440 after it) are exact: their peak is a strided
+# convolution's backward (layer3.0.conv1; layer2.0.conv1; layer3.0.downsample_conv), where oneDNN makes an
+# input-sized aten::contiguous copy beside the input's gradient, 2·128·28·28·4 = 802,816 bytes in ResNet-18, now
+# counted (Conv2d.strided_input_copy, test_strided_convolution_backward_copies_its_input_gradient). A tensor
+# several layers read has two gradients during each earlier reader's backward (memory._accumulated_gradients):
+# that made ResNet-101/152 and SE-ResNet-50 exact (each 794,624 bytes short before), and batch norm's rule then
+# puts all three +299,008 over (+0.15%, +0.11%, +0.22%, at 96×96): their worst step, layer2's last block's bn3
+# (SE-ResNet-50: its se.scale), counts one (2, 512, 12, 12) gradient, 589,824 bytes, that torch does not hold:
+# the block input's, which the model makes at the residual add's backward, while AddBackward hands the add's
+# own gradient tensor to both inputs and autograd's InputBuffer keeps it as the block input's first
+# contribution, adding conv1's into it in place (aten::add_). Modelled so (the block input's gradient one storage
+# with the add's, when the add, its last reader, has its shape), all six ResNets agree to the byte and their
+# peaks move to layer3.0.conv1 (measured peak 197,754,080; 262,950,112; 137,219,680 bytes); but that rule takes
+# 4,096 bytes off tests/test_checkpoint.py's tiny_gpt blocks and every:3 peaks (−1.0% → −2.4%, −2.9% → −4.4%),
+# whose checkpointed recomputations the model undercounts elsewhere, outside their 2% and 4% tolerances, so it
+# waits for that recomputation to be modelled.
 # GPT-2 and BERT-base run at 128 tokens (conftest.REDUCED_INPUT) and are exact: their peak is the end of
 # backward, where GPT-2's tied embedding has three vocabulary×768 tensors alive (the LM head's gradient held
 # by autograd, the embedding's, their sum), which the model now counts; before it GPT-2 was 2·50,257·768·4 =
@@ -264,8 +273,8 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # backward, which the model places 1.65% above the measurement: it holds every tensor the layer saved until
 # the layer's backward ends, where autograd frees each after its own node (the attention's score-sized
 # backward temporaries are counted, see MultiHeadAttention.backward_workspace and test_attention_backward_peak).
-TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0.006, "resnet34": 0.003,
-             "resnet50": 0.008, "resnet101": 0.003, "resnet152": 0.003, "se_resnet50": 0.003,
+TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0, "resnet34": 0,
+             "resnet50": 0, "resnet101": 0.003, "resnet152": 0.003, "se_resnet50": 0.003,
              "gpt2": 0, "vit_b_16": 0.02, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)
 # The zoo specs of issue 12, measured at batch 2 (prediction − measured peak). ConvNeXt-T and EfficientNet-B0
@@ -277,8 +286,8 @@ TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0
 # EfficientNet-B0 was −335,360: the peak is stage7_0's squeeze-and-excitation product, whose (C, 1, 1) gate's
 # gradient is first a full (2, 1152, 7, 7) tensor, 451,584 bytes, before autograd sums it down (Multiply.
 # backward_workspace, test_broadcast_multiply_backward); with it SE-ResNet-50's peak moves to
-# layer2.3.se.scale (the +299,008 above; the peak torch measures, 137,219,680 at layer2.3.conv3's backward, is
-# the convolution's CPU temporaries, as for the ResNets). DenseNet-121 and M5 agree to the byte (batch norm's
+# layer2.3.se.scale (the +299,008 above; the peak torch measures, 137,219,680, is the model's step at
+# layer3.0.conv1's backward, with the strided convolution's input copy, as for the ResNets). DenseNet-121 and M5 agree to the byte (batch norm's
 # backward, above). Inception-v3 was +11,420,064 (+4.7%) and now agrees to the byte (244,927,288): its
 # auxiliary head is read by no later layer, so autograd frees its graph after the forward and its parameters
 # get no gradient (archcalc counted 12,453,792 bytes for it, memory._kept_after_forward now drops them); the
@@ -399,10 +408,14 @@ def test_channels_last_convolution_backward():
     result = memory(CHANNELS_LAST, batch=2, mode="training")
     assert result.backward_peak_layer == "c"
     assert result.peak_bytes - result.param_bytes == 13_272 == measured_peak_of(CHANNELS_LAST, 2) - LOSS_BYTES
-    # without the LayerNorm (every map contiguous) nothing is copied
+    # without the LayerNorm (every map contiguous) nothing changes layout; c, strided, still copies its 4·8·8-float
+    # input (1,024 bytes per sample, test_strided_convolution_backward_copies_its_input_gradient)
     plain = {"input": [4, 8, 8], "layers": [layer for layer in CHANNELS_LAST["layers"] if "layernorm" not in layer]}
-    assert all(r.backward_workspace == 0 and r.backward_weight_temporaries == ()
-               for r in archcalc.analyze(plain, batch=2).layers)
+    records = archcalc.analyze(plain, batch=2).layers
+    assert all(r.backward_weight_temporaries == () for r in records)
+    assert [r.backward_workspace for r in records] == [0, 4 * 8 * 8 * 4, 0, 0]
+    result = memory(plain, batch=2, mode="training")
+    assert result.peak_bytes - result.param_bytes == measured_peak_of(plain, 2) - LOSS_BYTES
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")
@@ -580,3 +593,34 @@ def test_an_earlier_readers_backward_makes_a_second_gradient():
     predicted = result.peak_bytes - result.param_bytes
     assert predicted == 800 * SAMPLE + 2 * (256 * 8 + 8) * 4 == 67_648
     assert predicted == measured_peak_of(TWO_READERS, 16) - LOSS_BYTES
+
+
+# a conv 8 -> 8 (3×3, padding 1) on 8×16×16, then a strided conv 8 -> 16 (3×3, stride 2, padding 1), a dense head
+STRIDED = {"input": [8, 16, 16], "layers": [
+    {"conv2d": {"name": "a", "filters": 8, "kernel": 3, "padding": 1}},
+    {"conv2d": {"name": "s", "filters": 16, "kernel": 3, "stride": 2, "padding": 1}},
+    {"flatten": {"name": "f"}}, {"dense": {"name": "fc", "units": 10}}]}
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+def test_strided_convolution_backward_copies_its_input_gradient():
+    """At batch 2, fp32 (every 8×16×16 map 2·8·16·16·4 = 16,384 bytes): the peak is s's backward, where
+    oneDNN's strided, ungrouped convolution_backward holds an input-sized aten::contiguous copy beside the
+    input's gradient: the input (16,384), a's output (s's saved input, 16,384), the model's output (2·10·4 =
+    80), s's output gradient (2·16·8·8·4 = 8,192), a's output gradient (16,384) and the copy (16,384); the
+    parameter gradients of fc ((1,024·10 + 10)·4 = 41,000) and s ((16·8·9 + 16)·4 = 4,672): 119,480 bytes
+    (fc's saved input, s's output, went with fc's backward). Grouped (groups 2) there is no copy, and s's
+    weight gradient is half: 119,480 − 16,384 − 2,304 = 100,792."""
+    assert [r.backward_workspace for r in archcalc.analyze(STRIDED, batch=2).layers] == [0, 8 * 16 * 16 * 4, 0, 0]
+    result = memory(STRIDED, batch=2, mode="training")
+    assert result.backward_peak_layer == "s"
+    assert result.peak_bytes - result.param_bytes == 16_384 * 4 + 80 + 8_192 + 41_000 + 4_672 == 119_480 \
+        == measured_peak_of(STRIDED, 2) - LOSS_BYTES
+    grouped = {"input": [8, 16, 16], "layers": [STRIDED["layers"][0], {"conv2d": {**STRIDED["layers"][1]["conv2d"],
+                                                                                 "groups": 2}}, *STRIDED["layers"][2:]]}
+    assert archcalc.analyze(grouped, batch=2).layers[1].backward_workspace == 0
+    result = memory(grouped, batch=2, mode="training")
+    assert result.peak_bytes - result.param_bytes == 100_792 == measured_peak_of(grouped, 2) - LOSS_BYTES
+    # the first convolution of a net (its input needs no gradient) computes no input gradient, and copies nothing
+    first = {"input": [8, 16, 16], "layers": STRIDED["layers"][1:]}
+    assert archcalc.analyze(first, batch=2).layers[0].backward_workspace == 0
