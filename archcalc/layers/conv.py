@@ -166,7 +166,23 @@ class _Conv(Windowed):
         target = self.layout(ins, width, grad)
         copies = 0 if laid_out_as(out, grad.grad_order, target) else numel(out)
         copies += 0 if laid_out_as(ins[0], grad.order(0), target) else numel(ins[0])
-        return copies * width
+        return (copies + self.strided_input_copy(ins, width, grad)) * width
+
+    def strided_input_copy(self, ins, width, grad):
+        """Elements per sample of the second input-sized tensor a strided convolution's backward makes on
+        CPU: when oneDNN runs it contiguous, ungrouped, with a stride above 1 on some axis, and the input
+        needs a gradient, aten::convolution_backward allocates the input's gradient and then an
+        aten::contiguous copy of an input-sized tensor (the profiler's aten::contiguous → aten::clone
+        inside convolution_backward, before the weight's gradient is allocated), which lives through the
+        weight's gradient and is freed before the backward returns. Not made at stride 1, by grouped or
+        depthwise convolutions, channels last, or by the slow kernel (measured with the CPU profiler on
+        torch 2.14: test_strided_convolution_backward_copies_its_input_gradient). ResNet-18's peak is
+        layer3.0.conv1's backward, with this 2·128·28·28·4 = 802,816-byte copy alive."""
+        if not (grad.inputs and grad.inputs[0]) or self.groups != 1 or all(s == 1 for s in self.stride):
+            return 0
+        if not self.runs_mkldnn(ins, width, grad) or self.layout(ins, width, grad) is not None:
+            return 0
+        return numel(ins[0])
 
     def backward_weight_temporaries(self, ins, out, width, grad):
         """A channels-last convolution's backward (mkldnn_convolution_backward) also makes the weight
@@ -357,6 +373,10 @@ class _ConvTranspose(_Conv):
 
     def saved_tensors(self, ins, out, grad):
         return [keep_input(ins, grad)] if grad.active else []
+
+    def strided_input_copy(self, ins, width, grad):
+        """A transposed convolution's backward is not the strided convolution's: not measured, not counted."""
+        return 0
 
     def explain(self, ins, out):
         channels = ins[0][0]
