@@ -165,6 +165,19 @@ class LocalResponseNorm(Layer):
         channels, *spatial = ins[0]
         return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width
 
+    def backward_workspace(self, ins, out, width, grad=None):
+        """The worst moment of its backward is the first node, x / d's (DivBackward0; every saved tensor is
+        still alive then, as the memory model assumes for a layer's step). derivatives.yaml gives it
+        div_tensor_self_backward, grad / d (x's gradient: counted as the input's gradient), then
+        div_tensor_other_backward (torch/csrc/autograd/FunctionsManual.cpp), -grad · x / d / d, which
+        evaluates x / d, -grad, their product and that over d one after another, the three temporaries
+        held to the end of the expression: four input-sized tensors beside the gradients while the last
+        division runs (the last one d's gradient). Every later node (pow's, the pool's, x·x's) holds
+        less, having freed a saved tensor first. Measured with the CPU profiler: test_lrn_backward."""
+        if grad is None or not any(grad.inputs):
+            return 0
+        return 4 * numel(ins[0]) * width
+
     keras_classes = ("LocalResponseNorm",)     # archcalc's own Keras layer (bridges/keras_model.py), which Keras lacks
 
     def keras_layer(self, plan, node, ins, inputs):
