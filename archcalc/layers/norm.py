@@ -147,13 +147,18 @@ class LocalResponseNorm(Layer):
 
     def saved_tensors(self, ins, out, grad):
         """torch composes it: x·x, padded to C + n − 1 channels and average-pooled (the pool keeps that
-        padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d)."""
+        padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d). And
+        `.mul(alpha)` (F.local_response_norm in torch/nn/functional.py) wraps the Python float α as a
+        0-dim float64 tensor that mul's backward keeps (derivatives.yaml: self's gradient is grad · other):
+        8 bytes, alive until that node runs, which saved_tensors_hooks never see (Saved.hooked); on CUDA
+        it stays in host memory."""
         if not any(grad.inputs):
             return []
         channels, *spatial = ins[0]
         padded = (channels + self.size - 1) * numel(spatial) * grad.batch
         every = numel(ins[0]) * grad.batch
-        return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every)]
+        alpha = [Saved(1, 8, hooked=False)] if grad.device == "cpu" else []
+        return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every), *alpha]
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(_("no parameters: n, α, β and k are fixed")),
