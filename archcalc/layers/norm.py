@@ -171,17 +171,20 @@ class LocalResponseNorm(Layer):
         return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width
 
     def backward_workspace(self, ins, out, width, grad=None):
-        """The worst moment of its backward is the first node, x / d's (DivBackward0; every saved tensor is
-        still alive then, as the memory model assumes for a layer's step). derivatives.yaml gives it
-        div_tensor_self_backward, grad / d (x's gradient: counted as the input's gradient), then
-        div_tensor_other_backward (torch/csrc/autograd/FunctionsManual.cpp), -grad · x / d / d, which
-        evaluates x / d, -grad, their product and that over d one after another, the three temporaries
-        held to the end of the expression: four input-sized tensors beside the gradients while the last
-        division runs (the last one d's gradient). Every later node (pow's, the pool's, x·x's) holds
-        less, having freed a saved tensor first. Measured with the CPU profiler: test_lrn_backward."""
+        """The worst moment of its backward is in its first node, x / d's (DivBackward0), while every
+        tensor it saved is still alive, as the memory model assumes for a layer's step. The node makes d's
+        gradient first: div_tensor_other_backward (torch/csrc/autograd/FunctionsManual.cpp) is
+        -grad · ((x / d) / d), whose x / d, (x / d) / d and -grad are freed once their product, d's
+        gradient, exists; only then is x's, grad / d (div_tensor_self_backward), made. At the product four
+        input-sized maps are alive beside the output's gradient: the model's step counts one as the
+        input's gradient, the other three are this workspace. Every later node (pow's, the pool's, x·x's)
+        holds less, a saved tensor having been freed before it. CPU profiler, allocation by allocation
+        (test_lrn_memory.py); the profiler's per-op walk (tests/measured.cpu_peak) counts one map more,
+        since it applies the three frees, which DivBackward0 makes between two of its child ops, only at
+        the node's end."""
         if grad is None or not any(grad.inputs):
             return 0
-        return 4 * numel(ins[0]) * width
+        return 3 * numel(ins[0]) * width
 
     keras_classes = ("LocalResponseNorm",)     # archcalc's own Keras layer (bridges/keras_model.py), which Keras lacks
 
