@@ -150,8 +150,9 @@ class LocalResponseNorm(Layer):
         padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d). And
         `.mul(alpha)` (F.local_response_norm in torch/nn/functional.py) wraps the Python float α as a
         0-dim float64 tensor that mul's backward keeps (derivatives.yaml: self's gradient is grad · other):
-        8 bytes, alive until that node runs, which saved_tensors_hooks never see (Saved.hooked); on CUDA
-        it stays in host memory."""
+        8 bytes, alive until that node runs, which saved_tensors_hooks never see (Saved.hooked). A wrapped
+        number is made on the CPU whatever the device, so `--device cuda` leaves it out (from torch's
+        source; not measured on a GPU)."""
         if not any(grad.inputs):
             return []
         channels, *spatial = ins[0]
