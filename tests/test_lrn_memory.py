@@ -109,3 +109,21 @@ def test_lrn_on_the_network_input_keeps_and_makes_nothing():
     # the allocation replay's peak here, 55,712, is elsewhere: buffers of 21,888 and 22,656 bytes made and
     # freed inside single ops, scratch the model does not count)
     assert measured(spec, 2) == result.peak_bytes - result.param_bytes + 2 * 2 * 8 * 8 * 4
+
+
+def test_a_wide_window_over_few_channels_peaks_in_the_pools_backward():
+    """One channel, 9 summed: the padded square, 2·(1 + 8)·8·8·4 = 4,608 bytes, is nine 512-byte maps, and the
+    average pool's backward (its padded input's gradient) outgrows x / d's three temporaries. There the input
+    (1,536), x (512), the padded square (4,608) and the model's output (512) are alive, with x's gradient
+    (512), the pool's output gradient (512) and its input's (4,608): 12,800 bytes. The model's step counts
+    everything n saved (1,536 + 512 + 4,608 + 512 + 512 + 8 + 512 output = 8,200), the output's and the
+    input's gradients (1,024) and (9 − 1 − 1)·2·8·8·4 = 3,584: 12,808, 8 bytes over, the α the pool's node
+    no longer holds."""
+    spec = {"input": [3, 8, 8], "layers": [
+        {"conv2d": {"name": "c", "filters": 1, "kernel": 3, "padding": 1}},
+        {"lrn": {"name": "n", "size": 9}}, {"relu": {"name": "r"}}]}
+    assert archcalc.analyze(spec, batch=2).layers[1].backward_workspace == 7 * 8 * 8 * 4
+    result = memory(spec, batch=2, mode="training")
+    assert result.backward_peak_layer == "n"
+    assert result.peak_bytes - result.param_bytes == 8_200 + 1_024 + 3_584 == 12_808
+    assert measured(spec, 2) == 1_536 + 512 + 4_608 + 512 + 512 + 512 + 4_608 == 12_808 - 8

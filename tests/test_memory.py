@@ -254,9 +254,10 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # (LocalResponseNorm.backward_workspace), and each LRN's float64 α, 8 bytes saved_tensors_hooks do not see
 # (Saved.hooked). The prediction then equals the profiler's allocation timeline to the byte (275,012,360,
 # 270,588,680, 285,530,632; test_lrn_memory.py), and this per-op walk is exactly one LRN input map higher:
-# AlexNet's norm2 2·256·27·27·4 = 1,492,992 bytes (0.54%, 0.55%), ZFNet's norm1 2·96·55·55·4 = 2,323,200 (0.81%).
-# The walk applies a node's own frees only at its end, and DivBackward0 frees its three temporaries between
-# two of its child ops, so the walk keeps them alive through the last one, where it places the peak. Batch norm's second
+# AlexNet's norm2 2·256·27·27·4 = 1,492,992 bytes (0.54%, 0.55%), ZFNet's norm1 2·96·55·55·4 = 2,323,200
+# (0.81%). The walk applies a node's own frees only at its end, and DivBackward0 frees its three temporaries
+# between two of its child ops, so the walk keeps them alive through the last one, where it places the peak.
+# Batch norm's second
 # input-sized gradient is counted (BatchNorm.backward_workspace, test_batchnorm_backward): it made VGG16-BN
 # (−2,048), DenseNet-121 (−8,192) and M5 (−1,024) exact and brought ResNet-18 from −1.40% to −0.47%, ResNet-34
 # from −0.47% to −0.16%, ResNet-50 from −0.93% to −0.67%. A tensor several layers read has two gradients

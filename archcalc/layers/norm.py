@@ -178,14 +178,18 @@ class LocalResponseNorm(Layer):
         -grad · ((x / d) / d), whose x / d, (x / d) / d and -grad are freed once their product, d's
         gradient, exists; only then is x's, grad / d (div_tensor_self_backward), made. At the product four
         input-sized maps are alive beside the output's gradient: the model's step counts one as the
-        input's gradient, the other three are this workspace. Every later node (pow's, the pool's, x·x's)
-        holds less, a saved tensor having been freed before it. CPU profiler, allocation by allocation
-        (test_lrn_memory.py); the profiler's per-op walk (tests/measured.cpu_peak) counts one map more,
-        since it applies the three frees, which DivBackward0 makes between two of its child ops, only at
-        the node's end."""
+        input's gradient, the other three are this workspace. Later nodes hold less (pow's, x·x's), except
+        the average pool's when the channel-padded map outgrows five input maps (n − 1 > 4·C): by then d,
+        t and the output's gradient are gone, and beside x's gradient, the pool's output gradient (an input
+        map) and what is still saved, the pool makes its padded input's gradient, (C + n − 1)·H·W, so
+        (n − 1 − C)·H·W above the step; the α the step still holds (saved_tensors) was freed before it, so
+        there the model is 8 bytes over. CPU profiler, allocation by allocation (test_lrn_memory.py); the
+        per-op walk (tests/measured.cpu_peak) counts one map more at x / d's node, since it applies the
+        three frees, which the node makes between two of its child ops, only at the node's end."""
         if grad is None or not any(grad.inputs):
             return 0
-        return 3 * numel(ins[0]) * width
+        channels, *spatial = ins[0]
+        return max(3 * channels, self.size - 1 - channels) * numel(spatial) * width
 
     keras_classes = ("LocalResponseNorm",)     # archcalc's own Keras layer (bridges/keras_model.py), which Keras lacks
 
