@@ -247,8 +247,16 @@ def measured_training_peak(spec, batch):
 LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part of the model
 
 
-# Local response norm's composed backward (AlexNet, ZFNet) builds temporaries the model does not count yet; the
-# measured peak falls inside one of them. Batch norm's second input-sized gradient is counted (BatchNorm.
+# AlexNet, its two-GPU form and ZFNet were −4,933,648, −4,933,648 and −7,908,360 bytes
+# (−1.78%, −1.81%, −2.75%) while local response norm's composed backward was not counted. Their peak is an
+# LRN's first backward node, x / d's: its three input-sized temporaries are counted now
+# (LocalResponseNorm.backward_workspace), and each LRN's float64 α, 8 bytes saved_tensors_hooks do not see
+# (Saved.hooked). The prediction then equals the profiler's allocation timeline to the byte (275,012,360,
+# 270,588,680, 285,530,632; test_lrn_memory.py), and this per-op walk is exactly one LRN input map higher:
+# AlexNet's norm2 2·256·27·27·4 = 1,492,992 bytes (0.54%, 0.55%), ZFNet's norm1 2·96·55·55·4 = 2,323,200
+# (0.81%). The walk applies a node's own frees only at its end, and DivBackward0 frees its three temporaries
+# between two of its child ops, so the walk keeps them alive through the last one, where it places the peak.
+# Batch norm's second input-sized gradient is counted (BatchNorm.
 # backward_workspace, test_batchnorm_backward): it made VGG16-BN (−2,048), DenseNet-121 (−8,192) and M5 (−1,024)
 # exact. ResNet-18, -34 and -50 (−400,384, −146,944, −1,597,440 after it) are exact: their peak is a strided
 # convolution's backward (layer3.0.conv1; layer2.0.conv1; layer3.0.downsample_conv), where oneDNN makes an
@@ -282,7 +290,7 @@ LOSS_BYTES = 8      # the scalar loss and its gradient: 4 bytes each, not part o
 # (+0.065%) over: one P too many, residual_1's gradient, which AddBackward hands both inputs as one tensor; with
 # the residual rule above (one storage with the add's gradient) the peak is encoder.0.mlp_1's backward,
 # 358,148,320 bytes, torch's to the byte.
-TOLERANCE = {"alexnet": 0.02, "alexnet_2gpu": 0.02, "zfnet": 0.03, "resnet18": 0, "resnet34": 0,
+TOLERANCE = {"alexnet": 0.0055, "alexnet_2gpu": 0.0055, "zfnet": 0.0081, "resnet18": 0, "resnet34": 0,
              "resnet50": 0, "resnet101": 0, "resnet152": 0, "se_resnet50": 0,
              "gpt2": 0, "vit_b_16": 0, "bert_base": 0,
              "lstm_lm": 0.001}      # 182,000 bytes of oneDNN's LSTM workspace, not modelled (docs/recurrent.md)

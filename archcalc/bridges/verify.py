@@ -343,6 +343,16 @@ def _library_workspace(model, x, train, torch):
     return torch.cuda.memory_allocated() - before
 
 
+def _hooked_bytes(record):
+    """The layer's saved bytes that saved_tensors_hooks can see: less the wrapped Python numbers autograd
+    saves without calling them (Saved.hooked False)."""
+    if record.saved_bytes is None or record.autograd is None:
+        return record.saved_bytes
+    hidden = [tensor for tensor in record.layer.saved_tensors(record.in_shapes, record.out_shape, record.autograd)
+              if not tensor.hooked]
+    return record.saved_bytes - sum(tensor.elements * tensor.element_bytes for tensor in hidden)
+
+
 def _compare(graph, report, result, measured, peak):
     saved = measured["saved"] if not result.meta else None
     for node, record in zip(graph.nodes, report.layers):
@@ -357,7 +367,7 @@ def _compare(graph, report, result, measured, peak):
         }
         if result.train:
             checks["backward_flops"] = (record.torch_backward_flops, measured["backward_flops"].get(name, 0))
-        checks["saved_bytes"] = (record.saved_bytes, None if saved is None else saved.get(name, 0))
+        checks["saved_bytes"] = (_hooked_bytes(record), None if saved is None else saved.get(name, 0))
         result.layers.append(LayerCheck(name, record.type, checks))
     t = report.totals
     result.totals = {
@@ -368,7 +378,8 @@ def _compare(graph, report, result, measured, peak):
     }
     if result.train:
         result.totals["backward_flops"] = (t.torch_backward_flops, measured["total_backward_flops"])
-    result.totals["saved_bytes"] = (t.saved_bytes, None if saved is None else sum(saved.values()))
+    hooked = None if t.saved_bytes is None else sum(_hooked_bytes(record) for record in report.layers)
+    result.totals["saved_bytes"] = (hooked, None if saved is None else sum(saved.values()))
     if measured["peak"] is not None:
         result.memory = {"predicted_peak": peak, "measured_peak": measured["peak"],
                          "library_bytes": measured["libraries"],

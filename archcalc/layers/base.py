@@ -189,12 +189,17 @@ class Autograd:
 class Saved:
     """One tensor autograd keeps for backward: whose storage it is (input `index`, the layer's output,
     or a fresh tensor), its elements including the batch, and its bytes per element (None: the
-    activation dtype). Two layers saving one storage count it once."""
+    activation dtype). Two layers saving one storage count it once. `hooked` False marks a wrapped
+    Python number (the 0-dim float64 tensor a `t.mul(0.5)` makes of its scalar): autograd saves it without
+    calling saved_tensors_hooks ("avoid wrapped numbers from being leaked to the user",
+    torch/csrc/autograd/saved_variable.cpp), so verify, which measures through those hooks, leaves it out
+    of its comparison, while the memory model counts it."""
 
     elements: int
     element_bytes: int = None
     input: int = None          # index of the input whose storage this is
     output: bool = False       # the layer's own output
+    hooked: bool = True        # False: saved_tensors_hooks never see it (a wrapped number)
 
     @classmethod
     def new(cls, elements, element_bytes=None):

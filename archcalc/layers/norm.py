@@ -147,13 +147,19 @@ class LocalResponseNorm(Layer):
 
     def saved_tensors(self, ins, out, grad):
         """torch composes it: x·x, padded to C + n − 1 channels and average-pooled (the pool keeps that
-        padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d)."""
+        padded square), then t = k + α·pool, d = t^β (pow keeps t), x / d (div keeps x and d). And
+        `.mul(alpha)` (F.local_response_norm in torch/nn/functional.py) wraps the Python float α as a
+        0-dim float64 tensor that mul's backward keeps (derivatives.yaml: self's gradient is grad · other):
+        8 bytes, alive until that node runs, which saved_tensors_hooks never see (Saved.hooked). A wrapped
+        number is made on the CPU whatever the device, so `--device cuda` leaves it out (from torch's
+        source; not measured on a GPU)."""
         if not any(grad.inputs):
             return []
         channels, *spatial = ins[0]
         padded = (channels + self.size - 1) * numel(spatial) * grad.batch
         every = numel(ins[0]) * grad.batch
-        return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every)]
+        alpha = [Saved(1, 8, hooked=False)] if grad.device == "cpu" else []
+        return [keep_input(ins, grad), Saved.new(padded), Saved.new(every), Saved.new(every), *alpha]
 
     def explain(self, ins, out):
         return [self.same_shape_step(out), self.no_params_step(_("no parameters: n, α, β and k are fixed")),
@@ -164,6 +170,26 @@ class LocalResponseNorm(Layer):
         the output), then in `pool.mul(α).add(k)` the pooled map, α·pool and k + α·pool alive together."""
         channels, *spatial = ins[0]
         return max((channels + self.size - 1) * numel(spatial), 2 * numel(ins[0])) * width
+
+    def backward_workspace(self, ins, out, width, grad=None):
+        """The worst moment of its backward is in its first node, x / d's (DivBackward0), while every
+        tensor it saved is still alive, as the memory model assumes for a layer's step. The node makes d's
+        gradient first: div_tensor_other_backward (torch/csrc/autograd/FunctionsManual.cpp) is
+        -grad · ((x / d) / d), whose x / d, (x / d) / d and -grad are freed once their product, d's
+        gradient, exists; only then is x's, grad / d (div_tensor_self_backward), made. At the product four
+        input-sized maps are alive beside the output's gradient: the model's step counts one as the
+        input's gradient, the other three are this workspace. Later nodes hold less (pow's, x·x's), except
+        the average pool's when the channel-padded map outgrows five input maps (n − 1 > 4·C): by then d,
+        t and the output's gradient are gone, and beside x's gradient, the pool's output gradient (an input
+        map) and what is still saved, the pool makes its padded input's gradient, (C + n − 1)·H·W, so
+        (n − 1 − C)·H·W above the step; the α the step still holds (saved_tensors) was freed before it, so
+        there the model is 8 bytes over. CPU profiler, allocation by allocation (test_lrn_memory.py); the
+        per-op walk (tests/measured.cpu_peak) counts one map more at x / d's node, since it applies the
+        three frees, which the node makes between two of its child ops, only at the node's end."""
+        if grad is None or not any(grad.inputs):
+            return 0
+        channels, *spatial = ins[0]
+        return max(3 * channels, self.size - 1 - channels) * numel(spatial) * width
 
     keras_classes = ("LocalResponseNorm",)     # archcalc's own Keras layer (bridges/keras_model.py), which Keras lacks
 
