@@ -29,16 +29,34 @@ class Activation(Layer):
             cls.torch_modules = (cls.torch_name,)
         if "torch_functions" not in vars(cls):
             cls.torch_functions = (cls.type_name, cls.type_name + "_")
+        if cls.keras_layer_class is not None and "keras_classes" not in vars(cls):
+            cls.keras_classes = (cls.keras_layer_class,)
 
     def flops(self, ins, out):
         return self.flops_per_element * numel(out)
+
+    # options that torch's module takes under the same names, and its function in this order after the input
+    # (nn.LeakyReLU(negative_slope), F.leaky_relu(x, negative_slope)); from-torch reads them back
+    torch_options = ()
+    # a Keras layer of its own that takes torch_options under the same names (LeakyReLU, ELU); without one,
+    # an activation with a Keras name is written as Keras's Activation layer of that name
+    keras_layer_class = None
 
     def torch_module(self, ins):
         from torch import nn
         return getattr(nn, self.torch_name)(**self.torch_kwargs(ins))
 
     def torch_kwargs(self, ins):
-        return {}
+        return {name: getattr(self, name) for name in self.torch_options}
+
+    @classmethod
+    def from_torch_module(cls, m):
+        return cls.non_default(**{name: getattr(m, name) for name in cls.torch_options})
+
+    @classmethod
+    def from_torch_call(cls, call):
+        return cls.non_default(**{name: call.arg(index, name, cls.options[name].default)
+                                  for index, name in enumerate(cls.torch_options, 1)}), (0,)
 
     def saved_tensors(self, ins, out, grad):
         """The output where the derivative is a function of it (relu, sigmoid, tanh, softmax), else the
@@ -48,10 +66,18 @@ class Activation(Layer):
         return [keep_output(out, grad) if self.saves_output else keep_input(ins, grad)]
 
     def keras_layer(self, plan, node, ins, inputs):
-        """An element-wise activation with a Keras name is Keras's Activation layer of that name."""
+        """Its own Keras layer (keras_layer_class) with its options; else, with a Keras name, Keras's
+        Activation layer of that name."""
+        if self.keras_layer_class is not None:
+            return plan.emit(self.keras_layer_class, inputs, **self.torch_kwargs(ins))
         if self.keras_activation is None:
             return super().keras_layer(plan, node, ins, inputs)
         plan.emit("Activation", inputs, [self.keras_activation])
+
+    @classmethod
+    def from_keras_layer(cls, reader, layer, shape, pending):
+        """Its keras_layer_class, the options read back under their names."""
+        return cls.type_name, {name: float(getattr(layer, name)) for name in cls.torch_options}
 
 
 @register
@@ -98,27 +124,9 @@ class LeakyReLU(Activation):
     aliases = ("leakyrelu",)
     primary = "negative_slope"
     options = {"negative_slope": Option(number(minimum=0), default=0.01, aliases=("alpha",))}
-
-    def torch_kwargs(self, ins):
-        return {"negative_slope": self.negative_slope}
-
-    @classmethod
-    def from_torch_module(cls, m):
-        return cls.non_default(negative_slope=m.negative_slope)
-
-    @classmethod
-    def from_torch_call(cls, call):
-        return cls.non_default(negative_slope=call.arg(1, "negative_slope", 0.01)), (0,)
-
+    torch_options = ("negative_slope",)
     keras_activation_aliases = ("leaky_relu",)     # read back; written as a LeakyReLU layer, which has the slope
-    keras_classes = ("LeakyReLU",)
-
-    def keras_layer(self, plan, node, ins, inputs):
-        plan.emit("LeakyReLU", inputs, negative_slope=self.opts.get("negative_slope", 0.01))
-
-    @classmethod
-    def from_keras_layer(cls, reader, layer, shape, pending):
-        return cls.type_name, {"negative_slope": float(layer.negative_slope)}
+    keras_layer_class = "LeakyReLU"
 
 
 @register
@@ -127,27 +135,9 @@ class ELU(Activation):
     counting = counted_as(ptflops=TWICE)
     primary = "alpha"
     options = {"alpha": Option(number(minimum=0), default=1.0)}
-
-    def torch_kwargs(self, ins):
-        return {"alpha": self.alpha}
-
-    @classmethod
-    def from_torch_module(cls, m):
-        return cls.non_default(alpha=m.alpha)
-
-    @classmethod
-    def from_torch_call(cls, call):
-        return cls.non_default(alpha=call.arg(1, "alpha", 1.0)), (0,)
-
+    torch_options = ("alpha",)
     keras_activation_aliases = ("elu",)            # read back; written as an ELU layer, which has alpha
-    keras_classes = ("ELU",)
-
-    def keras_layer(self, plan, node, ins, inputs):
-        plan.emit("ELU", inputs, alpha=self.opts.get("alpha", 1.0))
-
-    @classmethod
-    def from_keras_layer(cls, reader, layer, shape, pending):
-        return cls.type_name, {"alpha": float(layer.alpha)}
+    keras_layer_class = "ELU"
 
 
 def _approximation(value):
@@ -167,18 +157,7 @@ class GELU(Activation):
     type_name, torch_name = "gelu", "GELU"
     counting = counted_as(ptflops=TWICE)
     options = {"approximate": Option(_approximation, default="none")}
-
-    def torch_kwargs(self, ins):
-        return {"approximate": self.approximate}
-
-    @classmethod
-    def from_torch_module(cls, m):
-        return cls.non_default(approximate=m.approximate)
-
-    @classmethod
-    def from_torch_call(cls, call):
-        return cls.non_default(approximate=call.kwargs.get("approximate", "none")), (0,)
-
+    torch_options = ("approximate",)            # F.gelu takes it by keyword only
     keras_activation = "gelu"
 
 
@@ -383,17 +362,7 @@ class Softplus(Activation):
     example = {"input": [3, 4, 4], "before": [{"conv2d": {"filters": 3, "kernel": 1}}],
                "options": {"beta": 2, "threshold": 10}}
     options = {"beta": Option(number(), default=1.0), "threshold": Option(number(), default=20.0)}
-
-    def torch_kwargs(self, ins):
-        return {"beta": self.beta, "threshold": self.threshold}
-
-    @classmethod
-    def from_torch_module(cls, m):
-        return cls.non_default(beta=m.beta, threshold=m.threshold)
-
-    @classmethod
-    def from_torch_call(cls, call):
-        return cls.non_default(beta=call.arg(1, "beta", 1.0), threshold=call.arg(2, "threshold", 20.0)), (0,)
+    torch_options = ("beta", "threshold")
 
 
 @register
