@@ -394,6 +394,26 @@ def _measure(graph, batch, dtype, mode, optimizer, mixed_precision, inplace, dev
     return result
 
 
+def _activation_gradients(report, needs_grad, batch, width, block):
+    """Per layer, (bytes of the gradients alive during its backward: every activation gradient whose
+    lifetime covers it, a tied weight's gradients in autograd's buffer (_shared_gradients) and a second
+    gradient of an input that already has one (_accumulated_gradients); bytes of the gradients whose
+    lifetime ends at it, its output's), in one sweep over the lifetimes."""
+    n = len(report.layers)
+    starts, ending = [0] * (n + 2), [0] * n       # a lifetime may last to index n, the loss
+    for first, last, size in _gradient_lifetimes(report, needs_grad, batch * width, block):
+        starts[first] += size
+        starts[last + 1] -= size
+        ending[first] += size
+    shared = _shared_gradients(report, width, block)
+    accumulated = _accumulated_gradients(report, needs_grad, batch * width, block)
+    alive, running = [], 0
+    for index in range(n):
+        running += starts[index]
+        alive.append(running + shared.get(index, 0) + accumulated[index])
+    return alive, ending
+
+
 def _backward_temporaries(record, batch, block, width, own_gradient=0):
     """What the layer's own backward allocates beside its saved tensors and the gradients at its worst
     moment: its activation-sized workspace (per sample, times the batch) and each weight-sized copy, less
@@ -426,20 +446,15 @@ def _training_step(result, report, trained, needs_grad, saver, width, optimizer_
     held = result.input_bytes + block(numel(report.layers[-1].output_shape) * batch * width)   # input, output
     saved_before, grads_after = sum(kept) - sum(saved_input), 0
     result.forward_end_bytes = saved_before + held
-    gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
-    accumulated = _accumulated_gradients(report, needs_grad, batch * width, block)
-    shared = _shared_gradients(report, width, block)
+    alive, ending = _activation_gradients(report, needs_grad, batch, width, block)
     for index in reversed(range(len(report.layers))):
         record, layer = report.layers[index], result.layers[index]
         if record.unread:
             continue                        # no backward runs for it: its graph is gone
         grads_after += layer.grad_bytes
-        alive = sum(size for first, last, size in gradients if first <= index <= last)
-        # + a tied weight's gradients in autograd's buffer, + the layer's own backward temporaries
-        # + a second gradient of an input that already has one (_accumulated_gradients)
-        own = sum(size for first, last, size in gradients if first == index)     # its output's, ending here
-        step = (saved_before + held + alive + grads_after + shared.get(index, 0) + accumulated[index]
-                + _backward_temporaries(record, batch, block, width, own))
+        # + the layer's own backward temporaries
+        step = (saved_before + held + alive[index] + grads_after
+                + _backward_temporaries(record, batch, block, width, ending[index]))
         layer.step_bytes = step
         if step > result.backward_peak_bytes:
             result.backward_peak_bytes, result.backward_peak_layer = step, record.name
@@ -689,9 +704,7 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
     result.notes = _unread_notes(report, result.released_bytes)
     result.forward_end_bytes = saved_now + held + stash
     result.backward_peak_bytes, result.backward_peak_layer = 0, ""
-    gradients = _gradient_lifetimes(report, needs_grad, batch * width, block)
-    accumulated = _accumulated_gradients(report, needs_grad, batch * width, block)
-    shared = _shared_gradients(report, width, block)
+    alive, ending = _activation_gradients(report, needs_grad, batch, width, block)
     persistent = result.param_bytes + result.buffer_bytes + result.optimizer_bytes + result.master_bytes
     grads_after = 0
     for index in reversed(range(n)):
@@ -703,18 +716,15 @@ def _checkpointed_step(result, report, checkpoint, needs_grad, width, block):
             continue
         worst = 0
         grads_after += layer.grad_bytes
-        gradient = sum(nbytes for first, last, nbytes in gradients if first <= index <= last)
-        gradient += shared.get(index, 0)        # a tied weight's gradients, as _training_step counts them
-        gradient += accumulated[index]          # and an input's second gradient
+        gradient = alive[index]
         if index in moments:
             # the recomputation runs inside this layer's backward (the first to unpack a saved tensor),
             # and what it made stays until that backward returns: the gradients it computes beside it
             worst = saved_now + stash + held + gradient + grads_after + moments[index]
             s = segment_of.get(index)
             saved_now += sum(recomputed[segments[s][0]:segments[s][1]]) if s is not None else recomputed[index]
-        own = sum(nbytes for first, last, nbytes in gradients if first == index)
         step = max(worst, saved_now + stash + held + gradient + grads_after
-                   + _backward_temporaries(record, batch, block, width, own))
+                   + _backward_temporaries(record, batch, block, width, ending[index]))
         layer.saved_bytes, layer.recomputed_bytes, layer.recompute_flops = forward[index], recomputed[index], \
             recompute[index]
         layer.step_bytes = persistent + step
