@@ -310,7 +310,7 @@ def analyze(spec, *, batch=1, dtype="fp32", keras=False, strict=False, input_sha
             totals.torch_backward_flops += torch_backward_flops
     if backward:
         _laid_out_backward(report, orders, width)
-    if not backward:
+    else:
         totals.saved_bytes = totals.torch_backward_flops = None
     totals.non_trainable_params = totals.params - totals.trainable_params
     totals.param_bytes = totals.params * width

@@ -317,8 +317,8 @@ def check_argument_names(declared, line_of, file, where):
 
 
 def frozen(value):
-    """A YAML value as a hashable key that tells apart what Python's == does not (1, 1.0 and true;
-    [3, 3] and (3, 3)), or None for a value that has no such key."""
+    """A YAML value as a hashable key that tells apart what Python's == and hash do not (1, 1.0 and
+    true), or None for a value that has no such key (anything but YAML's scalars, lists and mappings)."""
     if isinstance(value, dict):
         items = [(frozen(k), frozen(v)) for k, v in value.items()]
         return None if any(k is None or v is None for k, v in items) else (dict, tuple(items))
